@@ -1,0 +1,1240 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define MAX_DURATION (366UL * 86400UL)
+#define PACKAGE_GROUP "ringsync"
+
+enum ktype {
+	T_STR, T_DN, T_FILTER, T_PATH, T_BOOL, T_UINT, T_DURATION, T_URIS,
+	T_URL, T_DEACTIVATE, T_THRESHOLD, T_FACILITY, T_LEVEL, T_SASL,
+};
+
+/* key flags */
+#define K_REQUIRED 0x1 /* must be set (no default) */
+#define K_SECRET   0x2 /* a file that must be private to the daemon */
+#define K_RESTART  0x4 /* a change needs a restart, not a SIGHUP */
+#define K_FILE     0x8 /* a file that must exist and be readable */
+
+struct key {
+	const char *section, *name;
+	enum ktype type;
+	size_t off;
+	const char *def; /* default, parsed like a file value; NULL: unset */
+	unsigned int flags;
+	unsigned long min, max;
+	const char *doc;
+};
+
+#define F(m) offsetof(struct config, m)
+
+/*
+ * The configuration table (SPEC section 6, contract). Every key, its type,
+ * bounds and default. etc/ringsyncd.conf documents the same keys; a unit
+ * test checks that the two agree.
+ */
+static const struct key keys[] = {
+	{ "ldap", "uri", T_URIS, F(ldap.uri), NULL, K_REQUIRED, 0, 0,
+	  "LDAP URIs of the domain controllers, tried in order" },
+	{ "ldap", "base_dn", T_DN, F(ldap.base_dn), NULL, K_REQUIRED, 0, 0,
+	  "subtree searched for users" },
+	{ "ldap", "user_filter", T_FILTER, F(ldap.user_filter),
+	  "(&(objectCategory=person)(objectClass=user)(mail=*))", 0, 0, 0,
+	  "LDAP filter selecting the users in scope" },
+	{ "ldap", "bind_dn", T_DN, F(ldap.bind_dn), NULL, 0, 0, 0,
+	  "service account for simple binds" },
+	{ "ldap", "bind_password_file", T_PATH, F(ldap.bind_password_file),
+	  NULL, K_SECRET, 0, 0, "file holding the service account's password" },
+	{ "ldap", "sasl_mech", T_SASL, F(ldap.sasl_mech), NULL, 0, 0, 0,
+	  "GSSAPI for a Kerberos bind instead of a simple bind" },
+	{ "ldap", "keytab", T_PATH, F(ldap.keytab), NULL, K_SECRET, 0, 0,
+	  "file holding the service account's keytab (sasl_mech = GSSAPI)" },
+	{ "ldap", "starttls", T_BOOL, F(ldap.starttls), "no", 0, 0, 0,
+	  "StartTLS on ldap:// URIs" },
+	{ "ldap", "tls_ca_cert", T_PATH, F(ldap.tls_ca_cert), NULL, K_FILE, 0, 0,
+	  "CA certificate(s) that signed the DCs' certificates" },
+	{ "ldap", "tls_verify", T_BOOL, F(ldap.tls_verify), "yes", 0, 0, 0,
+	  "verify the DCs' certificates" },
+	{ "ldap", "page_size", T_UINT, F(ldap.page_size), "500", 0, 1, 100000,
+	  "entries per page of the paged search" },
+	{ "ldap", "timeout", T_DURATION, F(ldap.timeout), "30s", 0, 1, 3600,
+	  "network and operation timeout" },
+	{ "ldap", "change_notify", T_BOOL, F(ldap.change_notify), "no", 0, 0, 0,
+	  "start a cycle early on AD change notifications" },
+
+	{ "telephony", "brand", T_STR, F(telephony.brand), "RingCentral", 0, 0, 0,
+	  "phone system name shown in messages" },
+	{ "telephony", "server", T_URL, F(telephony.server),
+	  "https://platform.ringcentral.com", 0, 0, 0, "API server URL" },
+	{ "telephony", "client_id", T_STR, F(telephony.client_id), NULL,
+	  K_REQUIRED, 0, 0, "OAuth client id of the app" },
+	{ "telephony", "client_secret_file", T_PATH,
+	  F(telephony.client_secret_file), NULL, K_REQUIRED | K_SECRET, 0, 0,
+	  "file holding the OAuth client secret" },
+	{ "telephony", "jwt_file", T_PATH, F(telephony.jwt_file), NULL, K_SECRET,
+	  0, 0, "file holding the JWT credential (absent: ringsyncctl auth login)" },
+	{ "telephony", "tls_ca_cert", T_PATH, F(telephony.tls_ca_cert), NULL,
+	  K_FILE, 0, 0, "extra CA bundle for the API server" },
+	{ "telephony", "tls_verify", T_BOOL, F(telephony.tls_verify), "yes", 0,
+	  0, 0, "verify the API server's certificate" },
+	{ "telephony", "timeout", T_DURATION, F(telephony.timeout), "30s", 0, 1,
+	  3600, "HTTP request timeout" },
+
+	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
+	  MAX_DURATION, "time between incremental AD scans" },
+	{ "sync", "import_interval", T_DURATION, F(sync.import_interval), "5m",
+	  0, 1, MAX_DURATION, "time between imports of numbers" },
+	{ "sync", "full_sync_interval", T_DURATION, F(sync.full_sync_interval),
+	  "1d", 0, 60, MAX_DURATION, "time between full scans" },
+	{ "sync", "create_users", T_BOOL, F(sync.create_users), "yes", 0, 0, 0,
+	  "create phone users for new AD users" },
+	{ "sync", "deactivate", T_DEACTIVATE, F(sync.deactivate), "disable", 0,
+	  0, 0, "disable | delete | none" },
+	{ "sync", "max_deactivations", T_THRESHOLD, F(sync.max_deactivations),
+	  "50", 0, 0, 0, "most deactivations per cycle, a number or a percentage" },
+	{ "sync", "dry_run", T_BOOL, F(sync.dry_run), "no", 0, 0, 0,
+	  "log what would change, change nothing" },
+	{ "sync", "state_dir", T_PATH, F(sync.state_dir), "/var/lib/ringsync",
+	  K_RESTART, 0, 0, "directory of the state store" },
+
+	{ "log", "facility", T_FACILITY, F(log.facility), "daemon", 0, 0, 0,
+	  "syslog facility" },
+	{ "log", "level", T_LEVEL, F(log.level), "info", 0, 0, 0,
+	  "err | warning | notice | info | debug" },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = {
+	"ldap", "telephony", "sync", "push", "writeback", "log",
+};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+enum { SEC_PUSH = 3, SEC_WRITEBACK = 4 };
+
+/* Phone fields a [push] key may name (SPEC section 3), plus custom.<name>. */
+static const char *const phone_fields[] = {
+	"firstName", "lastName", "email", "mobilePhone", "businessPhone",
+	"street", "city", "state", "zip", "country", "department", "jobTitle",
+};
+
+struct kv_default {
+	const char *key, *value;
+};
+
+static const struct kv_default push_defaults[] = {
+	{ "firstName", "givenName" }, { "lastName", "sn" }, { "email", "mail" },
+	{ "mobilePhone", "mobile" }, { "street", "streetAddress" },
+	{ "city", "l" }, { "state", "st" }, { "zip", "postalCode" },
+	{ "country", "c" }, { "department", "department" },
+}, writeback_defaults[] = {
+	{ "telephoneNumber", "{directNumber}#{extensionNumber}" },
+	{ "ipPhone", "{extensionNumber}" },
+};
+
+/* AD attributes ringsync reads for itself or that identify an account. */
+static const char *const reserved_attrs[] = {
+	"objectGUID", "objectSid", "objectClass", "objectCategory",
+	"userAccountControl", "uSNChanged", "uSNCreated", "distinguishedName",
+	"cn", "name", "sAMAccountName", "userPrincipalName", "isDeleted",
+	"whenChanged", "whenCreated", "memberOf",
+};
+
+/* Parser state: one per config_load. */
+struct parse {
+	const char *path;
+	FILE *f;
+	int lineno;       /* physical lines read so far */
+	int section;      /* index in sections[], -1 none, -2 unknown */
+	int in_key;       /* the last meaningful line was a key */
+	int continuation; /* the line just read continues the previous key */
+	int section_line[NSECTIONS];
+	char *raw[NKEYS]; /* owned: value text as written */
+	int key_line[NKEYS];
+	struct config_map push, writeback; /* as written, before defaults */
+	struct config_problems *pr;
+	size_t nproblems_at_start;
+};
+
+static void
+problem(struct parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+problem_add(struct config_problems *pr, const char *path, int line,
+    const char *msg)
+{
+	pr->v = xreallocarray(pr->v, pr->n + 1, sizeof(*pr->v));
+	pr->v[pr->n++] = xasprintf("%s:%d: %s", path, line, msg);
+}
+
+static void
+problem(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	problem_add(p->pr, p->path, line, msg);
+	free(msg);
+}
+
+void
+config_problems_free(struct config_problems *pr)
+{
+	if (pr == NULL)
+		return;
+	for (size_t i = 0; i < pr->n; i++)
+		free(pr->v[i]);
+	free(pr->v);
+	pr->v = NULL;
+	pr->n = 0;
+}
+
+static int
+find_section(const char *name)
+{
+	for (size_t i = 0; i < NSECTIONS; i++)
+		if (strcasecmp(name, sections[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcasecmp(keys[i].section, section) == 0 &&
+		    strcasecmp(keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Edit distance, for "did you mean" on misspelt keys. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
+
+	if (lb >= sizeof(row) / sizeof(row[0]))
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) !=
+			    tolower((unsigned char)b[j - 1]);
+			size_t best = prev + cost;
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* suggest: the closest known name within distance 2, or NULL. */
+static const char *
+suggest(const char *name, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = distance(name, names[i]);
+
+		if (d < bestd)
+			bestd = d, best = names[i];
+	}
+	return best;
+}
+
+static void
+unknown_key(struct parse *p, const char *section, const char *name)
+{
+	const char *names[NKEYS], *s;
+	size_t n = 0;
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcasecmp(keys[i].section, section) == 0)
+			names[n++] = keys[i].name;
+	s = suggest(name, names, n);
+	if (s != NULL)
+		problem(p, p->lineno, "unknown key '%s' in [%s] (did you mean '%s'?)",
+		    name, section, s);
+	else
+		problem(p, p->lineno, "unknown key '%s' in [%s]", name, section);
+}
+
+/* An indented line that starts with a known key of the section is a key. */
+static int
+indented_key(const struct parse *p, const char *s)
+{
+	size_t n = 0;
+	char name[64];
+
+	if (p->section == SEC_PUSH || p->section == SEC_WRITEBACK)
+		return 1;
+	if (p->section < 0)
+		return strchr(s, '=') != NULL;
+	while (n < sizeof(name) - 1 && (isalnum((unsigned char)s[n]) || s[n] == '_'))
+		name[n] = s[n], n++;
+	name[n] = '\0';
+	while (s[n] == ' ' || s[n] == '\t')
+		n++;
+	return (s[n] == '=' || s[n] == ':') &&
+	    find_key(sections[p->section], name) >= 0;
+}
+
+static void
+reader_section(struct parse *p, const char *s)
+{
+	const char *end = strchr(s, ']');
+	char name[64];
+	size_t len;
+
+	p->in_key = 0;
+	if (end == NULL) {
+		problem(p, p->lineno, "malformed section header (missing ']')");
+		p->section = -2;
+		return;
+	}
+	len = (size_t)(end - s - 1);
+	snprintf(name, sizeof(name), "%.*s", (int)len, s + 1);
+	p->section = find_section(str_trim(name));
+	if (p->section >= 0) {
+		if (p->section_line[p->section] != 0)
+			problem(p, p->lineno, "section [%s] appears twice (first on "
+			    "line %d)", sections[p->section],
+			    p->section_line[p->section]);
+		else
+			p->section_line[p->section] = p->lineno;
+		return;
+	}
+	const char *s2 = suggest(name, sections, NSECTIONS);
+	if (s2 != NULL)
+		problem(p, p->lineno, "unknown section [%s] (did you mean [%s]?)",
+		    name, s2);
+	else
+		problem(p, p->lineno, "unknown section [%s]", name);
+	p->section = -2;
+}
+
+/*
+ * reader: inih's line source. Counts lines (inih's plain ini_parse gives
+ * the handler no line number), reports over-long lines and lines that are
+ * not "key = value", and decides whether an indented line continues the
+ * previous value (inih's multi-line rule) or is a key of its own.
+ */
+static char *
+reader(char *buf, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t len;
+	char *s;
+
+	p->continuation = 0;
+	if (fgets(buf, num, p->f) == NULL)
+		return NULL;
+	p->lineno++;
+	len = strlen(buf);
+	if (len == (size_t)num - 1 && buf[len - 1] != '\n' && !feof(p->f)) {
+		int c;
+
+		while ((c = fgetc(p->f)) != EOF && c != '\n')
+			;
+		problem(p, p->lineno, "line is longer than %d characters: continue "
+		    "a long value on indented lines", num - 2);
+		p->in_key = 0;
+		buf[0] = '\0';
+		return buf;
+	}
+	s = buf + strspn(buf, " \t");
+	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
+		return buf;
+	if (*s == '[') {
+		reader_section(p, s);
+		memmove(buf, s, strlen(s) + 1);
+		return buf;
+	}
+	if (s > buf && p->in_key && !indented_key(p, s)) {
+		p->continuation = 1;
+		return buf;
+	}
+	memmove(buf, s, strlen(s) + 1);
+	if (strpbrk(buf, "=:") == NULL) {
+		problem(p, p->lineno, "expected 'key = value', found '%.40s'",
+		    str_trim(buf));
+		p->in_key = 0;
+		buf[0] = '\0';
+		return buf;
+	}
+	p->in_key = 1;
+	return buf;
+}
+
+static int
+pair_find(const struct config_map *m, const char *key)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcasecmp(m->v[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+pair_set(struct config_map *m, const char *key, const char *value, int line)
+{
+	int i = pair_find(m, key);
+
+	if (i < 0) {
+		m->v = xreallocarray(m->v, m->n + 1, sizeof(*m->v));
+		i = (int)m->n++;
+		m->v[i].key = xstrdup(key);
+		m->v[i].value = NULL;
+	}
+	str_set(&m->v[i].value, value);
+	m->v[i].line = line;
+}
+
+static void
+map_free(struct config_map *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].key);
+		free(m->v[i].value);
+	}
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+const char *
+config_map_get(const struct config_map *m, const char *key)
+{
+	int i = pair_find(m, key);
+
+	return i < 0 ? NULL : m->v[i].value;
+}
+
+/* An LDAP attribute description: a letter, then letters, digits, '-'. */
+static int
+valid_attr(const char *s)
+{
+	if (!isalpha((unsigned char)*s))
+		return 0;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return 0;
+	return 1;
+}
+
+/* The canonical spelling of a [push] key, or NULL when it names no field. */
+static const char *
+push_field(const char *key)
+{
+	for (size_t i = 0; i < sizeof(phone_fields) / sizeof(phone_fields[0]); i++)
+		if (strcasecmp(key, phone_fields[i]) == 0)
+			return phone_fields[i];
+	if (strncasecmp(key, "custom.", 7) == 0 && key[7] != '\0')
+		return key;
+	return NULL;
+}
+
+static void
+handle_push(struct parse *p, const char *name, const char *value)
+{
+	const char *field = push_field(name);
+	const char *s;
+
+	if (field == NULL) {
+		s = suggest(name, phone_fields,
+		    sizeof(phone_fields) / sizeof(phone_fields[0]));
+		problem(p, p->lineno, "unknown phone field '%s' in [push]%s%s%s "
+		    "(fields: firstName lastName email mobilePhone businessPhone "
+		    "street city state zip country department jobTitle "
+		    "custom.<name>)", name, s ? " (did you mean '" : "",
+		    s ? s : "", s ? "'?)" : "");
+		return;
+	}
+	if (pair_find(&p->push, field) >= 0) {
+		problem(p, p->lineno, "duplicate key '%s' in [push] (first on line "
+		    "%d)", name, p->push.v[pair_find(&p->push, field)].line);
+		return;
+	}
+	if (*value != '\0' && !valid_attr(value)) {
+		problem(p, p->lineno, "[push] %s: '%s' is not an AD attribute name",
+		    field, value);
+		return;
+	}
+	pair_set(&p->push, field, value, p->lineno);
+}
+
+static void
+handle_writeback(struct parse *p, const char *name, const char *value)
+{
+	char err[160];
+
+	if (!valid_attr(name)) {
+		problem(p, p->lineno, "[writeback] '%s' is not an AD attribute name",
+		    name);
+		return;
+	}
+	if (pair_find(&p->writeback, name) >= 0) {
+		problem(p, p->lineno, "duplicate key '%s' in [writeback] (first on "
+		    "line %d)", name,
+		    p->writeback.v[pair_find(&p->writeback, name)].line);
+		return;
+	}
+	if (config_template_check(value, err, sizeof(err)) < 0) {
+		problem(p, p->lineno, "[writeback] %s: template '%s': %s", name,
+		    value, err);
+		return;
+	}
+	pair_set(&p->writeback, name, value, p->lineno);
+}
+
+static void
+handle_key(struct parse *p, const char *name, const char *value)
+{
+	const char *sec = sections[p->section];
+	int k = find_key(sec, name);
+
+	if (k < 0) {
+		unknown_key(p, sec, name);
+		return;
+	}
+	if (p->key_line[k] != 0) {
+		problem(p, p->lineno, "duplicate key '%s' in [%s] (first on line %d)",
+		    name, sec, p->key_line[k]);
+		return;
+	}
+	p->raw[k] = xstrdup(value);
+	p->key_line[k] = p->lineno;
+}
+
+/* Join a continuation line to the value it continues. */
+static void
+handle_continuation(struct parse *p, const char *section, const char *name,
+    const char *value)
+{
+	int k = find_key(section, name);
+	char *joined;
+
+	if (k < 0 || p->raw[k] == NULL)
+		return; /* the key itself was already reported */
+	joined = xasprintf("%s%s%s", p->raw[k], keys[k].type == T_URIS ? " " : "",
+	    value);
+	free(p->raw[k]);
+	p->raw[k] = joined;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (p->continuation) {
+		if (p->section >= 0)
+			handle_continuation(p, section, name, value);
+		return 1;
+	}
+	if (p->section == -2)
+		return 1; /* inside an unknown section: reported once */
+	if (p->section == -1) {
+		problem(p, p->lineno, "key '%s' outside of any section", name);
+		return 1;
+	}
+	if (p->section == SEC_PUSH)
+		handle_push(p, name, value);
+	else if (p->section == SEC_WRITEBACK)
+		handle_writeback(p, name, value);
+	else
+		handle_key(p, name, value);
+	return 1;
+}
+
+int
+config_parse_duration(const char *s, unsigned long max, unsigned int *out)
+{
+	unsigned long v, mult = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > max / mult)
+		return -1;
+	*out = (unsigned int)(v * mult);
+	return 0;
+}
+
+int
+config_parse_threshold(const char *s, struct config_threshold *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || v > 1000000)
+		return -1;
+	if (*end == '%' && end[1] == '\0') {
+		if (v > 100)
+			return -1;
+		out->percent = 1;
+	} else if (*end == '\0') {
+		out->percent = 0;
+	} else {
+		return -1;
+	}
+	out->value = (unsigned int)v;
+	return 0;
+}
+
+int
+config_parse_bool(const char *s)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+unsigned int
+config_threshold_limit(const struct config_threshold *t, unsigned int linked)
+{
+	unsigned long long v;
+
+	if (!t->percent)
+		return t->value;
+	v = (unsigned long long)linked * t->value / 100;
+	if (v == 0 && t->value > 0)
+		v = 1;
+	return (unsigned int)v;
+}
+
+static int
+field_is(const char *open, const char *close, const char *field)
+{
+	size_t len = (size_t)(close - open) + 1;
+
+	return len == strlen(field) && strncmp(open, field, len) == 0;
+}
+
+int
+config_template_check(const char *tpl, char *err, size_t errlen)
+{
+	for (const char *s = tpl; *s; s++) {
+		const char *end;
+
+		if (*s == '}')
+			return errbuf_set(err, errlen, "unbalanced '}'");
+		if (*s != '{')
+			continue;
+		end = strchr(s, '}');
+		if (end == NULL)
+			return errbuf_set(err, errlen, "unbalanced '{'");
+		if (!field_is(s, end, "{directNumber}") &&
+		    !field_is(s, end, "{extensionNumber}"))
+			return errbuf_set(err, errlen, "unknown field %.*s (use "
+			    "{directNumber} or {extensionNumber})",
+			    (int)(end - s + 1), s);
+		s = end;
+	}
+	return 0;
+}
+
+static int
+balanced_filter(const char *s)
+{
+	int depth = 0;
+	size_t len = strlen(s);
+
+	if (len < 2 || s[0] != '(' || s[len - 1] != ')')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && s[i + 1] != '\0') {
+			i++;
+			continue;
+		}
+		if (depth == 0 && i > 0)
+			return 0; /* anything after the outer parentheses */
+		if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')')
+			depth--;
+	}
+	return depth == 0;
+}
+
+static void
+strv_free(struct config_strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+static int
+parse_uris(const char *s, struct config_strv *out, char *err, size_t errlen)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	int rc = 0;
+
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (strncasecmp(tok, "ldap://", 7) != 0 &&
+		    strncasecmp(tok, "ldaps://", 8) != 0) {
+			rc = errbuf_set(err, errlen, "'%s' is not an ldap:// or "
+			    "ldaps:// URI", tok);
+			break;
+		}
+		out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+		out->v[out->n++] = xstrdup(tok);
+	}
+	if (rc == 0 && out->n == 0)
+		rc = errbuf_set(err, errlen, "needs at least one URI");
+	free(copy);
+	return rc;
+}
+
+/* parse_typed: convert one value to its field. -1 with a reason. */
+static int
+parse_typed(const struct key *k, const char *v, void *field, char *err,
+    size_t errlen)
+{
+	unsigned int u;
+	int i;
+
+	switch (k->type) {
+	case T_STR:
+	case T_URL:
+		break;
+	case T_DN:
+		if (strchr(v, '=') == NULL)
+			return errbuf_set(err, errlen, "'%s' is not a DN", v);
+		break;
+	case T_FILTER:
+		if (!balanced_filter(v))
+			return errbuf_set(err, errlen, "'%s' is not an LDAP filter "
+			    "(one parenthesised expression)", v);
+		break;
+	case T_PATH:
+		if (v[0] != '/')
+			return errbuf_set(err, errlen, "'%s' is not an absolute path", v);
+		break;
+	case T_SASL:
+		if (strcasecmp(v, "GSSAPI") != 0)
+			return errbuf_set(err, errlen, "'%s' is not supported (only "
+			    "GSSAPI)", v);
+		break;
+	case T_BOOL:
+		if ((i = config_parse_bool(v)) < 0)
+			return errbuf_set(err, errlen, "'%s' is not yes or no", v);
+		*(int *)field = i;
+		return 0;
+	case T_UINT: {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
+		    n < k->min || n > k->max)
+			return errbuf_set(err, errlen, "'%s' is not a number from %lu "
+			    "to %lu", v, k->min, k->max);
+		*(unsigned int *)field = (unsigned int)n;
+		return 0;
+	}
+	case T_DURATION:
+		if (config_parse_duration(v, k->max, &u) < 0 || u < k->min)
+			return errbuf_set(err, errlen, "'%s' is not a duration from "
+			    "%lus to %lus (a number with s, m, h or d)", v, k->min,
+			    k->max);
+		*(unsigned int *)field = u;
+		return 0;
+	case T_URIS:
+		return parse_uris(v, field, err, errlen);
+	case T_DEACTIVATE:
+		if (strcasecmp(v, "disable") == 0)
+			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_DISABLE;
+		else if (strcasecmp(v, "delete") == 0)
+			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_DELETE;
+		else if (strcasecmp(v, "none") == 0)
+			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_NONE;
+		else
+			return errbuf_set(err, errlen, "'%s' is not disable, delete or "
+			    "none", v);
+		return 0;
+	case T_THRESHOLD:
+		if (config_parse_threshold(v, field) < 0)
+			return errbuf_set(err, errlen, "'%s' is not a number or a "
+			    "percentage such as 10%%", v);
+		return 0;
+	case T_FACILITY:
+		if ((i = log_facility_from_name(v)) < 0)
+			return errbuf_set(err, errlen, "'%s' is not a syslog facility "
+			    "(daemon, user, local0 .. local7)", v);
+		*(int *)field = i;
+		return 0;
+	case T_LEVEL:
+		if ((i = log_level_from_name(v)) < LOG_ERR)
+			return errbuf_set(err, errlen, "'%s' is not a level (err, "
+			    "warning, notice, info, debug)", v);
+		*(int *)field = i;
+		return 0;
+	}
+	*(char **)field = xstrdup(v);
+	return 0;
+}
+
+/* Line to blame for something missing from a section: its header or EOF. */
+static int
+section_or_eof(const struct parse *p, const char *section)
+{
+	int s = find_section(section);
+
+	return s >= 0 && p->section_line[s] ? p->section_line[s] : p->lineno;
+}
+
+static void
+apply_keys(struct parse *p, struct config *cfg)
+{
+	char err[256];
+
+	for (size_t k = 0; k < NKEYS; k++) {
+		void *field = (char *)cfg + keys[k].off;
+		const char *v = p->raw[k] ? p->raw[k] : keys[k].def;
+
+		if (p->raw[k] != NULL && *p->raw[k] == '\0')
+			v = NULL; /* "key =" unsets an optional key */
+		if (v == NULL) {
+			if (keys[k].flags & K_REQUIRED)
+				problem(p, p->key_line[k] ? p->key_line[k] :
+				    section_or_eof(p, keys[k].section),
+				    "[%s] %s is required", keys[k].section,
+				    keys[k].name);
+			continue;
+		}
+		if (parse_typed(&keys[k], v, field, err, sizeof(err)) < 0)
+			problem(p, p->key_line[k], "%s: %s", keys[k].name, err);
+	}
+}
+
+/* Defaults first, then what the file says (an empty value removes one). */
+static void
+apply_map(struct config_map *out, const struct config_map *written,
+    const struct kv_default *d, size_t ndefaults)
+{
+	for (size_t i = 0; i < ndefaults; i++)
+		pair_set(out, d[i].key, d[i].value, 0);
+	for (size_t i = 0; i < written->n; i++) {
+		int at = pair_find(out, written->v[i].key);
+
+		if (*written->v[i].value != '\0') {
+			pair_set(out, written->v[i].key, written->v[i].value,
+			    written->v[i].line);
+			continue;
+		}
+		if (at < 0)
+			continue;
+		free(out->v[at].key);
+		free(out->v[at].value);
+		memmove(&out->v[at], &out->v[at + 1],
+		    (out->n - (size_t)at - 1) * sizeof(*out->v));
+		out->n--;
+	}
+}
+
+static int
+key_line(const struct parse *p, const char *section, const char *name)
+{
+	int k = find_key(section, name);
+
+	return p->key_line[k] ? p->key_line[k] : section_or_eof(p, section);
+}
+
+/* Is the URL's host a loopback address (plain http is allowed only there)? */
+static int
+loopback_url(const char *url)
+{
+	static const char *const hosts[] = {
+		"http://127.", "http://localhost:", "http://localhost/",
+		"http://[::1]",
+	};
+
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strncasecmp(url, hosts[i], strlen(hosts[i])) == 0)
+			return 1;
+	return strcasecmp(url, "http://localhost") == 0;
+}
+
+static void
+check_ldap_bind(struct parse *p, const struct config *cfg)
+{
+	const struct config_ldap *l = &cfg->ldap;
+
+	if (l->sasl_mech != NULL) {
+		if (l->bind_password_file != NULL)
+			problem(p, key_line(p, "ldap", "bind_password_file"),
+			    "bind_password_file is not used with sasl_mech = %s: "
+			    "remove one of them", l->sasl_mech);
+		return;
+	}
+	if (l->keytab != NULL)
+		problem(p, key_line(p, "ldap", "keytab"), "keytab needs "
+		    "sasl_mech = GSSAPI");
+	if (l->bind_dn == NULL && !p->key_line[find_key("ldap", "bind_dn")])
+		problem(p, key_line(p, "ldap", "bind_dn"), "[ldap] bind_dn is "
+		    "required for a simple bind (or set sasl_mech = GSSAPI)");
+	if (l->bind_password_file == NULL &&
+	    !p->key_line[find_key("ldap", "bind_password_file")])
+		problem(p, key_line(p, "ldap", "bind_password_file"), "[ldap] "
+		    "bind_password_file is required for a simple bind (or set "
+		    "sasl_mech = GSSAPI)");
+	for (size_t i = 0; i < l->uri.n && !l->starttls; i++)
+		if (strncasecmp(l->uri.v[i], "ldap://", 7) == 0)
+			problem(p, key_line(p, "ldap", "uri"), "simple bind over %s "
+			    "without starttls would send the password in clear: use "
+			    "ldaps:// or set starttls = yes", l->uri.v[i]);
+}
+
+static int
+reserved_attr(const char *attr)
+{
+	for (size_t i = 0; i < sizeof(reserved_attrs) / sizeof(reserved_attrs[0]); i++)
+		if (strcasecmp(attr, reserved_attrs[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+check_mapping(struct parse *p, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->writeback.n; i++) {
+		const struct config_pair *w = &cfg->writeback.v[i];
+		int line = w->line ? w->line : section_or_eof(p, "writeback");
+
+		if (reserved_attr(w->key))
+			problem(p, line, "[writeback] %s: ringsync never writes this "
+			    "attribute", w->key);
+		for (size_t j = 0; j < cfg->push.n; j++)
+			if (strcasecmp(cfg->push.v[j].value, w->key) == 0)
+				problem(p, line, "attribute %s is mastered in both "
+				    "directions: pushed as [push] %s and written back by "
+				    "[writeback] %s; remove one of them", w->key,
+				    cfg->push.v[j].key, w->key);
+	}
+	if (config_map_get(&cfg->push, "email") == NULL)
+		problem(p, section_or_eof(p, "push"), "[push] email must be mapped: "
+		    "it is the key that joins AD users to phone users");
+}
+
+static void
+check_cross(struct parse *p, const struct config *cfg)
+{
+	const char *server = cfg->telephony.server;
+
+	check_ldap_bind(p, cfg);
+	check_mapping(p, cfg);
+	if (server != NULL && strncasecmp(server, "https://", 8) != 0 &&
+	    !loopback_url(server))
+		problem(p, key_line(p, "telephony", "server"), "server: '%s' must "
+		    "be an https:// URL (plain http:// only on loopback)", server);
+}
+
+/* The name of group gid, or its number. */
+static const char *
+group_name(gid_t gid, char *buf, size_t len)
+{
+	struct group *g = getgrgid(gid);
+
+	if (g != NULL)
+		snprintf(buf, len, "%s", g->gr_name);
+	else
+		snprintf(buf, len, "%u", (unsigned int)gid);
+	return buf;
+}
+
+/*
+ * check_secret: as sshd does for private keys, refuse a secret file that
+ * others may read or anyone else may change. Group read is allowed only
+ * for the daemon's own group (packaged: root:ringsync 0640).
+ */
+static void
+check_secret(struct parse *p, int line, const struct key *k, const char *path)
+{
+	const char *name = k->name;
+	struct stat st;
+	char gbuf[64];
+	const char *g;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			problem(p, line, "%s %s: No such file or directory (create it, "
+			    "mode 0600, holding the %s)", name, path, k->doc +
+			    strlen("file holding the "));
+		else
+			problem(p, line, "%s %s: %s", name, path, strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		problem(p, line, "%s %s: not a regular file", name, path);
+		return;
+	}
+	g = group_name(st.st_gid, gbuf, sizeof(gbuf));
+	if (st.st_mode & (S_IROTH | S_IWOTH | S_IXOTH))
+		problem(p, line, "%s %s: mode %04o is accessible by others: it must "
+		    "be private to ringsyncd (chmod 600 %s)", name, path,
+		    (unsigned int)(st.st_mode & 07777), path);
+	else if (st.st_mode & (S_IWGRP | S_IXGRP))
+		problem(p, line, "%s %s: mode %04o lets group %s change it (chmod "
+		    "600 %s)", name, path, (unsigned int)(st.st_mode & 07777), g, path);
+	else if ((st.st_mode & S_IRGRP) && st.st_gid != getegid() &&
+	    strcmp(g, PACKAGE_GROUP) != 0)
+		problem(p, line, "%s %s: mode %04o lets group %s read it: it must "
+		    "be private to ringsyncd (chmod 600 %s, or group %s)", name,
+		    path, (unsigned int)(st.st_mode & 07777), g, path, PACKAGE_GROUP);
+	else if (access(path, R_OK) < 0)
+		problem(p, line, "%s %s: %s", name, path, strerror(errno));
+}
+
+static void
+check_state_dir(struct parse *p, const char *dir)
+{
+	int line = key_line(p, "sync", "state_dir");
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			problem(p, line, "state_dir %s: %s", dir, strerror(errno));
+		return; /* created with mode 0700 at start */
+	}
+	if (!S_ISDIR(st.st_mode))
+		problem(p, line, "state_dir %s: not a directory", dir);
+	else if (st.st_mode & 077)
+		problem(p, line, "state_dir %s: mode %04o is accessible by group or "
+		    "others: it must be private to ringsyncd (chmod 700 %s)", dir,
+		    (unsigned int)(st.st_mode & 07777), dir);
+}
+
+static void
+check_files(struct parse *p, const struct config *cfg)
+{
+	for (size_t k = 0; k < NKEYS; k++) {
+		const char *path;
+
+		if (!(keys[k].flags & (K_SECRET | K_FILE)))
+			continue;
+		path = *(char *const *)((const char *)cfg + keys[k].off);
+		if (path == NULL)
+			continue;
+		if (keys[k].flags & K_SECRET)
+			check_secret(p, key_line(p, keys[k].section, keys[k].name),
+			    &keys[k], path);
+		else if (access(path, R_OK) < 0)
+			problem(p, key_line(p, keys[k].section, keys[k].name), "%s %s: "
+			    "%s", keys[k].name, path, strerror(errno));
+	}
+	if (cfg->sync.state_dir != NULL)
+		check_state_dir(p, cfg->sync.state_dir);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t k = 0; k < NKEYS; k++) {
+		void *field = (char *)cfg + keys[k].off;
+
+		if (keys[k].type == T_URIS)
+			strv_free(field);
+		else if (keys[k].type <= T_PATH || keys[k].type == T_URL ||
+		    keys[k].type == T_SASL)
+			free(*(char **)field);
+	}
+	map_free(&cfg->push);
+	map_free(&cfg->writeback);
+	free(cfg->path);
+	free(cfg);
+}
+
+static void
+parse_free(struct parse *p)
+{
+	for (size_t k = 0; k < NKEYS; k++)
+		free(p->raw[k]);
+	map_free(&p->push);
+	map_free(&p->writeback);
+}
+
+int
+config_load(const char *path, int flags, struct config **out,
+    struct config_problems *pr)
+{
+	struct parse p = { .path = path, .section = -1, .pr = pr };
+	struct config *cfg;
+	size_t before = pr->n;
+
+	*out = NULL;
+	if ((p.f = fopen(path, "r")) == NULL) {
+		problem_add(pr, path, 0, strerror(errno));
+		return -1;
+	}
+	if (ini_parse_stream(reader, &p, handler, &p) < 0)
+		problem(&p, p.lineno, "cannot read the file");
+	fclose(p.f);
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = xstrdup(path);
+	apply_keys(&p, cfg);
+	apply_map(&cfg->push, &p.push, push_defaults,
+	    sizeof(push_defaults) / sizeof(push_defaults[0]));
+	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
+	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
+	check_cross(&p, cfg);
+	if (!(flags & CONFIG_NO_FILE_CHECKS))
+		check_files(&p, cfg);
+	parse_free(&p);
+	if (pr->n != before) {
+		config_free(cfg);
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int
+config_read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	*out = NULL;
+	if (f == NULL)
+		return errbuf_set(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno));
+	do {
+		if (cap - len < 1024) {
+			cap = cap ? cap * 2 : 4096;
+			if (cap > 1024 * 1024) {
+				fclose(f);
+				free(buf);
+				return errbuf_set(err, errlen, "%s is larger than 1 MB",
+				    path);
+			}
+			buf = xrealloc(buf, cap);
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		return errbuf_set(err, errlen, "cannot read %s: %s", path,
+		    strerror(errno));
+	}
+	fclose(f);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0) {
+		free(buf);
+		return errbuf_set(err, errlen, "%s is empty", path);
+	}
+	log_secret_add(buf);
+	*out = buf;
+	return 0;
+}
+
+int
+config_keep_restart_keys(const struct config *old, struct config *new,
+    char *err, size_t errlen)
+{
+	int n = 0;
+	size_t o = 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	for (size_t k = 0; k < NKEYS; k++) {
+		char **a, **b;
+
+		if (!(keys[k].flags & K_RESTART))
+			continue;
+		/* Only string keys need a restart today (state_dir). */
+		a = (char **)((char *)old + keys[k].off);
+		b = (char **)((char *)new + keys[k].off);
+		if ((*a == NULL) == (*b == NULL) && (*a == NULL || strcmp(*a, *b) == 0))
+			continue;
+		str_set(b, *a);
+		if (o < errlen)
+			o += (size_t)snprintf(err + o, errlen - o, "%s%s", n ? " " : "",
+			    keys[k].name);
+		n++;
+	}
+	return n;
+}
+
+size_t
+config_key_count(void)
+{
+	return NKEYS;
+}
+
+const struct config_key_info *
+config_key_at(size_t i, struct config_key_info *buf)
+{
+	if (i >= NKEYS)
+		return NULL;
+	buf->section = keys[i].section;
+	buf->name = keys[i].name;
+	buf->def = keys[i].def;
+	buf->doc = keys[i].doc;
+	buf->required = (keys[i].flags & K_REQUIRED) != 0;
+	buf->secret = (keys[i].flags & K_SECRET) != 0;
+	return buf;
+}

@@ -1,0 +1,526 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define STORE_FILE "state.mdb"
+#define LOCK_FILE "ringsyncd.lock"
+#define MAP_SIZE ((size_t)4 << 30) /* address space only: the file grows as used */
+
+static const char *const db_names[STORE_NDB] = {
+	"meta", "watermark", "users", "outbox", "writeback", "tokens",
+};
+
+struct store {
+	MDB_env *env;          /* owned */
+	MDB_dbi dbi[STORE_NDB];
+	int lock_fd;           /* owned; -1 for read-only opens */
+	int rdonly;
+	char *dir;             /* owned */
+};
+
+struct store_txn {
+	struct store *st;      /* not owned */
+	MDB_txn *txn;          /* owned: committed or aborted by its end */
+};
+
+struct store_iter {
+	MDB_cursor *cur;       /* owned */
+	int started;
+	const char *start;     /* not owned; used once */
+};
+
+static int
+mdb_fail(char *err, size_t errlen, const char *what, int rc)
+{
+	if (rc == MDB_MAP_FULL)
+		return errbuf_set(err, errlen, "%s: the state store is full "
+		    "(map size %zu bytes)", what, MAP_SIZE);
+	return errbuf_set(err, errlen, "%s: %s", what, mdb_strerror(rc));
+}
+
+/*
+ * take_lock: hold state_dir/ringsyncd.lock for the process's lifetime. The
+ * kernel drops an flock when its holder dies, so a killed daemon leaves no
+ * stale lock behind.
+ */
+static int
+take_lock(struct store *st, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/%s", st->dir, LOCK_FILE);
+	char pid[32] = "unknown";
+	ssize_t n;
+
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0) {
+		errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(st->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		errbuf_set(err, errlen, "state directory %s is in use by another "
+		    "ringsyncd (pid %s)", st->dir, pid[0] ? pid : "unknown");
+		free(path);
+		return -1;
+	}
+	free(path);
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(st->lock_fd, 0) < 0 ||
+	    pwrite(st->lock_fd, pid, strlen(pid), 0) < 0)
+		return errbuf_set(err, errlen, "cannot write %s/%s: %s", st->dir,
+		    LOCK_FILE, strerror(errno));
+	return 0;
+}
+
+static int
+make_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return errbuf_set(err, errlen, "cannot create state_dir %s: %s",
+		    dir, strerror(errno));
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return errbuf_set(err, errlen, "state_dir %s is not a directory",
+		    dir);
+	return 0;
+}
+
+/* check_schema: refuse a newer store; stamp a new one with our version. */
+static int
+check_schema(struct store *st, char *err, size_t errlen)
+{
+	struct store_txn *txn;
+	const void *val;
+	size_t len;
+	char buf[16];
+	int rc, version;
+
+	if (store_begin(st, st->rdonly, &txn, err, errlen) < 0)
+		return -1;
+	rc = store_get(txn, STORE_META, "schema_version", &val, &len);
+	if (rc == 1) {
+		store_abort(txn);
+		if (st->rdonly)
+			return 0; /* the daemon has not stamped it yet */
+		if (store_begin(st, 0, &txn, err, errlen) < 0)
+			return -1;
+		snprintf(buf, sizeof(buf), "%d", STORE_SCHEMA_VERSION);
+		if (store_put(txn, STORE_META, "schema_version", buf, strlen(buf),
+		    err, errlen) < 0) {
+			store_abort(txn);
+			return -1;
+		}
+		return store_commit(txn, err, errlen);
+	}
+	if (rc < 0 || len >= sizeof(buf)) {
+		store_abort(txn);
+		return errbuf_set(err, errlen, "state store %s: unreadable schema "
+		    "version", st->dir);
+	}
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	store_abort(txn);
+	version = atoi(buf);
+	if (version > STORE_SCHEMA_VERSION)
+		return errbuf_set(err, errlen, "state store %s has schema version "
+		    "%d, newer than this ringsyncd understands (%d): run the newer "
+		    "ringsyncd, or move the state directory away to start afresh",
+		    st->dir, version, STORE_SCHEMA_VERSION);
+	return 0;
+}
+
+static int
+open_dbs(struct store *st, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(st->env, NULL, st->rdonly ? MDB_RDONLY : 0, &txn);
+	if (rc != 0)
+		return mdb_fail(err, errlen, "cannot open the state store", rc);
+	for (int i = 0; i < STORE_NDB; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], st->rdonly ? 0 : MDB_CREATE,
+		    &st->dbi[i]);
+		if (rc == MDB_NOTFOUND && st->rdonly) {
+			mdb_txn_abort(txn);
+			return errbuf_set(err, errlen, "state store in %s is not "
+			    "initialised yet (ringsyncd has not run)", st->dir);
+		}
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return mdb_fail(err, errlen, db_names[i], rc);
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		return mdb_fail(err, errlen, "cannot open the state store", rc);
+	return 0;
+}
+
+int
+store_open(const char *dir, int flags, struct store **out, char *err,
+    size_t errlen)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	char *path;
+	int rc, dead;
+
+	*out = NULL;
+	st->lock_fd = -1;
+	st->rdonly = (flags & STORE_RDONLY) != 0;
+	st->dir = xstrdup(dir);
+	if (!st->rdonly && (make_dir(dir, err, errlen) < 0 ||
+	    take_lock(st, err, errlen) < 0))
+		goto fail;
+	path = xasprintf("%s/%s", dir, STORE_FILE);
+	if (st->rdonly && access(path, F_OK) < 0) {
+		errbuf_set(err, errlen, "no state store in %s (ringsyncd has not "
+		    "run yet)", dir);
+		free(path);
+		goto fail;
+	}
+	if ((rc = mdb_env_create(&st->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, STORE_NDB)) != 0 ||
+	    (rc = mdb_env_set_mapsize(st->env, MAP_SIZE)) != 0 ||
+	    (rc = mdb_env_open(st->env, path, MDB_NOSUBDIR | MDB_NOTLS |
+	    (st->rdonly ? MDB_RDONLY : 0), 0600)) != 0) {
+		mdb_fail(err, errlen, path, rc);
+		free(path);
+		goto fail;
+	}
+	free(path);
+	mdb_reader_check(st->env, &dead); /* readers left by killed processes */
+	if (open_dbs(st, err, errlen) < 0 || check_schema(st, err, errlen) < 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* releases the flock */
+	free(st->dir);
+	free(st);
+}
+
+const char *
+store_path(const struct store *st)
+{
+	return st->dir;
+}
+
+int
+store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
+    size_t errlen)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*out = NULL;
+	if (!rdonly && st->rdonly)
+		return errbuf_set(err, errlen, "state store opened read-only");
+	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
+	if (rc != 0)
+		return mdb_fail(err, errlen, "cannot begin a transaction", rc);
+	*out = xmalloc(sizeof(**out));
+	(*out)->st = st;
+	(*out)->txn = txn;
+	return 0;
+}
+
+int
+store_commit(struct store_txn *txn, char *err, size_t errlen)
+{
+	int rc = mdb_txn_commit(txn->txn);
+
+	free(txn);
+	if (rc != 0)
+		return mdb_fail(err, errlen, "cannot commit to the state store", rc);
+	return 0;
+}
+
+void
+store_abort(struct store_txn *txn)
+{
+	if (txn == NULL)
+		return;
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}
+
+static MDB_val
+key_val(const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+
+	return k;
+}
+
+int
+store_put(struct store_txn *txn, enum store_db db, const char *key,
+    const void *val, size_t len, char *err, size_t errlen)
+{
+	MDB_val k = key_val(key), v = { len, (void *)val };
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 511)
+		return errbuf_set(err, errlen, "%s: key of %zu bytes", db_names[db],
+		    k.mv_size);
+	rc = mdb_put(txn->txn, txn->st->dbi[db], &k, &v, 0);
+	if (rc != 0)
+		return mdb_fail(err, errlen, db_names[db], rc);
+	return 0;
+}
+
+int
+store_get(struct store_txn *txn, enum store_db db, const char *key,
+    const void **val, size_t *len)
+{
+	MDB_val k = key_val(key), v;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > 511)
+		return -1;
+	rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return -1;
+	*val = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+store_del(struct store_txn *txn, enum store_db db, const char *key, char *err,
+    size_t errlen)
+{
+	MDB_val k = key_val(key);
+	int rc = mdb_del(txn->txn, txn->st->dbi[db], &k, NULL);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(err, errlen, db_names[db], rc);
+	return 0;
+}
+
+int
+store_count(struct store_txn *txn, enum store_db db, size_t *n)
+{
+	MDB_stat ms;
+
+	if (mdb_stat(txn->txn, txn->st->dbi[db], &ms) != 0)
+		return -1;
+	*n = ms.ms_entries;
+	return 0;
+}
+
+int
+store_put_json(struct store_txn *txn, enum store_db db, const char *key,
+    const json_t *v, char *err, size_t errlen)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (text == NULL)
+		return errbuf_set(err, errlen, "%s %s: cannot encode the record",
+		    db_names[db], key);
+	rc = store_put(txn, db, key, text, strlen(text), err, errlen);
+	free(text);
+	return rc;
+}
+
+int
+store_get_json(struct store_txn *txn, enum store_db db, const char *key,
+    json_t **out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	const void *val;
+	size_t len;
+	int rc = store_get(txn, db, key, &val, &len);
+
+	*out = NULL;
+	if (rc != 0) {
+		if (rc < 0)
+			errbuf_set(err, errlen, "%s %s: cannot read", db_names[db], key);
+		return rc;
+	}
+	*out = json_loadb(val, len, 0, &jerr);
+	if (*out == NULL)
+		return errbuf_set(err, errlen, "%s %s: corrupt record: %s",
+		    db_names[db], key, jerr.text);
+	return 0;
+}
+
+int
+store_iter_open(struct store_txn *txn, enum store_db db, const char *start,
+    struct store_iter **out)
+{
+	MDB_cursor *cur;
+
+	*out = NULL;
+	if (mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur) != 0)
+		return -1;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->cur = cur;
+	(*out)->start = start;
+	return 0;
+}
+
+int
+store_iter_next(struct store_iter *it, const char **key, size_t *klen,
+    const void **val, size_t *vlen)
+{
+	MDB_val k = { 0, NULL }, v;
+	MDB_cursor_op op = MDB_NEXT;
+	int rc;
+
+	if (!it->started) {
+		it->started = 1;
+		op = MDB_FIRST;
+		if (it->start != NULL && *it->start != '\0') {
+			k = key_val(it->start);
+			op = MDB_SET_RANGE;
+		}
+	}
+	rc = mdb_cursor_get(it->cur, &k, &v, op);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
+	*key = k.mv_data;
+	*klen = k.mv_size;
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return 1;
+}
+
+void
+store_iter_close(struct store_iter *it)
+{
+	if (it == NULL)
+		return;
+	mdb_cursor_close(it->cur);
+	free(it);
+}
+
+static char *
+json_strdup(json_t *o, const char *name)
+{
+	const char *s = json_string_value(json_object_get(o, name));
+
+	return s ? xstrdup(s) : NULL;
+}
+
+int
+store_watermark_get(struct store_txn *txn, struct store_watermark *out,
+    char *err, size_t errlen)
+{
+	json_t *o;
+	int rc = store_get_json(txn, STORE_WATERMARK, "current", &o, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	if (rc != 0)
+		return rc;
+	out->dns_host_name = json_strdup(o, "dnsHostName");
+	out->invocation_id = json_strdup(o, "invocationId");
+	out->usn = (unsigned long long)json_integer_value(json_object_get(o, "usn"));
+	out->time = json_integer_value(json_object_get(o, "time"));
+	json_decref(o);
+	if (out->dns_host_name == NULL || out->invocation_id == NULL) {
+		store_watermark_clear(out);
+		return errbuf_set(err, errlen, "watermark: corrupt record");
+	}
+	return 0;
+}
+
+int
+store_watermark_put(struct store_txn *txn, const struct store_watermark *w,
+    char *err, size_t errlen)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "dnsHostName",
+	    w->dns_host_name, "invocationId", w->invocation_id, "usn",
+	    (json_int_t)w->usn, "time", (json_int_t)(w->time ? w->time : time(NULL)));
+	int rc;
+
+	if (o == NULL)
+		return errbuf_set(err, errlen, "watermark: incomplete");
+	rc = store_put_json(txn, STORE_WATERMARK, "current", o, err, errlen);
+	json_decref(o);
+	return rc;
+}
+
+void
+store_watermark_clear(struct store_watermark *w)
+{
+	free(w->dns_host_name);
+	free(w->invocation_id);
+	memset(w, 0, sizeof(*w));
+}
+
+int
+store_tokens_get(struct store_txn *txn, struct store_tokens *out, char *err,
+    size_t errlen)
+{
+	json_t *o;
+	int rc = store_get_json(txn, STORE_TOKENS, "oauth", &o, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	if (rc != 0)
+		return rc;
+	out->access_token = json_strdup(o, "access_token");
+	out->refresh_token = json_strdup(o, "refresh_token");
+	out->access_expires = json_integer_value(json_object_get(o, "access_expires"));
+	out->refresh_expires = json_integer_value(json_object_get(o,
+	    "refresh_expires"));
+	json_decref(o);
+	return 0;
+}
+
+int
+store_tokens_put(struct store_txn *txn, const struct store_tokens *t,
+    char *err, size_t errlen)
+{
+	json_t *o = json_object();
+	int rc;
+
+	if (t->access_token)
+		json_object_set_new(o, "access_token", json_string(t->access_token));
+	if (t->refresh_token)
+		json_object_set_new(o, "refresh_token", json_string(t->refresh_token));
+	json_object_set_new(o, "access_expires", json_integer(t->access_expires));
+	json_object_set_new(o, "refresh_expires", json_integer(t->refresh_expires));
+	rc = store_put_json(txn, STORE_TOKENS, "oauth", o, err, errlen);
+	json_decref(o);
+	return rc;
+}
+
+void
+store_tokens_clear(struct store_tokens *t)
+{
+	free(t->access_token);
+	free(t->refresh_token);
+	memset(t, 0, sizeof(*t));
+}

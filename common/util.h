@@ -1,0 +1,39 @@
+/*
+ * util: allocation that cannot fail, and small string helpers.
+ *
+ * The x* allocators abort the process when memory runs out (house style:
+ * call sites carry no NULL checks). Nothing here logs.
+ */
+#ifndef RINGSYNC_UTIL_H
+#define RINGSYNC_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+/* xreallocarray: as xrealloc for nmemb * size, aborting on overflow. */
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* xasprintf: a newly allocated formatted string, owned by the caller. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* str_trim: strip leading and trailing white space in place; returns s + k. */
+char *str_trim(char *s);
+/* str_eq_nocase: ASCII case-insensitive equality; NULLs compare unequal. */
+int str_eq_nocase(const char *a, const char *b);
+/* str_set: free *dst, then *dst = xstrdup(src) (NULL stays NULL). */
+void str_set(char **dst, const char *src);
+
+/*
+ * errbuf_set: format a message into a caller's error buffer (Redis style);
+ * a NULL buf or zero len is allowed and ignored. Always returns -1 so a
+ * caller can write `return errbuf_set(err, len, "...")`.
+ */
+int errbuf_set(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * ringsyncd: keeps RingCentral-platform phone accounts in step with Active
+ * Directory. Arguments, configuration, the libev loop, signals and timers;
+ * the work of a cycle lives in common/sync.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "sync.h"
+#include "util.h"
+#include "version.h"
+
+/* Exit statuses (SPEC section 6, contract). */
+#define EXIT_CONFIG 2
+
+struct options {
+	const char *config_path;
+	int foreground, test, once, dry_run, full_resync, debug;
+};
+
+/* The running daemon: owns the configuration, the store and the sync. */
+struct daemon {
+	struct ev_loop *loop;
+	struct options opt;
+	struct config *cfg;
+	struct store *store;
+	struct sync *sync;
+	ev_timer poll, import, full;
+	ev_signal sighup, sigterm, sigint, sigusr1;
+	int full_pending; /* the next poll cycle is a full sync (--full-resync) */
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: ringsyncd [-c FILE] [-f] [-t] [--once] [-n|--dry-run] "
+	    "[--full-resync] [-d] [-V] [-h]\n"
+	    "  -c FILE        configuration (default %s)\n"
+	    "  -f             stay in the foreground, log to stderr as well as syslog\n"
+	    "  -t             check the configuration and secret-file permissions, "
+	    "print every problem, exit\n"
+	    "  --once         run one complete cycle and exit\n"
+	    "  -n, --dry-run  log what would change, change nothing\n"
+	    "  --full-resync  ignore the watermark for this run\n"
+	    "  -d             debug logging\n"
+	    "  -V             print the version and exit\n"
+	    "  -h             this help\n", RINGSYNC_DEFAULT_CONFIG);
+}
+
+static void
+parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_ONCE = 256, OPT_FULL_RESYNC };
+	static const struct option longopts[] = {
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "full-resync", no_argument, NULL, OPT_FULL_RESYNC },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->config_path = RINGSYNC_DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "c:ftndVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config_path = optarg; break;
+		case 'f': o->foreground = 1; break;
+		case 't': o->test = 1; break;
+		case 'n': o->dry_run = 1; break;
+		case 'd': o->debug = 1; break;
+		case OPT_ONCE: o->once = 1; break;
+		case OPT_FULL_RESYNC: o->full_resync = 1; break;
+		case 'V': printf("ringsyncd %s\n", RINGSYNC_VERSION); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(EXIT_CONFIG);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ringsyncd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		exit(EXIT_CONFIG);
+	}
+}
+
+/* Warnings a valid configuration still deserves at every start. */
+static void
+warn_config(const struct config *cfg)
+{
+	if (!cfg->ldap.tls_verify)
+		log_warning("ldap certificate verification is off: the DC's identity "
+		    "is not checked key=tls_verify file=%s", log_q(cfg->path));
+	if (!cfg->telephony.tls_verify)
+		log_warning("telephony certificate verification is off: the API "
+		    "server's identity is not checked key=tls_verify file=%s",
+		    log_q(cfg->path));
+	if (strncmp(cfg->telephony.server, "http://", 7) == 0)
+		log_warning("telephony server uses plain http (loopback only) "
+		    "server=%s", log_q(cfg->telephony.server));
+}
+
+/* -t: print every problem; 0 or 2. */
+static int
+test_config(const struct options *o)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+
+	if (config_load(o->config_path, 0, &cfg, &pr) < 0) {
+		for (size_t i = 0; i < pr.n; i++)
+			fprintf(stderr, "%s\n", pr.v[i]);
+		fprintf(stderr, "ringsyncd: %zu problem%s in %s\n", pr.n,
+		    pr.n == 1 ? "" : "s", o->config_path);
+		config_problems_free(&pr);
+		return EXIT_CONFIG;
+	}
+	log_init("ringsyncd", cfg->log.facility, LOG_WARNING, LOG_F_STDERR);
+	warn_config(cfg);
+	printf("ringsyncd: configuration %s OK\n", o->config_path);
+	config_free(cfg);
+	return 0;
+}
+
+static struct config *
+load_or_exit(const char *path)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+
+	if (config_load(path, 0, &cfg, &pr) == 0)
+		return cfg;
+	for (size_t i = 0; i < pr.n; i++) {
+		fprintf(stderr, "%s\n", pr.v[i]);
+		log_err("configuration problem detail=%s", log_q(pr.v[i]));
+	}
+	fprintf(stderr, "ringsyncd: %zu problem%s in %s (check with ringsyncd -t)\n",
+	    pr.n, pr.n == 1 ? "" : "s", path);
+	config_problems_free(&pr);
+	exit(EXIT_CONFIG);
+}
+
+static int
+log_flags(const struct options *o)
+{
+	return o->foreground || o->once ? LOG_F_STDERR : 0;
+}
+
+static int
+log_level(const struct daemon *d)
+{
+	return d->opt.debug ? LOG_DEBUG : d->cfg->log.level;
+}
+
+static void
+run_cycle(struct daemon *d, enum sync_kind kind)
+{
+	log_debug("cycle start kind=%s", sync_kind_name(kind));
+	sync_cycle(d->sync, kind);
+}
+
+static void
+poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	run_cycle(d, d->full_pending ? SYNC_FULL : SYNC_INCREMENTAL);
+	d->full_pending = 0;
+}
+
+static void
+import_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	run_cycle(w->data, SYNC_IMPORT);
+}
+
+static void
+full_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	run_cycle(w->data, SYNC_FULL);
+}
+
+/* Timer repeats follow the configuration; a reload restarts them. */
+static void
+timers_set(struct daemon *d)
+{
+	d->poll.repeat = d->cfg->sync.interval;
+	d->import.repeat = d->cfg->sync.import_interval;
+	d->full.repeat = d->cfg->sync.full_sync_interval;
+	ev_timer_again(d->loop, &d->poll);
+	ev_timer_again(d->loop, &d->import);
+	ev_timer_again(d->loop, &d->full);
+}
+
+/*
+ * reload: parse the file into a new configuration and swap it in only if
+ * it is valid; otherwise the old one stays and the reasons are logged.
+ */
+static void
+reload(struct daemon *d)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char keep[256];
+
+	if (config_load(d->opt.config_path, 0, &cfg, &pr) < 0) {
+		for (size_t i = 0; i < pr.n; i++)
+			log_err("configuration problem detail=%s", log_q(pr.v[i]));
+		log_err("configuration reload failed: keeping the running "
+		    "configuration file=%s problems=%zu", log_q(d->opt.config_path),
+		    pr.n);
+		config_problems_free(&pr);
+		return;
+	}
+	if (config_keep_restart_keys(d->cfg, cfg, keep, sizeof(keep)) > 0)
+		log_warning("configuration change needs a restart: keeping the "
+		    "running value keys=%s", log_q(keep));
+	config_free(d->cfg);
+	d->cfg = cfg;
+	log_init("ringsyncd", cfg->log.facility, log_level(d), log_flags(&d->opt));
+	sync_set_config(d->sync, cfg);
+	timers_set(d);
+	warn_config(cfg);
+	log_notice("configuration reloaded file=%s", log_q(d->opt.config_path));
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)revents;
+	switch (w->signum) {
+	case SIGHUP:
+		reload(d);
+		break;
+	case SIGUSR1:
+		log_info("cycle requested signal=USR1");
+		run_cycle(d, SYNC_INCREMENTAL);
+		ev_timer_again(loop, &d->poll);
+		break;
+	default:
+		log_notice("stopping signal=%s", strsignal(w->signum));
+		ev_break(loop, EVBREAK_ALL);
+		break;
+	}
+}
+
+static void
+loop_setup(struct daemon *d)
+{
+	ev_timer *timers[] = { &d->poll, &d->import, &d->full };
+	ev_signal *sigs[] = { &d->sighup, &d->sigterm, &d->sigint, &d->sigusr1 };
+	int signums[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (d->loop == NULL)
+		fatal(1, "cannot initialise the event loop");
+	/* The first incremental cycle runs at once, then on its interval. */
+	ev_timer_init(&d->poll, poll_cb, 0., d->cfg->sync.interval);
+	ev_timer_init(&d->import, import_cb, d->cfg->sync.import_interval,
+	    d->cfg->sync.import_interval);
+	ev_timer_init(&d->full, full_cb, d->cfg->sync.full_sync_interval,
+	    d->cfg->sync.full_sync_interval);
+	for (size_t i = 0; i < 3; i++) {
+		timers[i]->data = d;
+		ev_timer_start(d->loop, timers[i]);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		ev_signal_init(sigs[i], signal_cb, signums[i]);
+		sigs[i]->data = d;
+		ev_signal_start(d->loop, sigs[i]);
+	}
+}
+
+static void
+open_store(struct daemon *d)
+{
+	char err[512];
+
+	if (store_open(d->cfg->sync.state_dir, 0, &d->store, err, sizeof(err)) < 0)
+		fatal(EXIT_CONFIG, "cannot open the state store state_dir=%s "
+		    "error=%s", log_q(d->cfg->sync.state_dir), log_q(err));
+}
+
+static int
+run_once(struct daemon *d)
+{
+	enum sync_status st;
+
+	st = sync_cycle(d->sync, d->opt.full_resync ? SYNC_FULL : SYNC_INCREMENTAL);
+	if (st == SYNC_OK)
+		st = sync_cycle(d->sync, SYNC_IMPORT);
+	return (int)st;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	int rc = 0;
+
+	parse_args(argc, argv, &d.opt);
+	log_init("ringsyncd", LOG_DAEMON, LOG_INFO, LOG_F_STDERR);
+	if (d.opt.test)
+		return test_config(&d.opt);
+	d.cfg = load_or_exit(d.opt.config_path);
+	log_init("ringsyncd", d.cfg->log.facility, log_level(&d), log_flags(&d.opt));
+	if (!d.opt.foreground && !d.opt.once && daemon(0, 0) < 0)
+		fatal(1, "cannot become a daemon error=%s", log_q(strerror(errno)));
+	open_store(&d);
+	warn_config(d.cfg);
+	d.sync = sync_new(d.cfg, d.store, d.opt.dry_run || d.cfg->sync.dry_run);
+	log_notice("starting version=%s config=%s state_dir=%s dry_run=%s",
+	    RINGSYNC_VERSION, log_q(d.opt.config_path),
+	    log_q(d.cfg->sync.state_dir),
+	    d.opt.dry_run || d.cfg->sync.dry_run ? "yes" : "no");
+	if (d.opt.once) {
+		rc = run_once(&d);
+	} else {
+		d.full_pending = d.opt.full_resync;
+		loop_setup(&d);
+		ev_run(d.loop, 0);
+		ev_loop_destroy(d.loop);
+	}
+	sync_free(d.sync);
+	store_close(d.store);
+	log_notice("stopped status=%d", rc);
+	config_free(d.cfg);
+	log_secret_clear();
+	return rc;
+}

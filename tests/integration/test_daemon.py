@@ -1,0 +1,143 @@
+"""ringsyncd and ringsyncctl as an administrator meets them: -t, start,
+signals, the state-directory lock. Runs the real binaries."""
+import os
+import re
+import signal
+import unittest
+
+import rstest
+from rstest import RINGSYNCD, RINGSYNCCTL, SOURCE_DIR
+
+FAKE_SECRETS = ("fake-ldap-password-1", "fake-client-secret-2")
+
+
+class DaemonTest(rstest.TestCase):
+
+    def conf(self, extra="", name="ringsyncd.conf", mode=0o644):
+        ldap = self.write("ldap.secret", FAKE_SECRETS[0] + "\n")
+        client = self.write("client.secret", FAKE_SECRETS[1])
+        state = os.path.join(self.tmp, "state")
+        return self.write(name, (
+            "[ldap]\n"
+            "uri = ldaps://127.0.0.1\n"
+            "base_dn = DC=example,DC=test\n"
+            "bind_dn = CN=svc,DC=example,DC=test\n"
+            "bind_password_file = %s\n"
+            "[telephony]\n"
+            "client_id = test\n"
+            "client_secret_file = %s\n"
+            "server = http://127.0.0.1:9\n"
+            "[sync]\n"
+            "state_dir = %s\n"
+            "interval = 1h\n"
+            "%s") % (ldap, client, state, extra), mode)
+
+    def assertNoSecrets(self, text):
+        for s in FAKE_SECRETS:
+            self.assertNotIn(s, text)
+
+    def test_sample_config_names_missing_secret_files(self):
+        sample = os.path.join(SOURCE_DIR, "etc", "ringsyncd.conf")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", sample])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, re.escape(sample) + r":\d+: bind_password_file "
+                         r"/etc/ringsync/ldap.secret: No such file or directory")
+        self.assertRegex(out, re.escape(sample) + r":\d+: client_secret_file "
+                         r"/etc/ringsync/client.secret: No such file or directory")
+
+    def test_valid_config_ok(self):
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", self.conf()])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("OK", out)
+        # plain http to a loopback emulator is allowed, with a warning
+        self.assertIn("telephony server uses plain http", out)
+
+    def test_typo_reports_file_and_line(self):
+        path = self.conf("intervall = 5m\n")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", path])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("%s:13: unknown key 'intervall' in [sync] (did you mean "
+                      "'interval'?)" % path, out)
+
+    def test_world_readable_secret_refused(self):
+        path = self.conf()
+        os.chmod(os.path.join(self.tmp, "ldap.secret"), 0o644)
+        for argv in ([RINGSYNCD, "-t", "-c", path], [RINGSYNCD, "-f", "-c", path]):
+            rc, out = self.run_cmd(argv)
+            self.assertEqual(rc, 2, out)
+            self.assertIn("%s:5: bind_password_file %s/ldap.secret: mode 0644 is "
+                          "accessible by others" % (path, self.tmp), out)
+            self.assertNoSecrets(out)
+
+    def test_bad_options(self):
+        rc, out = self.run_cmd([RINGSYNCD, "--no-such-option"])
+        self.assertEqual(rc, 2)
+        self.assertIn("usage:", out)
+        rc, out = self.run_cmd([RINGSYNCD, "-V"])
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^ringsyncd \d+\.\d+\.\d+")
+
+    def test_once(self):
+        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", self.conf()])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("starting", out)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "state", "state.mdb")))
+        self.assertEqual(os.stat(os.path.join(self.tmp, "state")).st_mode & 0o777, 0o700)
+
+    def test_signals_reload_and_lock(self):
+        path = self.conf()
+        d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
+        d.wait_output("starting version=")
+        d.wait_output("cycle start kind=incremental")
+
+        # A second daemon on the same state directory is refused.
+        rc, out = self.run_cmd([RINGSYNCD, "-f", "-c", path])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("is in use by another ringsyncd (pid %d)" % d.pid, out)
+
+        # ringsyncctl reads the store while the daemon runs.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("none (no scan yet)", out)
+
+        # SIGUSR1 starts a cycle now.
+        mark = len(d.output())
+        d.signal(signal.SIGUSR1)
+        d.wait_output("cycle requested signal=USR1", start=mark)
+        d.wait_output("cycle start kind=incremental", start=mark)
+
+        # A broken configuration is refused and the old one kept.
+        with open(path, "a") as f:
+            f.write("full_sync_interval = many\n")
+        mark = len(d.output())
+        d.signal(signal.SIGHUP)
+        d.wait_output("configuration reload failed: keeping the running "
+                      "configuration", start=mark)
+        self.assertIn("full_sync_interval: 'many' is not a duration", d.output()[mark:])
+        self.assertIsNone(d.p.poll())
+
+        # A good one is taken; a state_dir change waits for a restart.
+        text = open(path).read().replace("full_sync_interval = many\n", "")
+        text = text.replace("state_dir = %s/state" % self.tmp,
+                            "state_dir = %s/other" % self.tmp)
+        with open(path, "w") as f:
+            f.write(text)
+        mark = len(d.output())
+        d.signal(signal.SIGHUP)
+        d.wait_output("configuration reloaded", start=mark)
+        self.assertIn("configuration change needs a restart: keeping the running "
+                      "value keys=state_dir", d.output()[mark:])
+
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0)
+        self.assertIn("stopping signal=Terminated", d.output())
+        self.assertIn("stopped status=0", d.output())
+        self.assertNoSecrets(d.output())
+
+        # The lock went with the process: a new daemon may start.
+        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", path])
+        self.assertEqual(rc, 0, out)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,591 @@
+/* Unit tests for common/config: parsing, defaults, every error class. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <regex.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "testutil.h"
+
+/* A fixture directory with private secret files and a private state dir. */
+struct fx {
+	const char *dir;
+	char *secret, *client, *jwt, *state;
+};
+
+static struct fx fx;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	fx.dir = tu_tmpdir();
+	fx.secret = tu_write(fx.dir, "ldap.secret", "fake-ldap-pw\n", 0600);
+	fx.client = tu_write(fx.dir, "client.secret", "fake-client-secret", 0600);
+	fx.jwt = tu_write(fx.dir, "jwt.secret", "fake.jwt.value", 0600);
+	fx.state = xasprintf("%s/state", fx.dir);
+	mkdir(fx.state, 0700);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	free(fx.secret);
+	free(fx.client);
+	free(fx.jwt);
+	free(fx.state);
+	return 0;
+}
+
+/* A valid configuration; %s slots: bind password, client secret, state. */
+static char *
+base_conf(const char *extra_ldap, const char *extra_tail)
+{
+	return xasprintf(
+	    "[ldap]\n"
+	    "uri = ldaps://dc1.example.test ldaps://dc2.example.test\n"
+	    "base_dn = DC=example,DC=test\n"
+	    "bind_dn = CN=svc,DC=example,DC=test\n"
+	    "bind_password_file = %s\n"
+	    "%s"
+	    "[telephony]\n"
+	    "client_id = abc\n"
+	    "client_secret_file = %s\n"
+	    "[sync]\n"
+	    "state_dir = %s\n"
+	    "%s",
+	    fx.secret, extra_ldap, fx.client, fx.state, extra_tail);
+}
+
+/* load: write text as a config and load it; returns rc, fills pr. */
+static int
+load(const char *text, struct config **cfg, struct config_problems *pr,
+    char **path)
+{
+	static int n;
+	char name[32];
+
+	snprintf(name, sizeof(name), "c%d.conf", n++);
+	*path = tu_write(fx.dir, name, text, 0644);
+	return config_load(*path, 0, cfg, pr);
+}
+
+/* has: some problem matches "path:line: <regex>". */
+static int
+has(const struct config_problems *pr, const char *path, int line,
+    const char *re)
+{
+	char *pat = xasprintf("%s:%d: %s", path, line, re);
+	regex_t rx;
+	int found = 0;
+
+	assert_int_equal(regcomp(&rx, pat, REG_EXTENDED | REG_NOSUB), 0);
+	for (size_t i = 0; i < pr->n; i++)
+		if (regexec(&rx, pr->v[i], 0, NULL, 0) == 0)
+			found = 1;
+	if (!found) {
+		fprintf(stderr, "expected /%s/ among:\n", pat);
+		for (size_t i = 0; i < pr->n; i++)
+			fprintf(stderr, "  %s\n", pr->v[i]);
+	}
+	regfree(&rx);
+	free(pat);
+	return found;
+}
+
+static void
+test_valid_defaults(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *text = base_conf("", ""), *path;
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(pr.n, 0);
+	assert_int_equal(cfg->ldap.uri.n, 2);
+	assert_string_equal(cfg->ldap.uri.v[1], "ldaps://dc2.example.test");
+	assert_string_equal(cfg->ldap.user_filter,
+	    "(&(objectCategory=person)(objectClass=user)(mail=*))");
+	assert_int_equal(cfg->ldap.page_size, 500);
+	assert_int_equal(cfg->ldap.timeout, 30);
+	assert_int_equal(cfg->ldap.tls_verify, 1);
+	assert_int_equal(cfg->ldap.starttls, 0);
+	assert_string_equal(cfg->telephony.brand, "RingCentral");
+	assert_string_equal(cfg->telephony.server, "https://platform.ringcentral.com");
+	assert_null(cfg->telephony.jwt_file);
+	assert_int_equal(cfg->sync.interval, 60);
+	assert_int_equal(cfg->sync.import_interval, 300);
+	assert_int_equal(cfg->sync.full_sync_interval, 86400);
+	assert_int_equal(cfg->sync.deactivate, CONFIG_DEACTIVATE_DISABLE);
+	assert_int_equal(cfg->sync.max_deactivations.value, 50);
+	assert_int_equal(cfg->sync.max_deactivations.percent, 0);
+	assert_int_equal(cfg->sync.create_users, 1);
+	assert_int_equal(cfg->sync.dry_run, 0);
+	assert_int_equal(cfg->push.n, 10);
+	assert_string_equal(config_map_get(&cfg->push, "firstName"), "givenName");
+	assert_string_equal(config_map_get(&cfg->push, "zip"), "postalCode");
+	assert_int_equal(cfg->writeback.n, 2);
+	assert_string_equal(config_map_get(&cfg->writeback, "telephoneNumber"),
+	    "{directNumber}#{extensionNumber}");
+	assert_string_equal(config_map_get(&cfg->writeback, "ipPhone"),
+	    "{extensionNumber}");
+	assert_int_equal(cfg->log.facility, LOG_DAEMON);
+	assert_int_equal(cfg->log.level, LOG_INFO);
+	config_free(cfg);
+	free(text);
+	free(path);
+}
+
+static void
+test_overrides(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf("page_size = 1000\ntimeout = 2m\n",
+	    "interval = 90\nmax_deactivations = 10%\ndeactivate = none\n"
+	    "[push]\nmobilePhone =\njobTitle = title\ncustom.Cost Center = "
+	    "extensionAttribute1\n"
+	    "[writeback]\nipPhone =\notherTelephone = {directNumber}\n"
+	    "[log]\nfacility = local3\nlevel = debug\n");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->ldap.page_size, 1000);
+	assert_int_equal(cfg->ldap.timeout, 120);
+	assert_int_equal(cfg->sync.interval, 90);
+	assert_int_equal(cfg->sync.max_deactivations.value, 10);
+	assert_int_equal(cfg->sync.max_deactivations.percent, 1);
+	assert_int_equal(cfg->sync.deactivate, CONFIG_DEACTIVATE_NONE);
+	assert_null(config_map_get(&cfg->push, "mobilePhone"));
+	assert_string_equal(config_map_get(&cfg->push, "jobTitle"), "title");
+	assert_string_equal(config_map_get(&cfg->push, "custom.Cost Center"),
+	    "extensionAttribute1");
+	assert_null(config_map_get(&cfg->writeback, "ipPhone"));
+	assert_string_equal(config_map_get(&cfg->writeback, "otherTelephone"),
+	    "{directNumber}");
+	assert_int_equal(cfg->log.facility, LOG_LOCAL3);
+	assert_int_equal(cfg->log.level, LOG_DEBUG);
+	config_free(cfg);
+	free(text);
+	free(path);
+}
+
+static void
+test_unknown_key_and_section(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf("basedn = DC=x\n",
+	    "[synk]\nfoo = 1\n[log]\nlevle = info\n");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_null(cfg);
+	assert_true(has(&pr, path, 6, "unknown key 'basedn' in \\[ldap\\] "
+	    "\\(did you mean 'base_dn'\\?\\)"));
+	assert_true(has(&pr, path, 12, "unknown section \\[synk\\] \\(did you "
+	    "mean \\[sync\\]\\?\\)"));
+	assert_true(has(&pr, path, 15, "unknown key 'levle' in \\[log\\]"));
+	/* Keys inside an unknown section are not reported one by one. */
+	assert_int_equal(pr.n, 3);
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_bad_values_all_reported(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf(
+	    "timeout = 30x\npage_size = 0\nstarttls = maybe\n"
+	    "user_filter = objectClass=user\n",
+	    "deactivate = remove\nmax_deactivations = 150%\ninterval = -5\n"
+	    "[log]\nfacility = kern2\nlevel = loud\n");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 6, "timeout: '30x' is not a duration"));
+	assert_true(has(&pr, path, 7, "page_size: '0' is not a number from 1 to 100000"));
+	assert_true(has(&pr, path, 8, "starttls: 'maybe' is not yes or no"));
+	assert_true(has(&pr, path, 9, "user_filter: 'objectClass=user' is not an LDAP filter"));
+	assert_true(has(&pr, path, 15, "deactivate: 'remove' is not disable, delete or none"));
+	assert_true(has(&pr, path, 16, "max_deactivations: '150%' is not a number or a percentage"));
+	assert_true(has(&pr, path, 17, "interval: '-5' is not a duration"));
+	assert_true(has(&pr, path, 19, "facility: 'kern2' is not a syslog facility"));
+	assert_true(has(&pr, path, 20, "level: 'loud' is not a level"));
+	assert_int_equal(pr.n, 9);
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_missing_required(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path;
+
+	(void)state;
+	assert_int_equal(load("[ldap]\nbase_dn = DC=x\n\n[log]\nlevel = info\n",
+	    &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 1, "\\[ldap\\] uri is required"));
+	assert_true(has(&pr, path, 5, "\\[telephony\\] client_id is required"));
+	assert_true(has(&pr, path, 5, "\\[telephony\\] client_secret_file is required"));
+	assert_true(has(&pr, path, 1, "\\[ldap\\] bind_dn is required for a simple bind"));
+	config_problems_free(&pr);
+	free(path);
+}
+
+static void
+test_syntax_errors(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf("this line has no equals sign\n",
+	    "[log\nlevel = info\n");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 6, "expected 'key = value'"));
+	assert_true(has(&pr, path, 12, "malformed section header"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_duplicates_and_outside(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *inner = base_conf("page_size = 10\npage_size = 20\n",
+	    "[push]\nemail = mail\nEMAIL = userPrincipalName\n");
+	char *text = xasprintf("stray = 1\n%s", inner);
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 1, "key 'stray' outside of any section"));
+	assert_true(has(&pr, path, 8, "duplicate key 'page_size' in \\[ldap\\] "
+	    "\\(first on line 7\\)"));
+	assert_true(has(&pr, path, 16, "duplicate key 'EMAIL' in \\[push\\]"));
+	config_problems_free(&pr);
+	free(inner);
+	free(text);
+	free(path);
+}
+
+static void
+test_long_lines_and_continuation(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char long_line[400], *path, *text;
+
+	(void)state;
+	memset(long_line, 'x', sizeof(long_line));
+	memcpy(long_line, "; ", 2);
+	long_line[sizeof(long_line) - 1] = '\0';
+	/* Indented lines continue the value; an indented known key is a key. */
+	text = base_conf("user_filter = (&(objectClass=user)\n"
+	    "    (memberOf=CN=Phone Users,OU=Groups,DC=example,DC=test))\n"
+	    "    page_size = 250\n", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_string_equal(cfg->ldap.user_filter, "(&(objectClass=user)"
+	    "(memberOf=CN=Phone Users,OU=Groups,DC=example,DC=test))");
+	assert_int_equal(cfg->ldap.page_size, 250);
+	config_free(cfg);
+	free(text);
+	free(path);
+
+	text = xasprintf("%s\n[ldap]\nuri = ldaps://a\n  ldaps://b\n", long_line);
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 1, "line is longer than [0-9]+ characters"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_cross_checks(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf("",
+	    "[writeback]\nmobile = {directNumber}\nipPhone = {ext}\n"
+	    "objectGUID = {extensionNumber}\n");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "attribute mobile is mastered in both "
+	    "directions: pushed as \\[push\\] mobilePhone"));
+	assert_true(has(&pr, path, 13, "\\[writeback\\] ipPhone: template "
+	    "'\\{ext\\}': unknown field \\{ext\\}"));
+	assert_true(has(&pr, path, 14, "\\[writeback\\] objectGUID: ringsync "
+	    "never writes this attribute"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_plain_ldap_simple_bind(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = xasprintf("[ldap]\nuri = ldap://dc1.example.test\n"
+	    "base_dn = DC=x\nbind_dn = CN=s,DC=x\nbind_password_file = %s\n"
+	    "[telephony]\nclient_id = a\nclient_secret_file = %s\n"
+	    "server = http://api.example.com\n"
+	    "[sync]\nstate_dir = %s\n", fx.secret, fx.client, fx.state);
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 2, "simple bind over ldap://dc1.example.test "
+	    "without starttls would send the password in clear"));
+	assert_true(has(&pr, path, 9, "server: 'http://api.example.com' must be "
+	    "an https:// URL"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+
+	/* StartTLS, or a loopback emulator over plain http, is accepted. */
+	text = xasprintf("[ldap]\nuri = ldap://dc1.example.test\nstarttls = yes\n"
+	    "base_dn = DC=x\nbind_dn = CN=s,DC=x\nbind_password_file = %s\n"
+	    "[telephony]\nclient_id = a\nclient_secret_file = %s\n"
+	    "server = http://127.0.0.1:8080\n[sync]\nstate_dir = %s\n",
+	    fx.secret, fx.client, fx.state);
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	config_free(cfg);
+	free(text);
+	free(path);
+}
+
+static void
+test_secret_modes(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *open_secret = tu_write(fx.dir, "open.secret", "pw", 0644);
+	char *gw_secret = tu_write(fx.dir, "gw.secret", "pw", 0620);
+	char *open_state = xasprintf("%s/openstate", fx.dir);
+	char *path, *text;
+
+	(void)state;
+	mkdir(open_state, 0755);
+	chmod(open_state, 0755);
+	text = xasprintf("[ldap]\nuri = ldaps://dc1\nbase_dn = DC=x\n"
+	    "bind_dn = CN=s,DC=x\nbind_password_file = %s\n"
+	    "[telephony]\nclient_id = a\nclient_secret_file = %s\n"
+	    "jwt_file = %s/missing.jwt\n"
+	    "[sync]\nstate_dir = %s\n", open_secret, gw_secret, fx.dir, open_state);
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 5, "bind_password_file .*open.secret: mode "
+	    "0644 is accessible by others"));
+	assert_true(has(&pr, path, 8, "client_secret_file .*gw.secret: mode 0620 "
+	    "lets group .* change it"));
+	assert_true(has(&pr, path, 9, "jwt_file .*missing.jwt: No such file or "
+	    "directory"));
+	assert_true(has(&pr, path, 11, "state_dir .*openstate: mode 0755 is "
+	    "accessible by group or others"));
+	assert_int_equal(pr.n, 4);
+	config_problems_free(&pr);
+	/* The same file without the checks parses. */
+	assert_int_equal(config_load(path, CONFIG_NO_FILE_CHECKS, &cfg, &pr), 0);
+	config_free(cfg);
+	free(text);
+	free(path);
+	free(open_secret);
+	free(gw_secret);
+	free(open_state);
+}
+
+static void
+test_durations(void **state)
+{
+	unsigned int v;
+
+	(void)state;
+	assert_int_equal(config_parse_duration("90", 1000000, &v), 0);
+	assert_int_equal(v, 90);
+	assert_int_equal(config_parse_duration("30s", 1000000, &v), 0);
+	assert_int_equal(v, 30);
+	assert_int_equal(config_parse_duration("5m", 1000000, &v), 0);
+	assert_int_equal(v, 300);
+	assert_int_equal(config_parse_duration("2h", 1000000, &v), 0);
+	assert_int_equal(v, 7200);
+	assert_int_equal(config_parse_duration("1d", 1000000, &v), 0);
+	assert_int_equal(v, 86400);
+	assert_int_equal(config_parse_duration("0", 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(config_parse_duration("", 10, &v), -1);
+	assert_int_equal(config_parse_duration("m", 10, &v), -1);
+	assert_int_equal(config_parse_duration("5x", 1000, &v), -1);
+	assert_int_equal(config_parse_duration("5mm", 1000, &v), -1);
+	assert_int_equal(config_parse_duration(" 5", 1000, &v), -1);
+	assert_int_equal(config_parse_duration("-5", 1000, &v), -1);
+	assert_int_equal(config_parse_duration("2d", 86400, &v), -1);
+	assert_int_equal(config_parse_duration("99999999999999999999", ~0UL, &v), -1);
+}
+
+static void
+test_thresholds(void **state)
+{
+	struct config_threshold t;
+
+	(void)state;
+	assert_int_equal(config_parse_threshold("50", &t), 0);
+	assert_int_equal(t.value, 50);
+	assert_int_equal(t.percent, 0);
+	assert_int_equal(config_threshold_limit(&t, 10), 50);
+	assert_int_equal(config_parse_threshold("10%", &t), 0);
+	assert_int_equal(t.percent, 1);
+	assert_int_equal(config_threshold_limit(&t, 95), 9);
+	assert_int_equal(config_threshold_limit(&t, 5), 1);
+	assert_int_equal(config_threshold_limit(&t, 0), 1);
+	assert_int_equal(config_parse_threshold("0%", &t), 0);
+	assert_int_equal(config_threshold_limit(&t, 1000), 0);
+	assert_int_equal(config_parse_threshold("101%", &t), -1);
+	assert_int_equal(config_parse_threshold("10 %", &t), -1);
+	assert_int_equal(config_parse_threshold("ten", &t), -1);
+	assert_int_equal(config_parse_threshold("", &t), -1);
+}
+
+static void
+test_templates(void **state)
+{
+	char err[128];
+
+	(void)state;
+	assert_int_equal(config_template_check("{directNumber}#{extensionNumber}",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_template_check("x{extensionNumber}y", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_template_check("", err, sizeof(err)), 0);
+	assert_int_equal(config_template_check("{directnumber}", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown field {directnumber}"));
+	assert_int_equal(config_template_check("{directNumber", err, sizeof(err)), -1);
+	assert_int_equal(config_template_check("a}", err, sizeof(err)), -1);
+}
+
+static void
+test_restart_keys(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *a, *b;
+	char *p1, *p2, err[64];
+	char *t1 = base_conf("", ""), *t2 = base_conf("page_size = 7\n", "");
+
+	(void)state;
+	assert_int_equal(load(t1, &a, &pr, &p1), 0);
+	assert_int_equal(load(t2, &b, &pr, &p2), 0);
+	assert_int_equal(config_keep_restart_keys(a, b, err, sizeof(err)), 0);
+	str_set(&b->sync.state_dir, "/elsewhere");
+	assert_int_equal(config_keep_restart_keys(a, b, err, sizeof(err)), 1);
+	assert_string_equal(err, "state_dir");
+	assert_string_equal(b->sync.state_dir, a->sync.state_dir);
+	assert_int_equal(b->ldap.page_size, 7);
+	config_free(a);
+	config_free(b);
+	free(t1);
+	free(t2);
+	free(p1);
+	free(p2);
+}
+
+static void
+test_read_secret(void **state)
+{
+	char *v, err[256];
+
+	(void)state;
+	assert_int_equal(config_read_secret(fx.secret, &v, err, sizeof(err)), 0);
+	assert_string_equal(v, "fake-ldap-pw");
+	free(v);
+	assert_int_equal(config_read_secret("/nonexistent/x", &v, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/x"));
+}
+
+/*
+ * The sample configuration documents every key with its default, in its
+ * section: "key = default" or "; key = default".
+ */
+static void
+test_sample_documents_every_key(void **state)
+{
+	const char *src = getenv("RINGSYNC_SOURCE_DIR");
+	struct config_key_info info;
+	char *path, line[512], section[64] = "";
+	FILE *f;
+
+	(void)state;
+	assert_non_null(src);
+	path = xasprintf("%s/etc/ringsyncd.conf", src);
+	for (size_t i = 0; i < config_key_count(); i++) {
+		int found = 0;
+
+		config_key_at(i, &info);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			char *s = line, *eq;
+
+			if (sscanf(line, "[%63[^]]]", section) == 1)
+				continue;
+			while (*s == ';' || *s == ' ')
+				s++;
+			if ((eq = strchr(s, '=')) == NULL || strcmp(section, info.section))
+				continue;
+			*eq = '\0';
+			if (strcmp(str_trim(s), info.name) != 0)
+				continue;
+			s = str_trim(eq + 1);
+			s[strcspn(s, ";")] = '\0';
+			s = str_trim(s);
+			if (info.def == NULL || strcmp(s, info.def) == 0)
+				found = 1;
+		}
+		fclose(f);
+		if (!found)
+			fprintf(stderr, "etc/ringsyncd.conf lacks [%s] %s = %s\n",
+			    info.section, info.name, info.def ? info.def : "...");
+		assert_true(found);
+	}
+	free(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_defaults),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_unknown_key_and_section),
+		cmocka_unit_test(test_bad_values_all_reported),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_duplicates_and_outside),
+		cmocka_unit_test(test_long_lines_and_continuation),
+		cmocka_unit_test(test_cross_checks),
+		cmocka_unit_test(test_plain_ldap_simple_bind),
+		cmocka_unit_test(test_secret_modes),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_thresholds),
+		cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_restart_keys),
+		cmocka_unit_test(test_read_secret),
+		cmocka_unit_test(test_sample_documents_every_key),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
