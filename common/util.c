@@ -133,3 +133,11 @@ errbuf_set(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 	return -1;
 }
+
+unsigned int
+retry_delay(unsigned int attempt)
+{
+	static const unsigned int seq[] = { 2, 3, 5, 8, 13, 21, 30 };
+
+	return attempt < sizeof(seq) / sizeof(seq[0]) ? seq[attempt] : 30;
+}

@@ -29,6 +29,13 @@ int str_eq_nocase(const char *a, const char *b);
 void str_set(char **dst, const char *src);
 
 /*
+ * retry_delay: seconds before retry number attempt (0-based) after a
+ * connection failure or a 5xx: 2, 3, 5, 8, 13, 21, 30, then 30 (SPEC
+ * section 4, the platform's requested sequence).
+ */
+unsigned int retry_delay(unsigned int attempt);
+
+/*
  * errbuf_set: format a message into a caller's error buffer (Redis style);
  * a NULL buf or zero len is allowed and ignored. Always returns -1 so a
  * caller can write `return errbuf_set(err, len, "...")`.

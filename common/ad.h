@@ -1,0 +1,227 @@
+/*
+ * ad: Active Directory through libldap on the daemon's libev loop.
+ *
+ * Owns two LDAP connections: the main one (rootDSE, the usnChanged scan,
+ * tombstones, write-back) and, with change_notify, one for the persistent
+ * change-notification searches. Connecting and binding are synchronous
+ * and bounded by [ldap] timeout; every search and modify afterwards is
+ * asynchronous: the connection's descriptor is watched by the loop and
+ * drained with ldap_result(..., zero timeout), each operation with its own
+ * timeout timer.
+ *
+ * The pure parts (the full-sync decision of SPEC section 2, filter
+ * building and RFC 4515 escaping, GUID formatting, entry conversion and
+ * the write-back diff) need no connection and are what the unit tests
+ * exercise. Nothing here logs: errors go to the caller's buffer or
+ * callback, and the caller decides what to say.
+ */
+#ifndef RINGSYNC_AD_H
+#define RINGSYNC_AD_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "store.h"
+
+#define AD_GUID_LEN 36       /* 8-4-4-4-12 hex, lower case */
+#define AD_VALUE_MAX 1024    /* longer attribute values are a per-user problem */
+
+/* The DC a connection reached, from its rootDSE and NTDS Settings. */
+struct ad_dc_info {
+	char *uri;              /* the URI that answered */
+	char *dns_host_name;
+	char *ds_service_name;
+	char *default_nc;       /* defaultNamingContext */
+	char *invocation_id;    /* GUID string */
+	unsigned long long highest_usn;
+};
+
+enum ad_scan_reason {
+	AD_SCAN_INCREMENTAL,
+	AD_SCAN_FULL_NO_WATERMARK,
+	AD_SCAN_FULL_DC_CHANGED,  /* another DC, or one restored with a new identity */
+	AD_SCAN_FULL_ROLLBACK,    /* same identity, highestCommittedUSN went back */
+	AD_SCAN_FULL_FORCED,      /* --full-resync, the full-sync timer */
+};
+
+struct ad_scan_plan {
+	int full;
+	enum ad_scan_reason reason;
+	unsigned long long lower, upper; /* uSNChanged range, inclusive */
+};
+
+/*
+ * ad_plan_scan: SPEC section 2, steps 2 and 3. w is the stored watermark
+ * (NULL: none), dc what the DC says now.
+ */
+void ad_plan_scan(const struct store_watermark *w, const struct ad_dc_info *dc,
+    int force_full, struct ad_scan_plan *out);
+const char *ad_scan_reason_name(enum ad_scan_reason r);
+
+/* ad_usn_filter: "(&<user_filter>(uSNChanged>=L)(uSNChanged<=H))", owned. */
+char *ad_usn_filter(const char *user_filter, unsigned long long lower,
+    unsigned long long upper);
+/* ad_filter_escape: a value escaped for a filter (RFC 4515), owned. */
+char *ad_filter_escape(const char *value, size_t len);
+/*
+ * ad_dn_under: is dn base itself or inside it? Compares case-insensitively
+ * and ignores spaces around ',' and '='.
+ */
+int ad_dn_under(const char *dn, const char *base);
+/* ad_guid_format: 16 bytes in AD's little-endian layout -> GUID string. */
+void ad_guid_format(const unsigned char bytes[16], char out[AD_GUID_LEN + 1]);
+/* ad_guid_parse: GUID string -> 16 bytes; 0, or -1 if malformed. */
+int ad_guid_parse(const char *s, unsigned char out[16]);
+
+struct ad_value {
+	char *attr;  /* owned; as requested */
+	char *value; /* owned; the first value, NUL-terminated UTF-8 */
+};
+
+/* One user (or tombstone) from a scan. */
+struct ad_entry {
+	char *dn;                   /* owned */
+	char guid[AD_GUID_LEN + 1];
+	unsigned long long usn;     /* uSNChanged */
+	unsigned int uac;           /* userAccountControl */
+	int disabled;               /* uac bit 0x2 */
+	int deleted;                /* a tombstone under Deleted Objects */
+	struct ad_value *attrs;     /* owned: requested attributes present */
+	size_t nattrs;
+	char *problem_attr;         /* owned: attribute of the first problem */
+	char *problem;              /* owned: what is wrong with it, or NULL */
+};
+
+/* A raw attribute as the server sent it (test and adapter input). */
+struct ad_raw {
+	const char *attr;
+	const char *val;  /* first value, not NUL-terminated; NULL: absent */
+	size_t len;
+};
+
+/*
+ * ad_entry_build: fill e from raw attributes. objectGUID must be 16 bytes
+ * (else -1: the entry cannot be identified). Other values that are not
+ * UTF-8, are longer than AD_VALUE_MAX, or a missing required attribute
+ * (e.g. mail) become e->problem naming the attribute; such a value is
+ * left out of e->attrs. Returns 0 or -1.
+ */
+int ad_entry_build(struct ad_entry *e, const char *dn, const struct ad_raw *raw,
+    size_t n, const char *required_attr);
+const char *ad_entry_get(const struct ad_entry *e, const char *attr);
+void ad_entry_clear(struct ad_entry *e);
+
+/*
+ * ad_diff: the write-back attributes whose wanted value differs from what
+ * AD holds (have[i] NULL: absent). An empty wanted value means delete.
+ * Fills idx with the indexes of want[] to change; returns their number.
+ */
+size_t ad_diff(const struct ad_value *want, size_t n, const char *const *have,
+    size_t *idx);
+
+struct ad;
+
+/*
+ * ad_new: an unconnected AD client on loop, borrowing cfg (the caller
+ * keeps it alive, and calls ad_set_config after a reload).
+ */
+struct ad *ad_new(struct ev_loop *loop, const struct config *cfg);
+void ad_free(struct ad *ad);
+/* ad_set_config: use cfg from the next connection on; drops connections. */
+void ad_set_config(struct ad *ad, const struct config *cfg);
+
+/*
+ * ad_connect: when not connected, try the [ldap] URIs in order (TLS as
+ * configured, simple or GSSAPI bind), then read the rootDSE and the
+ * invocationId, and check once whether tombstones are visible. Blocks at
+ * most about [ldap] timeout per URI. Returns 0, or -1 with every URI's
+ * failure in err.
+ */
+int ad_connect(struct ad *ad, char *err, size_t errlen);
+/* ad_refresh_dc: re-read the rootDSE (highestCommittedUSN moves). */
+int ad_refresh_dc(struct ad *ad, char *err, size_t errlen);
+int ad_connected(const struct ad *ad);
+void ad_disconnect(struct ad *ad);
+const struct ad_dc_info *ad_dc(const struct ad *ad);
+/* ad_deleted_visible: can the account see CN=Deleted Objects? (-1 unknown) */
+int ad_deleted_visible(const struct ad *ad);
+
+struct ad_scan_ops {
+	/* every in-scope user in the range, then every tombstone */
+	void (*entry)(void *arg, const struct ad_entry *e);
+	/* an entry without objectGUID or otherwise unusable: dn and reason */
+	void (*skipped)(void *arg, const char *dn, const char *why);
+	/* end of a page: return 0 to go on, 1 to pause until ad_scan_resume */
+	int (*page)(void *arg);
+	/* the end: ok 1, or 0 with a reason; the scan is freed after it */
+	void (*done)(void *arg, int ok, const char *err);
+};
+
+struct ad_scan_req {
+	struct ad_scan_plan plan;
+	const char *const *attrs; /* mapped attributes to read */
+	size_t nattrs;
+	const char *required_attr; /* missing: a per-user problem (mail) */
+};
+
+struct ad_scan;
+
+/*
+ * ad_scan_start: the paged usnChanged search of the base DN, then the
+ * tombstones of the same range (when visible). Entries reach ops->entry
+ * page by page; nothing is kept. Needs ad_connect first. Returns the scan
+ * (owned by the module: freed after done, or by ad_scan_cancel), or NULL
+ * with err.
+ */
+struct ad_scan *ad_scan_start(struct ad *ad, const struct ad_scan_req *req,
+    const struct ad_scan_ops *ops, void *arg, char *err, size_t errlen);
+void ad_scan_resume(struct ad_scan *s);
+/* ad_scan_cancel: abandon the scan; done is not called. */
+void ad_scan_cancel(struct ad_scan *s);
+
+struct ad_wb_result {
+	int ok;
+	size_t changed;          /* attributes modified (0: all were equal) */
+	const char *attr;        /* on failure: the attribute concerned, or NULL */
+	const char *err;         /* on failure: what happened and what to do */
+	int insufficient_access; /* the service account lacks the right */
+};
+
+typedef void (*ad_wb_cb)(void *arg, const struct ad_wb_result *r);
+
+/*
+ * ad_writeback_start: read the user's current values of the want[]
+ * attributes (by objectGUID, so renames and moves do not matter), then
+ * modify only those that differ (replace; delete when the wanted value is
+ * empty). On insufficient access each attribute is tried alone, so the
+ * result names the one the account may not write. cb is called once.
+ * want is copied. Returns 0, or -1 with err (cb not called).
+ */
+int ad_writeback_start(struct ad *ad, const char *guid,
+    const struct ad_value *want, size_t n, ad_wb_cb cb, void *arg, char *err,
+    size_t errlen);
+
+enum ad_notify_event {
+	AD_NOTIFY_CHANGE,   /* something changed (debounced) */
+	AD_NOTIFY_ACTIVE,   /* the persistent searches are in place */
+	AD_NOTIFY_REFUSED,  /* the server refused the control: poll only */
+	AD_NOTIFY_LOST,     /* connection lost: reconnecting with backoff */
+};
+
+typedef void (*ad_notify_cb)(void *arg, enum ad_notify_event ev,
+    const char *detail);
+
+/*
+ * ad_notify_start: change notification (control 1.2.840.113556.1.4.528)
+ * on its own connection: a subtree search of the base DN, and a one-level
+ * search of Deleted Objects when tombstones are visible. Changes arrive
+ * as AD_NOTIFY_CHANGE after a debounce of debounce seconds. A lost
+ * connection is retried with backoff; a refused control is reported once
+ * and not retried. Returns 0 or -1 with err.
+ */
+int ad_notify_start(struct ad *ad, double debounce, ad_notify_cb cb, void *arg,
+    char *err, size_t errlen);
+void ad_notify_stop(struct ad *ad);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * ad_internal: what the AD module's files share (ad.c: connections and
+ * the operation table; ad_scan.c, ad_write.c, ad_notify.c: operations).
+ * Not part of the module's interface.
+ */
+#ifndef RINGSYNC_AD_INTERNAL_H
+#define RINGSYNC_AD_INTERNAL_H
+
+#include <ldap.h>
+
+#include "ad.h"
+
+#define OID_SHOW_DELETED "1.2.840.113556.1.4.417"
+#define OID_NOTIFY "1.2.840.113556.1.4.528"
+
+struct conn;
+struct op;
+
+/* An outstanding LDAP operation: its message id, timeout and handlers. */
+typedef void (*op_msg_fn)(struct op *op, LDAPMessage *msg);
+typedef void (*op_fail_fn)(struct op *op, const char *why);
+
+struct op {
+	struct conn *c;         /* not owned */
+	int msgid;
+	ev_timer timer;         /* per-operation timeout; unused when 0 */
+	op_msg_fn on_msg;       /* owns msg; may end the op */
+	op_fail_fn on_fail;     /* the op is freed right after */
+	void *ctx;              /* the scan, write-back or notify owning the op */
+	struct op *next;
+};
+
+/* One LDAP connection watched by the loop. */
+struct conn {
+	struct ad *ad;          /* not owned */
+	LDAP *ld;               /* owned; NULL when down */
+	ev_io io;
+	struct op *ops;         /* owned list */
+	char *uri;              /* owned: the URI connected to */
+	int tls;                /* ldaps:// or StartTLS in use */
+};
+
+struct notify;
+
+struct ad {
+	struct ev_loop *loop;   /* not owned */
+	const struct config *cfg; /* borrowed from the daemon */
+	struct conn main;
+	struct ad_dc_info dc;
+	int deleted_visible;    /* -1 unknown */
+	struct notify *notify;  /* owned; NULL when off */
+};
+
+
+/* op_new: register msgid on c; timeout 0: none (persistent searches). */
+struct op *op_new(struct conn *c, int msgid, double timeout, op_msg_fn on_msg,
+    op_fail_fn on_fail, void *ctx);
+/* op_free: unregister (does not abandon; see op_abandon). */
+void op_free(struct op *op);
+struct op *op_find(struct conn *c, int msgid);
+/* op_abandon: tell the server to stop, then op_free. */
+void op_abandon(struct op *op);
+/* conn_close: fail every operation (on_fail(why)), then unbind. */
+void conn_close(struct conn *c, const char *why);
+/* conn_open_any: connect and bind the [ldap] URIs in order. */
+int conn_open_any(struct conn *c, char *err, size_t errlen);
+void ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen);
+/* deleted_objects_dn: "CN=Deleted Objects,<defaultNamingContext>", owned. */
+char *deleted_objects_dn(const struct ad *ad);
+double ad_timeout(const struct ad *ad);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * ad_scan: the paged usnChanged search of SPEC section 2 (users of the
+ * base DN, then tombstones of the same range), streamed page by page.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ad_internal.h"
+#include "util.h"
+
+#define MAX_ATTRS 64
+
+enum phase { PHASE_USERS, PHASE_DELETED, PHASE_END };
+
+struct ad_scan {
+	struct ad *ad;                /* not owned */
+	const struct ad_scan_ops *ops;
+	void *arg;
+	struct ad_scan_plan plan;
+	char *required_attr;          /* owned */
+	char *attrs[MAX_ATTRS + 1];   /* owned, NULL-terminated */
+	size_t nattrs;
+	char *filter;                 /* owned: the phase's filter */
+	char *base;                   /* owned: the phase's base */
+	enum phase phase;
+	struct berval cookie;         /* owned (ldap_memfree) */
+	struct op *op;                /* the page in flight, or NULL */
+	int paused;
+};
+
+static void scan_fail(struct op *op, const char *why);
+static void scan_msg(struct op *op, LDAPMessage *msg);
+
+static void
+scan_free(struct ad_scan *s)
+{
+	if (s->op != NULL)
+		op_abandon(s->op);
+	for (size_t i = 0; i < s->nattrs; i++)
+		free(s->attrs[i]);
+	free(s->required_attr);
+	free(s->filter);
+	free(s->base);
+	ldap_memfree(s->cookie.bv_val);
+	free(s);
+}
+
+static void
+scan_done(struct ad_scan *s, int ok, const char *err)
+{
+	const struct ad_scan_ops *ops = s->ops;
+	void *arg = s->arg;
+
+	scan_free(s);
+	ops->done(arg, ok, err);
+}
+
+static void
+add_attr(struct ad_scan *s, const char *a)
+{
+	for (size_t i = 0; i < s->nattrs; i++)
+		if (strcasecmp(s->attrs[i], a) == 0)
+			return;
+	if (s->nattrs < MAX_ATTRS)
+		s->attrs[s->nattrs++] = xstrdup(a);
+}
+
+static void
+phase_setup(struct ad_scan *s)
+{
+	const struct ad *ad = s->ad;
+
+	free(s->filter);
+	free(s->base);
+	ldap_memfree(s->cookie.bv_val);
+	s->cookie.bv_val = NULL;
+	s->cookie.bv_len = 0;
+	if (s->phase == PHASE_USERS) {
+		s->base = xstrdup(ad->cfg->ldap.base_dn);
+		s->filter = ad_usn_filter(ad->cfg->ldap.user_filter, s->plan.lower,
+		    s->plan.upper);
+	} else {
+		s->base = deleted_objects_dn(ad);
+		s->filter = ad_usn_filter("(objectClass=user)", s->plan.lower,
+		    s->plan.upper);
+	}
+}
+
+/* request_page: send the next page of the current phase. */
+static int
+request_page(struct ad_scan *s, char *err, size_t errlen)
+{
+	struct conn *c = &s->ad->main;
+	LDAPControl *page = NULL, *deleted = NULL, *ctrls[3] = { NULL };
+	int rc, msgid, n = 0;
+
+	if (c->ld == NULL)
+		return errbuf_set(err, errlen, "scan of %s failed: the connection to "
+		    "the DC was lost", s->base);
+	rc = ldap_create_page_control(c->ld, (ber_int_t)s->ad->cfg->ldap.page_size,
+	    s->cookie.bv_len ? &s->cookie : NULL, 1, &page);
+	if (rc != LDAP_SUCCESS)
+		return errbuf_set(err, errlen, "paged results control: %s",
+		    ldap_err2string(rc));
+	ctrls[n++] = page;
+	if (s->phase == PHASE_DELETED) {
+		rc = ldap_control_create(OID_SHOW_DELETED, 1, NULL, 0, &deleted);
+		if (rc == LDAP_SUCCESS)
+			ctrls[n++] = deleted;
+	}
+	rc = ldap_search_ext(c->ld, s->base, s->phase == PHASE_USERS ?
+	    LDAP_SCOPE_SUBTREE : LDAP_SCOPE_ONELEVEL, s->filter, s->attrs, 0,
+	    ctrls, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	ldap_control_free(page);
+	ldap_control_free(deleted);
+	if (rc != LDAP_SUCCESS) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "scan of %s failed", s->base);
+		ld_error(c->ld, rc, what, err, errlen);
+		return -1;
+	}
+	s->op = op_new(c, msgid, ad_timeout(s->ad), scan_msg, scan_fail, s);
+	return 0;
+}
+
+/* next_phase: after the users, the tombstones (when the account sees them). */
+static void
+next_phase(struct ad_scan *s)
+{
+	char err[512];
+
+	s->phase++;
+	if (s->phase == PHASE_DELETED && s->ad->deleted_visible != 1)
+		s->phase++;
+	if (s->phase == PHASE_END) {
+		scan_done(s, 1, NULL);
+		return;
+	}
+	phase_setup(s);
+	if (request_page(s, err, sizeof(err)) < 0)
+		scan_done(s, 0, err);
+}
+
+static void
+scan_fail(struct op *op, const char *why)
+{
+	struct ad_scan *s = op->ctx;
+	char err[512];
+
+	s->op = NULL; /* the caller frees op */
+	snprintf(err, sizeof(err), "scan of %s failed: %s", s->base, why);
+	scan_done(s, 0, err);
+}
+
+/*
+ * in_scope: a tombstone counts when it was deleted inside the base DN
+ * (lastKnownParent); the Deleted Objects container serves the whole domain.
+ */
+static int
+in_scope(const struct ad_scan *s, const struct ad_entry *e)
+{
+	const char *parent = ad_entry_get(e, "lastKnownParent");
+
+	if (s->phase != PHASE_DELETED || parent == NULL)
+		return 1;
+	return ad_dn_under(parent, s->ad->cfg->ldap.base_dn);
+}
+
+/* convert: one SearchResultEntry to an ad_entry for the caller. */
+static void
+convert(struct ad_scan *s, LDAP *ld, LDAPMessage *msg)
+{
+	struct ad_raw raw[MAX_ATTRS];
+	BerVarray vals[MAX_ATTRS];
+	struct berval dnbv, name;
+	char names[MAX_ATTRS][128], *dn;
+	BerElement *ber = NULL;
+	struct ad_entry e;
+	size_t n = 0;
+	int rc;
+
+	memset(vals, 0, sizeof(vals));
+
+	if (ldap_get_dn_ber(ld, msg, &ber, &dnbv) != LDAP_SUCCESS) {
+		ber_free(ber, 0);
+		s->ops->skipped(s->arg, "-", "entry without a DN");
+		return;
+	}
+	dn = xstrndup(dnbv.bv_val, dnbv.bv_len);
+	while (n < MAX_ATTRS) {
+		rc = ldap_get_attribute_ber(ld, msg, ber, &name, &vals[n]);
+		if (rc != LDAP_SUCCESS || name.bv_val == NULL)
+			break;
+		snprintf(names[n], sizeof(names[n]), "%.*s", (int)name.bv_len,
+		    name.bv_val);
+		raw[n].attr = names[n];
+		raw[n].val = vals[n] ? vals[n][0].bv_val : NULL;
+		raw[n].len = vals[n] && vals[n][0].bv_val ? vals[n][0].bv_len : 0;
+		n++;
+	}
+	ber_free(ber, 0);
+	if (ad_entry_build(&e, dn, raw, n, s->required_attr) == 0) {
+		e.deleted = e.deleted || s->phase == PHASE_DELETED;
+		if (in_scope(s, &e))
+			s->ops->entry(s->arg, &e);
+	} else {
+		s->ops->skipped(s->arg, dn, "no usable objectGUID, uSNChanged or "
+		    "userAccountControl");
+	}
+	ad_entry_clear(&e);
+	for (size_t i = 0; i < n; i++)
+		ber_memfree(vals[i]);
+	free(dn);
+}
+
+/* page_result: the end of a page; returns 1 when there is another. */
+static int
+page_result(struct ad_scan *s, LDAP *ld, LDAPMessage *msg, char *err,
+    size_t errlen)
+{
+	LDAPControl **ctrls = NULL, *pc;
+	char *text = NULL, what[300];
+	int code = 0, rc;
+	ber_int_t count;
+
+	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, &ctrls, 1);
+	if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
+		snprintf(what, sizeof(what), "search of %s", s->base);
+		errbuf_set(err, errlen, "%s: %s%s%s%s", what,
+		    ldap_err2string(rc != LDAP_SUCCESS ? rc : code),
+		    text && *text ? " (" : "", text && *text ? text : "",
+		    text && *text ? ")" : "");
+		ldap_memfree(text);
+		ldap_controls_free(ctrls);
+		return -1;
+	}
+	ldap_memfree(text);
+	ldap_memfree(s->cookie.bv_val);
+	s->cookie.bv_val = NULL;
+	s->cookie.bv_len = 0;
+	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
+	if (pc != NULL)
+		ldap_parse_pageresponse_control(ld, pc, &count, &s->cookie);
+	ldap_controls_free(ctrls);
+	return s->cookie.bv_len > 0;
+}
+
+static void
+scan_msg(struct op *op, LDAPMessage *msg)
+{
+	struct ad_scan *s = op->ctx;
+	LDAP *ld = op->c->ld;
+	char err[512];
+	int more;
+
+	switch (ldap_msgtype(msg)) {
+	case LDAP_RES_SEARCH_ENTRY:
+		convert(s, ld, msg);
+		ldap_msgfree(msg);
+		return;
+	case LDAP_RES_SEARCH_RESULT:
+		break;
+	default: /* references (CN=Configuration from the domain root) */
+		ldap_msgfree(msg);
+		return;
+	}
+	op_free(op);
+	s->op = NULL;
+	more = page_result(s, ld, msg, err, sizeof(err)); /* frees msg */
+	if (more < 0) {
+		scan_done(s, 0, err);
+		return;
+	}
+	if (s->ops->page(s->arg) != 0) {
+		s->paused = 1 + more; /* resume picks up here */
+		return;
+	}
+	if (!more)
+		next_phase(s);
+	else if (request_page(s, err, sizeof(err)) < 0)
+		scan_done(s, 0, err);
+}
+
+void
+ad_scan_resume(struct ad_scan *s)
+{
+	char err[512];
+	int more = s->paused - 1;
+
+	if (!s->paused)
+		return;
+	s->paused = 0;
+	if (!more)
+		next_phase(s);
+	else if (request_page(s, err, sizeof(err)) < 0)
+		scan_done(s, 0, err);
+}
+
+void
+ad_scan_cancel(struct ad_scan *s)
+{
+	if (s != NULL)
+		scan_free(s);
+}
+
+struct ad_scan *
+ad_scan_start(struct ad *ad, const struct ad_scan_req *req,
+    const struct ad_scan_ops *ops, void *arg, char *err, size_t errlen)
+{
+	static const char *const always[] = { "objectGUID", "uSNChanged",
+		"userAccountControl", "isDeleted", "lastKnownParent" };
+	struct ad_scan *s;
+
+	if (ad->main.ld == NULL) {
+		errbuf_set(err, errlen, "not connected to a DC");
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->ad = ad;
+	s->ops = ops;
+	s->arg = arg;
+	s->plan = req->plan;
+	s->required_attr = req->required_attr ? xstrdup(req->required_attr) : NULL;
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		add_attr(s, always[i]);
+	for (size_t i = 0; i < req->nattrs; i++)
+		add_attr(s, req->attrs[i]);
+	s->phase = PHASE_USERS;
+	phase_setup(s);
+	if (request_page(s, err, errlen) < 0) {
+		scan_free(s);
+		return NULL;
+	}
+	return s;
+}

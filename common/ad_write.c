@@ -1,0 +1,246 @@
+/*
+ * ad_write: write-back of phone numbers into AD attributes: read what AD
+ * holds (by objectGUID), modify only what differs, and on insufficient
+ * access find the attribute the service account may not write.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad_internal.h"
+#include "util.h"
+
+struct wb {
+	struct ad *ad;            /* not owned */
+	char guid[AD_GUID_LEN + 1];
+	struct ad_value *want;    /* owned copy */
+	size_t n;
+	char **have;              /* owned: current values (NULL: absent) */
+	char *dn;                 /* owned: the user's DN as read */
+	size_t *idx, nidx;        /* attributes to change */
+	size_t next;              /* one-by-one mode: the next of idx */
+	int one_by_one;
+	size_t changed;
+	char *failed_attr;        /* owned: first attribute refused */
+	char err[512];
+	int insufficient;
+	ad_wb_cb cb;
+	void *arg;
+};
+
+static void wb_read_msg(struct op *op, LDAPMessage *msg);
+static void wb_modify_msg(struct op *op, LDAPMessage *msg);
+
+static void
+wb_free(struct wb *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->want[i].attr);
+		free(w->want[i].value);
+		free(w->have[i]);
+	}
+	free(w->want);
+	free(w->have);
+	free(w->idx);
+	free(w->dn);
+	free(w->failed_attr);
+	free(w);
+}
+
+static void
+wb_finish(struct wb *w, int ok)
+{
+	struct ad_wb_result r = { ok, w->changed, w->failed_attr,
+		ok ? NULL : w->err, w->insufficient };
+
+	w->cb(w->arg, &r);
+	wb_free(w);
+}
+
+static void
+wb_fail(struct op *op, const char *why)
+{
+	struct wb *w = op->ctx;
+
+	snprintf(w->err, sizeof(w->err), "write-back to objectGUID %s failed: %s",
+	    w->guid, why);
+	wb_finish(w, 0);
+}
+
+/* send_modify: the attributes idx[from .. from+count) in one request. */
+static int
+send_modify(struct wb *w, size_t from, size_t count)
+{
+	struct conn *c = &w->ad->main;
+	LDAPMod *mods = xcalloc(count, sizeof(*mods));
+	LDAPMod **modv = xcalloc(count + 1, sizeof(*modv));
+	char *(*vals)[2] = xcalloc(count, sizeof(*vals));
+	int rc, msgid;
+
+	for (size_t k = 0; k < count; k++) {
+		const struct ad_value *v = &w->want[w->idx[from + k]];
+		int del = v->value == NULL || *v->value == '\0';
+
+		mods[k].mod_op = del ? LDAP_MOD_DELETE : LDAP_MOD_REPLACE;
+		mods[k].mod_type = v->attr;
+		vals[k][0] = del ? NULL : v->value;
+		mods[k].mod_values = del ? NULL : vals[k];
+		modv[k] = &mods[k];
+	}
+	rc = c->ld ? ldap_modify_ext(c->ld, w->dn, modv, NULL, NULL, &msgid) :
+	    LDAP_SERVER_DOWN;
+	free(vals);
+	free(modv);
+	free(mods);
+	if (rc != LDAP_SUCCESS) {
+		ld_error(c->ld, rc, "modify", w->err, sizeof(w->err));
+		return -1;
+	}
+	op_new(c, msgid, ad_timeout(w->ad), wb_modify_msg, wb_fail, w);
+	return 0;
+}
+
+/* The message an administrator needs when the account lacks the right. */
+static void
+insufficient(struct wb *w, const char *attr)
+{
+	w->insufficient = 1;
+	str_set(&w->failed_attr, attr);
+	snprintf(w->err, sizeof(w->err), "insufficient access to write %s on %s: "
+	    "grant the service account Write Property on %s for user objects "
+	    "(an inherited ACE on the base DN)", attr, w->dn, attr);
+}
+
+/* next_one: one-by-one mode after insufficient access; 1 when all tried. */
+static int
+next_one(struct wb *w)
+{
+	while (w->next < w->nidx) {
+		if (send_modify(w, w->next++, 1) == 0)
+			return 0;
+		str_set(&w->failed_attr, w->want[w->idx[w->next - 1]].attr);
+	}
+	return 1;
+}
+
+static void
+wb_modify_msg(struct op *op, LDAPMessage *msg)
+{
+	struct wb *w = op->ctx;
+	LDAP *ld = op->c->ld;
+	char *text = NULL;
+	int code = 0, rc;
+
+	op_free(op);
+	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
+	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS) {
+		w->changed += w->one_by_one ? 1 : w->nidx;
+	} else if (code == LDAP_INSUFFICIENT_ACCESS && !w->one_by_one &&
+	    w->nidx > 1) {
+		w->one_by_one = 1; /* which of them is refused? */
+	} else if (code == LDAP_INSUFFICIENT_ACCESS) {
+		if (w->failed_attr == NULL)
+			insufficient(w, w->want[w->idx[w->one_by_one ? w->next - 1 :
+			    0]].attr);
+	} else if (w->failed_attr == NULL) {
+		str_set(&w->failed_attr, w->want[w->idx[w->one_by_one ? w->next - 1 :
+		    0]].attr);
+		snprintf(w->err, sizeof(w->err), "modify of %s on %s: %s%s%s%s",
+		    w->failed_attr, w->dn, ldap_err2string(rc ? rc : code),
+		    text && *text ? " (" : "", text && *text ? text : "",
+		    text && *text ? ")" : "");
+	}
+	ldap_memfree(text);
+	if (w->one_by_one && next_one(w) == 0)
+		return;
+	wb_finish(w, w->failed_attr == NULL);
+}
+
+static void
+wb_read_entry(struct wb *w, LDAP *ld, LDAPMessage *msg)
+{
+	char *dn = ldap_get_dn(ld, msg);
+
+	str_set(&w->dn, dn);
+	ldap_memfree(dn);
+	for (size_t i = 0; i < w->n; i++) {
+		struct berval **v = ldap_get_values_len(ld, msg, w->want[i].attr);
+
+		free(w->have[i]);
+		w->have[i] = v && v[0] ? xstrndup(v[0]->bv_val, v[0]->bv_len) : NULL;
+		ldap_value_free_len(v);
+	}
+}
+
+static void
+wb_read_msg(struct op *op, LDAPMessage *msg)
+{
+	struct wb *w = op->ctx;
+	LDAP *ld = op->c->ld;
+	char *text = NULL;
+	int code = 0;
+
+	if (ldap_msgtype(msg) == LDAP_RES_SEARCH_ENTRY) {
+		wb_read_entry(w, ld, msg);
+		ldap_msgfree(msg);
+		return;
+	}
+	if (ldap_msgtype(msg) != LDAP_RES_SEARCH_RESULT) {
+		ldap_msgfree(msg);
+		return;
+	}
+	op_free(op);
+	ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
+	ldap_memfree(text);
+	if (code != LDAP_SUCCESS || w->dn == NULL) {
+		snprintf(w->err, sizeof(w->err), "no user with objectGUID %s: %s",
+		    w->guid, ldap_err2string(code ? code : LDAP_NO_SUCH_OBJECT));
+		wb_finish(w, 0);
+		return;
+	}
+	w->nidx = ad_diff(w->want, w->n, (const char *const *)w->have, w->idx);
+	if (w->nidx == 0 || send_modify(w, 0, w->nidx) < 0)
+		wb_finish(w, w->nidx == 0);
+}
+
+int
+ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
+    size_t n, ad_wb_cb cb, void *arg, char *err, size_t errlen)
+{
+	struct conn *c = &ad->main;
+	char **attrs, *base;
+	struct wb *w;
+	int rc, msgid;
+
+	if (c->ld == NULL)
+		return errbuf_set(err, errlen, "not connected to a DC");
+	if (strlen(guid) != AD_GUID_LEN || n == 0)
+		return errbuf_set(err, errlen, "bad write-back request");
+	attrs = xcalloc(n + 1, sizeof(*attrs));
+	for (size_t i = 0; i < n; i++)
+		attrs[i] = want[i].attr;
+	base = xasprintf("<GUID=%s>", guid);
+	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+	    0, NULL, NULL, NULL, 1, &msgid);
+	free(base);
+	free(attrs);
+	if (rc != LDAP_SUCCESS) {
+		ld_error(c->ld, rc, "write-back read", err, errlen);
+		return -1;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->ad = ad;
+	memcpy(w->guid, guid, AD_GUID_LEN + 1);
+	w->n = n;
+	w->want = xcalloc(n, sizeof(*w->want));
+	w->have = xcalloc(n, sizeof(*w->have));
+	w->idx = xcalloc(n, sizeof(*w->idx));
+	for (size_t i = 0; i < n; i++) {
+		w->want[i].attr = xstrdup(want[i].attr);
+		w->want[i].value = xstrdup(want[i].value ? want[i].value : "");
+	}
+	w->cb = cb;
+	w->arg = arg;
+	op_new(c, msgid, ad_timeout(ad), wb_read_msg, wb_fail, w);
+	return 0;
+}

@@ -1,0 +1,246 @@
+/* Unit tests for the connection-free parts of common/ad. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad.h"
+
+static const unsigned char guid_le[16] = { 0xe1, 0xb4, 0xa4, 0xcb, 0xd4, 0xea,
+	0x97, 0x4c, 0x89, 0x04, 0x89, 0x01, 0x50, 0x9e, 0x44, 0x00 };
+static const char guid_str[] = "cba4b4e1-ead4-4c97-8904-8901509e4400";
+
+static struct ad_dc_info
+dc(const char *host, const char *inv, unsigned long long usn)
+{
+	struct ad_dc_info d = { 0 };
+
+	d.dns_host_name = (char *)host;
+	d.invocation_id = (char *)inv;
+	d.highest_usn = usn;
+	return d;
+}
+
+static void
+test_plan(void **state)
+{
+	struct store_watermark w = { "dc1.example.test", (char *)guid_str, 4000, 0 };
+	struct ad_dc_info d = dc("dc1.example.test", guid_str, 4100);
+	struct ad_scan_plan p;
+
+	(void)state;
+	ad_plan_scan(NULL, &d, 0, &p);
+	assert_true(p.full);
+	assert_int_equal(p.reason, AD_SCAN_FULL_NO_WATERMARK);
+	assert_int_equal(p.lower, 0);
+	assert_int_equal(p.upper, 4100);
+
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_false(p.full);
+	assert_int_equal(p.reason, AD_SCAN_INCREMENTAL);
+	assert_int_equal(p.lower, 4001);
+	assert_int_equal(p.upper, 4100);
+
+	/* Idle: nothing above the watermark, an empty range. */
+	d.highest_usn = 4000;
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_false(p.full);
+	assert_true(p.lower > p.upper);
+
+	ad_plan_scan(&w, &d, 1, &p);
+	assert_int_equal(p.reason, AD_SCAN_FULL_FORCED);
+	assert_int_equal(p.lower, 0);
+
+	/* Same identity, older USNs: a restore from a copy. */
+	d.highest_usn = 3999;
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_int_equal(p.reason, AD_SCAN_FULL_ROLLBACK);
+
+	/* Another DC, or the same name with a new invocationId; case-blind. */
+	d = dc("DC1.EXAMPLE.TEST", "CBA4B4E1-EAD4-4C97-8904-8901509E4400", 5000);
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_int_equal(p.reason, AD_SCAN_INCREMENTAL);
+	d = dc("dc2.example.test", guid_str, 5000);
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_int_equal(p.reason, AD_SCAN_FULL_DC_CHANGED);
+	d = dc("dc1.example.test", "00000000-0000-0000-0000-000000000000", 5000);
+	ad_plan_scan(&w, &d, 0, &p);
+	assert_int_equal(p.reason, AD_SCAN_FULL_DC_CHANGED);
+	assert_string_equal(ad_scan_reason_name(AD_SCAN_FULL_ROLLBACK), "usn-rollback");
+}
+
+static void
+test_filters(void **state)
+{
+	char *f;
+
+	(void)state;
+	f = ad_usn_filter("(&(objectClass=user)(mail=*))", 17, 4012);
+	assert_string_equal(f, "(&(&(objectClass=user)(mail=*))(uSNChanged>=17)"
+	    "(uSNChanged<=4012))");
+	free(f);
+	f = ad_filter_escape("a*b(c)d\\e", 9);
+	assert_string_equal(f, "a\\2ab\\28c\\29d\\5ce");
+	free(f);
+	f = ad_filter_escape("nul\0x\n", 6);
+	assert_string_equal(f, "nul\\00x\\0a");
+	free(f);
+	f = ad_filter_escape("Zoë@example.test", strlen("Zoë@example.test"));
+	assert_string_equal(f, "Zoë@example.test");
+	free(f);
+}
+
+static void
+test_guid(void **state)
+{
+	char s[AD_GUID_LEN + 1];
+	unsigned char b[16];
+
+	(void)state;
+	ad_guid_format(guid_le, s);
+	assert_string_equal(s, guid_str);
+	assert_int_equal(ad_guid_parse(guid_str, b), 0);
+	assert_memory_equal(b, guid_le, 16);
+	assert_int_equal(ad_guid_parse("CBA4B4E1-EAD4-4C97-8904-8901509E4400", b), 0);
+	assert_memory_equal(b, guid_le, 16);
+	assert_int_equal(ad_guid_parse("cba4b4e1ead44c9789048901509e4400", b), -1);
+	assert_int_equal(ad_guid_parse("cba4b4e1-ead4-4c97-8904-8901509e440g", b), -1);
+	assert_int_equal(ad_guid_parse("cba4b4e1-ead4-4c97-8904_8901509e4400", b), -1);
+	assert_int_equal(ad_guid_parse("", b), -1);
+}
+
+static void
+test_dn_under(void **state)
+{
+	(void)state;
+	assert_true(ad_dn_under("CN=A,OU=Staff,DC=example,DC=test", "DC=example,DC=test"));
+	assert_true(ad_dn_under("cn=a, ou=staff, dc=Example, dc=Test",
+	    "OU=Staff,DC=example,DC=test"));
+	assert_true(ad_dn_under("OU=Staff,DC=example,DC=test", "ou = staff,dc=example,dc=test"));
+	assert_false(ad_dn_under("CN=A,OU=NotStaff,DC=example,DC=test",
+	    "OU=Staff,DC=example,DC=test"));
+	assert_false(ad_dn_under("DC=test", "DC=example,DC=test"));
+	assert_false(ad_dn_under("CN=A,DC=other,DC=test", "DC=example,DC=test"));
+}
+
+static void
+test_entry_build(void **state)
+{
+	struct ad_raw raw[] = {
+		{ "objectGUID", (const char *)guid_le, 16 },
+		{ "uSNChanged", "4012", 4 },
+		{ "userAccountControl", "514", 3 },
+		{ "mail", "ann@example.test", 16 },
+		{ "givenName", "Zoë", strlen("Zoë") },
+		{ "st", NULL, 0 },
+	};
+	struct ad_entry e;
+
+	(void)state;
+	assert_int_equal(ad_entry_build(&e, "CN=Ann,DC=x", raw, 6, "mail"), 0);
+	assert_string_equal(e.guid, guid_str);
+	assert_string_equal(e.dn, "CN=Ann,DC=x");
+	assert_int_equal(e.usn, 4012);
+	assert_int_equal(e.uac, 514);
+	assert_true(e.disabled);
+	assert_false(e.deleted);
+	assert_null(e.problem);
+	assert_string_equal(ad_entry_get(&e, "MAIL"), "ann@example.test");
+	assert_string_equal(ad_entry_get(&e, "givenName"), "Zoë");
+	assert_null(ad_entry_get(&e, "st"));
+	ad_entry_clear(&e);
+}
+
+static void
+test_entry_problems(void **state)
+{
+	char *longv = malloc(AD_VALUE_MAX + 1);
+	struct ad_raw raw[] = {
+		{ "objectGUID", (const char *)guid_le, 16 },
+		{ "uSNChanged", "7", 1 },
+		{ "userAccountControl", "-2147483136", 11 },
+		{ "sn", "bad\xff", 4 },
+		{ "streetAddress", longv, AD_VALUE_MAX + 1 },
+		{ "isDeleted", "TRUE", 4 },
+	};
+	struct ad_entry e;
+
+	(void)state;
+	memset(longv, 'x', AD_VALUE_MAX + 1);
+	/* Invalid UTF-8 is the first problem; the value is left out. */
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 5, "mail"), 0);
+	assert_string_equal(e.problem_attr, "sn");
+	assert_string_equal(e.problem, "value is not valid UTF-8");
+	assert_null(ad_entry_get(&e, "sn"));
+	assert_null(ad_entry_get(&e, "streetAddress"));
+	assert_int_equal(e.uac, 0x80000200u);
+	assert_false(e.disabled);
+	ad_entry_clear(&e);
+	/* Too long, and no mail. */
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw + 4, 1, "mail"), -1);
+	ad_entry_clear(&e);
+	raw[3] = raw[0];
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw + 3, 2, "mail"), 0);
+	assert_string_equal(e.problem_attr, "streetAddress");
+	assert_non_null(strstr(e.problem, "longer than 1024"));
+	ad_entry_clear(&e);
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 2, "mail"), 0);
+	assert_string_equal(e.problem_attr, "mail");
+	assert_string_equal(e.problem, "attribute is missing");
+	ad_entry_clear(&e);
+	/* A tombstone has no mail and that is not a problem. */
+	raw[1] = raw[5];
+	assert_int_equal(ad_entry_build(&e, "CN=B\\0ADEL:x,DC=x", raw, 2, "mail"), 0);
+	assert_true(e.deleted);
+	assert_null(e.problem);
+	ad_entry_clear(&e);
+	/* No usable GUID: the entry cannot be identified. */
+	raw[0].len = 15;
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 1, NULL), -1);
+	ad_entry_clear(&e);
+	free(longv);
+}
+
+static void
+test_diff(void **state)
+{
+	struct ad_value want[] = {
+		{ "telephoneNumber", "+16505550100#101" },
+		{ "ipPhone", "101" },
+		{ "otherTelephone", "" },
+		{ "pager", "" },
+	};
+	const char *have[] = { "+16505550100#101", "100", "+1650", NULL };
+	size_t idx[4];
+
+	(void)state;
+	assert_int_equal(ad_diff(want, 4, have, idx), 2);
+	assert_int_equal(idx[0], 1);
+	assert_int_equal(idx[1], 2);
+	have[1] = "101";
+	have[2] = NULL;
+	assert_int_equal(ad_diff(want, 4, have, idx), 0);
+	have[0] = NULL;
+	assert_int_equal(ad_diff(want, 4, have, idx), 1);
+	assert_int_equal(idx[0], 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_filters),
+		cmocka_unit_test(test_guid),
+		cmocka_unit_test(test_dn_under),
+		cmocka_unit_test(test_entry_build),
+		cmocka_unit_test(test_entry_problems),
+		cmocka_unit_test(test_diff),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
