@@ -1,0 +1,346 @@
+#include "profile.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "iso3166.h"
+#include "util.h"
+
+#define STATE_MSG "state must be a standard state name (California) or code " \
+	"(CA), or a province name (Ontario) or code (ON)"
+
+int
+profile_norm_country(const char *in, char **out, char *err, size_t errlen)
+{
+	const struct iso_country *c = iso_country_find(in);
+
+	*out = NULL;
+	if (c == NULL)
+		return errbuf_set(err, errlen, "country must be an ISO 3166 country "
+		    "code (US) or name (United States)");
+	*out = xstrdup(c->alpha2);
+	return 0;
+}
+
+int
+profile_norm_state(const char *country, const char *in, char **out, char *err,
+    size_t errlen)
+{
+	const struct iso_subdivision *d = NULL;
+
+	*out = NULL;
+	/* The phone system checks states of the US and Canada only; without a
+	 * country, a US or Canadian state is what it expects. */
+	if (country != NULL && !iso_has_subdivisions(country)) {
+		*out = xstrdup(in);
+		return 0;
+	}
+	if (country != NULL)
+		d = iso_subdivision_find(country, in);
+	else if ((d = iso_subdivision_find("US", in)) == NULL)
+		d = iso_subdivision_find("CA", in);
+	if (d == NULL)
+		return errbuf_set(err, errlen, STATE_MSG);
+	/* Keep the form the admin chose: a code stays a code, a name a name. */
+	*out = xstrdup(strcasecmp(in, d->code) == 0 ? d->code : d->name);
+	return 0;
+}
+
+/* digits_of: the digits of a phone number without formatting, or -1. */
+static int
+digits_of(const char *in, char *digits, size_t len, int *plus)
+{
+	size_t n = 0;
+
+	*plus = 0;
+	for (const char *p = in; *p; p++) {
+		if (isdigit((unsigned char)*p)) {
+			if (n + 1 >= len)
+				return -1;
+			digits[n++] = *p;
+		} else if (*p == '+' && n == 0 && !*plus) {
+			*plus = 1;
+		} else if (!strchr(" -.()/\t", *p)) {
+			return -1;
+		}
+	}
+	digits[n] = '\0';
+	return (int)n;
+}
+
+int
+profile_norm_phone(const char *country, const char *in, char **out, char *err,
+    size_t errlen)
+{
+	int nanp = country == NULL || strcmp(country, "US") == 0 ||
+	    strcmp(country, "CA") == 0, plus, n;
+	char d[32];
+
+	*out = NULL;
+	n = digits_of(in, d, sizeof(d), &plus);
+	if (n < 0) {
+		/* An extension or words: not unambiguous, pushed as written. */
+		if (strpbrk(in, "0123456789") != NULL) {
+			*out = xstrdup(in);
+			return 0;
+		}
+		return errbuf_set(err, errlen, "is not a phone number");
+	}
+	if (!plus && d[0] == '0' && d[1] == '0' && n > 4)
+		*out = xasprintf("+%s", d + 2);
+	else if (plus && n >= 8 && n <= 15)
+		*out = xasprintf("+%s", d);
+	else if (!plus && nanp && n == 10 && d[0] >= '2')
+		*out = xasprintf("+1%s", d);
+	else if (!plus && nanp && n == 11 && d[0] == '1' && d[1] >= '2')
+		*out = xasprintf("+%s", d);
+	else if (n < 3)
+		return errbuf_set(err, errlen, "is not a phone number");
+	else
+		*out = xstrdup(in); /* ambiguous without a country code */
+	return 0;
+}
+
+int
+profile_norm_email(const char *in, char **out, char *err, size_t errlen)
+{
+	const char *at = strchr(in, '@');
+
+	*out = NULL;
+	if (at == NULL || at == in || at[1] == '\0' || strchr(at + 1, '@') ||
+	    strpbrk(in, " \t,;<>") != NULL || strchr(at + 1, '.') == NULL)
+		return errbuf_set(err, errlen, "is not an email address");
+	*out = xstrdup(in);
+	return 0;
+}
+
+static void
+set_error(struct profile_error *err, const char *field, const char *attr,
+    const char *value, const char *msg)
+{
+	err->field = xstrdup(field);
+	err->attr = xstrdup(attr);
+	err->value = value ? xstrdup(value) : NULL;
+	err->msg = xstrdup(msg);
+}
+
+void
+profile_error_clear(struct profile_error *e)
+{
+	if (e == NULL)
+		return;
+	free(e->field);
+	free(e->attr);
+	free(e->value);
+	free(e->msg);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+profile_clear(struct profile *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].field);
+		free(p->v[i].value);
+	}
+	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+static int
+field_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct profile_field *)a)->field,
+	    ((const struct profile_field *)b)->field);
+}
+
+static void
+add_field(struct profile *p, const char *field, char *value)
+{
+	p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
+	p->v[p->n].field = xstrdup(field);
+	p->v[p->n].value = value;
+	p->n++;
+}
+
+const char *
+profile_get(const struct profile *p, const char *field)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].field, field) == 0)
+			return p->v[i].value;
+	return NULL;
+}
+
+static int
+required(const char *field)
+{
+	return strcmp(field, "email") == 0 || strcmp(field, "firstName") == 0 ||
+	    strcmp(field, "lastName") == 0;
+}
+
+/* normalise: one field's trimmed value by its kind; 0, or -1 with msg. */
+static int
+normalise(const char *field, const char *country, const char *v, char **out,
+    char *msg, size_t len)
+{
+	if (*v == '\0') {
+		if (required(field))
+			return errbuf_set(msg, len, "is empty: the phone system needs "
+			    "the %s of every user", field);
+		*out = xstrdup("");
+		return 0;
+	}
+	if (strcmp(field, "country") == 0)
+		return profile_norm_country(v, out, msg, len);
+	if (strcmp(field, "state") == 0)
+		return profile_norm_state(country, v, out, msg, len);
+	if (strcmp(field, "mobilePhone") == 0 || strcmp(field, "businessPhone") == 0)
+		return profile_norm_phone(country, v, out, msg, len);
+	if (strcmp(field, "email") == 0)
+		return profile_norm_email(v, out, msg, len);
+	*out = xstrdup(v);
+	return 0;
+}
+
+/* trimmed: the entry's value of attr without surrounding white space. */
+static char *
+trimmed(const struct ad_entry *e, const char *attr)
+{
+	const char *v = ad_entry_get(e, attr);
+	char *copy = xstrdup(v ? v : ""), *t = str_trim(copy), *r = xstrdup(t);
+
+	free(copy);
+	return r;
+}
+
+int
+profile_build(const struct ad_entry *e, const struct config_map *push,
+    struct profile *out, struct profile_error *err)
+{
+	const char *cattr = config_map_get(push, "country");
+	char *country = NULL, msg[200];
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	/* The country first: state and phone numbers depend on it. */
+	if (cattr != NULL) {
+		char *v = trimmed(e, cattr);
+
+		if (*v != '\0' && profile_norm_country(v, &country, msg,
+		    sizeof(msg)) < 0) {
+			set_error(err, "country", cattr, v, msg);
+			free(v);
+			return -1;
+		}
+		free(v);
+	}
+	for (size_t i = 0; i < push->n; i++) {
+		const char *field = push->v[i].key, *attr = push->v[i].value;
+		char *v, *norm = NULL;
+
+		if (e->problem_attr != NULL && strcasecmp(e->problem_attr, attr) == 0) {
+			set_error(err, field, attr, NULL, e->problem);
+			goto fail;
+		}
+		v = trimmed(e, attr);
+		if (normalise(field, country, v, &norm, msg, sizeof(msg)) < 0) {
+			set_error(err, field, attr, *v ? v : NULL, msg);
+			free(v);
+			goto fail;
+		}
+		free(v);
+		add_field(out, field, norm);
+	}
+	free(country);
+	qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	return 0;
+fail:
+	free(country);
+	profile_clear(out);
+	return -1;
+}
+
+void
+profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const char *parts[] = { p->v[i].field, "=", p->v[i].value, "\n" };
+
+		for (size_t k = 0; k < 4; k++)
+			for (const unsigned char *s = (const unsigned char *)parts[k]; *s; s++) {
+				h ^= *s;
+				h *= 0x100000001b3ULL;
+			}
+	}
+	snprintf(out, PROFILE_HASH_LEN + 1, "%016llx", (unsigned long long)h);
+}
+
+json_t *
+profile_to_json(const struct profile *p)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < p->n; i++)
+		json_object_set_new(o, p->v[i].field, json_string(p->v[i].value));
+	return o;
+}
+
+int
+profile_from_json(const json_t *o, struct profile *out)
+{
+	const char *k;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o))
+		return -1;
+	json_object_foreach((json_t *)o, k, v) {
+		if (!json_is_string(v)) {
+			profile_clear(out);
+			return -1;
+		}
+		add_field(out, k, xstrdup(json_string_value(v)));
+	}
+	qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	return 0;
+}
+
+char *
+profile_render(const char *tpl, const char *direct_number,
+    const char *extension_number)
+{
+	const char *dn = direct_number ? direct_number : "";
+	const char *en = extension_number ? extension_number : "";
+	size_t cap = strlen(tpl) + 1, o = 0;
+	char *out;
+
+	/* Each placeholder is replaced at most by its value: size exactly. */
+	for (const char *s = tpl; (s = strchr(s, '{')) != NULL; s++)
+		cap += strlen(dn) + strlen(en);
+	out = xmalloc(cap);
+	for (const char *s = tpl; *s; ) {
+		if (strncmp(s, "{directNumber}", 14) == 0) {
+			memcpy(out + o, dn, strlen(dn));
+			o += strlen(dn);
+			s += 14;
+		} else if (strncmp(s, "{extensionNumber}", 17) == 0) {
+			memcpy(out + o, en, strlen(en));
+			o += strlen(en);
+			s += 17;
+		} else {
+			out[o++] = *s++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
