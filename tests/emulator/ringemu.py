@@ -1,0 +1,2660 @@
+#!/usr/bin/env python3
+"""ringemu: an emulator of the RingCentral-platform API subset ringsync speaks.
+
+It serves the OAuth, SCIM and REST endpoints listed in
+/work/shared/notes/telephony-api.md with the same rules, rate limits and error
+bodies, plus a control interface under /_emu/ that tests use to seed data,
+inject faults and read a request log. Choices where the notes are silent are
+listed in tests/emulator/README.md. Standard library only.
+
+Layout, top to bottom:
+  constants and helpers    JSON responses, error bodies, small parsers
+  RateLimiter              per-group sliding windows and penalties
+  TokenStore               client check, grants, access/refresh tokens, codes
+  contact rules            state/province tables, contact merge and validation
+  Directory                extensions, phone numbers, custom fields, seeding
+  TaskQueue                extension-bulk-update tasks
+  SCIM mapping             extension <-> SCIM User, PATCH operations
+  FaultInjector, RequestLog
+  OAuthApi, ScimApi, RestApi, ControlApi   one method per endpoint
+  Emulator                 the pipeline: rate limit, fault, auth, dispatch, log
+  Handler, EmuServer, main HTTP/1.1 keep-alive plumbing, TLS, signals
+
+Concurrency: one lock (Emulator.lock) guards all state; socket I/O and
+injected delays happen outside it.
+"""
+
+import argparse
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
+
+# ---------------------------------------------------------------------------
+# Constants
+
+ACCOUNT_PATH = "/restapi/v1.0/account/~"
+SCIM_PATH = "/scim/v2"
+GROUPS = ("Light", "Medium", "Heavy", "Auth")
+DEFAULT_LIMITS = {"Light": 50, "Medium": 40, "Heavy": 10, "Auth": 5}
+
+SCHEMA_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCHEMA_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MSG_LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+MSG_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCHEMA_SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+SCHEMA_RT = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+SCIM_JSON = "application/scim+json"
+REST_JSON = "application/json"
+
+GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+SCOPE = "ReadAccounts EditAccounts EditExtensions ReadContacts"
+OWNER_ID = "2000000001"
+ACCESS_TTL_DEFAULT, ACCESS_TTL_MIN, ACCESS_TTL_MAX = 3600, 600, 3600
+REFRESH_TTL_DEFAULT, REFRESH_TTL_MAX = 604800, 2592000
+AUTH_CODE_TTL = 60
+EXPIRED_TOKEN_MEMORY = 3600     # expired tokens answer "Token expired" this long
+
+# Auto-assigned ids exceed 2^31, as real ones do, so clients must use 64 bits.
+EXT_ID_BASE = 3000000001
+NUMBER_ID_BASE = 5000000001
+
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 100, 1000
+SCIM_DEFAULT_COUNT, SCIM_MAX_COUNT = 100, 1000
+BULK_MAX = 500
+MAX_BODY = 32 * 1024 * 1024
+LOG_CAP = 200000
+
+SETTABLE_STATUSES = ("Enabled", "Disabled", "NotActivated", "Frozen")
+ALL_STATUSES = SETTABLE_STATUSES + ("Unassigned",)
+ACTIVE_STATUSES = ("Enabled", "NotActivated")
+USAGE_TYPES = (
+    "DirectNumber", "MainCompanyNumber", "CompanyNumber", "Inventory",
+    "AdditionalCompanyNumber", "CompanyFaxNumber", "ContactCenterNumber",
+    "ConferencingNumber", "MeetingsNumber", "BusinessMobileNumber",
+    "ForwardedNumber", "ForwardedCompanyNumber", "IntegrationNumber",
+)
+CONTACT_FIELDS = ("firstName", "lastName", "email", "businessPhone",
+                  "mobilePhone", "department", "jobTitle", "company")
+ADDRESS_FIELDS = ("street", "city", "state", "zip", "country")
+
+E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+EXT_NUMBER_RE = re.compile(r"[0-9]{1,10}")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
+
+# HTTP status of a REST error, by errorCode (first error of a response).
+ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "EXT-107": 409}
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def iso_time(ts):
+    """ISO 8601 UTC with milliseconds, as the platform prints times."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+    return "%s.%03dZ" % (whole, int(ts * 1000) % 1000)
+
+
+def parse_int(value):
+    """An int from a JSON int or a decimal string; None otherwise (bools too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
+        return int(value)
+    return None
+
+
+def fold(value):
+    """Case-insensitive comparison key; non-strings compare as empty."""
+    return value.casefold() if isinstance(value, str) else ""
+
+
+def parse_json_body(body):
+    """Decoded JSON document; ValueError for bad UTF-8, bad JSON, too deep."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+@dataclass
+class Response:
+    """What the HTTP layer sends. action: None, "reset" or "truncate"."""
+    status: int
+    body: bytes = b""
+    headers: list = field(default_factory=list)
+    action: str = None
+
+
+def json_response(status, obj, ctype=REST_JSON, headers=None, stable=False):
+    """A JSON response; stable=True sorts keys and indents (state dumps)."""
+    if stable:
+        text = json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False)
+    else:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    hdrs = [("Content-Type", ctype)] + list(headers or [])
+    return Response(status, text.encode("utf-8"), hdrs)
+
+
+class ApiError(Exception):
+    """Carries a complete error response up to the dispatcher."""
+
+    def __init__(self, response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def err_item(code, message, param=None, value=None):
+    """One entry of a REST errors[] array."""
+    item = {"errorCode": code, "message": message}
+    if param is not None:
+        item["parameterName"] = param
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        item["parameterValue"] = str(value)
+    return item
+
+
+def invalid(param, value=None):
+    return err_item("CMN-101", "Parameter [%s] value is invalid." % param, param, value)
+
+
+def not_found(param, value=None):
+    return err_item("CMN-102", "Resource for parameter [%s] is not found." % param,
+                    param, value)
+
+
+def ext_in_use(value):
+    return err_item("EXT-107", "Extension already in use", "extensionNumber", value)
+
+
+def rest_body(items):
+    first = items[0]
+    return {"errorCode": first["errorCode"], "message": first["message"], "errors": items}
+
+
+def rest_errors(items, status=None):
+    """ApiError with the REST error body; status from the first errorCode."""
+    status = status or ERROR_STATUS.get(items[0]["errorCode"], 400)
+    return ApiError(json_response(status, rest_body(items)))
+
+
+def rest_error(status, code, message, headers=None):
+    body = rest_body([err_item(code, message)])
+    return ApiError(json_response(status, body, headers=headers))
+
+
+def scim_error(status, detail, scim_type=None, headers=None):
+    body = {"schemas": [MSG_ERROR], "status": str(status)}
+    if scim_type:
+        body["scimType"] = scim_type
+    body["detail"] = detail
+    return ApiError(json_response(status, body, SCIM_JSON, headers))
+
+
+def oauth_error(status, error, code, description, headers=None, top=None):
+    """OAuth error body; top=(errorCode, message) adds the REST-style fields."""
+    body = {}
+    if top:
+        body["errorCode"], body["message"] = top
+    body.update({"error": error, "error_description": description,
+                 "errors": [{"errorCode": code, "message": description}]})
+    return ApiError(json_response(status, body, headers=headers))
+
+
+def rest_json(req):
+    """The request body as a JSON object, or the REST CMN-100/CMN-101 error."""
+    try:
+        data = parse_json_body(req.body)
+    except ValueError:
+        raise rest_errors([err_item("CMN-100", "JSON can not be parsed")]) from None
+    if not isinstance(data, dict):
+        raise rest_errors([invalid("body")])
+    return data
+
+
+def scim_json(req):
+    """The request body as a JSON object, or the SCIM invalidSyntax error."""
+    try:
+        data = parse_json_body(req.body)
+    except ValueError:
+        raise scim_error(400, "JSON can not be parsed", "invalidSyntax") from None
+    if not isinstance(data, dict):
+        raise scim_error(400, "Request body must be a JSON object.", "invalidSyntax")
+    return data
+
+
+@dataclass
+class Request:
+    """A parsed HTTP request as the API layer sees it."""
+    method: str
+    raw_path: str           # as sent, without the query
+    path: str               # percent-decoded
+    query: str
+    headers: object         # email.message.Message (case-insensitive get)
+    body: bytes
+    base_url: str           # scheme://host[:port] of this server
+
+    def __post_init__(self):
+        self.params = parse_qs(self.query, keep_blank_values=True)
+
+    def q(self, name, default=None):
+        values = self.params.get(name)
+        return values[0] if values else default
+
+    def q_all(self, name):
+        """All values of a repeatable parameter; commas also separate values."""
+        out = []
+        for value in self.params.get(name, []):
+            out.extend(v for v in value.split(",") if v)
+        return out
+
+    def url_with(self, **overrides):
+        """This request's absolute URL with some query parameters replaced."""
+        pairs = [(k, v) for k, v in parse_qsl(self.query, keep_blank_values=True)
+                 if k not in overrides]
+        pairs += [(k, str(v)) for k, v in overrides.items()]
+        query = urlencode(pairs, quote_via=quote)
+        return "%s%s%s" % (self.base_url, self.raw_path, "?" + query if query else "")
+
+
+# ---------------------------------------------------------------------------
+# Rate limits
+
+
+@dataclass
+class RateDecision:
+    group: str
+    limit: int
+    remaining: int
+    window: int
+    retry_after: int = None     # set when the request is refused
+
+    @property
+    def allowed(self):
+        return self.retry_after is None
+
+    def headers(self):
+        return [("X-Rate-Limit-Group", self.group),
+                ("X-Rate-Limit-Limit", str(self.limit)),
+                ("X-Rate-Limit-Remaining", str(self.remaining)),
+                ("X-Rate-Limit-Window", str(self.window))]
+
+
+class RateLimiter:
+    """Per-group sliding window of `window` seconds; a request over the limit
+    blocks the whole group for `penalty` seconds. When a block starts the
+    window is emptied, so the group starts afresh once the penalty is over."""
+
+    def __init__(self, limits, window, penalty):
+        self.limits = dict(DEFAULT_LIMITS)
+        self.limits.update(limits)
+        self.window = window
+        self.penalty = penalty
+        self.reset()
+
+    def reset(self):
+        self.hits = {g: deque() for g in GROUPS}
+        self.blocked_until = {g: 0.0 for g in GROUPS}
+
+    def configure(self, limits=None, window=None, penalty=None):
+        self.limits.update(limits or {})
+        if window is not None:
+            self.window = window
+        if penalty is not None:
+            self.penalty = penalty
+        self.reset()
+
+    def check(self, group, now):
+        """Count one request of `group` at monotonic time `now`."""
+        limit = self.limits[group]
+        if now < self.blocked_until[group]:
+            wait = math.ceil(self.blocked_until[group] - now)
+            return RateDecision(group, limit, 0, self.window, max(wait, 1))
+        hits = self.hits[group]
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= limit:
+            self.blocked_until[group] = now + self.penalty
+            hits.clear()
+            return RateDecision(group, limit, 0, self.window, self.penalty)
+        hits.append(now)
+        return RateDecision(group, limit, limit - len(hits), self.window)
+
+    def config(self):
+        out = dict(self.limits)
+        out.update(window=self.window, penalty=self.penalty)
+        return out
+
+
+def rate_limited(decision):
+    body = rest_body([err_item("CMN-301", "Request rate exceeded")])
+    return json_response(429, body, headers=[("Retry-After", str(decision.retry_after))])
+
+
+# ---------------------------------------------------------------------------
+# OAuth tokens
+
+
+@dataclass
+class AuthCode:
+    redirect_uri: str
+    challenge: str
+    expires: float
+
+
+class TokenStore:
+    """The OAuth server side: one client, optional JWT credential, tokens.
+
+    Access and refresh tokens of one grant share a session; revoking either
+    revokes the session. Refresh rotates: the old refresh token is revoked.
+    Times are time.monotonic() values supplied by the caller."""
+
+    BASIC_REALM = [("WWW-Authenticate", 'Basic realm="RingCentral REST API"')]
+    BEARER_REALM = [("WWW-Authenticate", 'Bearer realm="RingCentral REST API"')]
+
+    def __init__(self, client_id, client_secret, jwt, access_ttl_max, refresh_ttl_max):
+        self.client_id = client_id.encode()
+        self.client_secret = client_secret.encode()
+        self.jwt = jwt.encode() if jwt else None
+        self.access_ttl_max = access_ttl_max
+        self.refresh_ttl_max = refresh_ttl_max
+        self.endpoint_id = secrets.token_urlsafe(16)
+        self.reset()
+
+    def reset(self):
+        self.access = {}        # token -> [session, expires]
+        self.refresh = {}       # token -> [session, expires]
+        self.revoked = set()    # refresh tokens revoked or rotated out
+        self.codes = {}         # authorization code -> AuthCode
+        self.sessions = 0
+
+    # -- client authentication
+
+    def check_client(self, header):
+        """Verify HTTP Basic client credentials or raise 401 invalid_client."""
+        if not header or header[:6].lower() != "basic ":
+            raise oauth_error(401, "invalid_client", "OAU-123",
+                              "Client authentication is required", self.BASIC_REALM)
+        try:
+            raw = base64.b64decode(header[6:].strip(), validate=True)
+        except ValueError:
+            raw = b""
+        cid, sep, secret = raw.partition(b":")
+        ok_id = hmac.compare_digest(cid, self.client_id)
+        ok_secret = hmac.compare_digest(secret, self.client_secret)
+        if not (sep and ok_id and ok_secret):
+            raise oauth_error(401, "invalid_client", "OAU-153", "Invalid client",
+                              self.BASIC_REALM)
+
+    # -- grants
+
+    def grant(self, form, now):
+        """Handle a token request body; returns the success JSON object."""
+        kind = form.get("grant_type")
+        if not kind:
+            raise self._bad_param("grant_type")
+        handlers = {GRANT_JWT: self._grant_jwt, "refresh_token": self._grant_refresh,
+                    "authorization_code": self._grant_code}
+        if kind not in handlers:
+            raise oauth_error(400, "unsupported_grant_type", "OAU-250",
+                              "Unsupported grant type")
+        access_ttl, refresh_ttl = self._ttls(form)
+        session = handlers[kind](form, now)
+        return self._issue(now, access_ttl, refresh_ttl, session)
+
+    def _bad_param(self, name):
+        return oauth_error(400, "invalid_request", "CMN-101",
+                           "Parameter [%s] value is invalid." % name)
+
+    def _ttls(self, form):
+        """Effective TTLs: clamp to the platform's bounds, then to the CLI caps."""
+        access, refresh = ACCESS_TTL_DEFAULT, REFRESH_TTL_DEFAULT
+        if form.get("access_token_ttl"):
+            access = parse_int(form["access_token_ttl"])
+            if access is None:
+                raise self._bad_param("access_token_ttl")
+            access = min(max(access, ACCESS_TTL_MIN), ACCESS_TTL_MAX)
+        if form.get("refresh_token_ttl"):
+            refresh = parse_int(form["refresh_token_ttl"])
+            if refresh is None or refresh < 1:
+                raise self._bad_param("refresh_token_ttl")
+        refresh = min(refresh, REFRESH_TTL_MAX, self.refresh_ttl_max)
+        return min(access, self.access_ttl_max), refresh
+
+    def _grant_jwt(self, form, now):
+        if self.jwt is None:
+            raise oauth_error(400, "unauthorized_client", "OAU-112",
+                              "The client is unauthorized for the required grant type: "
+                              "[%s]" % GRANT_JWT)
+        assertion = form.get("assertion")
+        if not assertion:
+            raise self._bad_param("assertion")
+        if not hmac.compare_digest(assertion.encode(), self.jwt):
+            raise oauth_error(400, "invalid_grant", "OAU-144", "Invalid JWT token")
+        return None
+
+    def _grant_refresh(self, form, now):
+        token = form.get("refresh_token")
+        if not token:
+            raise self._bad_param("refresh_token")
+        entry = self.refresh.get(token)
+        if entry is None:
+            if token in self.revoked:
+                raise oauth_error(400, "invalid_grant", "OAU-211", "Token is revoked")
+            raise oauth_error(400, "invalid_grant", "OAU-213", "Token not found")
+        if now >= entry[1]:
+            raise oauth_error(400, "invalid_grant", "OAU-210", "Token expired")
+        del self.refresh[token]
+        self.revoked.add(token)
+        return entry[0]
+
+    def _grant_code(self, form, now):
+        code = form.get("code")
+        if not code:
+            raise self._bad_param("code")
+        entry = self.codes.pop(code, None)      # single use, even on failure
+        if entry is None:
+            raise oauth_error(400, "invalid_grant", "OAU-106", "Invalid authorization code")
+        if now >= entry.expires:
+            raise oauth_error(400, "invalid_grant", "OAU-108", "Authorization code is expired")
+        if form.get("redirect_uri") != entry.redirect_uri:
+            raise oauth_error(400, "invalid_grant", "OAU-109", "Redirect URIs do not match")
+        if entry.challenge and not pkce_matches(form.get("code_verifier"), entry.challenge):
+            raise oauth_error(400, "invalid_grant", "OAU-106", "Invalid code verifier")
+        return None
+
+    def _issue(self, now, access_ttl, refresh_ttl, session):
+        self._purge(now)
+        if session is None:
+            self.sessions += 1
+            session = str(100000 + self.sessions)
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.access[access] = [session, now + access_ttl]
+        self.refresh[refresh] = [session, now + refresh_ttl]
+        return {"access_token": access, "token_type": "bearer",
+                "expires_in": access_ttl, "refresh_token": refresh,
+                "refresh_token_expires_in": refresh_ttl, "scope": SCOPE,
+                "owner_id": OWNER_ID, "endpoint_id": self.endpoint_id,
+                "session_id": session}
+
+    def _purge(self, now):
+        """Forget tokens long expired, so memory stays bounded."""
+        for table in (self.access, self.refresh):
+            for token in [t for t, e in table.items() if e[1] + EXPIRED_TOKEN_MEMORY < now]:
+                del table[token]
+
+    # -- authorization code flow
+
+    def authorize(self, query, now):
+        """Auto-approve an authorization request; returns the redirect URL."""
+        client = (query.get("client_id") or "").encode()
+        if not hmac.compare_digest(client, self.client_id):
+            raise oauth_error(401, "invalid_client", "OAU-120", "Wrong Application ID")
+        redirect = query.get("redirect_uri") or ""
+        if not redirect.startswith(("http://", "https://")):
+            raise self._bad_param("redirect_uri")
+        state = query.get("state")
+        if query.get("response_type") != "code":
+            return add_query(redirect, error="unsupported_response_type", state=state)
+        challenge = query.get("code_challenge")
+        method = query.get("code_challenge_method")
+        if (challenge or method) and (method != "S256" or not challenge):
+            return add_query(redirect, error="invalid_request",
+                             error_description="Only S256 PKCE is supported", state=state)
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = AuthCode(redirect, challenge, now + AUTH_CODE_TTL)
+        return add_query(redirect, code=code, state=state)
+
+    # -- bearer tokens on API calls
+
+    def check_bearer(self, header, now):
+        """Accept a valid access token or raise the 401 the platform sends."""
+        if not header:
+            raise self._unauthorized("AGW-401", "Authorization header is not specified",
+                                     "invalid_request", "AGW-401")
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise self._unauthorized("AGW-402", "Invalid Authorization header",
+                                     "invalid_request", "AGW-402")
+        entry = self.access.get(token)
+        if entry is None:
+            raise self._unauthorized("OAU-213", "Token not found", "invalid_grant",
+                                     "TokenInvalid")
+        if now >= entry[1]:
+            raise self._unauthorized("OAU-210", "Token expired", "invalid_grant",
+                                     "TokenExpired")
+
+    def _unauthorized(self, code, text, error, top_code):
+        return oauth_error(401, error, code, text, self.BEARER_REALM, (top_code, text))
+
+    # -- revocation and test controls
+
+    def revoke(self, token):
+        """Revoke the session of an access or refresh token (unknown: no-op)."""
+        entry = self.access.get(token) or self.refresh.get(token)
+        if entry is None:
+            return
+        session = entry[0]
+        for t in [t for t, e in self.access.items() if e[0] == session]:
+            del self.access[t]
+        for t in [t for t, e in self.refresh.items() if e[0] == session]:
+            del self.refresh[t]
+            self.revoked.add(t)
+
+    def expire_all_access(self, now):
+        for entry in self.access.values():
+            entry[1] = min(entry[1], now)
+        return len(self.access)
+
+    def revoke_all_refresh(self):
+        count = len(self.refresh)
+        self.revoked.update(self.refresh)
+        self.refresh.clear()
+        return count
+
+
+def pkce_matches(verifier, challenge):
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding."""
+    if not verifier:
+        return False
+    digest = hashlib.sha256(verifier.encode()).digest()
+    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(computed, challenge)
+
+
+def add_query(url, **params):
+    pairs = [(k, v) for k, v in params.items() if v is not None]
+    return url + ("&" if "?" in url else "?") + urlencode(pairs)
+
+
+def parse_form(body):
+    """A form body as a dict; a repeated parameter is the platform's OAU-111."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise oauth_error(400, "invalid_request", "CMN-101",
+                          "Parameter [body] value is invalid.") from None
+    form = {}
+    for key, value in pairs:
+        if key in form:
+            raise oauth_error(400, "invalid_request", "OAU-111",
+                              "Request parameter duplication detected")
+        form[key] = value
+    return form
+
+
+# ---------------------------------------------------------------------------
+# Contact rules: what the platform accepts in contact and businessAddress
+
+US_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas",
+    "CA": "California", "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware",
+    "DC": "District of Columbia", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii",
+    "ID": "Idaho", "IL": "Illinois", "IN": "Indiana", "IA": "Iowa", "KS": "Kansas",
+    "KY": "Kentucky", "LA": "Louisiana", "ME": "Maine", "MD": "Maryland",
+    "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota", "MS": "Mississippi",
+    "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma",
+    "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina",
+    "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah",
+    "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
+    "WI": "Wisconsin", "WY": "Wyoming",
+    # territories and military "states"
+    "AS": "American Samoa", "GU": "Guam", "MP": "Northern Mariana Islands",
+    "PR": "Puerto Rico", "VI": "U.S. Virgin Islands|Virgin Islands",
+    "UM": "U.S. Minor Outlying Islands|United States Minor Outlying Islands",
+    "AA": "Armed Forces Americas", "AE": "Armed Forces Europe",
+    "AP": "Armed Forces Pacific",
+}
+CA_PROVINCES = {
+    "AB": "Alberta", "BC": "British Columbia", "MB": "Manitoba",
+    "NB": "New Brunswick", "NL": "Newfoundland and Labrador|Newfoundland",
+    "NS": "Nova Scotia", "NT": "Northwest Territories", "NU": "Nunavut",
+    "ON": "Ontario", "PE": "Prince Edward Island", "QC": "Quebec|Québec",
+    "SK": "Saskatchewan", "YT": "Yukon",
+}
+US_COUNTRY = {"us", "usa", "united states", "united states of america"}
+CA_COUNTRY = {"ca", "can", "canada"}
+
+
+def _norm(text):
+    return " ".join(text.split()).casefold()
+
+
+def _region_keys(table):
+    keys = set()
+    for code, names in table.items():
+        keys.add(code.casefold())
+        keys.update(_norm(n) for n in names.split("|"))
+    return frozenset(keys)
+
+
+US_KEYS, CA_KEYS = _region_keys(US_STATES), _region_keys(CA_PROVINCES)
+
+
+def state_is_valid(state, country):
+    """A state must be a US state/territory or CA province, by name or 2-letter
+    code, when the country is US or CA or absent; elsewhere anything goes."""
+    if not state:
+        return True
+    country = _norm(country or "")
+    if country in US_COUNTRY:
+        keys = US_KEYS
+    elif country in CA_COUNTRY:
+        keys = CA_KEYS
+    elif country == "":
+        keys = US_KEYS | CA_KEYS
+    else:
+        return True
+    return _norm(state) in keys
+
+
+def _merge_value(target, key, value, param, errs):
+    """Set one contact string; None or "" clears it; other types are errors."""
+    if value is None or value == "":
+        target.pop(key, None)
+    elif isinstance(value, str):
+        target[key] = value
+    else:
+        errs.append(invalid(param, value))
+
+
+def merge_contact(old, patch):
+    """Partial merge of a contact update. Returns (new contact, errors)."""
+    if not isinstance(patch, dict):
+        return old, [invalid("contact")]
+    new, errs = copy.deepcopy(old), []
+    for key in CONTACT_FIELDS:
+        if key in patch:
+            _merge_value(new, key, patch[key], "contact." + key, errs)
+    if "businessAddress" in patch:
+        patch_addr = patch["businessAddress"]
+        addr = dict(new.get("businessAddress") or {})
+        if patch_addr is None:
+            addr = {}
+        elif not isinstance(patch_addr, dict):
+            errs.append(invalid("contact.businessAddress"))
+        else:
+            for key in ADDRESS_FIELDS:
+                if key in patch_addr:
+                    _merge_value(addr, key, patch_addr[key],
+                                 "contact.businessAddress." + key, errs)
+        if addr:
+            new["businessAddress"] = addr
+        else:
+            new.pop("businessAddress", None)
+    return new, errs
+
+
+def contact_errors(new, old):
+    """Validation the platform does on values that change (old -> new)."""
+    errs = []
+    email = new.get("email")
+    if email != old.get("email") and email and not EMAIL_RE.fullmatch(email):
+        errs.append(invalid("contact.email", email))
+    addr, old_addr = new.get("businessAddress") or {}, old.get("businessAddress") or {}
+    pair, old_pair = ((addr.get("state"), addr.get("country")),
+                      (old_addr.get("state"), old_addr.get("country")))
+    if pair != old_pair and not state_is_valid(*pair):
+        errs.append(invalid("contact.businessAddress.state", addr.get("state")))
+    return errs
+
+
+# ---------------------------------------------------------------------------
+# Directory: extensions, phone numbers, custom fields
+
+
+@dataclass
+class Extension:
+    id: int
+    number: str                                   # extensionNumber
+    type: str = "User"
+    status: str = "Enabled"
+    status_info: dict = None
+    contact: dict = field(default_factory=dict)
+    custom: dict = field(default_factory=dict)    # custom field id -> value
+    external_id: str = None                       # SCIM externalId
+    numbers: list = field(default_factory=list)   # phone number ids, primary first
+    created: float = 0.0
+    modified: float = 0.0
+    version: int = 1                              # bumped on every real change
+
+    @property
+    def scim_visible(self):
+        return self.type == "User" and self.status != "Unassigned"
+
+    @property
+    def name(self):
+        parts = (self.contact.get("firstName"), self.contact.get("lastName"))
+        return " ".join(p for p in parts if p)
+
+    def snapshot(self):
+        return json.dumps([self.number, self.type, self.status, self.status_info,
+                           self.contact, self.custom, self.external_id, self.numbers],
+                          sort_keys=True)
+
+
+@dataclass
+class PhoneNumber:
+    id: int
+    number: str                                   # E.164
+    usage: str                                    # usageType
+    type: str = "VoiceFax"
+    status: str = "Normal"
+    ext_id: int = None
+
+
+class SeedError(ValueError):
+    pass
+
+
+class Directory:
+    """The account's extensions, phone numbers and custom fields.
+
+    Methods that change an extension call _touched() so that its version and
+    modification time move only when something really changed."""
+
+    def __init__(self):
+        self.extensions = {}        # id -> Extension
+        self.numbers = {}           # id -> PhoneNumber
+        self.custom_fields = {}     # id (str) -> {"id", "category", "displayName"}
+        self.by_number = {}         # extensionNumber -> extension id
+        self.by_phone = {}          # E.164 -> phone number id
+        self.next_ext_id = EXT_ID_BASE
+        self.next_number_id = NUMBER_ID_BASE
+        self._sorted = None
+
+    # -- lookups
+
+    def ext(self, ext_id):
+        ext_id = parse_int(ext_id)
+        return self.extensions.get(ext_id) if ext_id is not None else None
+
+    def sorted_extensions(self):
+        if self._sorted is None:
+            self._sorted = sorted(self.extensions)
+        return [self.extensions[i] for i in self._sorted]
+
+    def sorted_numbers(self):
+        return [self.numbers[i] for i in sorted(self.numbers)]
+
+    def scim_users(self):
+        return [e for e in self.sorted_extensions() if e.scim_visible]
+
+    def users_with_email(self, email):
+        key = fold(email)
+        return [e for e in self.scim_users() if fold(e.contact.get("email")) == key]
+
+    def free_extension(self):
+        """The Unassigned User extension with the lowest extension number."""
+        free = [e for e in self.extensions.values()
+                if e.type == "User" and e.status == "Unassigned"]
+        key = lambda e: (0, int(e.number), e.id) if e.number.isdigit() else (1, 0, e.id)
+        return min(free, key=key) if free else None
+
+    def inventory_number(self):
+        spare = [n for n in self.numbers.values() if n.usage == "Inventory"]
+        return min(spare, key=lambda n: n.id) if spare else None
+
+    # -- changes
+
+    def _touched(self, ext, before, now):
+        if ext.snapshot() != before:
+            ext.version += 1
+            ext.modified = now
+
+    def add_extension(self, ext):
+        self.extensions[ext.id] = ext
+        self.by_number[ext.number] = ext.id
+        self.next_ext_id = max(self.next_ext_id, ext.id + 1)
+        self._sorted = None
+
+    def add_number(self, num):
+        self.numbers[num.id] = num
+        self.by_phone[num.number] = num.id
+        self.next_number_id = max(self.next_number_id, num.id + 1)
+
+    def assign_number(self, num, ext, primary=False):
+        """Make `num` a DirectNumber of `ext` (taking it from any other owner)."""
+        self._detach(num)
+        num.usage, num.ext_id = "DirectNumber", ext.id
+        if primary:
+            ext.numbers.insert(0, num.id)
+        else:
+            ext.numbers.append(num.id)
+
+    def release_number(self, num):
+        """Back to Inventory, no extension."""
+        self._detach(num)
+        num.usage = "Inventory"
+
+    def _detach(self, num):
+        owner = self.extensions.get(num.ext_id)
+        if owner is not None and num.id in owner.numbers:
+            before = owner.snapshot()
+            owner.numbers.remove(num.id)
+            self._touched(owner, before, time.time())
+        num.ext_id = None
+
+    def update_extension(self, ext, upd, now):
+        """Apply a REST update (PUT body or bulk record without id): status,
+        statusInfo, extensionNumber, contact (partial), customFields. Either
+        everything applies or nothing does; returns the list of errors."""
+        if not isinstance(upd, dict):
+            return [invalid("body")]
+        errs, plan = [], {}
+        self._plan_status(ext, upd, plan, errs)
+        self._plan_number(ext, upd, plan, errs)
+        if "contact" in upd:
+            contact, cerrs = merge_contact(ext.contact, upd["contact"])
+            errs += cerrs or contact_errors(contact, ext.contact)
+            plan["contact"] = contact
+        if "customFields" in upd:
+            plan["custom"] = self._merge_custom(ext.custom, upd["customFields"], errs)
+        if errs:
+            return errs
+        before = ext.snapshot()
+        if "number" in plan:
+            del self.by_number[ext.number]
+            self.by_number[plan["number"]] = ext.id
+        for attr, value in plan.items():
+            setattr(ext, attr, value)
+        if plan.get("status") == "Enabled" and "status_info" not in plan:
+            ext.status_info = None
+        self._touched(ext, before, now)
+        return []
+
+    def _plan_status(self, ext, upd, plan, errs):
+        if "status" in upd:
+            status = upd["status"]
+            if status not in SETTABLE_STATUSES or ext.status == "Unassigned":
+                errs.append(invalid("status", status))
+            else:
+                plan["status"] = status
+        if "statusInfo" in upd:
+            info = upd["statusInfo"]
+            if info is None:
+                plan["status_info"] = None
+            elif isinstance(info, dict) and all(
+                    isinstance(info.get(k), (str, type(None))) for k in ("reason", "comment")):
+                kept = {k: info[k] for k in ("reason", "comment") if info.get(k)}
+                plan["status_info"] = kept or None
+            else:
+                errs.append(invalid("statusInfo"))
+
+    def _plan_number(self, ext, upd, plan, errs):
+        if "extensionNumber" not in upd:
+            return
+        number = upd["extensionNumber"]
+        if not isinstance(number, str) or not EXT_NUMBER_RE.fullmatch(number):
+            errs.append(invalid("extensionNumber", number))
+        elif self.by_number.get(number, ext.id) != ext.id:
+            errs.append(ext_in_use(number))
+        else:
+            plan["number"] = number
+
+    def _merge_custom(self, old, items, errs):
+        new = dict(old)
+        if not isinstance(items, list):
+            errs.append(invalid("customFields"))
+            return new
+        for item in items:
+            if not isinstance(item, dict):
+                errs.append(invalid("customFields"))
+                continue
+            fid = item.get("id")
+            fid = str(fid) if isinstance(fid, (str, int)) and not isinstance(fid, bool) else None
+            value = item.get("value")
+            if fid is None or fid not in self.custom_fields:
+                errs.append(not_found("customFields.id", item.get("id")))
+            elif value is None or value == "":
+                new.pop(fid, None)
+            elif isinstance(value, str):
+                new[fid] = value
+            else:
+                errs.append(invalid("customFields.value", value))
+        return new
+
+    def set_user(self, ext, fields, now):
+        """Store SCIM-managed fields (a ScimFields) on an existing user."""
+        before = ext.snapshot()
+        contact = {k: v for k, v in ext.contact.items() if k not in SCIM_CONTACT_KEYS}
+        contact.update(fields.contact)
+        ext.contact, ext.external_id = contact, fields.external_id
+        if fields.active is True and ext.status not in ACTIVE_STATUSES:
+            ext.status = "Enabled"
+        elif fields.active is False:
+            ext.status = "Disabled"
+        self._touched(ext, before, now)
+
+    def assign_user(self, ext, fields, now):
+        """Turn an Unassigned extension into a user with one direct number."""
+        before = ext.snapshot()
+        ext.contact, ext.external_id = dict(fields.contact), fields.external_id
+        ext.status = "Disabled" if fields.active is False else "Enabled"
+        ext.status_info, ext.custom, ext.created = None, {}, now
+        spare = self.inventory_number()
+        if spare is not None:
+            self.assign_number(spare, ext, primary=True)
+        self._touched(ext, before, now)
+
+    def unassign(self, ext, now):
+        """SCIM DELETE: back to Unassigned, direct numbers back to Inventory."""
+        before = ext.snapshot()
+        for num_id in list(ext.numbers):
+            self.release_number(self.numbers[num_id])
+        ext.status, ext.status_info, ext.contact = "Unassigned", None, {}
+        ext.custom, ext.external_id = {}, None
+        self._touched(ext, before, now)
+
+    def set_direct_numbers(self, ext, phones, now):
+        """Control call: `phones` become ext's DirectNumbers in order (first is
+        primary); numbers it had and not listed go back to Inventory."""
+        before = ext.snapshot()
+        wanted = []
+        for phone in phones:
+            num_id = self.by_phone.get(phone)
+            if num_id is None:
+                num_id = self.next_number_id
+                self.add_number(PhoneNumber(num_id, phone, "Inventory"))
+            wanted.append(self.numbers[num_id])
+        wanted_ids = {n.id for n in wanted}
+        for num_id in list(ext.numbers):
+            if num_id not in wanted_ids:
+                self.release_number(self.numbers[num_id])
+        for num in wanted:
+            self._detach(num)
+            num.usage, num.ext_id = "DirectNumber", ext.id
+        ext.numbers = [n.id for n in wanted]
+        self._touched(ext, before, now)
+
+    def set_extension_number(self, ext, number, now):
+        before = ext.snapshot()
+        del self.by_number[ext.number]
+        ext.number = number
+        self.by_number[number] = ext.id
+        self._touched(ext, before, now)
+
+    # -- JSON views
+
+    def ext_record(self, ext, base):
+        """The REST extension record (list and get)."""
+        rec = {"id": ext.id, "uri": "%s%s/extension/%d" % (base, ACCOUNT_PATH, ext.id),
+               "extensionNumber": ext.number}
+        if ext.name:
+            rec["name"] = ext.name
+        rec.update(type=ext.type, status=ext.status)
+        if ext.status_info:
+            rec["statusInfo"] = dict(ext.status_info)
+        rec["contact"] = copy.deepcopy(ext.contact)
+        if ext.custom:
+            rec["customFields"] = [
+                {"id": fid, "value": ext.custom[fid],
+                 "displayName": self.custom_fields[fid]["displayName"]}
+                for fid in sorted(ext.custom, key=id_sort_key)]
+        return rec
+
+    def number_record(self, num, base):
+        """The REST phone number record."""
+        owner = self.extensions.get(num.ext_id)
+        rec = {"id": num.id, "uri": "%s%s/phone-number/%d" % (base, ACCOUNT_PATH, num.id),
+               "phoneNumber": num.number, "paymentType": "Local", "type": num.type,
+               "usageType": num.usage, "status": num.status,
+               "primary": bool(owner and owner.numbers and owner.numbers[0] == num.id)}
+        if owner is not None:
+            rec["extension"] = {"id": owner.id, "uri": "%s%s/extension/%d" % (
+                base, ACCOUNT_PATH, owner.id), "extensionNumber": owner.number}
+        return rec
+
+    def dump(self):
+        """Everything, in a deterministic order and without wall-clock times."""
+        exts = [{"id": e.id, "extensionNumber": e.number, "type": e.type,
+                 "status": e.status, "statusInfo": e.status_info, "contact": e.contact,
+                 "customFields": [{"id": f, "value": e.custom[f]}
+                                  for f in sorted(e.custom, key=id_sort_key)],
+                 "externalId": e.external_id,
+                 "directNumbers": [self.numbers[n].number for n in e.numbers],
+                 "version": e.version}
+                for e in self.sorted_extensions()]
+        nums = [{"id": n.id, "phoneNumber": n.number, "usageType": n.usage,
+                 "type": n.type, "status": n.status, "extensionId": n.ext_id,
+                 "primary": self.number_record(n, "")["primary"]}
+                for n in self.sorted_numbers()]
+        fields = [self.custom_fields[f] for f in sorted(self.custom_fields, key=id_sort_key)]
+        users = [dict(id=str(e.id), **scim_core(e)) for e in self.scim_users()]
+        return {"extensions": exts, "numbers": nums, "custom_fields": fields,
+                "scim_users": users}
+
+
+def id_sort_key(value):
+    """Numeric ids sort as numbers, others after them as strings."""
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
+
+
+class Seeder:
+    """Validates a seed document and loads it into a Directory.
+
+    Keys: custom_fields, extensions, free_extensions, main_number, numbers,
+    inventory_numbers (see README). Callers load into a copy and swap it in
+    only on success, so a bad seed changes nothing."""
+
+    KEYS = ("custom_fields", "extensions", "free_extensions", "main_number",
+            "numbers", "inventory_numbers")
+
+    def __init__(self, directory, now):
+        self.d, self.now = directory, now
+
+    def load(self, data):
+        if not isinstance(data, dict):
+            raise SeedError("seed must be a JSON object")
+        unknown = sorted(set(data) - set(self.KEYS))
+        if unknown:
+            raise SeedError("unknown seed keys: %s" % ", ".join(unknown))
+        for spec in self._list(data, "custom_fields"):
+            self.custom_field(spec)
+        for spec in self._list(data, "extensions"):
+            self.extension(spec)
+        if "free_extensions" in data:
+            self.free_extensions(data["free_extensions"])
+        if data.get("main_number"):
+            self.number({"phoneNumber": data["main_number"], "usageType": "MainCompanyNumber"})
+        for spec in self._list(data, "numbers"):
+            self.number(spec)
+        if "inventory_numbers" in data:
+            self.inventory(data["inventory_numbers"])
+
+    @staticmethod
+    def _list(data, key):
+        value = data.get(key, [])
+        if not isinstance(value, list):
+            raise SeedError("%s must be a list" % key)
+        return value
+
+    @staticmethod
+    def _dict(spec, what):
+        if not isinstance(spec, dict):
+            raise SeedError("%s must be an object" % what)
+        return spec
+
+    def custom_field(self, spec):
+        self._dict(spec, "custom field")
+        fid, name = spec.get("id"), spec.get("displayName")
+        fid = str(fid) if isinstance(fid, (str, int)) and not isinstance(fid, bool) else None
+        if not fid or not isinstance(name, str) or fid in self.d.custom_fields:
+            raise SeedError("custom field needs a new id and a displayName: %r" % (spec,))
+        self.d.custom_fields[fid] = {"id": fid, "category": str(spec.get("category", "User")),
+                                     "displayName": name}
+
+    def extension(self, spec):
+        self._dict(spec, "extension")
+        ext_id, number = self._extension_id(spec), self._extension_number(spec)
+        status = spec.get("status", "Enabled")
+        if status not in ALL_STATUSES:
+            raise SeedError("invalid status: %r" % (status,))
+        contact, errs = merge_contact({}, spec.get("contact", {}))
+        custom = self.d._merge_custom({}, spec.get("customFields", []), errs)
+        if errs:
+            raise SeedError("extension %d: %s" % (ext_id, errs[0]["message"]))
+        ext_type, external = spec.get("type", "User"), spec.get("externalId")
+        info = spec.get("statusInfo")
+        if not isinstance(ext_type, str) or not isinstance(external, (str, type(None))) \
+                or not isinstance(info, (dict, type(None))):
+            raise SeedError("extension %d: bad type, externalId or statusInfo" % ext_id)
+        self.d.add_extension(Extension(ext_id, number, ext_type, status, info, contact,
+                                       custom, external, created=self.now, modified=self.now))
+
+    def _extension_id(self, spec):
+        ext_id = parse_int(spec.get("id", self.d.next_ext_id))
+        if ext_id is None or ext_id < 1 or ext_id in self.d.extensions:
+            raise SeedError("extension id invalid or duplicate: %r" % (spec.get("id"),))
+        return ext_id
+
+    def _extension_number(self, spec):
+        number = spec.get("extensionNumber", self._next_ext_number())
+        if isinstance(number, int) and not isinstance(number, bool):
+            number = str(number)
+        if not isinstance(number, str) or not EXT_NUMBER_RE.fullmatch(number) \
+                or number in self.d.by_number:
+            raise SeedError("extensionNumber invalid or duplicate: %r" % (number,))
+        return number
+
+    def _next_ext_number(self):
+        used = [int(n) for n in self.d.by_number if n.isdigit()]
+        return str(max(used) + 1 if used else 101)
+
+    def free_extensions(self, spec):
+        self._dict(spec, "free_extensions")
+        count, start = parse_int(spec.get("count", 0)), parse_int(spec.get("start", 1000))
+        if count is None or start is None or not 0 <= count <= 1000000 or start < 0:
+            raise SeedError("free_extensions needs count (0..1000000) and start")
+        made, candidate = 0, start
+        while made < count:
+            if str(candidate) not in self.d.by_number:
+                self.d.add_extension(Extension(self.d.next_ext_id, str(candidate),
+                                               status="Unassigned", created=self.now,
+                                               modified=self.now))
+                made += 1
+            candidate += 1
+
+    def number(self, spec):
+        self._dict(spec, "number")
+        phone = spec.get("phoneNumber")
+        if not isinstance(phone, str) or not E164_RE.fullmatch(phone) or phone in self.d.by_phone:
+            raise SeedError("phoneNumber invalid (E.164) or duplicate: %r" % (phone,))
+        owner = spec.get("extensionId")
+        usage = spec.get("usageType", "DirectNumber" if owner is not None else "Inventory")
+        num_id = parse_int(spec.get("id", self.d.next_number_id))
+        if usage not in USAGE_TYPES or num_id is None or num_id in self.d.numbers:
+            raise SeedError("number %s: bad usageType or id" % phone)
+        ext = self.d.ext(owner) if owner is not None else None
+        if owner is not None and (ext is None or usage != "DirectNumber"):
+            raise SeedError("number %s: extensionId needs an existing extension and "
+                            "usageType DirectNumber" % phone)
+        num = PhoneNumber(num_id, phone, usage, str(spec.get("type", "VoiceFax")),
+                          str(spec.get("status", "Normal")))
+        self.d.add_number(num)
+        if ext is not None:
+            self.d.assign_number(num, ext, primary=spec.get("primary") is True)
+
+    def inventory(self, spec):
+        self._dict(spec, "inventory_numbers")
+        count, start = parse_int(spec.get("count", 0)), spec.get("start", "+16505551000")
+        if count is None or not 0 <= count <= 1000000 or not isinstance(start, str) \
+                or not E164_RE.fullmatch(start):
+            raise SeedError("inventory_numbers needs count and an E.164 start")
+        made, candidate = 0, int(start[1:])
+        while made < count:
+            phone = "+%d" % candidate
+            if not E164_RE.fullmatch(phone):
+                raise SeedError("inventory_numbers ran out of E.164 numbers")
+            if phone not in self.d.by_phone:
+                self.d.add_number(PhoneNumber(self.d.next_number_id, phone, "Inventory"))
+                made += 1
+            candidate += 1
+
+
+# ---------------------------------------------------------------------------
+# Bulk update tasks
+
+
+@dataclass
+class Task:
+    id: str
+    records: list
+    due: float                  # monotonic time at which it completes
+    created: float              # wall-clock times for the JSON view
+    modified: float
+    status: str = "Accepted"
+    result: dict = None
+
+
+class TaskQueue:
+    """extension-bulk-update tasks: Accepted when created, InProgress once
+    seen again before `delay` has passed, then Completed. Records are applied
+    at completion, in order; a failing record never stops the others."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.reset()
+
+    def reset(self):
+        self.tasks = {}
+        self.pending = []
+        self.count = 0
+
+    def create(self, records, mono, wall):
+        self.count += 1
+        task_id = "00000000-0000-4000-8000-%012d" % self.count
+        task = Task(task_id, copy.deepcopy(records), mono + self.delay, wall, wall)
+        self.tasks[task_id] = task
+        self.pending.append(task)
+        return task
+
+    def advance(self, mono, wall, directory):
+        """Move pending tasks on; called at the start of every request."""
+        still = []
+        for task in self.pending:
+            if mono >= task.due:
+                results = [apply_bulk_record(directory, r, wall) for r in task.records]
+                task.result = {"affectedItems": {"result": results}}
+                task.status, task.modified = "Completed", wall
+            else:
+                if task.status == "Accepted":
+                    task.status, task.modified = "InProgress", wall
+                still.append(task)
+        self.pending = still
+
+    def view(self, task, base):
+        out = {"id": task.id,
+               "uri": "%s%s/extension-bulk-update/tasks/%s" % (base, ACCOUNT_PATH, task.id),
+               "status": task.status, "creationTime": iso_time(task.created),
+               "lastModifiedTime": iso_time(task.modified)}
+        if task.result is not None:
+            out["result"] = task.result
+        return out
+
+    def dump(self):
+        return [{"id": t.id, "status": t.status, "records": len(t.records),
+                 "result": t.result} for t in self.tasks.values()]
+
+
+def apply_bulk_record(directory, record, now):
+    """One ExtensionBulkUpdateInfo -> {extensionId, status, errors?}."""
+    raw_id = record.get("id") if isinstance(record, dict) else None
+    shown = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+    if parse_int(raw_id) is None:
+        errs = [invalid("id", raw_id)]
+    else:
+        ext = directory.ext(raw_id)
+        if ext is None:
+            errs = [not_found("extensionId", raw_id)]
+        else:
+            update = {k: v for k, v in record.items() if k != "id"}
+            errs = directory.update_extension(ext, update, now)
+    if errs:
+        return {"extensionId": shown, "status": "Fail", "errors": errs}
+    return {"extensionId": shown, "status": "Success"}
+
+
+# ---------------------------------------------------------------------------
+# SCIM mapping: extension <-> SCIM User
+
+SCIM_CONTACT_KEYS = ("firstName", "lastName", "email", "businessPhone", "mobilePhone",
+                     "department", "jobTitle", "businessAddress")
+SCIM_PHONE_TYPES = {"work": "businessPhone", "mobile": "mobilePhone"}
+SCIM_ADDRESS_MAP = (("streetAddress", "street"), ("locality", "city"), ("region", "state"),
+                    ("postalCode", "zip"), ("country", "country"))
+
+
+@dataclass
+class ScimFields:
+    """What a SCIM User body sets on an extension."""
+    contact: dict
+    external_id: str
+    active: bool                # None: not given
+
+
+def scim_core(ext):
+    """The SCIM attributes of a user, without schemas/id/meta."""
+    c = ext.contact
+    user = {"userName": c.get("email", ""),
+            "name": {"givenName": c.get("firstName", ""), "familyName": c.get("lastName", "")},
+            "emails": [{"type": "work", "value": c["email"], "primary": True}]
+            if c.get("email") else [],
+            "active": ext.status in ACTIVE_STATUSES}
+    if ext.external_id is not None:
+        user["externalId"] = ext.external_id
+    phones = [{"type": t, "value": c[k]} for t, k in SCIM_PHONE_TYPES.items() if c.get(k)]
+    if phones:
+        user["phoneNumbers"] = phones
+    addr = c.get("businessAddress") or {}
+    if addr:
+        item = {"type": "work"}
+        item.update((s, addr[r]) for s, r in SCIM_ADDRESS_MAP if addr.get(r))
+        user["addresses"] = [item]
+    if c.get("jobTitle"):
+        user["title"] = c["jobTitle"]
+    if c.get("department"):
+        user[SCHEMA_ENTERPRISE] = {"department": c["department"]}
+    return user
+
+
+def scim_user(ext, base):
+    """The full SCIM User resource."""
+    out = {"schemas": [SCHEMA_USER, SCHEMA_ENTERPRISE], "id": str(ext.id)}
+    out.update(scim_core(ext))
+    out["meta"] = {"resourceType": "User", "created": iso_time(ext.created),
+                   "lastModified": iso_time(ext.modified),
+                   "location": "%s%s/Users/%d" % (base, SCIM_PATH, ext.id)}
+    return out
+
+
+def scim_invalid(attr):
+    return scim_error(400, "Parameter [%s] value is invalid." % attr, "invalidValue")
+
+
+def scim_required(attr):
+    return scim_error(400, "Parameter [%s] is required." % attr, "invalidValue")
+
+
+def _opt_str(user_value, attr):
+    if user_value is None or isinstance(user_value, str):
+        return user_value or None
+    raise scim_invalid(attr)
+
+
+def parse_active(value):
+    """SCIM active: a boolean; "true"/"false" strings are accepted (Azure AD)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.casefold() in ("true", "false"):
+        return value.casefold() == "true"
+    raise scim_invalid("active")
+
+
+def scim_identity(user):
+    """userName, the one work email and the name; returns the contact part."""
+    user_name = user.get("userName")
+    if not isinstance(user_name, str) or not user_name.strip():
+        raise scim_required("userName")
+    emails = user.get("emails")
+    if not isinstance(emails, list) or len(emails) != 1 or not isinstance(emails[0], dict):
+        raise scim_invalid("emails")
+    email, etype = emails[0].get("value"), emails[0].get("type", "work")
+    if not isinstance(email, str) or not email:
+        raise scim_invalid("emails.value")
+    if etype is not None and fold(etype) != "work":
+        raise scim_invalid("emails.type")
+    if fold(user_name) != fold(email):
+        raise scim_invalid("userName")
+    name = user.get("name")
+    if not isinstance(name, dict):
+        raise scim_required("name.givenName")
+    contact = {"email": email}
+    for attr, key in (("givenName", "firstName"), ("familyName", "lastName")):
+        value = name.get(attr)
+        if not isinstance(value, str) or not value.strip():
+            raise scim_required("name." + attr)
+        contact[key] = value
+    return contact
+
+
+def scim_phones_addresses(user, contact):
+    """phoneNumbers work/mobile and addresses[type=work] into the contact."""
+    phones = user.get("phoneNumbers") or []
+    if not isinstance(phones, list):
+        raise scim_invalid("phoneNumbers")
+    for phone in phones:
+        if not isinstance(phone, dict) or not isinstance(phone.get("type", ""), str):
+            raise scim_invalid("phoneNumbers")
+        value = _opt_str(phone.get("value"), "phoneNumbers.value")
+        key = SCIM_PHONE_TYPES.get(fold(phone.get("type")))
+        if key and value and key not in contact:
+            contact[key] = value
+    addresses = user.get("addresses") or []
+    if not isinstance(addresses, list) or not all(isinstance(a, dict) for a in addresses):
+        raise scim_invalid("addresses")
+    work = [a for a in addresses if fold(a.get("type", "work")) == "work"]
+    if work:
+        addr = {}
+        for scim_key, rc_key in SCIM_ADDRESS_MAP:
+            value = _opt_str(work[0].get(scim_key), "addresses." + scim_key)
+            if value:
+                addr[rc_key] = value
+        if addr:
+            contact["businessAddress"] = addr
+
+
+def scim_to_fields(user, old_contact):
+    """Validate a whole SCIM User body; returns ScimFields or raises 400."""
+    contact = scim_identity(user)
+    scim_phones_addresses(user, contact)
+    title = _opt_str(user.get("title"), "title")
+    if title:
+        contact["jobTitle"] = title
+    ent = user.get(SCHEMA_ENTERPRISE)
+    if ent is not None and not isinstance(ent, dict):
+        raise scim_invalid(SCHEMA_ENTERPRISE)
+    department = _opt_str((ent or {}).get("department"), "department")
+    if department:
+        contact["department"] = department
+    external = _opt_str(user.get("externalId"), "externalId")
+    old = {k: v for k, v in old_contact.items() if k in SCIM_CONTACT_KEYS}
+    errs = contact_errors(contact, old)
+    if errs:
+        raise scim_invalid("extension." + errs[0]["parameterName"])
+    return ScimFields(contact, external, parse_active(user.get("active")))
+
+
+# -- PATCH (RFC 7644 3.5.2) on the dict scim_core() returns
+
+PATCH_PATH_RE = re.compile(
+    r'([A-Za-z][\w$-]*)(?:\[\s*(\w+)\s+eq\s+"([^"]*)"\s*\])?(?:\.([A-Za-z][\w$-]*))?', re.I)
+CORE_ATTRS = {"username": "userName", "externalid": "externalId", "name": "name",
+              "emails": "emails", "phonenumbers": "phoneNumbers", "addresses": "addresses",
+              "title": "title", "active": "active"}
+# Core attributes the platform does not keep: accepted and ignored.
+IGNORED_ATTRS = {"displayname", "nickname", "profileurl", "usertype", "preferredlanguage",
+                 "locale", "timezone", "ims", "photos", "entitlements", "roles",
+                 "x509certificates", "groups", "password", "id", "meta", "schemas"}
+IGNORED_ENTERPRISE = {"employeenumber", "costcenter", "organization", "division", "manager"}
+MULTI_ATTRS = ("emails", "phoneNumbers", "addresses")
+SUB_ATTRS = {k.casefold(): k for k in (
+    "givenName", "familyName", "formatted", "middleName", "honorificPrefix",
+    "honorificSuffix", "value", "type", "primary", "display", "streetAddress",
+    "locality", "region", "postalCode", "country")}
+
+
+def scim_invalid_path(path):
+    return scim_error(400, "Path [%s] is not supported." % path, "invalidPath")
+
+
+def apply_patch(user, ops):
+    """Apply PatchOp Operations to `user` in place."""
+    if not isinstance(ops, list) or not ops:
+        raise scim_error(400, "Parameter [Operations] value is invalid.", "invalidSyntax")
+    for op in ops:
+        if not isinstance(op, dict):
+            raise scim_error(400, "Parameter [Operations] value is invalid.", "invalidSyntax")
+        kind, path, value = fold(op.get("op")), op.get("path"), op.get("value")
+        if kind not in ("add", "replace", "remove"):
+            raise scim_error(400, "Parameter [op] value is invalid.", "invalidSyntax")
+        if path is None or path == "":
+            if kind == "remove":
+                raise scim_error(400, "Parameter [path] is required for remove.", "noTarget")
+            if not isinstance(value, dict):
+                raise scim_invalid("value")
+            for key, item in value.items():
+                patch_path(user, kind, key, item)
+        elif isinstance(path, str):
+            patch_path(user, kind, path, value)
+        else:
+            raise scim_invalid_path(str(path))
+
+
+def patch_path(user, kind, path, value):
+    if fold(path).startswith(fold(SCHEMA_ENTERPRISE)):
+        return patch_enterprise(user, kind, path[len(SCHEMA_ENTERPRISE):], value, path)
+    if fold(path).startswith(fold(SCHEMA_USER) + ":"):
+        path = path[len(SCHEMA_USER) + 1:]
+    match = PATCH_PATH_RE.fullmatch(path)
+    if not match:
+        raise scim_invalid_path(path)
+    attr, f_attr, f_value, sub = match.groups()
+    if attr.casefold() in IGNORED_ATTRS:
+        return None
+    if attr.casefold() not in CORE_ATTRS:
+        raise scim_invalid_path(path)
+    attr = CORE_ATTRS[attr.casefold()]
+    sub = SUB_ATTRS.get(sub.casefold(), sub) if sub else None
+    if attr in MULTI_ATTRS:
+        return patch_multi(user, kind, attr, (f_attr, f_value), sub, value)
+    if f_attr or (sub and attr != "name"):
+        raise scim_invalid_path(path)
+    if sub:
+        target = user.get("name") if isinstance(user.get("name"), dict) else {}
+        user["name"] = target
+        if kind == "remove":
+            target.pop(sub, None)
+        else:
+            target[sub] = value
+    elif kind == "remove":
+        user.pop(attr, None)
+    elif attr == "name":
+        if not isinstance(value, dict):
+            raise scim_invalid("name")
+        merged = dict(user.get("name") or {}) if kind == "add" else {}
+        merged.update({SUB_ATTRS.get(k.casefold(), k): v for k, v in value.items()})
+        user["name"] = merged
+    else:
+        user[attr] = value
+    return None
+
+
+def patch_enterprise(user, kind, rest, value, path):
+    ent = user.get(SCHEMA_ENTERPRISE)
+    ent = ent if isinstance(ent, dict) else {}
+    user[SCHEMA_ENTERPRISE] = ent
+    if rest == "":
+        if kind == "remove":
+            ent.clear()
+            return
+        if not isinstance(value, dict):
+            raise scim_invalid(SCHEMA_ENTERPRISE)
+        if kind == "replace":
+            ent.clear()
+        for key, item in value.items():
+            patch_enterprise(user, "add", ":" + key, item, path)
+        return
+    attr = rest[1:].casefold() if rest.startswith(":") else None
+    if attr == "department":
+        if kind == "remove":
+            ent.pop("department", None)
+        else:
+            ent["department"] = value
+    elif attr not in IGNORED_ENTERPRISE:
+        raise scim_invalid_path(path)
+
+
+def patch_multi(user, kind, attr, flt, sub, value):
+    """emails/phoneNumbers/addresses, with an optional [type eq "x"] filter."""
+    items = user.get(attr)
+    if not isinstance(items, list):
+        items = []
+    user[attr] = items
+    f_attr, f_value = flt
+    if f_attr:
+        if f_attr.casefold() != "type":
+            raise scim_error(400, "Filter [%s] is not supported in a path." % f_attr,
+                             "invalidFilter")
+        return patch_filtered(user, kind, attr, f_value, sub, value)
+    if kind == "remove":
+        if sub:
+            for item in items:
+                if isinstance(item, dict):
+                    item.pop(sub, None)
+        else:
+            user.pop(attr)
+        return None
+    if sub:
+        items[:] = items or [{}]
+        for item in items:
+            if isinstance(item, dict):
+                item[sub] = value
+        return None
+    new = value if isinstance(value, list) else [value]
+    if kind == "replace":
+        user[attr] = list(new)
+        return None
+    for item in new:        # add: an element of the same type is replaced
+        same = [i for i in items if isinstance(i, dict) and isinstance(item, dict)
+                and "type" in item and fold(i.get("type")) == fold(item.get("type"))]
+        if same:
+            same[0].update(item)
+        else:
+            items.append(item)
+    return None
+
+
+def patch_filtered(user, kind, attr, f_value, sub, value):
+    items = user[attr]
+    matches = [i for i in items if isinstance(i, dict) and fold(i.get("type")) == fold(f_value)]
+    if kind == "remove":
+        if sub:
+            for item in matches:
+                item.pop(sub, None)
+        else:
+            user[attr] = [i for i in items if not any(i is m for m in matches)]
+        return None
+    target = matches[0] if matches else None
+    if target is None:
+        target = {"type": f_value}
+        items.append(target)
+    if sub:
+        target[sub] = value
+        return None
+    if not isinstance(value, dict):
+        raise scim_invalid(attr)
+    if kind == "replace":
+        target.clear()
+        target["type"] = f_value
+    target.update(value)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Fault injection and the request log
+
+FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429")
+
+
+@dataclass
+class Fault:
+    kind: str
+    count: int
+    path_prefix: str = ""
+    delay: float = None
+
+
+class FaultInjector:
+    """Faults for the next N API requests whose path starts with a prefix."""
+
+    def __init__(self):
+        self.faults = []
+
+    def add(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("fault must be a JSON object")
+        kind, count = str(spec.get("kind")), parse_int(spec.get("count", 1))
+        prefix, delay = spec.get("path_prefix") or "", spec.get("delay")
+        if kind not in FAULT_KINDS:
+            raise ValueError("kind must be one of %s" % ", ".join(FAULT_KINDS))
+        if count is None or count < 1 or not isinstance(prefix, str):
+            raise ValueError("count must be a positive integer, path_prefix a string")
+        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
+                                  or not 0 <= delay <= 300):
+            raise ValueError("delay must be a number of seconds (0..300)")
+        if kind == "delay" and delay is None:
+            delay = 1.0
+        fault = Fault(kind, count, prefix, delay)
+        self.faults.append(fault)
+        return fault
+
+    def take(self, path):
+        """The fault for this request, if any (its count goes down by one)."""
+        for fault in self.faults:
+            if path.startswith(fault.path_prefix):
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def clear(self):
+        self.faults = []
+
+    def list(self):
+        return [{"kind": f.kind, "count": f.count, "path_prefix": f.path_prefix,
+                 "delay": f.delay} for f in self.faults]
+
+
+def fault_response(fault, penalty):
+    """The response of a fault that replaces the request's processing."""
+    if fault.kind == "503":
+        return json_response(503, rest_body([err_item(
+            "CMN-201", "Service Temporarily Unavailable")]))
+    if fault.kind == "500":
+        return json_response(500, rest_body([err_item("CMN-500", "Internal Server Error")]))
+    if fault.kind == "429":
+        retry = math.ceil(fault.delay) if fault.delay is not None else penalty
+        return json_response(429, rest_body([err_item("CMN-301", "Request rate exceeded")]),
+                             headers=[("Retry-After", str(retry))])
+    if fault.kind == "nonjson":
+        html = b"<html><head><title>Maintenance</title></head>" \
+               b"<body><h1>Service maintenance</h1></body></html>"
+        return Response(200, html, [("Content-Type", "text/html; charset=utf-8")])
+    return Response(0, action="reset")
+
+
+class RequestLog:
+    """Every API request: seq (in the order answered), t (arrival), method,
+    path, query, group, status, fault.
+    Never bodies or headers. Optionally mirrored to a JSON-lines file."""
+
+    def __init__(self, path, t0):
+        self.t0 = t0
+        self.file = open(path, "a", encoding="utf-8") if path else None
+        self.reset()
+
+    def reset(self):
+        self.entries = deque(maxlen=LOG_CAP)
+        self.seq = 0
+
+    def append(self, req, group, status, fault, arrived):
+        """One answered request; `t` is when it arrived (when the rate
+        limiter counted it), so windows can be checked from the log."""
+        self.seq += 1
+        entry = {"seq": self.seq, "t": round(arrived - self.t0, 3),
+                 "method": req.method, "path": req.raw_path, "query": req.query,
+                 "group": group, "status": status, "fault": fault}
+        self.entries.append(entry)
+        if self.file:
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+
+    def since(self, seq):
+        return [e for e in self.entries if e["seq"] > seq]
+
+    def clear(self):
+        self.entries.clear()
+
+
+# ---------------------------------------------------------------------------
+# Paging (REST)
+
+
+def page_params(req):
+    """page (1-based) and perPage (clamped to 1000) of a list request."""
+    page = parse_int(req.q("page", "1"))
+    per_page = parse_int(req.q("perPage", str(DEFAULT_PER_PAGE)))
+    if page is None or page < 1:
+        raise rest_errors([invalid("page", req.q("page"))])
+    if per_page is None or per_page < 1:
+        raise rest_errors([invalid("perPage", req.q("perPage"))])
+    return page, min(per_page, MAX_PER_PAGE)
+
+
+def paged(req, items, render):
+    """A paged list response: records, paging and navigation (absolute URIs;
+    the last page has no nextPage; pageStart/pageEnd only when not empty)."""
+    page, per_page = page_params(req)
+    total = len(items)
+    pages = math.ceil(total / per_page)
+    start = (page - 1) * per_page
+    chunk = items[start:start + per_page]
+    paging = {"page": page, "totalPages": pages, "perPage": per_page, "totalElements": total}
+    if chunk:
+        paging.update(pageStart=start, pageEnd=start + len(chunk) - 1)
+    nav = {"firstPage": {"uri": req.url_with(page=1, perPage=per_page)}}
+    if page < pages:
+        nav["nextPage"] = {"uri": req.url_with(page=page + 1, perPage=per_page)}
+    if page > 1:
+        nav["previousPage"] = {"uri": req.url_with(page=page - 1, perPage=per_page)}
+    nav["lastPage"] = {"uri": req.url_with(page=max(pages, 1), perPage=per_page)}
+    return json_response(200, {"uri": req.url_with(page=page, perPage=per_page),
+                               "records": [render(x) for x in chunk],
+                               "paging": paging, "navigation": nav})
+
+
+# ---------------------------------------------------------------------------
+# SCIM discovery documents
+
+
+def scim_attr(name, kind="string", multi=False, required=False, sub=None, **extra):
+    attr = {"name": name, "type": kind, "multiValued": multi, "required": required,
+            "caseExact": False, "mutability": "readWrite", "returned": "default",
+            "uniqueness": "none"}
+    if sub:
+        attr["subAttributes"] = sub
+    attr.update(extra)
+    return attr
+
+
+def user_schema():
+    address = [scim_attr("type", canonicalValues=["work"])] + [
+        scim_attr(n) for n in ("streetAddress", "locality", "region", "postalCode", "country")]
+    return {"schemas": [SCHEMA_SCHEMA], "id": SCHEMA_USER, "name": "User",
+            "description": "User Account", "attributes": [
+                scim_attr("userName", required=True, uniqueness="server"),
+                scim_attr("externalId", caseExact=True),
+                scim_attr("name", "complex", required=True, sub=[
+                    scim_attr("givenName", required=True),
+                    scim_attr("familyName", required=True)]),
+                scim_attr("emails", "complex", True, True, sub=[
+                    scim_attr("value", required=True),
+                    scim_attr("type", canonicalValues=["work"]),
+                    scim_attr("primary", "boolean")]),
+                scim_attr("phoneNumbers", "complex", True, sub=[
+                    scim_attr("value"),
+                    scim_attr("type", canonicalValues=["work", "mobile", "other"])]),
+                scim_attr("addresses", "complex", True, sub=address),
+                scim_attr("title"),
+                scim_attr("active", "boolean")]}
+
+
+def enterprise_schema():
+    return {"schemas": [SCHEMA_SCHEMA], "id": SCHEMA_ENTERPRISE, "name": "EnterpriseUser",
+            "description": "Enterprise User", "attributes": [scim_attr("department")]}
+
+
+def with_meta(doc, kind, location):
+    doc = dict(doc)
+    doc["meta"] = {"resourceType": kind, "location": location}
+    return doc
+
+
+def list_response(resources, start=1):
+    return {"schemas": [MSG_LIST], "totalResults": len(resources), "startIndex": start,
+            "itemsPerPage": len(resources), "Resources": resources}
+
+
+# ---------------------------------------------------------------------------
+# API endpoints. Each method gets the Request (and path parameters), runs
+# under Emulator.lock, and returns a Response or raises ApiError.
+
+
+class OAuthApi:
+    def __init__(self, emu):
+        self.emu = emu
+
+    def token(self, req):
+        tokens = self.emu.tokens
+        tokens.check_client(req.headers.get("Authorization"))
+        body = tokens.grant(parse_form(req.body), time.monotonic())
+        return json_response(200, body, headers=[("Cache-Control", "no-store"),
+                                                 ("Pragma", "no-cache")])
+
+    def authorize(self, req):
+        query = {k: v[0] for k, v in req.params.items()}
+        location = self.emu.tokens.authorize(query, time.monotonic())
+        return Response(302, b"", [("Location", location), ("Cache-Control", "no-store")])
+
+    def revoke(self, req):
+        self.emu.tokens.check_client(req.headers.get("Authorization"))
+        token = parse_form(req.body).get("token")
+        if not token:
+            raise oauth_error(400, "invalid_request", "CMN-101",
+                              "Parameter [token] value is invalid.")
+        self.emu.tokens.revoke(token)
+        return Response(200)
+
+
+FILTER_RE = re.compile(r'\s*([A-Za-z][\w.]*)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.I)
+
+
+def parse_filter(text):
+    """`userName eq "x"` or `email eq "x"` -> the value; else invalidFilter."""
+    match = FILTER_RE.fullmatch(text) if isinstance(text, str) else None
+    if not match or match.group(1).casefold() not in ("username", "email"):
+        raise scim_error(400, "Filter [%s] is not supported: use 'userName eq' or "
+                         "'email eq'." % text, "invalidFilter")
+    return re.sub(r"\\(.)", r"\1", match.group(2))
+
+
+def scim_paging(start, count):
+    start_i = parse_int(start) if start not in (None, "") else 1
+    count_i = parse_int(count) if count not in (None, "") else SCIM_DEFAULT_COUNT
+    if start_i is None:
+        raise scim_invalid("startIndex")
+    if count_i is None:
+        raise scim_invalid("count")
+    return max(start_i, 1), min(max(count_i, 0), SCIM_MAX_COUNT)
+
+
+class ScimApi:
+    def __init__(self, emu):
+        self.emu = emu
+
+    @property
+    def d(self):
+        return self.emu.directory
+
+    def respond(self, status, obj, headers=None):
+        return json_response(status, obj, SCIM_JSON, headers)
+
+    def list(self, req):
+        return self._search(req, req.q("filter"), req.q("startIndex"), req.q("count"))
+
+    def search(self, req):
+        body = scim_json(req)
+        return self._search(req, body.get("filter"), body.get("startIndex"), body.get("count"))
+
+    def _search(self, req, flt, start, count):
+        start, count = scim_paging(start, count)
+        if flt is None or flt == "":
+            users = self.d.scim_users()
+        else:
+            value = parse_filter(flt)
+            users = self.d.users_with_email(value)
+            if len(users) > 1:
+                raise scim_error(409, "More than one record found for Email: [%s]" % value,
+                                 "uniqueness")
+        page = [scim_user(e, req.base_url) for e in users[start - 1:start - 1 + count]]
+        body = list_response(page, start)
+        body["totalResults"] = len(users)
+        return self.respond(200, body)
+
+    def _user(self, user_id):
+        ext = self.d.ext(user_id)
+        if ext is None or not ext.scim_visible:
+            raise scim_error(404, "Resource for parameter [id] is not found.")
+        return ext
+
+    def _check_unique(self, fields, ext):
+        """409 when the email changes to one another user already has."""
+        email = fields.contact["email"]
+        if ext is not None and fold(ext.contact.get("email")) == fold(email):
+            return
+        if any(e is not ext for e in self.d.users_with_email(email)):
+            raise scim_error(409, "User with email [%s] already exists." % email, "uniqueness")
+
+    def get(self, req, user_id):
+        return self.respond(200, scim_user(self._user(user_id), req.base_url))
+
+    def create(self, req):
+        fields = scim_to_fields(scim_json(req), {})
+        self._check_unique(fields, None)
+        ext = self.d.free_extension()
+        if ext is None:
+            raise scim_error(403, "License limit has been reached.")
+        self.d.assign_user(ext, fields, time.time())
+        user = scim_user(ext, req.base_url)
+        return self.respond(201, user, [("Location", user["meta"]["location"])])
+
+    def replace(self, req, user_id):
+        ext = self._user(user_id)
+        fields = scim_to_fields(scim_json(req), ext.contact)
+        self._check_unique(fields, ext)
+        self.d.set_user(ext, fields, time.time())
+        return self.respond(200, scim_user(ext, req.base_url))
+
+    def patch(self, req, user_id):
+        ext = self._user(user_id)
+        body = scim_json(req)
+        user = scim_core(ext)
+        apply_patch(user, body.get("Operations"))
+        fields = scim_to_fields(user, ext.contact)
+        self._check_unique(fields, ext)
+        self.d.set_user(ext, fields, time.time())
+        return self.respond(200, scim_user(ext, req.base_url))
+
+    def delete(self, req, user_id):
+        self.d.unassign(self._user(user_id), time.time())
+        return Response(204)
+
+    def service_provider_config(self, req):
+        doc = {"schemas": [SCHEMA_SPC],
+               "documentationUri": "https://developers.ringcentral.com/api-reference/SCIM",
+               "patch": {"supported": True},
+               "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+               "filter": {"supported": True, "maxResults": SCIM_MAX_COUNT},
+               "changePassword": {"supported": False}, "sort": {"supported": False},
+               "etag": {"supported": False},
+               "authenticationSchemes": [{
+                   "type": "oauthbearertoken", "name": "OAuth Bearer Token",
+                   "description": "Authentication with an OAuth 2.0 bearer token",
+                   "primary": True}]}
+        location = req.base_url + SCIM_PATH + "/ServiceProviderConfig"
+        return self.respond(200, with_meta(doc, "ServiceProviderConfig", location))
+
+    def _schemas(self, req):
+        base = req.base_url + SCIM_PATH + "/Schemas/"
+        return [with_meta(s, "Schema", base + s["id"]) for s in (user_schema(),
+                                                                 enterprise_schema())]
+
+    def schemas(self, req):
+        return self.respond(200, list_response(self._schemas(req)))
+
+    def schema(self, req, uri):
+        for doc in self._schemas(req):
+            if doc["id"] == uri:
+                return self.respond(200, doc)
+        raise scim_error(404, "Resource for parameter [uri] is not found.")
+
+    def _resource_type(self, req):
+        doc = {"schemas": [SCHEMA_RT], "id": "User", "name": "User", "endpoint": "/Users",
+               "description": "User Account", "schema": SCHEMA_USER,
+               "schemaExtensions": [{"schema": SCHEMA_ENTERPRISE, "required": False}]}
+        return with_meta(doc, "ResourceType", req.base_url + SCIM_PATH + "/ResourceTypes/User")
+
+    def resource_types(self, req):
+        return self.respond(200, list_response([self._resource_type(req)]))
+
+    def resource_type(self, req, name):
+        if name != "User":
+            raise scim_error(404, "Resource for parameter [name] is not found.")
+        return self.respond(200, self._resource_type(req))
+
+
+class RestApi:
+    def __init__(self, emu):
+        self.emu = emu
+
+    @property
+    def d(self):
+        return self.emu.directory
+
+    def _ext(self, ext_id):
+        ext = self.d.ext(ext_id)
+        if ext is None:
+            raise rest_errors([not_found("extensionId", ext_id)])
+        return ext
+
+    def ext_list(self, req):
+        types, statuses = req.q_all("type"), req.q_all("status")
+        email, number = req.q("email"), req.q("extensionNumber")
+
+        def keep(e):
+            return ((not types or e.type in types) and (not statuses or e.status in statuses)
+                    and (email is None or fold(e.contact.get("email")) == fold(email))
+                    and (number is None or e.number == number))
+        exts = [e for e in self.d.sorted_extensions() if keep(e)]
+        return paged(req, exts, lambda e: self.d.ext_record(e, req.base_url))
+
+    def ext_get(self, req, ext_id):
+        return json_response(200, self.d.ext_record(self._ext(ext_id), req.base_url))
+
+    def ext_put(self, req, ext_id):
+        ext = self._ext(ext_id)
+        errs = self.d.update_extension(ext, rest_json(req), time.time())
+        if errs:
+            raise rest_errors(errs)
+        return json_response(200, self.d.ext_record(ext, req.base_url))
+
+    def ext_numbers(self, req, ext_id):
+        ext = self._ext(ext_id)
+        nums = [self.d.numbers[n] for n in ext.numbers]
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+
+    def bulk_update(self, req):
+        records = rest_json(req).get("records")
+        if not isinstance(records, list) or not 1 <= len(records) <= BULK_MAX:
+            raise rest_errors([invalid("records")])
+        task = self.emu.tasks.create(records, time.monotonic(), time.time())
+        return json_response(202, self.emu.tasks.view(task, req.base_url))
+
+    def bulk_task(self, req, task_id):
+        task = self.emu.tasks.tasks.get(task_id)
+        if task is None:
+            raise rest_errors([not_found("taskId", task_id)])
+        return json_response(200, self.emu.tasks.view(task, req.base_url))
+
+    def number_list(self, req):
+        usage = req.q_all("usageType")
+        nums = [n for n in self.d.sorted_numbers() if not usage or n.usage in usage]
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+
+    def custom_fields(self, req):
+        records = [dict(self.d.custom_fields[f])
+                   for f in sorted(self.d.custom_fields, key=id_sort_key)]
+        return json_response(200, {"records": records})
+
+
+def api_routes(oauth, scim, rest):
+    """(method, path regex, rate group, handler): the notes' tables."""
+    a, s = re.escape(ACCOUNT_PATH), re.escape(SCIM_PATH)
+    ext, uid = a + r"/extension/(?P<ext_id>[^/]+)", s + r"/Users/(?P<user_id>[^/]+)"
+    return [
+        ("POST", r"/restapi/oauth/token", "Auth", oauth.token),
+        ("GET", r"/restapi/oauth/authorize", "Auth", oauth.authorize),
+        ("POST", r"/restapi/oauth/revoke", "Auth", oauth.revoke),
+        ("GET", s + r"/Users", "Light", scim.list),
+        ("POST", s + r"/Users/\.search", "Light", scim.search),
+        ("POST", s + r"/Users", "Heavy", scim.create),
+        ("GET", uid, "Light", scim.get),
+        ("PUT", uid, "Heavy", scim.replace),
+        ("PATCH", uid, "Heavy", scim.patch),
+        ("DELETE", uid, "Heavy", scim.delete),
+        ("GET", s + r"/ServiceProviderConfig", "Light", scim.service_provider_config),
+        ("GET", s + r"/Schemas", "Light", scim.schemas),
+        ("GET", s + r"/Schemas/(?P<uri>.+)", "Light", scim.schema),
+        ("GET", s + r"/ResourceTypes", "Light", scim.resource_types),
+        ("GET", s + r"/ResourceTypes/(?P<name>[^/]+)", "Light", scim.resource_type),
+        ("GET", a + r"/extension", "Medium", rest.ext_list),
+        ("GET", ext, "Light", rest.ext_get),
+        ("PUT", ext, "Medium", rest.ext_put),
+        ("GET", ext + r"/phone-number", "Light", rest.ext_numbers),
+        ("POST", a + r"/extension-bulk-update", "Heavy", rest.bulk_update),
+        ("GET", a + r"/extension-bulk-update/tasks/(?P<task_id>[^/]+)", "Light",
+         rest.bulk_task),
+        ("GET", a + r"/phone-number", "Heavy", rest.number_list),
+        ("GET", a + r"/custom-fields", "Light", rest.custom_fields),
+    ]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: object
+    group: str
+    handler: object
+
+
+class Router:
+    """Matches (method, path); also reports routes of the path with other methods."""
+
+    def __init__(self, table):
+        self.routes = [Route(m, re.compile(p), g, h) for m, p, g, h in table]
+
+    def match(self, method, path):
+        """(route, path params, routes of this path with another method)."""
+        others = []
+        for route in self.routes:
+            match = route.pattern.fullmatch(path)
+            if match and route.method == method:
+                return route, match.groupdict(), []
+            if match:
+                others.append(route)
+        return None, {}, others
+
+
+# ---------------------------------------------------------------------------
+# Control interface: /_emu/ (no auth, no rate limit, not logged)
+
+
+class ControlError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def distinct_e164(phones):
+    return (isinstance(phones, list) and all(isinstance(p, str) and E164_RE.fullmatch(p)
+                                             for p in phones)
+            and len(set(phones)) == len(phones))
+
+
+def ctl_response(status, obj, stable=False):
+    return json_response(status, obj, stable=stable)
+
+
+class ControlApi:
+    def __init__(self, emu):
+        self.emu = emu
+        self.router = Router([
+            ("POST", r"/_emu/seed", None, self.seed),
+            ("POST", r"/_emu/reset", None, self.reset),
+            ("GET", r"/_emu/state", None, self.state),
+            ("GET", r"/_emu/log", None, self.get_log),
+            ("DELETE", r"/_emu/log", None, self.clear_log),
+            ("GET", r"/_emu/fault", None, self.list_faults),
+            ("POST", r"/_emu/fault", None, self.add_fault),
+            ("DELETE", r"/_emu/fault", None, self.clear_faults),
+            ("POST", r"/_emu/tokens", None, self.tokens),
+            ("POST", r"/_emu/extension/(?P<ext_id>[^/]+)", None, self.extension),
+            ("GET", r"/_emu/limits", None, self.get_limits),
+            ("POST", r"/_emu/limits", None, self.set_limits),
+            ("GET", r"/_emu/health", None, self.health),
+        ])
+
+    def handle(self, req):
+        route, params, others = self.router.match(req.method, req.path)
+        if route is None:
+            status = 405 if others else 404
+            return ctl_response(status, {"ok": False, "error": "unknown control call"})
+        try:
+            with self.emu.lock:
+                self.emu.advance_tasks()
+                return route.handler(req, **params)
+        except ControlError as exc:
+            return ctl_response(exc.status, {"ok": False, "error": str(exc)})
+
+    @staticmethod
+    def _body(req):
+        if not req.body.strip():
+            return {}
+        try:
+            data = parse_json_body(req.body)
+        except ValueError:
+            raise ControlError(400, "JSON can not be parsed") from None
+        if not isinstance(data, dict):
+            raise ControlError(400, "body must be a JSON object")
+        return data
+
+    def seed(self, req):
+        data = self._body(req)
+        directory = copy.deepcopy(self.emu.directory)
+        try:
+            Seeder(directory, time.time()).load(data)
+        except SeedError as exc:
+            raise ControlError(400, str(exc)) from None
+        self.emu.directory = directory
+        return ctl_response(200, {"ok": True, "extensions": len(directory.extensions),
+                                  "numbers": len(directory.numbers)})
+
+    def reset(self, req):
+        self.emu.reset()
+        return ctl_response(200, {"ok": True})
+
+    def state(self, req):
+        dump = self.emu.directory.dump()
+        dump["tasks"] = self.emu.tasks.dump()
+        return ctl_response(200, dump, stable=True)
+
+    def get_log(self, req):
+        since = parse_int(req.q("since", "0"))
+        if since is None:
+            raise ControlError(400, "since must be an integer")
+        return ctl_response(200, {"requests": self.emu.log.since(since)})
+
+    def clear_log(self, req):
+        self.emu.log.clear()
+        return ctl_response(200, {"ok": True})
+
+    def list_faults(self, req):
+        return ctl_response(200, {"faults": self.emu.faults.list()})
+
+    def add_fault(self, req):
+        try:
+            self.emu.faults.add(self._body(req))
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        return ctl_response(200, {"ok": True, "faults": self.emu.faults.list()})
+
+    def clear_faults(self, req):
+        self.emu.faults.clear()
+        return ctl_response(200, {"ok": True})
+
+    def tokens(self, req):
+        body, out = self._body(req), {"ok": True}
+        if body.get("expire_access") is True:
+            out["expired_access"] = self.emu.tokens.expire_all_access(time.monotonic())
+        if body.get("revoke_refresh") is True:
+            out["revoked_refresh"] = self.emu.tokens.revoke_all_refresh()
+        if len(out) == 1:
+            raise ControlError(400, 'give {"expire_access": true} and/or {"revoke_refresh": true}')
+        return ctl_response(200, out)
+
+    def extension(self, req, ext_id):
+        d, body = self.emu.directory, self._body(req)
+        ext = d.ext(ext_id)
+        if ext is None:
+            raise ControlError(404, "no extension %s" % ext_id)
+        number, phones = body.get("extensionNumber"), body.get("directNumbers")
+        if number is not None and (not isinstance(number, str)
+                                   or not EXT_NUMBER_RE.fullmatch(number)):
+            raise ControlError(400, "extensionNumber must be digits")
+        if number is not None and d.by_number.get(number, ext.id) != ext.id:
+            raise ControlError(409, "Extension already in use")
+        if phones is not None and not distinct_e164(phones):
+            raise ControlError(400, "directNumbers must be distinct E.164 strings")
+        if number is not None:
+            d.set_extension_number(ext, number, time.time())
+        if phones is not None:
+            d.set_direct_numbers(ext, phones, time.time())
+        return ctl_response(200, {"ok": True, "extension": d.ext_record(ext, req.base_url),
+                                  "directNumbers": [d.numbers[n].number for n in ext.numbers]})
+
+    def get_limits(self, req):
+        return ctl_response(200, self.emu.limiter.config())
+
+    def set_limits(self, req):
+        body = self._body(req)
+        unknown = set(body) - set(GROUPS) - {"window", "penalty"}
+        values = {k: parse_int(v) for k, v in body.items()}
+        bad = [k for k, v in values.items() if v is None or v < (0 if k == "penalty" else 1)]
+        if unknown or bad:
+            raise ControlError(400, "limits: groups %s, window >= 1, penalty >= 0"
+                               % "/".join(GROUPS))
+        self.emu.limiter.configure({g: values[g] for g in GROUPS if g in values},
+                                   values.get("window"), values.get("penalty"))
+        return ctl_response(200, self.emu.limiter.config())
+
+    def health(self, req):
+        return ctl_response(200, {"ok": True})
+
+
+# ---------------------------------------------------------------------------
+# The emulator: the request pipeline
+
+
+def internal_error():
+    return json_response(500, rest_body([err_item("CMN-500", "Internal Server Error")]))
+
+
+class Emulator:
+    """All state, one lock, and the pipeline every API request goes through:
+    rate limit -> fault -> (delay) -> bearer check -> endpoint -> log."""
+
+    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset")
+
+    def __init__(self, cfg, client_secret, jwt):
+        self.lock = threading.RLock()
+        self.t0 = time.monotonic()
+        self.limiter = RateLimiter(cfg.limits, cfg.window, cfg.penalty)
+        self.tokens = TokenStore(cfg.client_id, client_secret, jwt, cfg.access_ttl,
+                                 cfg.refresh_ttl_max)
+        self.directory = Directory()
+        self.tasks = TaskQueue(cfg.task_delay)
+        self.faults = FaultInjector()
+        self.log = RequestLog(cfg.log_file, self.t0)
+        self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
+        self.control = ControlApi(self)
+
+    def load_seed_file(self, path):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        Seeder(self.directory, time.time()).load(data)
+
+    def reset(self):
+        self.directory = Directory()
+        self.tasks.reset()
+        self.faults.clear()
+        self.tokens.reset()
+        self.limiter.reset()
+        self.log.reset()
+
+    def advance_tasks(self):
+        self.tasks.advance(time.monotonic(), time.time(), self.directory)
+
+    def handle(self, req):
+        """Serve one request; never raises."""
+        try:
+            if req.path == "/_emu" or req.path.startswith("/_emu/"):
+                return self.control.handle(req)
+            return self._api(req)
+        except Exception as exc:        # noqa: BLE001 - the server must not die
+            report(req, exc)
+            return internal_error()
+
+    def _api(self, req):
+        route, params, others = self.router.match(req.method, req.path)
+        group = route.group if route else fallback_group(req.path, others)
+        arrived = time.monotonic()
+        with self.lock:
+            decision = self.limiter.check(group, arrived)
+            fault = self.faults.take(req.path) if decision.allowed else None
+        if not decision.allowed:
+            resp = rate_limited(decision)
+        elif fault and fault.kind in self.IMMEDIATE_FAULTS:
+            resp = fault_response(fault, self.limiter.penalty)
+        else:
+            if fault and fault.kind == "delay":
+                time.sleep(fault.delay)
+            resp = self._process(req, route, params, others)
+            if fault and fault.kind == "truncated":
+                resp.action = "truncate"
+        resp.headers += decision.headers()
+        with self.lock:
+            self.log.append(req, group, resp.status, fault.kind if fault else None,
+                            arrived)
+        return resp
+
+    def _process(self, req, route, params, others):
+        try:
+            with self.lock:
+                self.advance_tasks()
+                if route is None:
+                    raise no_route(req, others)
+                if not route.pattern.pattern.startswith("/restapi/oauth/"):
+                    self.tokens.check_bearer(req.headers.get("Authorization"),
+                                             time.monotonic())
+                return route.handler(req, **params)
+        except ApiError as exc:
+            return exc.response
+        except Exception as exc:        # noqa: BLE001 - answer 500, keep serving
+            report(req, exc)
+            return internal_error()
+
+
+def fallback_group(path, others):
+    """Rate group of a request that matches no route."""
+    if others:
+        return others[0].group
+    return "Auth" if path.startswith("/restapi/oauth/") else "Light"
+
+
+def no_route(req, others):
+    scim = req.path == SCIM_PATH or req.path.startswith(SCIM_PATH + "/")
+    if others:
+        allow = [("Allow", ", ".join(sorted({r.method for r in others})))]
+        if scim:
+            return scim_error(405, "Method not allowed", headers=allow)
+        return rest_error(405, "AGW-405", "Method not allowed", allow)
+    if scim:
+        return scim_error(404, "Resource not found")
+    return rest_error(404, "AGW-404", "Resource not found")
+
+
+def report(req, exc):
+    """One stderr line for a handler exception (never bodies or headers)."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = " at line %d" % frame.lineno if frame else ""
+    print("ringemu: internal error on %s %s%s: %s: %s"
+          % (req.method, req.raw_path, where, type(exc).__name__, exc),
+          file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class BodyError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: every response has a Content-Length, every
+    request body is read in full (Content-Length or chunked)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ringemu/1.0"
+    timeout = 300                       # idle keep-alive connections end then
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()      # here, not in the accept loop
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, fmt, *args):
+        pass                            # requests are in /_emu/log instead
+
+    def do_GET(self):
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _serve(self):
+        try:
+            body = self._read_body()
+        except BodyError as exc:
+            self.close_connection = True
+            self._write(json_response(exc.status, rest_body([err_item("CMN-101", str(exc))])))
+            return
+        self._write(self.server.emulator.handle(self._request(body)))
+
+    def _request(self, body):
+        split = urlsplit(self.path)
+        raw_path = split.path or "/"
+        host = self.headers.get("Host", "")
+        if not HOST_RE.fullmatch(host):
+            host = self.server.default_host
+        base = "%s://%s" % (self.server.scheme, host)
+        return Request(self.command, raw_path, unquote(raw_path), split.query,
+                       self.headers, body, base)
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        size = parse_int(length)
+        if size is None or size < 0:
+            raise BodyError(400, "Parameter [Content-Length] value is invalid.")
+        if size > MAX_BODY:
+            raise BodyError(413, "Request entity too large")
+        data = self.rfile.read(size)
+        if len(data) < size:
+            self.close_connection = True        # the peer went away mid-body
+        return data
+
+    def _read_chunked(self):
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BodyError(400, "Malformed chunked body") from None
+            if size < 0:
+                raise BodyError(400, "Malformed chunked body")
+            if size == 0:
+                break
+            total += size
+            if total > MAX_BODY:
+                raise BodyError(413, "Request entity too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass                                # trailers
+        return b"".join(chunks)
+
+    def _write(self, resp):
+        if resp.action == "reset":
+            self._reset()
+            return
+        body = resp.body
+        sent, declared = body, len(body)
+        if resp.action == "truncate":
+            # Declare the full length (or more), send half, then close.
+            sent, declared = body[:len(body) // 2], max(len(body), 64)
+            self.close_connection = True
+        self.send_response(resp.status)
+        for name, value in resp.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(declared))
+        self.end_headers()
+        if sent:
+            self.wfile.write(sent)
+
+    def _reset(self):
+        """Close with SO_LINGER 0 so the peer gets a TCP RST, no response."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.rfile.close()      # drop makefile()'s reference: close() is then real
+        self.connection.close()
+
+
+class EmuServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, host, port, emulator, tls):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.emulator, self.tls = emulator, tls
+        self.scheme = "https" if tls else "http"
+        super().__init__((host, port), Handler)
+        shown = "[%s]" % host if ":" in host else host
+        self.default_host = "%s:%d" % (shown, self.server_address[1])
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls:
+            # The handshake runs in the connection's thread (Handler.setup).
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        print("ringemu: connection %s: %s: %s" % (client_address[0], type(exc).__name__, exc),
+              file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def parse_limits(text):
+    limits = {}
+    for part in filter(None, text.split(",")):
+        name, _, value = part.partition("=")
+        number = parse_int(value)
+        if name.strip() not in GROUPS or number is None or number < 1:
+            raise argparse.ArgumentTypeError("expected Light=N,Medium=N,Heavy=N,Auth=N")
+        limits[name.strip()] = number
+    return limits
+
+
+def int_at_least(minimum):
+    def check(text):
+        value = parse_int(text)
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError("expected an integer >= %d" % minimum)
+        return value
+    return check
+
+
+def seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("expected seconds (0..3600)")
+    return value
+
+
+def parse_listen(text):
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    number = parse_int(port)
+    if not sep or not host or number is None or not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    return host, number
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="ringemu.py", description="RingCentral-platform API emulator for ringsync tests")
+    p.add_argument("--listen", type=parse_listen, required=True,
+                   help="HOST:PORT to listen on; port 0 picks a free port")
+    p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--port-file", required=True,
+                   help="written (atomically) with the port once listening")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-secret-file", required=True)
+    p.add_argument("--jwt-file", help="the one JWT credential the jwt-bearer grant accepts")
+    p.add_argument("--seed", help="seed JSON file loaded at start")
+    p.add_argument("--limits", type=parse_limits, default={},
+                   help="requests per window, e.g. Light=50,Medium=40,Heavy=10,Auth=5")
+    p.add_argument("--window", type=int_at_least(1), default=60,
+                   help="rate-limit window in seconds (default 60)")
+    p.add_argument("--penalty", type=int_at_least(0), default=60,
+                   help="seconds a group stays blocked after a 429 (default 60)")
+    p.add_argument("--access-ttl", type=int_at_least(1), default=ACCESS_TTL_MAX,
+                   help="cap on access token lifetime in seconds (default 3600)")
+    p.add_argument("--refresh-ttl-max", type=int_at_least(1), default=REFRESH_TTL_MAX,
+                   help="cap on refresh token lifetime in seconds (default 2592000)")
+    p.add_argument("--task-delay", type=seconds, default=0.2,
+                   help="seconds a bulk-update task stays InProgress (default 0.2)")
+    p.add_argument("--log-file", help="append the API request log here as JSON lines")
+    args = p.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    return args
+
+
+def read_secret(path):
+    """File content, stripped. Never printed."""
+    with open(path, encoding="utf-8") as f:
+        value = f.read().strip()
+    if not value:
+        raise ValueError("%s is empty" % path)
+    return value
+
+
+def write_port_file(path, port):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+def tls_context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def main(argv=None):
+    # Handlers first: a signal that arrives during start-up is not lost.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    args = parse_args(argv)
+    args.client_id = args.client_id.strip()
+    host, port = args.listen
+    try:
+        secret = read_secret(args.client_secret_file)
+        jwt = read_secret(args.jwt_file) if args.jwt_file else None
+        emu = Emulator(args, secret, jwt)
+        if args.seed:
+            emu.load_seed_file(args.seed)
+        tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        server = EmuServer(host, port, emu, tls)
+    except (OSError, ValueError, ssl.SSLError) as exc:   # SeedError is a ValueError
+        print("ringemu: %s" % exc, file=sys.stderr)
+        return 2
+    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
+    worker.start()
+    write_port_file(args.port_file, server.server_address[1])
+    print("ringemu: listening on %s://%s" % (server.scheme, server.default_host),
+          file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    print("ringemu: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

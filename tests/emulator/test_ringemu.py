@@ -1,0 +1,1397 @@
+#!/usr/bin/env python3
+"""Tests for ringemu.py (standard library only).
+
+Each TestCase class starts its own emulator as a subprocess on 127.0.0.1 port 0
+(one class over HTTPS with a CA and certificate made by the openssl CLI), and
+stops it by PID in a class cleanup, which runs even when a test fails.
+
+Run: python3 tests/emulator/test_ringemu.py   (exit status 0 when all pass)
+"""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EMULATOR = os.path.join(HERE, "ringemu.py")
+
+CLIENT_ID, CLIENT_SECRET, JWT = "test-client-id", "test-client-secret", "test.jwt.credential"
+GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ACCT = "/restapi/v1.0/account/~"
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+HIGH_LIMITS = {"Light": 100000, "Medium": 100000, "Heavy": 100000, "Auth": 100000,
+               "window": 6, "penalty": 2}
+
+SEED = {
+    "custom_fields": [{"id": "1", "category": "User", "displayName": "Cost Center"}],
+    "extensions": [
+        {"id": 101, "extensionNumber": "101", "type": "User", "status": "Enabled",
+         "contact": {"firstName": "Ann", "lastName": "Lee", "email": "ann.lee@example.com",
+                     "mobilePhone": "+14155550101",
+                     "businessAddress": {"street": "1 Main St", "city": "San Mateo",
+                                         "state": "CA", "zip": "94403", "country": "US"}},
+         "customFields": [{"id": "1", "value": "CC-1"}]},
+        {"id": 102, "extensionNumber": "102", "status": "Disabled",
+         "contact": {"firstName": "Bob", "lastName": "Ray", "email": "bob.ray@example.com"}},
+        {"id": 103, "extensionNumber": "103",
+         "contact": {"firstName": "Dup", "lastName": "One", "email": "dup@example.com"}},
+        {"id": 104, "extensionNumber": "104",
+         "contact": {"firstName": "Dup", "lastName": "Two", "email": "DUP@example.com"}},
+    ],
+    "free_extensions": {"count": 3, "start": 1000},
+    "numbers": [
+        {"phoneNumber": "+16505550101", "usageType": "DirectNumber", "extensionId": 101},
+        {"phoneNumber": "+16505550102", "usageType": "DirectNumber", "extensionId": 101},
+        {"phoneNumber": "+16505550201", "usageType": "DirectNumber", "extensionId": 102},
+    ],
+    "inventory_numbers": {"count": 2, "start": "+16505551000"},
+    "main_number": "+16505550000",
+}
+
+STATE_ERROR_SCIM = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
+    "scimType": "invalidValue",
+    "detail": "Parameter [extension.contact.businessAddress.state] value is invalid."}
+STATE_ERROR_REST = {
+    "errorCode": "CMN-101",
+    "message": "Parameter [contact.businessAddress.state] value is invalid.",
+    "errors": [{"errorCode": "CMN-101",
+                "message": "Parameter [contact.businessAddress.state] value is invalid.",
+                "parameterName": "contact.businessAddress.state",
+                "parameterValue": "Calif."}]}
+
+
+def new_user(email, given="Carol", family="King", **extra):
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "userName": email, "name": {"givenName": given, "familyName": family},
+            "emails": [{"type": "work", "value": email}]}
+    user.update(extra)
+    return user
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+class Emu:
+    """One emulator process and a small HTTP client for it."""
+
+    def __init__(self, workdir, args=(), tls=None):
+        self.workdir, self.args, self.tls = workdir, list(args), tls
+        self.proc = None
+        self.port_file = os.path.join(workdir, "port")
+        self.stderr_path = os.path.join(workdir, "stderr.txt")
+
+    def start(self):
+        secret, jwt = (os.path.join(self.workdir, n) for n in ("secret", "jwt"))
+        for path, value in ((secret, CLIENT_SECRET + "\n"), (jwt, JWT + "\n")):
+            with open(path, "w") as f:
+                f.write(value)
+        cmd = [sys.executable, EMULATOR, "--listen", "127.0.0.1:0", "--port-file",
+               self.port_file, "--client-id", CLIENT_ID, "--client-secret-file", secret,
+               "--jwt-file", jwt] + self.args
+        if self.tls:
+            cmd += ["--tls-cert", self.tls["cert"], "--tls-key", self.tls["key"]]
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(self.port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("emulator did not start: " + self.stderr_text())
+            time.sleep(0.02)
+        with open(self.port_file) as f:
+            self.port = int(f.read())
+        self.base = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def stop(self):
+        """SIGTERM by PID (SIGKILL if it hangs); returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.stderr.close()
+        return self.proc.returncode
+
+    def stderr_text(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def conn(self, timeout=10):
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls["ca"])
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, token=None, headers=None, conn=None):
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        c = conn or self.conn()
+        try:
+            c.request(method, path, body=body, headers=hdrs)
+            resp = c.getresponse()
+            data = resp.read()
+        finally:
+            if conn is None:
+                c.close()
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+
+    def oauth(self, path, form, client=(CLIENT_ID, CLIENT_SECRET)):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if client:
+            raw = ("%s:%s" % client).encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        body = form if isinstance(form, bytes) else urlencode(form).encode()
+        return self.request("POST", path, body, headers=headers)
+
+    def token(self, **extra):
+        form = {"grant_type": GRANT_JWT, "assertion": JWT}
+        form.update(extra)
+        reply = self.oauth("/restapi/oauth/token", form)
+        assert reply.status == 200, reply.body
+        return reply.json
+
+    def ctl(self, method, path, body=None, expect=200):
+        reply = self.request(method, "/_emu/" + path, body)
+        assert reply.status == expect, (path, reply.status, reply.body)
+        return reply.json
+
+    def state(self):
+        return self.ctl("GET", "state")
+
+
+class EmuCase(unittest.TestCase):
+    """Starts one emulator for the class; each test starts from SEED."""
+
+    args = ["--window", "6", "--penalty", "2", "--task-delay", "0.3"]
+    tls = False
+    reseed = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ringemu-test-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        tls = make_tls(cls.tmp) if cls.tls else None
+        cls.emu = Emu(cls.tmp, cls.class_args(), tls)
+        cls.addClassCleanup(cls.emu.stop)
+        cls.emu.start()
+
+    @classmethod
+    def class_args(cls):
+        return cls.args
+
+    def setUp(self):
+        if self.reseed:
+            self.emu.ctl("POST", "reset")
+            self.emu.ctl("POST", "limits", HIGH_LIMITS)
+            self.emu.ctl("POST", "seed", SEED)
+        self.tok = self.emu.token()["access_token"]
+
+    def tearDown(self):
+        # A handler exception is answered with a 500 and reported on stderr:
+        # no test may provoke one.
+        self.assertNotIn("internal error", self.emu.stderr_text())
+
+    def api(self, method, path, body=None, **kw):
+        return self.emu.request(method, path, body, token=kw.pop("token", self.tok), **kw)
+
+    def assertStatus(self, reply, status):
+        self.assertEqual(reply.status, status, reply.body[:500])
+
+    def ext(self, ext_id):
+        reply = self.api("GET", "%s/extension/%s" % (ACCT, ext_id))
+        self.assertStatus(reply, 200)
+        return reply.json
+
+    def scim_find(self, flt):
+        return self.api("GET", "/scim/v2/Users?filter=" + quote(flt))
+
+
+def make_tls(tmp):
+    """A throw-away CA and a server certificate for 127.0.0.1/localhost."""
+    p = {n: os.path.join(tmp, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr",
+                                             "srv.pem", "ext.cnf")}
+    with open(p["ext.cnf"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl"] + list(a), check=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("req", "-x509", *ec, "-keyout", p["ca.key"], "-out", p["ca.pem"], "-days", "2",
+        "-subj", "/CN=ringemu test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *ec, "-keyout", p["srv.key"], "-out", p["srv.csr"], "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", p["srv.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
+        "-CAcreateserial", "-out", p["srv.pem"], "-days", "2", "-extfile", p["ext.cnf"])
+    return {"ca": p["ca.pem"], "cert": p["srv.pem"], "key": p["srv.key"]}
+
+
+# ---------------------------------------------------------------------------
+
+
+class OAuthTests(EmuCase):
+
+    def test_jwt_grant_response_fields(self):
+        reply = self.emu.oauth("/restapi/oauth/token", {"grant_type": GRANT_JWT,
+                                                        "assertion": JWT})
+        self.assertStatus(reply, 200)
+        body = reply.json
+        self.assertEqual(set(body), {"access_token", "token_type", "expires_in",
+                                     "refresh_token", "refresh_token_expires_in", "scope",
+                                     "owner_id", "endpoint_id", "session_id"})
+        self.assertEqual(body["token_type"], "bearer")
+        self.assertEqual(body["expires_in"], 3600)
+        self.assertEqual(body["refresh_token_expires_in"], 604800)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Auth")
+        self.assertEqual(reply.header("Cache-Control"), "no-store")
+
+    def test_ttl_bounds(self):
+        self.assertEqual(self.emu.token(access_token_ttl="100")["expires_in"], 600)
+        self.assertEqual(self.emu.token(access_token_ttl="5000")["expires_in"], 3600)
+        self.assertEqual(self.emu.token(access_token_ttl="900")["expires_in"], 900)
+        body = self.emu.token(refresh_token_ttl="99999999")
+        self.assertEqual(body["refresh_token_expires_in"], 2592000)
+        form = {"grant_type": GRANT_JWT, "assertion": JWT, "access_token_ttl": "abc"}
+        reply = self.emu.oauth("/restapi/oauth/token", form)
+        self.assertStatus(reply, 400)
+        self.assertEqual(reply.json["error"], "invalid_request")
+
+    def test_client_authentication(self):
+        form = {"grant_type": GRANT_JWT, "assertion": JWT}
+        for client in (None, (CLIENT_ID, "wrong"), ("other", CLIENT_SECRET)):
+            reply = self.emu.oauth("/restapi/oauth/token", form, client=client)
+            self.assertStatus(reply, 401)
+            self.assertEqual(reply.json["error"], "invalid_client")
+            self.assertIn("errorCode", reply.json["errors"][0])
+            self.assertIn("error_description", reply.json)
+        reply = self.emu.request("POST", "/restapi/oauth/token", urlencode(form).encode(),
+                                 headers={"Authorization": "Basic !!notbase64"})
+        self.assertStatus(reply, 401)
+
+    def test_grant_errors(self):
+        cases = [({"grant_type": GRANT_JWT, "assertion": "forged"}, "invalid_grant"),
+                 ({"grant_type": "password", "username": "x"}, "unsupported_grant_type"),
+                 ({"assertion": JWT}, "invalid_request"),
+                 ({"grant_type": GRANT_JWT}, "invalid_request"),
+                 ({"grant_type": "refresh_token", "refresh_token": "nope"}, "invalid_grant")]
+        for form, error in cases:
+            reply = self.emu.oauth("/restapi/oauth/token", form)
+            self.assertStatus(reply, 400)
+            self.assertEqual(reply.json["error"], error, form)
+        dup = b"grant_type=x&grant_type=y"
+        reply = self.emu.oauth("/restapi/oauth/token", dup)
+        self.assertEqual(reply.json["errors"][0]["errorCode"], "OAU-111")
+
+    def test_refresh_rotates(self):
+        first = self.emu.token()
+        form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+                "refresh_token_ttl": "2592000"}
+        reply = self.emu.oauth("/restapi/oauth/token", form)
+        self.assertStatus(reply, 200)
+        second = reply.json
+        self.assertEqual(second["refresh_token_expires_in"], 2592000)
+        self.assertEqual(second["session_id"], first["session_id"])
+        self.assertNotEqual(second["refresh_token"], first["refresh_token"])
+        again = self.emu.oauth("/restapi/oauth/token", form)
+        self.assertStatus(again, 400)
+        self.assertEqual(again.json["error"], "invalid_grant")
+        self.assertEqual(again.json["errors"][0]["errorCode"], "OAU-211")
+        self.assertStatus(self.api("GET", "/scim/v2/Users", token=second["access_token"]), 200)
+        form["refresh_token"] = second["refresh_token"]
+        self.assertStatus(self.emu.oauth("/restapi/oauth/token", form), 200)
+
+    def authorize(self, challenge, client=CLIENT_ID, response_type="code",
+                  redirect="http://127.0.0.1:9/callback"):
+        query = urlencode({"response_type": response_type, "client_id": client,
+                           "redirect_uri": redirect, "state": "st-42",
+                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        return self.emu.request("GET", "/restapi/oauth/authorize?" + query)
+
+    def test_authorization_code_pkce(self):
+        verifier = "v3r1f13r-" * 6
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        redirect = "http://127.0.0.1:9/callback"
+
+        def code():
+            reply = self.authorize(challenge)
+            self.assertStatus(reply, 302)
+            self.assertEqual(reply.header("X-Rate-Limit-Group"), "Auth")
+            location = urlsplit(reply.header("Location"))
+            self.assertEqual("%s://%s%s" % location[:3], redirect)
+            query = parse_qs(location.query)
+            self.assertEqual(query["state"], ["st-42"])
+            return query["code"][0]
+
+        def exchange(c, v, uri=redirect):
+            return self.emu.oauth("/restapi/oauth/token", {
+                "grant_type": "authorization_code", "code": c, "redirect_uri": uri,
+                "code_verifier": v})
+
+        c1 = code()
+        bad = exchange(c1, "wrong-verifier")
+        self.assertStatus(bad, 400)
+        self.assertEqual(bad.json["error"], "invalid_grant")
+        self.assertStatus(exchange(c1, verifier), 400)          # codes are single-use
+        c2 = code()
+        good = exchange(c2, verifier)
+        self.assertStatus(good, 200)
+        self.assertStatus(self.api("GET", "/scim/v2/Users", token=good.json["access_token"]),
+                          200)
+        self.assertStatus(exchange(c2, verifier), 400)
+        mismatch = exchange(code(), verifier, "http://127.0.0.1:9/other")
+        self.assertEqual(mismatch.json["errors"][0]["errorCode"], "OAU-109")
+        self.assertStatus(self.authorize(challenge, client="intruder"), 401)
+        reply = self.authorize(challenge, response_type="token")
+        self.assertIn("error=unsupported_response_type", reply.header("Location"))
+
+    def test_revoke(self):
+        tokens = self.emu.token()
+        reply = self.emu.oauth("/restapi/oauth/revoke", {"token": tokens["access_token"]})
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Auth")
+        after = self.api("GET", "/scim/v2/Users", token=tokens["access_token"])
+        self.assertStatus(after, 401)
+        self.assertEqual(after.json["errors"][0]["errorCode"], "OAU-213")
+        refresh = self.emu.oauth("/restapi/oauth/token", {
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        self.assertStatus(refresh, 400)
+        self.assertStatus(self.emu.oauth("/restapi/oauth/revoke", {"token": "x"}, None), 401)
+
+    def test_api_401_bodies(self):
+        cases = [({}, "AGW-401"), ({"Authorization": "Basic eDp5"}, "AGW-402"),
+                 ({"Authorization": "Bearer not-a-token"}, "OAU-213")]
+        for headers, code in cases:
+            reply = self.emu.request("GET", ACCT + "/extension", headers=headers)
+            self.assertStatus(reply, 401)
+            body = reply.json
+            self.assertEqual(body["errors"][0]["errorCode"], code)
+            self.assertIn("error", body)
+            self.assertIn("error_description", body)
+            self.assertIn("Bearer", reply.header("WWW-Authenticate"))
+            self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        self.assertEqual(reply.json["errorCode"], "TokenInvalid")
+
+    def test_control_tokens(self):
+        tokens = self.emu.token()
+        self.emu.ctl("POST", "tokens", {"expire_access": True})
+        reply = self.api("GET", "/scim/v2/Users", token=tokens["access_token"])
+        self.assertStatus(reply, 401)
+        self.assertEqual(reply.json["errors"][0]["errorCode"], "OAU-210")
+        self.assertEqual(reply.json["errorCode"], "TokenExpired")
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        fresh = self.emu.oauth("/restapi/oauth/token", form)
+        self.assertStatus(fresh, 200)
+        self.assertStatus(self.api("GET", "/scim/v2/Users",
+                                   token=fresh.json["access_token"]), 200)
+        self.emu.ctl("POST", "tokens", {"revoke_refresh": True})
+        form["refresh_token"] = fresh.json["refresh_token"]
+        dead = self.emu.oauth("/restapi/oauth/token", form)
+        self.assertStatus(dead, 400)
+        self.assertEqual(dead.json["error"], "invalid_grant")
+        self.emu.ctl("POST", "tokens", {}, expect=400)
+
+
+# ---------------------------------------------------------------------------
+
+
+class ScimTests(EmuCase):
+
+    def test_search_by_username_and_email(self):
+        for flt in ('userName eq "ANN.LEE@example.com"', 'email eq "ann.lee@EXAMPLE.com"',
+                    'USERNAME EQ "ann.lee@example.com"'):
+            reply = self.scim_find(flt)
+            self.assertStatus(reply, 200)
+            self.assertTrue(reply.header("Content-Type").startswith("application/scim+json"))
+            self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+            body = reply.json
+            self.assertEqual(body["schemas"],
+                             ["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+            self.assertEqual((body["totalResults"], body["startIndex"], body["itemsPerPage"]),
+                             (1, 1, 1))
+            user = body["Resources"][0]
+            self.assertEqual(user["id"], "101")
+            self.assertEqual(user["userName"], "ann.lee@example.com")
+            self.assertEqual(user["name"], {"givenName": "Ann", "familyName": "Lee"})
+            self.assertEqual(user["emails"][0]["value"], "ann.lee@example.com")
+            self.assertEqual(user["phoneNumbers"], [{"type": "mobile", "value": "+14155550101"}])
+            self.assertEqual(user["addresses"][0]["region"], "CA")
+            self.assertTrue(user["active"])
+            self.assertEqual(user["meta"]["location"], self.emu.base + "/scim/v2/Users/101")
+        self.assertEqual(self.scim_find('userName eq "nobody@example.com"').json["Resources"], [])
+        bob = self.scim_find('userName eq "bob.ray@example.com"').json["Resources"][0]
+        self.assertFalse(bob["active"])
+
+    def test_search_errors(self):
+        for flt in ('displayName eq "x"', 'userName co "ann"', "garbage",
+                    'userName eq "a" and email eq "b"'):
+            reply = self.scim_find(flt)
+            self.assertStatus(reply, 400)
+            self.assertEqual(reply.json["scimType"], "invalidFilter")
+            self.assertEqual(reply.json["status"], "400")
+        reply = self.api("GET", "/scim/v2/Users?startIndex=abc")
+        self.assertEqual((reply.status, reply.json["scimType"]), (400, "invalidValue"))
+
+    def test_search_paging(self):
+        body = self.api("GET", "/scim/v2/Users?startIndex=2&count=2").json
+        self.assertEqual(body["totalResults"], 4)
+        self.assertEqual((body["startIndex"], body["itemsPerPage"]), (2, 2))
+        self.assertEqual([u["id"] for u in body["Resources"]], ["102", "103"])
+        self.assertEqual(self.api("GET", "/scim/v2/Users?count=0").json["Resources"], [])
+        last = self.api("GET", "/scim/v2/Users?startIndex=4&count=10").json
+        self.assertEqual([u["id"] for u in last["Resources"]], ["104"])
+
+    def test_search_post(self):
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": 'userName eq "bob.ray@example.com"', "startIndex": 1, "count": 10}
+        reply = self.api("POST", "/scim/v2/Users/.search", body)
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        self.assertEqual(reply.json["Resources"][0]["id"], "102")
+        bad = self.api("POST", "/scim/v2/Users/.search", b"{not json")
+        self.assertEqual((bad.status, bad.json["scimType"]), (400, "invalidSyntax"))
+
+    def test_duplicate_email_search_is_409(self):
+        for flt in ('email eq "dup@example.com"', 'userName eq "Dup@Example.com"'):
+            reply = self.scim_find(flt)
+            self.assertStatus(reply, 409)
+            self.assertEqual(reply.json["status"], "409")
+            self.assertTrue(reply.json["detail"].startswith(
+                "More than one record found for Email: "))
+            self.assertIn("dup@example.com", reply.json["detail"].lower())
+
+    def test_get_user(self):
+        reply = self.api("GET", "/scim/v2/Users/101")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.json["id"], "101")
+        free_id = self.emu.state()["extensions"][4]["id"]
+        for user_id in (free_id, 999, "abc"):
+            missing = self.api("GET", "/scim/v2/Users/%s" % user_id)
+            self.assertStatus(missing, 404)
+            self.assertEqual(missing.json["status"], "404")
+
+    def test_create_user(self):
+        body = new_user("carol.king@example.com", externalId="guid-carol", title="CFO",
+                        phoneNumbers=[{"type": "work", "value": "+16505550999"},
+                                      {"type": "mobile", "value": "+14155550999"},
+                                      {"type": "other", "value": "+1999"}],
+                        addresses=[{"type": "work", "streetAddress": "9 Bay St",
+                                    "locality": "Toronto", "region": "ON",
+                                    "postalCode": "M5J", "country": "CA"}],
+                        **{ENT: {"department": "Finance"}})
+        reply = self.api("POST", "/scim/v2/Users", body,
+                         headers={"Content-Type": "application/scim+json"})
+        self.assertStatus(reply, 201)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        user = reply.json
+        self.assertEqual(reply.header("Location"), user["meta"]["location"])
+        self.assertEqual(user["externalId"], "guid-carol")
+        ext = self.ext(user["id"])
+        self.assertEqual((ext["extensionNumber"], ext["status"]), ("1000", "Enabled"))
+        self.assertEqual(ext["contact"], {
+            "firstName": "Carol", "lastName": "King", "email": "carol.king@example.com",
+            "businessPhone": "+16505550999", "mobilePhone": "+14155550999",
+            "jobTitle": "CFO", "department": "Finance",
+            "businessAddress": {"street": "9 Bay St", "city": "Toronto", "state": "ON",
+                                "zip": "M5J", "country": "CA"}})
+        nums = self.api("GET", "%s/extension/%s/phone-number" % (ACCT, user["id"])).json
+        self.assertEqual([(n["phoneNumber"], n["usageType"], n["primary"])
+                          for n in nums["records"]], [("+16505551000", "DirectNumber", True)])
+        found = self.scim_find('email eq "CAROL.KING@example.com"').json
+        self.assertEqual(found["Resources"][0]["id"], user["id"])
+
+    def test_create_validation(self):
+        before = self.emu.state()
+        cases = [new_user("a@example.com", userName="b@example.com"),
+                 new_user("a@example.com", family=""),
+                 {k: v for k, v in new_user("a@example.com").items() if k != "name"},
+                 new_user("a@example.com", emails=[{"type": "work", "value": "a@example.com"},
+                                                    {"type": "work", "value": "c@example.com"}]),
+                 new_user("a@example.com", emails=[]),
+                 new_user("a@example.com", active="maybe")]
+        for body in cases:
+            reply = self.api("POST", "/scim/v2/Users", body)
+            self.assertStatus(reply, 400)
+            self.assertEqual(reply.json["scimType"], "invalidValue")
+        bad_state = new_user("a@example.com", addresses=[{"type": "work", "region": "Calif."}])
+        reply = self.api("POST", "/scim/v2/Users", bad_state)
+        self.assertStatus(reply, 400)
+        self.assertEqual(reply.json, STATE_ERROR_SCIM)
+        reply = self.api("POST", "/scim/v2/Users", b'{"userName": ')
+        self.assertEqual(reply.json["scimType"], "invalidSyntax")
+        self.assertEqual(reply.json["detail"], "JSON can not be parsed")
+        self.assertEqual(self.emu.state(), before)
+
+    def test_create_duplicate_email_is_409(self):
+        reply = self.api("POST", "/scim/v2/Users", new_user("Ann.Lee@Example.com"))
+        self.assertStatus(reply, 409)
+        self.assertEqual(reply.json["scimType"], "uniqueness")
+
+    def test_no_free_extension(self):
+        for i in range(3):
+            self.assertStatus(self.api("POST", "/scim/v2/Users",
+                                       new_user("u%d@example.com" % i)), 201)
+        reply = self.api("POST", "/scim/v2/Users", new_user("u9@example.com"))
+        self.assertStatus(reply, 403)
+        self.assertEqual(reply.json["detail"], "License limit has been reached.")
+        third = self.scim_find('email eq "u2@example.com"').json["Resources"][0]
+        nums = self.api("GET", "%s/extension/%s/phone-number" % (ACCT, third["id"])).json
+        self.assertEqual(nums["records"], [])      # inventory ran out after two
+
+    def test_patch(self):
+        ops = [{"op": "Replace", "path": "active", "value": "False"}]
+        reply = self.api("PATCH", "/scim/v2/Users/101", {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        self.assertFalse(reply.json["active"])
+        self.assertEqual(self.ext(101)["status"], "Disabled")
+        ops = [
+            {"op": "replace", "path": 'phoneNumbers[type eq "work"].value',
+             "value": "+16505550111"},
+            {"op": "add", "path": 'addresses[type eq "work"].locality', "value": "Toronto"},
+            {"op": "replace", "path": 'addresses[type eq "work"].region', "value": "Ontario"},
+            {"op": "replace", "path": 'addresses[type eq "work"].country', "value": "CA"},
+            {"op": "replace", "path": ENT + ":department", "value": "Sales"},
+            {"op": "replace", "path": "title", "value": "Rep"},
+            {"op": "add", "path": "externalId", "value": "guid-ann"},
+            {"op": "replace", "path": "displayName", "value": "ignored"},
+            {"op": "replace", "value": {"active": True, "name.givenName": "Annie"}}]
+        self.assertStatus(self.api("PATCH", "/scim/v2/Users/101", {"Operations": ops}), 200)
+        ext = self.ext(101)
+        self.assertEqual(ext["status"], "Enabled")
+        c = ext["contact"]
+        self.assertEqual((c["firstName"], c["businessPhone"], c["mobilePhone"],
+                          c["department"], c["jobTitle"]),
+                         ("Annie", "+16505550111", "+14155550101", "Sales", "Rep"))
+        self.assertEqual(c["businessAddress"], {"street": "1 Main St", "city": "Toronto",
+                                                "state": "Ontario", "zip": "94403",
+                                                "country": "CA"})
+        self.assertEqual(ext["customFields"][0]["value"], "CC-1")     # not SCIM-managed
+        remove = [{"op": "remove", "path": 'phoneNumbers[type eq "mobile"]'}]
+        self.assertStatus(self.api("PATCH", "/scim/v2/Users/101", {"Operations": remove}), 200)
+        self.assertNotIn("mobilePhone", self.ext(101)["contact"])
+        self.assertEqual(self.api("GET", "/scim/v2/Users/101").json["externalId"], "guid-ann")
+
+    def test_patch_errors(self):
+        cases = [
+            ([{"op": "replace", "path": 'addresses[type eq "work"].region', "value": "Calif."},
+              {"op": "replace", "path": 'addresses[type eq "work"].country', "value": "US"}],
+             "invalidValue"),
+            ([{"op": "replace", "path": "favouriteColour", "value": "red"}], "invalidPath"),
+            ([{"op": "explode", "path": "title", "value": "x"}], "invalidSyntax"),
+            ([{"op": "replace", "path": 'emails[type eq "work"].value',
+               "value": "new@example.com"}], "invalidValue"),
+            ([{"op": "remove", "path": "name.familyName"}], "invalidValue"),
+            ([{"op": "remove"}], "noTarget"),
+            ([], "invalidSyntax")]
+        before = self.emu.state()
+        for ops, scim_type in cases:
+            reply = self.api("PATCH", "/scim/v2/Users/101", {"Operations": ops})
+            self.assertStatus(reply, 400)
+            self.assertEqual(reply.json["scimType"], scim_type, ops)
+        reply = self.api("PATCH", "/scim/v2/Users/101", {"Operations": cases[0][0]})
+        self.assertEqual(reply.json, STATE_ERROR_SCIM)
+        self.assertEqual(self.emu.state(), before)
+        self.assertStatus(self.api("PATCH", "/scim/v2/Users/999", {"Operations": []}), 404)
+
+    def test_patch_email_with_username(self):
+        ops = [{"op": "replace", "path": "userName", "value": "ann@example.org"},
+               {"op": "replace", "path": 'emails[type eq "work"].value',
+                "value": "ann@example.org"}]
+        self.assertStatus(self.api("PATCH", "/scim/v2/Users/101", {"Operations": ops}), 200)
+        self.assertEqual(self.ext(101)["contact"]["email"], "ann@example.org")
+
+    def test_put_replace(self):
+        body = new_user("ann.lee@example.com", given="Ann", family="Lee-Smith",
+                        externalId="guid-1", active=False)
+        reply = self.api("PUT", "/scim/v2/Users/101", body)
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        ext = self.ext(101)
+        self.assertEqual(ext["status"], "Disabled")
+        self.assertEqual(ext["contact"], {"firstName": "Ann", "lastName": "Lee-Smith",
+                                          "email": "ann.lee@example.com"})
+        self.assertEqual(reply.json["externalId"], "guid-1")
+        conflict = self.api("PUT", "/scim/v2/Users/102", new_user("ann.lee@example.com"))
+        self.assertEqual((conflict.status, conflict.json["scimType"]), (409, "uniqueness"))
+        self.assertStatus(self.api("PUT", "/scim/v2/Users/999", body), 404)
+        # A duplicate-email user may still be updated while its email stays the same.
+        self.assertStatus(self.api("PUT", "/scim/v2/Users/103", new_user("dup@example.com")),
+                          200)
+
+    def test_delete(self):
+        reply = self.api("DELETE", "/scim/v2/Users/101")
+        self.assertStatus(reply, 204)
+        self.assertEqual(reply.body, b"")
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        self.assertStatus(self.api("GET", "/scim/v2/Users/101"), 404)
+        ext = self.ext(101)
+        self.assertEqual((ext["status"], ext["contact"], ext["extensionNumber"]),
+                         ("Unassigned", {}, "101"))
+        numbers = {n["phoneNumber"]: n for n in self.emu.state()["numbers"]}
+        for phone in ("+16505550101", "+16505550102"):
+            self.assertEqual((numbers[phone]["usageType"], numbers[phone]["extensionId"]),
+                             ("Inventory", None))
+        self.assertEqual(self.scim_find('email eq "ann.lee@example.com"').json["totalResults"], 0)
+        created = self.api("POST", "/scim/v2/Users", new_user("new@example.com")).json
+        self.assertEqual(created["id"], "101")      # lowest free extension number again
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/101"), 204)
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/101"), 404)
+
+    def test_discovery(self):
+        spc = self.api("GET", "/scim/v2/ServiceProviderConfig")
+        self.assertStatus(spc, 200)
+        self.assertTrue(spc.json["patch"]["supported"])
+        self.assertFalse(spc.json["bulk"]["supported"])
+        schemas = self.api("GET", "/scim/v2/Schemas").json
+        ids = [s["id"] for s in schemas["Resources"]]
+        self.assertEqual(ids, ["urn:ietf:params:scim:schemas:core:2.0:User", ENT])
+        one = self.api("GET", "/scim/v2/Schemas/" + ids[0])
+        self.assertStatus(one, 200)
+        names = [a["name"] for a in one.json["attributes"]]
+        self.assertIn("userName", names)
+        self.assertStatus(self.api("GET", "/scim/v2/Schemas/" + quote(ENT, safe="")), 200)
+        self.assertStatus(self.api("GET", "/scim/v2/Schemas/urn:bogus"), 404)
+        types = self.api("GET", "/scim/v2/ResourceTypes")
+        self.assertEqual(types.json["Resources"][0]["endpoint"], "/Users")
+        self.assertEqual(types.header("X-Rate-Limit-Group"), "Light")
+        self.assertStatus(self.api("GET", "/scim/v2/ResourceTypes/User"), 200)
+
+
+# ---------------------------------------------------------------------------
+
+
+class RestTests(EmuCase):
+
+    def test_extension_list_paging(self):
+        reply = self.api("GET", ACCT + "/extension?type=User&status=Enabled&perPage=2")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        body = reply.json
+        self.assertEqual([r["id"] for r in body["records"]], [101, 103])
+        self.assertEqual(body["paging"], {"page": 1, "totalPages": 2, "perPage": 2,
+                                          "totalElements": 3, "pageStart": 0, "pageEnd": 1})
+        nav = body["navigation"]
+        self.assertEqual(set(nav), {"firstPage", "nextPage", "lastPage"})
+        nxt = urlsplit(nav["nextPage"]["uri"])
+        self.assertEqual("%s://%s" % nxt[:2], self.emu.base)
+        self.assertEqual(parse_qs(nxt.query), {"type": ["User"], "status": ["Enabled"],
+                                               "page": ["2"], "perPage": ["2"]})
+        page2 = self.api("GET", nxt.path + "?" + nxt.query).json
+        self.assertEqual([r["id"] for r in page2["records"]], [104])
+        self.assertNotIn("nextPage", page2["navigation"])
+        self.assertIn("previousPage", page2["navigation"])
+        self.assertEqual(page2["paging"]["pageStart"], 2)
+
+    def test_extension_list_filters(self):
+        def ids(query):
+            reply = self.api("GET", ACCT + "/extension?" + query)
+            self.assertStatus(reply, 200)
+            return [r["id"] for r in reply.json["records"]]
+        self.assertEqual(len(ids("status=Unassigned")), 3)
+        self.assertEqual(ids("email=ANN.LEE@example.com"), [101])
+        self.assertEqual(ids("extensionNumber=102"), [102])
+        self.assertEqual(ids("status=Enabled,Disabled"), [101, 102, 103, 104])
+        self.assertEqual(ids("status=Enabled&status=Disabled&type=User"), [101, 102, 103, 104])
+        self.assertEqual(len(ids("")), 7)
+        big = self.api("GET", ACCT + "/extension?perPage=5000").json
+        self.assertEqual(big["paging"]["perPage"], 1000)
+        empty = self.api("GET", ACCT + "/extension?page=9").json
+        self.assertEqual(empty["records"], [])
+        self.assertNotIn("pageStart", empty["paging"])
+        for query in ("page=0", "perPage=x"):
+            reply = self.api("GET", ACCT + "/extension?" + query)
+            self.assertEqual((reply.status, reply.json["errorCode"]), (400, "CMN-101"))
+
+    def test_get_extension(self):
+        reply = self.api("GET", ACCT + "/extension/101")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        ext = reply.json
+        self.assertEqual((ext["id"], ext["extensionNumber"], ext["name"], ext["type"],
+                          ext["status"]), (101, "101", "Ann Lee", "User", "Enabled"))
+        self.assertEqual(ext["uri"], self.emu.base + ACCT + "/extension/101")
+        self.assertEqual(ext["customFields"], [{"id": "1", "value": "CC-1",
+                                                "displayName": "Cost Center"}])
+        for ext_id in (999, "abc"):
+            missing = self.api("GET", ACCT + "/extension/%s" % ext_id)
+            self.assertStatus(missing, 404)
+            self.assertEqual(missing.json["errorCode"], "CMN-102")
+            self.assertEqual(missing.json["message"],
+                             "Resource for parameter [extensionId] is not found.")
+            self.assertEqual(missing.json["errors"][0]["parameterName"], "extensionId")
+
+    def test_put_extension(self):
+        body = {"contact": {"department": "Eng", "businessAddress": {"city": "Toronto",
+                                                                    "state": "ON",
+                                                                    "country": "CA"}},
+                "customFields": [{"id": "1", "value": "CC-2"}]}
+        reply = self.api("PUT", ACCT + "/extension/101", body)
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        c = reply.json["contact"]
+        self.assertEqual((c["firstName"], c["department"]), ("Ann", "Eng"))
+        self.assertEqual(c["businessAddress"], {"street": "1 Main St", "city": "Toronto",
+                                                "state": "ON", "zip": "94403", "country": "CA"})
+        for state, country in (("Ontario", "CA"), ("California", "US"), ("ca", None),
+                               ("new  york", "USA"), ("Quebec", "Canada"), ("Bavaria", "DE")):
+            addr = {"state": state, "country": country}
+            reply = self.api("PUT", ACCT + "/extension/101",
+                             {"contact": {"businessAddress": addr}})
+            self.assertStatus(reply, 200)
+        self.assertStatus(self.api("PUT", ACCT + "/extension/101", {
+            "extensionNumber": "150", "status": "Disabled",
+            "statusInfo": {"reason": "Voluntarily", "comment": "leave"}}), 200)
+        ext = self.ext(101)
+        self.assertEqual((ext["extensionNumber"], ext["status"], ext["statusInfo"]["reason"]),
+                         ("150", "Disabled", "Voluntarily"))
+
+    def test_put_extension_errors(self):
+        before = self.emu.state()
+        reply = self.api("PUT", ACCT + "/extension/101",
+                         {"contact": {"businessAddress": {"state": "Calif."}}})
+        self.assertStatus(reply, 400)
+        self.assertEqual(reply.json, STATE_ERROR_REST)
+        cases = [({"contact": {"businessAddress": {"state": "ON", "country": "US"}}},
+                  400, "CMN-101"),
+                 ({"extensionNumber": "102"}, 409, "EXT-107"),
+                 ({"extensionNumber": "12a"}, 400, "CMN-101"),
+                 ({"status": "Bogus"}, 400, "CMN-101"),
+                 ({"contact": {"firstName": 7}}, 400, "CMN-101"),
+                 ({"contact": {"email": "not-an-email"}}, 400, "CMN-101"),
+                 ({"customFields": [{"id": "77", "value": "x"}]}, 404, "CMN-102")]
+        for body, status, code in cases:
+            reply = self.api("PUT", ACCT + "/extension/101", body)
+            self.assertEqual((reply.status, reply.json["errorCode"]), (status, code), body)
+        self.assertEqual(reply.json["errors"][0]["parameterName"], "customFields.id")
+        in_use = self.api("PUT", ACCT + "/extension/101", {"extensionNumber": "102"}).json
+        self.assertEqual(in_use["message"], "Extension already in use")
+        bad = self.api("PUT", ACCT + "/extension/101", b"{oops")
+        self.assertEqual((bad.status, bad.json["errorCode"], bad.json["message"]),
+                         (400, "CMN-100", "JSON can not be parsed"))
+        self.assertStatus(self.api("PUT", ACCT + "/extension/999", {"status": "Enabled"}), 404)
+        self.assertEqual(self.emu.state(), before)
+
+    def test_bulk_update(self):
+        records = [
+            {"id": "101", "contact": {"department": "Ops"},
+             "customFields": [{"id": "1", "value": "CC-9"}]},
+            {"id": "102", "status": "Enabled"},
+            {"id": "103", "contact": {"businessAddress": {"state": "Calif."}}},
+            {"id": "999999", "status": "Disabled"},
+            {"id": "104", "extensionNumber": "101"},
+            {"id": "104", "customFields": [{"id": "77", "value": "x"}]},
+            {"id": "104", "status": "Disabled",
+             "statusInfo": {"reason": "Voluntarily", "comment": "left"}},
+            {"status": "Enabled"}]
+        reply = self.api("POST", ACCT + "/extension-bulk-update", {"records": records})
+        self.assertStatus(reply, 202)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        task = reply.json
+        self.assertEqual(task["status"], "Accepted")
+        self.assertNotIn("result", task)
+        path = urlsplit(task["uri"]).path
+        self.assertEqual(task["uri"], self.emu.base + path)
+        polled = self.api("GET", path)
+        self.assertEqual(polled.header("X-Rate-Limit-Group"), "Light")
+        self.assertEqual(polled.json["status"], "InProgress")
+        self.assertEqual(self.ext(101)["contact"].get("department"), None)   # not applied yet
+        deadline = time.monotonic() + 5
+        while polled.json["status"] != "Completed" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            polled = self.api("GET", path)
+        results = polled.json["result"]["affectedItems"]["result"]
+        self.assertEqual([(r["extensionId"], r["status"]) for r in results], [
+            ("101", "Success"), ("102", "Success"), ("103", "Fail"), ("999999", "Fail"),
+            ("104", "Fail"), ("104", "Fail"), ("104", "Success"), ("", "Fail")])
+        self.assertEqual([r["errors"][0]["errorCode"] for r in results if r["status"] == "Fail"],
+                         ["CMN-101", "CMN-102", "EXT-107", "CMN-102", "CMN-101"])
+        self.assertEqual(results[2]["errors"], STATE_ERROR_REST["errors"])
+        ext101, ext104 = self.ext(101), self.ext(104)
+        self.assertEqual(ext101["contact"]["department"], "Ops")
+        self.assertEqual(ext101["customFields"][0]["value"], "CC-9")
+        self.assertEqual(self.ext(102)["status"], "Enabled")
+        self.assertEqual((ext104["status"], ext104["statusInfo"]["comment"]),
+                         ("Disabled", "left"))
+        self.assertEqual(self.ext(103)["contact"].get("businessAddress"), None)
+        missing = self.api("GET", ACCT + "/extension-bulk-update/tasks/nope")
+        self.assertEqual((missing.status, missing.json["errorCode"]), (404, "CMN-102"))
+
+    def test_bulk_limits(self):
+        path = ACCT + "/extension-bulk-update"
+        for body in ({"records": [{"id": "101"}] * 501}, {"records": {}}, {"records": []}, {}):
+            reply = self.api("POST", path, body)
+            self.assertEqual((reply.status, reply.json["errorCode"]), (400, "CMN-101"))
+        self.assertStatus(self.api("POST", path, {"records": [{"id": "101"}] * 500}), 202)
+        bad = self.api("POST", path, b"not json")
+        self.assertEqual(bad.json["errorCode"], "CMN-100")
+
+    def test_phone_numbers(self):
+        reply = self.api("GET", ACCT + "/phone-number?usageType=DirectNumber")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        recs = reply.json["records"]
+        self.assertEqual([(r["phoneNumber"], r["extension"]["id"],
+                           r["extension"]["extensionNumber"], r["primary"]) for r in recs],
+                         [("+16505550101", 101, "101", True), ("+16505550102", 101, "101", False),
+                          ("+16505550201", 102, "102", True)])
+        self.assertTrue(all(r["usageType"] == "DirectNumber" for r in recs))
+        inventory = self.api("GET", ACCT + "/phone-number?usageType=Inventory").json["records"]
+        self.assertEqual(len(inventory), 2)
+        self.assertTrue(all("extension" not in r for r in inventory))
+        everything = self.api("GET", ACCT + "/phone-number?perPage=4").json
+        self.assertEqual(everything["paging"]["totalElements"], 6)
+        self.assertIn("nextPage", everything["navigation"])
+        main = [r for r in everything["records"] if r["usageType"] == "MainCompanyNumber"]
+        self.assertEqual(main[0]["phoneNumber"], "+16505550000")
+        mine = self.api("GET", ACCT + "/extension/101/phone-number")
+        self.assertEqual(mine.header("X-Rate-Limit-Group"), "Light")
+        self.assertEqual([(r["phoneNumber"], r["primary"]) for r in mine.json["records"]],
+                         [("+16505550101", True), ("+16505550102", False)])
+        self.assertStatus(self.api("GET", ACCT + "/extension/999/phone-number"), 404)
+
+    def test_custom_fields(self):
+        reply = self.api("GET", ACCT + "/custom-fields")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        self.assertEqual(reply.json, {"records": [{"id": "1", "category": "User",
+                                                   "displayName": "Cost Center"}]})
+
+    def test_unknown_route_and_method(self):
+        reply = self.emu.request("GET", ACCT + "/nothing")
+        self.assertStatus(reply, 404)
+        self.assertIn("errorCode", reply.json)
+        reply = self.api("DELETE", ACCT + "/extension/101")
+        self.assertStatus(reply, 405)
+        self.assertIn("PUT", reply.header("Allow"))
+        self.assertStatus(self.api("GET", "/scim/v2/Groups"), 404)
+
+    def test_rate_limit_groups(self):
+        """Every endpoint reports its group from the notes' tables."""
+        bulk = {"records": [{"id": "101"}]}
+        table = [("GET", "/scim/v2/Users", None, "Light"),
+                 ("POST", "/scim/v2/Users/.search", {}, "Light"),
+                 ("GET", "/scim/v2/Users/101", None, "Light"),
+                 ("POST", "/scim/v2/Users", new_user("z@example.com"), "Heavy"),
+                 ("PUT", "/scim/v2/Users/101", new_user("ann.lee@example.com"), "Heavy"),
+                 ("PATCH", "/scim/v2/Users/101", {"Operations": [
+                     {"op": "replace", "path": "title", "value": "x"}]}, "Heavy"),
+                 ("DELETE", "/scim/v2/Users/104", None, "Heavy"),
+                 ("GET", "/scim/v2/ServiceProviderConfig", None, "Light"),
+                 ("GET", "/scim/v2/Schemas", None, "Light"),
+                 ("GET", "/scim/v2/ResourceTypes", None, "Light"),
+                 ("GET", ACCT + "/extension", None, "Medium"),
+                 ("GET", ACCT + "/extension/101", None, "Light"),
+                 ("PUT", ACCT + "/extension/101", {}, "Medium"),
+                 ("POST", ACCT + "/extension-bulk-update", bulk, "Heavy"),
+                 ("GET", ACCT + "/extension-bulk-update/tasks/x", None, "Light"),
+                 ("GET", ACCT + "/phone-number", None, "Heavy"),
+                 ("GET", ACCT + "/extension/101/phone-number", None, "Light"),
+                 ("GET", ACCT + "/custom-fields", None, "Light"),
+                 ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
+        for method, path, body, group in table:
+            reply = self.api(method, path, body)
+            self.assertLess(reply.status, 500)
+            self.assertEqual(reply.header("X-Rate-Limit-Group"), group, path)
+            self.assertEqual(reply.header("X-Rate-Limit-Window"), "6")
+            self.assertIsNotNone(reply.header("X-Rate-Limit-Limit"))
+            self.assertIsNotNone(reply.header("X-Rate-Limit-Remaining"))
+        self.assertIsNone(self.emu.request("GET", "/_emu/health").header("X-Rate-Limit-Group"))
+
+
+# ---------------------------------------------------------------------------
+
+
+class RateLimitTests(EmuCase):
+    args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
+            "--task-delay", "0"]
+
+    def setUp(self):
+        self.emu.ctl("POST", "reset")
+        self.emu.ctl("POST", "limits", {"Light": 3, "Medium": 40, "Heavy": 2, "Auth": 5,
+                                        "window": 2, "penalty": 1})
+        self.emu.ctl("POST", "seed", SEED)
+        self.tok = self.emu.token()["access_token"]
+
+    def test_limit_penalty_and_window(self):
+        path = "/scim/v2/Users/101"
+        remaining = []
+        for _ in range(3):
+            reply = self.api("GET", path)
+            self.assertStatus(reply, 200)
+            self.assertEqual((reply.header("X-Rate-Limit-Limit"),
+                              reply.header("X-Rate-Limit-Window")), ("3", "2"))
+            remaining.append(reply.header("X-Rate-Limit-Remaining"))
+        self.assertEqual(remaining, ["2", "1", "0"])
+        over = self.api("GET", path)
+        self.assertStatus(over, 429)
+        self.assertEqual(over.header("Retry-After"), "1")
+        self.assertEqual(over.json["errorCode"], "CMN-301")
+        self.assertEqual(over.json["message"], "Request rate exceeded")
+        self.assertEqual(over.header("X-Rate-Limit-Remaining"), "0")
+        self.assertStatus(self.api("GET", "/scim/v2/Users"), 429)          # group blocked
+        medium = self.api("GET", ACCT + "/extension")
+        self.assertStatus(medium, 200)                                      # others are not
+        self.assertEqual(medium.header("X-Rate-Limit-Limit"), "40")         # CLI default
+        time.sleep(1.1)
+        again = self.api("GET", path)
+        self.assertStatus(again, 200)
+        self.assertEqual(again.header("X-Rate-Limit-Remaining"), "2")
+        self.api("GET", path)
+        time.sleep(2.1)                                                     # window slides
+        self.assertEqual(self.api("GET", path).header("X-Rate-Limit-Remaining"), "2")
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual([e["status"] for e in log if e["status"] == 429], [429, 429])
+
+    def test_heavy_group_and_control_limits(self):
+        user = new_user("h@example.com")
+        self.assertStatus(self.api("POST", "/scim/v2/Users", user), 201)
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/102"), 204)
+        self.assertStatus(self.api("POST", "/scim/v2/Users", new_user("i@example.com")), 429)
+        config = self.emu.ctl("POST", "limits", {"Heavy": 5, "window": 4, "penalty": 3})
+        self.assertEqual(config, {"Light": 3, "Medium": 40, "Heavy": 5, "Auth": 5,
+                                  "window": 4, "penalty": 3})
+        reply = self.api("POST", "/scim/v2/Users", new_user("i@example.com"))
+        self.assertStatus(reply, 201)
+        self.assertEqual((reply.header("X-Rate-Limit-Limit"),
+                          reply.header("X-Rate-Limit-Window")), ("5", "4"))
+        self.assertEqual(self.emu.ctl("GET", "limits")["Heavy"], 5)
+        for bad in ({"Heavy": 0}, {"Bogus": 3}, {"window": "x"}):
+            self.emu.ctl("POST", "limits", bad, expect=400)
+
+
+# ---------------------------------------------------------------------------
+
+
+class FaultTests(EmuCase):
+
+    def fault(self, **spec):
+        return self.emu.ctl("POST", "fault", spec)
+
+    def test_503_with_prefix_and_count(self):
+        self.fault(kind="503", count=2, path_prefix="/scim/v2/Users")
+        self.assertStatus(self.api("GET", ACCT + "/extension"), 200)       # no match
+        for _ in range(2):
+            reply = self.api("GET", "/scim/v2/Users")
+            self.assertStatus(reply, 503)
+            self.assertEqual(reply.json["errorCode"], "CMN-201")
+            self.assertEqual(reply.json["message"], "Service Temporarily Unavailable")
+            self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        self.assertStatus(self.api("GET", "/scim/v2/Users"), 200)
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual([(e["status"], e["fault"]) for e in log[-4:]],
+                         [(200, None), (503, "503"), (503, "503"), (200, None)])
+
+    def test_500_nonjson_429(self):
+        self.fault(kind="500")
+        reply = self.api("GET", "/scim/v2/Users")
+        self.assertStatus(reply, 500)
+        self.assertIn("errorCode", reply.json)
+        self.fault(kind="nonjson")
+        reply = self.api("GET", "/scim/v2/Users")
+        self.assertStatus(reply, 200)
+        self.assertTrue(reply.header("Content-Type").startswith("text/html"))
+        self.assertRaises(ValueError, lambda: reply.json)
+        self.fault(kind="429")
+        reply = self.api("GET", "/scim/v2/Users")
+        self.assertEqual((reply.status, reply.header("Retry-After")), (429, "2"))
+        self.assertEqual(reply.json["errorCode"], "CMN-301")
+        self.fault(kind="429", delay=7)
+        self.assertEqual(self.api("GET", "/scim/v2/Users").header("Retry-After"), "7")
+        self.assertStatus(self.api("GET", "/scim/v2/Users"), 200)
+
+    def test_fault_on_token_endpoint(self):
+        self.fault(kind="503", path_prefix="/restapi/oauth/token")
+        form = {"grant_type": GRANT_JWT, "assertion": JWT}
+        self.assertStatus(self.emu.oauth("/restapi/oauth/token", form), 503)
+        self.assertStatus(self.emu.oauth("/restapi/oauth/token", form), 200)
+
+    def test_delay(self):
+        self.fault(kind="delay", delay=0.5, path_prefix=ACCT)
+        started = time.monotonic()
+        reply = self.api("GET", ACCT + "/extension/101")
+        self.assertStatus(reply, 200)
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(self.emu.ctl("GET", "log")["requests"][-1]["fault"], "delay")
+
+    def test_log_time_is_arrival(self):
+        # t is when the rate limiter counted a request, seq when it was answered
+        self.fault(kind="delay", delay=0.6, path_prefix=ACCT + "/extension/101")
+        slow = threading.Thread(target=self.api, args=("GET", ACCT + "/extension/101"))
+        slow.start()
+        deadline = time.monotonic() + 10
+        while self.emu.ctl("GET", "fault")["faults"] and time.monotonic() < deadline:
+            time.sleep(0.01)        # poll: the fault is taken when it arrives
+        self.assertStatus(self.api("GET", ACCT + "/extension/101"), 200)
+        slow.join(10)
+        fast, delayed = self.emu.ctl("GET", "log")["requests"][-2:]
+        self.assertEqual((fast["fault"], delayed["fault"]), (None, "delay"))
+        self.assertLess(fast["seq"], delayed["seq"])
+        self.assertLess(delayed["t"], fast["t"])
+
+    def test_reset(self):
+        before = self.emu.state()
+        self.fault(kind="reset", path_prefix="/scim/v2/Users")
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            self.api("POST", "/scim/v2/Users", new_user("r@example.com"))
+        self.assertEqual(self.emu.state(), before)          # not processed
+        entry = self.emu.ctl("GET", "log")["requests"][-1]
+        self.assertEqual((entry["status"], entry["fault"]), (0, "reset"))
+        self.assertStatus(self.api("POST", "/scim/v2/Users", new_user("r@example.com")), 201)
+
+    def test_truncated(self):
+        self.fault(kind="truncated", path_prefix="/scim/v2/Users")
+        conn = self.emu.conn()
+        conn.request("POST", "/scim/v2/Users", json.dumps(new_user("t@example.com")),
+                     {"Authorization": "Bearer " + self.tok})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 201)
+        declared = int(resp.getheader("Content-Length"))
+        with self.assertRaises(http.client.IncompleteRead) as caught:
+            resp.read()
+        self.assertLess(len(caught.exception.partial), declared)
+        conn.close()
+        # The request itself was processed: only the response was cut.
+        found = self.scim_find('userName eq "t@example.com"').json
+        self.assertEqual(found["totalResults"], 1)
+
+    def test_list_and_clear(self):
+        self.fault(kind="503", count=5)
+        self.assertEqual(self.emu.ctl("GET", "fault")["faults"][0]["count"], 5)
+        self.emu.ctl("DELETE", "fault")
+        self.assertEqual(self.emu.ctl("GET", "fault")["faults"], [])
+        self.assertStatus(self.api("GET", "/scim/v2/Users"), 200)
+        for bad in ({"kind": "boom"}, {"kind": "503", "count": 0},
+                    {"kind": "delay", "delay": -1}, {"kind": "503", "path_prefix": 5}):
+            self.emu.ctl("POST", "fault", bad, expect=400)
+
+
+# ---------------------------------------------------------------------------
+
+
+class ControlTests(EmuCase):
+
+    def test_health(self):
+        self.assertEqual(self.emu.ctl("GET", "health"), {"ok": True})
+        self.assertEqual(self.emu.request("GET", "/_emu/nothing").status, 404)
+
+    def test_state_is_deterministic(self):
+        first = self.emu.request("GET", "/_emu/state").body
+        self.api("GET", ACCT + "/extension")
+        self.api("GET", "/scim/v2/Users")
+        self.assertEqual(self.emu.request("GET", "/_emu/state").body, first)
+        state = json.loads(first)
+        self.assertEqual(set(state), {"extensions", "numbers", "custom_fields", "tasks",
+                                      "scim_users"})
+        self.assertEqual([u["id"] for u in state["scim_users"]], ["101", "102", "103", "104"])
+        ext = state["extensions"][0]
+        self.assertEqual((ext["id"], ext["directNumbers"], ext["customFields"]),
+                         (101, ["+16505550101", "+16505550102"], [{"id": "1", "value": "CC-1"}]))
+        body = {"contact": {"department": "Eng"}}
+        self.api("PUT", ACCT + "/extension/101", body)
+        self.api("PUT", ACCT + "/extension/101", body)          # no change, no new version
+        after = self.emu.state()["extensions"][0]
+        self.assertEqual((after["version"], after["contact"]["department"]),
+                         (ext["version"] + 1, "Eng"))
+
+    def test_log(self):
+        self.emu.ctl("DELETE", "log")
+        self.api("GET", ACCT + "/extension?perPage=5")
+        self.api("GET", "/scim/v2/Users/999")
+        self.emu.ctl("GET", "state")                            # control calls: not logged
+        self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Secret"}})
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual(len(log), 3)
+        self.assertEqual(set(log[0]), {"seq", "t", "method", "path", "query", "group",
+                                       "status", "fault"})
+        self.assertEqual([(e["method"], e["path"], e["query"], e["group"], e["status"])
+                          for e in log],
+                         [("GET", ACCT + "/extension", "perPage=5", "Medium", 200),
+                          ("GET", "/scim/v2/Users/999", "", "Light", 404),
+                          ("PUT", ACCT + "/extension/101", "", "Medium", 200)])
+        since = self.emu.ctl("GET", "log?since=%d" % log[0]["seq"])["requests"]
+        self.assertEqual([e["seq"] for e in since], [log[1]["seq"], log[2]["seq"]])
+        text = json.dumps(log)
+        self.assertNotIn(self.tok, text)
+        self.assertNotIn("Secret", text)
+        self.emu.ctl("GET", "log?since=x", expect=400)
+
+    def test_extension_control(self):
+        reply = self.emu.ctl("POST", "extension/101", {
+            "extensionNumber": "150", "directNumbers": ["+16505559999", "+16505550102"]})
+        self.assertEqual(reply["directNumbers"], ["+16505559999", "+16505550102"])
+        ext = self.ext(101)
+        self.assertEqual(ext["extensionNumber"], "150")
+        nums = self.api("GET", ACCT + "/extension/101/phone-number").json["records"]
+        self.assertEqual([(n["phoneNumber"], n["primary"]) for n in nums],
+                         [("+16505559999", True), ("+16505550102", False)])
+        numbers = {n["phoneNumber"]: n for n in self.emu.state()["numbers"]}
+        self.assertEqual(numbers["+16505550101"]["usageType"], "Inventory")
+        self.emu.ctl("POST", "extension/101", {"directNumbers": ["+16505550201"]})
+        self.assertEqual(self.api("GET", ACCT + "/extension/102/phone-number").json["records"],
+                         [])
+        self.emu.ctl("POST", "extension/101", {"extensionNumber": "102"}, expect=409)
+        self.emu.ctl("POST", "extension/999", {"extensionNumber": "5"}, expect=404)
+        self.emu.ctl("POST", "extension/101", {"directNumbers": ["6505550000"]}, expect=400)
+
+    def test_seed_and_reset(self):
+        before = self.emu.state()
+        self.emu.ctl("POST", "seed", {"extensions": [{"id": 101, "extensionNumber": "900"}]},
+                     expect=400)
+        self.emu.ctl("POST", "seed", {"numbers": [{"phoneNumber": "+16505550101"}]},
+                     expect=400)
+        self.emu.ctl("POST", "seed", {"bogus": 1}, expect=400)
+        self.emu.request("POST", "/_emu/seed", b"{bad")
+        self.assertEqual(self.emu.state(), before)
+        added = self.emu.ctl("POST", "seed", {"extensions": [
+            {"extensionNumber": "200", "contact": {"firstName": "Zed", "lastName": "Q",
+                                                   "email": "zed@example.com"}}]})
+        self.assertEqual(added["extensions"], 8)
+        zed = self.scim_find('email eq "zed@example.com"').json["Resources"][0]
+        self.assertGreater(int(zed["id"]), 2 ** 31)       # auto ids need 64 bits
+        self.emu.ctl("POST", "reset")
+        state = self.emu.state()
+        self.assertEqual((state["extensions"], state["numbers"]), ([], []))
+        self.assertEqual(self.emu.ctl("GET", "log")["requests"], [])
+        self.assertStatus(self.api("GET", "/scim/v2/Users"), 401)     # tokens are gone
+
+
+# ---------------------------------------------------------------------------
+
+
+class RobustnessTests(EmuCase):
+
+    def test_keep_alive(self):
+        conn = self.emu.conn()
+        statuses = []
+        for method, path, body, token in [
+                ("GET", "/scim/v2/Users", None, self.tok),
+                ("GET", "/scim/v2/Users", None, None),
+                ("GET", ACCT + "/nothing", None, self.tok),
+                ("PUT", ACCT + "/extension/101", b"{bad", self.tok),
+                ("DELETE", "/scim/v2/Users/104", None, self.tok),
+                ("GET", "/restapi/oauth/authorize?response_type=code&client_id=%s"
+                        "&redirect_uri=http://x/cb" % CLIENT_ID, None, None),
+                ("GET", "/_emu/health", None, None),
+                ("GET", ACCT + "/extension/101", None, self.tok)]:
+            reply = self.emu.request(method, path, body, token=token, conn=conn)
+            statuses.append(reply.status)
+            if len(statuses) == 1:
+                sock = conn.sock
+            self.assertIs(conn.sock, sock, "connection was not kept alive")
+        self.assertEqual(statuses, [200, 401, 404, 400, 204, 302, 200, 200])
+        conn.close()
+
+    def test_chunked_request_body(self):
+        conn = self.emu.conn()
+        body = json.dumps({"contact": {"department": "Chunked"}}).encode()
+        conn.request("PUT", ACCT + "/extension/101", body=iter([body[:10], body[10:]]),
+                     headers={"Authorization": "Bearer " + self.tok,
+                              "Content-Type": "application/json"}, encode_chunked=True)
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        resp.read()
+        self.assertEqual(self.ext(101)["contact"]["department"], "Chunked")
+        conn.close()
+
+    def test_garbage_never_breaks_the_server(self):
+        bodies = [b"", b"null", b"[]", b"5", b'"x"', b'{"a":', b"\xff\xfe\x00", b"[" * 50000,
+                  b'{"Operations":[1,{"op":5},{"op":"add","path":7}]}',
+                  b'{"Operations":[{"op":"add","value":{"name":5,"emails":"x"}}]}',
+                  b'{"Operations":[{"op":"replace","path":"addresses","value":[1]}]}',
+                  b'{"records":[null,1,"x",{"id":true},{"id":"101","contact":[]}]}',
+                  b'{"contact":{"businessAddress":"x"},"customFields":{"a":1},"status":[]}',
+                  b'{"userName":["a"],"name":"x","emails":[{"value":5}],"active":{}}',
+                  b'{"filter":5,"startIndex":{},"count":"-3"}',
+                  b'{"extensionNumber":9999999999999999999999,"statusInfo":"x"}']
+        paths = ["/scim/v2/Users", "/scim/v2/Users/.search", "/scim/v2/Users/101",
+                 ACCT + "/extension/101", ACCT + "/extension-bulk-update",
+                 "/restapi/oauth/token", "/restapi/oauth/revoke", "/_emu/seed",
+                 "/_emu/fault", "/_emu/limits", "/_emu/tokens", "/_emu/extension/101"]
+        for path in paths:
+            for method in ("POST", "PUT", "PATCH"):
+                for body in bodies:
+                    reply = self.api(method, path, body)
+                    self.assertLess(reply.status, 500, (method, path, body[:40], reply.body))
+        for query in ("filter=%ZZ", "page=-1&perPage=99999999999999999999", "startIndex=%00",
+                      "count=1e9", "filter=" + quote('userName eq "\\"'), "usageType="):
+            for path in ("/scim/v2/Users", ACCT + "/extension", ACCT + "/phone-number"):
+                reply = self.api("GET", path + "?" + query)
+                self.assertLess(reply.status, 500, (path, query))
+        self.assertStatus(self.api("GET", "/scim/v2/Users/101"), 200)
+        self.assertNotIn("internal error", self.emu.stderr_text())
+
+    def test_bad_http_framing(self):
+        def raw(data):
+            with socket.create_connection(("127.0.0.1", self.emu.port), timeout=5) as s:
+                s.sendall(data)
+                return s.recv(4096).split(b"\r\n", 1)[0]
+        head = b"PUT %s/extension/101 HTTP/1.1\r\nHost: x\r\n" % ACCT.encode()
+        self.assertIn(b" 400 ", raw(head + b"Content-Length: abc\r\n\r\n"))
+        self.assertIn(b" 413 ", raw(head + b"Content-Length: 99999999999\r\n\r\n"))
+        self.assertIn(b" 400 ", raw(head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"))
+        self.assertIn(b" 400 ", raw(b"NOT-HTTP\r\n\r\n"))
+        self.assertStatus(self.api("GET", "/scim/v2/Users/101"), 200)
+
+    def test_concurrent_requests(self):
+        self.emu.ctl("DELETE", "log")
+        errors = []
+
+        def worker(n):
+            try:
+                conn = self.emu.conn()
+                for i in range(15):
+                    dept = "D%d-%d" % (n, i)
+                    for reply in (self.emu.request("GET", "/scim/v2/Users", token=self.tok,
+                                                   conn=conn),
+                                  self.emu.request("PUT", ACCT + "/extension/101",
+                                                   {"contact": {"department": dept}},
+                                                   token=self.tok, conn=conn)):
+                        if reply.status != 200:
+                            errors.append(reply.status)
+                conn.close()
+            except Exception as exc:        # noqa: BLE001 - collected and asserted
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(self.emu.ctl("GET", "log")["requests"]), 12 * 30)
+
+    def test_concurrent_creates_share_out_free_extensions(self):
+        results = []
+
+        def create(i):
+            reply = self.api("POST", "/scim/v2/Users", new_user("c%d@example.com" % i))
+            results.append((reply.status, reply.json.get("id")))
+
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        created = [r for r in results if r[0] == 201]
+        self.assertEqual(len(created), 3)
+        self.assertEqual(len({r[1] for r in created}), 3)
+        self.assertEqual(sorted(r[0] for r in results), [201] * 3 + [403] * 3)
+
+
+# ---------------------------------------------------------------------------
+
+
+class HttpsTests(EmuCase):
+    """TLS with a generated CA, a seed file, short access tokens, a log file,
+    and the command-line default limits (no /_emu/limits call)."""
+
+    tls = True
+    reseed = False
+
+    @classmethod
+    def class_args(cls):
+        seed = os.path.join(cls.tmp, "seed.json")
+        with open(seed, "w") as f:
+            json.dump(SEED, f)
+        cls.log_file = os.path.join(cls.tmp, "requests.jsonl")
+        return ["--seed", seed, "--access-ttl", "2", "--window", "6", "--limits", "Auth=30",
+                "--log-file", cls.log_file]
+
+    def test_seed_file_and_scim_over_tls(self):
+        reply = self.scim_find('userName eq "ann.lee@example.com"')
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.json["Resources"][0]["meta"]["location"],
+                         self.emu.base + "/scim/v2/Users/101")
+        self.assertEqual((reply.header("X-Rate-Limit-Limit"),
+                          reply.header("X-Rate-Limit-Window")), ("50", "6"))
+        with open(self.log_file) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(lines[-1]["path"], "/scim/v2/Users")
+        self.assertNotIn(self.tok, json.dumps(lines))
+
+    def test_access_token_expires(self):
+        tokens = self.emu.token()
+        self.assertEqual(tokens["expires_in"], 2)
+        self.assertStatus(self.api("GET", "/scim/v2/Users/101", token=tokens["access_token"]),
+                          200)
+        time.sleep(2.2)
+        reply = self.api("GET", "/scim/v2/Users/101", token=tokens["access_token"])
+        self.assertStatus(reply, 401)
+        self.assertEqual(reply.json["errors"][0]["errorCode"], "OAU-210")
+
+    def test_keep_alive_over_tls(self):
+        conn = self.emu.conn()
+        tok = self.emu.token()["access_token"]
+        for _ in range(5):
+            self.assertStatus(self.emu.request("GET", ACCT + "/extension/101", token=tok,
+                                               conn=conn), 200)
+        conn.close()
+
+    def test_untrusted_client_does_not_hurt_the_server(self):
+        ctx = ssl.create_default_context()      # does not trust the test CA
+        conn = http.client.HTTPSConnection("127.0.0.1", self.emu.port, timeout=5, context=ctx)
+        with self.assertRaises(ssl.SSLError):
+            conn.request("GET", "/_emu/health")
+        conn.close()
+        with socket.create_connection(("127.0.0.1", self.emu.port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\n\r\n")        # plain HTTP to a TLS port
+            s.recv(100)
+        self.assertEqual(self.emu.ctl("GET", "health"), {"ok": True})
+
+
+class ProcessTests(unittest.TestCase):
+
+    def test_sigterm_exits_zero_and_bad_args_fail(self):
+        tmp = tempfile.mkdtemp(prefix="ringemu-test-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        emu = Emu(tmp, ["--limits", "Light=1"])
+        self.addCleanup(emu.stop)
+        emu.start()
+        self.assertEqual(emu.ctl("GET", "health"), {"ok": True})
+        self.assertEqual(emu.request("GET", "/scim/v2/Users").header("X-Rate-Limit-Limit"), "1")
+        self.assertEqual(emu.stop(), 0)
+        self.assertIn("listening on http://127.0.0.1:", emu.stderr_text())
+        self.assertNotIn(CLIENT_SECRET, emu.stderr_text())
+        for bad in (["--limits", "Huge=1"], ["--seed", os.path.join(tmp, "missing.json")],
+                    ["--tls-cert", "x"]):
+            cmd = [sys.executable, EMULATOR, "--listen", "127.0.0.1:0", "--port-file",
+                   os.path.join(tmp, "p2"), "--client-id", "c", "--client-secret-file",
+                   os.path.join(tmp, "secret")] + bad
+            proc = subprocess.run(cmd, capture_output=True, timeout=20)
+            self.assertNotEqual(proc.returncode, 0, bad)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
