@@ -260,7 +260,8 @@ profile_build(const struct ad_entry *e, const struct config_map *push,
 		add_field(out, field, norm);
 	}
 	free(country);
-	qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
 	return 0;
 fail:
 	free(country);
@@ -311,7 +312,8 @@ profile_from_json(const json_t *o, struct profile *out)
 		}
 		add_field(out, k, xstrdup(json_string_value(v)));
 	}
-	qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
 	return 0;
 }
 

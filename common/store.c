@@ -18,7 +18,8 @@
 #define MAP_SIZE ((size_t)4 << 30) /* address space only: the file grows as used */
 
 static const char *const db_names[STORE_NDB] = {
-	"meta", "watermark", "users", "outbox", "writeback", "tokens",
+	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
+	"seen",
 };
 
 struct store {
@@ -26,12 +27,14 @@ struct store {
 	MDB_dbi dbi[STORE_NDB];
 	int lock_fd;           /* owned; -1 for read-only opens */
 	int rdonly;
+	int writing;           /* a write transaction of ours is open */
 	char *dir;             /* owned */
 };
 
 struct store_txn {
 	struct store *st;      /* not owned */
 	MDB_txn *txn;          /* owned: committed or aborted by its end */
+	int write;
 };
 
 struct store_iter {
@@ -242,12 +245,18 @@ store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
 	*out = NULL;
 	if (!rdonly && st->rdonly)
 		return errbuf_set(err, errlen, "state store opened read-only");
+	/* LMDB would block forever on a second writer in the same thread. */
+	if (!rdonly && st->writing)
+		return errbuf_set(err, errlen, "a write transaction is already open "
+		    "in this process");
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
 		return mdb_fail(err, errlen, "cannot begin a transaction", rc);
 	*out = xmalloc(sizeof(**out));
 	(*out)->st = st;
 	(*out)->txn = txn;
+	(*out)->write = !rdonly;
+	st->writing |= !rdonly;
 	return 0;
 }
 
@@ -256,6 +265,8 @@ store_commit(struct store_txn *txn, char *err, size_t errlen)
 {
 	int rc = mdb_txn_commit(txn->txn);
 
+	if (txn->write)
+		txn->st->writing = 0;
 	free(txn);
 	if (rc != 0)
 		return mdb_fail(err, errlen, "cannot commit to the state store", rc);
@@ -267,6 +278,8 @@ store_abort(struct store_txn *txn)
 {
 	if (txn == NULL)
 		return;
+	if (txn->write)
+		txn->st->writing = 0;
 	mdb_txn_abort(txn->txn);
 	free(txn);
 }
@@ -334,6 +347,16 @@ store_count(struct store_txn *txn, enum store_db db, size_t *n)
 	if (mdb_stat(txn->txn, txn->st->dbi[db], &ms) != 0)
 		return -1;
 	*n = ms.ms_entries;
+	return 0;
+}
+
+int
+store_clear(struct store_txn *txn, enum store_db db, char *err, size_t errlen)
+{
+	int rc = mdb_drop(txn->txn, txn->st->dbi[db], 0);
+
+	if (rc != 0)
+		return mdb_fail(err, errlen, db_names[db], rc);
 	return 0;
 }
 

@@ -6,7 +6,9 @@
  * high-water mark with the DC it belongs to), users (one record per AD
  * user, keyed by objectGUID), outbox (pending pushes, keyed by objectGUID:
  * the latest desired state wins), writeback (pending AD modifications,
- * keyed by objectGUID) and tokens (OAuth tokens).
+ * keyed by objectGUID), tokens (OAuth tokens), emails (the email index
+ * the importer joins phone users with) and seen (the users a running full
+ * scan has met, to find those that left the scope).
  *
  * Every access happens in an explicit transaction, so a caller writes the
  * outbox and the watermark atomically or not at all. A writer holds
@@ -30,6 +32,8 @@ enum store_db {
 	STORE_OUTBOX,
 	STORE_WRITEBACK,
 	STORE_TOKENS,
+	STORE_EMAILS,   /* lower-cased email -> objectGUID (the join key) */
+	STORE_SEEN,     /* objectGUIDs seen by the running full scan */
 	STORE_NDB
 };
 
@@ -72,6 +76,9 @@ int store_get(struct store_txn *txn, enum store_db db, const char *key,
 int store_del(struct store_txn *txn, enum store_db db, const char *key,
     char *err, size_t errlen);
 int store_count(struct store_txn *txn, enum store_db db, size_t *n);
+/* store_clear: delete every record of db. 0 or -1. */
+int store_clear(struct store_txn *txn, enum store_db db, char *err,
+    size_t errlen);
 
 /*
  * JSON values (jansson): the record format of every database but meta.

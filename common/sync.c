@@ -1,46 +1,22 @@
+/*
+ * sync: orchestration of the engine's stages in two lanes that run
+ * independently on the loop: AD -> phone (the scanner fills the outbox and
+ * kicks the pusher, which keeps draining it at the pace the rate limits
+ * allow while later scans go on) and phone -> AD (the importer fills the
+ * write-back queue, then the writer drains it). Requests for a busy lane
+ * coalesce and run when it is free. --once runs the four stages in turn.
+ */
 #include "sync.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "log.h"
+#include "sync_stage.h"
 #include "util.h"
 
-struct sync {
-	const struct config *cfg; /* borrowed from the daemon */
-	struct store *store;      /* borrowed from the daemon */
-	int dry_run;
-};
-
-struct sync *
-sync_new(const struct config *cfg, struct store *st, int dry_run)
-{
-	struct sync *s = xcalloc(1, sizeof(*s));
-
-	s->cfg = cfg;
-	s->store = st;
-	s->dry_run = dry_run;
-	return s;
-}
-
-void
-sync_free(struct sync *s)
-{
-	free(s);
-}
-
-void
-sync_set_config(struct sync *s, const struct config *cfg)
-{
-	s->cfg = cfg;
-}
-
-enum sync_status
-sync_cycle(struct sync *s, enum sync_kind kind)
-{
-	/* The stages arrive with issues #3 (AD), #4 (phone) and #5 (engine). */
-	(void)s;
-	(void)kind;
-	return SYNC_OK;
-}
+#define STOP_GRACE 8.0 /* s: SIGTERM must end within 10 s (SPEC section 6) */
 
 const char *
 sync_kind_name(enum sync_kind kind)
@@ -51,4 +27,452 @@ sync_kind_name(enum sync_kind kind)
 	case SYNC_FULL: return "full";
 	}
 	return "unknown";
+}
+
+struct store_txn *
+txn_begin(struct sync *s)
+{
+	struct store_txn *txn;
+	char err[512];
+
+	if (store_begin(s->store, 0, &txn, err, sizeof(err)) < 0) {
+		log_err("cannot use the state store error=%s", log_q(err));
+		return NULL;
+	}
+	return txn;
+}
+
+int
+txn_commit(struct sync *s, struct store_txn *txn)
+{
+	char err[512];
+
+	if (s->dry_run) {
+		store_abort(txn); /* a dry run writes nothing */
+		return 0;
+	}
+	if (store_commit(txn, err, sizeof(err)) < 0) {
+		log_err("cannot commit to the state store error=%s", log_q(err));
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+field_attr(const struct sync *s, const char *field)
+{
+	return field ? config_map_get(&s->cfg->push, field) : NULL;
+}
+
+void
+user_failed(struct sync *s, struct cycle *c, const char *dn, const char *email,
+    const char *attr, const char *value, const char *msg)
+{
+	(void)s;
+	c->failed++;
+	log_err("user failed: %s dn=%s email=%s attribute=%s value=%s", msg,
+	    log_q(dn), log_q(email), log_q(attr), log_q(value));
+}
+
+static void
+summary(struct sync *s, struct cycle *c)
+{
+	char usn[64] = "-";
+
+	if (c->scanned_range)
+		snprintf(usn, sizeof(usn), "%llu..%llu", c->lower, c->upper);
+	log_info("cycle done kind=%s dc=%s usn=%s full=%s scanned=%u created=%u "
+	    "linked=%u updated=%u deactivated=%u held=%u written_back=%u "
+	    "failed=%u api_calls=%llu ms=%.0f%s", sync_kind_name(c->kind),
+	    log_q(c->dc), usn, c->full ? "yes" : "no", c->scanned, c->created,
+	    c->linked, c->updated, c->deactivated, c->held, c->written_back,
+	    c->failed, phone_requests(s->phone) - c->api0,
+	    (ev_now(s->loop) - c->t0) * 1000., s->dry_run ? " dry_run=yes" : "");
+}
+
+static enum sync_status
+status_of(const struct cycle *c)
+{
+	if (c->ad_down || c->phone_down)
+		return SYNC_UNREACHABLE;
+	return c->failed ? SYNC_USERS_FAILED : SYNC_OK;
+}
+
+static void
+cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->id = next_seq();
+	c->t0 = ev_now(s->loop);
+	c->api0 = phone_requests(s->phone);
+	c->dc = "-";
+}
+
+int
+sync_busy(const struct sync *s)
+{
+	return s->scanning || s->pushing || s->importing || s->writing;
+}
+
+void
+sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg)
+{
+	s->idle_cb = cb;
+	s->idle_arg = arg;
+}
+
+/* check_idle: everything has stopped: a stop or a deferred reload goes on. */
+static void
+check_idle(struct sync *s)
+{
+	if (sync_busy(s))
+		return;
+	if (s->stopping) {
+		ev_timer_stop(s->loop, &s->stop_timer);
+		if (s->stop_cb != NULL) {
+			void (*cb)(void *) = s->stop_cb;
+
+			s->stop_cb = NULL;
+			cb(s->stop_arg);
+		}
+		return;
+	}
+	if (s->idle_cb != NULL)
+		s->idle_cb(s->idle_arg);
+}
+
+static void start_pending(struct sync *s);
+
+/* once_step: --once runs scan, push, import, write-back in turn. */
+static void
+once_step(struct sync *s)
+{
+	if (s->scanning || s->pushing)
+		return;
+	if (s->once == 1) {
+		s->once = 2;
+		summary(s, &s->c);
+		cycle_init(s, &s->ic, SYNC_IMPORT);
+		s->importing = 1;
+		import_start(s);
+		return;
+	}
+	if (s->once == 2 && !s->importing && !s->writing) {
+		enum sync_status a = status_of(&s->c), b = status_of(&s->ic);
+
+		summary(s, &s->ic);
+		s->once = 0;
+		s->once_cb(a > b ? a : b, s->once_arg);
+	}
+}
+
+void
+scan_finished(struct sync *s)
+{
+	s->scanning = 0;
+	if (!s->stopping)
+		push_kick(s);
+	if (s->once) {
+		once_step(s);
+		return;
+	}
+	if (s->pushing)
+		s->summary_due = 1; /* the summary waits for the pusher */
+	else
+		summary(s, &s->c);
+	start_pending(s);
+	check_idle(s);
+}
+
+void
+push_kick(struct sync *s)
+{
+	if (s->pushing) {
+		s->push_again = 1;
+		return;
+	}
+	if (s->stopping)
+		return;
+	s->pushing = 1;
+	s->push_again = 0;
+	push_start(s);
+}
+
+void
+push_finished(struct sync *s)
+{
+	s->pushing = 0;
+	if (s->push_again && !s->stopping) {
+		push_kick(s);
+		return;
+	}
+	if (s->once) {
+		once_step(s);
+		return;
+	}
+	if (s->summary_due && !s->scanning) {
+		s->summary_due = 0;
+		summary(s, &s->c);
+	}
+	check_idle(s);
+}
+
+void
+import_finished(struct sync *s)
+{
+	s->importing = 0;
+	if (s->stopping) {
+		check_idle(s);
+		return;
+	}
+	s->writing = 1;
+	writer_start(s);
+}
+
+void
+writer_finished(struct sync *s)
+{
+	s->writing = 0;
+	if (s->once) {
+		once_step(s);
+		return;
+	}
+	summary(s, &s->ic);
+	start_pending(s);
+	check_idle(s);
+}
+
+/*
+ * start_pending: the scan lane (full before incremental) and the import
+ * lane run independently; requests of a busy lane wait and coalesce.
+ */
+static void
+start_pending(struct sync *s)
+{
+	if (s->stopping || s->once)
+		return;
+	/* A dry run keeps one transaction through its scan: no overlap. */
+	int lanes_apart = s->dry_run;
+
+	if (!s->scanning && !(lanes_apart && (s->importing || s->writing)) &&
+	    (s->pending & ((1u << SYNC_FULL) | (1u << SYNC_INCREMENTAL)))) {
+		enum sync_kind k = s->pending & (1u << SYNC_FULL) ? SYNC_FULL :
+		    SYNC_INCREMENTAL;
+
+		/* Scans go on while the pusher waits: the cycle it worked for is
+		 * summed up now, and its later work counts in the next one. */
+		if (s->summary_due) {
+			s->summary_due = 0;
+			summary(s, &s->c);
+		}
+
+		s->pending &= ~((1u << SYNC_FULL) | (1u << SYNC_INCREMENTAL));
+		cycle_init(s, &s->c, k);
+		s->scanning = 1;
+		scan_start(s);
+	}
+	if (!s->importing && !s->writing && !(lanes_apart && s->scanning) &&
+	    (s->pending & (1u << SYNC_IMPORT))) {
+		s->pending &= ~(1u << SYNC_IMPORT);
+		cycle_init(s, &s->ic, SYNC_IMPORT);
+		s->importing = 1;
+		import_start(s);
+	}
+}
+
+void
+sync_request(struct sync *s, enum sync_kind kind)
+{
+	if (s->stopping)
+		return;
+	s->pending |= 1u << kind;
+	start_pending(s);
+}
+
+void
+sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg)
+{
+	s->once = 1;
+	s->once_cb = cb;
+	s->once_arg = arg;
+	cycle_init(s, &s->c, full ? SYNC_FULL : SYNC_INCREMENTAL);
+	s->scanning = 1;
+	scan_start(s);
+}
+
+static void
+stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sync *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	log_warning("stopping with work in flight: it resumes at the next start");
+	scan_abort(s);
+	push_abort(s);
+	import_abort(s);
+	writer_abort(s);
+	s->scanning = s->pushing = s->importing = s->writing = 0;
+	check_idle(s);
+}
+
+void
+sync_stop(struct sync *s, void (*cb)(void *arg), void *arg)
+{
+	s->stopping = 1;
+	s->stop_cb = cb;
+	s->stop_arg = arg;
+	s->pending = 0;
+	ev_timer_stop(s->loop, &s->retry);
+	ad_notify_stop(s->ad);
+	s->notify_on = 0;
+	ev_timer_set(&s->stop_timer, STOP_GRACE, 0.);
+	ev_timer_start(s->loop, &s->stop_timer);
+	check_idle(s);
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sync *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	/* Entries waiting for their retry time are due: a cycle of their own
+	 * when no scan cycle is open to count them. */
+	if (!s->scanning && !s->summary_due && !s->pushing && !s->once) {
+		cycle_init(s, &s->c, SYNC_INCREMENTAL);
+		s->summary_due = 1;
+	}
+	push_kick(s);
+}
+
+static void
+phone_event(const struct phone_event *ev, void *arg)
+{
+	struct sync *s = arg;
+
+	switch (ev->kind) {
+	case PHONE_EV_RETRY:
+		log_warning("%s is not answering: retrying in %.0f s status=%ld "
+		    "request=%s attempt=%d", log_q(s->cfg->telephony.brand),
+		    ev->delay, ev->status, log_q(ev->url), ev->attempt);
+		break;
+	case PHONE_EV_RATE_WAIT:
+		log_notice("rate limit reached: waiting group=%s seconds=%.0f",
+		    log_q(ev->group), ev->delay);
+		break;
+	case PHONE_EV_TOKEN:
+		log_info("phone-system session renewed grant=%s", log_q(ev->detail));
+		break;
+	case PHONE_EV_AUTH_FAILED:
+		log_alert("The phone-system session expired: run `ringsyncctl auth "
+		    "login` (or check the JWT credential) brand=%s error=%s",
+		    log_q(s->cfg->telephony.brand), log_q(ev->detail));
+		break;
+	case PHONE_EV_STORE_ERROR:
+		log_err("cannot store the phone-system tokens error=%s",
+		    log_q(ev->detail));
+		break;
+	}
+}
+
+static void
+notify_cb(void *arg, enum ad_notify_event ev, const char *detail)
+{
+	struct sync *s = arg;
+
+	switch (ev) {
+	case AD_NOTIFY_CHANGE:
+		log_debug("AD change notified: starting a cycle");
+		sync_request(s, SYNC_INCREMENTAL);
+		break;
+	case AD_NOTIFY_ACTIVE:
+		log_info("AD change notification active uri=%s", log_q(detail));
+		break;
+	case AD_NOTIFY_REFUSED:
+		log_warning("the DC refused change notification: polling only "
+		    "detail=%s", log_q(detail));
+		break;
+	case AD_NOTIFY_LOST:
+		log_warning("AD change notification lost detail=%s", log_q(detail));
+		break;
+	}
+}
+
+void
+sync_notify_start(struct sync *s)
+{
+	char err[512];
+
+	if (!s->cfg->ldap.change_notify || s->notify_on)
+		return;
+	if (ad_notify_start(s->ad, 0.2, notify_cb, s, err, sizeof(err)) < 0)
+		log_warning("cannot start AD change notification error=%s", log_q(err));
+	else
+		s->notify_on = 1;
+}
+
+struct sync *
+sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
+    int dry_run, char *err, size_t errlen)
+{
+	struct sync *s = xcalloc(1, sizeof(*s));
+
+	s->loop = loop;
+	s->cfg = cfg;
+	s->store = st;
+	s->dry_run = dry_run;
+	s->phone = phone_new(loop, &cfg->telephony, dry_run ? NULL : st, NULL, err,
+	    errlen);
+	if (s->phone == NULL) {
+		free(s);
+		return NULL;
+	}
+	phone_set_event_cb(s->phone, phone_event, s);
+	s->ad = ad_new(loop, cfg);
+	ev_timer_init(&s->retry, retry_cb, 1., 0.);
+	s->retry.data = s;
+	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);
+	s->stop_timer.data = s;
+	return s;
+}
+
+int
+sync_set_config(struct sync *s, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct phone *p;
+
+	if (sync_busy(s))
+		return errbuf_set(err, errlen, "a cycle is running");
+	p = phone_new(s->loop, &cfg->telephony, s->dry_run ? NULL : s->store,
+	    NULL, err, errlen);
+	if (p == NULL)
+		return -1;
+	phone_free(s->phone);
+	s->phone = p;
+	phone_set_event_cb(p, phone_event, s);
+	s->notify_on = 0;
+	ad_set_config(s->ad, cfg); /* drops connections and notification */
+	s->cfg = cfg;
+	sync_notify_start(s);
+	return 0;
+}
+
+void
+sync_free(struct sync *s)
+{
+	if (s == NULL)
+		return;
+	scan_abort(s);
+	push_abort(s);
+	import_abort(s);
+	writer_abort(s);
+	ev_timer_stop(s->loop, &s->retry);
+	ev_timer_stop(s->loop, &s->stop_timer);
+	ad_free(s->ad);
+	phone_free(s->phone);
+	free(s);
 }

@@ -1,14 +1,26 @@
 /*
- * sync: the cycle the daemon's timers drive (ARCHITECTURE.md: scanner ->
- * outbox -> pusher; importer -> write-back queue -> writer).
+ * sync: the engine (ARCHITECTURE.md): scanner -> outbox -> pusher, and
+ * importer -> write-back queue -> writer, over the LMDB store, on the
+ * daemon's libev loop.
  *
- * This module is the single entry point ringsyncd calls; the stages land
- * in it with the AD, phone-system and sync-engine issues (#3, #4, #5).
- * Until then a cycle does nothing and reports success. The struct sync
- * borrows the configuration and the store: the daemon owns both.
+ * - scanner (sync_scan.c): AD entries of a usnChanged range to desired
+ *   states in the outbox (one per user: the latest wins), page by page,
+ *   then the new watermark; all in store transactions.
+ * - pusher (sync_push.c): outbox to the phone system: link by email or
+ *   create (recorded as in flight first), bulk updates, deactivations.
+ * - importer (sync_import.c): extensions and direct numbers to the
+ *   write-back queue, linking phone users to AD users by email.
+ * - writer (sync_write.c): write-back queue to AD, only what differs.
+ *
+ * Decisions are pure functions (sync_plan.c). The struct sync owns the AD
+ * and phone clients and its timers; it borrows the configuration, the
+ * store and the loop from the daemon. It logs per-user actions and errors
+ * (SPEC section 7): it is the daemon's voice for the sync.
  */
 #ifndef RINGSYNC_SYNC_H
 #define RINGSYNC_SYNC_H
+
+#include <ev.h>
 
 #include "config.h"
 #include "store.h"
@@ -28,12 +40,49 @@ enum sync_status {
 
 struct sync;
 
-struct sync *sync_new(const struct config *cfg, struct store *st, int dry_run);
+typedef void sync_done_cb(enum sync_status st, void *arg);
+
+/*
+ * sync_new: an engine for cfg on loop over st. dry_run: plan and log,
+ * write nothing anywhere. Returns NULL with err (the phone client could
+ * not be set up: unreadable secret files).
+ */
+struct sync *sync_new(struct ev_loop *loop, const struct config *cfg,
+    struct store *st, int dry_run, char *err, size_t errlen);
 void sync_free(struct sync *s);
-/* sync_set_config: use cfg from now on (after a SIGHUP reload). */
-void sync_set_config(struct sync *s, const struct config *cfg);
-/* sync_cycle: run one cycle of the given kind to its end. */
-enum sync_status sync_cycle(struct sync *s, enum sync_kind kind);
+/*
+ * sync_set_config: use cfg from now on (SIGHUP); reconnects to AD. Only
+ * between cycles: -1 while one runs (see sync_busy and sync_set_idle_cb).
+ */
+int sync_set_config(struct sync *s, const struct config *cfg, char *err,
+    size_t errlen);
+/* sync_busy: a cycle is running. */
+int sync_busy(const struct sync *s);
+/* sync_set_idle_cb: cb after every cycle (a deferred reload applies then). */
+void sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg);
+
+/*
+ * sync_request: a cycle of kind should run (a timer, SIGUSR1, a change
+ * notification). Starts at once when the engine is idle, otherwise runs
+ * when the current work is done (requests of one kind coalesce).
+ */
+void sync_request(struct sync *s, enum sync_kind kind);
+
+/*
+ * sync_once: scan (full or incremental), push everything that can be
+ * pushed now, import, write back, then cb with the --once status.
+ */
+void sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg);
+
+/*
+ * sync_stop: stop starting work; cb once what is in flight has finished
+ * and been committed (or after 8 s, whichever comes first).
+ */
+void sync_stop(struct sync *s, void (*cb)(void *arg), void *arg);
+
+/* sync_notify_start: start AD change notification (change_notify = yes). */
+void sync_notify_start(struct sync *s);
+
 const char *sync_kind_name(enum sync_kind kind);
 
 #endif

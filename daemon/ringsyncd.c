@@ -37,6 +37,8 @@ struct daemon {
 	ev_timer poll, import, full;
 	ev_signal sighup, sigterm, sigint, sigusr1;
 	int full_pending; /* the next poll cycle is a full sync (--full-resync) */
+	struct config *pending_cfg; /* a reload waiting for the cycle to end */
+	int status;       /* --once */
 };
 
 static void
@@ -162,37 +164,34 @@ log_level(const struct daemon *d)
 }
 
 static void
-run_cycle(struct daemon *d, enum sync_kind kind)
-{
-	log_debug("cycle start kind=%s", sync_kind_name(kind));
-	sync_cycle(d->sync, kind);
-}
-
-static void
 poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
 
 	(void)loop;
 	(void)revents;
-	run_cycle(d, d->full_pending ? SYNC_FULL : SYNC_INCREMENTAL);
+	sync_request(d->sync, d->full_pending ? SYNC_FULL : SYNC_INCREMENTAL);
 	d->full_pending = 0;
 }
 
 static void
 import_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct daemon *d = w->data;
+
 	(void)loop;
 	(void)revents;
-	run_cycle(w->data, SYNC_IMPORT);
+	sync_request(d->sync, SYNC_IMPORT);
 }
 
 static void
 full_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct daemon *d = w->data;
+
 	(void)loop;
 	(void)revents;
-	run_cycle(w->data, SYNC_FULL);
+	sync_request(d->sync, SYNC_FULL);
 }
 
 /* Timer repeats follow the configuration; a reload restarts them. */
@@ -205,6 +204,37 @@ timers_set(struct daemon *d)
 	ev_timer_again(d->loop, &d->poll);
 	ev_timer_again(d->loop, &d->import);
 	ev_timer_again(d->loop, &d->full);
+}
+
+/* apply_reload: swap in the pending configuration between cycles. */
+static void
+apply_reload(struct daemon *d)
+{
+	struct config *cfg = d->pending_cfg;
+	char err[512];
+
+	if (cfg == NULL)
+		return;
+	d->pending_cfg = NULL;
+	if (sync_set_config(d->sync, cfg, err, sizeof(err)) < 0) {
+		log_err("configuration reload failed: keeping the running "
+		    "configuration file=%s error=%s", log_q(d->opt.config_path),
+		    log_q(err));
+		config_free(cfg);
+		return;
+	}
+	config_free(d->cfg);
+	d->cfg = cfg;
+	log_init("ringsyncd", cfg->log.facility, log_level(d), log_flags(&d->opt));
+	timers_set(d);
+	warn_config(cfg);
+	log_notice("configuration reloaded file=%s", log_q(d->opt.config_path));
+}
+
+static void
+idle_cb(void *arg)
+{
+	apply_reload(arg);
 }
 
 /*
@@ -230,13 +260,33 @@ reload(struct daemon *d)
 	if (config_keep_restart_keys(d->cfg, cfg, keep, sizeof(keep)) > 0)
 		log_warning("configuration change needs a restart: keeping the "
 		    "running value keys=%s", log_q(keep));
-	config_free(d->cfg);
-	d->cfg = cfg;
-	log_init("ringsyncd", cfg->log.facility, log_level(d), log_flags(&d->opt));
-	sync_set_config(d->sync, cfg);
-	timers_set(d);
-	warn_config(cfg);
-	log_notice("configuration reloaded file=%s", log_q(d->opt.config_path));
+	config_free(d->pending_cfg);
+	d->pending_cfg = cfg;
+	if (sync_busy(d->sync))
+		log_notice("configuration reload waits for the running cycle file=%s",
+		    log_q(d->opt.config_path));
+	else
+		apply_reload(d);
+}
+
+static void
+stopped_cb(void *arg)
+{
+	struct daemon *d = arg;
+
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+/* stop: no new work; leave the loop once what is in flight is committed. */
+static void
+stop(struct daemon *d)
+{
+	ev_timer_stop(d->loop, &d->poll);
+	ev_timer_stop(d->loop, &d->import);
+	ev_timer_stop(d->loop, &d->full);
+	ev_signal_stop(d->loop, &d->sighup);
+	ev_signal_stop(d->loop, &d->sigusr1);
+	sync_stop(d->sync, stopped_cb, d);
 }
 
 static void
@@ -251,12 +301,12 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		break;
 	case SIGUSR1:
 		log_info("cycle requested signal=USR1");
-		run_cycle(d, SYNC_INCREMENTAL);
+		sync_request(d->sync, SYNC_INCREMENTAL);
 		ev_timer_again(loop, &d->poll);
 		break;
 	default:
 		log_notice("stopping signal=%s", strsignal(w->signum));
-		ev_break(loop, EVBREAK_ALL);
+		stop(d);
 		break;
 	}
 }
@@ -268,13 +318,10 @@ loop_setup(struct daemon *d)
 	ev_signal *sigs[] = { &d->sighup, &d->sigterm, &d->sigint, &d->sigusr1 };
 	int signums[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 
-	d->loop = ev_default_loop(EVFLAG_AUTO);
-	if (d->loop == NULL)
-		fatal(1, "cannot initialise the event loop");
 	/* The first incremental cycle runs at once, then on its interval. */
 	ev_timer_init(&d->poll, poll_cb, 0., d->cfg->sync.interval);
-	ev_timer_init(&d->import, import_cb, d->cfg->sync.import_interval,
-	    d->cfg->sync.import_interval);
+	/* The first import follows the first scan (requests run in order). */
+	ev_timer_init(&d->import, import_cb, 0., d->cfg->sync.import_interval);
 	ev_timer_init(&d->full, full_cb, d->cfg->sync.full_sync_interval,
 	    d->cfg->sync.full_sync_interval);
 	for (size_t i = 0; i < 3; i++) {
@@ -298,15 +345,26 @@ open_store(struct daemon *d)
 		    "error=%s", log_q(d->cfg->sync.state_dir), log_q(err));
 }
 
-static int
-run_once(struct daemon *d)
+static void
+once_cb(enum sync_status st, void *arg)
 {
-	enum sync_status st;
+	struct daemon *d = arg;
 
-	st = sync_cycle(d->sync, d->opt.full_resync ? SYNC_FULL : SYNC_INCREMENTAL);
-	if (st == SYNC_OK)
-		st = sync_cycle(d->sync, SYNC_IMPORT);
-	return (int)st;
+	d->status = (int)st;
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void
+new_sync(struct daemon *d)
+{
+	char err[512];
+
+	d->sync = sync_new(d->loop, d->cfg, d->store, d->opt.dry_run ||
+	    d->cfg->sync.dry_run, err, sizeof(err));
+	if (d->sync == NULL)
+		fatal(EXIT_CONFIG, "cannot set up the phone-system client error=%s",
+		    log_q(err));
+	sync_set_idle_cb(d->sync, idle_cb, d);
 }
 
 int
@@ -325,20 +383,27 @@ main(int argc, char **argv)
 		fatal(1, "cannot become a daemon error=%s", log_q(strerror(errno)));
 	open_store(&d);
 	warn_config(d.cfg);
-	d.sync = sync_new(d.cfg, d.store, d.opt.dry_run || d.cfg->sync.dry_run);
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (d.loop == NULL)
+		fatal(1, "cannot initialise the event loop");
+	new_sync(&d);
 	log_notice("starting version=%s config=%s state_dir=%s dry_run=%s",
 	    RINGSYNC_VERSION, log_q(d.opt.config_path),
 	    log_q(d.cfg->sync.state_dir),
 	    d.opt.dry_run || d.cfg->sync.dry_run ? "yes" : "no");
 	if (d.opt.once) {
-		rc = run_once(&d);
+		sync_once(d.sync, d.opt.full_resync, once_cb, &d);
+		ev_run(d.loop, 0);
+		rc = d.status;
 	} else {
 		d.full_pending = d.opt.full_resync;
 		loop_setup(&d);
+		sync_notify_start(d.sync);
 		ev_run(d.loop, 0);
-		ev_loop_destroy(d.loop);
 	}
 	sync_free(d.sync);
+	ev_loop_destroy(d.loop);
+	config_free(d.pending_cfg);
 	store_close(d.store);
 	log_notice("stopped status=%d", rc);
 	config_free(d.cfg);

@@ -3,19 +3,36 @@
 Processes started here are tracked and stopped by PID when the test ends,
 also when it fails; every wait polls for a condition with a deadline.
 """
+import atexit
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 SOURCE_DIR = os.environ.get(
     "RINGSYNC_SOURCE_DIR",
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 RINGSYNCD = os.environ.get("RINGSYNCD", "ringsyncd")
 RINGSYNCCTL = os.environ.get("RINGSYNCCTL", "ringsyncctl")
+
+
+_live = []   # every Proc not yet stopped
+
+
+def _stop_leftovers():
+    for p in list(_live):
+        p.stop()
+
+
+# A test run stopped by SIGTERM (ctest's timeout) still stops what it started.
+atexit.register(_stop_leftovers)
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def wait_for(cond, timeout=30.0, what="condition"):
@@ -41,6 +58,7 @@ class Proc:
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, env=env)
         self.pid = self.p.pid
+        _live.append(self)
 
     def output(self):
         with open(self.log_path, "rb") as f:
@@ -67,6 +85,8 @@ class Proc:
                 os.kill(self.pid, signal.SIGKILL)
                 self.p.wait()
         self.log.close()
+        if self in _live:
+            _live.remove(self)
 
 
 class TestCase(unittest.TestCase):
@@ -99,3 +119,70 @@ class TestCase(unittest.TestCase):
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL, env=env, timeout=120)
         return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+EMULATOR = os.path.join(SOURCE_DIR, "tests", "emulator", "ringemu.py")
+FAKE_CLIENT_SECRET = "fake-client-secret-emu"
+FAKE_JWT = "fake.jwt.credential-emu"
+
+
+class Emulator:
+    """The phone-API emulator on loopback, stopped by PID with the test."""
+
+    def __init__(self, test, name="emu", seed=None, args=()):
+        d = os.path.join(test.tmp, name)
+        os.makedirs(d, mode=0o700)
+        self.secret_file = os.path.join(d, "client.secret")
+        self.jwt_file = os.path.join(d, "jwt.secret")
+        for path, text in ((self.secret_file, FAKE_CLIENT_SECRET),
+                           (self.jwt_file, FAKE_JWT)):
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o600)
+        port_file = os.path.join(d, "port")
+        argv = ["/usr/bin/python3", EMULATOR, "--listen", "127.0.0.1:0",
+                "--port-file", port_file, "--client-id", "ringsync-test",
+                "--client-secret-file", self.secret_file, "--jwt-file",
+                self.jwt_file] + list(args)
+        if seed is not None:
+            seed_file = os.path.join(d, "seed.json")
+            with open(seed_file, "w") as f:
+                json.dump(seed, f)
+            argv += ["--seed", seed_file]
+        self.proc = test.start(argv, name)
+        self.port = int(wait_for(lambda: _read(port_file), 30, "the emulator's port"))
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read().decode() or "null")
+
+    def state(self):
+        return self.call("GET", "/_emu/state")
+
+    def log(self, since=0):
+        return self.call("GET", "/_emu/log?since=%d" % since)["requests"]
+
+    def last_seq(self):
+        log = self.log()
+        return log[-1]["seq"] if log else 0
+
+    def users_by_email(self):
+        """Extensions that are users (not Unassigned), by lower-cased email."""
+        out = {}
+        for x in self.state()["extensions"]:
+            email = (x.get("contact") or {}).get("email")
+            if x["status"] != "Unassigned" and email:
+                out.setdefault(email.lower(), []).append(x)
+        return out
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None

@@ -4,6 +4,7 @@ The DC is provisioned from a cached template (RINGSYNC_SAMBA_TEMPLATE, under
 the build directory), started in the class's temp dir, and stopped by PID
 when the class ends, also after a failure.
 """
+import atexit
 import json
 import os
 import shutil
@@ -27,6 +28,15 @@ def sambadc(*args, check=True):
     return json.loads(out) if out.startswith("{") else out
 
 
+_running = set()   # DC directories to stop when the process exits
+
+
+@atexit.register
+def _stop_leftovers():
+    for d in list(_running):
+        sambadc("down", "--dir", d, check=False)
+
+
 class DC:
     """One running DC in directory d, with its env.json values."""
 
@@ -35,6 +45,7 @@ class DC:
         args = ["up", "--dir", d]
         if template:
             args += ["--template", template]
+        _running.add(d)
         sambadc(*args)
         self.reload_env()
 
@@ -124,6 +135,7 @@ class DCTestCase(unittest.TestCase):
         d = os.path.join(cls.class_tmp, "dc")
         if os.path.isdir(d):
             sambadc("down", "--dir", d, check=False)
+        _running.discard(d)
         shutil.rmtree(cls.class_tmp, True)
 
     @classmethod

@@ -8,29 +8,34 @@ import unittest
 import rstest
 from rstest import RINGSYNCD, RINGSYNCCTL, SOURCE_DIR
 
-FAKE_SECRETS = ("fake-ldap-password-1", "fake-client-secret-2")
+FAKE_SECRETS = ("fake-ldap-password-1", rstest.FAKE_CLIENT_SECRET, rstest.FAKE_JWT)
 
 
 class DaemonTest(rstest.TestCase):
 
     def conf(self, extra="", name="ringsyncd.conf", mode=0o644):
+        # No DC listens on port 1: AD is unreachable, quickly. The phone
+        # side is the emulator.
+        if not hasattr(self, "emu"):
+            self.emu = rstest.Emulator(self)
         ldap = self.write("ldap.secret", FAKE_SECRETS[0] + "\n")
-        client = self.write("client.secret", FAKE_SECRETS[1])
         state = os.path.join(self.tmp, "state")
         return self.write(name, (
             "[ldap]\n"
-            "uri = ldaps://127.0.0.1\n"
+            "uri = ldaps://127.0.0.1:1\n"
             "base_dn = DC=example,DC=test\n"
             "bind_dn = CN=svc,DC=example,DC=test\n"
             "bind_password_file = %s\n"
             "[telephony]\n"
-            "client_id = test\n"
+            "client_id = ringsync-test\n"
             "client_secret_file = %s\n"
-            "server = http://127.0.0.1:9\n"
+            "jwt_file = %s\n"
+            "server = %s\n"
             "[sync]\n"
             "state_dir = %s\n"
             "interval = 1h\n"
-            "%s") % (ldap, client, state, extra), mode)
+            "%s") % (ldap, self.emu.secret_file, self.emu.jwt_file, self.emu.url,
+                     state, extra), mode)
 
     def assertNoSecrets(self, text):
         for s in FAKE_SECRETS:
@@ -56,7 +61,7 @@ class DaemonTest(rstest.TestCase):
         path = self.conf("intervall = 5m\n")
         rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", path])
         self.assertEqual(rc, 2, out)
-        self.assertIn("%s:13: unknown key 'intervall' in [sync] (did you mean "
+        self.assertIn("%s:14: unknown key 'intervall' in [sync] (did you mean "
                       "'interval'?)" % path, out)
 
     def test_world_readable_secret_refused(self):
@@ -78,9 +83,14 @@ class DaemonTest(rstest.TestCase):
         self.assertRegex(out, r"^ringsyncd \d+\.\d+\.\d+")
 
     def test_once(self):
+        # AD unreachable: exit status 3, the reason logged, no secret shown.
         rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", self.conf()])
-        self.assertEqual(rc, 0, out)
+        self.assertEqual(rc, 3, out)
         self.assertIn("starting", out)
+        self.assertIn("cannot reach Active Directory", out)
+        self.assertIn("ldaps://127.0.0.1:1", out)
+        self.assertRegex(out, r"cycle done kind=incremental .* api_calls=\d+")
+        self.assertNoSecrets(out)
         self.assertTrue(os.path.exists(os.path.join(self.tmp, "state", "state.mdb")))
         self.assertEqual(os.stat(os.path.join(self.tmp, "state")).st_mode & 0o777, 0o700)
 
@@ -88,7 +98,7 @@ class DaemonTest(rstest.TestCase):
         path = self.conf()
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
         d.wait_output("starting version=")
-        d.wait_output("cycle start kind=incremental")
+        d.wait_output("cycle done kind=incremental")
 
         # A second daemon on the same state directory is refused.
         rc, out = self.run_cmd([RINGSYNCD, "-f", "-c", path])
@@ -104,7 +114,7 @@ class DaemonTest(rstest.TestCase):
         mark = len(d.output())
         d.signal(signal.SIGUSR1)
         d.wait_output("cycle requested signal=USR1", start=mark)
-        d.wait_output("cycle start kind=incremental", start=mark)
+        d.wait_output("cycle done kind=incremental", start=mark)
 
         # A broken configuration is refused and the old one kept.
         with open(path, "a") as f:
@@ -136,7 +146,8 @@ class DaemonTest(rstest.TestCase):
 
         # The lock went with the process: a new daemon may start.
         rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", path])
-        self.assertEqual(rc, 0, out)
+        self.assertEqual(rc, 3, out)
+        self.assertNotIn("in use by another ringsyncd", out)
 
 
 if __name__ == "__main__":

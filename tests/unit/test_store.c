@@ -222,6 +222,29 @@ test_second_writer_refused_reader_allowed(void **state)
 }
 
 static void
+test_one_writer_per_process(void **state)
+{
+	const char *dir = tu_tmpdir();
+	struct store *st = open_ok(dir, 0);
+	struct store_txn *a, *b, *r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(store_begin(st, 0, &a, err, sizeof(err)), 0);
+	/* A second writer would block forever: refused instead. */
+	assert_int_equal(store_begin(st, 0, &b, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "already open"));
+	assert_int_equal(store_begin(st, 1, &r, err, sizeof(err)), 0);
+	store_abort(r);
+	store_abort(a);
+	assert_int_equal(store_begin(st, 0, &b, err, sizeof(err)), 0);
+	commit_ok(b);
+	assert_int_equal(store_begin(st, 0, &b, err, sizeof(err)), 0);
+	store_abort(b);
+	store_close(st);
+}
+
+static void
 test_readonly_missing(void **state)
 {
 	const char *dir = tu_tmpdir();
@@ -381,6 +404,7 @@ main(void)
 		cmocka_unit_test(test_iterate_count_delete),
 		cmocka_unit_test(test_atomic_multi_db),
 		cmocka_unit_test(test_second_writer_refused_reader_allowed),
+		cmocka_unit_test(test_one_writer_per_process),
 		cmocka_unit_test(test_readonly_missing),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_crash_mid_transaction),

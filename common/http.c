@@ -1,0 +1,709 @@
+/*
+ * http: libcurl multi-socket on libev, with the pacing scheduler (http.h).
+ *
+ * A request is in exactly one place: the failed list (refused before it
+ * was sent), its group's queue (waiting for budget), a backoff timer, or
+ * curl's multi handle. Only the pace timer adds handles to curl and only
+ * completions remove them, so no user callback ever runs inside libcurl.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "util.h"
+#include "version.h"
+
+#define RATE_PENALTY_DEFAULT 60 /* s: a 429 without Retry-After */
+#define CONNECT_TIMEOUT_MAX 30  /* s */
+
+enum req_state { REQ_FAILED, REQ_QUEUED, REQ_WAITING, REQ_ACTIVE };
+
+struct http_req {
+	struct http *h;                  /* not owned */
+	TAILQ_ENTRY(http_req) qlink;     /* failed list or group queue */
+	TAILQ_ENTRY(http_req) alink;     /* h->all */
+	enum req_state state;
+	enum http_group group;
+	CURL *easy;                      /* owned */
+	struct curl_slist *headers;      /* owned; wiped */
+	char *method, *url;              /* owned */
+	char *body;                      /* owned; wiped */
+	size_t body_len;
+	char *user, *password;           /* owned; wiped */
+	int idempotent, max_attempts, attempts, rate_retries;
+	double sent;                     /* monotonic time of the last send */
+	ev_timer wait;                   /* backoff */
+	char *resp;                      /* owned: the response body */
+	size_t resp_len, resp_cap;
+	int too_large;
+	const char *refused;             /* static reason, REQ_FAILED */
+	char errbuf[CURL_ERROR_SIZE];
+	http_done_cb *cb;
+	void *arg;
+};
+
+TAILQ_HEAD(req_list, http_req);
+
+/* One socket curl asked us to watch. */
+struct http_sock {
+	ev_io io;
+	struct http *h;
+	LIST_ENTRY(http_sock) link;
+};
+
+struct http {
+	struct ev_loop *loop;            /* not owned */
+	CURLM *multi;                    /* owned */
+	ev_timer curl_timer;             /* curl's timeout */
+	ev_timer pace_timer;             /* the scheduler */
+	char *ca_file;                   /* owned */
+	int verify;
+	unsigned int timeout;
+	size_t max_body;
+	struct http_pace pace[HTTP_NGROUPS];
+	struct req_list queue[HTTP_NGROUPS];
+	struct req_list failed;
+	struct req_list all;
+	size_t npending;
+	unsigned long long nsent;
+	LIST_HEAD(, http_sock) socks;
+	http_event_cb *event_cb;
+	void *event_arg;
+};
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+wipe(char *s, size_t len)
+{
+	if (s != NULL)
+		explicit_bzero(s, len);
+}
+
+static void
+req_free(struct http_req *r)
+{
+	struct http *h = r->h;
+
+	TAILQ_REMOVE(&h->all, r, alink);
+	h->npending--;
+	if (r->easy != NULL)
+		curl_easy_cleanup(r->easy);
+	for (struct curl_slist *l = r->headers; l != NULL; l = l->next)
+		wipe(l->data, strlen(l->data));
+	curl_slist_free_all(r->headers);
+	wipe(r->body, r->body_len);
+	if (r->password != NULL)
+		wipe(r->password, strlen(r->password));
+	free(r->body);
+	free(r->user);
+	free(r->password);
+	free(r->method);
+	free(r->url);
+	free(r->resp);
+	free(r);
+}
+
+/* kick: run the scheduler at the next loop iteration. */
+static void
+kick(struct http *h)
+{
+	ev_timer_stop(h->loop, &h->pace_timer);
+	ev_timer_set(&h->pace_timer, 0., 0.);
+	ev_timer_start(h->loop, &h->pace_timer);
+}
+
+static void
+emit(struct http_req *r, enum http_event_kind kind, long status, double delay)
+{
+	struct http *h = r->h;
+	struct http_event ev;
+	char *url;
+
+	if (h->event_cb == NULL)
+		return;
+	url = xstrndup(r->url, strcspn(r->url, "?"));
+	ev.kind = kind;
+	ev.method = r->method;
+	ev.url = url;
+	ev.group = r->group;
+	ev.status = status;
+	ev.error = status == 0 ? r->errbuf : "";
+	ev.delay = delay;
+	ev.attempt = r->attempts;
+	h->event_cb(&ev, h->event_arg);
+	free(url);
+}
+
+/* deliver: the request's end: its callback, then it is freed. */
+static void
+deliver(struct http_req *r, enum http_result result, long status,
+    int retry_after)
+{
+	struct http_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.result = result;
+	resp.status = status;
+	resp.body = r->resp != NULL ? r->resp : "";
+	resp.body_len = r->resp_len;
+	resp.retry_after = retry_after;
+	resp.attempts = r->attempts;
+	resp.error = result == HTTP_OK ? "" : r->refused != NULL ? r->refused :
+	    r->errbuf;
+	if (r->easy != NULL && result == HTTP_OK)
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &resp.content_type);
+	r->cb(&resp, r->arg);
+	req_free(r);
+}
+
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_req *r = userp;
+	size_t n = size * nmemb;
+
+	if (n > r->h->max_body - r->resp_len) {
+		r->too_large = 1;
+		return 0; /* curl aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (r->resp_len + n + 1 > r->resp_cap) {
+		r->resp_cap = r->resp_cap ? r->resp_cap : 4096;
+		while (r->resp_len + n + 1 > r->resp_cap)
+			r->resp_cap *= 2;
+		r->resp = xrealloc(r->resp, r->resp_cap);
+	}
+	memcpy(r->resp + r->resp_len, data, n);
+	r->resp_len += n;
+	r->resp[r->resp_len] = '\0';
+	return n;
+}
+
+static void
+setup_method(struct http_req *r)
+{
+	CURL *e = r->easy;
+
+	if (strcmp(r->method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(r->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->body != NULL || strcmp(r->method, "POST") == 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)r->body_len);
+	}
+}
+
+/* setup_easy: the handle of a request, kept across its attempts. */
+static void
+setup_easy(struct http_req *r)
+{
+	struct http *h = r->h;
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		abort(); /* curl_easy_init fails only when memory runs out */
+	r->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* plain http only where http_url_allowed let it through (loopback) */
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
+	    strncasecmp(r->url, "http://", 7) == 0 ? "http" : "https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)h->timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)(h->timeout <
+	    CONNECT_TIMEOUT_MAX ? h->timeout : CONNECT_TIMEOUT_MAX));
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
+	if (h->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "ringsync/" RINGSYNC_VERSION);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (r->user != NULL) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, r->user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, r->password ? r->password : "");
+	}
+	setup_method(r);
+}
+
+/* start: hand a request to curl; its group's budget was checked. */
+static void
+start(struct http_req *r, double now)
+{
+	struct http *h = r->h;
+	CURLMcode mc;
+
+	if (r->easy == NULL)
+		setup_easy(r);
+	r->resp_len = 0;
+	if (r->resp != NULL)
+		r->resp[0] = '\0';
+	r->too_large = 0;
+	r->errbuf[0] = '\0';
+	r->attempts++;
+	r->sent = now;
+	r->state = REQ_ACTIVE;
+	h->nsent++;
+	http_pace_start(&h->pace[r->group], now);
+	mc = curl_multi_add_handle(h->multi, r->easy);
+	if (mc != CURLM_OK) {
+		http_pace_end(&h->pace[r->group], now, now, NULL);
+		snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_multi_strerror(mc));
+		deliver(r, HTTP_E_UNSENT, 0, -1);
+	}
+}
+
+/* dispatch: the scheduler: refusals first, then each group's queue. */
+static void
+dispatch(struct http *h)
+{
+	double now = mono_now(), next = HUGE_VAL, t;
+	struct http_req *r;
+
+	while ((r = TAILQ_FIRST(&h->failed)) != NULL) {
+		TAILQ_REMOVE(&h->failed, r, qlink);
+		deliver(r, HTTP_E_REFUSED, 0, -1);
+	}
+	for (int g = 0; g < HTTP_NGROUPS; g++) {
+		while ((r = TAILQ_FIRST(&h->queue[g])) != NULL) {
+			t = http_pace_next(&h->pace[g], now);
+			if (t > now) {
+				if (t < next)
+					next = t;
+				break;
+			}
+			TAILQ_REMOVE(&h->queue[g], r, qlink);
+			start(r, now);
+		}
+	}
+	if (next < HUGE_VAL) {
+		ev_timer_stop(h->loop, &h->pace_timer);
+		ev_timer_set(&h->pace_timer, next - now, 0.);
+		ev_timer_start(h->loop, &h->pace_timer);
+	}
+}
+
+static void
+pace_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	dispatch(w->data);
+}
+
+static void
+wait_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_req *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	r->state = REQ_QUEUED;
+	TAILQ_INSERT_HEAD(&r->h->queue[r->group], r, qlink);
+	dispatch(r->h);
+}
+
+static const char *
+header_value(CURL *e, const char *name)
+{
+	struct curl_header *hd;
+
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	return hd->value;
+}
+
+static enum http_result
+classify(struct http_req *r, CURLcode code)
+{
+	long sent = 0;
+
+	if (code == CURLE_OK)
+		return HTTP_OK;
+	if (r->too_large || code == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(r->errbuf, sizeof(r->errbuf), "the response is larger "
+		    "than %zu bytes", r->h->max_body);
+		return HTTP_E_TOO_LARGE;
+	}
+	if (r->errbuf[0] == '\0')
+		snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(code));
+	switch (code) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return HTTP_E_TLS;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return HTTP_E_REFUSED;
+	default:
+		break;
+	}
+	curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
+	return sent > 0 ? HTTP_E_SENT : HTTP_E_UNSENT;
+}
+
+/*
+ * may_retry: connection failures before sending, and 503 (the server
+ * says it did not act), are always safe to repeat; failures after sending
+ * and other 5xx only for idempotent requests.
+ */
+static int
+may_retry(const struct http_req *r, enum http_result res, long status)
+{
+	if (r->attempts >= r->max_attempts)
+		return 0;
+	switch (res) {
+	case HTTP_OK:
+		return status == 503 || (status >= 500 && r->idempotent);
+	case HTTP_E_UNSENT:
+		return 1;
+	case HTTP_E_SENT:
+		return r->idempotent;
+	default:
+		return 0;
+	}
+}
+
+/* learn: what the response headers say about the budget of the groups. */
+static void
+learn(struct http_req *r, CURLcode code, double now)
+{
+	struct http *h = r->h;
+	struct http_rate rate;
+
+	rate.valid = 0;
+	if (code == CURLE_OK)
+		http_rate_parse(header_value(r->easy, "X-Rate-Limit-Group"),
+		    header_value(r->easy, "X-Rate-Limit-Limit"),
+		    header_value(r->easy, "X-Rate-Limit-Remaining"),
+		    header_value(r->easy, "X-Rate-Limit-Window"), &rate);
+	if (rate.valid && rate.group >= 0 && rate.group != (int)r->group) {
+		/* counted elsewhere than we thought: learn that group's budget */
+		h->pace[rate.group].limit = rate.limit;
+		h->pace[rate.group].window = rate.window;
+		rate.valid = 0;
+	}
+	http_pace_end(&h->pace[r->group], r->sent, now, &rate);
+}
+
+static void
+finish(struct http_req *r, CURLcode code)
+{
+	struct http *h = r->h;
+	double now = mono_now(), delay;
+	enum http_result res;
+	long status = 0;
+	int ra = -1;
+
+	curl_multi_remove_handle(h->multi, r->easy);
+	learn(r, code, now);
+	res = classify(r, code);
+	if (res == HTTP_OK) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		ra = http_retry_after_parse(header_value(r->easy, "Retry-After"),
+		    (long long)time(NULL));
+	}
+	if (res == HTTP_OK && status == 429) {
+		delay = ra >= 0 ? ra : RATE_PENALTY_DEFAULT;
+		http_pace_block(&h->pace[r->group], now + delay);
+		if (++r->rate_retries <= HTTP_DEFAULT_RATE_RETRIES) {
+			emit(r, HTTP_EV_RATE_WAIT, status, delay);
+			r->state = REQ_QUEUED;
+			TAILQ_INSERT_HEAD(&h->queue[r->group], r, qlink);
+			return;
+		}
+	} else if (may_retry(r, res, status)) {
+		delay = http_backoff_delay(r->attempts);
+		delay += delay * (double)arc4random_uniform(1001) / 10000.;
+		if (status == 503 && ra > delay)
+			delay = ra;
+		emit(r, HTTP_EV_RETRY, status, delay);
+		r->state = REQ_WAITING;
+		ev_timer_set(&r->wait, delay, 0.);
+		ev_timer_start(h->loop, &r->wait);
+		return;
+	}
+	deliver(r, res, status, ra);
+}
+
+static void
+check_done(struct http *h)
+{
+	struct http_req *r;
+	CURLMsg *msg;
+	int left, done = 0;
+
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish(r, msg->data.result);
+		done = 1;
+	}
+	if (done)
+		kick(h); /* completions free budget */
+}
+
+static void
+curl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http *h = w->data;
+	int running;
+
+	(void)loop;
+	(void)revents;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(h);
+}
+
+static void
+sock_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_sock *s = w->data;
+	struct http *h = s->h;
+	int action = 0, running;
+
+	(void)loop;
+	if (revents & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (revents & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(h->multi, w->fd, action, &running);
+	check_done(h);
+}
+
+static void
+sock_free(struct http_sock *s)
+{
+	ev_io_stop(s->h->loop, &s->io);
+	LIST_REMOVE(s, link);
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch what curl wants on fd. */
+static int
+sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct http *h = userp;
+	struct http_sock *s = socketp;
+	int events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL)
+			sock_free(s);
+		return 0;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->h = h;
+		s->io.data = s;
+		LIST_INSERT_HEAD(&h->socks, s, link);
+		curl_multi_assign(h->multi, fd, s);
+	} else {
+		ev_io_stop(h->loop, &s->io);
+	}
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	ev_io_init(&s->io, sock_io_cb, fd, events);
+	s->io.data = s;
+	ev_io_start(h->loop, &s->io);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: one timer; curl is called back from the loop. */
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+
+	(void)multi;
+	ev_timer_stop(h->loop, &h->curl_timer);
+	if (timeout_ms >= 0) {
+		ev_timer_set(&h->curl_timer, (double)timeout_ms / 1000., 0.);
+		ev_timer_start(h->loop, &h->curl_timer);
+	}
+	return 0;
+}
+
+struct http *
+http_new(struct ev_loop *loop, const struct http_opts *opts, char *err,
+    size_t errlen)
+{
+	struct http *h;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		errbuf_set(err, errlen, "libcurl cannot be initialised");
+		return NULL;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->loop = loop;
+	h->multi = curl_multi_init();
+	if (h->multi == NULL)
+		abort(); /* fails only when memory runs out */
+	h->ca_file = opts->ca_file ? xstrdup(opts->ca_file) : NULL;
+	h->verify = opts->verify;
+	h->timeout = opts->timeout ? opts->timeout : 30;
+	h->max_body = opts->max_body ? opts->max_body : HTTP_MAX_BODY;
+	TAILQ_INIT(&h->failed);
+	TAILQ_INIT(&h->all);
+	LIST_INIT(&h->socks);
+	for (int g = 0; g < HTTP_NGROUPS; g++) {
+		int limit, window;
+
+		http_group_defaults(g, &limit, &window);
+		http_pace_init(&h->pace[g], limit, window);
+		TAILQ_INIT(&h->queue[g]);
+	}
+	ev_timer_init(&h->curl_timer, curl_timer_cb, 0., 0.);
+	h->curl_timer.data = h;
+	ev_timer_init(&h->pace_timer, pace_timer_cb, 0., 0.);
+	h->pace_timer.data = h;
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	return h;
+}
+
+void
+http_free(struct http *h)
+{
+	struct http_req *r;
+
+	if (h == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&h->all)) != NULL) {
+		if (r->state == REQ_ACTIVE)
+			curl_multi_remove_handle(h->multi, r->easy);
+		else if (r->state == REQ_WAITING)
+			ev_timer_stop(h->loop, &r->wait);
+		req_free(r);
+	}
+	ev_timer_stop(h->loop, &h->curl_timer);
+	ev_timer_stop(h->loop, &h->pace_timer);
+	curl_multi_cleanup(h->multi);
+	while (!LIST_EMPTY(&h->socks))
+		sock_free(LIST_FIRST(&h->socks));
+	for (int g = 0; g < HTTP_NGROUPS; g++)
+		http_pace_clear(&h->pace[g]);
+	free(h->ca_file);
+	free(h);
+	curl_global_cleanup();
+}
+
+void
+http_set_event_cb(struct http *h, http_event_cb *cb, void *arg)
+{
+	h->event_cb = cb;
+	h->event_arg = arg;
+}
+
+void
+http_submit(struct http *h, const struct http_request *req, http_done_cb *cb,
+    void *arg)
+{
+	struct http_req *r = xcalloc(1, sizeof(*r));
+
+	r->h = h;
+	r->group = (unsigned int)req->group < HTTP_NGROUPS ? req->group :
+	    HTTP_LIGHT;
+	r->method = xstrdup(req->method);
+	r->url = xstrdup(req->url);
+	if (req->body != NULL) {
+		r->body = xmalloc(req->body_len + 1);
+		memcpy(r->body, req->body, req->body_len);
+		r->body[req->body_len] = '\0';
+		r->body_len = req->body_len;
+	}
+	r->user = req->basic_user ? xstrdup(req->basic_user) : NULL;
+	r->password = req->basic_password ? xstrdup(req->basic_password) : NULL;
+	for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
+		r->headers = curl_slist_append(r->headers, req->headers[i]);
+	/* no "Expect: 100-continue" round trip for large bodies */
+	r->headers = curl_slist_append(r->headers, "Expect:");
+	if (r->headers == NULL)
+		abort(); /* curl_slist_append fails only when memory runs out */
+	r->idempotent = req->idempotent;
+	r->max_attempts = req->max_attempts > 0 ? req->max_attempts :
+	    HTTP_DEFAULT_ATTEMPTS;
+	r->cb = cb;
+	r->arg = arg;
+	ev_timer_init(&r->wait, wait_timer_cb, 0., 0.);
+	r->wait.data = r;
+	TAILQ_INSERT_TAIL(&h->all, r, alink);
+	h->npending++;
+	if (!http_url_allowed(r->url)) {
+		r->refused = "only https URLs (or http to a loopback address) "
+		    "are allowed";
+		r->state = REQ_FAILED;
+		TAILQ_INSERT_TAIL(&h->failed, r, qlink);
+	} else {
+		r->state = REQ_QUEUED;
+		TAILQ_INSERT_TAIL(&h->queue[r->group], r, qlink);
+	}
+	kick(h);
+}
+
+size_t
+http_pending(const struct http *h)
+{
+	return h->npending;
+}
+
+unsigned long long
+http_sent(const struct http *h)
+{
+	return h->nsent;
+}
+
+double
+http_group_wait(struct http *h, enum http_group g)
+{
+	double now = mono_now(), next;
+
+	if (!TAILQ_EMPTY(&h->queue[g]))
+		return -1;
+	next = http_pace_next(&h->pace[g], now);
+	if (next == HUGE_VAL)
+		return -1;
+	return next > now ? next - now : 0;
+}
+
+void
+http_group_state(const struct http *h, enum http_group g, int *limit,
+    int *window, int *inflight)
+{
+	*limit = h->pace[g].limit;
+	*window = h->pace[g].window;
+	*inflight = (int)h->pace[g].ninflight;
+}

@@ -1,0 +1,449 @@
+/*
+ * phone: the RingCentral-platform API as ringsync speaks it (notes:
+ * telephony-api.md): OAuth, SCIM users, extensions, phone numbers, custom
+ * fields and extension-bulk-update tasks, asynchronously on the daemon's
+ * libev loop over the http module.
+ *
+ * Every call returns at once and ends with exactly one callback (plus page
+ * callbacks for lists), always from the loop, never from inside the call.
+ * Results handed to a callback are borrowed: valid until it returns. A
+ * callback may start new calls; it must not call phone_free.
+ *
+ * Errors are typed (enum phone_err_kind) from the HTTP status, the REST
+ * errorCode and errors[].parameterName, the SCIM status/scimType/detail
+ * and the OAuth error, never from message text alone; every response is
+ * validated, and a missing or mistyped field is PHONE_MALFORMED for that
+ * call. phone_error_message() turns an error into the administrator's
+ * sentence of SPEC section 7.
+ *
+ * The client owns its http client, the client secret and JWT read from
+ * their files, and the OAuth tokens, which it keeps in the state store
+ * (each write in its own short transaction: callers must not hold a write
+ * transaction across loop iterations). Every secret and token is
+ * registered with log_secret_add the moment it is read or received. The
+ * module never logs: retries, token renewals and failures are reported
+ * through an optional event callback.
+ */
+#ifndef RINGSYNC_PHONE_H
+#define RINGSYNC_PHONE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "store.h"
+
+struct ev_loop;
+
+/* ---------------------------------------------------------------------
+ * Profile fields: the phone side of the [push] mapping. */
+
+enum phone_field {
+	PHONE_F_FIRST_NAME,
+	PHONE_F_LAST_NAME,
+	PHONE_F_EMAIL,
+	PHONE_F_MOBILE_PHONE,
+	PHONE_F_BUSINESS_PHONE,
+	PHONE_F_STREET,
+	PHONE_F_CITY,
+	PHONE_F_STATE,
+	PHONE_F_ZIP,
+	PHONE_F_COUNTRY,
+	PHONE_F_DEPARTMENT,
+	PHONE_F_JOB_TITLE,
+	PHONE_NFIELDS
+};
+
+/* phone_field_name: "firstName", ...; phone_field_from_name: -1 unknown. */
+const char *phone_field_name(enum phone_field f);
+int phone_field_from_name(const char *name);
+
+/*
+ * phone_param_field: the [push] field name ("state", "firstName", ...)
+ * for a parameter name the API reports, in REST form
+ * (contact.businessAddress.state, extension.contact.businessAddress.state)
+ * or SCIM form (addresses[type eq "work"].region, name.givenName, the
+ * enterprise department, ...); also "status" and "extensionNumber". NULL
+ * when the parameter names no mapped field. Pure; static strings.
+ */
+const char *phone_param_field(const char *param);
+
+/* ---------------------------------------------------------------------
+ * Errors. */
+
+enum phone_err_kind {
+	PHONE_OK,
+	PHONE_TRANSIENT,         /* unreachable, timeout, 5xx: retry later */
+	PHONE_RATE_LIMITED,      /* 429 after the scheduler's own retries */
+	PHONE_AUTH,              /* credentials or session refused: a person acts */
+	PHONE_DATA,              /* a value was rejected (param, value) */
+	PHONE_CONFLICT,          /* 409: the change clashes with existing data */
+	PHONE_NOT_FOUND,         /* the resource, or a parameter's resource */
+	PHONE_MALFORMED,         /* JSON not parsable or not of the documented shape */
+	PHONE_DUPLICATE_EMAIL,   /* several phone users share the email (value) */
+	PHONE_NO_FREE_EXTENSION, /* create: no unassigned extension left */
+	PHONE_EXTENSION_IN_USE,  /* the extension number belongs to another user */
+};
+
+/* Which call an error belongs to: typing depends on it. */
+enum phone_call {
+	PHONE_CALL_NONE,
+	PHONE_CALL_TOKEN,
+	PHONE_CALL_SCIM_SEARCH,
+	PHONE_CALL_SCIM_CREATE,
+	PHONE_CALL_SCIM_PATCH,
+	PHONE_CALL_SCIM_CONFIG,
+	PHONE_CALL_SCIM_SCHEMAS,
+	PHONE_CALL_EXTENSIONS,
+	PHONE_CALL_NUMBERS,
+	PHONE_CALL_CUSTOM_FIELDS,
+	PHONE_CALL_BULK_UPDATE,
+	PHONE_CALL_BULK_TASK,
+	PHONE_NCALLS
+};
+
+/* A plain value: copy it freely, nothing to free. Strings are "" if unknown. */
+struct phone_error {
+	enum phone_err_kind kind;
+	enum phone_call call;
+	long http_status;      /* 0: no response */
+	int retry_after;       /* seconds; -1 unknown (the caller may set it) */
+	int may_have_acted;    /* TRANSIENT after the request went out */
+	char code[48];         /* errorCode, scimType or OAuth error */
+	char param[128];       /* parameter name the server gave */
+	char value[256];       /* its value, or the email of a duplicate */
+	char detail[256];      /* the server's message or a local reason */
+};
+
+const char *phone_err_kind_name(enum phone_err_kind k); /* "transient", ... */
+const char *phone_call_name(enum phone_call c);         /* "scim-create", ... */
+
+/* phone_error_ok: out = success of call. */
+void phone_error_ok(struct phone_error *out, enum phone_call call);
+
+/*
+ * phone_error_parse: type the error response (status, body of len bytes,
+ * any content) of call into out. Pure. A 2xx status here means the caller
+ * could not use the body: PHONE_MALFORMED.
+ */
+void phone_error_parse(enum phone_call call, long status, const char *body,
+    size_t len, struct phone_error *out);
+
+/*
+ * phone_error_from_item: type one REST errors[] entry ({errorCode,
+ * message, parameterName, parameterValue}), as found in bulk-update task
+ * results, for call. A non-object item gives PHONE_MALFORMED.
+ */
+void phone_error_from_item(const json_t *item, enum phone_call call,
+    struct phone_error *out);
+
+/*
+ * phone_error_message: the administrator's sentence of SPEC section 7 for
+ * e, naming brand ("TELUS Business Connect") where the text refers to the
+ * phone system's portal or session. Returns buf.
+ */
+const char *phone_error_message(const struct phone_error *e, const char *brand,
+    char *buf, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Request bodies. */
+
+struct phone_custom_value {
+	const char *id;        /* custom field id (borrowed) */
+	const char *value;     /* borrowed; "" clears */
+};
+
+/*
+ * What to push for one user. Every string is borrowed: NULL means the
+ * field is not mapped (left untouched), "" clears it.
+ */
+struct phone_profile {
+	const char *field[PHONE_NFIELDS];
+	const struct phone_custom_value *custom;
+	size_t ncustom;
+};
+
+/* One record of an extension-bulk-update. */
+struct phone_bulk_item {
+	long long extension_id;
+	const struct phone_profile *profile; /* NULL: no contact change */
+	const char *status;                  /* "Enabled", "Disabled" or NULL */
+	const char *extension_number;        /* a new extension number, or NULL */
+};
+
+/*
+ * phone_bulk_record: the ExtensionBulkUpdateInfo JSON of item (id,
+ * status, extensionNumber, contact with businessAddress, customFields).
+ * New reference.
+ */
+json_t *phone_bulk_record(const struct phone_bulk_item *item);
+
+/*
+ * phone_scim_create_body: the SCIM User to create for prof: userName =
+ * email, externalId (objectGUID), name, emails[work], phoneNumbers
+ * (work, mobile), addresses[work], title, enterprise department, active.
+ * Empty and unmapped fields are left out (custom fields cannot be set
+ * through SCIM: push them with a bulk update afterwards). NULL with a
+ * reason when email, firstName or lastName is missing.
+ */
+json_t *phone_scim_create_body(const struct phone_profile *prof,
+    const char *external_id, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------
+ * Results, and their parsers (pure; 0, or -1 with a reason: malformed).
+ * A parsed struct owns its strings: clear it with its _clear function.
+ */
+
+struct phone_user {            /* a SCIM User */
+	char *id;                  /* the extension id, as a string */
+	char *user_name, *external_id, *given_name, *family_name, *email;
+	int active;
+};
+
+struct phone_custom {          /* a custom field value of an extension */
+	char *id, *value, *display_name;
+};
+
+struct phone_extension {
+	long long id;
+	char *extension_number, *type, *status, *name;
+	char *field[PHONE_NFIELDS]; /* contact values, NULL when absent */
+	struct phone_custom *custom;
+	size_t ncustom;
+};
+
+struct phone_number {
+	long long id;
+	char *phone_number;        /* E.164 */
+	char *usage_type, *type, *status;
+	int primary;
+	long long extension_id;    /* 0: not assigned to an extension */
+	char *extension_number;    /* or NULL */
+};
+
+struct phone_custom_field {    /* an account custom field */
+	char *id, *category, *display_name;
+};
+
+struct phone_spc {             /* SCIM ServiceProviderConfig */
+	int patch, bulk, filter, sort, etag, change_password;
+	long long max_results;
+};
+
+struct phone_schema_attr {
+	char *schema;              /* the schema URI */
+	char *name;                /* dotted: "name.givenName", "addresses.region" */
+	char *type;                /* "string", "complex", "boolean", ... */
+	int multi, required;
+};
+
+struct phone_schema {
+	struct phone_schema_attr *v;
+	size_t n;
+};
+
+/* Paging of a REST list response. */
+struct phone_page {
+	long long page, total_pages, total_elements;
+	int has_next;
+};
+
+struct phone_bulk_result {
+	long long extension_id;
+	int ok;
+	struct phone_error err;    /* kind PHONE_OK when ok */
+};
+
+int phone_parse_user(const json_t *j, struct phone_user *out, char *err,
+    size_t errlen);
+void phone_user_clear(struct phone_user *u);
+int phone_parse_extension(const json_t *j, struct phone_extension *out,
+    char *err, size_t errlen);
+void phone_extension_clear(struct phone_extension *x);
+int phone_parse_number(const json_t *j, struct phone_number *out, char *err,
+    size_t errlen);
+void phone_number_clear(struct phone_number *n);
+int phone_parse_custom_field(const json_t *j, struct phone_custom_field *out,
+    char *err, size_t errlen);
+void phone_custom_field_clear(struct phone_custom_field *f);
+int phone_parse_spc(const json_t *j, struct phone_spc *out, char *err,
+    size_t errlen);
+/* phone_parse_schemas: a ListResponse of Schema resources, flattened. */
+int phone_parse_schemas(const json_t *j, struct phone_schema *out, char *err,
+    size_t errlen);
+void phone_schema_clear(struct phone_schema *s);
+/* phone_parse_page: paging/navigation of a list response for page asked. */
+int phone_parse_page(const json_t *j, long long asked, struct phone_page *out,
+    char *err, size_t errlen);
+/*
+ * phone_parse_task: a bulk-update task. Returns 1 when it has completed
+ * (or failed) and res[0..n-1] (extension_id set by the caller) are
+ * filled, 0 while it is still running, -1 when malformed.
+ */
+int phone_parse_task(const json_t *task, struct phone_bulk_result *res,
+    size_t n, char *err, size_t errlen);
+/*
+ * phone_parse_token: an OAuth token response received at now (Unix time)
+ * into out (owned strings). The tokens are registered with
+ * log_secret_add before anything else happens to them.
+ */
+int phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
+    char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------
+ * OAuth helpers for the authorization-code login (ringsyncctl). */
+
+/*
+ * phone_random_token: nbytes from the kernel's random source, base64url
+ * without padding, into buf. Returns 0, or -1 when buf is too small or no
+ * randomness is available.
+ */
+int phone_random_token(size_t nbytes, char *buf, size_t len);
+/* phone_pkce_challenge: the RFC 7636 S256 challenge of verifier (44 bytes). */
+void phone_pkce_challenge(const char *verifier, char *buf, size_t len);
+/*
+ * phone_authorize_url: the authorization page URL on server for client_id
+ * with redirect_uri, state and an S256 challenge, every value encoded.
+ * Newly allocated, or NULL when server is not a URL.
+ */
+char *phone_authorize_url(const char *server, const char *client_id,
+    const char *redirect_uri, const char *state, const char *challenge);
+
+/* ---------------------------------------------------------------------
+ * The client. */
+
+struct phone_opts {
+	int max_attempts;          /* per request; 0: HTTP_DEFAULT_ATTEMPTS */
+	int per_page;              /* list page size; 0: 1000 */
+	double poll_first;         /* s before the first task poll; 0: 1 */
+	double poll_max;           /* s between task polls at most; 0: 5 */
+	unsigned int task_timeout; /* s a bulk task may take; 0: 600 */
+	size_t max_body;           /* response bytes; 0: HTTP_MAX_BODY */
+};
+
+enum phone_event_kind {
+	PHONE_EV_RETRY,       /* a request failed and is repeated after delay */
+	PHONE_EV_RATE_WAIT,   /* 429: its rate group waits delay seconds */
+	PHONE_EV_TOKEN,       /* new tokens (detail: the grant) */
+	PHONE_EV_AUTH_FAILED, /* a grant was refused (detail: the error code) */
+	PHONE_EV_STORE_ERROR, /* the tokens could not be stored (detail) */
+};
+
+struct phone_event {
+	enum phone_event_kind kind;
+	const char *method, *url;  /* RETRY, RATE_WAIT: the request, no query */
+	const char *group;         /* its rate group */
+	long status;               /* 0: connection failure */
+	double delay;              /* s */
+	int attempt;
+	const char *detail;        /* never a secret */
+	long long access_expires, refresh_expires; /* TOKEN: Unix times */
+};
+
+typedef void phone_event_cb(const struct phone_event *ev, void *arg);
+
+typedef void phone_done_cb(const struct phone_error *err, void *arg);
+typedef void phone_user_cb(const struct phone_error *err,
+    const struct phone_user *user, void *arg);
+typedef void phone_extensions_cb(const struct phone_extension *v, size_t n,
+    void *arg);
+typedef void phone_numbers_cb(const struct phone_number *v, size_t n,
+    void *arg);
+typedef void phone_custom_fields_cb(const struct phone_error *err,
+    const struct phone_custom_field *v, size_t n, void *arg);
+typedef void phone_spc_cb(const struct phone_error *err,
+    const struct phone_spc *spc, void *arg);
+typedef void phone_schema_cb(const struct phone_error *err,
+    const struct phone_schema *schema, void *arg);
+typedef void phone_bulk_cb(const struct phone_error *err,
+    const struct phone_bulk_result *v, size_t n, void *arg);
+
+struct phone;
+
+/*
+ * phone_new: a client for cfg on loop. Reads client_secret_file and, when
+ * set, jwt_file (both registered as secrets), and the stored tokens when
+ * st is not NULL (st is borrowed; NULL keeps tokens in memory only).
+ * opts may be NULL. Returns NULL with a message in err.
+ */
+struct phone *phone_new(struct ev_loop *loop, const struct config_telephony *cfg,
+    struct store *st, const struct phone_opts *opts, char *err, size_t errlen);
+/* phone_free: drop every call in flight without calling back. NULL: no-op. */
+void phone_free(struct phone *p);
+void phone_set_event_cb(struct phone *p, phone_event_cb *cb, void *arg);
+/* phone_pending: calls started and not yet called back. */
+size_t phone_pending(const struct phone *p);
+/*
+ * phone_write_wait: seconds until a write (Heavy) request could be sent
+ * at once, 0 now, -1 when writes are queued already (see http_group_wait).
+ */
+double phone_write_wait(struct phone *p);
+/* phone_requests: API requests sent so far (every attempt counts). */
+unsigned long long phone_requests(const struct phone *p);
+/* phone_token_expiry: the current tokens' expiry (Unix times, 0: none). */
+void phone_token_expiry(const struct phone *p, long long *access,
+    long long *refresh);
+/*
+ * phone_tokens_copy: copies of the current tokens into out, for a caller
+ * that must store them itself (ringsyncctl while ringsyncd holds the
+ * store). The caller owns the copies (store_tokens_clear) and must never
+ * print them. Returns 0, or -1 when there is no access token.
+ */
+int phone_tokens_copy(const struct phone *p, struct store_tokens *out);
+
+/*
+ * Authentication. Access tokens come from the refresh token, else the JWT
+ * credential; they are renewed before they expire. A call answered 401
+ * renews the token once by refresh, then by re-authentication with the
+ * JWT; after that it fails with PHONE_AUTH.
+ */
+/* phone_auth_check: make sure a valid access token is at hand. */
+void phone_auth_check(struct phone *p, phone_done_cb *cb, void *arg);
+
+struct phone_code_grant {
+	const char *code, *redirect_uri, *code_verifier;
+};
+/* phone_auth_code: exchange an authorization code (PKCE) for tokens. */
+void phone_auth_code(struct phone *p, const struct phone_code_grant *g,
+    phone_done_cb *cb, void *arg);
+
+/* SCIM. The user callback gets NULL when no user matched. */
+void phone_find_user(struct phone *p, const char *email, phone_user_cb *cb,
+    void *arg);
+/* phone_create_user: POST /Users; never repeated once it may have acted. */
+void phone_create_user(struct phone *p, const struct phone_profile *prof,
+    const char *external_id, phone_user_cb *cb, void *arg);
+/* phone_set_active: PATCH replace active of SCIM user id. */
+void phone_set_active(struct phone *p, const char *user_id, int active,
+    phone_user_cb *cb, void *arg);
+void phone_scim_config(struct phone *p, phone_spc_cb *cb, void *arg);
+void phone_scim_schemas(struct phone *p, phone_schema_cb *cb, void *arg);
+
+/* REST lists, paged to the end: page callbacks, then done. */
+struct phone_ext_filter {
+	const char *type;          /* "User", or NULL: any */
+	const char *status;        /* "Enabled", "Enabled,Disabled" or NULL */
+	const char *email;         /* or NULL */
+};
+void phone_list_extensions(struct phone *p, const struct phone_ext_filter *f,
+    phone_extensions_cb *page, phone_done_cb *done, void *arg);
+/* phone_list_numbers: account numbers of usage_type (NULL: all). */
+void phone_list_numbers(struct phone *p, const char *usage_type,
+    phone_numbers_cb *page, phone_done_cb *done, void *arg);
+void phone_custom_fields(struct phone *p, phone_custom_fields_cb *cb,
+    void *arg);
+
+/*
+ * phone_bulk_update: update n extensions, at most 500 per request (the
+ * requests are paced like any other), poll each task until it completes,
+ * and call back once with one result per item, in the items' order. err
+ * is PHONE_OK when every request went through (each result still has its
+ * own outcome), else the first request-level error. The items are copied
+ * before the call returns.
+ */
+void phone_bulk_update(struct phone *p, const struct phone_bulk_item *items,
+    size_t n, phone_bulk_cb *cb, void *arg);
+
+#define PHONE_BULK_MAX 500
+
+#endif

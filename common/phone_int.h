@@ -1,0 +1,119 @@
+/*
+ * phone_int: what phone.c (requests and calls) and phone_auth.c (OAuth)
+ * share. Not part of the public API.
+ *
+ * A phone_req is one API request as the client sees it: it may wait for a
+ * token, go out through the http module, come back 401 and go out again,
+ * and ends with its done function, called exactly once (then it is
+ * freed). A phone_op is one public call (a search, a paged list, a bulk
+ * update): it starts requests and calls the caller back. The struct phone
+ * owns both lists, so phone_free can drop everything in flight.
+ */
+#ifndef RINGSYNC_PHONE_INT_H
+#define RINGSYNC_PHONE_INT_H
+
+#include <ev.h>
+#include <sys/queue.h>
+
+#include "http.h"
+#include "phone.h"
+
+struct phone_req;
+
+/* Called once with the outcome; body is the parsed JSON of a 2xx or NULL. */
+typedef void phone_req_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body);
+
+struct phone_req {
+	struct phone *p;                  /* not owned */
+	LIST_ENTRY(phone_req) link;       /* p->reqs */
+	TAILQ_ENTRY(phone_req) qlink;     /* p->auth.waiting or p->deferred */
+	int queued;                       /* in one of those two queues */
+	enum phone_call call;
+	enum http_group group;
+	char *method;                     /* owned */
+	char *url;                        /* owned: absolute */
+	char *body;                       /* owned, or NULL; wiped */
+	const char *ctype;                /* static */
+	int idempotent;
+	int bearer;                       /* sends the access token */
+	int basic;                        /* client authentication (token) */
+	int probe;                        /* needs a token, sends nothing */
+	int auth_tries;                   /* 401s answered so far */
+	char *token_used;                 /* owned: the token it went with; wiped */
+	struct phone_error deferred;      /* the outcome when in p->deferred */
+	int grant;                        /* token requests: enum grant in phone_auth.c */
+	phone_req_done *done;
+	phone_req_done *then;             /* token requests: the op's continuation */
+	void *ctx;                        /* the op's, not owned */
+};
+
+TAILQ_HEAD(phone_req_queue, phone_req);
+
+struct phone_op {
+	LIST_ENTRY(phone_op) link;        /* p->ops */
+	void (*clear)(struct phone_op *); /* frees what the op owns */
+};
+
+struct phone_auth {
+	char *client_id;                  /* owned */
+	char *client_secret;              /* owned; wiped */
+	char *jwt;                        /* owned or NULL; wiped */
+	struct store_tokens tok;          /* owned: the current tokens */
+	long long lifetime;               /* s the access token was issued for; 0 unknown */
+	double deadline;                  /* its expiry (Unix time, sub-second) */
+	int granting;                     /* token requests in flight */
+	struct phone_req_queue waiting;   /* requests waiting for a token */
+	ev_timer refresh_timer;           /* renew before expiry (unref'd) */
+	int refresh_armed;
+	int store_failed;                 /* the store holds older tokens */
+	ev_timer store_timer;             /* write them again (unref'd) */
+	int store_armed;
+	double store_delay;               /* s before the next attempt */
+};
+
+struct phone {
+	struct ev_loop *loop;             /* not owned */
+	struct http *http;                /* owned */
+	struct store *st;                 /* not owned; may be NULL */
+	char *server;                     /* owned: no trailing slash */
+	struct phone_opts opts;
+	struct phone_auth auth;
+	LIST_HEAD(, phone_req) reqs;      /* every live request */
+	LIST_HEAD(, phone_op) ops;        /* every call not called back */
+	size_t nops;
+	struct phone_req_queue deferred;  /* outcomes known without I/O */
+	ev_timer defer_timer;
+	phone_event_cb *event_cb;
+	void *event_arg;
+};
+
+/* phone.c */
+struct phone_req *phone_req_new(struct phone *p, enum phone_call call,
+    const char *method, const char *url);
+/* phone_req_send: with a token (waiting for one if needed), through http. */
+void phone_req_send(struct phone_req *r);
+/* phone_req_defer: end r with err from the loop, not from this call. */
+void phone_req_defer(struct phone_req *r, const struct phone_error *err);
+void phone_emit(struct phone *p, const struct phone_event *ev);
+void *phone_op_new(struct phone *p, size_t size, void (*clear)(struct phone_op *));
+/* phone_op_end: the op has called back: free it. */
+void phone_op_end(struct phone *p, struct phone_op *op);
+/* phone_url: server + path, newly allocated. */
+char *phone_url(const struct phone *p, const char *path);
+
+/* phone_auth.c */
+int phone_auth_init(struct phone *p, const struct config_telephony *cfg,
+    char *err, size_t errlen);
+void phone_auth_fini(struct phone *p);
+/* phone_auth_token: the current access token when still valid, else NULL. */
+const char *phone_auth_token(struct phone *p);
+/* phone_auth_wait: queue r until a token is at hand (starting a grant). */
+void phone_auth_wait(struct phone *p, struct phone_req *r, int force_jwt);
+/* phone_auth_rejected: the server refused token: forget it if current. */
+void phone_auth_rejected(struct phone *p, const char *token);
+/* phone_auth_grant_code: the authorization-code grant; op gets the end. */
+void phone_auth_grant_code(struct phone *p, const struct phone_code_grant *g,
+    phone_req_done *done, void *ctx);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * sync_import: the importer. Lists the account's direct numbers and its
+ * user extensions, joins them by extension id and to AD users by email,
+ * links phone users to AD users, and queues write-back of the numbers
+ * that differ from what was last written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sync_stage.h"
+#include "util.h"
+
+#define IMPORT_TXN_BATCH 1000
+
+struct ext_rec {
+	long long id;
+	char *email;          /* lower-cased, or NULL */
+	char *number;         /* extension number */
+	int enabled, dup;
+};
+
+struct num_rec {
+	long long ext_id;
+	size_t order;         /* position in the list: the first one counts */
+	char *number;
+};
+
+struct import {
+	struct sync *s;       /* not owned */
+	struct ext_rec *ext;  /* owned */
+	size_t next, extcap;
+	struct num_rec *num;  /* owned */
+	size_t nnum, numcap;
+};
+
+static void
+import_free(struct import *im)
+{
+	for (size_t i = 0; i < im->next; i++) {
+		free(im->ext[i].email);
+		free(im->ext[i].number);
+	}
+	for (size_t i = 0; i < im->nnum; i++)
+		free(im->num[i].number);
+	free(im->ext);
+	free(im->num);
+	free(im);
+}
+
+static void
+import_end(struct import *im)
+{
+	struct sync *s = im->s;
+
+	s->imp = NULL;
+	import_free(im);
+	import_finished(s);
+}
+
+static void
+list_failed(struct import *im, const struct phone_error *e, const char *what)
+{
+	char msg[600];
+
+	phone_error_message(e, im->s->cfg->telephony.brand, msg, sizeof(msg));
+	log_warning("import of %s failed: %s error=%s", what, msg,
+	    phone_err_kind_name(e->kind));
+	im->s->ic.phone_down = 1;
+	import_end(im);
+}
+
+static int
+num_cmp(const void *a, const void *b)
+{
+	const struct num_rec *x = a, *y = b;
+
+	if (x->ext_id != y->ext_id)
+		return x->ext_id < y->ext_id ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int
+ext_cmp(const void *a, const void *b)
+{
+	const struct ext_rec *x = a, *y = b;
+
+	return strcmp(x->email ? x->email : "", y->email ? y->email : "");
+}
+
+/* first_number: the extension's first direct number, or NULL. */
+static const char *
+first_number(const struct import *im, long long ext_id)
+{
+	size_t lo = 0, hi = im->nnum;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (im->num[mid].ext_id < ext_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < im->nnum && im->num[lo].ext_id == ext_id ?
+	    im->num[lo].number : NULL;
+}
+
+/* mark_duplicates: several phone users with one email: touch none. */
+static void
+mark_duplicates(struct import *im, struct store_txn *txn)
+{
+	for (size_t i = 0; i + 1 < im->next; i++) {
+		size_t j = i;
+		char ids[256] = "";
+		size_t o = 0;
+
+		if (im->ext[i].email == NULL ||
+		    strcmp(im->ext[i].email, im->ext[i + 1].email ?
+		    im->ext[i + 1].email : "") != 0)
+			continue;
+		for (; j < im->next && im->ext[j].email &&
+		    strcmp(im->ext[j].email, im->ext[i].email) == 0; j++) {
+			im->ext[j].dup = 1;
+			if (o < sizeof(ids))
+				o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%lld",
+				    o ? "," : "", im->ext[j].id);
+		}
+		{
+			char *owner = email_owner(txn, im->ext[i].email), msg[512];
+			struct sync_user u = { 0 };
+
+			if (owner != NULL)
+				user_get(txn, owner, &u);
+			snprintf(msg, sizeof(msg), "More than one record found for Email: "
+			    "%s: the phone system must have one user per email (phone "
+			    "users %s)", im->ext[i].email, ids);
+			user_failed(im->s, &im->s->ic, u.dn, im->ext[i].email,
+			    field_attr(im->s, "email"), im->ext[i].email, msg);
+			im->s->ic.duplicates++;
+			user_clear(&u);
+			free(owner);
+		}
+		i = j - 1;
+	}
+}
+
+/* join_one: one phone user with the AD user of its email. */
+static void
+join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
+{
+	struct sync *s = im->s;
+	char *owner = email_owner(txn, x->email), err[256];
+	const char *direct = first_number(im, x->id);
+	char id[32];
+	struct sync_user u;
+	json_t *want = NULL;
+
+	if (owner == NULL || user_get(txn, owner, &u) != 0) {
+		s->ic.unmatched++;
+		log_debug("phone user without an AD user email=%s phone_id=%lld",
+		    log_q(x->email), x->id);
+		free(owner);
+		return;
+	}
+	free(owner);
+	snprintf(id, sizeof(id), "%lld", x->id);
+	if (u.phone_id == NULL) {
+		u.phone_id = xstrdup(id);
+		u.phone_active = x->enabled;
+		s->ic.linked++;
+		log_info("phone user linked by import dn=%s email=%s phone_id=%s",
+		    log_q(u.dn), log_q(x->email), id);
+	}
+	if (strcmp(u.phone_id, id) == 0 && !u.ad_deleted) {
+		str_set(&u.direct_number, direct);
+		str_set(&u.extension_number, x->number);
+		if (plan_writeback(&s->cfg->writeback, direct, x->number, u.wb,
+		    &want)) {
+			if (s->dry_run)
+				log_info("dry run: would write back dn=%s direct_number=%s "
+				    "extension_number=%s", log_q(u.dn), log_q(direct),
+				    log_q(x->number));
+			store_put_json(txn, STORE_WRITEBACK, u.guid, want, err, sizeof(err));
+			json_decref(want);
+		}
+	}
+	user_put(txn, &u, err, sizeof(err));
+	user_clear(&u);
+}
+
+static void
+process(struct import *im)
+{
+	struct store_txn *txn;
+	size_t since = 0;
+
+	if (im->nnum > 0)
+		qsort(im->num, im->nnum, sizeof(*im->num), num_cmp);
+	if (im->next > 0)
+		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
+	if ((txn = txn_begin(im->s)) == NULL) {
+		import_end(im);
+		return;
+	}
+	mark_duplicates(im, txn);
+	for (size_t i = 0; i < im->next; i++) {
+		if (im->ext[i].email == NULL || im->ext[i].dup)
+			continue;
+		join_one(im, txn, &im->ext[i]);
+		if (++since >= IMPORT_TXN_BATCH && !im->s->dry_run) {
+			txn_commit(im->s, txn);
+			if ((txn = txn_begin(im->s)) == NULL)
+				break;
+			since = 0;
+		}
+	}
+	if (txn != NULL)
+		txn_commit(im->s, txn);
+	if (im->s->ic.unmatched > 0)
+		log_notice("phone users without an AD user (never created in AD) "
+		    "count=%u", im->s->ic.unmatched);
+	import_end(im);
+}
+
+static void
+ext_page(const struct phone_extension *v, size_t n, void *arg)
+{
+	struct import *im = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *email = v[i].field[PHONE_F_EMAIL];
+		struct ext_rec *x;
+
+		if (im->next == im->extcap)
+			im->ext = xreallocarray(im->ext, im->extcap = im->extcap ?
+			    im->extcap * 2 : 1024, sizeof(*im->ext));
+		x = &im->ext[im->next++];
+		x->id = v[i].id;
+		x->email = email && *email ? lower_dup(email) : NULL;
+		x->number = v[i].extension_number ? xstrdup(v[i].extension_number) : NULL;
+		x->enabled = v[i].status && strcmp(v[i].status, "Enabled") == 0;
+		x->dup = 0;
+	}
+}
+
+static void
+ext_done(const struct phone_error *e, void *arg)
+{
+	struct import *im = arg;
+
+	if (e->kind != PHONE_OK)
+		list_failed(im, e, "extensions");
+	else
+		process(im);
+}
+
+static void
+num_page(const struct phone_number *v, size_t n, void *arg)
+{
+	struct import *im = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		struct num_rec *r;
+
+		if (v[i].extension_id == 0 || v[i].phone_number == NULL)
+			continue;
+		if (im->nnum == im->numcap)
+			im->num = xreallocarray(im->num, im->numcap = im->numcap ?
+			    im->numcap * 2 : 1024, sizeof(*im->num));
+		r = &im->num[im->nnum];
+		r->ext_id = v[i].extension_id;
+		r->order = im->nnum++;
+		r->number = xstrdup(v[i].phone_number);
+	}
+}
+
+static void
+num_done(const struct phone_error *e, void *arg)
+{
+	struct import *im = arg;
+	struct phone_ext_filter f = { "User", NULL, NULL };
+
+	if (e->kind != PHONE_OK) {
+		list_failed(im, e, "direct numbers");
+		return;
+	}
+	phone_list_extensions(im->s->phone, &f, ext_page, ext_done, im);
+}
+
+void
+import_start(struct sync *s)
+{
+	struct import *im = xcalloc(1, sizeof(*im));
+
+	im->s = s;
+	s->imp = im;
+	phone_list_numbers(s->phone, "DirectNumber", num_page, num_done, im);
+}
+
+void
+import_abort(struct sync *s)
+{
+	if (s->imp == NULL)
+		return;
+	import_free(s->imp);
+	s->imp = NULL;
+}

@@ -1,0 +1,94 @@
+/*
+ * sync_plan: the engine's decisions as pure functions of plain records;
+ * the stages only carry them out.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync_internal.h"
+#include "util.h"
+
+static int
+linked_active(const struct sync_user *u)
+{
+	return u != NULL && u->phone_id != NULL && u->phone_active;
+}
+
+void
+plan_entry(const struct sync_user *u, const struct ad_entry *e,
+    const char *hash, struct scan_decision *out)
+{
+	out->action = SCAN_NONE;
+	out->reason = NULL;
+	if (e->deleted || e->disabled) {
+		/* Never create or re-enable for a gone or disabled account. */
+		if (linked_active(u)) {
+			out->action = SCAN_DEACTIVATE;
+			out->reason = e->deleted ? "deleted" : "disabled";
+		} else if (e->deleted && u != NULL) {
+			out->action = SCAN_FORGET;
+		}
+		return;
+	}
+	if (hash == NULL) {
+		out->action = SCAN_DATA_ERROR;
+		return;
+	}
+	if (u == NULL || u->phone_id == NULL) {
+		/* A data error waits until the AD value changes. */
+		if (u == NULL || strcmp(u->failed, hash) != 0) {
+			out->action = SCAN_PUSH;
+			out->reason = "new";
+		}
+		return;
+	}
+	if (!u->phone_active) {
+		out->action = SCAN_PUSH;
+		out->reason = "enabled";
+	} else if (strcmp(u->pushed, hash) != 0 && strcmp(u->failed, hash) != 0) {
+		out->action = SCAN_PUSH;
+		out->reason = "changed";
+	}
+}
+
+enum push_action
+plan_push(const struct sync_out *o, const struct sync_user *u, long long now)
+{
+	int linked = u != NULL && u->phone_id != NULL;
+
+	if (o->not_before > now || o->held)
+		return PUSH_WAIT; /* held: 1 by max_deactivations, 2 under review */
+	if (!o->active)
+		return linked && u->phone_active ? PUSH_DEACTIVATE : PUSH_DROP;
+	if (!linked)
+		return PUSH_CREATE;
+	/* Pushed already (a link by import, or an older entry): only when
+	 * something differs, or the phone user is to be enabled again. */
+	if (u->phone_active && strcmp(u->pushed, o->hash) == 0)
+		return PUSH_DROP;
+	return PUSH_UPDATE;
+}
+
+int
+plan_writeback(const struct config_map *writeback, const char *direct,
+    const char *ext, const json_t *written, json_t **want)
+{
+	int differs = 0;
+
+	*want = json_object();
+	for (size_t i = 0; i < writeback->n; i++) {
+		char *v = profile_render(writeback->v[i].value, direct, ext);
+		const char *old = json_string_value(json_object_get(written,
+		    writeback->v[i].key));
+
+		if (old == NULL ? *v != '\0' : strcmp(old, v) != 0)
+			differs = 1;
+		json_object_set_new(*want, writeback->v[i].key, json_string(v));
+		free(v);
+	}
+	if (!differs) {
+		json_decref(*want);
+		*want = NULL;
+	}
+	return differs;
+}

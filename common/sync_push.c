@@ -1,0 +1,549 @@
+/*
+ * sync_push: the pusher, the only stage that writes to the phone system.
+ * Rounds: read a batch of due outbox entries, then link-or-create new
+ * users one by one (search by email first, the create recorded as in
+ * flight before it is sent) and update or deactivate linked users in bulk
+ * (<= 500 per request), record each user's result, and go again until
+ * nothing is due.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sync_stage.h"
+#include "util.h"
+
+#define ROUND_CREATES 50
+
+struct item {
+	struct push *p;              /* not owned */
+	struct sync_out o;           /* owned */
+	struct sync_user u;          /* owned */
+	int known;                   /* u came from the store */
+	enum push_action act;
+	struct phone_profile prof;   /* strings borrowed from o.profile */
+};
+
+struct push {
+	struct sync *s;              /* not owned */
+	struct item *items;          /* owned */
+	size_t n;
+	size_t outstanding;          /* phone calls awaited */
+	struct phone_bulk_item *bulk;
+	size_t *bulk_idx, nbulk;
+	long long earliest;          /* the first retry time among waiting entries */
+	int stop;                    /* auth failed: end the phase */
+	ev_timer wait;               /* until the Heavy budget allows a write */
+};
+
+static void round_start(struct push *p);
+
+static void
+fill_profile(struct item *it)
+{
+	const char *k;
+	json_t *v;
+
+	memset(&it->prof, 0, sizeof(it->prof));
+	json_object_foreach(it->o.profile, k, v) {
+		int f = phone_field_from_name(k);
+
+		if (f >= 0)
+			it->prof.field[f] = json_string_value(v);
+	}
+}
+
+/* out_done: the entry is dealt with, unless a newer one replaced it. */
+static void
+out_done(struct store_txn *txn, const struct sync_out *o)
+{
+	struct sync_out cur;
+	char err[128];
+
+	if (out_get(txn, o->guid, &cur) == 0 && cur.seq == o->seq)
+		store_del(txn, STORE_OUTBOX, o->guid, err, sizeof(err));
+	out_clear(&cur);
+}
+
+/* retry_later: a transient failure: the entry waits with backoff. */
+static void
+retry_later(struct store_txn *txn, struct item *it)
+{
+	struct sync_out cur;
+	char err[128];
+
+	if (out_get(txn, it->o.guid, &cur) == 0 && cur.seq == it->o.seq) {
+		cur.attempts++;
+		cur.not_before = (long long)time(NULL) +
+		    (long long)retry_delay(cur.attempts - 1);
+		out_put(txn, &cur, err, sizeof(err));
+	}
+	out_clear(&cur);
+}
+
+static void
+save_user(struct push *p, struct store_txn *txn, struct item *it)
+{
+	char err[256];
+
+	if (user_put(txn, &it->u, err, sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(it->u.dn),
+		    log_q(err));
+	(void)p;
+}
+
+/*
+ * phone_failure: log a phone-side failure of a user as SPEC section 7
+ * says, naming the AD attribute and value when the API named a field.
+ */
+static void
+phone_failure(struct push *p, struct item *it, const struct phone_error *e)
+{
+	struct sync *s = p->s;
+	const char *field = e->kind == PHONE_DUPLICATE_EMAIL ? "email" :
+	    e->param[0] ? phone_param_field(e->param) : NULL;
+	const char *attr = field_attr(s, field);
+	const char *value = field && it->o.profile ?
+	    json_string_value(json_object_get(it->o.profile, field)) : NULL;
+	char msg[600];
+
+	phone_error_message(e, s->cfg->telephony.brand, msg, sizeof(msg));
+	if (value == NULL && e->value[0])
+		value = e->value;
+	user_failed(s, &s->c, it->o.dn, it->o.email, attr, value, msg);
+	str_set(&it->u.last_error, msg);
+	it->u.failures++;
+}
+
+/* settle: what a failed call means for the entry: wait, or give up. */
+static void
+settle(struct push *p, struct store_txn *txn, struct item *it,
+    const struct phone_error *e)
+{
+	switch (e->kind) {
+	case PHONE_AUTH:
+		p->s->c.phone_down = 1;
+		p->stop = 1;
+		return; /* the entry stays for when the session is back */
+	case PHONE_TRANSIENT:
+	case PHONE_RATE_LIMITED:
+	case PHONE_MALFORMED:
+	case PHONE_CONFLICT:
+	case PHONE_NO_FREE_EXTENSION:
+		if (e->kind != PHONE_TRANSIENT && e->kind != PHONE_RATE_LIMITED)
+			phone_failure(p, it, e);
+		else
+			p->s->c.failed++;
+		retry_later(txn, it);
+		return;
+	case PHONE_NOT_FOUND:
+		if (it->act != PUSH_CREATE) {
+			/* The phone user is gone: link or create afresh. */
+			free(it->u.phone_id);
+			it->u.phone_id = NULL;
+			log_notice("linked phone user no longer exists: linking again "
+			    "dn=%s email=%s", log_q(it->o.dn), log_q(it->o.email));
+			return;
+		}
+		/* FALLTHROUGH */
+	default:
+		/* Data errors wait until the AD value changes. */
+		phone_failure(p, it, e);
+		snprintf(it->u.failed, sizeof(it->u.failed), "%s", it->o.hash);
+		out_done(txn, &it->o);
+	}
+}
+
+static void
+item_finished(struct push *p)
+{
+	if (--p->outstanding == 0)
+		round_start(p);
+}
+
+static void
+create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn = txn_begin(p->s);
+
+	if (txn != NULL) {
+		if (e->kind == PHONE_OK && user != NULL) {
+			str_set(&it->u.phone_id, user->id);
+			it->u.phone_active = 1;
+			it->u.creating = 0;
+			it->u.failures = 0;
+			str_set(&it->u.last_error, NULL);
+			snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
+			out_done(txn, &it->o);
+			p->s->c.created++;
+			log_info("phone user created dn=%s email=%s phone_id=%s",
+			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
+		} else {
+			/* The server may have created it: the next try searches. */
+			it->u.creating = e->may_have_acted;
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
+static void
+create(struct item *it)
+{
+	struct push *p = it->p;
+	struct store_txn *txn;
+
+	if (!p->s->cfg->sync.create_users) {
+		log_notice("no phone user has this email and create_users = no dn=%s "
+		    "email=%s", log_q(it->o.dn), log_q(it->o.email));
+		if ((txn = txn_begin(p->s)) != NULL) {
+			snprintf(it->u.failed, sizeof(it->u.failed), "%s", it->o.hash);
+			save_user(p, txn, it);
+			out_done(txn, &it->o);
+			txn_commit(p->s, txn);
+		}
+		item_finished(p);
+		return;
+	}
+	/* In flight first: after a crash the next try searches by email. */
+	if ((txn = txn_begin(p->s)) == NULL) {
+		item_finished(p);
+		return;
+	}
+	it->u.creating = 1;
+	save_user(p, txn, it);
+	if (txn_commit(p->s, txn) < 0) {
+		item_finished(p);
+		return;
+	}
+	phone_create_user(p->s->phone, &it->prof, it->o.guid, create_cb, it);
+}
+
+static void
+find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn;
+
+	if (e->kind == PHONE_OK && user == NULL) {
+		create(it);
+		return;
+	}
+	if ((txn = txn_begin(p->s)) != NULL) {
+		if (e->kind == PHONE_OK) {
+			/* Link, and let the next round push the profile. */
+			str_set(&it->u.phone_id, user->id);
+			it->u.phone_active = user->active;
+			it->u.creating = 0;
+			it->u.pushed[0] = '\0';
+			p->s->c.linked++;
+			log_info("phone user linked by email dn=%s email=%s phone_id=%s",
+			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
+		} else {
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
+static void
+bulk_result(struct push *p, struct store_txn *txn, struct item *it,
+    const struct phone_bulk_result *r)
+{
+	if (!r->ok) {
+		settle(p, txn, it, &r->err);
+		return;
+	}
+	it->u.failures = 0;
+	str_set(&it->u.last_error, NULL);
+	if (it->act == PUSH_DEACTIVATE) {
+		it->u.phone_active = 0;
+		p->s->c.deactivated++;
+		log_info("phone user deactivated reason=%s dn=%s email=%s phone_id=%s",
+		    log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email),
+		    log_q(it->u.phone_id));
+	} else {
+		if (!it->u.phone_active)
+			log_info("phone user enabled again dn=%s email=%s phone_id=%s",
+			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.phone_id));
+		it->u.phone_active = 1;
+		snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
+		p->s->c.updated++;
+		log_info("phone user updated dn=%s email=%s phone_id=%s",
+		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.phone_id));
+	}
+	out_done(txn, &it->o);
+}
+
+static void
+bulk_cb(const struct phone_error *e, const struct phone_bulk_result *v,
+    size_t n, void *arg)
+{
+	struct push *p = arg;
+	struct store_txn *txn = txn_begin(p->s);
+
+	if (txn != NULL) {
+		for (size_t i = 0; i < p->nbulk; i++) {
+			struct item *it = &p->items[p->bulk_idx[i]];
+
+			if (e->kind != PHONE_OK) {
+				settle(p, txn, it, e);
+			} else if (i >= n) {
+				struct phone_error m;
+
+				phone_error_ok(&m, PHONE_CALL_BULK_TASK);
+				m.kind = PHONE_MALFORMED;
+				snprintf(m.detail, sizeof(m.detail), "no result for the "
+				    "extension in the bulk-update task");
+				settle(p, txn, it, &m);
+			} else {
+				bulk_result(p, txn, it, &v[i]);
+			}
+			save_user(p, txn, it);
+		}
+		txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
+static void
+round_free(struct push *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		out_clear(&p->items[i].o);
+		user_clear(&p->items[i].u);
+	}
+	free(p->items);
+	free(p->bulk);
+	free(p->bulk_idx);
+	p->items = NULL;
+	p->bulk = NULL;
+	p->bulk_idx = NULL;
+	p->n = p->nbulk = 0;
+}
+
+/* consider: one outbox entry; 1 when it joins the round. */
+static int
+consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
+    size_t *ncreates)
+{
+	char err[128];
+
+	it->known = user_get(txn, it->o.guid, &it->u) == 0;
+	if (!it->known) {
+		snprintf(it->u.guid, sizeof(it->u.guid), "%s", it->o.guid);
+		it->u.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
+		it->u.email = it->o.email ? xstrdup(it->o.email) : NULL;
+		it->u.wb = json_object();
+	}
+	it->act = plan_push(&it->o, it->known ? &it->u : NULL, now);
+	if (it->act == PUSH_DEACTIVATE &&
+	    p->s->cfg->sync.deactivate == CONFIG_DEACTIVATE_NONE) {
+		log_info("phone user left as it is (deactivate = none) reason=%s dn=%s "
+		    "email=%s", log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email));
+		it->act = PUSH_DROP;
+	}
+	switch (it->act) {
+	case PUSH_DROP:
+		out_done(txn, &it->o);
+		return 0;
+	case PUSH_WAIT:
+		if (!it->o.held && it->o.not_before > 0 &&
+		    (p->earliest == 0 || it->o.not_before < p->earliest))
+			p->earliest = it->o.not_before;
+		return 0;
+	case PUSH_CREATE:
+		if (*ncreates >= ROUND_CREATES)
+			return 0;
+		(*ncreates)++;
+		break;
+	default:
+		if (p->nbulk >= PHONE_BULK_MAX)
+			return 0;
+		p->nbulk++;
+		break;
+	}
+	(void)err;
+	return 1;
+}
+
+/* collect: the round's items from the outbox (dropping what is done). */
+static void
+collect(struct push *p)
+{
+	struct store_txn *txn = txn_begin(p->s);
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl, ncreates = 0, cap = 0;
+	long long now = (long long)time(NULL);
+
+	p->earliest = 0;
+	if (txn == NULL || store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0) {
+		store_abort(txn);
+		return;
+	}
+	while (store_iter_next(it, &k, &kl, &v, &vl) == 1 &&
+	    (ncreates < ROUND_CREATES || p->nbulk < PHONE_BULK_MAX)) {
+		char guid[AD_GUID_LEN + 1];
+		json_t *j = json_loadb(v, vl, 0, NULL);
+		struct item cur = { .p = p };
+
+		snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
+		if (j == NULL || out_from_json(guid, j, &cur.o) < 0) {
+			log_err("unreadable outbox entry dropped guid=%s", log_q(guid));
+			json_decref(j);
+			store_del(txn, STORE_OUTBOX, guid, NULL, 0);
+			continue;
+		}
+		json_decref(j);
+		if (!consider(p, txn, &cur, now, &ncreates)) {
+			out_clear(&cur.o);
+			user_clear(&cur.u);
+			continue;
+		}
+		if (p->n == cap)
+			p->items = xreallocarray(p->items, cap = cap ? cap * 2 : 64,
+			    sizeof(*p->items));
+		p->items[p->n++] = cur;
+	}
+	store_iter_close(it);
+	txn_commit(p->s, txn);
+}
+
+static void
+push_finish(struct push *p)
+{
+	struct sync *s = p->s;
+
+	if (p->earliest > 0 && !s->dry_run) {
+		double delay = (double)(p->earliest - (long long)time(NULL));
+
+		ev_timer_stop(s->loop, &s->retry);
+		ev_timer_set(&s->retry, delay > 0 ? delay : 0.1, 0.);
+		ev_timer_start(s->loop, &s->retry);
+	}
+	ev_timer_stop(s->loop, &p->wait);
+	round_free(p);
+	free(p);
+	s->push = NULL;
+	push_finished(s);
+}
+
+static void
+dry_run_report(struct push *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct item *it = &p->items[i];
+
+		log_info("dry run: would %s the phone user reason=%s dn=%s email=%s",
+		    it->act == PUSH_CREATE ? "link or create" :
+		    it->act == PUSH_DEACTIVATE ? "deactivate" : "update",
+		    log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email));
+	}
+}
+
+static void
+wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	round_start(w->data);
+}
+
+/*
+ * budget_wait: entries are read only when a write can go out at once, so
+ * while the rate limit holds the pusher, newer scans keep replacing them
+ * and several edits of a user become one push. 1 when waiting.
+ */
+static int
+budget_wait(struct push *p)
+{
+	double w = p->s->dry_run ? 0 : phone_write_wait(p->s->phone);
+
+	if (w == 0)
+		return 0;
+	ev_timer_set(&p->wait, w < 0 ? 0.5 : w, 0.);
+	ev_timer_start(p->s->loop, &p->wait);
+	return 1;
+}
+
+static void
+round_start(struct push *p)
+{
+	size_t b = 0;
+
+	round_free(p);
+	if (p->stop || p->s->stopping) {
+		push_finish(p);
+		return;
+	}
+	if (budget_wait(p))
+		return;
+	collect(p);
+	if (p->n == 0 || p->s->dry_run) {
+		dry_run_report(p);
+		push_finish(p);
+		return;
+	}
+	p->bulk = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk));
+	p->bulk_idx = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk_idx));
+	p->outstanding = 1; /* held until every call is started */
+	for (size_t i = 0; i < p->n; i++) {
+		struct item *it = &p->items[i];
+
+		if (it->o.profile != NULL)
+			fill_profile(it);
+		if (it->act == PUSH_CREATE) {
+			p->outstanding++;
+			phone_find_user(p->s->phone, it->o.email, find_cb, it);
+			continue;
+		}
+		p->bulk[b].extension_id = strtoll(it->u.phone_id, NULL, 10);
+		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
+		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
+		    it->u.phone_active ? NULL : "Enabled";
+		p->bulk_idx[b++] = i;
+	}
+	if (b > 0) {
+		p->outstanding++;
+		phone_bulk_update(p->s->phone, p->bulk, b, bulk_cb, p);
+	}
+	item_finished(p);
+}
+
+void
+push_start(struct sync *s)
+{
+	struct push *p = xcalloc(1, sizeof(*p));
+
+	p->s = s;
+	ev_timer_init(&p->wait, wait_cb, 0., 0.);
+	p->wait.data = p;
+	s->push = p;
+	round_start(p);
+}
+
+void
+push_abort(struct sync *s)
+{
+	struct push *p = s->push;
+
+	if (p == NULL)
+		return;
+	/* The phone client drops its calls without calling back (phone_free
+	 * by the caller); the outbox keeps every entry not yet settled. */
+	ev_timer_stop(s->loop, &p->wait);
+	round_free(p);
+	free(p);
+	s->push = NULL;
+}

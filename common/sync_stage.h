@@ -1,0 +1,92 @@
+/*
+ * sync_stage: the engine object and the stage entry points, shared by
+ * sync.c (orchestration) and the stage files. Not an interface.
+ */
+#ifndef RINGSYNC_SYNC_STAGE_H
+#define RINGSYNC_SYNC_STAGE_H
+
+#include "sync_internal.h"
+
+/*
+ * What a cycle did: the summary line of SPEC section 7. The scanner's
+ * cycle and the importer's each have one; the pusher and the writer add
+ * to the cycle that set them going.
+ */
+struct cycle {
+	enum sync_kind kind;
+	unsigned long long id;        /* outbox entries record it */
+	double t0;                    /* ev_now at the start */
+	const char *dc;               /* not owned: the AD module's */
+	unsigned long long lower, upper;
+	int full, scanned_range;
+	const char *reason;
+	unsigned int scanned, created, linked, updated, deactivated, held;
+	unsigned int written_back, failed, unmatched, duplicates;
+	unsigned int deactivations;   /* queued by this scan */
+	unsigned long long api0;      /* phone requests before the cycle */
+	int ad_down, phone_down;      /* unreachable or authentication failed */
+};
+
+struct push;
+struct import;
+struct writer;
+struct scan_ctx;
+
+struct sync {
+	struct ev_loop *loop;         /* borrowed */
+	const struct config *cfg;     /* borrowed */
+	struct store *store;          /* borrowed */
+	struct ad *ad;                /* owned */
+	struct phone *phone;          /* owned */
+	int dry_run;
+	unsigned int pending;         /* bit per enum sync_kind requested */
+	struct cycle c;               /* the scan cycle (AD -> phone) */
+	struct cycle ic;              /* the import cycle (phone -> AD) */
+	int scanning, pushing, importing, writing;
+	int push_again;               /* the outbox changed while pushing */
+	int summary_due;              /* a scan cycle waits for the pusher */
+	ev_timer retry;               /* the earliest outbox retry */
+	int once;
+	sync_done_cb *once_cb;
+	void *once_arg;
+	int stopping;
+	void (*stop_cb)(void *arg);
+	void *stop_arg;
+	ev_timer stop_timer;
+	struct scan_ctx *scan;        /* owned while scanning */
+	struct push *push;            /* owned while pushing */
+	struct import *imp;           /* owned while importing */
+	struct writer *wr;            /* owned while writing back */
+	int notify_on;
+	void (*idle_cb)(void *arg);
+	void *idle_arg;
+	char err[1024];
+};
+
+/* sync.c: each stage says when it has finished. */
+void scan_finished(struct sync *s);
+void push_finished(struct sync *s);
+void import_finished(struct sync *s);
+void writer_finished(struct sync *s);
+/* sync.c: the outbox has work: push it (now, or after the running round). */
+void push_kick(struct sync *s);
+/* sync.c: a write transaction, or NULL after logging why. */
+struct store_txn *txn_begin(struct sync *s);
+/* sync.c: commit, logging a failure; returns 0 or -1. */
+int txn_commit(struct sync *s, struct store_txn *txn);
+/* sync.c: log a per-user error (SPEC section 7) and count it in c. */
+void user_failed(struct sync *s, struct cycle *c, const char *dn,
+    const char *email, const char *attr, const char *value, const char *msg);
+/* sync.c: the AD attribute mapped to a phone field, or NULL. */
+const char *field_attr(const struct sync *s, const char *field);
+
+void scan_start(struct sync *s);
+void scan_abort(struct sync *s);
+void push_start(struct sync *s);
+void push_abort(struct sync *s);
+void import_start(struct sync *s);
+void import_abort(struct sync *s);
+void writer_start(struct sync *s);
+void writer_abort(struct sync *s);
+
+#endif

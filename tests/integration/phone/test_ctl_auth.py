@@ -1,0 +1,249 @@
+"""ringsyncctl auth login and auth status, as an administrator meets them,
+against the API emulator. The test plays the browser: it opens the printed
+address (the emulator's authorization page approves at once and redirects to
+the loopback listener) and follows the redirect."""
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import rstest  # noqa: E402
+from rstest import RINGSYNCCTL  # noqa: E402
+
+BRAND = "TELUS Business Connect"
+URL_RE = re.compile(r"^  (http://127\.0\.0\.1:\d+/restapi/oauth/authorize\?\S+)$", re.M)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def fetch(url, follow=False):
+    """(status, headers, body) of a GET, without following redirects."""
+    opener = urllib.request.build_opener() if follow else \
+        urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=30) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+class CtlAuthTest(rstest.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.emu = rstest.Emulator(self, args=self.emu_args())
+
+    def emu_args(self):
+        return ["--window", "2"]
+
+    def conf(self, jwt=False):
+        ldap = self.write("ldap.secret", "fake-ldap-password-9\n")
+        self.state = os.path.join(self.tmp, "state")
+        return self.write("ringsyncd.conf", (
+            "[ldap]\nuri = ldaps://127.0.0.1:1\nbase_dn = DC=example,DC=test\n"
+            "bind_dn = CN=svc,DC=example,DC=test\nbind_password_file = %s\n"
+            "[telephony]\nbrand = %s\nserver = %s\nclient_id = ringsync-test\n"
+            "client_secret_file = %s\n%s"
+            "[sync]\nstate_dir = %s\n") % (
+                ldap, BRAND, self.emu.url, self.emu.secret_file,
+                "jwt_file = %s\n" % self.emu.jwt_file if jwt else "", self.state))
+
+    def ctl(self, conf, *args):
+        return self.run_cmd([RINGSYNCCTL, "-c", conf] + list(args))
+
+    def stored_tokens(self):
+        """The tokens record, read with LMDB's own tool (never printed)."""
+        out = subprocess.run(["mdb_dump", "-n", "-p", "-s", "tokens",
+                              os.path.join(self.state, "state.mdb")],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             check=True).stdout.decode()
+        lines = out.split("HEADER=END\n", 1)[1].splitlines()
+        if lines[0] == "DATA=END":
+            return {}
+        self.assertEqual(lines[0].strip(), "oauth")
+        return json.loads(lines[1].strip())
+
+    def has_tokens(self):
+        try:
+            return bool(self.stored_tokens().get("access_token"))
+        except (subprocess.CalledProcessError, IndexError):
+            return False
+
+    def assertNoSecrets(self, text):
+        for s in (rstest.FAKE_CLIENT_SECRET, rstest.FAKE_JWT):
+            self.assertNotIn(s, text)
+        if os.path.exists(os.path.join(self.state, "state.mdb")):
+            try:
+                tok = self.stored_tokens()
+            except (subprocess.CalledProcessError, IndexError):
+                return
+            for key in ("access_token", "refresh_token"):
+                if tok.get(key):
+                    self.assertNotIn(tok[key], text, "a token was printed")
+
+    def start_login(self, conf, timeout="60s"):
+        p = self.start([RINGSYNCCTL, "-c", conf, "auth", "login", "--timeout",
+                        timeout], "login-%d" % len(self.procs))
+        m = rstest.wait_for(lambda: URL_RE.search(p.output()), 30,
+                            "the authorization URL")
+        return p, m.group(1)
+
+    def browse(self, url):
+        """The browser: the authorization page, then its redirect."""
+        status, headers, _ = fetch(url)
+        self.assertEqual(status, 302)
+        location = headers["Location"]
+        self.assertRegex(location, r"^http://127\.0\.0\.1:\d+/callback\?code=")
+        return fetch(location)
+
+    def login(self, conf):
+        p, url = self.start_login(conf)
+        self.assertIn("code_challenge_method=S256", url)
+        self.assertIn("redirect_uri=http%3a%2f%2f127.0.0.1%3a", url)
+        status, _, body = self.browse(url)
+        self.assertEqual(status, 200, body)
+        self.assertIn("you can close this window", body)
+        self.assertEqual(p.wait(30), 0, p.output())
+        return p.output()
+
+    def test_status_then_login_then_status(self):
+        conf = self.conf()
+        rc, out = self.ctl(conf, "auth", "status")
+        self.assertEqual(rc, 3, out)
+        self.assertIn("access token     absent", out)
+        self.assertIn("run `ringsyncctl auth login`", out)
+
+        seq = self.emu.last_seq()
+        out = self.login(conf)
+        self.assertRegex(out, r"logged in to %s: access token valid until "
+                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, refresh token valid "
+                         r"until \d{4}-" % BRAND)
+        self.assertNoSecrets(out)
+        log = self.emu.log(seq)
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in log],
+                         [("GET", "/restapi/oauth/authorize", 302),
+                          ("POST", "/restapi/oauth/token", 200)])
+
+        rc, out = self.ctl(conf, "auth", "status")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"access token     valid until \S+ \(\d+ min left\)")
+        self.assertRegex(out, r"refresh token    valid until \S+ \((29 d 23|30 d 0) h left\)")
+        self.assertNoSecrets(out)
+
+        # the stored token is a real one
+        tok = self.stored_tokens()
+        req = urllib.request.Request(
+            self.emu.url + "/restapi/v1.0/account/~/custom-fields",
+            headers={"Authorization": "Bearer " + tok["access_token"]})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            self.assertEqual(r.status, 200)
+
+    def test_login_while_ringsyncd_holds_the_store(self):
+        conf = self.conf()
+        self.login(conf)
+        before = self.stored_tokens()
+        # ringsyncd's lock: the store can only be written around it
+        with open(os.path.join(self.state, "ringsyncd.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            out = self.login(conf)
+            self.assertIn("logged in to", out)
+            after = self.stored_tokens()
+            self.assertNotEqual(before["access_token"], after["access_token"])
+            self.assertNotEqual(before["refresh_token"], after["refresh_token"])
+            rc, out = self.ctl(conf, "auth", "status")
+            self.assertEqual(rc, 0, out)
+        rc, out = self.ctl(conf, "status")
+        self.assertEqual(rc, 0, out)
+
+    def test_foreign_redirect_ignored_then_timeout(self):
+        conf = self.conf()
+        p, url = self.start_login(conf, "3s")
+        port = re.search(r"redirect_uri=http%3a%2f%2f127.0.0.1%3a(\d+)", url).group(1)
+        base = "http://127.0.0.1:%s" % port
+        status, _, _ = fetch(base + "/callback?code=stolen&state=not-ours")
+        self.assertEqual(status, 400)
+        status, _, _ = fetch(base + "/favicon.ico")
+        self.assertEqual(status, 404)
+        self.assertEqual(p.wait(30), 3, p.output())
+        out = p.output()
+        self.assertIn("state mismatch", out)
+        self.assertIn("no answer from the browser within 3 s", out)
+        self.assertFalse(self.has_tokens())
+        # nothing was exchanged
+        self.assertEqual([e for e in self.emu.log() if e["path"] ==
+                          "/restapi/oauth/token"], [])
+
+    def test_refused_authorization(self):
+        conf = self.conf()
+        p, url = self.start_login(conf)
+        state = re.search(r"[?&]state=([^&]+)", url).group(1)
+        port = re.search(r"redirect_uri=http%3a%2f%2f127.0.0.1%3a(\d+)", url).group(1)
+        status, _, body = fetch("http://127.0.0.1:%s/callback?state=%s&error="
+                                "access_denied" % (port, state))
+        self.assertEqual(status, 400)
+        self.assertEqual(p.wait(30), 3, p.output())
+        self.assertIn("the authorization was refused: access_denied", p.output())
+
+    def test_bad_code_refused(self):
+        conf = self.conf()
+        p, url = self.start_login(conf)
+        state = re.search(r"[?&]state=([^&]+)", url).group(1)
+        port = re.search(r"redirect_uri=http%3a%2f%2f127.0.0.1%3a(\d+)", url).group(1)
+        status, _, _ = fetch("http://127.0.0.1:%s/callback?state=%s&code=bogus"
+                             % (port, state))
+        self.assertEqual(status, 200)
+        self.assertEqual(p.wait(30), 3, p.output())
+        self.assertIn("the login was refused", p.output())
+        self.assertIn("invalid_grant", p.output())
+
+    def test_bad_timeout_option(self):
+        rc, out = self.ctl(self.conf(), "auth", "login", "--timeout", "soon")
+        self.assertEqual(rc, 2, out)
+        rc, out = self.ctl(self.conf(), "auth", "logout")
+        self.assertEqual(rc, 2, out)
+        self.assertIn("usage:", out)
+
+
+class CtlAuthShortTokens(CtlAuthTest):
+    """Access tokens that live 2 s: status says ringsyncd renews them."""
+
+    def emu_args(self):
+        return ["--window", "2", "--access-ttl", "2"]
+
+    def test_status_after_access_expiry(self):
+        conf = self.conf(jwt=False)
+        self.login(conf)
+
+        def renewable():
+            rc, out = self.ctl(conf, "auth", "status")
+            return (rc, out) if rc != 0 else None
+        rc, out = rstest.wait_for(renewable, 30, "the access token to expire")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("access token     expired at", out)
+        self.assertIn("ringsyncd renews the session by itself", out)
+        # with a JWT and no session at all: renewable as well
+        os.remove(os.path.join(self.state, "state.mdb"))
+        rc, out = self.ctl(self.conf(jwt=True), "auth", "status")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("jwt credential   configured", out)
+
+    # the inherited tests need nothing from short tokens
+    test_login_while_ringsyncd_holds_the_store = None
+    test_foreign_redirect_ignored_then_timeout = None
+    test_refused_authorization = None
+    test_bad_code_refused = None
+    test_bad_timeout_option = None
+    test_status_then_login_then_status = None
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,264 @@
+"""The sync engine end to end (issue #5): a throwaway Samba AD DC, the
+phone-API emulator and the real ringsyncd, asserting on both sides."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import rstest
+import samba_fixture
+from rstest import RINGSYNCD
+
+CORP = "OU=Corp,DC=example,DC=test"
+FAST = ["--window", "1", "--limits", "Light=200,Medium=100,Heavy=100,Auth=20",
+        "--penalty", "2", "--task-delay", "0.05"]
+_seq = [0]
+
+
+def person(cn, ou, **attrs):
+    _seq[0] += 1
+    a = {"givenName": cn.capitalize(), "sn": "Sync", "mail": cn + "@example.test",
+         "st": "CA", "c": "US", "l": "Palo Alto", "department": "Eng",
+         "sAMAccountName": ("y%d-%s" % (_seq[0], cn))[:20]}
+    a.update(attrs)
+    return {"cn": cn, "ou": ou, "attrs": {k: v for k, v in a.items() if v is not None}}
+
+
+def summaries(out, kind=None):
+    lines = [l for l in out.splitlines() if "cycle done" in l]
+    if kind:
+        lines = [l for l in lines if "kind=%s " % kind in l]
+    return [dict(re.findall(r"(\w+)=(\S+)", l)) for l in lines]
+
+
+class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
+
+    def setUp(self):
+        rstest.TestCase.setUp(self)
+        self.ou = "OU=s-%s,%s" % (self._testMethodName.replace("_", "-"), CORP)
+
+    def start_emulator(self, seed, args=FAST):
+        self.emu = rstest.Emulator(self, seed=seed, args=args)
+
+    def conf(self, sync="", extra=""):
+        env = self.dc.env
+        return self.write("ringsyncd.conf", "\n".join([
+            "[ldap]", "uri = " + env["LDAP_URI"], "base_dn = " + self.ou,
+            "bind_dn = " + env["SVC_DN"], "bind_password_file = " + env["SVC_PW_FILE"],
+            "tls_ca_cert = " + env["CA_CERT"], "page_size = 50",
+            "[telephony]", "brand = TELUS Business Connect", "server = " + self.emu.url,
+            "client_id = ringsync-test", "client_secret_file = " + self.emu.secret_file,
+            "jwt_file = " + self.emu.jwt_file,
+            "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
+            extra]) + "\n", 0o644)
+
+    def once(self, conf, *args, expect=0):
+        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", conf] + list(args))
+        self.assertEqual(rc, expect, out)
+        for secret in (rstest.FAKE_JWT, rstest.FAKE_CLIENT_SECRET):
+            self.assertNotIn(secret, out)
+        return out
+
+    def add(self, *people):
+        self.dc.add_users(list(people), self.tmp)
+
+    def dn(self, cn):
+        return "CN=%s,%s" % (cn, self.ou)
+
+    def ad(self, cn, *attrs):
+        got = self.dc.search(self.dn(cn), attrs=list(attrs))[0]
+        return {a: (got.get(a.lower()) or [None])[0] for a in attrs}
+
+    def set_attr(self, cn, attr, value):
+        self.dc.modify("dn: %s\nchangetype: modify\nreplace: %s\n%s: %s\n" %
+                       (self.dn(cn), attr, attr, value))
+
+    def ext(self, email):
+        found = self.emu.users_by_email().get(email.lower(), [])
+        self.assertEqual(len(found), 1, "phone users for %s: %s" % (email, found))
+        return found[0]
+
+    def requests(self, since, method=None, prefix=""):
+        return [r for r in self.emu.log(since) if r["path"].startswith(prefix)
+                and (method is None or r["method"] == method)]
+
+    # ------------------------------------------------------------------
+
+    def test_create_link_writeback_and_idle(self):
+        self.start_emulator({
+            "free_extensions": {"count": 10, "start": 201},
+            "inventory_numbers": {"count": 3, "start": "+16505551000"},
+            "extensions": [{"id": 150, "extensionNumber": "150", "status": "Enabled",
+                            "contact": {"firstName": "Old", "lastName": "Name",
+                                        "email": "Linked.User@Example.test"}}],
+            "numbers": [{"phoneNumber": "+16505550150", "extensionId": 150},
+                        {"phoneNumber": "+16505550151", "extensionId": 150}]})
+        self.add(person("alice", self.ou), person("bob", self.ou, st="Ontario", c="CA"),
+                 person("carol", self.ou), person("dave", self.ou),
+                 person("linked.user", self.ou, givenName="Linked"))
+        conf = self.conf()
+        out = self.once(conf)
+        # Created, or linked by email instead of a duplicate.
+        creates = self.requests(0, "POST", "/scim/v2/Users")
+        self.assertEqual(len([r for r in creates if r["status"] == 201]), 4)
+        linked = self.ext("linked.user@example.test")
+        self.assertEqual(linked["id"], 150)
+        self.assertEqual(linked["contact"]["firstName"], "Linked")
+        bob = self.ext("bob@example.test")
+        self.assertEqual(bob["contact"]["businessAddress"]["state"], "Ontario")
+        self.assertEqual(bob["contact"]["businessAddress"]["country"], "CA")
+        # Numbers written back with the default templates.
+        no_number = 0
+        for cn in ("alice", "bob", "carol", "dave"):
+            x = self.ext(cn + "@example.test")
+            got = self.ad(cn, "telephoneNumber", "ipPhone")
+            direct = x["directNumbers"][0] if x["directNumbers"] else ""
+            no_number += not direct
+            self.assertEqual(got["ipPhone"], x["extensionNumber"])
+            self.assertEqual(got["telephoneNumber"], "%s#%s" % (direct, x["extensionNumber"]))
+        self.assertEqual(no_number, 1)          # three inventory numbers for four
+        self.assertEqual(self.ad("linked.user", "telephoneNumber")["telephoneNumber"],
+                         "+16505550150#150")   # the first of two direct numbers
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["created"], s["linked"], s["failed"]), ("4", "1", "0"))
+
+        # An idle cycle after the write-back: the scan sees the written users
+        # (uSNChanged moved) and makes no API call.
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        s = summaries(out, "incremental")[0]
+        self.assertEqual(s["scanned"], "5")
+        self.assertEqual((s["api_calls"], s["updated"], s["created"]), ("0", "0", "0"))
+        self.assertEqual(self.requests(seq, "POST"), [])
+        self.assertEqual(summaries(out, "import")[0]["written_back"], "0")
+
+        # A number changed on the phone side reaches AD at the next import.
+        self.emu.call("POST", "/_emu/extension/%d" % self.ext("alice@example.test")["id"],
+                      {"extensionNumber": "299", "directNumbers": ["+16505559999"]})
+        out = self.once(conf)
+        self.assertEqual(self.ad("alice", "telephoneNumber", "ipPhone"),
+                         {"telephoneNumber": "+16505559999#299", "ipPhone": "299"})
+        self.assertEqual(summaries(out, "import")[0]["written_back"], "1")
+
+    def test_updates_only_changed_users(self):
+        self.start_emulator({"free_extensions": {"count": 5, "start": 301}})
+        self.add(person("erin", self.ou), person("frank", self.ou), person("gina", self.ou))
+        conf = self.conf()
+        self.once(conf)
+        before = {e: self.ext(e + "@example.test")["version"] for e in ("erin", "frank", "gina")}
+        seq = self.emu.last_seq()
+        self.set_attr("erin", "department", "Sales")
+        self.set_attr("frank", "l", "Toronto")
+        out = self.once(conf)
+        posts = self.requests(seq, "POST")
+        self.assertEqual([r["path"] for r in posts],
+                         ["/restapi/v1.0/account/~/extension-bulk-update"])
+        self.assertEqual(self.ext("erin@example.test")["contact"]["department"], "Sales")
+        self.assertEqual(self.ext("frank@example.test")["contact"]["businessAddress"]["city"],
+                         "Toronto")
+        self.assertEqual(self.ext("gina@example.test")["version"], before["gina"])
+        self.assertEqual(summaries(out, "incremental")[0]["updated"], "2")
+
+    def test_edits_behind_rate_limit_become_one_push(self):
+        # Heavy: 3 writes per 20 s. Five creates keep the pusher waiting for
+        # the budget while one linked user is edited five times.
+        self.start_emulator({"free_extensions": {"count": 10, "start": 701}},
+                            args=["--window", "20", "--limits", "Heavy=3",
+                                  "--task-delay", "0.05"])
+        self.add(person("olga", self.ou))
+        conf = self.conf(sync="interval = 1s")
+        self.once(conf)
+        seq = self.emu.last_seq()
+        self.add(*[person("new%d" % i, self.ou) for i in range(5)])
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        rstest.wait_for(lambda: len([r for r in self.requests(seq, "POST", "/scim/v2/Users")
+                                     if r["status"] == 201]) >= 1, 120, "the first create")
+        for i in range(5):
+            mark = len(d.output())
+            self.set_attr("olga", "department", "Edit %d" % i)
+            d.wait_output("scanned=1 ", 60, start=mark)
+        rstest.wait_for(lambda: self.ext("olga@example.test")["contact"]
+                        .get("department") == "Edit 4", 180, "the final edit")
+        bulk = [r for r in self.requests(seq, "POST", "/restapi/v1.0/account/~/"
+                                         "extension-bulk-update") if r["status"] < 300]
+        self.assertEqual(len(bulk), 1, d.output())
+        self.assertEqual(len(self.emu.users_by_email()), 6)
+        self.assertEqual([r for r in self.emu.log(seq) if r["status"] == 429], [])
+
+    def test_deactivate_delete_reenable(self):
+        self.start_emulator({"free_extensions": {"count": 5, "start": 401}})
+        self.add(person("hank", self.ou), person("ivy", self.ou), person("jo", self.ou))
+        conf = self.conf()
+        self.once(conf)
+        self.set_attr("hank", "userAccountControl", "514")
+        self.dc.tool(["ldapdelete", self.dn("ivy")])
+        out = self.once(conf)
+        self.assertEqual(self.ext("hank@example.test")["status"], "Disabled")
+        self.assertEqual(self.ext("ivy@example.test")["status"], "Disabled")
+        self.assertEqual(self.ext("jo@example.test")["status"], "Enabled")
+        self.assertEqual(summaries(out, "incremental")[0]["deactivated"], "2")
+        self.assertIn("reason=deleted", out)
+        self.set_attr("hank", "userAccountControl", "512")
+        self.once(conf)
+        self.assertEqual(self.ext("hank@example.test")["status"], "Enabled")
+        self.assertEqual(len(self.emu.users_by_email()), 3)   # nothing created twice
+
+    def test_bad_data_duplicates_and_no_free_extension(self):
+        self.start_emulator({
+            "free_extensions": {"count": 2, "start": 501},
+            "extensions": [
+                {"id": 601, "extensionNumber": "601", "contact": {
+                    "firstName": "Dup", "lastName": "One", "email": "dup@example.test"}},
+                {"id": 602, "extensionNumber": "602", "contact": {
+                    "firstName": "Dup", "lastName": "Two", "email": "dup@example.test"}}]})
+        self.add(person("kim", self.ou), person("lou", self.ou, st="Calif."),
+                 person("dup", self.ou), person("max", self.ou), person("ned", self.ou))
+        conf = self.conf()
+        out = self.once(conf, expect=1)
+        # The invalid state: reported with the AD attribute and value.
+        self.assertRegex(out, r"user failed: The st is invalid: state must be a standard "
+                         r"state name \(California\) or code \(CA\).*dn=\"?CN=lou,.*"
+                         r"attribute=st value=Calif\.")
+        self.assertNotIn("lou@example.test", self.emu.users_by_email())
+        # Duplicate phone emails: reported, neither touched.
+        self.assertRegex(out, r"More than one record found for Email: \[?dup@example.test.*"
+                         r"attribute=mail value=dup@example.test")
+        dups = self.emu.users_by_email()["dup@example.test"]
+        self.assertEqual(sorted(x["contact"]["lastName"] for x in dups), ["One", "Two"])
+        self.assertIsNone(self.ad("dup", "telephoneNumber")["telephoneNumber"])
+        # Two free extensions for three new users: one reported, the others synced.
+        made = [c for c in ("kim", "max", "ned")
+                if c + "@example.test" in self.emu.users_by_email()]
+        self.assertEqual(len(made), 2)
+        self.assertRegex(out, r"user failed: All phone extensions are in use")
+
+    def test_sigkill_mid_push_no_duplicates(self):
+        n = 300
+        self.start_emulator({"free_extensions": {"count": n + 10, "start": 10000},
+                             "inventory_numbers": {"count": n, "start": "+16505600000"}})
+        self.add(*[person("k%03d" % i, self.ou) for i in range(n)])
+        conf = self.conf()
+        for kill_at in (20, 140, 260):
+            d = self.start([RINGSYNCD, "--once", "-c", conf], "ringsyncd-%d" % kill_at)
+            rstest.wait_for(
+                lambda: len([r for r in self.requests(0, "POST", "/scim/v2/Users")
+                             if r["status"] == 201]) >= kill_at or d.p.poll() is not None,
+                300, "%d creates" % kill_at)
+            d.signal(signal.SIGKILL)
+            d.wait(30)
+        self.once(conf)
+        users = self.emu.users_by_email()
+        for i in range(n):
+            email = "k%03d@example.test" % i
+            self.assertEqual(len(users.get(email, [])), 1, email)
+        creates = [r for r in self.requests(0, "POST", "/scim/v2/Users") if r["status"] == 201]
+        self.assertEqual(len(creates), n)
+        x = users["k123@example.test"][0]
+        self.assertEqual(self.ad("k123", "ipPhone")["ipPhone"], x["extensionNumber"])
+
+
+if __name__ == "__main__":
+    unittest.main()

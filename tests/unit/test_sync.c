@@ -1,0 +1,201 @@
+/* Unit tests for the engine's pure decisions (common/sync_plan.c) and its
+ * record codecs (common/sync_user.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync_internal.h"
+#include "util.h"
+
+static struct sync_user
+linked(int active, const char *pushed)
+{
+	struct sync_user u = { 0 };
+
+	u.phone_id = "3000000001";
+	u.phone_active = active;
+	snprintf(u.pushed, sizeof(u.pushed), "%s", pushed);
+	return u;
+}
+
+static void
+test_plan_entry(void **state)
+{
+	struct ad_entry e = { 0 };
+	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
+	struct scan_decision d;
+
+	(void)state;
+	/* Never seen, valid: link or create. */
+	plan_entry(NULL, &e, "aaaaaaaaaaaaaaaa", &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "new");
+	/* Linked, same profile: nothing (loop suppression). */
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* Changed. */
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "changed");
+	/* A data error waits until the value changes. */
+	snprintf(u.failed, sizeof(u.failed), "bbbbbbbbbbbbbbbb");
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	snprintf(unlinked.failed, sizeof(unlinked.failed), "cccccccccccccccc");
+	plan_entry(&unlinked, &e, "cccccccccccccccc", &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	plan_entry(&unlinked, &e, "dddddddddddddddd", &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	/* Profile error. */
+	plan_entry(&u, &e, NULL, &d);
+	assert_int_equal(d.action, SCAN_DATA_ERROR);
+	/* Disabled and deleted. */
+	e.disabled = 1;
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	assert_string_equal(d.reason, "disabled");
+	plan_entry(NULL, &e, NULL, &d);
+	assert_int_equal(d.action, SCAN_NONE); /* never create a disabled user */
+	e.disabled = 0;
+	e.deleted = 1;
+	plan_entry(&u, &e, NULL, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	assert_string_equal(d.reason, "deleted");
+	plan_entry(&unlinked, &e, NULL, &d);
+	assert_int_equal(d.action, SCAN_FORGET);
+	/* Enabled again after a deactivation. */
+	e.deleted = 0;
+	u = linked(0, "aaaaaaaaaaaaaaaa");
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "enabled");
+}
+
+static void
+test_plan_push(void **state)
+{
+	struct sync_out o = { 0 };
+	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa");
+
+	(void)state;
+	o.active = 1;
+	snprintf(o.hash, sizeof(o.hash), "bbbbbbbbbbbbbbbb");
+	assert_int_equal(plan_push(&o, NULL, 100), PUSH_CREATE);
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE);
+	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);
+	u.phone_active = 0;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE); /* enable again */
+	o.not_before = 200;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);
+	o.not_before = 0;
+	o.active = 0;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);   /* already inactive */
+	u.phone_active = 1;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_DEACTIVATE);
+	o.held = 2;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* under review */
+	o.held = 1;
+	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* held */
+	o.held = 0;
+	assert_int_equal(plan_push(&o, NULL, 100), PUSH_DROP);
+}
+
+static void
+test_plan_writeback(void **state)
+{
+	struct config_pair pairs[] = {
+		{ "telephoneNumber", "{directNumber}#{extensionNumber}", 0 },
+		{ "ipPhone", "{extensionNumber}", 0 },
+	};
+	struct config_map wb = { pairs, 2 };
+	json_t *written = json_object(), *want;
+
+	(void)state;
+	assert_int_equal(plan_writeback(&wb, "+16505550100", "101", written, &want), 1);
+	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
+	    "+16505550100#101");
+	assert_string_equal(json_string_value(json_object_get(want, "ipPhone")), "101");
+	json_object_update(written, want);
+	json_decref(want);
+	assert_int_equal(plan_writeback(&wb, "+16505550100", "101", written, &want), 0);
+	assert_null(want);
+	/* No direct number: the template renders it empty. */
+	assert_int_equal(plan_writeback(&wb, NULL, "101", written, &want), 1);
+	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
+	    "#101");
+	json_decref(want);
+	json_decref(written);
+}
+
+static void
+test_records_round_trip(void **state)
+{
+	struct sync_user u = { 0 }, v;
+	struct sync_out o = { 0 }, p;
+	json_t *j;
+
+	(void)state;
+	snprintf(u.guid, sizeof(u.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
+	u.dn = xstrdup("CN=Ann,DC=x");
+	u.email = xstrdup("ann@example.test");
+	u.phone_id = xstrdup("42");
+	u.phone_active = 1;
+	u.creating = 1;
+	u.failures = 3;
+	snprintf(u.pushed, sizeof(u.pushed), "0123456789abcdef");
+	u.wb = json_pack("{s:s}", "ipPhone", "101");
+	j = user_to_json(&u);
+	assert_int_equal(user_from_json(u.guid, j, &v), 0);
+	assert_string_equal(v.dn, u.dn);
+	assert_string_equal(v.phone_id, "42");
+	assert_string_equal(v.pushed, u.pushed);
+	assert_true(v.phone_active && v.creating);
+	assert_int_equal(v.failures, 3);
+	assert_true(json_equal(v.wb, u.wb));
+	json_decref(j);
+	user_clear(&v);
+	user_clear(&u);
+
+	snprintf(o.guid, sizeof(o.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
+	o.seq = next_seq();
+	o.active = 0;
+	o.held = 2;
+	o.reason = xstrdup("disabled");
+	j = json_pack("{s:I, s:b, s:i, s:s}", "seq", (json_int_t)o.seq, "active", 0,
+	    "held", 2, "reason", "disabled");
+	assert_int_equal(out_from_json(o.guid, j, &p), 0);
+	assert_int_equal(p.seq, o.seq);
+	assert_int_equal(p.held, 2);
+	assert_false(p.active);
+	json_decref(j);
+	out_clear(&p);
+	out_clear(&o);
+	/* An active entry without a profile is refused, not half-read. */
+	j = json_pack("{s:b}", "active", 1);
+	assert_int_equal(out_from_json("g", j, &p), -1);
+	json_decref(j);
+	{
+		unsigned long long a = next_seq(), b = next_seq();
+
+		assert_true(a < b);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_entry),
+		cmocka_unit_test(test_plan_push),
+		cmocka_unit_test(test_plan_writeback),
+		cmocka_unit_test(test_records_round_trip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
