@@ -38,6 +38,7 @@ call_group(enum phone_call c)
 		return HTTP_AUTH;
 	case PHONE_CALL_SCIM_CREATE:
 	case PHONE_CALL_SCIM_PATCH:
+	case PHONE_CALL_SCIM_DELETE:
 	case PHONE_CALL_BULK_UPDATE:
 	case PHONE_CALL_NUMBERS:
 		return HTTP_HEAVY;
@@ -211,6 +212,10 @@ req_http_cb(const struct http_response *resp, void *arg)
 	}
 	phone_error_ok(&e, r->call);
 	e.http_status = resp->status;
+	if (resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) {
+		req_finish(r, &e, NULL); /* No Content: the expected answer */
+		return;
+	}
 	j = json_loadb(resp->body, resp->body_len, 0, NULL);
 	if (j == NULL) {
 		e.kind = PHONE_MALFORMED;
@@ -613,6 +618,30 @@ phone_set_active(struct phone *p, const char *user_id, int active,
 	r->body = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	r->idempotent = 1; /* replacing a value twice changes nothing */
+	r->done = user_done;
+	r->ctx = op;
+	phone_req_send(r);
+}
+
+void
+phone_delete_user(struct phone *p, const char *user_id, phone_user_cb *cb,
+    void *arg)
+{
+	struct op_user *op = phone_op_new(p, sizeof(*op), op_user_clear);
+	struct phone_req *r;
+	char *url;
+
+	op->cb = cb;
+	op->arg = arg;
+	if (user_id == NULL || *user_id == '\0') {
+		defer_error(p, PHONE_CALL_SCIM_DELETE, PHONE_DATA, "no user id",
+		    user_done, op);
+		return;
+	}
+	url = url_segment(p, SCIM "/Users", user_id);
+	r = phone_req_new(p, PHONE_CALL_SCIM_DELETE, "DELETE", url);
+	free(url);
+	r->idempotent = 1; /* a second DELETE finds nothing: NOT_FOUND */
 	r->done = user_done;
 	r->ctx = op;
 	phone_req_send(r);

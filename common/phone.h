@@ -92,6 +92,7 @@ enum phone_call {
 	PHONE_CALL_SCIM_SEARCH,
 	PHONE_CALL_SCIM_CREATE,
 	PHONE_CALL_SCIM_PATCH,
+	PHONE_CALL_SCIM_DELETE,
 	PHONE_CALL_SCIM_CONFIG,
 	PHONE_CALL_SCIM_SCHEMAS,
 	PHONE_CALL_EXTENSIONS,
@@ -416,6 +417,13 @@ void phone_create_user(struct phone *p, const struct phone_profile *prof,
 /* phone_set_active: PATCH replace active of SCIM user id. */
 void phone_set_active(struct phone *p, const char *user_id, int active,
     phone_user_cb *cb, void *arg);
+/*
+ * phone_delete_user: DELETE of SCIM user id (deactivate = delete): the
+ * extension becomes unassigned and its numbers go back to the inventory.
+ * The callback gets no user.
+ */
+void phone_delete_user(struct phone *p, const char *user_id, phone_user_cb *cb,
+    void *arg);
 void phone_scim_config(struct phone *p, phone_spc_cb *cb, void *arg);
 void phone_scim_schemas(struct phone *p, phone_schema_cb *cb, void *arg);
 

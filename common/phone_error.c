@@ -65,6 +65,7 @@ phone_call_name(enum phone_call c)
 {
 	static const char *const names[PHONE_NCALLS] = {
 		"none", "token", "scim-search", "scim-create", "scim-patch",
+		"scim-delete",
 		"scim-config", "scim-schemas", "extensions", "numbers",
 		"custom-fields", "bulk-update", "bulk-task",
 	};

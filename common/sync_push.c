@@ -331,6 +331,40 @@ round_free(struct push *p)
 	p->n = p->nbulk = 0;
 }
 
+static int
+deleting(const struct push *p)
+{
+	return p->s->cfg->sync.deactivate == CONFIG_DEACTIVATE_DELETE;
+}
+
+static void
+delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn = txn_begin(p->s);
+
+	(void)user;
+	if (txn != NULL) {
+		if (e->kind == PHONE_OK || e->kind == PHONE_NOT_FOUND) {
+			log_info("phone user deleted (deactivate = delete) reason=%s dn=%s "
+			    "email=%s phone_id=%s", log_q(it->o.reason), log_q(it->o.dn),
+			    log_q(it->o.email), log_q(it->u.phone_id));
+			str_set(&it->u.phone_id, NULL);
+			it->u.phone_active = 0;
+			it->u.pushed[0] = '\0';
+			it->u.failures = 0;
+			p->s->c.deactivated++;
+			out_done(txn, &it->o);
+		} else {
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
 /* consider: one outbox entry; 1 when it joins the round. */
 static int
 consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
@@ -365,6 +399,17 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 		if (*ncreates >= ROUND_CREATES)
 			return 0;
 		(*ncreates)++;
+		break;
+	case PUSH_DEACTIVATE:
+		if (deleting(p)) { /* one call per user, like a create */
+			if (*ncreates >= ROUND_CREATES)
+				return 0;
+			(*ncreates)++;
+			break;
+		}
+		if (p->nbulk >= PHONE_BULK_MAX)
+			return 0;
+		p->nbulk++;
 		break;
 	default:
 		if (p->nbulk >= PHONE_BULK_MAX)
@@ -506,6 +551,11 @@ round_start(struct push *p)
 		if (it->act == PUSH_CREATE) {
 			p->outstanding++;
 			phone_find_user(p->s->phone, it->o.email, find_cb, it);
+			continue;
+		}
+		if (it->act == PUSH_DEACTIVATE && deleting(p)) {
+			p->outstanding++;
+			phone_delete_user(p->s->phone, it->u.phone_id, delete_cb, it);
 			continue;
 		}
 		p->bulk[b].extension_id = strtoll(it->u.phone_id, NULL, 10);

@@ -206,6 +206,26 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(self.ext("hank@example.test")["status"], "Enabled")
         self.assertEqual(len(self.emu.users_by_email()), 3)   # nothing created twice
 
+    def test_deactivate_modes_delete_and_none(self):
+        self.start_emulator({"free_extensions": {"count": 5, "start": 451}})
+        self.add(person("pia", self.ou), person("quin", self.ou))
+        conf = self.conf(sync="deactivate = delete")
+        self.once(conf)
+        pia = self.ext("pia@example.test")
+        self.set_attr("pia", "userAccountControl", "514")
+        out = self.once(conf)
+        self.assertIn("phone user deleted (deactivate = delete)", out)
+        after = {x["id"]: x for x in self.emu.state()["extensions"]}[pia["id"]]
+        self.assertEqual(after["status"], "Unassigned")
+        self.assertEqual(after["directNumbers"], [])
+        self.assertNotIn("pia@example.test", self.emu.users_by_email())
+        # deactivate = none: the phone user is left as it is.
+        conf = self.conf(sync="deactivate = none")
+        self.set_attr("quin", "userAccountControl", "514")
+        out = self.once(conf)
+        self.assertIn("phone user left as it is (deactivate = none)", out)
+        self.assertEqual(self.ext("quin@example.test")["status"], "Enabled")
+
     def test_bad_data_duplicates_and_no_free_extension(self):
         self.start_emulator({
             "free_extensions": {"count": 2, "start": 501},
