@@ -186,11 +186,11 @@ store_open(const char *dir, int flags, struct store **out, char *err,
 	st->lock_fd = -1;
 	st->rdonly = (flags & STORE_RDONLY) != 0;
 	st->dir = xstrdup(dir);
-	if (!st->rdonly && (make_dir(dir, err, errlen) < 0 ||
-	    take_lock(st, err, errlen) < 0))
+	if (!st->rdonly && !(flags & STORE_SHARED) && (make_dir(dir, err,
+	    errlen) < 0 || take_lock(st, err, errlen) < 0))
 		goto fail;
 	path = xasprintf("%s/%s", dir, STORE_FILE);
-	if (st->rdonly && access(path, F_OK) < 0) {
+	if ((st->rdonly || (flags & STORE_SHARED)) && access(path, F_OK) < 0) {
 		errbuf_set(err, errlen, "no state store in %s (ringsyncd has not "
 		    "run yet)", dir);
 		free(path);

@@ -39,6 +39,12 @@ enum store_db {
 
 /* store_open flags */
 #define STORE_RDONLY 0x1
+/*
+ * STORE_SHARED: writable without the writer lock, next to a running
+ * ringsyncd (ringsyncctl's short writes: LMDB itself serialises writers
+ * across processes). The store must exist.
+ */
+#define STORE_SHARED 0x2
 
 struct store;
 struct store_txn;

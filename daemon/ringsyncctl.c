@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
-#include <lmdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,6 @@
 #define LOGIN_REQUEST_MAX 8192
 #define LOGIN_CONNS_MAX 16
 /* the map size store.c opens the environment with (address space only) */
-#define SHARED_MAP_SIZE ((size_t)4 << 30)
 
 static void
 usage(FILE *f)
@@ -242,7 +240,6 @@ struct login {
 	const struct config *cfg;       /* not owned */
 	struct phone *phone;            /* owned */
 	struct store *st;               /* owned: writable store, or NULL */
-	MDB_env *env;                   /* owned: shared write path, or NULL */
 	int lfd;                        /* owned: the listener */
 	ev_io accept_io;
 	ev_timer deadline;
@@ -255,88 +252,10 @@ struct login {
 };
 
 /*
- * The tokens record, as store_tokens_put writes it. Used only on the
- * shared path below, and read back with store_tokens_get by the tests.
- */
-static json_t *
-tokens_json(const struct store_tokens *t)
-{
-	json_t *o = json_object();
-
-	if (t->access_token)
-		json_object_set_new(o, "access_token", json_string(t->access_token));
-	if (t->refresh_token)
-		json_object_set_new(o, "refresh_token", json_string(t->refresh_token));
-	json_object_set_new(o, "access_expires", json_integer(t->access_expires));
-	json_object_set_new(o, "refresh_expires", json_integer(t->refresh_expires));
-	return o;
-}
-
-/*
- * shared_open: the LMDB environment without the store's flock. The flock
- * only keeps a second ringsyncd off the state directory; LMDB itself
- * serialises writers across processes (its lock file's mutex), so one
- * short write transaction next to a running ringsyncd is safe, and the
- * daemon reads the new tokens the next time it needs a token (it checks
- * the store before renewing or giving up).
- */
-static int
-shared_open(struct login *lg, char *err, size_t errlen)
-{
-	char *path = xasprintf("%s/state.mdb", lg->cfg->sync.state_dir);
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	int rc;
-
-	if ((rc = mdb_env_create(&lg->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(lg->env, STORE_NDB)) != 0 ||
-	    (rc = mdb_env_set_mapsize(lg->env, SHARED_MAP_SIZE)) != 0 ||
-	    (rc = mdb_env_open(lg->env, path, MDB_NOSUBDIR, 0600)) != 0 ||
-	    (rc = mdb_txn_begin(lg->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		errbuf_set(err, errlen, "%s: %s", path, mdb_strerror(rc));
-		free(path);
-		return -1;
-	}
-	free(path);
-	rc = mdb_dbi_open(txn, "tokens", 0, &dbi);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		return errbuf_set(err, errlen, "state store: tokens: %s",
-		    mdb_strerror(rc));
-	return 0;
-}
-
-static int
-shared_write(struct login *lg, const struct store_tokens *t, char *err,
-    size_t errlen)
-{
-	json_t *o = tokens_json(t);
-	char *text = json_dumps(o, JSON_COMPACT);
-	MDB_val k = { 5, "oauth" }, v = { strlen(text), text };
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	int rc;
-
-	json_decref(o);
-	if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) == 0) {
-		if ((rc = mdb_dbi_open(txn, "tokens", 0, &dbi)) != 0 ||
-		    (rc = mdb_put(txn, dbi, &k, &v, 0)) != 0)
-			mdb_txn_abort(txn);
-		else
-			rc = mdb_txn_commit(txn);
-	}
-	explicit_bzero(text, strlen(text));
-	free(text);
-	if (rc != 0)
-		return errbuf_set(err, errlen, "cannot store the tokens: %s",
-		    mdb_strerror(rc));
-	return 0;
-}
-
-/*
- * login_sink_open: where the tokens will go, checked before the browser
- * step: the store itself when ringsyncd is not running (the client writes
- * them), else the shared path.
+ * login_sink_open: where the client will write the tokens, checked before
+ * the browser step: the store, taken over when ringsyncd is not running,
+ * else shared with it (one short write transaction; the daemon reads the
+ * new tokens the next time it needs one).
  */
 static int
 login_sink_open(struct login *lg, char *err, size_t errlen)
@@ -346,7 +265,8 @@ login_sink_open(struct login *lg, char *err, size_t errlen)
 	if (store_open(lg->cfg->sync.state_dir, 0, &lg->st, first,
 	    sizeof(first)) == 0)
 		return 0;
-	if (shared_open(lg, err, errlen) == 0)
+	if (store_open(lg->cfg->sync.state_dir, STORE_SHARED, &lg->st, err,
+	    errlen) == 0)
 		return 0;
 	return errbuf_set(err, errlen, "%s", first);
 }
@@ -569,7 +489,6 @@ static void
 login_code_cb(const struct phone_error *err, void *arg)
 {
 	struct login *lg = arg;
-	struct store_tokens t;
 	char msg[512], a[64], r[64];
 	long long ae, re;
 
@@ -585,11 +504,6 @@ login_code_cb(const struct phone_error *err, void *arg)
 		    lg->cfg->telephony.brand, msg, sizeof(msg)), log_q(err->detail));
 		login_finish(lg, EXIT_AUTH);
 		return;
-	}
-	if (lg->st == NULL && phone_tokens_copy(lg->phone, &t) == 0) {
-		if (shared_write(lg, &t, lg->store_err, sizeof(lg->store_err)) == 0)
-			lg->store_err[0] = '\0';
-		store_tokens_clear(&t);
 	}
 	if (lg->store_err[0] != '\0') {
 		fprintf(stderr, "ringsyncctl: logged in, but %s\n", lg->store_err);
@@ -676,8 +590,6 @@ login_end(struct login *lg)
 	ev_timer_stop(lg->loop, &lg->deadline);
 	phone_free(lg->phone);
 	store_close(lg->st);
-	if (lg->env != NULL)
-		mdb_env_close(lg->env);
 	explicit_bzero(lg->verifier, sizeof(lg->verifier));
 }
 
