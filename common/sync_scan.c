@@ -141,8 +141,13 @@ data_error(struct scan_ctx *x, struct sync_user *u, const char *email,
 {
 	char msg[512], err[256];
 
-	snprintf(msg, sizeof(msg), "The %s is invalid: %s. Please correct the "
-	    "parameter in Active Directory", pe->attr, pe->msg);
+	if (pe->value == NULL)
+		snprintf(msg, sizeof(msg), "The %s is missing in Active Directory: %s",
+		    pe->attr, strcmp(pe->msg, "attribute is missing") == 0 ?
+		    "every user in scope needs one" : pe->msg);
+	else
+		snprintf(msg, sizeof(msg), "The %s is invalid: %s. Please correct "
+		    "the parameter in Active Directory", pe->attr, pe->msg);
 	user_failed(x->s, &x->s->c, u->dn, email, pe->attr, pe->value, msg);
 	str_set(&u->last_error, msg);
 	u->failures++;
