@@ -206,12 +206,8 @@ http_pace_block(struct http_pace *p, double until)
 double
 http_backoff_delay(int n)
 {
-	static const int seq[] = { 2, 3, 5, 8, 13, 21, 30 };
-	const int nseq = (int)(sizeof(seq) / sizeof(seq[0]));
-
-	if (n < 1)
-		n = 1;
-	return n <= nseq ? seq[n - 1] : seq[nseq - 1];
+	/* The platform's sequence, shared with AD reconnects (util.h). */
+	return (double)retry_delay(n < 1 ? 0 : (unsigned int)(n - 1));
 }
 
 /* parse_count: a header value made of digits (white space around), else -1. */
