@@ -326,7 +326,7 @@ profile_render(const char *tpl, const char *direct_number,
 	size_t cap = strlen(tpl) + 1, o = 0;
 	char *out;
 
-	/* Each placeholder is replaced at most by its value: size exactly. */
+	/* Each {field} becomes at most its value: this sizes the buffer. */
 	for (const char *s = tpl; (s = strchr(s, '{')) != NULL; s++)
 		cap += strlen(dn) + strlen(en);
 	out = xmalloc(cap);
