@@ -85,4 +85,12 @@ void sync_notify_start(struct sync *s);
 
 const char *sync_kind_name(enum sync_kind kind);
 
+/*
+ * sync_release_held: let the held deactivations through (ringsyncctl
+ * release-deactivations): the pusher sends them at its next round. Sets
+ * *n to how many; 0, or -1 with err.
+ */
+int sync_release_held(struct store *st, unsigned int *n, char *err,
+    size_t errlen);
+
 #endif

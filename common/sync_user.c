@@ -258,3 +258,42 @@ email_del(struct store_txn *txn, const char *email, char *err, size_t errlen)
 {
 	return store_del(txn, STORE_EMAILS, email, err, errlen);
 }
+
+int
+sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
+{
+	struct store_txn *txn;
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl;
+
+	*n = 0;
+	if (store_begin(st, 0, &txn, err, errlen) < 0)
+		return -1;
+	if (store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0) {
+		store_abort(txn);
+		return errbuf_set(err, errlen, "cannot read the outbox");
+	}
+	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
+		char guid[AD_GUID_LEN + 1];
+		struct sync_out o;
+		json_t *j;
+
+		if (memmem(v, vl, "\"held\":1", 8) == NULL)
+			continue;
+		snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
+		j = json_loadb(v, vl, 0, NULL);
+		if (j != NULL && out_from_json(guid, j, &o) == 0) {
+			if (o.held == 1) {
+				o.held = 0;
+				if (out_put(txn, &o, err, errlen) == 0)
+					(*n)++;
+			}
+			out_clear(&o);
+		}
+		json_decref(j);
+	}
+	store_iter_close(it);
+	return store_commit(txn, err, errlen);
+}

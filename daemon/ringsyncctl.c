@@ -21,6 +21,7 @@
 #include "log.h"
 #include "phone.h"
 #include "store.h"
+#include "sync.h"
 #include "util.h"
 #include "version.h"
 
@@ -46,6 +47,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: ringsyncctl [-c FILE] command\n"
 	    "  status              watermark, DC and the counts of the state store\n"
+	    "  release-deactivations\n"
+	    "                      let held deactivations through (after review)\n"
 	    "  auth login [--timeout DURATION]\n"
 	    "                      sign in as an administrator in a browser "
 	    "(authorization\n"
@@ -646,6 +649,32 @@ bad:
 	return EXIT_CONFIG;
 }
 
+/*
+ * release-deactivations: the held batch goes to the pusher. Works with
+ * ringsyncd running (a short shared write) or stopped.
+ */
+static int
+cmd_release(const struct config *cfg)
+{
+	struct store *st;
+	unsigned int n;
+	char err[512];
+
+	if (store_open(cfg->sync.state_dir, STORE_SHARED, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (sync_release_held(st, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		store_close(st);
+		return EXIT_CONFIG;
+	}
+	store_close(st);
+	printf("released %u held deactivation%s: ringsyncd sends them at its next "
+	    "cycle\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -676,6 +705,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "status") == 0 && optind + 1 == argc) {
 		rc = cmd_status(cfg);
+	} else if (strcmp(argv[optind], "release-deactivations") == 0 &&
+	    optind + 1 == argc) {
+		rc = cmd_release(cfg);
 	} else if (strcmp(argv[optind], "auth") == 0) {
 		rc = cmd_auth(cfg, argc - optind - 1, argv + optind + 1);
 	} else {

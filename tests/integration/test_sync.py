@@ -10,7 +10,7 @@ import unittest
 
 import rstest
 import samba_fixture
-from rstest import RINGSYNCD
+from rstest import RINGSYNCD, RINGSYNCCTL
 
 CORP = "OU=Corp,DC=example,DC=test"
 FAST = ["--window", "1", "--limits", "Light=200,Medium=100,Heavy=100,Auth=20",
@@ -225,6 +225,38 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         out = self.once(conf)
         self.assertIn("phone user left as it is (deactivate = none)", out)
         self.assertEqual(self.ext("quin@example.test")["status"], "Enabled")
+
+    def test_hold_release_and_out_of_scope(self):
+        self.start_emulator({"free_extensions": {"count": 10, "start": 801}})
+        self.add(*[person("h%d" % i, self.ou) for i in range(6)])
+        conf = self.conf(sync="max_deactivations = 2")
+        self.once(conf)
+        for i in range(3):
+            self.set_attr("h%d" % i, "userAccountControl", "514")
+        out = self.once(conf)
+        self.assertRegex(out, r"crit: deactivations held: this cycle would deactivate 3 "
+                         r"phone users, more than max_deactivations allows \(2\)")
+        self.assertEqual(summaries(out, "incremental")[0]["held"], "3")
+        for i in range(3):
+            self.assertEqual(self.ext("h%d@example.test" % i)["status"], "Enabled")
+        # Held deactivations stay held at the next cycle.
+        self.once(conf)
+        self.assertEqual(self.ext("h0@example.test")["status"], "Enabled")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "release-deactivations"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("released 3 held deactivations", out)
+        self.once(conf)
+        for i in range(3):
+            self.assertEqual(self.ext("h%d@example.test" % i)["status"], "Disabled")
+        # Moved out of the base DN: deactivated at the full sync.
+        self.dc.tool(["ldapmodrdn", "-r", "-s", self.dc.env["MOVED_OU"], self.dn("h4"),
+                      "CN=h4"])
+        out = self.once(conf)
+        self.assertEqual(self.ext("h4@example.test")["status"], "Enabled")
+        out = self.once(conf, "--full-resync")
+        self.assertIn("reason=out-of-scope", out)
+        self.assertEqual(self.ext("h4@example.test")["status"], "Disabled")
+        self.assertEqual(self.ext("h5@example.test")["status"], "Enabled")
 
     def test_bad_data_duplicates_and_no_free_extension(self):
         self.start_emulator({
