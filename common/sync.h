@@ -85,6 +85,21 @@ void sync_notify_start(struct sync *s);
 
 const char *sync_kind_name(enum sync_kind kind);
 
+/* One user as ringsyncctl users shows it (borrowed strings, NULL: none). */
+struct sync_user_view {
+	const char *guid, *dn, *email, *phone_id, *state, *last_error;
+	const char *direct_number, *extension_number;
+};
+
+/*
+ * sync_users_list: cb for every user of the store (only those whose last
+ * attempt failed with failed_only), in objectGUID order, in one read
+ * transaction. 0, or -1 with err.
+ */
+int sync_users_list(struct store *st, int failed_only,
+    void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
+    char *err, size_t errlen);
+
 /*
  * sync_release_held: let the held deactivations through (ringsyncctl
  * release-deactivations): the pusher sends them at its next round. Sets

@@ -297,3 +297,54 @@ sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
 	store_iter_close(it);
 	return store_commit(txn, err, errlen);
 }
+
+static const char *
+user_state(const struct sync_user *u)
+{
+	if (u->creating)
+		return "creating";
+	if (u->last_error != NULL)
+		return "failed";
+	if (u->phone_id == NULL)
+		return u->ad_disabled || u->ad_deleted ? "inactive" : "not-linked";
+	return u->phone_active ? "linked" : "deactivated";
+}
+
+int
+sync_users_list(struct store *st, int failed_only,
+    void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	struct store_txn *txn;
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl;
+
+	if (store_begin(st, 1, &txn, err, errlen) < 0)
+		return -1;
+	if (store_iter_open(txn, STORE_USERS, NULL, &it) < 0) {
+		store_abort(txn);
+		return errbuf_set(err, errlen, "cannot read the users");
+	}
+	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
+		char guid[AD_GUID_LEN + 1];
+		struct sync_user u;
+		json_t *j = json_loadb(v, vl, 0, NULL);
+
+		snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
+		if (j != NULL && user_from_json(guid, j, &u) == 0) {
+			struct sync_user_view view = { guid, u.dn, u.email, u.phone_id,
+				user_state(&u), u.last_error, u.direct_number,
+				u.extension_number };
+
+			if (!failed_only || u.last_error != NULL)
+				cb(&view, arg);
+			user_clear(&u);
+		}
+		json_decref(j);
+	}
+	store_iter_close(it);
+	store_abort(txn);
+	return 0;
+}

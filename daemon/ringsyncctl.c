@@ -47,6 +47,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: ringsyncctl [-c FILE] command\n"
 	    "  status              watermark, DC and the counts of the state store\n"
+	    "  users [--failed]    one line per user: email, DN, phone id, state, "
+	    "last error\n"
 	    "  release-deactivations\n"
 	    "                      let held deactivations through (after review)\n"
 	    "  auth login [--timeout DURATION]\n"
@@ -649,6 +651,37 @@ bad:
 	return EXIT_CONFIG;
 }
 
+static void
+print_user(const struct sync_user_view *u, void *arg)
+{
+	(void)arg;
+	printf("email=%s dn=%s phone_id=%s state=%s extension=%s direct_number=%s",
+	    log_q(u->email), log_q(u->dn), log_q(u->phone_id), u->state,
+	    log_q(u->extension_number), log_q(u->direct_number));
+	if (u->last_error != NULL)
+		printf(" error=%s", log_q(u->last_error));
+	printf("\n");
+}
+
+/* users [--failed]: the store's view of every user, read-only. */
+static int
+cmd_users(const struct config *cfg, int failed_only)
+{
+	struct store *st;
+	char err[512];
+	int rc;
+
+	if (store_open(cfg->sync.state_dir, STORE_RDONLY, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	rc = sync_users_list(st, failed_only, print_user, NULL, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+	store_close(st);
+	return rc < 0 ? EXIT_CONFIG : 0;
+}
+
 /*
  * release-deactivations: the held batch goes to the pusher. Works with
  * ringsyncd running (a short shared write) or stopped.
@@ -705,6 +738,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "status") == 0 && optind + 1 == argc) {
 		rc = cmd_status(cfg);
+	} else if (strcmp(argv[optind], "users") == 0 && (optind + 1 == argc ||
+	    (optind + 2 == argc && strcmp(argv[optind + 1], "--failed") == 0))) {
+		rc = cmd_users(cfg, optind + 2 == argc);
 	} else if (strcmp(argv[optind], "release-deactivations") == 0 &&
 	    optind + 1 == argc) {
 		rc = cmd_release(cfg);

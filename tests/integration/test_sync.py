@@ -286,6 +286,19 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                 if c + "@example.test" in self.emu.users_by_email()]
         self.assertEqual(len(made), 2)
         self.assertRegex(out, r"user failed: All phone extensions are in use")
+        # ringsyncctl users --failed lists them, each with its last error.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "users", "--failed"])
+        self.assertEqual(rc, 0, out)
+        failed = {re.search(r"email=(\S+)", l).group(1): l for l in out.splitlines()}
+        self.assertIn("lou@example.test", failed)
+        self.assertIn("state must be a standard state name", failed["lou@example.test"])
+        self.assertIn("state=failed", failed["lou@example.test"])
+        self.assertNotIn("kim@example.test" if "kim" in made else "ned@example.test",
+                         failed)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "users"])
+        self.assertEqual(len(out.splitlines()), 5, out)
+        self.assertRegex(out, r"email=%s@example.test .*state=linked extension=50\d"
+                         % made[0])
 
     def test_sigkill_mid_push_no_duplicates(self):
         n = 300
