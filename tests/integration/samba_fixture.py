@@ -29,12 +29,43 @@ def sambadc(*args, check=True):
 
 
 _running = set()   # DC directories to stop when the process exits
+_session_fd = None
+
+SESSION_LOCK = "/tmp/ringsync-samba-session.lock"
+
+
+def _hold_session():
+    """Waits for, then keeps, the machine-wide DC session lock.
+
+    The DC's ports are fixed, so two test programs (or a test and the
+    benchmark) must not run DCs at the same time: the first to get here
+    owns the DC ports until its last DC is gone or the process exits."""
+    global _session_fd
+    if _session_fd is not None:
+        return
+    import fcntl
+    fd = os.open(SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("waiting for %s (another DC session runs)" % SESSION_LOCK, flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _session_fd = fd
+
+
+def _release_session():
+    global _session_fd
+    if _session_fd is not None and not _running:
+        os.close(_session_fd)
+        _session_fd = None
 
 
 @atexit.register
 def _stop_leftovers():
     for d in list(_running):
         sambadc("down", "--dir", d, check=False)
+    _running.clear()
+    _release_session()
 
 
 class DC:
@@ -45,6 +76,7 @@ class DC:
         args = ["up", "--dir", d]
         if template:
             args += ["--template", template]
+        _hold_session()
         _running.add(d)
         sambadc(*args)
         self.reload_env()
@@ -136,6 +168,7 @@ class DCTestCase(unittest.TestCase):
         if os.path.isdir(d):
             sambadc("down", "--dir", d, check=False)
         _running.discard(d)
+        _release_session()
         shutil.rmtree(cls.class_tmp, True)
 
     @classmethod

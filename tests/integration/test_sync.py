@@ -258,6 +258,47 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(self.ext("h4@example.test")["status"], "Disabled")
         self.assertEqual(self.ext("h5@example.test")["status"], "Enabled")
 
+    def test_dry_run_changes_nothing(self):
+        self.start_emulator({"free_extensions": {"count": 6, "start": 901},
+                             "inventory_numbers": {"count": 6, "start": "+16505570000"}})
+        self.add(person("ra", self.ou), person("rb", self.ou), person("rc", self.ou))
+        conf = self.conf()
+        self.once(conf)
+        self.add(person("rd", self.ou))
+        self.set_attr("ra", "department", "Dry")
+        self.set_attr("rb", "userAccountControl", "514")
+        self.emu.call("POST", "/_emu/extension/%d" % self.ext("rc@example.test")["id"],
+                      {"directNumbers": ["+16505579999"]})
+        state = os.path.join(self.tmp, "state", "state.mdb")
+
+        def snapshot():
+            dump = subprocess.run(["mdb_dump", "-n", "-a", state], check=True,
+                                  stdout=subprocess.PIPE).stdout
+            ad = {cn: self.ad(cn, "telephoneNumber", "ipPhone", "uSNChanged")
+                  for cn in ("ra", "rb", "rc", "rd")}
+            emu = self.emu.state()
+            emu.pop("tasks", None)
+            return dump, ad, json.dumps(emu, sort_keys=True)
+
+        before = snapshot()
+        seq = self.emu.last_seq()
+        out = self.once(conf, "--dry-run")
+        self.assertEqual(snapshot(), before)
+        # Reading needs a token (it is not stored); nothing else but reads.
+        self.assertEqual([r for r in self.requests(seq) if r["method"] != "GET"
+                          and not r["path"].startswith("/restapi/oauth/")], [])
+        self.assertRegex(out, r"dry run: would link or create .*CN=rd,")
+        self.assertRegex(out, r"dry run: would update .*CN=ra,")
+        self.assertRegex(out, r"dry run: would deactivate .*CN=rb,")
+        self.assertRegex(out, r"dry run: would write back dn=\"?CN=rc,.*direct_number=\+16505579999")
+        # The real run afterwards does all of it.
+        self.once(conf)
+        self.assertEqual(self.ext("ra@example.test")["contact"]["department"], "Dry")
+        self.assertEqual(self.ext("rb@example.test")["status"], "Disabled")
+        self.assertIn("rd@example.test", self.emu.users_by_email())
+        self.assertTrue(self.ad("rc", "telephoneNumber")["telephoneNumber"]
+                        .startswith("+16505579999#"))
+
     def test_bad_data_duplicates_and_no_free_extension(self):
         self.start_emulator({
             "free_extensions": {"count": 2, "start": 501},
