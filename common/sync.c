@@ -74,6 +74,59 @@ user_failed(struct sync *s, struct cycle *c, const char *dn, const char *email,
 	    log_q(dn), log_q(email), log_q(attr), log_q(value));
 }
 
+static const char *
+result_name(const struct cycle *c)
+{
+	if (c->auth_failed)
+		return "auth_failed";
+	if (c->ad_down || c->phone_down)
+		return "unreachable";
+	return c->failed ? "users_failed" : "ok";
+}
+
+/*
+ * record: the cycle's summary in meta as cycle.scan (full or incremental)
+ * or cycle.import, and a full scan also as cycle.full, for ringsyncctl
+ * status. last_ok carries the end of the lane's last cycle that reached
+ * both sides. A dry run records nothing.
+ */
+static void
+record(struct sync *s, const struct cycle *c, const char *usn)
+{
+	const char *key = c->kind == SYNC_IMPORT ? "cycle.import" : "cycle.scan";
+	long long now = (long long)ev_now(s->loop), last_ok = 0;
+	struct store_txn *txn;
+	json_t *j, *prev = NULL;
+	char err[256];
+	int ok = !c->ad_down && !c->phone_down;
+
+	if (s->dry_run || (txn = txn_begin(s)) == NULL)
+		return;
+	if (!ok && store_get_json(txn, STORE_META, key, &prev, err, sizeof(err)) == 0)
+		last_ok = json_integer_value(json_object_get(prev, "last_ok"));
+	json_decref(prev);
+	j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:b, s:i, s:i, s:i, "
+	    "s:i, s:i, s:i, s:i, s:i, s:I}", "kind", sync_kind_name(c->kind),
+	    "start", (json_int_t)c->t0, "end", (json_int_t)now,
+	    "last_ok", (json_int_t)(ok ? now : last_ok), "result", result_name(c),
+	    "dc", c->dc ? c->dc : "-", "usn", usn, "full", c->full,
+	    "scanned", (int)c->scanned, "created", (int)c->created,
+	    "linked", (int)c->linked, "updated", (int)c->updated,
+	    "deactivated", (int)c->deactivated, "held", (int)c->held,
+	    "written_back", (int)c->written_back, "failed", (int)c->failed,
+	    "api_calls", (json_int_t)(phone_requests(s->phone) - c->api0));
+	if (j == NULL ||
+	    store_put_json(txn, STORE_META, key, j, err, sizeof(err)) < 0 ||
+	    (c->full &&
+	    store_put_json(txn, STORE_META, "cycle.full", j, err, sizeof(err)) < 0)) {
+		log_err("cannot record the cycle error=%s", log_q(j ? err : "no memory"));
+		store_abort(txn);
+	} else {
+		txn_commit(s, txn);
+	}
+	json_decref(j);
+}
+
 static void
 summary(struct sync *s, struct cycle *c)
 {
@@ -88,6 +141,7 @@ summary(struct sync *s, struct cycle *c)
 	    c->linked, c->updated, c->deactivated, c->held, c->written_back,
 	    c->failed, phone_requests(s->phone) - c->api0,
 	    (ev_now(s->loop) - c->t0) * 1000., s->dry_run ? " dry_run=yes" : "");
+	record(s, c, usn);
 }
 
 static enum sync_status
@@ -439,6 +493,44 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	return s;
 }
 
+/*
+ * release_within: after a reload, a held batch that the (raised)
+ * max_deactivations now allows goes through, as release-deactivations
+ * would let it.
+ */
+static void
+release_within(struct sync *s)
+{
+	struct store_txn *txn;
+	unsigned int n, limit;
+	char err[256];
+
+	if (s->dry_run || (txn = txn_begin(s)) == NULL)
+		return;
+	limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
+	    count_linked(txn));
+	if (held_each(txn, 0, &n, err, sizeof(err)) < 0 || n == 0) {
+		store_abort(txn);
+		return;
+	}
+	if (n > limit) {
+		store_abort(txn);
+		log_warning("deactivations still held: max_deactivations allows %u, "
+		    "the held batch has %u count=%u limit=%u", limit, n, n, limit);
+		return;
+	}
+	if (held_each(txn, 1, &n, err, sizeof(err)) < 0) {
+		log_err("cannot release the held deactivations error=%s", log_q(err));
+		store_abort(txn);
+		return;
+	}
+	if (txn_commit(s, txn) == 0) {
+		log_notice("held deactivations released: max_deactivations now "
+		    "allows them count=%u limit=%u", n, limit);
+		push_kick(s);
+	}
+}
+
 int
 sync_set_config(struct sync *s, const struct config *cfg, char *err,
     size_t errlen)
@@ -458,6 +550,7 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	ad_set_config(s->ad, cfg); /* drops connections and notification */
 	s->cfg = cfg;
 	sync_notify_start(s);
+	release_within(s);
 	return 0;
 }
 

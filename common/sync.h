@@ -100,6 +100,16 @@ int sync_users_list(struct store *st, int failed_only,
     void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
     char *err, size_t errlen);
 
+/* The store's figures for ringsyncctl status. */
+struct sync_counts {
+	unsigned int users, linked, failed, held;
+	size_t outbox, writeback;
+};
+
+/* sync_count: in one read transaction. 0, or -1 with err. */
+int sync_count(struct store *st, struct sync_counts *out, char *err,
+    size_t errlen);
+
 /*
  * sync_release_held: let the held deactivations through (ringsyncctl
  * release-deactivations): the pusher sends them at its next round. Sets

@@ -68,6 +68,8 @@ list_failed(struct import *im, const struct phone_error *e, const char *what)
 	log_warning("import of %s failed: %s error=%s", what, msg,
 	    phone_err_kind_name(e->kind));
 	im->s->ic.phone_down = 1;
+	if (e->kind == PHONE_AUTH)
+		im->s->ic.auth_failed = 1;
 	import_end(im);
 }
 

@@ -61,6 +61,14 @@ int email_set(struct store_txn *txn, const char *email, const char *guid,
     char *err, size_t errlen);
 int email_del(struct store_txn *txn, const char *email, char *err,
     size_t errlen);
+/* count_linked: users linked to a phone user (a percentage's base). */
+unsigned int count_linked(struct store_txn *txn);
+/*
+ * held_each: count the held deactivations in *n and, with release, let
+ * them through in txn. 0, or -1 with err.
+ */
+int held_each(struct store_txn *txn, int release, unsigned int *n, char *err,
+    size_t errlen);
 unsigned long long next_seq(void);
 char *lower_dup(const char *s);
 

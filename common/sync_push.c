@@ -125,6 +125,7 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	switch (e->kind) {
 	case PHONE_AUTH:
 		p->s->c.phone_down = 1;
+		p->s->c.auth_failed = 1;
 		p->stop = 1;
 		return; /* the entry stays for when the session is back */
 	case PHONE_TRANSIENT:

@@ -341,26 +341,6 @@ sweep(struct scan_ctx *x)
 	page_cb(x);
 }
 
-/* count_linked: linked users, the base of a percentage threshold. */
-static unsigned int
-count_linked(struct scan_ctx *x)
-{
-	struct store_txn *txn = page_txn(x);
-	struct store_iter *it;
-	const char *k;
-	const void *v;
-	size_t kl, vl;
-	unsigned int n = 0;
-
-	if (txn != NULL && store_iter_open(txn, STORE_USERS, NULL, &it) == 0) {
-		while (store_iter_next(it, &k, &kl, &v, &vl) == 1)
-			if (memmem(v, vl, "\"phone_id\"", 10) != NULL)
-				n++;
-		store_iter_close(it);
-	}
-	return n;
-}
-
 /*
  * hold: the deactivations queued by the scan (held = 2: under review) are
  * released (0) when they are within max_deactivations, else all of them
@@ -381,7 +361,7 @@ hold(struct scan_ctx *x)
 	if (txn == NULL)
 		return;
 	limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
-	    count_linked(x));
+	    count_linked(txn));
 	for (pass = 0; pass < 2; pass++) {
 		if (store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0)
 			break;

@@ -25,6 +25,7 @@ struct cycle {
 	unsigned int deactivations;   /* queued by this scan */
 	unsigned long long api0;      /* phone requests before the cycle */
 	int ad_down, phone_down;      /* unreachable or authentication failed */
+	int auth_failed;              /* the phone system refused the session */
 };
 
 struct push;

@@ -259,23 +259,38 @@ email_del(struct store_txn *txn, const char *email, char *err, size_t errlen)
 	return store_del(txn, STORE_EMAILS, email, err, errlen);
 }
 
-int
-sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
+unsigned int
+count_linked(struct store_txn *txn)
 {
-	struct store_txn *txn;
 	struct store_iter *it;
 	const char *k;
 	const void *v;
 	size_t kl, vl;
+	unsigned int n = 0;
+
+	if (store_iter_open(txn, STORE_USERS, NULL, &it) == 0) {
+		while (store_iter_next(it, &k, &kl, &v, &vl) == 1)
+			if (memmem(v, vl, "\"phone_id\"", 10) != NULL)
+				n++;
+		store_iter_close(it);
+	}
+	return n;
+}
+
+int
+held_each(struct store_txn *txn, int release, unsigned int *n, char *err,
+    size_t errlen)
+{
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl;
+	int rc = 0;
 
 	*n = 0;
-	if (store_begin(st, 0, &txn, err, errlen) < 0)
-		return -1;
-	if (store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0) {
-		store_abort(txn);
+	if (store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0)
 		return errbuf_set(err, errlen, "cannot read the outbox");
-	}
-	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
+	while (rc == 0 && store_iter_next(it, &k, &kl, &v, &vl) == 1) {
 		char guid[AD_GUID_LEN + 1];
 		struct sync_out o;
 		json_t *j;
@@ -286,16 +301,65 @@ sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
 		j = json_loadb(v, vl, 0, NULL);
 		if (j != NULL && out_from_json(guid, j, &o) == 0) {
 			if (o.held == 1) {
+				(*n)++;
 				o.held = 0;
-				if (out_put(txn, &o, err, errlen) == 0)
-					(*n)++;
+				if (release && out_put(txn, &o, err, errlen) < 0)
+					rc = -1;
 			}
 			out_clear(&o);
 		}
 		json_decref(j);
 	}
 	store_iter_close(it);
+	return rc;
+}
+
+int
+sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
+{
+	struct store_txn *txn;
+
+	if (store_begin(st, 0, &txn, err, errlen) < 0)
+		return -1;
+	if (held_each(txn, 1, n, err, errlen) < 0) {
+		store_abort(txn);
+		return -1;
+	}
 	return store_commit(txn, err, errlen);
+}
+
+int
+sync_count(struct store *st, struct sync_counts *out, char *err,
+    size_t errlen)
+{
+	struct store_txn *txn;
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (store_begin(st, 1, &txn, err, errlen) < 0)
+		return -1;
+	if (store_iter_open(txn, STORE_USERS, NULL, &it) < 0) {
+		store_abort(txn);
+		return errbuf_set(err, errlen, "cannot read the users");
+	}
+	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
+		out->users++;
+		if (memmem(v, vl, "\"phone_id\"", 10) != NULL)
+			out->linked++;
+		if (memmem(v, vl, "\"last_error\"", 12) != NULL)
+			out->failed++;
+	}
+	store_iter_close(it);
+	if (held_each(txn, 0, &out->held, err, errlen) < 0 ||
+	    store_count(txn, STORE_OUTBOX, &out->outbox) < 0 ||
+	    store_count(txn, STORE_WRITEBACK, &out->writeback) < 0)
+		rc = rc < 0 ? rc : errbuf_set(err, errlen, "cannot count the queues");
+	store_abort(txn);
+	return rc;
 }
 
 static const char *

@@ -258,6 +258,92 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(self.ext("h4@example.test")["status"], "Disabled")
         self.assertEqual(self.ext("h5@example.test")["status"], "Enabled")
 
+    def test_raised_threshold_and_sighup_release_held(self):
+        self.start_emulator({"free_extensions": {"count": 6, "start": 851}})
+        self.add(*[person("g%d" % i, self.ou) for i in range(4)])
+        conf = self.conf(sync="max_deactivations = 1\ninterval = 1h\nimport_interval = 1h")
+        self.once(conf)
+        for i in range(2):
+            self.set_attr("g%d" % i, "userAccountControl", "514")
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        d.wait_output("deactivations held", 60)
+        self.assertEqual(self.ext("g0@example.test")["status"], "Enabled")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out.splitlines()[0], r"^RINGSYNC CRITICAL: .*2 deactivations held")
+        # Still above the limit after a reload: they stay held, and it says so.
+        with open(conf) as f:
+            text = f.read()
+        self.write("ringsyncd.conf", text, 0o644)
+        d.signal(signal.SIGHUP)
+        d.wait_output("deactivations still held", 30)
+        self.write("ringsyncd.conf", text.replace("max_deactivations = 1",
+                                                  "max_deactivations = 2"), 0o644)
+        d.signal(signal.SIGHUP)
+        d.wait_output("held deactivations released", 30)
+        rstest.wait_for(lambda: all(self.ext("g%d@example.test" % i)["status"] == "Disabled"
+                                    for i in range(2)), 60, "the released deactivations")
+        self.assertEqual(self.ext("g2@example.test")["status"], "Enabled")
+        d.stop()
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("held=0", out.splitlines()[0])
+
+    def test_status_check(self):
+        self.start_emulator({"free_extensions": {"count": 4, "start": 871}})
+        self.add(person("sa", self.ou), person("sb", self.ou))
+        conf = self.conf()
+        status = [RINGSYNCCTL, "-c", conf, "status"]
+        # No state yet: CRITICAL.
+        rc, out = self.run_cmd(status)
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"^RINGSYNC CRITICAL: no state yet")
+        # Healthy.
+        self.once(conf)
+        rc, out = self.run_cmd(status)
+        self.assertEqual(rc, 0, out)
+        first = out.splitlines()[0]
+        self.assertRegex(first, r"^RINGSYNC OK: 2 users linked, last cycles \d+s \(scan\) "
+                         r"and \d+s \(import\) ago \| scan_age=\d+s;900;3600 "
+                         r"import_age=\d+s;900;3600 failed=0;1;10 linked=2 held=0 "
+                         r"outbox=0 writeback=0$")
+        self.assertRegex(out, r"\nscan cycle +\S+Z incremental full=yes result=ok .*scanned=2 "
+                         r"created=2 ")
+        self.assertRegex(out, r"\nfull sync +\S+Z incremental full=yes result=ok ")
+        self.assertRegex(out, r"\nimport cycle +\S+Z import full=no result=ok .*written_back=2 ")
+        self.assertRegex(out, r"\nlinked +2\n")
+        self.assertIn("JWT credential", out)
+        # Stale: the age of the last successful cycle past the thresholds.
+        rstest.wait_for(lambda: self.run_cmd(status + ["--crit-age", "1s"])[0] == 2, 30,
+                        "the last cycle to be older than 1 s")
+        rc, out = self.run_cmd(status + ["--crit-age", "1s"])
+        self.assertRegex(out, r"^RINGSYNC CRITICAL: last successful scan cycle \d+ s ago")
+        rc, out = self.run_cmd(status + ["--warn-age", "1s"])
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"^RINGSYNC WARNING: last successful scan cycle")
+        # A failing user: WARNING, CRITICAL from --crit-failed 1.
+        self.set_attr("sb", "st", "Calif.")
+        self.once(conf, expect=1)
+        rc, out = self.run_cmd(status)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"^RINGSYNC WARNING: 1 failing user \|.* failed=1;1;10 ")
+        self.assertRegex(out, r"\nscan cycle +\S+Z incremental full=no result=users_failed ")
+        rc, out = self.run_cmd(status + ["--crit-failed", "1"])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"^RINGSYNC CRITICAL: 1 failing users")
+        # AD unreachable: the cycle says so; the last success still counts.
+        with open(conf) as f:
+            bad = self.write("bad.conf", f.read().replace(
+                self.dc.env["LDAP_URI"], "ldaps://127.0.0.1:1"), 0o644)
+        self.once(bad, expect=3)
+        rc, out = self.run_cmd(status + ["--warn-failed", "0"])
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"^RINGSYNC WARNING: the last scan cycle could not reach AD")
+        # Bad arguments are usage errors.
+        rc, out = self.run_cmd(status + ["--crit-age", "soon"])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("--crit-age soon: expected a duration", out)
+
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},
                              "inventory_numbers": {"count": 6, "start": "+16505570000"}})
