@@ -336,6 +336,52 @@ search_base_s(struct conn *c, const char *base, char **attrs,
 	return 0;
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+ad_user_attributes(struct ad *ad, char ***out, size_t *n, char *err,
+    size_t errlen)
+{
+	struct conn *c = &ad->main;
+	struct timeval tv = { (time_t)ad->cfg->ldap.timeout, 0 };
+	char *attrs[] = { "allowedAttributes", NULL };
+	struct berval **v;
+	LDAPMessage *res = NULL, *e;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (c->ld == NULL && ad_connect(ad, err, errlen) < 0)
+		return -1;
+	rc = ldap_search_ext_s(c->ld, ad->cfg->ldap.base_dn, LDAP_SCOPE_SUBTREE,
+	    ad->cfg->ldap.user_filter, attrs, 0, NULL, NULL, &tv, 1, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+		ld_error(c->ld, rc, "reading allowedAttributes", err, errlen);
+		ldap_msgfree(res);
+		return -1;
+	}
+	e = ldap_first_entry(c->ld, res);
+	v = e != NULL ? ldap_get_values_len(c->ld, e, "allowedAttributes") : NULL;
+	if (v == NULL) {
+		ldap_msgfree(res);
+		return errbuf_set(err, errlen, "no user under %s matches user_filter, "
+		    "or the service account may not read its allowedAttributes",
+		    ad->cfg->ldap.base_dn);
+	}
+	*n = (size_t)ldap_count_values_len(v);
+	*out = xcalloc(*n + 1, sizeof(**out));
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i] = xstrndup(v[i]->bv_val, v[i]->bv_len);
+	qsort(*out, *n, sizeof(**out), cmp_str);
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	return 0;
+}
+
 static void
 dc_clear(struct ad_dc_info *dc)
 {

@@ -142,6 +142,15 @@ int ad_connect(struct ad *ad, char *err, size_t errlen);
 /* ad_refresh_dc: re-read the rootDSE (highestCommittedUSN moves). */
 int ad_refresh_dc(struct ad *ad, char *err, size_t errlen);
 int ad_connected(const struct ad *ad);
+/*
+ * ad_user_attributes: the attributes an entry of the scope may have
+ * (allowedAttributes of the first user the filter finds under base_dn:
+ * class user with its superclasses and auxiliary classes), sorted, in a
+ * new array of new strings; synchronous, for ringsyncctl schema. 0, or -1
+ * with err (also when the scope holds no user).
+ */
+int ad_user_attributes(struct ad *ad, char ***out, size_t *n, char *err,
+    size_t errlen);
 void ad_disconnect(struct ad *ad);
 const struct ad_dc_info *ad_dc(const struct ad *ad);
 /* ad_deleted_visible: can the account see CN=Deleted Objects? (-1 unknown) */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "schema.h"
 #include "sync_stage.h"
 #include "util.h"
 
@@ -468,6 +469,23 @@ sync_notify_start(struct sync *s)
 		s->notify_on = 1;
 }
 
+/* schema_load: the schema `ringsyncctl schema` cached, if any. */
+static void
+schema_load(struct sync *s)
+{
+	struct store_txn *txn;
+	char err[256];
+
+	json_decref(s->schema);
+	s->schema = NULL;
+	if (store_begin(s->store, 1, &txn, err, sizeof(err)) < 0)
+		return;
+	if (store_get_json(txn, STORE_META, SCHEMA_KEY, &s->schema, err,
+	    sizeof(err)) != 0)
+		s->schema = NULL;
+	store_abort(txn);
+}
+
 struct sync *
 sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
     int dry_run, char *err, size_t errlen)
@@ -486,6 +504,7 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	}
 	phone_set_event_cb(s->phone, phone_event, s);
 	s->ad = ad_new(loop, cfg);
+	schema_load(s);
 	ev_timer_init(&s->retry, retry_cb, 1., 0.);
 	s->retry.data = s;
 	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);
@@ -549,6 +568,7 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	s->notify_on = 0;
 	ad_set_config(s->ad, cfg); /* drops connections and notification */
 	s->cfg = cfg;
+	schema_load(s);
 	sync_notify_start(s);
 	release_within(s);
 	return 0;
@@ -567,5 +587,6 @@ sync_free(struct sync *s)
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ad_free(s->ad);
 	phone_free(s->phone);
+	json_decref(s->schema);
 	free(s);
 }

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
+#include "schema.h"
 #include "sync_stage.h"
 #include "util.h"
 
@@ -24,6 +26,7 @@ struct item {
 	int known;                   /* u came from the store */
 	enum push_action act;
 	struct phone_profile prof;   /* strings borrowed from o.profile */
+	struct phone_custom_value *cv; /* owned array; strings borrowed */
 };
 
 struct push {
@@ -35,11 +38,17 @@ struct push {
 	size_t *bulk_idx, nbulk;
 	long long earliest;          /* the first retry time among waiting entries */
 	int stop;                    /* auth failed: end the phase */
+	int custom_fetched;          /* the custom fields were read this phase */
 	ev_timer wait;               /* until the Heavy budget allows a write */
 };
 
 static void round_start(struct push *p);
 
+/*
+ * fill_profile: the phone profile of the outbox entry; custom.<name>
+ * values go by the field id the schema cache knows (missing ones are
+ * reported once per phase by custom_missing).
+ */
 static void
 fill_profile(struct item *it)
 {
@@ -47,12 +56,77 @@ fill_profile(struct item *it)
 	json_t *v;
 
 	memset(&it->prof, 0, sizeof(it->prof));
+	free(it->cv);
+	it->cv = xcalloc(json_object_size(it->o.profile) + 1, sizeof(*it->cv));
 	json_object_foreach(it->o.profile, k, v) {
 		int f = phone_field_from_name(k);
+		const char *id;
 
-		if (f >= 0)
+		if (f >= 0) {
 			it->prof.field[f] = json_string_value(v);
+		} else if (strncasecmp(k, "custom.", 7) == 0 &&
+		    (id = schema_custom_id(it->p->s->schema, k + 7)) != NULL) {
+			it->cv[it->prof.ncustom].id = id;
+			it->cv[it->prof.ncustom++].value = json_string_value(v);
+		}
 	}
+	it->prof.custom = it->cv;
+}
+
+/* custom_unknown: the first mapped custom field the cache lacks, or NULL. */
+static const char *
+custom_unknown(const struct sync *s)
+{
+	for (size_t i = 0; i < s->cfg->push.n; i++) {
+		const char *k = s->cfg->push.v[i].key;
+
+		if (strncasecmp(k, "custom.", 7) == 0 &&
+		    schema_custom_id(s->schema, k + 7) == NULL)
+			return k;
+	}
+	return NULL;
+}
+
+static void round_start(struct push *p);
+
+/* custom_cb: the account's custom fields, into the cached schema. */
+static void
+custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
+    size_t n, void *arg)
+{
+	struct push *p = arg;
+	struct sync *s = p->s;
+	const char *missing;
+
+	if (e->kind == PHONE_OK) {
+		json_t *fresh = schema_cache_new(NULL, v, n, NULL, 0,
+		    (long long)ev_now(s->loop)), *cache = s->schema ?
+		    json_deep_copy(s->schema) : json_object();
+		struct store_txn *txn;
+		char err[256];
+
+		json_object_set(cache, "custom", json_object_get(fresh, "custom"));
+		json_decref(fresh);
+		json_decref(s->schema);
+		s->schema = cache;
+		if ((txn = txn_begin(s)) != NULL) {
+			if (store_put_json(txn, STORE_META, SCHEMA_KEY, cache, err,
+			    sizeof(err)) < 0)
+				store_abort(txn);
+			else
+				txn_commit(s, txn);
+		}
+	} else {
+		char msg[600];
+
+		phone_error_message(e, s->cfg->telephony.brand, msg, sizeof(msg));
+		log_warning("cannot read the custom fields: %s", msg);
+	}
+	if ((missing = custom_unknown(s)) != NULL)
+		log_err("the phone system has no custom user field named '%s': it is "
+		    "not pushed (check [push] with ringsyncctl schema and ringsyncd -t) "
+		    "key=%s", missing + 7, log_q(missing));
+	round_start(p);
 }
 
 /* out_done: the entry is dealt with, unless a newer one replaced it. */
@@ -178,8 +252,11 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			it->u.creating = 0;
 			it->u.failures = 0;
 			str_set(&it->u.last_error, NULL);
-			snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
-			out_done(txn, &it->o);
+			/* SCIM cannot set custom fields: a bulk update follows. */
+			if (it->prof.ncustom == 0) {
+				snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
+				out_done(txn, &it->o);
+			}
 			p->s->c.created++;
 			log_info("phone user created dn=%s email=%s phone_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
@@ -322,6 +399,7 @@ round_free(struct push *p)
 	for (size_t i = 0; i < p->n; i++) {
 		out_clear(&p->items[i].o);
 		user_clear(&p->items[i].u);
+		free(p->items[i].cv);
 	}
 	free(p->items);
 	free(p->bulk);
@@ -536,6 +614,12 @@ round_start(struct push *p)
 	if (budget_wait(p))
 		return;
 	collect(p);
+	if (p->n > 0 && !p->custom_fetched && !p->s->dry_run &&
+	    custom_unknown(p->s) != NULL) {
+		p->custom_fetched = 1; /* once a phase: ids of custom.<name> */
+		phone_custom_fields(p->s->phone, custom_cb, p);
+		return; /* custom_cb starts the round again */
+	}
 	if (p->n == 0 || p->s->dry_run) {
 		dry_run_report(p);
 		push_finish(p);

@@ -58,6 +58,7 @@ struct sync {
 	struct push *push;            /* owned while pushing */
 	struct import *imp;           /* owned while importing */
 	struct writer *wr;            /* owned while writing back */
+	json_t *schema;               /* owned: the cached user schema, or NULL */
 	int notify_on;
 	void (*idle_cb)(void *arg);
 	void *idle_arg;

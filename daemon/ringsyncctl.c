@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "phone.h"
 #include "store.h"
@@ -53,6 +54,10 @@ usage(FILE *f)
 	    "                      monitoring check: exit 0 OK, 1 WARNING, 2 CRITICAL\n"
 	    "  users [--failed]    one line per user: email, DN, phone id, state, "
 	    "last error\n"
+	    "  schema              fetch the phone system's user schema, custom "
+	    "fields and\n"
+	    "                      the AD attributes of class user; cache them for "
+	    "ringsyncd -t\n"
 	    "  release-deactivations\n"
 	    "                      let held deactivations through (after review)\n"
 	    "  auth login [--timeout DURATION]\n"
@@ -1005,6 +1010,8 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[optind], "release-deactivations") == 0 &&
 	    optind + 1 == argc) {
 		rc = cmd_release(cfg);
+	} else if (strcmp(argv[optind], "schema") == 0 && optind + 1 == argc) {
+		rc = ctl_schema(cfg);
 	} else if (strcmp(argv[optind], "auth") == 0) {
 		rc = cmd_auth(cfg, argc - optind - 1, argv + optind + 1);
 	} else {

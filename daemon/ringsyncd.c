@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
+#include "schema.h"
 #include "store.h"
 #include "sync.h"
 #include "util.h"
@@ -111,6 +113,44 @@ warn_config(const struct config *cfg)
 		    "server=%s", log_q(cfg->telephony.server));
 }
 
+/*
+ * check_schema: the [push] mapping against the schema `ringsyncctl
+ * schema` cached in the store, when there is one; the number of problems
+ * added to pr.
+ */
+static size_t
+check_schema(const struct config *cfg, struct config_problems *pr)
+{
+	char err[512], *path = xasprintf("%s/state.mdb", cfg->sync.state_dir);
+	struct store *st = NULL;
+	struct store_txn *txn;
+	json_t *cache = NULL;
+	size_t n = 0;
+	int have = access(path, F_OK) == 0;
+
+	free(path);
+	if (have && store_open(cfg->sync.state_dir, STORE_RDONLY, &st, err,
+	    sizeof(err)) == 0 && store_begin(st, 1, &txn, err, sizeof(err)) == 0) {
+		if (store_get_json(txn, STORE_META, SCHEMA_KEY, &cache, err,
+		    sizeof(err)) != 0)
+			cache = NULL;
+		store_abort(txn);
+	}
+	store_close(st);
+	if (cache != NULL) {
+		n = schema_check(cache, cfg, pr);
+		json_decref(cache);
+	} else {
+		for (size_t i = 0; i < cfg->push.n; i++)
+			if (strncasecmp(cfg->push.v[i].key, "custom.", 7) == 0) {
+				printf("ringsyncd: no cached schema: the custom fields of [push] "
+				    "are checked once `ringsyncctl schema` has run\n");
+				break;
+			}
+	}
+	return n;
+}
+
 /* -t: print every problem; 0 or 2. */
 static int
 test_config(const struct options *o)
@@ -128,6 +168,16 @@ test_config(const struct options *o)
 	}
 	log_init("ringsyncd", cfg->log.facility, LOG_WARNING, LOG_F_STDERR);
 	warn_config(cfg);
+	if (check_schema(cfg, &pr) > 0) {
+		for (size_t i = 0; i < pr.n; i++)
+			fprintf(stderr, "%s\n", pr.v[i]);
+		fprintf(stderr, "ringsyncd: %zu problem%s in %s (against the schema "
+		    "`ringsyncctl schema` cached)\n", pr.n, pr.n == 1 ? "" : "s",
+		    o->config_path);
+		config_problems_free(&pr);
+		config_free(cfg);
+		return EXIT_CONFIG;
+	}
 	printf("ringsyncd: configuration %s OK\n", o->config_path);
 	config_free(cfg);
 	return 0;

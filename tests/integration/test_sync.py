@@ -344,6 +344,51 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(rc, 2, out)
         self.assertIn("--crit-age soon: expected a duration", out)
 
+    def test_schema_and_custom_field(self):
+        self.start_emulator({
+            "custom_fields": [{"id": "7", "category": "User", "displayName": "Cost Center"},
+                              {"id": "8", "category": "User", "displayName": "Badge"}],
+            "free_extensions": {"count": 4, "start": 881}})
+        self.add(person("ca", self.ou, employeeID="CC-100"), person("cb", self.ou))
+        push = "\n[push]\ncustom.cost center = employeeID\n"
+        conf = self.conf(extra=push)
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("no cached schema", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"\n  firstName +name.givenName +givenName\n")
+        self.assertRegex(out, r"\n  custom.Cost Center +id=7 +employeeID\n")
+        self.assertRegex(out, r"\n  custom.Badge +id=8 +-\n")
+        self.assertRegex(out, r"AD attributes of class user \(\d+\):.* employeeID .*")
+        self.assertRegex(out, r"SCIM user attributes \(\d+\):.* name.givenName ")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 0, out)
+        # -t checks [push] against the cache: custom names and AD attributes.
+        bad = self.conf(extra="\n[push]\ncustom.Cost Centre = employeeID\n"
+                        "department = departmnt\n")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", bad])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"ringsyncd.conf:\d+: \[push\] custom.Cost Centre: the phone "
+                         r"system has no custom user field named 'Cost Centre' \(it has: "
+                         r"Cost Center, Badge;")
+        self.assertRegex(out, r"ringsyncd.conf:\d+: \[push\] department = departmnt: Active "
+                         r"Directory has no attribute 'departmnt' for class user")
+        conf = self.conf(extra=push)
+        # The custom field is pushed through the bulk update's customFields.
+        seq = self.emu.last_seq()
+        self.once(conf)
+        def custom(email):
+            return {c["id"]: c["value"] for c in self.ext(email).get("customFields", [])}
+        self.assertEqual(custom("ca@example.test").get("7"), "CC-100")
+        self.assertEqual(custom("cb@example.test").get("7", ""), "")
+        bulk = [r for r in self.requests(seq, "POST") if "bulk" in r["path"]]
+        self.assertEqual(len(bulk), 1, bulk)
+        self.set_attr("cb", "employeeID", "CC-200")
+        self.once(conf)
+        self.assertEqual(custom("cb@example.test").get("7"), "CC-200")
+        self.assertEqual(custom("ca@example.test").get("7"), "CC-100")
+
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},
                              "inventory_numbers": {"count": 6, "start": "+16505570000"}})

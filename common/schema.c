@@ -1,0 +1,173 @@
+/*
+ * schema: the cached phone-system user schema and the checks against it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "schema.h"
+#include "util.h"
+
+/* The SCIM attribute each standard [push] field is sent as (SPEC section 3). */
+static const struct {
+	const char *field, *scim;
+} scim_attrs[] = {
+	{ "firstName", "name.givenName" }, { "lastName", "name.familyName" },
+	{ "email", "emails" }, { "mobilePhone", "phoneNumbers" },
+	{ "businessPhone", "phoneNumbers" }, { "street", "addresses.streetAddress" },
+	{ "city", "addresses.locality" }, { "state", "addresses.region" },
+	{ "zip", "addresses.postalCode" }, { "country", "addresses.country" },
+	{ "department", "department" }, { "jobTitle", "title" },
+};
+
+const char *
+schema_scim_attr(const char *field)
+{
+	for (size_t i = 0; i < sizeof(scim_attrs) / sizeof(scim_attrs[0]); i++)
+		if (strcasecmp(field, scim_attrs[i].field) == 0)
+			return scim_attrs[i].scim;
+	return NULL;
+}
+
+json_t *
+schema_cache_new(const struct phone_schema *scim,
+    const struct phone_custom_field *custom, size_t ncustom, char *const *ad,
+    size_t nad, long long now)
+{
+	json_t *o = json_object(), *a = json_array(), *c = json_array();
+
+	for (size_t i = 0; scim != NULL && i < scim->n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name",
+		    scim->v[i].name ? scim->v[i].name : "", "type",
+		    scim->v[i].type ? scim->v[i].type : ""));
+	for (size_t i = 0; i < ncustom; i++)
+		if (custom[i].id != NULL && custom[i].display_name != NULL &&
+		    (custom[i].category == NULL ||
+		    strcasecmp(custom[i].category, "User") == 0))
+			json_array_append_new(c, json_pack("{s:s, s:s}", "id",
+			    custom[i].id, "name", custom[i].display_name));
+	json_object_set_new(o, "fetched", json_integer(now));
+	json_object_set_new(o, "scim", a);
+	json_object_set_new(o, "custom", c);
+	if (ad != NULL) {
+		json_t *d = json_array();
+
+		for (size_t i = 0; i < nad; i++)
+			json_array_append_new(d, json_string(ad[i]));
+		json_object_set_new(o, "ad", d);
+	}
+	return o;
+}
+
+const char *
+schema_custom_id(const json_t *cache, const char *name)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(json_object_get(cache, "custom"), i, f) {
+		const char *n = json_string_value(json_object_get(f, "name"));
+
+		if (n != NULL && strcasecmp(n, name) == 0)
+			return json_string_value(json_object_get(f, "id"));
+	}
+	return NULL;
+}
+
+/* has_scim: the cached SCIM schema has attr, or a sub-attribute of it. */
+static int
+has_scim(const json_t *cache, const char *attr)
+{
+	size_t i, len = strlen(attr);
+	json_t *a;
+
+	json_array_foreach(json_object_get(cache, "scim"), i, a) {
+		const char *n = json_string_value(json_object_get(a, "name"));
+
+		if (n != NULL && strncasecmp(n, attr, len) == 0 &&
+		    (n[len] == '\0' || n[len] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+has_ad(const json_t *ad, const char *attr)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(ad, i, a)
+		if (json_is_string(a) && strcasecmp(json_string_value(a), attr) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+add_problem(struct config_problems *pr, char *msg)
+{
+	pr->v = xrealloc(pr->v, (pr->n + 1) * sizeof(pr->v[0]));
+	pr->v[pr->n++] = msg;
+}
+
+/* custom_names: the cached custom field names, for a message. */
+static char *
+custom_names(const json_t *cache)
+{
+	size_t i, o = 0, cap = 1;
+	json_t *f;
+	char *s;
+
+	json_array_foreach(json_object_get(cache, "custom"), i, f)
+		if (json_is_string(json_object_get(f, "name")))
+			cap += strlen(json_string_value(json_object_get(f, "name"))) + 2;
+	s = xcalloc(1, cap);
+	json_array_foreach(json_object_get(cache, "custom"), i, f)
+		if (json_is_string(json_object_get(f, "name")))
+			o += (size_t)snprintf(s + o, cap - o, "%s%s", o ? ", " : "",
+			    json_string_value(json_object_get(f, "name")));
+	return s;
+}
+
+size_t
+schema_check(const json_t *cache, const struct config *cfg,
+    struct config_problems *pr)
+{
+	const json_t *ad = json_object_get(cache, "ad");
+	size_t n0 = pr->n;
+
+	for (size_t i = 0; i < cfg->push.n; i++) {
+		const struct config_pair *p = &cfg->push.v[i];
+
+		if (strncasecmp(p->key, "custom.", 7) == 0) {
+			if (schema_custom_id(cache, p->key + 7) == NULL) {
+				char *names = custom_names(cache);
+
+				add_problem(pr, xasprintf("%s:%d: [push] %s: the phone system "
+				    "has no custom user field named '%s' (it has: %s; "
+				    "`ringsyncctl schema` refreshes the list)", cfg->path,
+				    p->line, p->key, p->key + 7, *names ? names : "none"));
+				free(names);
+			}
+		} else if (schema_scim_attr(p->key) != NULL &&
+		    !has_scim(cache, schema_scim_attr(p->key))) {
+			add_problem(pr, xasprintf("%s:%d: [push] %s: the phone system's "
+			    "user schema has no attribute %s", cfg->path, p->line, p->key,
+			    schema_scim_attr(p->key)));
+		}
+		if (json_is_array(ad) && !has_ad(ad, p->value))
+			add_problem(pr, xasprintf("%s:%d: [push] %s = %s: Active Directory "
+			    "has no attribute '%s' for class user (`ringsyncctl schema` "
+			    "lists them)", cfg->path, p->line, p->key, p->value, p->value));
+	}
+	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
+		const struct config_pair *p = &cfg->writeback.v[i];
+
+		if (!has_ad(ad, p->key))
+			add_problem(pr, xasprintf("%s:%d: [writeback] %s: Active Directory "
+			    "has no attribute '%s' for class user", cfg->path, p->line,
+			    p->key, p->key));
+	}
+	return pr->n - n0;
+}

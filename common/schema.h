@@ -1,0 +1,50 @@
+/*
+ * schema: the phone system's user schema as ringsync caches it (SPEC
+ * section 1, Import User Schema): the SCIM User attributes, the account's
+ * custom fields and the AD attributes of class user, fetched by
+ * `ringsyncctl schema` into the store's meta database (key "schema").
+ * ringsyncd -t checks the [push] mapping against the cache, and the pusher
+ * finds the ids of custom.<displayName> fields in it. Pure functions.
+ *
+ * Cache format (JSON): {"fetched": epoch seconds,
+ *   "scim": [{"name": "name.givenName", "type": "string"}, ...],
+ *   "custom": [{"id": "123", "name": "Cost Center"}, ...],
+ *   "ad": ["accountExpires", ...]}   ("ad" absent when AD was not read)
+ */
+#ifndef RINGSYNC_SCHEMA_H
+#define RINGSYNC_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "phone.h"
+
+#define SCHEMA_KEY "schema"
+
+/*
+ * schema_cache_new: the cache record of what was fetched. ad may be NULL
+ * (not read). New reference.
+ */
+json_t *schema_cache_new(const struct phone_schema *scim,
+    const struct phone_custom_field *custom, size_t ncustom,
+    char *const *ad, size_t nad, long long now);
+
+/* schema_scim_attr: the SCIM attribute a standard [push] field sets. */
+const char *schema_scim_attr(const char *field);
+
+/*
+ * schema_custom_id: the id of the custom field named name (compared
+ * without case), or NULL. cache may be NULL.
+ */
+const char *schema_custom_id(const json_t *cache, const char *name);
+
+/*
+ * schema_check: every [push] key and AD attribute of cfg that the cache
+ * says does not exist, as "file:line: message" added to pr. Returns the
+ * number of problems added.
+ */
+size_t schema_check(const json_t *cache, const struct config *cfg,
+    struct config_problems *pr);
+
+#endif

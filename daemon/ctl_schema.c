@@ -1,0 +1,218 @@
+/*
+ * ringsyncctl schema: Import User Schema (SPEC section 1). Fetches the
+ * phone system's SCIM user schema and the account's custom fields, and the
+ * AD attributes of class user, caches them in the store (meta "schema")
+ * for ringsyncd -t and the pusher, and prints what is mappable.
+ */
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ad.h"
+#include "ctl.h"
+#include "log.h"
+#include "phone.h"
+#include "schema.h"
+#include "store.h"
+#include "util.h"
+
+struct fetch {
+	struct ev_loop *loop;
+	struct phone *phone;
+	struct phone_schema scim;
+	struct phone_custom_field *custom;
+	size_t ncustom;
+	int failed;
+	const char *brand;
+};
+
+static void
+phone_failed(struct fetch *f, const struct phone_error *e, const char *what)
+{
+	char msg[600];
+
+	phone_error_message(e, f->brand, msg, sizeof(msg));
+	fprintf(stderr, "ringsyncctl: reading %s failed: %s\n", what, msg);
+	f->failed = 1;
+}
+
+static void
+custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
+    size_t n, void *arg)
+{
+	struct fetch *f = arg;
+
+	if (e->kind != PHONE_OK) {
+		phone_failed(f, e, "the custom fields");
+	} else {
+		f->custom = xcalloc(n ? n : 1, sizeof(*f->custom));
+		for (size_t i = 0; i < n; i++) {
+			f->custom[i].id = v[i].id ? xstrdup(v[i].id) : NULL;
+			f->custom[i].category = v[i].category ? xstrdup(v[i].category) :
+			    NULL;
+			f->custom[i].display_name = v[i].display_name ?
+			    xstrdup(v[i].display_name) : NULL;
+		}
+		f->ncustom = n;
+	}
+	ev_break(f->loop, EVBREAK_ONE);
+}
+
+static void
+schema_cb(const struct phone_error *e, const struct phone_schema *s, void *arg)
+{
+	struct fetch *f = arg;
+
+	if (e->kind != PHONE_OK) {
+		phone_failed(f, e, "the SCIM user schema");
+		ev_break(f->loop, EVBREAK_ONE);
+		return;
+	}
+	f->scim.v = xcalloc(s->n ? s->n : 1, sizeof(*f->scim.v));
+	for (size_t i = 0; i < s->n; i++) {
+		struct phone_schema_attr *a = &f->scim.v[i];
+
+		a->schema = s->v[i].schema ? xstrdup(s->v[i].schema) : NULL;
+		a->name = s->v[i].name ? xstrdup(s->v[i].name) : NULL;
+		a->type = s->v[i].type ? xstrdup(s->v[i].type) : NULL;
+		a->multi = s->v[i].multi;
+		a->required = s->v[i].required;
+	}
+	f->scim.n = s->n;
+	phone_custom_fields(f->phone, custom_cb, f);
+}
+
+/* open_store: the daemon's store, shared when ringsyncd runs on it. */
+static int
+open_store(const struct config *cfg, struct store **st, char *err,
+    size_t errlen)
+{
+	char first[256];
+
+	if (store_open(cfg->sync.state_dir, 0, st, first, sizeof(first)) == 0)
+		return 0;
+	if (store_open(cfg->sync.state_dir, STORE_SHARED, st, err, errlen) == 0)
+		return 0;
+	return errbuf_set(err, errlen, "%s", first);
+}
+
+static void
+print_cache(const struct config *cfg, const json_t *cache)
+{
+	static const char *const fields[] = {
+		"firstName", "lastName", "email", "mobilePhone", "businessPhone",
+		"street", "city", "state", "zip", "country", "department", "jobTitle",
+	};
+	const json_t *ad = json_object_get(cache, "ad");
+	size_t i;
+	json_t *v;
+
+	printf("phone system user fields ([push] key, SCIM attribute, AD attribute "
+	    "mapped):\n");
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *scim = schema_scim_attr(fields[i]);
+		const char *attr = config_map_get(&cfg->push, fields[i]);
+		int found = 0;
+		size_t j;
+		json_t *a;
+
+		json_array_foreach(json_object_get(cache, "scim"), j, a) {
+			const char *n = json_string_value(json_object_get(a, "name"));
+
+			if (n != NULL && strncasecmp(n, scim, strlen(scim)) == 0)
+				found = 1;
+		}
+		printf("  %-22s %-26s %s\n", fields[i], found ? scim :
+		    "(not in the schema)", attr ? attr : "-");
+	}
+	printf("custom user fields:\n");
+	if (json_array_size(json_object_get(cache, "custom")) == 0)
+		printf("  (none)\n");
+	json_array_foreach(json_object_get(cache, "custom"), i, v) {
+		char *key = xasprintf("custom.%s",
+		    json_string_value(json_object_get(v, "name")));
+		const char *attr = config_map_get(&cfg->push, key);
+
+		printf("  %-22s id=%-22s %s\n", key,
+		    json_string_value(json_object_get(v, "id")), attr ? attr : "-");
+		free(key);
+	}
+	printf("SCIM user attributes (%zu):",
+	    json_array_size(json_object_get(cache, "scim")));
+	json_array_foreach(json_object_get(cache, "scim"), i, v)
+		printf(" %s", json_string_value(json_object_get(v, "name")));
+	printf("\n");
+	if (json_is_array(ad)) {
+		printf("AD attributes of class user (%zu):", json_array_size(ad));
+		json_array_foreach(ad, i, v)
+			printf(" %s", json_string_value(v));
+		printf("\n");
+	}
+}
+
+int
+ctl_schema(const struct config *cfg)
+{
+	struct fetch f = { 0 };
+	struct store *st = NULL;
+	struct store_txn *txn;
+	struct ad *ad;
+	char err[1024], **attrs = NULL;
+	size_t nattrs = 0;
+	json_t *cache;
+	int rc = 0, ad_ok;
+
+	f.loop = ev_default_loop(0);
+	f.brand = cfg->telephony.brand;
+	if (open_store(cfg, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		return CTL_EXIT_CONFIG;
+	}
+	f.phone = phone_new(f.loop, &cfg->telephony, st, NULL, err, sizeof(err));
+	if (f.phone == NULL) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		store_close(st);
+		return CTL_EXIT_CONFIG;
+	}
+	phone_scim_schemas(f.phone, schema_cb, &f);
+	ev_run(f.loop, 0);
+	phone_free(f.phone);
+
+	ad = ad_new(f.loop, cfg);
+	ad_ok = ad_user_attributes(ad, &attrs, &nattrs, err, sizeof(err)) == 0;
+	if (!ad_ok)
+		fprintf(stderr, "ringsyncctl: the AD attributes of class user were not "
+		    "read (the [push] attributes stay unchecked): %s\n", err);
+	ad_free(ad);
+
+	if (!f.failed) {
+		cache = schema_cache_new(&f.scim, f.custom, f.ncustom,
+		    ad_ok ? attrs : NULL, nattrs, (long long)time(NULL));
+		if (store_begin(st, 0, &txn, err, sizeof(err)) < 0 ||
+		    store_put_json(txn, STORE_META, SCHEMA_KEY, cache, err,
+		    sizeof(err)) < 0 || store_commit(txn, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringsyncctl: cannot cache the schema: %s\n", err);
+			rc = CTL_EXIT_CONFIG;
+		} else {
+			print_cache(cfg, cache);
+			printf("cached in %s: ringsyncd -t checks [push] against it\n",
+			    cfg->sync.state_dir);
+		}
+		json_decref(cache);
+	}
+	if (rc == 0 && (f.failed || !ad_ok))
+		rc = CTL_EXIT_UNREACHABLE;
+	for (size_t i = 0; i < nattrs; i++)
+		free(attrs[i]);
+	free(attrs);
+	for (size_t i = 0; i < f.ncustom; i++)
+		phone_custom_field_clear(&f.custom[i]);
+	free(f.custom);
+	phone_schema_clear(&f.scim);
+	store_close(st);
+	return rc;
+}
