@@ -251,11 +251,15 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         # Moved out of the base DN: deactivated at the full sync.
         self.dc.tool(["ldapmodrdn", "-r", "-s", self.dc.env["MOVED_OU"], self.dn("h4"),
                       "CN=h4"])
+        # Mail removed: the filter (mail=*) no longer matches.
+        self.dc.modify("dn: %s\nchangetype: modify\ndelete: mail\n" % self.dn("h3"))
         out = self.once(conf)
         self.assertEqual(self.ext("h4@example.test")["status"], "Enabled")
+        self.assertEqual(self.ext("h3@example.test")["status"], "Enabled")
         out = self.once(conf, "--full-resync")
-        self.assertIn("reason=out-of-scope", out)
+        self.assertEqual(len(re.findall(r"reason=out-of-scope", out)), 2, out)
         self.assertEqual(self.ext("h4@example.test")["status"], "Disabled")
+        self.assertEqual(self.ext("h3@example.test")["status"], "Disabled")
         self.assertEqual(self.ext("h5@example.test")["status"], "Enabled")
 
     def test_raised_threshold_and_sighup_release_held(self):
