@@ -193,7 +193,21 @@ check_idle(struct sync *s)
 		}
 		return;
 	}
-	if (s->idle_cb != NULL)
+	/* Not from here: check_idle runs at the end of a stage, inside the
+	 * phone or AD client's callback, and the idle callback may replace
+	 * those clients (a deferred reload). */
+	if (s->idle_cb != NULL && !ev_is_active(&s->idle_timer))
+		ev_timer_start(s->loop, &s->idle_timer);
+}
+
+static void
+idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sync *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!sync_busy(s) && !s->stopping && s->idle_cb != NULL)
 		s->idle_cb(s->idle_arg);
 }
 
@@ -509,6 +523,8 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	s->retry.data = s;
 	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);
 	s->stop_timer.data = s;
+	ev_timer_init(&s->idle_timer, idle_timer_cb, 0., 0.);
+	s->idle_timer.data = s;
 	return s;
 }
 
@@ -585,6 +601,7 @@ sync_free(struct sync *s)
 	writer_abort(s);
 	ev_timer_stop(s->loop, &s->retry);
 	ev_timer_stop(s->loop, &s->stop_timer);
+	ev_timer_stop(s->loop, &s->idle_timer);
 	ad_free(s->ad);
 	phone_free(s->phone);
 	json_decref(s->schema);

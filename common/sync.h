@@ -58,7 +58,10 @@ int sync_set_config(struct sync *s, const struct config *cfg, char *err,
     size_t errlen);
 /* sync_busy: a cycle is running. */
 int sync_busy(const struct sync *s);
-/* sync_set_idle_cb: cb after every cycle (a deferred reload applies then). */
+/*
+ * sync_set_idle_cb: cb after every cycle, from the loop (never inside a
+ * client callback): a deferred reload applies then.
+ */
 void sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg);
 
 /*

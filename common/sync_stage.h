@@ -54,6 +54,7 @@ struct sync {
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
 	ev_timer stop_timer;
+	ev_timer idle_timer;          /* idle_cb runs from the loop, see check_idle */
 	struct scan_ctx *scan;        /* owned while scanning */
 	struct push *push;            /* owned while pushing */
 	struct import *imp;           /* owned while importing */

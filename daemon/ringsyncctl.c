@@ -253,6 +253,38 @@ status_token(struct status *st, const struct config *cfg,
 		    tok->refresh_expires, t, sizeof(t)));
 }
 
+/*
+ * daemon_pid: the pid ringsyncd wrote into state_dir/ringsyncd.lock when
+ * that process still runs as ringsyncd, else 0. No lock is taken: a
+ * starting daemon must never find the lock busy because of a check.
+ */
+static long
+daemon_pid(const char *dir)
+{
+	char *path = xasprintf("%s/ringsyncd.lock", dir), buf[64] = "";
+	FILE *f = fopen(path, "r");
+	long pid = 0;
+
+	free(path);
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		pid = strtol(buf, NULL, 10);
+	fclose(f);
+	if (pid <= 0)
+		return 0;
+	path = xasprintf("/proc/%ld/comm", pid);
+	f = fopen(path, "r");
+	free(path);
+	buf[0] = '\0';
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return strncmp(buf, "ringsyncd", 9) == 0 ? pid : 0;
+}
+
 /* status_fail: the check cannot read what it needs: CRITICAL. */
 static int
 status_fail(const char *what, const char *err)
@@ -273,6 +305,7 @@ cmd_status(const struct config *cfg, const struct status_opts *so)
 	json_t *scan = NULL, *import = NULL, *full = NULL;
 	char err[512], *path;
 	long long now = (long long)time(NULL), scan_age, import_age;
+	long pid;
 	int wrc;
 
 	path = xasprintf("%s/state.mdb", cfg->sync.state_dir);
@@ -321,6 +354,10 @@ cmd_status(const struct config *cfg, const struct status_opts *so)
 	    so->warn_age, so->crit_age, n.failed, so->warn_failed, so->crit_failed,
 	    n.linked, n.held, n.outbox, n.writeback);
 	printf("%-16s %s\n", "state_dir", cfg->sync.state_dir);
+	if ((pid = daemon_pid(cfg->sync.state_dir)) > 0)
+		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
+	else
+		printf("%-16s not running\n", "ringsyncd");
 	if (wrc == 0) {
 		printf("%-16s %s\n%-16s %s\n%-16s %llu\n", "dc", w.dns_host_name,
 		    "invocation_id", w.invocation_id, "watermark", w.usn);

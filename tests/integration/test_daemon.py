@@ -94,6 +94,22 @@ class DaemonTest(rstest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.tmp, "state", "state.mdb")))
         self.assertEqual(os.stat(os.path.join(self.tmp, "state")).st_mode & 0o777, 0o700)
 
+    def test_reload_during_import_then_stop(self):
+        # The reload waits for the import and then replaces the phone client:
+        # never from inside that client's own callback.
+        path = self.conf("import_interval = 1h\n")
+        self.emu.call("POST", "/_emu/fault", {"kind": "delay", "count": 1, "delay": 2,
+                                             "path_prefix": "/restapi/v1.0/account/~/phone-number"})
+        d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
+        d.wait_output("starting version=")
+        d.signal(signal.SIGHUP)
+        d.wait_output("configuration reload waits for the running cycle")
+        d.wait_output("cycle done kind=import", 60)
+        d.wait_output("configuration reloaded", 30)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.output())
+        self.assertIn("stopped status=0", d.output())
+
     def test_signals_reload_and_lock(self):
         path = self.conf()
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
@@ -106,9 +122,12 @@ class DaemonTest(rstest.TestCase):
         self.assertIn("is in use by another ringsyncd (pid %d)" % d.pid, out)
 
         # ringsyncctl reads the store while the daemon runs.
+        # AD is unreachable: no successful cycle yet, a CRITICAL check.
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
-        self.assertEqual(rc, 0, out)
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"^RINGSYNC CRITICAL: .*no successful scan cycle yet")
         self.assertIn("none (no scan yet)", out)
+        self.assertIn("running (pid %d)" % d.pid, out)
 
         # SIGUSR1 starts a cycle now.
         mark = len(d.output())

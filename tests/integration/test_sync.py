@@ -275,6 +275,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
         self.assertEqual(rc, 2, out)
         self.assertRegex(out.splitlines()[0], r"^RINGSYNC CRITICAL: .*2 deactivations held")
+        self.assertIn("\nringsyncd        running (pid %d)\n" % d.p.pid, out)
         # Still above the limit after a reload: they stay held, and it says so.
         with open(conf) as f:
             text = f.read()
@@ -317,6 +318,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertRegex(out, r"\nimport cycle +\S+Z import full=no result=ok .*written_back=2 ")
         self.assertRegex(out, r"\nlinked +2\n")
         self.assertIn("JWT credential", out)
+        self.assertIn("\nringsyncd        not running\n", out)
         # Stale: the age of the last successful cycle past the thresholds.
         rstest.wait_for(lambda: self.run_cmd(status + ["--crit-age", "1s"])[0] == 2, 30,
                         "the last cycle to be older than 1 s")
