@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
-#include <stdarg.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1006,6 +1009,34 @@ cmd_release(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * as_state_owner: run as root, act as the owner of state_dir (the
+ * ringsync user of the package) so that the files a write creates stay
+ * the daemon's. 0, or -1 after a message.
+ */
+static int
+as_state_owner(const char *dir)
+{
+	struct passwd *pw;
+	struct stat sb;
+
+	if (geteuid() != 0 || stat(dir, &sb) < 0 || sb.st_uid == 0)
+		return 0;
+	if ((pw = getpwuid(sb.st_uid)) == NULL) {
+		fprintf(stderr, "ringsyncctl: %s belongs to uid %lu, which has no "
+		    "user name: run ringsyncctl as that user\n", dir,
+		    (unsigned long)sb.st_uid);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		fprintf(stderr, "ringsyncctl: cannot become %s, the owner of %s: %s\n",
+		    pw->pw_name, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1036,7 +1067,9 @@ main(int argc, char **argv)
 		config_problems_free(&pr);
 		return EXIT_CONFIG;
 	}
-	if (strcmp(argv[optind], "status") == 0) {
+	if (as_state_owner(cfg->sync.state_dir) < 0) {
+		rc = EXIT_CONFIG;
+	} else if (strcmp(argv[optind], "status") == 0) {
 		struct status_opts so;
 
 		rc = status_args(cfg, argc - optind - 1, argv + optind + 1, &so) < 0 ?

@@ -110,6 +110,25 @@ class DaemonTest(rstest.TestCase):
         self.assertEqual(d.wait(10), 0, d.output())
         self.assertIn("stopped status=0", d.output())
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_ctl_as_root_acts_as_state_owner(self):
+        path = self.conf()
+        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", path])
+        self.assertEqual(rc, 3, out)
+        os.chmod(self.tmp, 0o755)
+        state = os.path.join(self.tmp, "state")
+        nobody = 65534
+        for name in [state] + [os.path.join(state, f) for f in os.listdir(state)]:
+            os.chown(name, nobody, nobody)
+        # The next writer creates LMDB's lock file anew: it must be nobody's.
+        os.remove(os.path.join(state, "state.mdb-lock"))
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "release-deactivations"])
+        self.assertEqual(rc, 0, out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
+        self.assertEqual(rc, 2, out)
+        owners = {f: os.stat(os.path.join(state, f)).st_uid for f in os.listdir(state)}
+        self.assertEqual(set(owners.values()), {nobody}, owners)
+
     def test_signals_reload_and_lock(self):
         path = self.conf()
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
