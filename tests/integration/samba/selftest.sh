@@ -6,6 +6,13 @@
 # PID and the temp dir removed on exit, failure or interrupt.
 set -u -o pipefail
 
+# One DC session at a time machine-wide, as samba_fixture.py takes it: wait
+# for the lock, then hold it (inherited descriptor) until this script ends.
+if [ -z "${RINGSYNC_SAMBA_SESSION_HELD:-}" ]; then
+  export RINGSYNC_SAMBA_SESSION_HELD=1
+  exec flock /tmp/ringsync-samba-session.lock "$0" "$@"
+fi
+
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SAMBADC=(/usr/bin/python3 "$HERE/sambadc.py")
 T=$(mktemp -d /tmp/ringsync-samba-selftest.XXXXXX)
