@@ -4,6 +4,7 @@
  * diff. Declared in ad.h.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,8 @@ ad_guid_parse(const char *s, unsigned char out[16])
 				return -1;
 			continue;
 		}
-		if ((hi = hexval(p[0])) < 0 || (lo = hexval(p[1])) < 0)
+		if ((hi = hexval((unsigned char)p[0])) < 0 ||
+		    (lo = hexval((unsigned char)p[1])) < 0)
 			return -1;
 		out[guid_order[i++]] = (unsigned char)(hi << 4 | lo);
 		p += 2;
@@ -209,17 +211,19 @@ set_problem(struct ad_entry *e, const char *attr, char *msg)
 	e->problem = msg;
 }
 
+/* parse_ull: a decimal value of len bytes, digits only, in range. */
 static int
 parse_ull(const char *v, size_t len, unsigned long long *out)
 {
 	char buf[32], *end;
 
-	if (len == 0 || len >= sizeof(buf))
+	if (len == 0 || len >= sizeof(buf) || !isdigit((unsigned char)v[0]))
 		return -1;
 	memcpy(buf, v, len);
 	buf[len] = '\0';
+	errno = 0;
 	*out = strtoull(buf, &end, 10);
-	return *end == '\0' ? 0 : -1;
+	return end == buf + len && errno == 0 ? 0 : -1;
 }
 
 /* One requested attribute: kept when usable, else a problem. */
@@ -267,12 +271,13 @@ ad_entry_build(struct ad_entry *e, const char *dn, const struct ad_raw *raw,
 				return -1;
 		} else if (strcasecmp(r->attr, "userAccountControl") == 0) {
 			/* AD sends the 32-bit value as a signed decimal. */
+			int neg = r->len > 0 && r->val[0] == '-';
 			long long s;
 
-			if (parse_ull(r->val[0] == '-' ? r->val + 1 : r->val,
-			    r->val[0] == '-' ? r->len - 1 : r->len, &u) < 0)
+			if (parse_ull(r->val + neg, r->len - (size_t)neg, &u) < 0 ||
+			    u > 0xffffffffULL)
 				return -1;
-			s = r->val[0] == '-' ? -(long long)u : (long long)u;
+			s = neg ? -(long long)u : (long long)u;
 			e->uac = (unsigned int)s;
 			e->disabled = (e->uac & 0x2) != 0;
 		} else if (strcasecmp(r->attr, "isDeleted") == 0) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,7 @@ static char *
 reader(char *buf, int num, void *stream)
 {
 	struct parse *p = stream;
+	long at = ftell(p->f), end;
 	size_t len;
 	char *s;
 
@@ -358,7 +360,9 @@ reader(char *buf, int num, void *stream)
 	if (fgets(buf, num, p->f) == NULL)
 		return NULL;
 	p->lineno++;
-	len = strlen(buf);
+	/* what fgets read, NULs included: strlen would stop at the first */
+	end = ftell(p->f);
+	len = at >= 0 && end >= at ? (size_t)(end - at) : strlen(buf);
 	if (len == (size_t)num - 1 && buf[len - 1] != '\n' && !feof(p->f)) {
 		int c;
 
@@ -366,6 +370,13 @@ reader(char *buf, int num, void *stream)
 			;
 		problem(p, p->lineno, "line is longer than %d characters: continue "
 		    "a long value on indented lines", num - 2);
+		p->in_key = 0;
+		buf[0] = '\0';
+		return buf;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		problem(p, p->lineno, "line holds a NUL byte (a UTF-16 file?): "
+		    "save the file as UTF-8 text");
 		p->in_key = 0;
 		buf[0] = '\0';
 		return buf;
@@ -666,6 +677,12 @@ field_is(const char *open, const char *close, const char *field)
 int
 config_template_check(const char *tpl, char *err, size_t errlen)
 {
+	/* the rendered value goes through the store as a JSON string to AD */
+	json_t *utf8 = json_string(tpl);
+
+	if (utf8 == NULL)
+		return errbuf_set(err, errlen, "not valid UTF-8");
+	json_decref(utf8);
 	for (const char *s = tpl; *s; s++) {
 		const char *end;
 
@@ -849,8 +866,10 @@ apply_keys(struct parse *p, struct config *cfg)
 		void *field = (char *)cfg + keys[k].off;
 		const char *v = p->raw[k] ? p->raw[k] : keys[k].def;
 
+		/* "key =" unsets a key: its default again, if it has one (an
+		 * unset tls_verify, timeout or state_dir must not become 0) */
 		if (p->raw[k] != NULL && *p->raw[k] == '\0')
-			v = NULL; /* "key =" unsets an optional key */
+			v = keys[k].def;
 		if (v == NULL) {
 			if (keys[k].flags & K_REQUIRED)
 				problem(p, p->key_line[k] ? p->key_line[k] :
@@ -912,6 +931,18 @@ loopback_url(const char *url)
 	return strcasecmp(url, "http://localhost") == 0;
 }
 
+/*
+ * unset: the key is absent or empty ("key ="). A value given and refused
+ * has been reported already.
+ */
+static int
+unset(const struct parse *p, const char *section, const char *name)
+{
+	int k = find_key(section, name);
+
+	return p->raw[k] == NULL || *p->raw[k] == '\0';
+}
+
 static void
 check_ldap_bind(struct parse *p, const struct config *cfg)
 {
@@ -927,11 +958,11 @@ check_ldap_bind(struct parse *p, const struct config *cfg)
 	if (l->keytab != NULL)
 		problem(p, key_line(p, "ldap", "keytab"), "keytab needs "
 		    "sasl_mech = GSSAPI");
-	if (l->bind_dn == NULL && !p->key_line[find_key("ldap", "bind_dn")])
+	if (l->bind_dn == NULL && unset(p, "ldap", "bind_dn"))
 		problem(p, key_line(p, "ldap", "bind_dn"), "[ldap] bind_dn is "
 		    "required for a simple bind (or set sasl_mech = GSSAPI)");
 	if (l->bind_password_file == NULL &&
-	    !p->key_line[find_key("ldap", "bind_password_file")])
+	    unset(p, "ldap", "bind_password_file"))
 		problem(p, key_line(p, "ldap", "bind_password_file"), "[ldap] "
 		    "bind_password_file is required for a simple bind (or set "
 		    "sasl_mech = GSSAPI)");

@@ -105,8 +105,9 @@ int config_parse_threshold(const char *s, struct config_threshold *out);
 int config_parse_bool(const char *s);
 
 /*
- * config_template_check: a write-back template uses only {directNumber} and
- * {extensionNumber}, with balanced braces. Returns 0, or -1 with a reason.
+ * config_template_check: a write-back template is UTF-8 and uses only
+ * {directNumber} and {extensionNumber}, with balanced braces. Returns 0,
+ * or -1 with a reason.
  */
 int config_template_check(const char *tpl, char *err, size_t errlen);
 

@@ -228,6 +228,13 @@ log_quote(char *buf, size_t len, const char *value)
 		return buf;
 	}
 	cap = len < QVALUE_MAX + 8 ? len : QVALUE_MAX + 8;
+	if (cap < 6) { /* no room for "..." and the NUL: what fits of it */
+		if (len > 0) {
+			memcpy(buf, "\"...\"", len - 1);
+			buf[len - 1] = '\0';
+		}
+		return buf;
+	}
 	buf[o++] = '"';
 	while (s[used] != '\0') {
 		size_t u = quote_unit(buf, &o, cap, s + used);

@@ -276,6 +276,9 @@ static enum phone_err_kind
 kind_of(enum phone_call call, long status, const struct err_body *b,
     const char *code, const char *param)
 {
+	/* not an error status: whatever the body says, it was unusable */
+	if (status < 400)
+		return PHONE_MALFORMED;
 	if (status == 429 || eq(code, "CMN-301"))
 		return PHONE_RATE_LIMITED;
 	if (status >= 500)
@@ -300,9 +303,7 @@ kind_of(enum phone_call call, long status, const struct err_body *b,
 		return PHONE_NOT_FOUND;
 	if (status == 409)
 		return PHONE_CONFLICT;
-	if (status >= 400)
-		return PHONE_DATA;
-	return PHONE_MALFORMED;
+	return PHONE_DATA;
 }
 
 void

@@ -16,6 +16,8 @@
 #define SCIM_USER_URN "urn:ietf:params:scim:schemas:core:2.0:User"
 #define SCIM_ENTERPRISE_URN \
 	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+/* s: a longer token lifetime is not an answer (and would overflow a time) */
+#define TOKEN_TTL_MAX (10LL * 366 * 86400)
 
 /* JSON names of the contact fields in REST records. */
 static int
@@ -774,7 +776,8 @@ phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
 		prefix_err(err, errlen, "token response");
 	else if (strcasecmp(type, "bearer") != 0 || *out->access_token == '\0')
 		errbuf_set(err, errlen, "token response: not a bearer token");
-	else if (ttl <= 0 || rttl < 0)
+	else if (ttl <= 0 || rttl < 0 || ttl > TOKEN_TTL_MAX ||
+	    rttl > TOKEN_TTL_MAX)
 		errbuf_set(err, errlen, "token response: bad lifetime");
 	else
 		rc = 0;

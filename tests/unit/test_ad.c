@@ -205,6 +205,50 @@ test_entry_problems(void **state)
 	free(longv);
 }
 
+/* Integers as AD sends them, and nothing else (tests/fuzz). */
+static void
+test_entry_integers(void **state)
+{
+	static const char *const uac_bad[] = { "", "-", "-9223372036854775808",
+		"4294967296", "-4294967296", "+512", " 512", "--2", "512x" };
+	static const char *const usn_bad[] = { "-1", " 7", "+7",
+		"18446744073709551616", "7 " };
+	struct ad_raw raw[] = {
+		{ "objectGUID", (const char *)guid_le, 16 },
+		{ "userAccountControl", NULL, 0 },
+	};
+	struct ad_entry e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(uac_bad) / sizeof(uac_bad[0]); i++) {
+		raw[1].val = uac_bad[i];
+		raw[1].len = strlen(uac_bad[i]);
+		if (ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL) != -1)
+			fail_msg("userAccountControl '%s' accepted", uac_bad[i]);
+		ad_entry_clear(&e);
+	}
+	raw[1].attr = "uSNChanged";
+	for (size_t i = 0; i < sizeof(usn_bad) / sizeof(usn_bad[0]); i++) {
+		raw[1].val = usn_bad[i];
+		raw[1].len = strlen(usn_bad[i]);
+		if (ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL) != -1)
+			fail_msg("uSNChanged '%s' accepted", usn_bad[i]);
+		ad_entry_clear(&e);
+	}
+	raw[1].val = "18446744073709551615";
+	raw[1].len = 20;
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL), 0);
+	assert_true(e.usn == 18446744073709551615ULL);
+	ad_entry_clear(&e);
+	raw[1].attr = "userAccountControl";
+	raw[1].val = "-1";
+	raw[1].len = 2;
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL), 0);
+	assert_int_equal(e.uac, 0xffffffffu);
+	assert_true(e.disabled);
+	ad_entry_clear(&e);
+}
+
 static void
 test_diff(void **state)
 {
@@ -239,6 +283,7 @@ main(void)
 		cmocka_unit_test(test_dn_under),
 		cmocka_unit_test(test_entry_build),
 		cmocka_unit_test(test_entry_problems),
+		cmocka_unit_test(test_entry_integers),
 		cmocka_unit_test(test_diff),
 	};
 

@@ -475,6 +475,82 @@ test_templates(void **state)
 	assert_non_null(strstr(err, "unknown field {directnumber}"));
 	assert_int_equal(config_template_check("{directNumber", err, sizeof(err)), -1);
 	assert_int_equal(config_template_check("a}", err, sizeof(err)), -1);
+	/* the value is written to AD: Latin-1 would be dropped, found by fuzzing */
+	assert_int_equal(config_template_check("T\xe9l. {directNumber}", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "not valid UTF-8");
+	assert_int_equal(config_template_check("T\xc3\xa9l. {directNumber}", err,
+	    sizeof(err)), 0);
+}
+
+/* "key =" gives a key its default back (tests/fuzz: regress-empty-*). */
+static void
+test_empty_values(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = base_conf("user_filter =\ntls_verify =\ntimeout =\n"
+	    "page_size =\n", "interval =\n");
+	char *nobind = xasprintf("[ldap]\nuri = ldaps://dc1.example.test\n"
+	    "base_dn = DC=example,DC=test\nbind_dn =\nbind_password_file =\n"
+	    "[telephony]\nclient_id = abc\nclient_secret_file = %s\n"
+	    "[sync]\nstate_dir = %s\n", fx.client, fx.state);
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_string_equal(cfg->ldap.user_filter,
+	    "(&(objectCategory=person)(objectClass=user)(mail=*))");
+	assert_int_equal(cfg->ldap.tls_verify, 1);
+	assert_int_equal(cfg->ldap.timeout, 30);
+	assert_int_equal(cfg->ldap.page_size, 500);
+	assert_int_equal(cfg->sync.interval, 60);
+	config_free(cfg);
+	free(path);
+	/* an empty bind_dn is no bind DN: a simple bind needs one */
+	assert_int_equal(load(nobind, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 4, "\\[ldap\\] bind_dn is required"));
+	assert_true(has(&pr, path, 5, "\\[ldap\\] bind_password_file is required"));
+	config_problems_free(&pr);
+	free(path);
+	free(nobind);
+	free(text);
+}
+
+/* A NUL byte (a UTF-16 file) is reported, not read as the end of a line. */
+static void
+test_nul_byte(void **state)
+{
+	static const char comment[] = "; a NUL \0 then more than a line can hold";
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *text = base_conf("", ""), *path = xasprintf("%s/nul.conf", fx.dir);
+	FILE *f = fopen(path, "w");
+
+	(void)state;
+	assert_non_null(f);
+	fwrite(comment, 1, sizeof(comment) - 1, f);
+	for (int i = 0; i < 300; i++)
+		fputc('x', f);
+	fputs("\n", f);
+	fputs(text, f);
+	fputs("bogus = 1\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(path, 0, &cfg, &pr), -1);
+	assert_true(has(&pr, path, 1, "line is longer than 198 characters"));
+	assert_true(has(&pr, path, 12, "unknown key 'bogus'"));
+	assert_int_equal(pr.n, 2);
+	config_problems_free(&pr);
+	f = fopen(path, "w");
+	fwrite(comment, 1, sizeof(comment) - 1, f);
+	fputs("\n", f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(config_load(path, 0, &cfg, &pr), -1);
+	assert_true(has(&pr, path, 1, "line holds a NUL byte"));
+	assert_int_equal(pr.n, 1);
+	config_problems_free(&pr);
+	free(text);
+	free(path);
 }
 
 static void
@@ -564,6 +640,149 @@ test_sample_documents_every_key(void **state)
 	free(path);
 }
 
+/*
+ * ringsyncd.conf(5) documents every key in its section, with its default
+ * (or "Default: none", and "Required" for required keys) and an example,
+ * and documents no key that does not exist. Its layout (mdoc): a section
+ * starts at ".Ss [name] section", a key at ".It Cm name", and the default
+ * follows a "Default:" line as ".Ql value".
+ */
+struct man_key {
+	char section[32], name[64];
+	int has_default_none, has_required, has_example;
+	char def[128];
+};
+
+static void
+man_key_line(struct man_key *k, const char *line, int *want_def)
+{
+	if (*want_def && strncmp(line, ".Ql ", 4) == 0) {
+		char *end;
+
+		snprintf(k->def, sizeof(k->def), "%.127s", line + 4);
+		end = k->def + strlen(k->def);
+		/* a trailing punctuation argument: ".Ql 60s ." */
+		if (end - k->def > 2 && end[-2] == ' ' && strchr(".,;", end[-1]))
+			end[-2] = '\0';
+	}
+	*want_def = strcmp(line, "Default:") == 0;
+	if (strstr(line, "Default: none") != NULL ||
+	    strstr(line, "Default: not ") != NULL)
+		k->has_default_none = 1;
+	if (strstr(line, "Required") != NULL)
+		k->has_required = 1;
+	if (strncmp(line, "Example", 7) == 0)
+		k->has_example = 1;
+}
+
+/* man_keys: the key entries of the page, in order; returns their count. */
+static size_t
+man_keys(const char *path, struct man_key *out, size_t max)
+{
+	char line[1024], section[32] = "";
+	size_t n = 0;
+	int in_key = 0, want_def = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, ".Ss [%31[^]]] section", section) == 1 ||
+		    strncmp(line, ".Sh ", 4) == 0 || strcmp(line, ".El") == 0) {
+			if (strncmp(line, ".Sh ", 4) == 0)
+				section[0] = '\0';
+			in_key = 0;
+			continue;
+		}
+		if (strncmp(line, ".It ", 4) == 0) {
+			char name[64];
+
+			in_key = section[0] != '\0' &&
+			    sscanf(line, ".It Cm %63[A-Za-z0-9_.]", name) == 1;
+			if (in_key) {
+				assert_true(n < max);
+				memset(&out[n], 0, sizeof(out[n]));
+				snprintf(out[n].section, sizeof(out[n].section), "%s",
+				    section);
+				snprintf(out[n].name, sizeof(out[n].name), "%s", name);
+				n++;
+			}
+			want_def = 0;
+			continue;
+		}
+		if (in_key)
+			man_key_line(&out[n - 1], line, &want_def);
+	}
+	fclose(f);
+	return n;
+}
+
+static void
+test_manpage_documents_every_key(void **state)
+{
+	const char *src = getenv("RINGSYNC_SOURCE_DIR");
+	struct config_key_info info;
+	struct man_key keys[128];
+	size_t n;
+	char *path;
+	int bad = 0;
+
+	(void)state;
+	assert_non_null(src);
+	path = xasprintf("%s/packaging/man/ringsyncd.conf.5", src);
+	n = man_keys(path, keys, sizeof(keys) / sizeof(keys[0]));
+	for (size_t i = 0; i < config_key_count(); i++) {
+		const struct man_key *k = NULL;
+
+		config_key_at(i, &info);
+		for (size_t j = 0; j < n && k == NULL; j++)
+			if (strcmp(keys[j].section, info.section) == 0 &&
+			    strcmp(keys[j].name, info.name) == 0)
+				k = &keys[j];
+		if (k == NULL) {
+			fprintf(stderr, "ringsyncd.conf.5 lacks [%s] %s\n", info.section,
+			    info.name);
+			bad = 1;
+			continue;
+		}
+		if (info.def != NULL ? strcmp(k->def, info.def) != 0 :
+		    !k->has_default_none) {
+			fprintf(stderr, "ringsyncd.conf.5: [%s] %s: default '%s', the "
+			    "table says '%s'\n", info.section, info.name, k->def,
+			    info.def ? info.def : "(none)");
+			bad = 1;
+		}
+		if (info.required && !k->has_required) {
+			fprintf(stderr, "ringsyncd.conf.5: [%s] %s does not say it is "
+			    "required\n", info.section, info.name);
+			bad = 1;
+		}
+		if (!k->has_example && strcmp(info.section, "push") != 0) {
+			fprintf(stderr, "ringsyncd.conf.5: [%s] %s has no example\n",
+			    info.section, info.name);
+			bad = 1;
+		}
+	}
+	/* ... and nothing that is not a key ([push], [writeback]: fields). */
+	for (size_t j = 0; j < n; j++) {
+		int known = strcmp(keys[j].section, "push") == 0 ||
+		    strcmp(keys[j].section, "writeback") == 0;
+
+		for (size_t i = 0; i < config_key_count() && !known; i++) {
+			config_key_at(i, &info);
+			known = strcmp(keys[j].section, info.section) == 0 &&
+			    strcmp(keys[j].name, info.name) == 0;
+		}
+		if (!known) {
+			fprintf(stderr, "ringsyncd.conf.5 documents [%s] %s, which is no "
+			    "key\n", keys[j].section, keys[j].name);
+			bad = 1;
+		}
+	}
+	free(path);
+	assert_false(bad);
+}
+
 int
 main(void)
 {
@@ -582,9 +801,12 @@ main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_thresholds),
 		cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_empty_values),
+		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_read_secret),
 		cmocka_unit_test(test_sample_documents_every_key),
+		cmocka_unit_test(test_manpage_documents_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

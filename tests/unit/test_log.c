@@ -54,6 +54,23 @@ test_quote_truncates(void **state)
 	assert_non_null(strstr(q, "\xc3\xa9...\""));
 }
 
+/* A buffer too short for "..." gets what fits; found by fuzzing. */
+static void
+test_quote_small_buffer(void **state)
+{
+	char buf[8];
+
+	(void)state;
+	for (size_t len = 1; len < 8; len++) {
+		memset(buf, 'X', sizeof(buf));
+		log_quote(buf, len, "a value to quote");
+		assert_true(strlen(buf) < len);
+		assert_int_equal(buf[len], 'X');
+	}
+	assert_string_equal(log_quote(buf, 6, ""), "\"\"");
+	assert_string_equal(log_quote(buf, sizeof(buf), "a b c"), "\"a ...\"");
+}
+
 static void
 redact_eq(const char *in, const char *want)
 {
@@ -193,6 +210,7 @@ main(void)
 		cmocka_unit_test(test_redact_patterns),
 		cmocka_unit_test(test_redact_registered),
 		cmocka_unit_test(test_redact_small_buffer),
+		cmocka_unit_test(test_quote_small_buffer),
 		cmocka_unit_test(test_emit_levels_and_shape),
 		cmocka_unit_test(test_names),
 	};

@@ -226,6 +226,11 @@ test_error_malformed_and_transient(void **state)
 	/* a 2xx the caller could not use */
 	parse_err(PHONE_CALL_EXTENSIONS, 200, "<html>maintenance</html>", &e);
 	assert_int_equal(e.kind, PHONE_MALFORMED);
+	/* whatever its body says (a user is not gone); found by fuzzing */
+	parse_err(PHONE_CALL_SCIM_PATCH, 302, "{\"errorCode\":\"CMN-102\"}", &e);
+	assert_int_equal(e.kind, PHONE_MALFORMED);
+	parse_err(PHONE_CALL_BULK_TASK, 200, "{\"errorCode\":\"CMN-301\"}", &e);
+	assert_int_equal(e.kind, PHONE_MALFORMED);
 	/* no body at all */
 	phone_error_parse(PHONE_CALL_EXTENSIONS, 400, NULL, 0, &e);
 	assert_int_equal(e.kind, PHONE_DATA);
@@ -761,6 +766,12 @@ test_parse_token_registers_secrets(void **state)
 		"0}",
 		"{\"access_token\":\"a1234\",\"token_type\":\"bearer\",\"expires_in\":"
 		"60,\"refresh_token\":\"r1234\"}",
+		/* lifetimes that overflow an expiry time (tests/fuzz) */
+		"{\"access_token\":\"a1234\",\"token_type\":\"bearer\",\"expires_in\":"
+		"9223372036854775807}",
+		"{\"access_token\":\"a1234\",\"token_type\":\"bearer\",\"expires_in\":"
+		"60,\"refresh_token\":\"r1234\",\"refresh_token_expires_in\":"
+		"9223372036854775000}",
 		"[]",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -1,0 +1,156 @@
+/*
+ * fuzz_store: the records the daemon reads back from its state store
+ * (sync_user.c: users and outbox entries, also as ringsyncctl lists and
+ * counts them; store.c: the watermark and the OAuth tokens). A store is
+ * written by ringsyncd itself, but it outlives versions, disks fill up and
+ * people edit it with mdb_load: a record must never crash a reader.
+ *
+ * Input: one record. It is stored, through a real LMDB store in a
+ * temporary directory, as a user, an outbox entry, the watermark and the
+ * tokens, then read back through the functions the daemon and
+ * ringsyncctl use.
+ *
+ * Oracles: a record that decodes re-encodes to one that decodes the same
+ * (users and outbox entries through user_put/out_put); an outbox entry
+ * that wants an active phone user has a profile; the list and the counts
+ * see the one user.
+ */
+#include <jansson.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "store.h"
+#include "sync_internal.h"
+#include "util.h"
+
+#define GUID "cba4b4e1-ead4-4c97-8904-8901509e4400"
+#define GUID2 "00000000-0000-4000-8000-000000000002"
+
+static struct store *st;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	/* commits are cheap on tmpfs */
+	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[64], err[256], *cmd;
+
+	(void)argc;
+	(void)argv;
+	snprintf(dir, sizeof(dir), "%.40s/rsfuzz.XXXXXX", tmp);
+	if (mkdtemp(dir) == NULL)
+		abort();
+	if (store_open(dir, 0, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		abort();
+	}
+	/* LMDB keeps its files open: nothing is left behind, even on a crash */
+	cmd = xasprintf("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		abort();
+	free(cmd);
+	return 0;
+}
+
+static int
+same(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+static void
+check_user(struct store_txn *txn, const struct sync_user *u)
+{
+	struct sync_user v, w = *u;
+	char err[256];
+
+	memcpy(w.guid, GUID2, sizeof(GUID2));
+	fz_check(user_put(txn, &w, err, sizeof(err)) == 0);
+	fz_check(user_get(txn, GUID2, &v) == 0);
+	fz_check(same(u->dn, v.dn) && same(u->email, v.email));
+	fz_check(same(u->phone_id, v.phone_id) && same(u->pushed, v.pushed));
+	fz_check(same(u->failed, v.failed) && u->failures == v.failures);
+	fz_check(u->phone_active == v.phone_active && u->creating == v.creating);
+	fz_check(u->ad_disabled == v.ad_disabled && u->ad_deleted == v.ad_deleted);
+	fz_check(same(u->last_error, v.last_error));
+	fz_check(same(u->direct_number, v.direct_number));
+	fz_check(same(u->extension_number, v.extension_number));
+	fz_check(json_equal(u->wb, v.wb));
+	user_clear(&v);
+}
+
+static void
+check_out(struct store_txn *txn, const struct sync_out *o)
+{
+	struct sync_out v, w = *o;
+	char err[256];
+
+	fz_check(!o->active || o->profile != NULL);
+	memcpy(w.guid, GUID2, sizeof(GUID2));
+	fz_check(out_put(txn, &w, err, sizeof(err)) == 0);
+	fz_check(out_get(txn, GUID2, &v) == 0);
+	fz_check(v.seq == o->seq && v.active == o->active);
+	fz_check(same(v.reason, o->reason) && same(v.dn, o->dn));
+	fz_check(same(v.email, o->email) && same(v.hash, o->hash));
+	fz_check(v.attempts == o->attempts && v.not_before == o->not_before);
+	fz_check(v.held == o->held && v.cycle == o->cycle);
+	fz_check(o->profile == NULL ? v.profile == NULL :
+	    json_equal(o->profile, v.profile));
+	out_clear(&v);
+}
+
+static void
+view_cb(const struct sync_user_view *u, void *arg)
+{
+	fz_check(strcmp(u->guid, GUID) == 0 && u->state != NULL);
+	(*(int *)arg)++;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct store_watermark wm;
+	struct store_tokens tok;
+	struct sync_counts counts;
+	struct store_txn *txn;
+	struct sync_user u;
+	struct sync_out o;
+	char err[256];
+	int listed = 0;
+
+	fz_check(store_begin(st, 0, &txn, err, sizeof(err)) == 0);
+	for (int db = STORE_WATERMARK; db < STORE_NDB; db++)
+		fz_check(store_clear(txn, db, err, sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_USERS, GUID, data, size, err,
+	    sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_OUTBOX, GUID, data, size, err,
+	    sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_WATERMARK, "current", data, size, err,
+	    sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_TOKENS, "oauth", data, size, err,
+	    sizeof(err)) == 0);
+	fz_check(store_commit(txn, err, sizeof(err)) == 0);
+
+	/* what ringsyncctl users and status read */
+	fz_check(sync_users_list(st, 0, view_cb, &listed, err, sizeof(err)) == 0);
+	fz_check(listed <= 1);
+	fz_check(sync_count(st, &counts, err, sizeof(err)) == 0);
+	fz_check(counts.users == 1 && counts.outbox == 1 && counts.held <= 1);
+
+	/* what the daemon reads, and writes back */
+	fz_check(store_begin(st, 0, &txn, err, sizeof(err)) == 0);
+	if (user_get(txn, GUID, &u) == 0)
+		check_user(txn, &u);
+	user_clear(&u);
+	if (out_get(txn, GUID, &o) == 0)
+		check_out(txn, &o);
+	out_clear(&o);
+	if (store_watermark_get(txn, &wm, err, sizeof(err)) == 0)
+		fz_check(wm.dns_host_name != NULL && wm.invocation_id != NULL);
+	store_watermark_clear(&wm);
+	if (store_tokens_get(txn, &tok, err, sizeof(err)) == 0)
+		store_tokens_clear(&tok);
+	store_abort(txn);
+	return 0;
+}
