@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -201,9 +204,27 @@ load_or_exit(const char *path)
 	exit(EXIT_CONFIG);
 }
 
+/*
+ * Under systemd, stderr is the journal, which gets the syslog lines too:
+ * write each line once. systemd names the stream in JOURNAL_STREAM
+ * ("device:inode").
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
 static int
 log_flags(const struct options *o)
 {
+	if (stderr_is_journal())
+		return 0;
 	return o->foreground || o->once ? LOG_F_STDERR : 0;
 }
 
@@ -271,6 +292,7 @@ apply_reload(struct daemon *d)
 		    "configuration file=%s error=%s", log_q(d->opt.config_path),
 		    log_q(err));
 		config_free(cfg);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	config_free(d->cfg);
@@ -279,6 +301,7 @@ apply_reload(struct daemon *d)
 	timers_set(d);
 	warn_config(cfg);
 	log_notice("configuration reloaded file=%s", log_q(d->opt.config_path));
+	sd_notify(0, "READY=1");
 }
 
 static void
@@ -298,6 +321,8 @@ reload(struct daemon *d)
 	struct config *cfg;
 	char keep[256];
 
+	/* systemd shows "reloading" until apply_reload says READY=1. */
+	sd_notify(0, "RELOADING=1");
 	if (config_load(d->opt.config_path, 0, &cfg, &pr) < 0) {
 		for (size_t i = 0; i < pr.n; i++)
 			log_err("configuration problem detail=%s", log_q(pr.v[i]));
@@ -305,6 +330,7 @@ reload(struct daemon *d)
 		    "configuration file=%s problems=%zu", log_q(d->opt.config_path),
 		    pr.n);
 		config_problems_free(&pr);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	if (config_keep_restart_keys(d->cfg, cfg, keep, sizeof(keep)) > 0)
@@ -331,6 +357,7 @@ stopped_cb(void *arg)
 static void
 stop(struct daemon *d)
 {
+	sd_notify(0, "STOPPING=1");
 	ev_timer_stop(d->loop, &d->poll);
 	ev_timer_stop(d->loop, &d->import);
 	ev_timer_stop(d->loop, &d->full);
@@ -424,6 +451,12 @@ main(int argc, char **argv)
 	int rc = 0;
 
 	parse_args(argc, argv, &d.opt);
+	/* A peer gone mid-write (a DC stopped during a scan: libldap writes to
+	 * the dead TLS socket) must be an EPIPE error, not SIGPIPE's death. */
+	signal(SIGPIPE, SIG_IGN);
+	/* The name ringsyncctl status looks for in /proc/PID/comm, also when
+	 * started under another name or through a wrapper (valgrind). */
+	prctl(PR_SET_NAME, "ringsyncd");
 	log_init("ringsyncd", LOG_DAEMON, LOG_INFO, LOG_F_STDERR);
 	if (d.opt.test)
 		return test_config(&d.opt);
@@ -449,6 +482,8 @@ main(int argc, char **argv)
 		d.full_pending = d.opt.full_resync;
 		loop_setup(&d);
 		sync_notify_start(d.sync);
+		/* Type=notify: configuration loaded, store open, loop next. */
+		sd_notify(0, "READY=1");
 		ev_run(d.loop, 0);
 	}
 	sync_free(d.sync);
