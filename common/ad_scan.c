@@ -1,6 +1,14 @@
 /*
  * ad_scan: the paged usnChanged search of SPEC section 2 (users of the
  * base DN, then tombstones of the same range), streamed page by page.
+ *
+ * The request for the next page (or the next phase) goes out before the
+ * caller handles the page that just ended, so the DC prepares it while the
+ * caller stores this one: a scan takes about as long as the DC needs to
+ * serve it, not that plus the caller's time. Entries still reach the caller
+ * strictly in order, a page's end before the next page's entries. When the
+ * caller pauses, what arrives meanwhile (at most one page) is held and
+ * handed on at ad_scan_resume.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +35,11 @@ struct ad_scan {
 	enum phase phase;
 	struct berval cookie;         /* owned (ldap_memfree) */
 	struct op *op;                /* the page in flight, or NULL */
-	int paused;
+	int paused;                   /* the caller asked to wait */
+	struct ad_entry *held;        /* owned: entries that came while paused */
+	size_t nheld, heldcap;
+	int held_end;                 /* 0; or the held page ended: 1 + more */
+	char *held_err;               /* owned: the page in flight failed */
 };
 
 static void scan_fail(struct op *op, const char *why);
@@ -38,6 +50,10 @@ scan_free(struct ad_scan *s)
 {
 	if (s->op != NULL)
 		op_abandon(s->op);
+	for (size_t i = 0; i < s->nheld; i++)
+		ad_entry_clear(&s->held[i]);
+	free(s->held);
+	free(s->held_err);
 	for (size_t i = 0; i < s->nattrs; i++)
 		free(s->attrs[i]);
 	free(s->required_attr);
@@ -79,7 +95,15 @@ phase_setup(struct ad_scan *s)
 	s->cookie.bv_len = 0;
 	if (s->phase == PHASE_USERS) {
 		s->base = xstrdup(ad->cfg->ldap.base_dn);
-		s->filter = ad_usn_filter(ad->cfg->ldap.user_filter, s->plan.lower,
+		/*
+		 * A full scan must meet every user in scope: the DC checks the
+		 * filter again page by page, so with an upper bound a user changed
+		 * while the scan runs (a write-back, an edit) would drop out and
+		 * look out of scope to the sweep. The next incremental scan sees
+		 * such users again, harmlessly.
+		 */
+		s->filter = s->plan.full ? xstrdup(ad->cfg->ldap.user_filter) :
+		    ad_usn_filter(ad->cfg->ldap.user_filter, s->plan.lower,
 		    s->plan.upper);
 	} else {
 		s->base = deleted_objects_dn(ad);
@@ -126,22 +150,51 @@ request_page(struct ad_scan *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* next_phase: after the users, the tombstones (when the account sees them). */
-static void
-next_phase(struct ad_scan *s)
+/*
+ * request_next: after a page, ask for the next one, or start the next
+ * phase: after the users, the tombstones (when the account sees them).
+ * Nothing is asked for at the end. 0, or -1 with err.
+ */
+static int
+request_next(struct ad_scan *s, int more, char *err, size_t errlen)
 {
-	char err[512];
-
+	if (more)
+		return request_page(s, err, errlen);
 	s->phase++;
 	if (s->phase == PHASE_DELETED && s->ad->deleted_visible != 1)
 		s->phase++;
-	if (s->phase == PHASE_END) {
+	if (s->phase == PHASE_END)
+		return 0;
+	phase_setup(s);
+	return request_page(s, err, errlen);
+}
+
+/* finish_if_done: the end, once the caller is not paused. */
+static void
+finish_if_done(struct ad_scan *s)
+{
+	if (!s->paused && s->phase == PHASE_END && s->op == NULL)
 		scan_done(s, 1, NULL);
+}
+
+/*
+ * page_end: a page ended (more: the phase has another). The next request
+ * goes out first, then the caller handles the page.
+ */
+static void
+page_end(struct ad_scan *s, int more)
+{
+	char err[512];
+
+	if (request_next(s, more, err, sizeof(err)) < 0) {
+		scan_done(s, 0, err);
 		return;
 	}
-	phase_setup(s);
-	if (request_page(s, err, sizeof(err)) < 0)
-		scan_done(s, 0, err);
+	if (s->ops->page(s->arg) != 0) {
+		s->paused = 1; /* ad_scan_resume goes on */
+		return;
+	}
+	finish_if_done(s);
 }
 
 static void
@@ -152,7 +205,23 @@ scan_fail(struct op *op, const char *why)
 
 	s->op = NULL; /* the caller frees op */
 	snprintf(err, sizeof(err), "scan of %s failed: %s", s->base, why);
+	if (s->paused) {
+		free(s->held_err); /* said at ad_scan_resume */
+		s->held_err = xstrdup(err);
+		return;
+	}
 	scan_done(s, 0, err);
+}
+
+/* hold: keep an entry that came while the caller is paused (owned). */
+static void
+hold(struct ad_scan *s, struct ad_entry *e)
+{
+	if (s->nheld == s->heldcap)
+		s->held = xreallocarray(s->held, s->heldcap = s->heldcap ?
+		    s->heldcap * 2 : 64, sizeof(*s->held));
+	s->held[s->nheld++] = *e;
+	memset(e, 0, sizeof(*e));
 }
 
 /*
@@ -204,8 +273,12 @@ convert(struct ad_scan *s, LDAP *ld, LDAPMessage *msg)
 	ber_free(ber, 0);
 	if (ad_entry_build(&e, dn, raw, n, s->required_attr) == 0) {
 		e.deleted = e.deleted || s->phase == PHASE_DELETED;
-		if (in_scope(s, &e))
-			s->ops->entry(s->arg, &e);
+		if (in_scope(s, &e)) {
+			if (s->paused)
+				hold(s, &e);
+			else
+				s->ops->entry(s->arg, &e);
+		}
 	} else {
 		s->ops->skipped(s->arg, dn, "no usable objectGUID, uSNChanged or "
 		    "userAccountControl");
@@ -271,32 +344,47 @@ scan_msg(struct op *op, LDAPMessage *msg)
 	s->op = NULL;
 	more = page_result(s, ld, msg, err, sizeof(err)); /* frees msg */
 	if (more < 0) {
-		scan_done(s, 0, err);
+		if (s->paused) {
+			free(s->held_err);
+			s->held_err = xstrdup(err);
+		} else {
+			scan_done(s, 0, err);
+		}
 		return;
 	}
-	if (s->ops->page(s->arg) != 0) {
-		s->paused = 1 + more; /* resume picks up here */
-		return;
-	}
-	if (!more)
-		next_phase(s);
-	else if (request_page(s, err, sizeof(err)) < 0)
-		scan_done(s, 0, err);
+	if (s->paused)
+		s->held_end = 1 + more; /* ad_scan_resume goes on from here */
+	else
+		page_end(s, more);
 }
 
 void
 ad_scan_resume(struct ad_scan *s)
 {
-	char err[512];
-	int more = s->paused - 1;
+	int end;
 
 	if (!s->paused)
 		return;
 	s->paused = 0;
-	if (!more)
-		next_phase(s);
-	else if (request_page(s, err, sizeof(err)) < 0)
+	/* What came meanwhile, in order (only the end of a page pauses). */
+	for (size_t i = 0; i < s->nheld; i++) {
+		s->ops->entry(s->arg, &s->held[i]);
+		ad_entry_clear(&s->held[i]);
+	}
+	s->nheld = 0;
+	if (s->held_end) {
+		end = s->held_end;
+		s->held_end = 0;
+		page_end(s, end - 1);
+	} else if (s->held_err != NULL) {
+		char *err = s->held_err;
+
+		s->held_err = NULL;
 		scan_done(s, 0, err);
+		free(err);
+	} else {
+		finish_if_done(s);
+	}
 }
 
 void

@@ -1,0 +1,256 @@
+"""The benchmark's results (bench-<N>.json) as the README's performance
+section: a table of every phase beside its baseline, and SPEC section 8's
+targets with what was measured."""
+import glob
+import json
+import math
+import os
+import re
+import textwrap
+
+SECTION = "## Performance"
+PHASES = [
+    ("full_scan", "full scan"),
+    ("idle_daemon", "idle cycle (daemon)"),
+    ("idle_once", "idle run (`--once`)"),
+    ("incremental", "incremental, 1% changed"),
+    ("import", "full import"),
+    ("writeback", "write-back of all"),
+    ("first_push", "first push of all profiles"),
+    ("updates", "1,000 profile updates"),
+    ("creates", "creates"),
+    ("deactivations", "deactivations"),
+]
+BASELINE = {
+    "full_scan": "ldapsearch",
+    "idle_daemon": "ldapsearch rootDSE",
+    "idle_once": "ldapsearch rootDSE",
+    "incremental": "ldapsearch + bulk client",
+    "import": "paging client",
+    "writeback": "ldapmodify",
+}
+
+
+def secs(v):
+    if v is None:
+        return "-"
+    if v < 0.01:
+        return "%.1f ms" % (v * 1000)
+    if v < 10:
+        return "%.2f s" % v
+    return "%.0f s" % v
+
+
+def mib(kib):
+    return "%.0f" % (kib / 1024) if kib is not None else "-"
+
+
+def rss(p):
+    r = p.get("rss_kib") or {}
+    if "VmHWM" in r:
+        return "%s MB (%s anon, %s file)" % (mib(r["VmHWM"]), mib(r.get("RssAnon")),
+                                             mib(r.get("RssFile")))
+    if p.get("hwm_kib"):
+        return "%s MB (run)" % mib(p["hwm_kib"])
+    return "-"
+
+
+def ops(d):
+    if not d:
+        return "0"
+    order = [("search", "s"), ("modify", "m"), ("bind", "b"), ("add", "a"), ("delete", "d"),
+             ("extended", "x"), ("abandon", "ab")]
+    return " ".join("%s%d" % (abbr, d[k]) for k, abbr in order if d.get(k))
+
+
+def api(d):
+    if not d or not d.get("calls"):
+        return "0"
+    g = d.get("groups", {})
+    return " ".join("%s%d" % (k[0], g[k]) for k in ("Light", "Medium", "Heavy", "Auth")
+                    if g.get(k))
+
+
+def n429(p):
+    ours = (p.get("api") or {}).get("429", 0)
+    if p.get("baseline_api"):
+        return "%d / %d" % (ours, p["baseline_api"].get("429", 0))
+    return "%d" % ours
+
+
+def row(n, key, name, p):
+    base = p.get("baseline_s")
+    ratio = "%.2f" % (p["ringsyncd_s"] / base) if base else "-"
+    if key == "updates":
+        base_txt = "%d Heavy one per user (>= %d min)" % (p["per_user_heavy"],
+                                                          p["per_user_min_minutes_default"])
+        ratio = "%d vs %d Heavy" % (p["heavy"], p["per_user_heavy"])
+    elif key in ("first_push", "creates", "deactivations"):
+        base_txt = "-"
+    else:
+        base_txt = "%s %s" % (secs(base), BASELINE[key])
+    ldap = ops(p.get("ldap"))
+    if p.get("baseline_ldap"):
+        ldap += " / " + ops(p["baseline_ldap"])
+    calls = api(p.get("api"))
+    if p.get("baseline_api"):
+        calls += " / " + api(p["baseline_api"])
+    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        "{:,}".format(n), name, secs(p.get("ringsyncd_s")), base_txt, ratio, rss(p), ldap,
+        calls, n429(p))
+
+
+def targets(results):
+    lines = ["| SPEC section 8 target | measured | |", "|---|---|---|"]
+    big = results[max(results)]
+    n = big["users"]
+    f = big["phases"].get("full_scan")
+    if f:
+        ratio = f["ringsyncd_s"] / f["baseline_s"]
+        lines.append("| full scan of %s users within 1.5x of ldapsearch | %.2fx (%s vs %s) | %s |"
+                     % ("{:,}".format(n), ratio, secs(f["ringsyncd_s"]), secs(f["baseline_s"]),
+                        "met" if ratio <= 1.5 else "**missed**"))
+    hwm = {k: r["phases"]["full_scan"]["rss_kib"] for k, r in sorted(results.items())
+           if r["phases"].get("full_scan", {}).get("rss_kib")}
+    if hwm:
+        total = [v["VmHWM"] for v in hwm.values()]
+        anon = [v.get("RssAnon", 0) for v in hwm.values()]
+        # flat: the largest size needs at most a quarter more than the smallest
+        flat = max(total) <= 64 * 1024 and max(total) <= 1.25 * min(total)
+        anon_flat = max(anon) <= 64 * 1024 and max(anon) <= 1.25 * min(anon) + 4096
+        lines.append("| full scan peak RSS under 64 MB, flat in users | VmHWM %s MB at %s "
+                     "users; of it anonymous %s MB, file-backed (the mmapped store and "
+                     "libraries) %s MB | %s |" % (
+                         " / ".join(mib(t) for t in total),
+                         " / ".join("{:,}".format(k) for k in hwm),
+                         " / ".join(mib(a) for a in anon),
+                         " / ".join(mib(v.get("RssFile")) for v in hwm.values()),
+                         "met" if flat else "**missed**: the file-backed part grows with the "
+                         "store%s" % ("; the anonymous part is flat" if anon_flat else "")))
+    idle = [r["phases"].get("idle_daemon") for r in results.values() if r["phases"].get(
+        "idle_daemon")]
+    if idle:
+        worst = max(sum(v for k, v in p["ldap"].items() if k == "search") for p in idle)
+        calls = max(p["api"]["calls"] for p in idle)
+        lines.append("| idle cycle: 2 LDAP searches, 0 API calls | %d search, %d API calls "
+                     "(running daemon); a `--once` run adds its connect: bind + 3 reads | %s |"
+                     % (worst, calls, "met" if worst <= 2 and calls == 0 else "**missed**"))
+    rows = []
+    ok = True
+    for r in results.values():
+        u = r["phases"].get("updates")
+        if u:
+            ok &= u["heavy"] == u["expected_heavy"]
+            rows.append("%s updates: %d Heavy" % ("{:,}".format(u["updates"]), u["heavy"]))
+        d = r["phases"].get("deactivations")
+        if d:
+            h = d["api"]["groups"].get("Heavy", 0)
+            ok &= h == d["expected_heavy"]
+            rows.append("%d deactivations: %d Heavy" % (d["deactivations"], h))
+    if rows:
+        lines.append("| updates and deactivations ceil(n/500) Heavy + task polls | %s | %s |" %
+                     ("; ".join(sorted(set(rows))), "met" if ok else "**missed**"))
+    rows, ok = [], True
+    for r in results.values():
+        c = r["phases"].get("creates")
+        if c:
+            h = c["api"]["groups"].get("Heavy", 0)
+            ok &= h == c["creates"]
+            rows.append("%d creates: %d Heavy" % (c["creates"], h))
+    if rows:
+        lines.append("| creates 1 Heavy call each | %s | %s |" % (
+            "; ".join(sorted(set(rows))), "met" if ok else "**missed**"))
+    rows, ok = [], True
+    for k, r in sorted(results.items()):
+        i = r["phases"].get("import")
+        if i:
+            users, numbers = i["records"][1], i["records"][0]
+            m, h = i["api"]["groups"].get("Medium", 0), i["api"]["groups"].get("Heavy", 0)
+            want = (math.ceil(users / 1000), math.ceil(numbers / 1000))
+            ok &= (m, h) == want
+            rows.append("%s: %d Medium + %d Heavy" % ("{:,}".format(k), m, h))
+    if rows:
+        lines.append("| import ceil(users/1000) Medium + ceil(numbers/1000) Heavy | %s | %s |" %
+                     ("; ".join(rows), "met" if ok else "**missed**"))
+    total429 = 0
+    for r in results.values():
+        for p in r["phases"].values():
+            total429 += (p.get("api") or {}).get("429", 0)
+    lines.append("| zero 429 at the default limits | %d in every ringsyncd run | %s |" % (
+        total429, "met" if total429 == 0 else "**missed**"))
+    return lines
+
+
+def render(results):
+    m = results[max(results)]["machine"]
+    window = results[max(results)].get("window", 60)
+    dates = {}
+    for n in sorted(results):
+        dates.setdefault(results[n]["machine"]["date"], []).append("{:,}".format(n))
+    when = "; ".join("%s users on %s" % (" and ".join(v), k) for k, v in dates.items()) \
+        if len(dates) > 1 else "on " + m["date"]
+    out = [SECTION, "",
+           "Measured with `tests/bench/run-bench.sh` ([tests/bench/README.md](tests/bench/README.md)"
+           " explains each figure and baseline), %s: %d cores (%s), %s GiB RAM, Samba %s, "
+           "Linux %s." % (when, m["nproc"], m["cpu"], m["ram_gib"], m["samba"], m["kernel"]),
+           "ringsyncd, a throwaway Samba AD DC and the phone-API emulator share the machine; "
+           "the emulator applies the default rate limits (Light 50, Medium 40, Heavy 10, "
+           "Auth 5) per %d s window%s." % (
+               window, " (the production 60 s window compressed: the same calls per window, "
+                       "%g times faster)" % (60 / window) if window != 60 else ""),
+           "",
+           "| users | phase | ringsyncd | baseline | ratio | peak RSS | LDAP ops ringsyncd "
+           "/ baseline | API calls ringsyncd / baseline | 429 ringsyncd / baseline |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for n in sorted(results):
+        for key, name in PHASES:
+            p = results[n]["phases"].get(key)
+            if p:
+                out.append(row(n, key, name, p))
+    out += ["",
+            "LDAP operations: s search requests (a paged search sends one per page), "
+            "m modify, b bind. API calls by rate group: L Light, M Medium, H Heavy, A Auth. "
+            "Peak RSS: VmHWM when the phase ended (anonymous and file-backed parts), or, "
+            "marked (run), VmHWM at the run's last summary line.",
+            ""] + targets(results) + [""]
+    # prose wrapped like the rest of the README; tables as they are
+    lines = []
+    for line in out:
+        if line.startswith("|") or len(line) <= 90:
+            lines.append(line)
+        else:
+            lines += textwrap.wrap(line, 90, break_on_hyphens=False)
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(path, section):
+    section = section.rstrip("\n") + "\n"
+    with open(path) as f:
+        text = f.read()
+    start = text.find("\n" + SECTION + "\n")
+    if start >= 0:
+        nxt = re.search(r"^## ", text[start + len(SECTION) + 2:], re.M)
+        end = start + len(SECTION) + 2 + nxt.start() if nxt else len(text)
+        text = text[:start + 1] + section + "\n" + text[end:]
+    else:
+        tests = text.find("\n## Tests\n")
+        if tests < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            text = text[:tests + 1] + section + "\n" + text[tests + 1:]
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main(args):
+    results = {}
+    for path in glob.glob(os.path.join(args.out, "bench-*.json")):
+        with open(path) as f:
+            r = json.load(f)
+        results[r["users"]] = r
+    if not results:
+        print("no results in %s" % args.out)
+        return 1
+    update_readme(args.readme, render(results))
+    print("wrote the %s section of %s" % (SECTION, args.readme))
+    return 0
