@@ -171,14 +171,9 @@ req_unauthorized(struct phone_req *r, const struct http_response *resp)
 		return;
 	}
 	if (++r->auth_tries > 2) {
-		struct phone_event ev;
-
 		phone_error_parse(r->call, resp->status, resp->body,
 		    resp->body_len, &e);
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = PHONE_EV_AUTH_FAILED;
-		ev.detail = e.code[0] ? e.code : "refused";
-		phone_emit(p, &ev);
+		phone_auth_failed(p, e.code[0] ? e.code : "refused");
 		req_finish(r, &e, NULL);
 		return;
 	}

@@ -326,7 +326,8 @@ enum phone_event_kind {
 	PHONE_EV_RETRY,       /* a request failed and is repeated after delay */
 	PHONE_EV_RATE_WAIT,   /* 429: its rate group waits delay seconds */
 	PHONE_EV_TOKEN,       /* new tokens (detail: the grant) */
-	PHONE_EV_AUTH_FAILED, /* a grant was refused (detail: the error code) */
+	PHONE_EV_AUTH_FAILED, /* a grant was refused (detail: the error code);
+	                       * once, until a session works again */
 	PHONE_EV_STORE_ERROR, /* the tokens could not be stored (detail) */
 };
 

@@ -301,6 +301,15 @@ emit_simple(struct phone *p, enum phone_event_kind kind, const char *detail)
 	phone_emit(p, &ev);
 }
 
+void
+phone_auth_failed(struct phone *p, const char *detail)
+{
+	if (p->auth.failed_said)
+		return;
+	p->auth.failed_said = 1;
+	emit_simple(p, PHONE_EV_AUTH_FAILED, detail);
+}
+
 /*
  * Timers that must not keep the loop alive on their own (the daemon's
  * watchers do): started then unref'd; ref'd again before any stop, and
@@ -403,6 +412,7 @@ auth_reload(struct phone *p)
 	    strcmp(t.access_token, cur->access_token) != 0))) {
 		tokens_wipe(cur);
 		*cur = t;
+		p->auth.failed_said = 0; /* a new session: say it if it fails too */
 		p->auth.lifetime = 0;
 		p->auth.deadline = (double)t.access_expires;
 		return;
@@ -491,7 +501,7 @@ renew(struct phone *p, enum renew_mode mode)
 		e.kind = PHONE_AUTH;
 		snprintf(e.detail, sizeof(e.detail), "no valid session and no "
 		    "JWT credential: run ringsyncctl auth login");
-		emit_simple(p, PHONE_EV_AUTH_FAILED, "no session");
+		phone_auth_failed(p, "no session");
 		fail_waiting(p, &e);
 	}
 }
@@ -536,6 +546,7 @@ grant_ok(struct phone_req *r, const json_t *body, struct phone_error *e)
 	log_secret_add(p->auth.jwt);
 	tokens_wipe(&p->auth.tok);
 	p->auth.tok = t;
+	p->auth.failed_said = 0;
 	p->auth.lifetime = t.access_expires - now_unix();
 	p->auth.deadline = now_real() + (double)p->auth.lifetime;
 	auth_store(p);
@@ -567,8 +578,7 @@ grant_done(struct phone_req *r, const struct phone_error *err,
 		}
 	}
 	if (e.kind == PHONE_AUTH)
-		emit_simple(p, PHONE_EV_AUTH_FAILED, e.code[0] ? e.code :
-		    "refused");
+		phone_auth_failed(p, e.code[0] ? e.code : "refused");
 	if (p->auth.granting == 0)
 		fail_waiting(p, &e);
 out:

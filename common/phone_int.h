@@ -70,6 +70,8 @@ struct phone_auth {
 	ev_timer store_timer;             /* write them again (unref'd) */
 	int store_armed;
 	double store_delay;               /* s before the next attempt */
+	int failed_said;                  /* AUTH_FAILED reported: quiet until a
+	                                   * session works again */
 };
 
 struct phone {
@@ -110,6 +112,11 @@ void phone_auth_fini(struct phone *p);
 const char *phone_auth_token(struct phone *p);
 /* phone_auth_wait: queue r until a token is at hand (starting a grant). */
 void phone_auth_wait(struct phone *p, struct phone_req *r, int force_jwt);
+/*
+ * phone_auth_failed: report PHONE_EV_AUTH_FAILED, once until tokens work
+ * again (every request of a cycle would report it otherwise).
+ */
+void phone_auth_failed(struct phone *p, const char *detail);
 /* phone_auth_rejected: the server refused token: forget it if current. */
 void phone_auth_rejected(struct phone *p, const char *token);
 /* phone_auth_grant_code: the authorization-code grant; op gets the end. */

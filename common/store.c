@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #define STORE_FILE "state.mdb"
 #define LOCK_FILE "ringsyncd.lock"
 #define MAP_SIZE ((size_t)4 << 30) /* address space only: the file grows as used */
+#define FULL_MARGIN ((unsigned long long)1 << 20) /* bytes: "full" after EIO */
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
@@ -50,6 +52,31 @@ mdb_fail(char *err, size_t errlen, const char *what, int rc)
 		return errbuf_set(err, errlen, "%s: the state store is full "
 		    "(map size %zu bytes)", what, MAP_SIZE);
 	return errbuf_set(err, errlen, "%s: %s", what, mdb_strerror(rc));
+}
+
+/*
+ * commit_fail: a full file system is the likely cause of a failed commit,
+ * and LMDB reports it as ENOSPC or, when a write came back short, as EIO:
+ * say so plainly, with the directory and what is free there.
+ */
+static int
+commit_fail(const struct store *st, char *err, size_t errlen, int rc)
+{
+	unsigned long long avail = 0;
+	struct statvfs sv;
+	int full = rc == ENOSPC || rc == EDQUOT;
+
+	if ((full || rc == EIO) && statvfs(st->dir, &sv) == 0) {
+		avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+		full = full || avail < FULL_MARGIN;
+	}
+	if (full)
+		return errbuf_set(err, errlen, "cannot write the state store in %s: "
+		    "its file system is full (%llu bytes free; LMDB: %s): nothing "
+		    "was written; free space there", st->dir, avail,
+		    mdb_strerror(rc));
+	return errbuf_set(err, errlen, "cannot commit to the state store in %s: "
+	    "%s", st->dir, mdb_strerror(rc));
 }
 
 /*
@@ -263,13 +290,14 @@ store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
 int
 store_commit(struct store_txn *txn, char *err, size_t errlen)
 {
+	struct store *st = txn->st;
 	int rc = mdb_txn_commit(txn->txn);
 
 	if (txn->write)
-		txn->st->writing = 0;
+		st->writing = 0;
 	free(txn);
 	if (rc != 0)
-		return mdb_fail(err, errlen, "cannot commit to the state store", rc);
+		return commit_fail(st, err, errlen, rc);
 	return 0;
 }
 

@@ -110,7 +110,7 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 	    "s:i, s:i, s:i, s:i, s:i, s:I}", "kind", sync_kind_name(c->kind),
 	    "start", (json_int_t)c->t0, "end", (json_int_t)now,
 	    "last_ok", (json_int_t)(ok ? now : last_ok), "result", result_name(c),
-	    "dc", c->dc ? c->dc : "-", "usn", usn, "full", c->full,
+	    "dc", c->dc, "usn", usn, "full", c->full,
 	    "scanned", (int)c->scanned, "created", (int)c->created,
 	    "linked", (int)c->linked, "updated", (int)c->updated,
 	    "deactivated", (int)c->deactivated, "held", (int)c->held,
@@ -161,7 +161,7 @@ cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
 	c->id = next_seq();
 	c->t0 = ev_now(s->loop);
 	c->api0 = phone_requests(s->phone);
-	c->dc = "-";
+	snprintf(c->dc, sizeof(c->dc), "-");
 }
 
 int

@@ -247,6 +247,15 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 	}
 }
 
+static void num_page(const struct phone_number *v, size_t n, void *arg);
+static void num_done(const struct phone_error *e, void *arg);
+
+/*
+ * ext_done: the numbers are listed after the extensions, so that a user
+ * created between the two lists is missing from this import (the next one
+ * has it) rather than present without its direct number, which would be
+ * written back incomplete and then corrected.
+ */
 static void
 ext_done(const struct phone_error *e, void *arg)
 {
@@ -255,7 +264,8 @@ ext_done(const struct phone_error *e, void *arg)
 	if (e->kind != PHONE_OK)
 		list_failed(im, e, "extensions");
 	else
-		process(im);
+		phone_list_numbers(im->s->phone, "DirectNumber", num_page, num_done,
+		    im);
 }
 
 static void
@@ -282,23 +292,23 @@ static void
 num_done(const struct phone_error *e, void *arg)
 {
 	struct import *im = arg;
-	struct phone_ext_filter f = { "User", NULL, NULL };
 
 	if (e->kind != PHONE_OK) {
 		list_failed(im, e, "direct numbers");
 		return;
 	}
-	phone_list_extensions(im->s->phone, &f, ext_page, ext_done, im);
+	process(im);
 }
 
 void
 import_start(struct sync *s)
 {
 	struct import *im = xcalloc(1, sizeof(*im));
+	struct phone_ext_filter f = { "User", NULL, NULL };
 
 	im->s = s;
 	s->imp = im;
-	phone_list_numbers(s->phone, "DirectNumber", num_page, num_done, im);
+	phone_list_extensions(s->phone, &f, ext_page, ext_done, im);
 }
 
 void

@@ -506,7 +506,7 @@ plan_scan(struct sync *s, struct scan_ctx *x)
 		    log_q(w.dns_host_name));
 	if (have)
 		store_watermark_clear(&w);
-	s->c.dc = ad_dc(s->ad)->dns_host_name;
+	snprintf(s->c.dc, sizeof(s->c.dc), "%s", ad_dc(s->ad)->dns_host_name);
 	s->c.lower = x->plan.lower;
 	s->c.upper = x->plan.upper;
 	s->c.full = x->plan.full;

@@ -16,7 +16,8 @@ struct cycle {
 	enum sync_kind kind;
 	unsigned long long id;        /* outbox entries record it */
 	double t0;                    /* ev_now at the start */
-	const char *dc;               /* not owned: the AD module's */
+	char dc[256];                 /* the DC's dnsHostName (a copy: a reconnect
+	                               * frees the AD module's), or "-" */
 	unsigned long long lower, upper;
 	int full, scanned_range;
 	const char *reason;

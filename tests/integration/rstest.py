@@ -6,6 +6,7 @@ also when it fails; every wait polls for a condition with a deadline.
 import atexit
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,21 @@ SOURCE_DIR = os.environ.get(
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 RINGSYNCD = os.environ.get("RINGSYNCD", "ringsyncd")
 RINGSYNCCTL = os.environ.get("RINGSYNCCTL", "ringsyncctl")
+
+# RINGSYNC_WRAPPER (e.g. "valgrind --error-exitcode=99 ...") runs our own
+# binaries through a tool; RINGSYNC_TIMEOUT_SCALE stretches every wait of
+# the tests for it (valgrind makes them 10-50 times slower).
+WRAPPER = shlex.split(os.environ.get("RINGSYNC_WRAPPER", ""))
+TIMEOUT_SCALE = float(os.environ.get("RINGSYNC_TIMEOUT_SCALE") or 1)
+_OURS = ("ringsyncd", "ringsyncctl", "ad_driver")
+
+
+def wrap(argv):
+    """argv through RINGSYNC_WRAPPER when it starts one of our binaries."""
+    argv = list(argv)
+    if WRAPPER and argv and os.path.basename(argv[0]) in _OURS:
+        return WRAPPER + argv
+    return argv
 
 
 _live = []   # every Proc not yet stopped
@@ -37,7 +53,7 @@ signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 def wait_for(cond, timeout=30.0, what="condition"):
     """Poll cond() until it returns a true value; fail after timeout s."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     delay = 0.01
     while True:
         value = cond()
@@ -55,7 +71,7 @@ class Proc:
     def __init__(self, argv, log_path, env=None):
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+        self.p = subprocess.Popen(wrap(argv), stdout=self.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, env=env)
         self.pid = self.p.pid
         _live.append(self)
@@ -73,14 +89,14 @@ class Proc:
             os.kill(self.pid, sig)
 
     def wait(self, timeout=30.0):
-        return self.p.wait(timeout)
+        return self.p.wait(timeout * TIMEOUT_SCALE)
 
     def stop(self):
-        """Stop by PID: TERM, then KILL after 10 s. Idempotent."""
+        """Stop by PID: TERM, then KILL after 10 s (scaled). Idempotent."""
         if self.p.poll() is None:
             os.kill(self.pid, signal.SIGTERM)
             try:
-                self.p.wait(10)
+                self.p.wait(10 * TIMEOUT_SCALE)
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.p.wait()
@@ -116,8 +132,8 @@ class TestCase(unittest.TestCase):
         return path
 
     def run_cmd(self, argv, env=None):
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, env=env, timeout=120)
+        r = subprocess.run(wrap(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, env=env, timeout=120 * TIMEOUT_SCALE)
         return r.returncode, r.stdout.decode("utf-8", "replace")
 
 

@@ -161,8 +161,12 @@ class CtlAuthTest(rstest.TestCase):
             self.assertNotEqual(before["refresh_token"], after["refresh_token"])
             rc, out = self.ctl(conf, "auth", "status")
             self.assertEqual(rc, 0, out)
+        # The store reads fine after the shared write; no cycle has run yet,
+        # which the monitoring check calls CRITICAL.
         rc, out = self.ctl(conf, "status")
-        self.assertEqual(rc, 0, out)
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"^RINGSYNC CRITICAL: no scan cycle recorded yet")
+        self.assertRegex(out, r"refresh token +valid until ")
 
     def test_foreign_redirect_ignored_then_timeout(self):
         conf = self.conf()
