@@ -151,7 +151,6 @@ class FaultTest(test_sync.SyncTest):
         phone = self.emu.users_by_email()
         ad = {e["dn"][0].lower(): e for e in
               self.dc.search(self.ou, "(objectClass=user)", AD_ATTRS, scope="one")}
-        emails = set()
         for cn in cns:
             a = ad.get(self.dn(cn).lower())
             if a is None:
@@ -159,7 +158,6 @@ class FaultTest(test_sync.SyncTest):
                 continue
             get = lambda attr: (a.get(attr.lower()) or [None])[0]   # noqa: E731
             email = get("mail").lower()
-            emails.add(email)
             found = phone.get(email, [])
             if len(found) != 1:
                 out.append("%s: %d phone users" % (email, len(found)))
@@ -241,9 +239,12 @@ class FaultTest(test_sync.SyncTest):
         self.add(*[person(cn, self.ou) for cn in cns])
         conf = self.fconf(page_size=1)   # a scan of 200 pages
         d = self.daemon(conf)
-        # The pusher asks for its first user once the first page is durable.
-        rstest.wait_for(lambda: self.requests(0, "GET", "/scim/v2/Users"), 120,
-                        "the first page of the scan")
+        # Stop the daemon as soon as the first page is durable (polled without
+        # backoff: a slower poll may see the last page instead).
+        deadline = time.monotonic() + 120 * rstest.TIMEOUT_SCALE
+        while not self.dump("users"):
+            self.assertLess(time.monotonic(), deadline, "the first page of the scan")
+            time.sleep(0.005)
         d.signal(signal.SIGSTOP)
         try:
             self.assertIsNone(self.watermark(), "the scan ended before the DC stopped")
