@@ -328,6 +328,20 @@ sync_release_held(struct store *st, unsigned int *n, char *err, size_t errlen)
 	return store_commit(txn, err, errlen);
 }
 
+/* users_open: a read transaction iterating the users, or -1 with err. */
+static int
+users_open(struct store *st, struct store_txn **txn, struct store_iter **it,
+    char *err, size_t errlen)
+{
+	if (store_begin(st, 1, txn, err, errlen) < 0)
+		return -1;
+	if (store_iter_open(*txn, STORE_USERS, NULL, it) < 0) {
+		store_abort(*txn);
+		return errbuf_set(err, errlen, "cannot read the users");
+	}
+	return 0;
+}
+
 int
 sync_count(struct store *st, struct sync_counts *out, char *err,
     size_t errlen)
@@ -340,12 +354,8 @@ sync_count(struct store *st, struct sync_counts *out, char *err,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (store_begin(st, 1, &txn, err, errlen) < 0)
+	if (users_open(st, &txn, &it, err, errlen) < 0)
 		return -1;
-	if (store_iter_open(txn, STORE_USERS, NULL, &it) < 0) {
-		store_abort(txn);
-		return errbuf_set(err, errlen, "cannot read the users");
-	}
 	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
 		out->users++;
 		if (memmem(v, vl, "\"phone_id\"", 10) != NULL)
@@ -357,7 +367,7 @@ sync_count(struct store *st, struct sync_counts *out, char *err,
 	if (held_each(txn, 0, &out->held, err, errlen) < 0 ||
 	    store_count(txn, STORE_OUTBOX, &out->outbox) < 0 ||
 	    store_count(txn, STORE_WRITEBACK, &out->writeback) < 0)
-		rc = rc < 0 ? rc : errbuf_set(err, errlen, "cannot count the queues");
+		rc = errbuf_set(err, errlen, "cannot count the queues");
 	store_abort(txn);
 	return rc;
 }
@@ -385,12 +395,8 @@ sync_users_list(struct store *st, int failed_only,
 	const void *v;
 	size_t kl, vl;
 
-	if (store_begin(st, 1, &txn, err, errlen) < 0)
+	if (users_open(st, &txn, &it, err, errlen) < 0)
 		return -1;
-	if (store_iter_open(txn, STORE_USERS, NULL, &it) < 0) {
-		store_abort(txn);
-		return errbuf_set(err, errlen, "cannot read the users");
-	}
 	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
 		char guid[AD_GUID_LEN + 1];
 		struct sync_user u;

@@ -86,20 +86,6 @@ schema_cb(const struct phone_error *e, const struct phone_schema *s, void *arg)
 	phone_custom_fields(f->phone, custom_cb, f);
 }
 
-/* open_store: the daemon's store, shared when ringsyncd runs on it. */
-static int
-open_store(const struct config *cfg, struct store **st, char *err,
-    size_t errlen)
-{
-	char first[256];
-
-	if (store_open(cfg->sync.state_dir, 0, st, first, sizeof(first)) == 0)
-		return 0;
-	if (store_open(cfg->sync.state_dir, STORE_SHARED, st, err, errlen) == 0)
-		return 0;
-	return errbuf_set(err, errlen, "%s", first);
-}
-
 static void
 print_cache(const struct config *cfg, const json_t *cache)
 {
@@ -168,7 +154,7 @@ ctl_schema(const struct config *cfg)
 
 	f.loop = ev_default_loop(0);
 	f.brand = cfg->telephony.brand;
-	if (open_store(cfg, &st, err, sizeof(err)) < 0) {
+	if (ctl_store_open_rw(cfg, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringsyncctl: %s\n", err);
 		return CTL_EXIT_CONFIG;
 	}

@@ -2,7 +2,7 @@
  * ringsyncctl: the administrator's view of a running (or stopped)
  * ringsyncd. It opens the state store read-only, so it never blocks the
  * daemon (LMDB readers take no lock the writer waits for); `auth login` is
- * the one command that writes (the tokens), see login_sink_open.
+ * the one command that writes (the tokens), see ctl_store_open_rw.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -557,22 +557,15 @@ struct login {
 	int rc;
 };
 
-/*
- * login_sink_open: where the client will write the tokens, checked before
- * the browser step: the store, taken over when ringsyncd is not running,
- * else shared with it (one short write transaction; the daemon reads the
- * new tokens the next time it needs one).
- */
-static int
-login_sink_open(struct login *lg, char *err, size_t errlen)
+int
+ctl_store_open_rw(const struct config *cfg, struct store **st, char *err,
+    size_t errlen)
 {
 	char first[256];
 
-	if (store_open(lg->cfg->sync.state_dir, 0, &lg->st, first,
-	    sizeof(first)) == 0)
+	if (store_open(cfg->sync.state_dir, 0, st, first, sizeof(first)) == 0)
 		return 0;
-	if (store_open(lg->cfg->sync.state_dir, STORE_SHARED, &lg->st, err,
-	    errlen) == 0)
+	if (store_open(cfg->sync.state_dir, STORE_SHARED, st, err, errlen) == 0)
 		return 0;
 	return errbuf_set(err, errlen, "%s", first);
 }
@@ -854,7 +847,8 @@ login_start(struct login *lg, char *err, size_t errlen)
 {
 	char challenge[64], *url;
 
-	if (login_sink_open(lg, err, errlen) < 0)
+	/* Where the tokens will go, checked before the browser step. */
+	if (ctl_store_open_rw(lg->cfg, &lg->st, err, errlen) < 0)
 		return -1;
 	lg->phone = phone_new(lg->loop, &lg->cfg->telephony, lg->st, NULL, err,
 	    errlen);
