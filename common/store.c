@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -30,6 +31,7 @@ struct store {
 	int lock_fd;           /* owned; -1 for read-only opens */
 	int rdonly;
 	int writing;           /* a write transaction of ours is open */
+	size_t psize;          /* the database's page size */
 	char *dir;             /* owned */
 };
 
@@ -206,6 +208,7 @@ store_open(const char *dir, int flags, struct store **out, char *err,
     size_t errlen)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
+	MDB_stat ms;
 	char *path;
 	int rc, dead;
 
@@ -234,6 +237,8 @@ store_open(const char *dir, int flags, struct store **out, char *err,
 	}
 	free(path);
 	mdb_reader_check(st->env, &dead); /* readers left by killed processes */
+	if (mdb_env_stat(st->env, &ms) == 0)
+		st->psize = ms.ms_psize;
 	if (open_dbs(st, err, errlen) < 0 || check_schema(st, err, errlen) < 0)
 		goto fail;
 	*out = st;
@@ -260,6 +265,26 @@ const char *
 store_path(const struct store *st)
 {
 	return st->dir;
+}
+
+/*
+ * trim: give the map's pages back after a write transaction. LMDB reads
+ * through a shared read-only mapping of the file, so every record a
+ * transaction looked at stays in the process's resident set until the
+ * kernel reclaims it: with random lookups by objectGUID the daemon's RSS
+ * would grow to the size of the store. The pages stay in the page cache
+ * and fault back in on the next access; nothing is written or lost.
+ */
+static void
+trim(struct store *st)
+{
+	MDB_envinfo ei;
+
+	if (st->psize == 0 || mdb_env_info(st->env, &ei) != 0 ||
+	    ei.me_mapaddr == NULL)
+		return;
+	(void)madvise(ei.me_mapaddr, (ei.me_last_pgno + 1) * st->psize,
+	    MADV_DONTNEED);
 }
 
 int
@@ -291,13 +316,15 @@ int
 store_commit(struct store_txn *txn, char *err, size_t errlen)
 {
 	struct store *st = txn->st;
-	int rc = mdb_txn_commit(txn->txn);
+	int write = txn->write, rc = mdb_txn_commit(txn->txn);
 
-	if (txn->write)
+	if (write)
 		st->writing = 0;
 	free(txn);
 	if (rc != 0)
 		return commit_fail(st, err, errlen, rc);
+	if (write)
+		trim(st);
 	return 0;
 }
 
@@ -306,10 +333,15 @@ store_abort(struct store_txn *txn)
 {
 	if (txn == NULL)
 		return;
-	if (txn->write)
-		txn->st->writing = 0;
+	struct store *st = txn->st;
+	int write = txn->write;
+
+	if (write)
+		st->writing = 0;
 	mdb_txn_abort(txn->txn);
 	free(txn);
+	if (write)
+		trim(st);
 }
 
 static MDB_val
@@ -324,12 +356,16 @@ int
 store_put(struct store_txn *txn, enum store_db db, const char *key,
     const void *val, size_t len, char *err, size_t errlen)
 {
-	MDB_val k = key_val(key), v = { len, (void *)val };
+	MDB_val k = key_val(key), v = { len, (void *)val }, old;
 	int rc;
 
 	if (k.mv_size == 0 || k.mv_size > 511)
 		return errbuf_set(err, errlen, "%s: key of %zu bytes", db_names[db],
 		    k.mv_size);
+	/* The same bytes again: a put would still copy the page and write it. */
+	if (mdb_get(txn->txn, txn->st->dbi[db], &k, &old) == 0 &&
+	    old.mv_size == len && (len == 0 || memcmp(old.mv_data, val, len) == 0))
+		return 0;
 	rc = mdb_put(txn->txn, txn->st->dbi[db], &k, &v, 0);
 	if (rc != 0)
 		return mdb_fail(err, errlen, db_names[db], rc);

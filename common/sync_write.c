@@ -12,11 +12,21 @@
 #include "util.h"
 
 #define WRITE_PARALLEL 8
+/*
+ * Results are recorded WRITE_BATCH at a time: one commit (one fdatasync)
+ * per user cost more than the LDAP modify itself. A crash loses at most
+ * the record of a batch: those entries are still queued, and writing them
+ * again reads the values first and finds nothing to change.
+ */
+#define WRITE_BATCH 64
 
 struct wjob {
 	struct writer *w;                 /* not owned */
 	char guid[AD_GUID_LEN + 1];
 	json_t *attrs;                    /* owned: attribute -> value */
+	int ok;                           /* the result, once done */
+	size_t changed;
+	char *attr, *err;                 /* owned: on failure */
 };
 
 struct writer {
@@ -24,15 +34,81 @@ struct writer {
 	char last[AD_GUID_LEN + 1];       /* the queue is read in key order */
 	size_t inflight;
 	int exhausted;
+	struct wjob *done[WRITE_BATCH];   /* owned: results not yet recorded */
+	size_t ndone;
 };
 
 static void fill(struct writer *w);
+
+static void
+job_free(struct wjob *j)
+{
+	json_decref(j->attrs);
+	free(j->attr);
+	free(j->err);
+	free(j);
+}
+
+/* record: one result, in txn. */
+static void
+record(struct writer *w, struct store_txn *txn, const struct wjob *j)
+{
+	struct sync_user u;
+	json_t *cur = NULL;
+	char err[256];
+
+	if (user_get(txn, j->guid, &u) != 0)
+		return; /* the user is gone: the entry goes with it */
+	if (j->ok) {
+		json_object_update(u.wb, j->attrs);
+		u.failures = 0;
+		if (j->changed > 0) {
+			w->s->ic.written_back++;
+			log_info("numbers written back to AD dn=%s email=%s "
+			    "direct_number=%s extension_number=%s attributes=%zu",
+			    log_q(u.dn), log_q(u.email), log_q(u.direct_number),
+			    log_q(u.extension_number), j->changed);
+		}
+		/* Done, unless the importer queued something newer meanwhile. */
+		if (store_get_json(txn, STORE_WRITEBACK, j->guid, &cur, err,
+		    sizeof(err)) == 0 && json_equal(cur, j->attrs))
+			store_del(txn, STORE_WRITEBACK, j->guid, err, sizeof(err));
+		json_decref(cur);
+	} else {
+		user_failed(w->s, &w->s->ic, u.dn, u.email, j->attr, NULL, j->err);
+		str_set(&u.last_error, j->err);
+		u.failures++;
+	}
+	if (user_put(txn, &u, err, sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(u.dn),
+		    log_q(err));
+	user_clear(&u);
+}
+
+/* flush: record the finished jobs in one transaction. */
+static void
+flush(struct writer *w)
+{
+	struct store_txn *txn;
+
+	if (w->ndone == 0)
+		return;
+	if ((txn = txn_begin(w->s)) != NULL) {
+		for (size_t i = 0; i < w->ndone; i++)
+			record(w, txn, w->done[i]);
+		txn_commit(w->s, txn);
+	}
+	for (size_t i = 0; i < w->ndone; i++)
+		job_free(w->done[i]);
+	w->ndone = 0;
+}
 
 static void
 writer_end(struct writer *w)
 {
 	struct sync *s = w->s;
 
+	flush(w);
 	s->wr = NULL;
 	free(w);
 	writer_finished(s);
@@ -43,40 +119,16 @@ wb_done(void *arg, const struct ad_wb_result *r)
 {
 	struct wjob *j = arg;
 	struct writer *w = j->w;
-	struct store_txn *txn = txn_begin(w->s);
-	struct sync_user u;
-	json_t *cur = NULL;
-	char err[256];
 
-	if (txn != NULL && user_get(txn, j->guid, &u) == 0) {
-		if (r->ok) {
-			json_object_update(u.wb, j->attrs);
-			u.failures = 0;
-			if (r->changed > 0) {
-				w->s->ic.written_back++;
-				log_info("numbers written back to AD dn=%s email=%s "
-				    "direct_number=%s extension_number=%s attributes=%zu",
-				    log_q(u.dn), log_q(u.email), log_q(u.direct_number),
-				    log_q(u.extension_number), r->changed);
-			}
-			/* Done, unless the importer queued something newer meanwhile. */
-			if (store_get_json(txn, STORE_WRITEBACK, j->guid, &cur, err,
-			    sizeof(err)) == 0 && json_equal(cur, j->attrs))
-				store_del(txn, STORE_WRITEBACK, j->guid, err, sizeof(err));
-			json_decref(cur);
-		} else {
-			user_failed(w->s, &w->s->ic, u.dn, u.email, r->attr, NULL, r->err);
-			str_set(&u.last_error, r->err);
-			u.failures++;
-		}
-		user_put(txn, &u, err, sizeof(err));
-		user_clear(&u);
-		txn_commit(w->s, txn);
-	} else {
-		store_abort(txn); /* the user is gone: the entry goes with it */
+	j->ok = r->ok;
+	j->changed = r->changed;
+	if (!r->ok) {
+		j->attr = r->attr ? xstrdup(r->attr) : NULL;
+		j->err = xstrdup(r->err ? r->err : "unknown error");
 	}
-	json_decref(j->attrs);
-	free(j);
+	w->done[w->ndone++] = j;
+	if (w->ndone == WRITE_BATCH)
+		flush(w);
 	w->inflight--;
 	fill(w);
 }
@@ -112,8 +164,7 @@ start_job(struct writer *w, const char *guid, json_t *attrs)
 	    sizeof(err)) < 0) {
 		log_warning("cannot write back to AD guid=%s error=%s", log_q(guid),
 		    log_q(err));
-		json_decref(j->attrs);
-		free(j);
+		job_free(j);
 		w->s->ic.ad_down = 1;
 		w->exhausted = 1;
 		return -1;
@@ -186,6 +237,8 @@ writer_abort(struct sync *s)
 {
 	/* Jobs in flight belong to the AD module, which drops them with its
 	 * connection; the queue keeps every entry not yet confirmed. */
+	if (s->wr != NULL)
+		flush(s->wr);
 	free(s->wr);
 	s->wr = NULL;
 }
