@@ -79,6 +79,7 @@ enum scan_action {
 	SCAN_DEACTIVATE,  /* desired: no active phone user */
 	SCAN_FORGET,      /* an unlinked user left: drop the record */
 	SCAN_DATA_ERROR,  /* the AD data cannot be pushed */
+	SCAN_DROP,        /* the pending outbox entry is no longer wanted */
 };
 
 struct scan_decision {
@@ -88,10 +89,14 @@ struct scan_decision {
 
 /*
  * plan_entry: what a scanned entry means, given the user record (NULL:
- * never seen) and the hash of its profile (NULL: the profile has an error).
+ * never seen), the hash of its profile (NULL: the profile has an error)
+ * and the entry waiting in the outbox (NULL: none), which may be on its
+ * way to the phone system: the decision makes the outbox hold what AD
+ * wants now, whatever that entry does.
  */
 void plan_entry(const struct sync_user *u, const struct ad_entry *e,
-    const char *hash, struct scan_decision *out);
+    const char *hash, const struct sync_out *pending,
+    struct scan_decision *out);
 
 enum push_action {
 	PUSH_DROP,        /* nothing to do any more: forget the entry */

@@ -16,17 +16,26 @@ linked_active(const struct sync_user *u)
 
 void
 plan_entry(const struct sync_user *u, const struct ad_entry *e,
-    const char *hash, struct scan_decision *out)
+    const char *hash, const struct sync_out *pending,
+    struct scan_decision *out)
 {
 	out->action = SCAN_NONE;
 	out->reason = NULL;
 	if (e->deleted || e->disabled) {
-		/* Never create or re-enable for a gone or disabled account. */
-		if (linked_active(u)) {
+		/*
+		 * Never create or re-enable for a gone or disabled account. A
+		 * create (or an enable, pending with a linked user) may be on its
+		 * way: a deactivation follows it, dropped if it came to nothing.
+		 */
+		if (linked_active(u) || (u != NULL && u->creating) ||
+		    (u != NULL && u->phone_id != NULL && pending != NULL &&
+		    pending->active)) {
 			out->action = SCAN_DEACTIVATE;
 			out->reason = e->deleted ? "deleted" : "disabled";
 		} else if (e->deleted && u != NULL) {
 			out->action = SCAN_FORGET;
+		} else if (pending != NULL && pending->active) {
+			out->action = SCAN_DROP; /* a create no longer wanted */
 		}
 		return;
 	}
@@ -39,13 +48,27 @@ plan_entry(const struct sync_user *u, const struct ad_entry *e,
 		if (u == NULL || strcmp(u->failed, hash) != 0) {
 			out->action = SCAN_PUSH;
 			out->reason = "new";
+		} else if (pending != NULL) {
+			out->action = SCAN_DROP;
 		}
 		return;
 	}
 	if (!u->phone_active) {
 		out->action = SCAN_PUSH;
 		out->reason = "enabled";
-	} else if (strcmp(u->pushed, hash) != 0 && strcmp(u->failed, hash) != 0) {
+	} else if (strcmp(u->failed, hash) == 0) {
+		if (pending != NULL)
+			out->action = SCAN_DROP; /* it would fail again */
+	} else if (strcmp(u->pushed, hash) != 0) {
+		out->action = SCAN_PUSH;
+		out->reason = "changed";
+	} else if (pending != NULL && !pending->active) {
+		/* Enabled again before the deactivation went out (or while it
+		 * is on its way: the pusher enables it again after). */
+		out->action = SCAN_PUSH;
+		out->reason = "enabled";
+	} else if (pending != NULL && strcmp(pending->hash, hash) != 0) {
+		/* Changed back before an older profile went out. */
 		out->action = SCAN_PUSH;
 		out->reason = "changed";
 	}

@@ -1,10 +1,11 @@
 /*
  * sync_push: the pusher, the only stage that writes to the phone system.
- * Rounds: read a batch of due outbox entries, then link-or-create new
- * users one by one (search by email first, the create recorded as in
- * flight before it is sent) and update or deactivate linked users in bulk
- * (<= 500 per request), record each user's result, and go again until
- * nothing is due.
+ * Rounds: read a batch of due outbox entries (on from where the last
+ * round stopped), then link-or-create new users one by one (search by
+ * email first, the create recorded as in flight before it is sent) and
+ * update or deactivate linked users in bulk (<= 500 per request, several
+ * requests a round), record each user's result (the phone side only: the
+ * scan may have moved on meanwhile), and go again until nothing is due.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,19 @@
 #include "util.h"
 
 #define ROUND_CREATES 50
+/*
+ * Updates and deactivations a round sends: several bulk requests (<= 500
+ * each) that the phone client paces within the Heavy budget, so the next
+ * task's request is not held back by the last one's polls.
+ */
+#define ROUND_BULK (4 * PHONE_BULK_MAX)
 
 struct item {
 	struct push *p;              /* not owned */
 	struct sync_out o;           /* owned */
 	struct sync_user u;          /* owned */
 	int known;                   /* u came from the store */
+	int was_creating;            /* a create of an earlier round may have acted */
 	enum push_action act;
 	struct phone_profile prof;   /* strings borrowed from o.profile */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
@@ -37,6 +45,7 @@ struct push {
 	struct phone_bulk_item *bulk;
 	size_t *bulk_idx, nbulk;
 	long long earliest;          /* the first retry time among waiting entries */
+	char next[AD_GUID_LEN + 1];  /* the outbox is read on from here ("": start) */
 	int stop;                    /* auth failed: end the phase */
 	int custom_fetched;          /* the custom fields were read this phase */
 	ev_timer wait;               /* until the Heavy budget allows a write */
@@ -157,14 +166,33 @@ retry_later(struct store_txn *txn, struct item *it)
 	out_clear(&cur);
 }
 
+/*
+ * save_user: the phone side of the item's user into the store. The scan
+ * may have recorded newer AD facts (dn, disabled, written-back values)
+ * while the call was on its way: those stay as the store has them.
+ */
 static void
 save_user(struct push *p, struct store_txn *txn, struct item *it)
 {
+	struct sync_user cur;
+	const struct sync_user *u = &it->u;
 	char err[256];
 
-	if (user_put(txn, &it->u, err, sizeof(err)) < 0)
-		log_err("cannot record a user dn=%s error=%s", log_q(it->u.dn),
+	if (user_get(txn, it->u.guid, &cur) == 0) {
+		str_set(&cur.phone_id, it->u.phone_id);
+		cur.phone_active = it->u.phone_active;
+		cur.creating = it->u.creating;
+		memcpy(cur.pushed, it->u.pushed, sizeof(cur.pushed));
+		memcpy(cur.failed, it->u.failed, sizeof(cur.failed));
+		cur.failures = it->u.failures;
+		str_set(&cur.last_error, it->u.last_error);
+		u = &cur;
+	}
+	if (user_put(txn, u, err, sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(u->dn),
 		    log_q(err));
+	if (u == &cur)
+		user_clear(&cur);
 	(void)p;
 }
 
@@ -281,6 +309,7 @@ create(struct item *it)
 		log_notice("no phone user has this email and create_users = no dn=%s "
 		    "email=%s", log_q(it->o.dn), log_q(it->o.email));
 		if ((txn = txn_begin(p->s)) != NULL) {
+			it->u.creating = it->was_creating;
 			snprintf(it->u.failed, sizeof(it->u.failed), "%s", it->o.hash);
 			save_user(p, txn, it);
 			out_done(txn, &it->o);
@@ -325,6 +354,7 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			log_info("phone user linked by email dn=%s email=%s phone_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
 		} else {
+			it->u.creating = it->was_creating; /* a search creates nothing */
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
@@ -452,6 +482,7 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 	char err[128];
 
 	it->known = user_get(txn, it->o.guid, &it->u) == 0;
+	it->was_creating = it->u.creating;
 	if (!it->known) {
 		snprintf(it->u.guid, sizeof(it->u.guid), "%s", it->o.guid);
 		it->u.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
@@ -486,12 +517,12 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 			(*ncreates)++;
 			break;
 		}
-		if (p->nbulk >= PHONE_BULK_MAX)
+		if (p->nbulk >= ROUND_BULK)
 			return 0;
 		p->nbulk++;
 		break;
 	default:
-		if (p->nbulk >= PHONE_BULK_MAX)
+		if (p->nbulk >= ROUND_BULK)
 			return 0;
 		p->nbulk++;
 		break;
@@ -500,47 +531,87 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 	return 1;
 }
 
-/* collect: the round's items from the outbox (dropping what is done). */
+/*
+ * take: one outbox entry into the round, if it belongs there. 1 when the
+ * round is full.
+ */
+static int
+take(struct push *p, struct store_txn *txn, const char *k, size_t kl,
+    const void *v, size_t vl, long long now, size_t *ncreates, size_t *cap)
+{
+	char guid[AD_GUID_LEN + 1];
+	json_t *j = json_loadb(v, vl, 0, NULL);
+	struct item cur = { .p = p };
+
+	snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
+	if (j == NULL || out_from_json(guid, j, &cur.o) < 0) {
+		log_err("unreadable outbox entry dropped guid=%s", log_q(guid));
+		json_decref(j);
+		store_del(txn, STORE_OUTBOX, guid, NULL, 0);
+		return 0;
+	}
+	json_decref(j);
+	if (!consider(p, txn, &cur, now, ncreates)) {
+		out_clear(&cur.o);
+		user_clear(&cur.u);
+		return 0;
+	}
+	if (p->n == *cap)
+		p->items = xreallocarray(p->items, *cap = *cap ? *cap * 2 : 64,
+		    sizeof(*p->items));
+	p->items[p->n++] = cur;
+	return *ncreates >= ROUND_CREATES || p->nbulk >= ROUND_BULK;
+}
+
+/*
+ * collect: the round's items from the outbox (dropping what is done). The
+ * outbox is read on from where the last round stopped and around, so a
+ * phase reads each entry about once however many rounds it takes; a
+ * round that finds nothing has read it all (and p->earliest is the first
+ * retry time of all).
+ */
 static void
 collect(struct push *p)
 {
 	struct store_txn *txn = txn_begin(p->s);
-	struct store_iter *it;
-	const char *k;
-	const void *v;
-	size_t kl, vl, ncreates = 0, cap = 0;
+	char from[AD_GUID_LEN + 1];
+	size_t ncreates = 0, cap = 0;
 	long long now = (long long)time(NULL);
+	int full = 0;
 
 	p->earliest = 0;
-	if (txn == NULL || store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0) {
-		store_abort(txn);
+	if (txn == NULL)
 		return;
-	}
-	while (store_iter_next(it, &k, &kl, &v, &vl) == 1 &&
-	    (ncreates < ROUND_CREATES || p->nbulk < PHONE_BULK_MAX)) {
-		char guid[AD_GUID_LEN + 1];
-		json_t *j = json_loadb(v, vl, 0, NULL);
-		struct item cur = { .p = p };
+	snprintf(from, sizeof(from), "%s", p->next);
+	/* From the cursor to the end, then from the start up to the cursor. */
+	for (int pass = 0; pass < 2 && !full; pass++) {
+		struct store_iter *it;
+		const char *k;
+		const void *v;
+		size_t kl, vl;
 
-		snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
-		if (j == NULL || out_from_json(guid, j, &cur.o) < 0) {
-			log_err("unreadable outbox entry dropped guid=%s", log_q(guid));
-			json_decref(j);
-			store_del(txn, STORE_OUTBOX, guid, NULL, 0);
-			continue;
+		if (pass == 1 && (from[0] == '\0' || p->s->dry_run))
+			break; /* a dry run starts at the start and ends at the end */
+		if (store_iter_open(txn, STORE_OUTBOX, pass == 0 && from[0] ?
+		    from : NULL, &it) < 0)
+			break;
+		while (!full && store_iter_next(it, &k, &kl, &v, &vl) == 1) {
+			char key[AD_GUID_LEN + 1];
+			int c;
+
+			snprintf(key, sizeof(key), "%.*s", (int)kl, k);
+			c = strcmp(key, from);
+			if (pass == 0 && c == 0)
+				continue; /* the last round's last: on the way around */
+			if (pass == 1 && c > 0)
+				break; /* around, back past the cursor */
+			if ((full = take(p, txn, k, kl, v, vl, now, &ncreates, &cap)))
+				snprintf(p->next, sizeof(p->next), "%s", key);
 		}
-		json_decref(j);
-		if (!consider(p, txn, &cur, now, &ncreates)) {
-			out_clear(&cur.o);
-			user_clear(&cur.u);
-			continue;
-		}
-		if (p->n == cap)
-			p->items = xreallocarray(p->items, cap = cap ? cap * 2 : 64,
-			    sizeof(*p->items));
-		p->items[p->n++] = cur;
+		store_iter_close(it);
 	}
-	store_iter_close(it);
+	if (!full)
+		p->next[0] = '\0';
 	txn_commit(p->s, txn);
 }
 
@@ -563,6 +634,7 @@ push_finish(struct push *p)
 	push_finished(s);
 }
 
+/* dry_run_report: what the round would do. */
 static void
 dry_run_report(struct push *p)
 {
@@ -601,6 +673,30 @@ budget_wait(struct push *p)
 	return 1;
 }
 
+/*
+ * mark_creating: the round's links-or-creates are in flight from their
+ * search on: a scan that sees the user disabled meanwhile queues the
+ * deactivation that follows whatever the search or create brings.
+ */
+static void
+mark_creating(struct push *p)
+{
+	struct store_txn *txn = NULL;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct item *it = &p->items[i];
+
+		if (it->act != PUSH_CREATE || it->u.creating)
+			continue;
+		if (txn == NULL && (txn = txn_begin(p->s)) == NULL)
+			return;
+		it->u.creating = 1;
+		save_user(p, txn, it);
+	}
+	if (txn != NULL)
+		txn_commit(p->s, txn);
+}
+
 static void
 round_start(struct push *p)
 {
@@ -620,11 +716,22 @@ round_start(struct push *p)
 		phone_custom_fields(p->s->phone, custom_cb, p);
 		return; /* custom_cb starts the round again */
 	}
-	if (p->n == 0 || p->s->dry_run) {
+	if (p->s->dry_run) {
+		/* Nothing changes: every round reads on, until the end. */
 		dry_run_report(p);
+		while (p->next[0] != '\0') {
+			round_free(p);
+			collect(p);
+			dry_run_report(p);
+		}
 		push_finish(p);
 		return;
 	}
+	if (p->n == 0) {
+		push_finish(p);
+		return;
+	}
+	mark_creating(p);
 	p->bulk = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk));
 	p->bulk_idx = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk_idx));
 	p->outstanding = 1; /* held until every call is started */

@@ -163,13 +163,18 @@ decide(struct scan_ctx *x, struct sync_user *u, int known,
 	struct profile p = { 0 };
 	struct profile_error pe = { 0 };
 	struct scan_decision d;
+	struct sync_out pending;
 	char hash[PROFILE_HASH_LEN + 1], err[256];
-	int ok = 0;
+	int ok = 0, has_pending;
 
 	if (!e->deleted && !e->disabled &&
 	    (ok = profile_build(e, &s->cfg->push, &p, &pe) == 0))
 		profile_hash(&p, hash);
-	plan_entry(known ? u : NULL, e, ok ? hash : NULL, &d);
+	has_pending = known && out_get(x->txn, e->guid, &pending) == 0;
+	plan_entry(known ? u : NULL, e, ok ? hash : NULL,
+	    has_pending ? &pending : NULL, &d);
+	if (has_pending)
+		out_clear(&pending);
 	if (d.action == SCAN_NONE && !known && (e->deleted || e->disabled))
 		goto out; /* not ours, and nothing to remember */
 	if (d.action == SCAN_FORGET) {
@@ -191,6 +196,12 @@ decide(struct scan_ctx *x, struct sync_user *u, int known,
 		break;
 	case SCAN_DATA_ERROR:
 		data_error(x, u, email, &pe);
+		break;
+	case SCAN_DROP:
+		log_info("%squeued change dropped: Active Directory no longer wants "
+		    "it dn=%s email=%s", s->dry_run ? "dry run: " : "", log_q(e->dn),
+		    log_q(u->email));
+		store_del(x->txn, STORE_OUTBOX, u->guid, err, sizeof(err));
 		break;
 	default:
 		break;

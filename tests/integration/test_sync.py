@@ -188,6 +188,65 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(len(self.emu.users_by_email()), 6)
         self.assertEqual([r for r in self.emu.log(seq) if r["status"] == 429], [])
 
+    def test_changes_behind_rate_limit_follow_ad(self):
+        # Heavy: 3 writes per 20 s: five creates keep the pusher busy while
+        # AD changes its mind about three users. The outbox must end up
+        # holding what AD wants now, whatever was queued or on its way.
+        self.start_emulator({"free_extensions": {"count": 12, "start": 731}},
+                            args=["--window", "20", "--limits", "Heavy=3",
+                                  "--task-delay", "0.05"])
+        self.add(person("olga", self.ou))
+        conf = self.conf(sync="interval = 1s")
+        self.once(conf)
+        seq = self.emu.last_seq()
+        news = ["new%d" % i for i in range(5)]
+        self.add(*[person(n, self.ou) for n in news])
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        rstest.wait_for(lambda: len([r for r in self.requests(seq, "POST", "/scim/v2/Users")
+                                     if r["status"] == 201]) >= 1, 120, "the first create")
+        # A create still on its way (sent, or waiting for the budget).
+        have = self.emu.users_by_email()
+        waiting = [n for n in news if n + "@example.test" not in have]
+        self.assertGreaterEqual(len(waiting), 2, d.output())
+        inflight = waiting[0]
+
+        def scan(change):
+            mark = len(d.output())
+            change()
+            d.wait_output("cycle done kind=incremental", 60, start=mark)
+            d.wait_output("cycle done kind=incremental", 60,
+                          start=len(d.output()))
+
+        # Disabled, then enabled again before its deactivation goes out.
+        scan(lambda: self.set_attr("olga", "userAccountControl", "514"))
+        scan(lambda: self.set_attr("olga", "userAccountControl", "512"))
+        # Disabled while its create is on its way: deactivated after it.
+        scan(lambda: self.set_attr(inflight, "userAccountControl", "514"))
+        # New, and disabled before its create went out: never created.
+        scan(lambda: self.add(person("late", self.ou)))
+        scan(lambda: self.set_attr("late", "userAccountControl", "514"))
+
+        def settled():
+            have = self.emu.users_by_email()
+            return (all(n + "@example.test" in have for n in news) and
+                    have[inflight + "@example.test"][0]["status"] == "Disabled")
+        rstest.wait_for(settled, 240, "the creates and the deactivation")
+        d.signal(signal.SIGTERM)
+        d.wait(60)
+        have = self.emu.users_by_email()
+        self.assertEqual(self.ext("olga@example.test")["status"], "Enabled", d.output())
+        for n in news:
+            self.assertEqual(len(have[n + "@example.test"]), 1, n)
+            self.assertEqual(have[n + "@example.test"][0]["status"],
+                             "Disabled" if n == inflight else "Enabled", n)
+        self.assertNotIn("late@example.test", have)
+        self.assertIn("queued change dropped: Active Directory no longer wants it "
+                      "dn=" + self.dn("late"), d.output())
+        # The store agrees: nothing left in the outbox.
+        rc, users = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
+        self.assertIn("outbox=0", users)
+        self.assertEqual([r for r in self.emu.log(seq) if r["status"] == 429], [])
+
     def test_deactivate_delete_reenable(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 401}})
         self.add(person("hank", self.ou), person("ivy", self.ou), person("jo", self.ou))

@@ -32,48 +32,113 @@ test_plan_entry(void **state)
 
 	(void)state;
 	/* Never seen, valid: link or create. */
-	plan_entry(NULL, &e, "aaaaaaaaaaaaaaaa", &d);
+	plan_entry(NULL, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "new");
 	/* Linked, same profile: nothing (loop suppression). */
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* Changed. */
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &d);
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "changed");
 	/* A data error waits until the value changes. */
 	snprintf(u.failed, sizeof(u.failed), "bbbbbbbbbbbbbbbb");
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &d);
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	snprintf(unlinked.failed, sizeof(unlinked.failed), "cccccccccccccccc");
-	plan_entry(&unlinked, &e, "cccccccccccccccc", &d);
+	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
-	plan_entry(&unlinked, &e, "dddddddddddddddd", &d);
+	plan_entry(&unlinked, &e, "dddddddddddddddd", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	/* Profile error. */
-	plan_entry(&u, &e, NULL, &d);
+	plan_entry(&u, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DATA_ERROR);
 	/* Disabled and deleted. */
 	e.disabled = 1;
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "disabled");
-	plan_entry(NULL, &e, NULL, &d);
+	plan_entry(NULL, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE); /* never create a disabled user */
 	e.disabled = 0;
 	e.deleted = 1;
-	plan_entry(&u, &e, NULL, &d);
+	plan_entry(&u, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "deleted");
-	plan_entry(&unlinked, &e, NULL, &d);
+	plan_entry(&unlinked, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_FORGET);
 	/* Enabled again after a deactivation. */
 	e.deleted = 0;
 	u = linked(0, "aaaaaaaaaaaaaaaa");
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &d);
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "enabled");
+}
+
+/*
+ * An entry waiting in the outbox, maybe on its way: the decision leaves
+ * the outbox holding what AD wants now.
+ */
+static void
+test_plan_entry_pending(void **state)
+{
+	struct ad_entry e = { 0 };
+	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
+	struct sync_out deact = { 0 }, upd = { 0 };
+	struct scan_decision d;
+
+	(void)state;
+	upd.active = 1;
+	snprintf(upd.hash, sizeof(upd.hash), "bbbbbbbbbbbbbbbb");
+	/* Disabled, then enabled again before the deactivation went out. */
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &deact, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "enabled");
+	/* Changed, then changed back before the update went out. */
+	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &upd, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "changed");
+	/* The same profile waiting: nothing more. */
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
+	assert_int_equal(d.action, SCAN_PUSH); /* pushed differs: replaced */
+	snprintf(u.pushed, sizeof(u.pushed), "bbbbbbbbbbbbbbbb");
+	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* A profile known to fail: the waiting entry goes. */
+	snprintf(u.failed, sizeof(u.failed), "cccccccccccccccc");
+	plan_entry(&u, &e, "cccccccccccccccc", &upd, &d);
+	assert_int_equal(d.action, SCAN_DROP);
+	snprintf(unlinked.failed, sizeof(unlinked.failed), "cccccccccccccccc");
+	plan_entry(&unlinked, &e, "cccccccccccccccc", &upd, &d);
+	assert_int_equal(d.action, SCAN_DROP);
+	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* A new user disabled before its create went out: no create. */
+	e.disabled = 1;
+	plan_entry(&unlinked, &e, NULL, &upd, &d);
+	assert_int_equal(d.action, SCAN_DROP);
+	plan_entry(&unlinked, &e, NULL, &deact, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* ... or while it is on its way: a deactivation follows it. */
+	unlinked.creating = 1;
+	plan_entry(&unlinked, &e, NULL, NULL, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	assert_string_equal(d.reason, "disabled");
+	/* Disabled again while it is being enabled. */
+	u = linked(0, "aaaaaaaaaaaaaaaa");
+	plan_entry(&u, &e, NULL, &upd, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	plan_entry(&u, &e, NULL, &deact, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	plan_entry(&u, &e, NULL, NULL, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* Deleted while created: a deactivation, not forgotten. */
+	e.disabled = 0;
+	e.deleted = 1;
+	plan_entry(&unlinked, &e, NULL, &upd, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	assert_string_equal(d.reason, "deleted");
 }
 
 static void
@@ -192,6 +257,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_entry),
+		cmocka_unit_test(test_plan_entry_pending),
 		cmocka_unit_test(test_plan_push),
 		cmocka_unit_test(test_plan_writeback),
 		cmocka_unit_test(test_records_round_trip),
