@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,8 @@ struct store {
 	int rdonly;
 	int writing;           /* a write transaction of ours is open */
 	size_t psize;          /* the database's page size */
+	void *map;             /* LMDB's mapping of the file, or NULL: not found */
+	size_t maplen;
 	char *dir;             /* owned */
 };
 
@@ -203,6 +206,57 @@ open_dbs(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * find_map: LMDB's mapping of the data file (LMDB tells its address only
+ * for a fixed map): the line of /proc/self/maps with the file's device
+ * and inode. Linux only; without it nothing is trimmed.
+ */
+static void
+find_map(struct store *st)
+{
+	unsigned long lo, hi, ino, maj, min;
+	struct stat sb;
+	char line[4096];
+	FILE *f;
+	int fd;
+
+	if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) < 0 ||
+	    (f = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &lo, &hi, &maj, &min,
+		    &ino) == 5 && ino == (unsigned long)sb.st_ino &&
+		    maj == (unsigned long)major(sb.st_dev) &&
+		    min == (unsigned long)minor(sb.st_dev) && hi - lo >= MAP_SIZE) {
+			st->map = (void *)lo;
+			st->maplen = hi - lo;
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/*
+ * trim: give the map's pages back after a write transaction. LMDB reads
+ * through a shared read-only mapping of the file, so every record a
+ * transaction looked at stays in the process's resident set until the
+ * kernel reclaims it: with random lookups by objectGUID the daemon's RSS
+ * would grow to the size of the store. The pages stay in the page cache
+ * and fault back in on the next access; nothing is written or lost.
+ */
+static void
+trim(struct store *st)
+{
+	MDB_envinfo ei;
+	size_t used;
+
+	if (st->map == NULL || st->psize == 0 || mdb_env_info(st->env, &ei) != 0)
+		return;
+	used = (ei.me_last_pgno + 1) * st->psize;
+	(void)madvise(st->map, used < st->maplen ? used : st->maplen,
+	    MADV_DONTNEED);
+}
+
 int
 store_open(const char *dir, int flags, struct store **out, char *err,
     size_t errlen)
@@ -239,6 +293,7 @@ store_open(const char *dir, int flags, struct store **out, char *err,
 	mdb_reader_check(st->env, &dead); /* readers left by killed processes */
 	if (mdb_env_stat(st->env, &ms) == 0)
 		st->psize = ms.ms_psize;
+	find_map(st);
 	if (open_dbs(st, err, errlen) < 0 || check_schema(st, err, errlen) < 0)
 		goto fail;
 	*out = st;
@@ -265,26 +320,6 @@ const char *
 store_path(const struct store *st)
 {
 	return st->dir;
-}
-
-/*
- * trim: give the map's pages back after a write transaction. LMDB reads
- * through a shared read-only mapping of the file, so every record a
- * transaction looked at stays in the process's resident set until the
- * kernel reclaims it: with random lookups by objectGUID the daemon's RSS
- * would grow to the size of the store. The pages stay in the page cache
- * and fault back in on the next access; nothing is written or lost.
- */
-static void
-trim(struct store *st)
-{
-	MDB_envinfo ei;
-
-	if (st->psize == 0 || mdb_env_info(st->env, &ei) != 0 ||
-	    ei.me_mapaddr == NULL)
-		return;
-	(void)madvise(ei.me_mapaddr, (ei.me_last_pgno + 1) * st->psize,
-	    MADV_DONTNEED);
 }
 
 int

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "store.h"
@@ -51,6 +53,92 @@ commit_ok(struct store_txn *txn)
 
 	if (store_commit(txn, err, sizeof(err)) < 0)
 		fail_msg("commit: %s", err);
+}
+
+/* map_rss: kB of the store file's mapping resident in this process. */
+static long
+map_rss(const char *path)
+{
+	unsigned long ino, maj, min;
+	struct stat sb;
+	char line[4096];
+	long kb = -1, v;
+	int ours = 0;
+	FILE *f;
+
+	if (stat(path, &sb) < 0 || (f = fopen("/proc/self/smaps", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*x-%*x %*s %*s %lx:%lx %lu", &maj, &min, &ino) == 3)
+			ours = ino == (unsigned long)sb.st_ino &&
+			    maj == (unsigned long)major(sb.st_dev) &&
+			    min == (unsigned long)minor(sb.st_dev);
+		else if (ours && sscanf(line, "Rss: %ld kB", &v) == 1)
+			kb = v;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * Records looked at stay resident through LMDB's mapping until a write
+ * transaction ends; then the store hands them back (the daemon's memory
+ * must not grow with the directory). A put of the same bytes is no write.
+ */
+static void
+test_map_trimmed_after_write(void **state)
+{
+	const char *dir = tu_tmpdir();
+	char *sdir = xasprintf("%s/state", dir), *path, err[256], val[600];
+	struct store *st = open_ok(sdir, 0);
+	struct store_txn *txn;
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl, sum = 0;
+	long touched, after;
+
+	(void)state;
+	path = xasprintf("%s/state.mdb", sdir);
+	memset(val, 'x', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	for (int t = 0; t < 8; t++) {
+		assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+		for (int i = 0; i < 1000; i++) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "%08x", (unsigned)(i * 2654435761u + t));
+			put_str(txn, STORE_USERS, key, val);
+		}
+		commit_ok(txn);
+	}
+	assert_true(map_rss(path) >= 0);
+	assert_true(map_rss(path) < 256); /* trimmed by each commit */
+	/* A read of every record: ~5 MB resident ... */
+	assert_int_equal(store_begin(st, 1, &txn, err, sizeof(err)), 0);
+	assert_int_equal(store_iter_open(txn, STORE_USERS, NULL, &it), 0);
+	while (store_iter_next(it, &k, &kl, &v, &vl) == 1)
+		sum += ((const char *)v)[vl - 1] == 'x';
+	store_iter_close(it);
+	store_abort(txn);
+	assert_int_equal(sum, 8000);
+	touched = map_rss(path);
+	assert_true(touched > 4000);
+	/* ... until the next write transaction ends, even one that writes
+	 * nothing: the same bytes again. */
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+	put_str(txn, STORE_META, "k", "v");
+	commit_ok(txn);
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+	put_str(txn, STORE_META, "k", "v");
+	store_abort(txn);
+	after = map_rss(path);
+	assert_true(after < 256);
+	print_message("map resident: %ld kB after reading all, %ld kB after a "
+	    "write\n", touched, after);
+	store_close(st);
+	free(path);
+	free(sdir);
 }
 
 static void
@@ -401,6 +489,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_map_trimmed_after_write),
 		cmocka_unit_test(test_iterate_count_delete),
 		cmocka_unit_test(test_atomic_multi_db),
 		cmocka_unit_test(test_second_writer_refused_reader_allowed),
