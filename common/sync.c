@@ -54,6 +54,7 @@ txn_commit(struct sync *s, struct store_txn *txn)
 	}
 	if (store_commit(txn, err, sizeof(err)) < 0) {
 		log_err("cannot commit to the state store error=%s", log_q(err));
+		s->store_errors++;
 		return -1;
 	}
 	return 0;
@@ -131,26 +132,31 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 static void
 summary(struct sync *s, struct cycle *c)
 {
-	char usn[64] = "-";
+	char usn[64] = "-", store[64] = "";
+	unsigned long long nstore = s->store_errors - c->store0;
 
+	if (nstore > 0) /* what was done is not all recorded: it is done again */
+		snprintf(store, sizeof(store), " store_errors=%llu", nstore);
 	if (c->scanned_range)
 		snprintf(usn, sizeof(usn), "%llu..%llu", c->lower, c->upper);
 	log_info("cycle done kind=%s dc=%s usn=%s full=%s scanned=%u created=%u "
 	    "linked=%u updated=%u deactivated=%u held=%u written_back=%u "
-	    "failed=%u api_calls=%llu ms=%.0f%s", sync_kind_name(c->kind),
+	    "failed=%u api_calls=%llu ms=%.0f%s%s", sync_kind_name(c->kind),
 	    log_q(c->dc), usn, c->full ? "yes" : "no", c->scanned, c->created,
 	    c->linked, c->updated, c->deactivated, c->held, c->written_back,
 	    c->failed, phone_requests(s->phone) - c->api0,
-	    (ev_now(s->loop) - c->t0) * 1000., s->dry_run ? " dry_run=yes" : "");
+	    (ev_now(s->loop) - c->t0) * 1000., store, s->dry_run ?
+	    " dry_run=yes" : "");
 	record(s, c, usn);
 }
 
 static enum sync_status
-status_of(const struct cycle *c)
+status_of(const struct sync *s, const struct cycle *c)
 {
 	if (c->ad_down || c->phone_down)
 		return SYNC_UNREACHABLE;
-	return c->failed ? SYNC_USERS_FAILED : SYNC_OK;
+	return c->failed || s->store_errors > c->store0 ? SYNC_USERS_FAILED :
+	    SYNC_OK;
 }
 
 static void
@@ -161,6 +167,7 @@ cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
 	c->id = next_seq();
 	c->t0 = ev_now(s->loop);
 	c->api0 = phone_requests(s->phone);
+	c->store0 = s->store_errors;
 	snprintf(c->dc, sizeof(c->dc), "-");
 }
 
@@ -228,7 +235,8 @@ once_step(struct sync *s)
 		return;
 	}
 	if (s->once == 2 && !s->importing && !s->writing) {
-		enum sync_status a = status_of(&s->c), b = status_of(&s->ic);
+		enum sync_status a = status_of(s, &s->c),
+		    b = status_of(s, &s->ic);
 
 		summary(s, &s->ic);
 		s->once = 0;

@@ -25,6 +25,7 @@ struct cycle {
 	unsigned int written_back, failed, unmatched, duplicates;
 	unsigned int deactivations;   /* queued by this scan */
 	unsigned long long api0;      /* phone requests before the cycle */
+	unsigned long long store0;    /* failed store commits before the cycle */
 	int ad_down, phone_down;      /* unreachable or authentication failed */
 	int auth_failed;              /* the phone system refused the session */
 };
@@ -46,6 +47,7 @@ struct sync {
 	struct cycle ic;              /* the import cycle (phone -> AD) */
 	int scanning, pushing, importing, writing;
 	int push_again;               /* the outbox changed while pushing */
+	unsigned long long store_errors; /* failed store commits, ever */
 	int summary_due;              /* a scan cycle waits for the pusher */
 	ev_timer retry;               /* the earliest outbox retry */
 	int once;

@@ -540,6 +540,9 @@ class FaultTest(test_sync.SyncTest):
         d.wait_output("its file system is full", 60, start=mark)
         d.wait_output("cycle done kind=incremental", 60, start=len(d.output()))
         self.assertRegex(d.output()[mark:], full_error)
+        # The cycle says its work is not all recorded.
+        self.assertRegex(d.output()[mark:], r"cycle done kind=incremental .* "
+                         r"failed=\d+ api_calls=\d+ ms=\d+ store_errors=[1-9]")
         self.assertEqual(len(self.creates()), n0)   # nothing sent unrecorded
         self.assertEqual(self.watermark(), wm)      # the scan did not count
         self.check_store()
