@@ -468,8 +468,16 @@ phone_error_message(const struct phone_error *e, const char *brand,
 			    e->param);
 		break;
 	case PHONE_MALFORMED:
-		snprintf(buf, len, "JSON can not be parsed: the data sent or "
-		    "received was malformed.");
+		if (e->http_status >= 400)
+			snprintf(buf, len, "JSON can not be parsed: the data sent or "
+			    "received was malformed (request %s: the server could not "
+			    "read it, HTTP %ld).", phone_call_name(e->call),
+			    e->http_status);
+		else
+			snprintf(buf, len, "JSON can not be parsed: the data sent or "
+			    "received was malformed (request %s: %s).",
+			    phone_call_name(e->call), e->detail[0] ? e->detail :
+			    "the response is unreadable");
 		break;
 	case PHONE_DUPLICATE_EMAIL:
 		snprintf(buf, len, "More than one record found for Email: [%s]: "

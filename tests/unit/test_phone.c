@@ -204,7 +204,8 @@ test_error_malformed_and_transient(void **state)
 	    "\"CMN-100\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_MALFORMED);
 	assert_string_equal(msg(&e), "JSON can not be parsed: the data sent or "
-	    "received was malformed.");
+	    "received was malformed (request bulk-update: the server could not "
+	    "read it, HTTP 400).");
 	parse_err(PHONE_CALL_SCIM_CREATE, 400, "{\"schemas\":[\"urn:ietf:params:"
 	    "scim:api:messages:2.0:Error\"],\"status\":\"400\",\"scimType\":"
 	    "\"invalidSyntax\",\"detail\":\"JSON can not be parsed\"}", &e);
