@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1061,6 +1062,14 @@ main(int argc, char **argv)
 		config_problems_free(&pr);
 		return EXIT_CONFIG;
 	}
+	/*
+	 * schema and auth talk to the DC and the phone system: a peer that
+	 * closes a TLS connection must be an EPIPE error, not SIGPIPE's
+	 * death. The other commands only print, and end quietly like any
+	 * filter when their reader goes away.
+	 */
+	if (strcmp(argv[optind], "schema") == 0 || strcmp(argv[optind], "auth") == 0)
+		signal(SIGPIPE, SIG_IGN);
 	if (as_state_owner(cfg->sync.state_dir) < 0) {
 		rc = EXIT_CONFIG;
 	} else if (strcmp(argv[optind], "status") == 0) {
