@@ -366,11 +366,13 @@ store_commit(struct store_txn *txn, char *err, size_t errlen)
 void
 store_abort(struct store_txn *txn)
 {
+	struct store *st;
+	int write;
+
 	if (txn == NULL)
 		return;
-	struct store *st = txn->st;
-	int write = txn->write;
-
+	st = txn->st;
+	write = txn->write;
 	if (write)
 		st->writing = 0;
 	mdb_txn_abort(txn->txn);

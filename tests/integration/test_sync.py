@@ -85,6 +85,23 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         return [r for r in self.emu.log(since) if r["path"].startswith(prefix)
                 and (method is None or r["method"] == method)]
 
+    def busy_pusher(self, first_ext, news):
+        """Heavy: 3 writes per 20 s. olga linked; then the news added and
+        ringsyncd started until its first create: the pusher is busy with
+        the rest for about a window. Returns (conf, emulator seq, daemon)."""
+        self.start_emulator({"free_extensions": {"count": len(news) + 7, "start": first_ext}},
+                            args=["--window", "20", "--limits", "Heavy=3",
+                                  "--task-delay", "0.05"])
+        self.add(person("olga", self.ou))
+        conf = self.conf(sync="interval = 1s")
+        self.once(conf)
+        seq = self.emu.last_seq()
+        self.add(*[person(n, self.ou) for n in news])
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        rstest.wait_for(lambda: len([r for r in self.requests(seq, "POST", "/scim/v2/Users")
+                                     if r["status"] == 201]) >= 1, 120, "the first create")
+        return conf, seq, d
+
     # ------------------------------------------------------------------
 
     def test_create_link_writeback_and_idle(self):
@@ -163,19 +180,9 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(summaries(out, "incremental")[0]["updated"], "2")
 
     def test_edits_behind_rate_limit_become_one_push(self):
-        # Heavy: 3 writes per 20 s. Five creates keep the pusher waiting for
-        # the budget while one linked user is edited five times.
-        self.start_emulator({"free_extensions": {"count": 10, "start": 701}},
-                            args=["--window", "20", "--limits", "Heavy=3",
-                                  "--task-delay", "0.05"])
-        self.add(person("olga", self.ou))
-        conf = self.conf(sync="interval = 1s")
-        self.once(conf)
-        seq = self.emu.last_seq()
-        self.add(*[person("new%d" % i, self.ou) for i in range(5)])
-        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
-        rstest.wait_for(lambda: len([r for r in self.requests(seq, "POST", "/scim/v2/Users")
-                                     if r["status"] == 201]) >= 1, 120, "the first create")
+        # Five creates keep the pusher waiting for the budget while one
+        # linked user is edited five times.
+        conf, seq, d = self.busy_pusher(701, ["new%d" % i for i in range(5)])
         for i in range(5):
             mark = len(d.output())
             self.set_attr("olga", "department", "Edit %d" % i)
@@ -189,21 +196,10 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual([r for r in self.emu.log(seq) if r["status"] == 429], [])
 
     def test_changes_behind_rate_limit_follow_ad(self):
-        # Heavy: 3 writes per 20 s: five creates keep the pusher busy while
-        # AD changes its mind about three users. The outbox must end up
+        # Five creates keep the pusher busy while AD changes its mind about three users. The outbox must end up
         # holding what AD wants now, whatever was queued or on its way.
-        self.start_emulator({"free_extensions": {"count": 12, "start": 731}},
-                            args=["--window", "20", "--limits", "Heavy=3",
-                                  "--task-delay", "0.05"])
-        self.add(person("olga", self.ou))
-        conf = self.conf(sync="interval = 1s")
-        self.once(conf)
-        seq = self.emu.last_seq()
         news = ["new%d" % i for i in range(5)]
-        self.add(*[person(n, self.ou) for n in news])
-        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
-        rstest.wait_for(lambda: len([r for r in self.requests(seq, "POST", "/scim/v2/Users")
-                                     if r["status"] == 201]) >= 1, 120, "the first create")
+        conf, seq, d = self.busy_pusher(731, news)
         # A create still on its way (sent, or waiting for the budget).
         have = self.emu.users_by_email()
         waiting = [n for n in news if n + "@example.test" not in have]
