@@ -20,6 +20,13 @@
 #define LOCK_FILE "ringsyncd.lock"
 #define MAP_SIZE ((size_t)4 << 30) /* address space only: the file grows as used */
 #define FULL_MARGIN ((unsigned long long)1 << 20) /* bytes: "full" after EIO */
+/*
+ * The map is trimmed after this many reads and writes, also inside a
+ * transaction: each fault at a random key maps up to 64 KB around it (the
+ * kernel's fault-around), so a scanned page's 500 users would otherwise
+ * map most of a large store before its commit.
+ */
+#define TRIM_EVERY 128
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
@@ -35,6 +42,7 @@ struct store {
 	size_t psize;          /* the database's page size */
 	void *map;             /* LMDB's mapping of the file, or NULL: not found */
 	size_t maplen;
+	unsigned int touched;  /* reads and writes since the last trim */
 	char *dir;             /* owned */
 };
 
@@ -45,6 +53,7 @@ struct store_txn {
 };
 
 struct store_iter {
+	struct store *st;      /* not owned */
 	MDB_cursor *cur;       /* owned */
 	int started;
 	const char *start;     /* not owned; used once */
@@ -237,7 +246,8 @@ find_map(struct store *st)
 }
 
 /*
- * trim: give the map's pages back after a write transaction. LMDB reads
+ * trim: give the map's pages back (after a write transaction, and every
+ * TRIM_EVERY reads and writes: touch). LMDB reads
  * through a shared read-only mapping of the file, so every record a
  * transaction looked at stays in the process's resident set until the
  * kernel reclaims it: with random lookups by objectGUID the daemon's RSS
@@ -250,11 +260,24 @@ trim(struct store *st)
 	MDB_envinfo ei;
 	size_t used;
 
+	st->touched = 0;
 	if (st->map == NULL || st->psize == 0 || mdb_env_info(st->env, &ei) != 0)
 		return;
 	used = (ei.me_last_pgno + 1) * st->psize;
 	(void)madvise(st->map, used < st->maplen ? used : st->maplen,
 	    MADV_DONTNEED);
+}
+
+/*
+ * touch: a read or write went through the map. Trimming inside a
+ * transaction is safe: what it returned stays at its address and faults
+ * back in from the page cache when read.
+ */
+static void
+touch(struct store *st)
+{
+	if (++st->touched >= TRIM_EVERY)
+		trim(st);
 }
 
 int
@@ -399,6 +422,7 @@ store_put(struct store_txn *txn, enum store_db db, const char *key,
 	if (k.mv_size == 0 || k.mv_size > 511)
 		return errbuf_set(err, errlen, "%s: key of %zu bytes", db_names[db],
 		    k.mv_size);
+	touch(txn->st);
 	/* The same bytes again: a put would still copy the page and write it. */
 	if (mdb_get(txn->txn, txn->st->dbi[db], &k, &old) == 0 &&
 	    old.mv_size == len && (len == 0 || memcmp(old.mv_data, val, len) == 0))
@@ -418,6 +442,7 @@ store_get(struct store_txn *txn, enum store_db db, const char *key,
 
 	if (k.mv_size == 0 || k.mv_size > 511)
 		return -1;
+	touch(txn->st);
 	rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -433,7 +458,10 @@ store_del(struct store_txn *txn, enum store_db db, const char *key, char *err,
     size_t errlen)
 {
 	MDB_val k = key_val(key);
-	int rc = mdb_del(txn->txn, txn->st->dbi[db], &k, NULL);
+	int rc;
+
+	touch(txn->st);
+	rc = mdb_del(txn->txn, txn->st->dbi[db], &k, NULL);
 
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return mdb_fail(err, errlen, db_names[db], rc);
@@ -508,6 +536,7 @@ store_iter_open(struct store_txn *txn, enum store_db db, const char *start,
 	if (mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur) != 0)
 		return -1;
 	*out = xcalloc(1, sizeof(**out));
+	(*out)->st = txn->st;
 	(*out)->cur = cur;
 	(*out)->start = start;
 	return 0;
@@ -529,6 +558,7 @@ store_iter_next(struct store_iter *it, const char **key, size_t *klen,
 			op = MDB_SET_RANGE;
 		}
 	}
+	touch(it->st);
 	rc = mdb_cursor_get(it->cur, &k, &v, op);
 	if (rc == MDB_NOTFOUND)
 		return 0;
