@@ -536,14 +536,12 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
  * round is full.
  */
 static int
-take(struct push *p, struct store_txn *txn, const char *k, size_t kl,
-    const void *v, size_t vl, long long now, size_t *ncreates, size_t *cap)
+take(struct push *p, struct store_txn *txn, const char *guid, const void *v,
+    size_t vl, long long now, size_t *ncreates, size_t *cap)
 {
-	char guid[AD_GUID_LEN + 1];
 	json_t *j = json_loadb(v, vl, 0, NULL);
 	struct item cur = { .p = p };
 
-	snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
 	if (j == NULL || out_from_json(guid, j, &cur.o) < 0) {
 		log_err("unreadable outbox entry dropped guid=%s", log_q(guid));
 		json_decref(j);
@@ -605,7 +603,7 @@ collect(struct push *p)
 				continue; /* the last round's last: on the way around */
 			if (pass == 1 && c > 0)
 				break; /* around, back past the cursor */
-			if ((full = take(p, txn, k, kl, v, vl, now, &ncreates, &cap)))
+			if ((full = take(p, txn, key, v, vl, now, &ncreates, &cap)))
 				snprintf(p->next, sizeof(p->next), "%s", key);
 		}
 		store_iter_close(it);
