@@ -32,6 +32,7 @@ struct item {
 	struct sync_user u;          /* owned */
 	int known;                   /* u came from the store */
 	int was_creating;            /* a create of an earlier round may have acted */
+	json_t *read;                /* owned: u as it was read (save_user) */
 	enum push_action act;
 	struct phone_profile prof;   /* strings borrowed from o.profile */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
@@ -166,33 +167,48 @@ retry_later(struct store_txn *txn, struct item *it)
 	out_clear(&cur);
 }
 
+/* The fields of a user record the pusher owns; the rest are the scan's. */
+static const char *const phone_side[] = {
+	"phone_id", "phone_active", "creating", "pushed", "failed", "failures",
+	"last_error",
+};
+
 /*
- * save_user: the phone side of the item's user into the store. The scan
- * may have recorded newer AD facts (dn, disabled, written-back values)
- * while the call was on its way: those stay as the store has them.
+ * save_user: what the pusher changed in the item's user since it last
+ * read or saved it, into the store. Meanwhile the scan may have recorded
+ * newer AD facts (dn, disabled, written-back values) and the import a
+ * link: those stay as the store has them.
  */
 static void
 save_user(struct push *p, struct store_txn *txn, struct item *it)
 {
 	struct sync_user cur;
-	const struct sync_user *u = &it->u;
+	json_t *mine = user_to_json(&it->u), *rec = NULL;
 	char err[256];
 
 	if (user_get(txn, it->u.guid, &cur) == 0) {
-		str_set(&cur.phone_id, it->u.phone_id);
-		cur.phone_active = it->u.phone_active;
-		cur.creating = it->u.creating;
-		memcpy(cur.pushed, it->u.pushed, sizeof(cur.pushed));
-		memcpy(cur.failed, it->u.failed, sizeof(cur.failed));
-		cur.failures = it->u.failures;
-		str_set(&cur.last_error, it->u.last_error);
-		u = &cur;
-	}
-	if (user_put(txn, u, err, sizeof(err)) < 0)
-		log_err("cannot record a user dn=%s error=%s", log_q(u->dn),
-		    log_q(err));
-	if (u == &cur)
+		rec = user_to_json(&cur);
 		user_clear(&cur);
+		for (size_t i = 0; i < sizeof(phone_side) / sizeof(phone_side[0]); i++) {
+			const char *k = phone_side[i];
+			json_t *v = json_object_get(mine, k), *was = it->read ?
+			    json_object_get(it->read, k) : NULL;
+
+			if (v == was || (v != NULL && was != NULL && json_equal(v, was)))
+				continue; /* not changed by us: not ours to change */
+			if (v != NULL)
+				json_object_set(rec, k, v);
+			else
+				json_object_del(rec, k);
+		}
+	}
+	if (store_put_json(txn, STORE_USERS, it->u.guid, rec ? rec : mine, err,
+	    sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(it->u.dn),
+		    log_q(err));
+	json_decref(rec);
+	json_decref(it->read);
+	it->read = mine; /* the next save sends what changed after this one */
 	(void)p;
 }
 
@@ -429,6 +445,7 @@ round_free(struct push *p)
 	for (size_t i = 0; i < p->n; i++) {
 		out_clear(&p->items[i].o);
 		user_clear(&p->items[i].u);
+		json_decref(p->items[i].read);
 		free(p->items[i].cv);
 	}
 	free(p->items);
@@ -483,6 +500,7 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 
 	it->known = user_get(txn, it->o.guid, &it->u) == 0;
 	it->was_creating = it->u.creating;
+	it->read = it->known ? user_to_json(&it->u) : NULL;
 	if (!it->known) {
 		snprintf(it->u.guid, sizeof(it->u.guid), "%s", it->o.guid);
 		it->u.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
@@ -552,6 +570,7 @@ take(struct push *p, struct store_txn *txn, const char *guid, const void *v,
 	if (!consider(p, txn, &cur, now, ncreates)) {
 		out_clear(&cur.o);
 		user_clear(&cur.u);
+		json_decref(cur.read);
 		return 0;
 	}
 	if (p->n == *cap)
