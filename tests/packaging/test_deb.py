@@ -83,6 +83,18 @@ def group_exists():
         return False
 
 
+def purge_and_clean():
+    """The package purged (if installed) and what the test wrote into /etc
+    removed, the directory with it when nothing else is left there."""
+    if package_status() not in ("", "un"):
+        run(["dpkg", "--purge", PKG])
+    for path in list(SECRETS) + RUN_CONFS + [MARKER]:
+        if os.path.exists(path):
+            os.unlink(path)
+    if os.path.isdir(ETC) and not os.listdir(ETC):
+        os.rmdir(ETC)
+
+
 def delete_user_and_group():
     if user_exists():
         run(["deluser", "--system", "--quiet", USER])
@@ -102,13 +114,7 @@ class DebTest(unittest.TestCase):
             delete_user_and_group()
 
     def tearDown(self):
-        if package_status() not in ("", "un"):
-            run(["dpkg", "--purge", PKG])
-        for path in list(SECRETS) + RUN_CONFS + [MARKER]:
-            if os.path.exists(path):
-                os.unlink(path)
-        if os.path.isdir(ETC) and not os.listdir(ETC):
-            os.rmdir(ETC)
+        purge_and_clean()
         shutil.rmtree(STATE, ignore_errors=True)
         if not self.had_user:
             delete_user_and_group()
@@ -349,12 +355,7 @@ def main():
     status = package_status()
     if status not in ("", "un") and os.path.exists(MARKER):
         print("purging the package an earlier, killed run left installed")
-        run(["dpkg", "--purge", PKG])
-        for path in list(SECRETS) + RUN_CONFS + [MARKER]:
-            if os.path.exists(path):
-                os.unlink(path)
-        if os.path.isdir(ETC) and not os.listdir(ETC):
-            os.rmdir(ETC)
+        purge_and_clean()
         status = package_status()
     if status not in ("", "un"):
         print("FAIL: ringsync is installed on this machine (%s): the test "
