@@ -1683,8 +1683,9 @@ def fault_response(fault, penalty):
 
 
 class RequestLog:
-    """Every API request: seq (in the order answered), t (arrival), method,
-    path, query, group, status, fault.
+    """Every API request: seq (in the order answered), arrival (in the order
+    the rate limiter counted them), t (arrival time), method, path, query,
+    group, status, fault.
     Never bodies or headers. Optionally mirrored to a JSON-lines file."""
 
     def __init__(self, path, t0):
@@ -1695,12 +1696,22 @@ class RequestLog:
     def reset(self):
         self.entries = deque(maxlen=LOG_CAP)
         self.seq = 0
+        self.arrivals = 0
+
+    def arrive(self):
+        """The next arrival number: taken under the same lock as the rate
+        limiter's count, so two requests that arrive within the clock's
+        resolution still have an order."""
+        self.arrivals += 1
+        return self.arrivals
 
     def append(self, req, group, status, fault, arrived):
-        """One answered request; `t` is when it arrived (when the rate
-        limiter counted it), so windows can be checked from the log."""
+        """One answered request; arrived is (arrival number, time): when
+        the rate limiter counted it, so windows can be checked from the
+        log."""
         self.seq += 1
-        entry = {"seq": self.seq, "t": round(arrived - self.t0, 3),
+        entry = {"seq": self.seq, "arrival": arrived[0],
+                 "t": round(arrived[1] - self.t0, 3),
                  "method": req.method, "path": req.raw_path, "query": req.query,
                  "group": group, "status": status, "fault": fault}
         self.entries.append(entry)
@@ -2316,9 +2327,9 @@ class Emulator:
     def _api(self, req):
         route, params, others = self.router.match(req.method, req.path)
         group = route.group if route else fallback_group(req.path, others)
-        arrived = time.monotonic()
         with self.lock:
-            decision = self.limiter.check(group, arrived)
+            arrived = (self.log.arrive(), time.monotonic())
+            decision = self.limiter.check(group, arrived[1])
             fault = self.faults.take(req.path) if decision.allowed else None
         if not decision.allowed:
             resp = rate_limited(decision)

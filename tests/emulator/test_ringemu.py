@@ -1046,7 +1046,8 @@ class FaultTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "log")["requests"][-1]["fault"], "delay")
 
     def test_log_time_is_arrival(self):
-        # t is when the rate limiter counted a request, seq when it was answered
+        # arrival (and t) is when the rate limiter counted a request, seq
+        # when it was answered; t has a millisecond resolution and may tie
         self.fault(kind="delay", delay=0.6, path_prefix=ACCT + "/extension/101")
         slow = threading.Thread(target=self.api, args=("GET", ACCT + "/extension/101"))
         slow.start()
@@ -1058,7 +1059,8 @@ class FaultTests(EmuCase):
         fast, delayed = self.emu.ctl("GET", "log")["requests"][-2:]
         self.assertEqual((fast["fault"], delayed["fault"]), (None, "delay"))
         self.assertLess(fast["seq"], delayed["seq"])
-        self.assertLess(delayed["t"], fast["t"])
+        self.assertLess(delayed["arrival"], fast["arrival"])
+        self.assertLessEqual(delayed["t"], fast["t"])
 
     def test_reset(self):
         before = self.emu.state()
@@ -1133,7 +1135,7 @@ class ControlTests(EmuCase):
         self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Secret"}})
         log = self.emu.ctl("GET", "log")["requests"]
         self.assertEqual(len(log), 3)
-        self.assertEqual(set(log[0]), {"seq", "t", "method", "path", "query", "group",
+        self.assertEqual(set(log[0]), {"seq", "arrival", "t", "method", "path", "query", "group",
                                        "status", "fault"})
         self.assertEqual([(e["method"], e["path"], e["query"], e["group"], e["status"])
                           for e in log],
