@@ -211,13 +211,19 @@ set_problem(struct ad_entry *e, const char *attr, char *msg)
 	e->problem = msg;
 }
 
-/* parse_ull: a decimal value of len bytes, digits only, in range. */
+/*
+ * parse_ull: a decimal value of len bytes in LDAP's Integer syntax
+ * (RFC 4517 3.3.16): digits only, no leading zero but in "0" itself, in
+ * range. AD never sends another form; a value that is not canonical did
+ * not come from a DC and is refused, not guessed at.
+ */
 static int
 parse_ull(const char *v, size_t len, unsigned long long *out)
 {
 	char buf[32], *end;
 
-	if (len == 0 || len >= sizeof(buf) || !isdigit((unsigned char)v[0]))
+	if (len == 0 || len >= sizeof(buf) || !isdigit((unsigned char)v[0]) ||
+	    (v[0] == '0' && len > 1))
 		return -1;
 	memcpy(buf, v, len);
 	buf[len] = '\0';
@@ -270,12 +276,13 @@ ad_entry_build(struct ad_entry *e, const char *dn, const struct ad_raw *raw,
 			if (parse_ull(r->val, r->len, &e->usn) < 0)
 				return -1;
 		} else if (strcasecmp(r->attr, "userAccountControl") == 0) {
-			/* AD sends the 32-bit value as a signed decimal. */
+			/* AD sends the 32-bit value as a signed decimal ("-0"
+			 * is not an Integer). */
 			int neg = r->len > 0 && r->val[0] == '-';
 			long long s;
 
 			if (parse_ull(r->val + neg, r->len - (size_t)neg, &u) < 0 ||
-			    u > 0xffffffffULL)
+			    u > 0xffffffffULL || (neg && u == 0))
 				return -1;
 			s = neg ? -(long long)u : (long long)u;
 			e->uac = (unsigned int)s;

@@ -42,13 +42,16 @@ utf8_ok(const unsigned char *s)
 	return 1;
 }
 
-/* decimal: [-]digits, at most 20 of them */
+/*
+ * decimal: LDAP's Integer syntax, [-]digits without a leading zero ("0"
+ * alone, never "-0"), at most 20 digits
+ */
 static int
 decimal(const char *v, size_t len, int sign)
 {
 	size_t i = sign && len > 0 && v[0] == '-';
 
-	if (i == len || len - i > 20)
+	if (i == len || len - i > 20 || (v[i] == '0' && (len - i > 1 || i)))
 		return 0;
 	for (; i < len; i++)
 		if (v[i] < '0' || v[i] > '9')

@@ -205,14 +205,16 @@ test_entry_problems(void **state)
 	free(longv);
 }
 
-/* Integers as AD sends them, and nothing else (tests/fuzz). */
+/* Integers as AD sends them (LDAP's Integer syntax), and nothing else
+ * (tests/fuzz): no leading zero, no "-0". */
 static void
 test_entry_integers(void **state)
 {
 	static const char *const uac_bad[] = { "", "-", "-9223372036854775808",
-		"4294967296", "-4294967296", "+512", " 512", "--2", "512x" };
+		"4294967296", "-4294967296", "+512", " 512", "--2", "512x",
+		"0512", "-0", "-00", "-0000000000000000088000" };
 	static const char *const usn_bad[] = { "-1", " 7", "+7",
-		"18446744073709551616", "7 " };
+		"18446744073709551616", "7 ", "07", "00" };
 	struct ad_raw raw[] = {
 		{ "objectGUID", (const char *)guid_le, 16 },
 		{ "userAccountControl", NULL, 0 },
@@ -246,6 +248,11 @@ test_entry_integers(void **state)
 	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL), 0);
 	assert_int_equal(e.uac, 0xffffffffu);
 	assert_true(e.disabled);
+	ad_entry_clear(&e);
+	raw[1].val = "0";
+	raw[1].len = 1;
+	assert_int_equal(ad_entry_build(&e, "CN=B,DC=x", raw, 2, NULL), 0);
+	assert_int_equal(e.uac, 0);
 	ad_entry_clear(&e);
 }
 
