@@ -33,7 +33,7 @@ op_free(struct op *op)
 	free(op);
 }
 
-/* conn_close: abandon every operation (their on_fail runs) and unbind. */
+/* conn_close: fail every operation (their on_fail runs) and unbind. */
 void
 conn_close(struct conn *c, const char *why)
 {
@@ -46,12 +46,26 @@ conn_close(struct conn *c, const char *why)
 	while (c->ops != NULL) {
 		struct op *op = c->ops;
 
-		op->on_fail(op, why);
+		op->type->on_fail(op, why);
 		op_free(op);
 	}
 	ldap_unbind_ext(ld, NULL, NULL);
 	free(c->uri);
 	c->uri = NULL;
+}
+
+void
+conn_drop(struct conn *c)
+{
+	while (c->ops != NULL) {
+		struct op *op = c->ops;
+
+		if (op->type->cancel != NULL)
+			op->type->cancel(op->ctx); /* abandons its ops */
+		else
+			op_abandon(op);
+	}
+	conn_close(c, "cancelled");
 }
 
 static void
@@ -69,15 +83,14 @@ op_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct op *
-op_new(struct conn *c, int msgid, double timeout, op_msg_fn on_msg,
-    op_fail_fn on_fail, void *ctx)
+op_new(struct conn *c, int msgid, double timeout, const struct op_type *type,
+    void *ctx)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
 
 	op->c = c;
 	op->msgid = msgid;
-	op->on_msg = on_msg;
-	op->on_fail = on_fail;
+	op->type = type;
 	op->ctx = ctx;
 	ev_timer_init(&op->timer, op_timeout_cb, 0., timeout);
 	op->timer.data = op;
@@ -144,7 +157,7 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (op->timer.repeat > 0)
 			ev_timer_again(c->ad->loop, &op->timer);
-		op->on_msg(op, msg);
+		op->type->on_msg(op, msg);
 	}
 }
 
@@ -555,7 +568,7 @@ ad_free(struct ad *ad)
 	if (ad == NULL)
 		return;
 	ad_notify_stop(ad);
-	conn_close(&ad->main, "shutting down");
+	conn_drop(&ad->main); /* freeing cancels: nobody is called back */
 	dc_clear(&ad->dc);
 	free(ad);
 }

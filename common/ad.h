@@ -127,6 +127,11 @@ struct ad;
  * keeps it alive, and calls ad_set_config after a reload).
  */
 struct ad *ad_new(struct ev_loop *loop, const struct config *cfg);
+/*
+ * ad_free: cancel every operation in flight (as ad_scan_cancel and
+ * ad_writeback_cancel do: no callback runs; their handles are gone with
+ * them), stop notification, unbind. NULL: no-op.
+ */
 void ad_free(struct ad *ad);
 /* ad_set_config: use cfg from the next connection on; drops connections. */
 void ad_set_config(struct ad *ad, const struct config *cfg);
@@ -199,17 +204,27 @@ struct ad_wb_result {
 
 typedef void (*ad_wb_cb)(void *arg, const struct ad_wb_result *r);
 
+struct ad_wb;
+
 /*
  * ad_writeback_start: read the user's current values of the want[]
  * attributes (by objectGUID, so renames and moves do not matter), then
  * modify only those that differ (replace; delete when the wanted value is
  * empty). On insufficient access each attribute is tried alone, so the
- * result names the one the account may not write. cb is called once.
- * want is copied. Returns 0, or -1 with err (cb not called).
+ * result names the one the account may not write. cb is called once,
+ * unless the write-back is cancelled. want is copied. Returns the write-back
+ * (owned by the module: freed after cb, or by ad_writeback_cancel), or NULL
+ * with err (cb not called).
  */
-int ad_writeback_start(struct ad *ad, const char *guid,
+struct ad_wb *ad_writeback_start(struct ad *ad, const char *guid,
     const struct ad_value *want, size_t n, ad_wb_cb cb, void *arg, char *err,
     size_t errlen);
+/*
+ * ad_writeback_cancel: abandon the write-back: cb is not called, and the
+ * module keeps no pointer to arg. A modify already sent may still take
+ * effect in AD (the next write-back reads the values first). NULL: no-op.
+ */
+void ad_writeback_cancel(struct ad_wb *w);
 
 enum ad_notify_event {
 	AD_NOTIFY_CHANGE,   /* something changed (debounced) */

@@ -20,12 +20,23 @@ struct op;
 typedef void (*op_msg_fn)(struct op *op, LDAPMessage *msg);
 typedef void (*op_fail_fn)(struct op *op, const char *why);
 
+/* What the owner of a kind of operation does with it (a static table). */
+struct op_type {
+	op_msg_fn on_msg;       /* owns msg; may end the op */
+	op_fail_fn on_fail;     /* the op is freed right after */
+	/*
+	 * cancel: conn_drop ends the owner (ctx) without calling anybody
+	 * back; it must op_abandon every op of its own. NULL: the op is
+	 * freed and its owner lives on (it is told otherwise).
+	 */
+	void (*cancel)(void *ctx);
+};
+
 struct op {
 	struct conn *c;         /* not owned */
 	int msgid;
 	ev_timer timer;         /* per-operation timeout; unused when 0 */
-	op_msg_fn on_msg;       /* owns msg; may end the op */
-	op_fail_fn on_fail;     /* the op is freed right after */
+	const struct op_type *type; /* static */
 	void *ctx;              /* the scan, write-back or notify owning the op */
 	struct op *next;
 };
@@ -53,8 +64,8 @@ struct ad {
 
 
 /* op_new: register msgid on c; timeout 0: none (persistent searches). */
-struct op *op_new(struct conn *c, int msgid, double timeout, op_msg_fn on_msg,
-    op_fail_fn on_fail, void *ctx);
+struct op *op_new(struct conn *c, int msgid, double timeout,
+    const struct op_type *type, void *ctx);
 /* op_free: unregister (does not abandon; see op_abandon). */
 void op_free(struct op *op);
 struct op *op_find(struct conn *c, int msgid);
@@ -62,6 +73,11 @@ struct op *op_find(struct conn *c, int msgid);
 void op_abandon(struct op *op);
 /* conn_close: fail every operation (on_fail(why)), then unbind. */
 void conn_close(struct conn *c, const char *why);
+/*
+ * conn_drop: cancel every operation (type->cancel: no callback runs and
+ * no owner is left pointing at the caller's memory), then unbind.
+ */
+void conn_drop(struct conn *c);
 /* conn_open_any: connect and bind the [ldap] URIs in order. */
 int conn_open_any(struct conn *c, char *err, size_t errlen);
 void ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen);

@@ -26,6 +26,9 @@ struct notify {
 static void notify_msg(struct op *op, LDAPMessage *msg);
 static void notify_fail(struct op *op, const char *why);
 
+/* ad_notify_stop ends the searches itself: no cancel of the owner */
+static const struct op_type notify_op = { notify_msg, notify_fail, NULL };
+
 static void
 schedule_retry(struct notify *n, const char *why)
 {
@@ -61,7 +64,7 @@ start_search(struct notify *n, const char *base, int scope, int deleted,
 		ld_error(n->c.ld, rc, "notification search", err, errlen);
 		return -1;
 	}
-	op_new(&n->c, msgid, 0., notify_msg, notify_fail, n);
+	op_new(&n->c, msgid, 0., &notify_op, n);
 	return 0;
 }
 

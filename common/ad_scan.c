@@ -44,6 +44,9 @@ struct ad_scan {
 
 static void scan_fail(struct op *op, const char *why);
 static void scan_msg(struct op *op, LDAPMessage *msg);
+static void scan_cancel(void *ctx);
+
+static const struct op_type scan_op = { scan_msg, scan_fail, scan_cancel };
 
 static void
 scan_free(struct ad_scan *s)
@@ -146,7 +149,7 @@ request_page(struct ad_scan *s, char *err, size_t errlen)
 		ld_error(c->ld, rc, what, err, errlen);
 		return -1;
 	}
-	s->op = op_new(c, msgid, ad_timeout(s->ad), scan_msg, scan_fail, s);
+	s->op = op_new(c, msgid, ad_timeout(s->ad), &scan_op, s);
 	return 0;
 }
 
@@ -392,6 +395,12 @@ ad_scan_cancel(struct ad_scan *s)
 {
 	if (s != NULL)
 		scan_free(s);
+}
+
+static void
+scan_cancel(void *ctx)
+{
+	ad_scan_cancel(ctx);
 }
 
 struct ad_scan *

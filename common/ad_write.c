@@ -10,7 +10,7 @@
 #include "ad_internal.h"
 #include "util.h"
 
-struct wb {
+struct ad_wb {
 	struct ad *ad;            /* not owned */
 	char guid[AD_GUID_LEN + 1];
 	struct ad_value *want;    /* owned copy */
@@ -26,13 +26,20 @@ struct wb {
 	int insufficient;
 	ad_wb_cb cb;
 	void *arg;
+	struct op *op;            /* the read or modify in flight, or NULL */
 };
 
 static void wb_read_msg(struct op *op, LDAPMessage *msg);
 static void wb_modify_msg(struct op *op, LDAPMessage *msg);
+static void wb_fail(struct op *op, const char *why);
+static void wb_cancel(void *ctx);
+
+static const struct op_type wb_read_op = { wb_read_msg, wb_fail, wb_cancel };
+static const struct op_type wb_modify_op = { wb_modify_msg, wb_fail,
+	wb_cancel };
 
 static void
-wb_free(struct wb *w)
+wb_free(struct ad_wb *w)
 {
 	for (size_t i = 0; i < w->n; i++) {
 		free(w->want[i].attr);
@@ -48,7 +55,7 @@ wb_free(struct wb *w)
 }
 
 static void
-wb_finish(struct wb *w, int ok)
+wb_finish(struct ad_wb *w, int ok)
 {
 	struct ad_wb_result r = { ok, w->changed, w->failed_attr,
 		ok ? NULL : w->err, w->insufficient };
@@ -60,8 +67,9 @@ wb_finish(struct wb *w, int ok)
 static void
 wb_fail(struct op *op, const char *why)
 {
-	struct wb *w = op->ctx;
+	struct ad_wb *w = op->ctx;
 
+	w->op = NULL; /* the caller frees op */
 	snprintf(w->err, sizeof(w->err), "write-back to objectGUID %s failed: %s",
 	    w->guid, why);
 	wb_finish(w, 0);
@@ -69,7 +77,7 @@ wb_fail(struct op *op, const char *why)
 
 /* send_modify: the attributes idx[from .. from+count) in one request. */
 static int
-send_modify(struct wb *w, size_t from, size_t count)
+send_modify(struct ad_wb *w, size_t from, size_t count)
 {
 	struct conn *c = &w->ad->main;
 	LDAPMod *mods = xcalloc(count, sizeof(*mods));
@@ -96,13 +104,13 @@ send_modify(struct wb *w, size_t from, size_t count)
 		ld_error(c->ld, rc, "modify", w->err, sizeof(w->err));
 		return -1;
 	}
-	op_new(c, msgid, ad_timeout(w->ad), wb_modify_msg, wb_fail, w);
+	w->op = op_new(c, msgid, ad_timeout(w->ad), &wb_modify_op, w);
 	return 0;
 }
 
 /* The message an administrator needs when the account lacks the right. */
 static void
-insufficient(struct wb *w, const char *attr)
+insufficient(struct ad_wb *w, const char *attr)
 {
 	w->insufficient = 1;
 	str_set(&w->failed_attr, attr);
@@ -113,7 +121,7 @@ insufficient(struct wb *w, const char *attr)
 
 /* next_one: one-by-one mode after insufficient access; 1 when all tried. */
 static int
-next_one(struct wb *w)
+next_one(struct ad_wb *w)
 {
 	while (w->next < w->nidx) {
 		if (send_modify(w, w->next++, 1) == 0)
@@ -126,12 +134,13 @@ next_one(struct wb *w)
 static void
 wb_modify_msg(struct op *op, LDAPMessage *msg)
 {
-	struct wb *w = op->ctx;
+	struct ad_wb *w = op->ctx;
 	LDAP *ld = op->c->ld;
 	char *text = NULL;
 	int code = 0, rc;
 
 	op_free(op);
+	w->op = NULL;
 	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
 	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS) {
 		w->changed += w->one_by_one ? 1 : w->nidx;
@@ -157,7 +166,7 @@ wb_modify_msg(struct op *op, LDAPMessage *msg)
 }
 
 static void
-wb_read_entry(struct wb *w, LDAP *ld, LDAPMessage *msg)
+wb_read_entry(struct ad_wb *w, LDAP *ld, LDAPMessage *msg)
 {
 	char *dn = ldap_get_dn(ld, msg);
 
@@ -175,7 +184,7 @@ wb_read_entry(struct wb *w, LDAP *ld, LDAPMessage *msg)
 static void
 wb_read_msg(struct op *op, LDAPMessage *msg)
 {
-	struct wb *w = op->ctx;
+	struct ad_wb *w = op->ctx;
 	LDAP *ld = op->c->ld;
 	char *text = NULL;
 	int code = 0;
@@ -190,6 +199,7 @@ wb_read_msg(struct op *op, LDAPMessage *msg)
 		return;
 	}
 	op_free(op);
+	w->op = NULL;
 	ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
 	ldap_memfree(text);
 	if (code != LDAP_SUCCESS || w->dn == NULL) {
@@ -203,19 +213,23 @@ wb_read_msg(struct op *op, LDAPMessage *msg)
 		wb_finish(w, w->nidx == 0);
 }
 
-int
+struct ad_wb *
 ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
     size_t n, ad_wb_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct conn *c = &ad->main;
 	char **attrs, *base;
-	struct wb *w;
+	struct ad_wb *w;
 	int rc, msgid;
 
-	if (c->ld == NULL)
-		return errbuf_set(err, errlen, "not connected to a DC");
-	if (strlen(guid) != AD_GUID_LEN || n == 0)
-		return errbuf_set(err, errlen, "bad write-back request");
+	if (c->ld == NULL) {
+		errbuf_set(err, errlen, "not connected to a DC");
+		return NULL;
+	}
+	if (strlen(guid) != AD_GUID_LEN || n == 0) {
+		errbuf_set(err, errlen, "bad write-back request");
+		return NULL;
+	}
 	attrs = xcalloc(n + 1, sizeof(*attrs));
 	for (size_t i = 0; i < n; i++)
 		attrs[i] = want[i].attr;
@@ -226,7 +240,7 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	free(attrs);
 	if (rc != LDAP_SUCCESS) {
 		ld_error(c->ld, rc, "write-back read", err, errlen);
-		return -1;
+		return NULL;
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->ad = ad;
@@ -241,6 +255,22 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	}
 	w->cb = cb;
 	w->arg = arg;
-	op_new(c, msgid, ad_timeout(ad), wb_read_msg, wb_fail, w);
-	return 0;
+	w->op = op_new(c, msgid, ad_timeout(ad), &wb_read_op, w);
+	return w;
+}
+
+void
+ad_writeback_cancel(struct ad_wb *w)
+{
+	if (w == NULL)
+		return;
+	if (w->op != NULL)
+		op_abandon(w->op);
+	wb_free(w);
+}
+
+static void
+wb_cancel(void *ctx)
+{
+	ad_writeback_cancel(ctx);
 }

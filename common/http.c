@@ -595,20 +595,49 @@ http_new(struct ev_loop *loop, const struct http_opts *opts, char *err,
 	return h;
 }
 
+/*
+ * req_drop: end r without its callback, wherever it is: off the wire (a
+ * request sent counts as done for the pacing: the server saw it), off its
+ * queue, or its backoff timer stopped.
+ */
+static void
+req_drop(struct http_req *r)
+{
+	struct http *h = r->h;
+
+	switch (r->state) {
+	case REQ_ACTIVE:
+		curl_multi_remove_handle(h->multi, r->easy);
+		http_pace_end(&h->pace[r->group], r->sent, mono_now(), NULL);
+		break;
+	case REQ_WAITING:
+		ev_timer_stop(h->loop, &r->wait);
+		break;
+	case REQ_QUEUED:
+		TAILQ_REMOVE(&h->queue[r->group], r, qlink);
+		break;
+	case REQ_FAILED:
+		TAILQ_REMOVE(&h->failed, r, qlink);
+		break;
+	}
+	req_free(r);
+}
+
 void
-http_free(struct http *h)
+http_cancel_all(struct http *h)
 {
 	struct http_req *r;
 
+	while ((r = TAILQ_FIRST(&h->all)) != NULL)
+		req_drop(r);
+}
+
+void
+http_free(struct http *h)
+{
 	if (h == NULL)
 		return;
-	while ((r = TAILQ_FIRST(&h->all)) != NULL) {
-		if (r->state == REQ_ACTIVE)
-			curl_multi_remove_handle(h->multi, r->easy);
-		else if (r->state == REQ_WAITING)
-			ev_timer_stop(h->loop, &r->wait);
-		req_free(r);
-	}
+	http_cancel_all(h);
 	ev_timer_stop(h->loop, &h->curl_timer);
 	ev_timer_stop(h->loop, &h->pace_timer);
 	curl_multi_cleanup(h->multi);

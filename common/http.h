@@ -204,6 +204,14 @@ struct http *http_new(struct ev_loop *loop, const struct http_opts *opts,
  * flight) without calling its callback, close the connections. NULL: no-op.
  */
 void http_free(struct http *h);
+/*
+ * http_cancel_all: drop every request (queued, waiting or in flight)
+ * without calling its callback; the client, its connections and what it
+ * learnt of the rate limits stay. After it returns no callback of a
+ * request submitted before runs. Not from inside one of the client's
+ * callbacks.
+ */
+void http_cancel_all(struct http *h);
 
 void http_set_event_cb(struct http *h, http_event_cb *cb, void *arg);
 

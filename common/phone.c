@@ -1174,18 +1174,29 @@ phone_new(struct ev_loop *loop, const struct config_telephony *cfg,
 }
 
 void
-phone_free(struct phone *p)
+phone_cancel_all(struct phone *p)
 {
 	struct phone_op *op;
 
-	if (p == NULL)
-		return;
-	http_free(p->http); /* no more http callbacks */
+	http_cancel_all(p->http); /* no more http callbacks */
 	while (!LIST_EMPTY(&p->reqs))
 		req_free(LIST_FIRST(&p->reqs));
+	/* every request of the two queues was freed above */
+	TAILQ_INIT(&p->deferred);
+	TAILQ_INIT(&p->auth.waiting);
+	p->auth.granting = 0;
 	while ((op = LIST_FIRST(&p->ops)) != NULL)
 		phone_op_end(p, op);
 	ev_timer_stop(p->loop, &p->defer_timer);
+}
+
+void
+phone_free(struct phone *p)
+{
+	if (p == NULL)
+		return;
+	phone_cancel_all(p);
+	http_free(p->http);
 	phone_auth_fini(p);
 	free(p->server);
 	free(p);

@@ -372,6 +372,14 @@ struct phone *phone_new(struct ev_loop *loop, const struct config_telephony *cfg
     struct store *st, const struct phone_opts *opts, char *err, size_t errlen);
 /* phone_free: drop every call in flight without calling back. NULL: no-op. */
 void phone_free(struct phone *p);
+/*
+ * phone_cancel_all: drop every call in flight (and its requests, queued,
+ * waiting for a token or on the wire) without calling back; the session
+ * and the pacing stay. After it returns no callback of a call made before
+ * runs and the client keeps no pointer to a caller's memory. Not from
+ * inside one of the client's callbacks.
+ */
+void phone_cancel_all(struct phone *p);
 void phone_set_event_cb(struct phone *p, phone_event_cb *cb, void *arg);
 /* phone_pending: calls started and not yet called back. */
 size_t phone_pending(const struct phone *p);

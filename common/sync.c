@@ -378,6 +378,24 @@ sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg)
 	scan_start(s);
 }
 
+/*
+ * lanes_abort: end every stage at once. The clients' calls go first (no
+ * callback of theirs runs after this), then the stages' own state; what
+ * was not committed stays queued in the store and resumes at the next
+ * start. The push and import stages share the phone client, so they are
+ * only ever aborted together, here.
+ */
+static void
+lanes_abort(struct sync *s)
+{
+	if (s->phone != NULL)
+		phone_cancel_all(s->phone);
+	scan_abort(s);
+	push_abort(s);
+	import_abort(s);
+	writer_abort(s);
+}
+
 static void
 stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -386,10 +404,7 @@ stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	log_warning("stopping with work in flight: it resumes at the next start");
-	scan_abort(s);
-	push_abort(s);
-	import_abort(s);
-	writer_abort(s);
+	lanes_abort(s);
 	s->scanning = s->pushing = s->importing = s->writing = 0;
 	check_idle(s);
 }
@@ -603,10 +618,7 @@ sync_free(struct sync *s)
 {
 	if (s == NULL)
 		return;
-	scan_abort(s);
-	push_abort(s);
-	import_abort(s);
-	writer_abort(s);
+	lanes_abort(s);
 	ev_timer_stop(s->loop, &s->retry);
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ev_timer_stop(s->loop, &s->idle_timer);

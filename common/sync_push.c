@@ -799,8 +799,8 @@ push_abort(struct sync *s)
 
 	if (p == NULL)
 		return;
-	/* The phone client drops its calls without calling back (phone_free
-	 * by the caller); the outbox keeps every entry not yet settled. */
+	/* The caller cancelled the phone client's calls first (lanes_abort
+	 * in sync.c); the outbox keeps every entry not yet settled. */
 	ev_timer_stop(s->loop, &p->wait);
 	round_free(p);
 	free(p);

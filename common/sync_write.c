@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "log.h"
 #include "sync_stage.h"
@@ -24,6 +25,8 @@ struct wjob {
 	struct writer *w;                 /* not owned */
 	char guid[AD_GUID_LEN + 1];
 	json_t *attrs;                    /* owned: attribute -> value */
+	struct ad_wb *wb;                 /* the AD module's, while in flight */
+	LIST_ENTRY(wjob) link;            /* w->inflight, while in flight */
 	int ok;                           /* the result, once done */
 	size_t changed;
 	char *attr, *err;                 /* owned: on failure */
@@ -32,7 +35,8 @@ struct wjob {
 struct writer {
 	struct sync *s;                   /* not owned */
 	char last[AD_GUID_LEN + 1];       /* the queue is read in key order */
-	size_t inflight;
+	LIST_HEAD(, wjob) inflight;       /* owned: jobs AD has not answered */
+	size_t ninflight;
 	int exhausted;
 	struct wjob *done[WRITE_BATCH];   /* owned: results not yet recorded */
 	size_t ndone;
@@ -120,6 +124,9 @@ wb_done(void *arg, const struct ad_wb_result *r)
 	struct wjob *j = arg;
 	struct writer *w = j->w;
 
+	j->wb = NULL; /* freed by the AD module after this callback */
+	LIST_REMOVE(j, link);
+	w->ninflight--;
 	j->ok = r->ok;
 	j->changed = r->changed;
 	if (!r->ok) {
@@ -129,7 +136,6 @@ wb_done(void *arg, const struct ad_wb_result *r)
 	w->done[w->ndone++] = j;
 	if (w->ndone == WRITE_BATCH)
 		flush(w);
-	w->inflight--;
 	fill(w);
 }
 
@@ -160,8 +166,8 @@ start_job(struct writer *w, const char *guid, json_t *attrs)
 	j->w = w;
 	snprintf(j->guid, sizeof(j->guid), "%s", guid);
 	j->attrs = json_incref(attrs);
-	if (ad_writeback_start(w->s->ad, guid, want, n, wb_done, j, err,
-	    sizeof(err)) < 0) {
+	if ((j->wb = ad_writeback_start(w->s->ad, guid, want, n, wb_done, j, err,
+	    sizeof(err))) == NULL) {
 		log_warning("cannot write back to AD guid=%s error=%s", log_q(guid),
 		    log_q(err));
 		job_free(j);
@@ -169,7 +175,8 @@ start_job(struct writer *w, const char *guid, json_t *attrs)
 		w->exhausted = 1;
 		return -1;
 	}
-	w->inflight++;
+	LIST_INSERT_HEAD(&w->inflight, j, link);
+	w->ninflight++;
 	return 0;
 }
 
@@ -188,7 +195,7 @@ fill(struct writer *w)
 		const void *v;
 		size_t kl, vl;
 
-		while (w->inflight < WRITE_PARALLEL && !w->exhausted) {
+		while (w->ninflight < WRITE_PARALLEL && !w->exhausted) {
 			char guid[AD_GUID_LEN + 1];
 			json_t *attrs;
 
@@ -210,7 +217,7 @@ fill(struct writer *w)
 	}
 	store_iter_close(it);
 	store_abort(txn);
-	if (w->exhausted && w->inflight == 0)
+	if (w->exhausted && w->ninflight == 0)
 		writer_end(w);
 }
 
@@ -221,6 +228,7 @@ writer_start(struct sync *s)
 	char err[2048];
 
 	w->s = s;
+	LIST_INIT(&w->inflight);
 	s->wr = w;
 	if (!s->dry_run && (ad_connect(s->ad, err, sizeof(err)) < 0)) {
 		log_warning("cannot reach Active Directory for the write-back: "
@@ -235,10 +243,19 @@ writer_start(struct sync *s)
 void
 writer_abort(struct sync *s)
 {
-	/* Jobs in flight belong to the AD module, which drops them with its
-	 * connection; the queue keeps every entry not yet confirmed. */
-	if (s->wr != NULL)
-		flush(s->wr);
-	free(s->wr);
+	struct writer *w = s->wr;
+	struct wjob *j;
+
+	if (w == NULL)
+		return;
+	/* Nothing of the AD module points at a job once it is cancelled; the
+	 * queue keeps every entry not yet confirmed. */
+	while ((j = LIST_FIRST(&w->inflight)) != NULL) {
+		LIST_REMOVE(j, link);
+		ad_writeback_cancel(j->wb);
+		job_free(j);
+	}
+	flush(w);
+	free(w);
 	s->wr = NULL;
 }

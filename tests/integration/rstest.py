@@ -9,9 +9,11 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -135,6 +137,88 @@ class TestCase(unittest.TestCase):
         r = subprocess.run(wrap(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL, env=env, timeout=120 * TIMEOUT_SCALE)
         return r.returncode, r.stdout.decode("utf-8", "replace")
+
+
+class StallProxy:
+    """A TCP forwarder on loopback in front of a server (the DC) that a test
+    can freeze: while frozen nothing is forwarded either way, so a request
+    the client sends stays unanswered; `held` counts the bytes clients sent
+    meanwhile (a request in flight). thaw() forwards what was held. Closed
+    with the test."""
+
+    def __init__(self, test, port, host="127.0.0.1"):
+        self.target = (host, port)
+        self.cond = threading.Condition()
+        self.frozen = False
+        self.closed = False
+        self.held = 0
+        self.socks = []
+        self.listener = socket.create_server((host, 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        test.addCleanup(self.close)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.target, timeout=10)
+                server.settimeout(None)
+            except OSError:
+                return
+            with self.cond:
+                self.socks += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, upstream):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.cond:
+                    if self.frozen and upstream:
+                        self.held += len(data)
+                        self.cond.notify_all()
+                    while self.frozen and not self.closed:
+                        self.cond.wait()
+                    if self.closed:
+                        break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def freeze(self):
+        with self.cond:
+            self.frozen = True
+            return self.held
+
+    def thaw(self):
+        with self.cond:
+            self.frozen = False
+            self.cond.notify_all()
+
+    def wait_held(self, more_than, timeout=30.0):
+        """Wait until clients sent more than `more_than` bytes while frozen."""
+        return wait_for(lambda: self.held > more_than, timeout,
+                        "a request held by the frozen proxy")
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+            socks, self.socks = self.socks, []
+        self.listener.close()
+        for s in socks:
+            s.close()
 
 
 EMULATOR = os.path.join(SOURCE_DIR, "tests", "emulator", "ringemu.py")

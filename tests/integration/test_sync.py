@@ -160,6 +160,47 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          {"telephoneNumber": "+16505559999#299", "ipPhone": "299"})
         self.assertEqual(summaries(out, "import")[0]["written_back"], "1")
 
+    def test_sigterm_while_dc_stalls_write_back(self):
+        # The DC stops answering while a write-back is in flight (a proxy in
+        # front of it holds the request); SIGTERM must still end ringsyncd
+        # cleanly at its stop grace: the LDAP operations cancelled, no
+        # callback into freed memory (this test runs under ASan+UBSan and
+        # valgrind), and the write-back done at the next start.
+        self.start_emulator({"free_extensions": {"count": 3, "start": 871},
+                             "inventory_numbers": {"count": 2, "start": "+16505558700"}})
+        self.add(person("stall.a", self.ou), person("stall.b", self.ou))
+        proxy = rstest.StallProxy(self, 636)
+        conf = self.conf(sync="interval = 1h\nimport_interval = 1s")
+        with open(conf) as f:
+            text = f.read()
+        uri = "uri = " + self.dc.env["LDAP_URI"]
+        self.assertIn(uri + "\n", text)
+        conf = self.write("ringsyncd.conf", text.replace(
+            uri + "\n", "%s:%d\n" % (uri, proxy.port)), 0o644)
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        ext = rstest.wait_for(lambda: self.emu.users_by_email().get("stall.a@example.test"),
+                              120, "stall.a created")[0]
+        rstest.wait_for(lambda: self.ad("stall.a", "ipPhone")["ipPhone"] ==
+                        ext["extensionNumber"], 120, "the first write-back")
+        held = proxy.freeze()
+        self.emu.call("POST", "/_emu/extension/%d" % ext["id"],
+                      {"extensionNumber": "879", "directNumbers": ["+16505558799"]})
+        proxy.wait_held(held, 60)
+        mark = len(d.output())
+        d.signal(signal.SIGTERM)
+        # The SPEC's stop: at most 10 s (the stop grace is 8 s).
+        self.assertEqual(d.wait(10), 0, d.output()[-3000:])
+        self.assertIn("stopping with work in flight", d.output()[mark:])
+        self.assertEqual(self.ad("stall.a", "ipPhone")["ipPhone"], ext["extensionNumber"])
+        # Nothing lost: the next start writes the new numbers back.
+        proxy.thaw()
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd-again")
+        rstest.wait_for(lambda: self.ad("stall.a", "telephoneNumber", "ipPhone") ==
+                        {"telephoneNumber": "+16505558799#879", "ipPhone": "879"},
+                        120, "the write-back after the restart")
+        d.stop()
+        self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
+
     def test_updates_only_changed_users(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 301}})
         self.add(person("erin", self.ou), person("frank", self.ou), person("gina", self.ou))

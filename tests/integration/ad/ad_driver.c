@@ -222,7 +222,7 @@ cmd_writeback(struct drv *d, int argc, char **argv)
 		want[n++].value = eq + 1;
 	}
 	if (ad_writeback_start(d->ad, argv[0], want, (size_t)n, wb_cb, d, err,
-	    sizeof(err)) < 0) {
+	    sizeof(err)) == NULL) {
 		fprintf(stderr, "ad_driver: %s\n", err);
 		return 3;
 	}
