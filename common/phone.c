@@ -1178,7 +1178,8 @@ phone_cancel_all(struct phone *p)
 {
 	struct phone_op *op;
 
-	http_cancel_all(p->http); /* no more http callbacks */
+	if (p->http != NULL)
+		http_cancel_all(p->http); /* no more http callbacks */
 	while (!LIST_EMPTY(&p->reqs))
 		req_free(LIST_FIRST(&p->reqs));
 	/* every request of the two queues was freed above */

@@ -406,6 +406,77 @@ test_list_extensions_paged(void **state)
 	phone_free(p);
 }
 
+/* fault_taken: the emulator has no fault left to inject. */
+static int
+fault_taken(void)
+{
+	json_t *j = emu_call(&C.emu, "GET", "/_emu/fault", NULL);
+	int taken = j != NULL && json_array_size(json_object_get(j, "faults")) == 0;
+
+	json_decref(j);
+	return taken;
+}
+
+/* answered: the emulator logged a request after seq with this fault. */
+static int
+answered(long long seq, const char *fault)
+{
+	json_t *log = emu_log(&C.emu, seq), *e;
+	size_t i;
+	int found = 0;
+
+	json_array_foreach(log, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "fault")) ?
+		    json_string_value(json_object_get(e, "fault")) : "", fault) == 0)
+			found = 1;
+	json_decref(log);
+	return found;
+}
+
+/*
+ * phone_cancel_all: a call on the wire, a queued one and one that ended
+ * without I/O are dropped without a callback, even once the server has
+ * answered; the client stays usable.
+ */
+static void
+test_cancel_all(void **state)
+{
+	struct phone *p = phone_default();
+	struct phone_ext_filter f = { "User", NULL, NULL };
+	struct res wire = { 0 }, listed = { 0 }, bad = { 0 }, again = { 0 };
+	long long seq;
+	double deadline;
+
+	(void)state;
+	find(p, "ann@example.com", &again); /* the session first */
+	ASSERT_KIND(&again, PHONE_OK);
+	assert_int_equal(emu_post(&C.emu, "/_emu/fault", "{\"kind\":\"delay\","
+	    "\"count\":1,\"delay\":0.5,\"path_prefix\":\"/scim/v2/Users\"}"), 0);
+	seq = emu_last_seq(&C.emu);
+	phone_find_user(p, "ann@example.com", user_cb, &wire);
+	deadline = ev_time() + 60;
+	while (!fault_taken() && ev_time() < deadline)
+		ev_run(C.loop, EVRUN_NOWAIT);
+	assert_true(fault_taken()); /* the search is at the server */
+	phone_list_extensions(p, &f, ext_page_cb, done_cb, &listed);
+	phone_find_user(p, "", user_cb, &bad); /* would end from the loop */
+	phone_cancel_all(p);
+	assert_int_equal(phone_pending(p), 0);
+	while (!answered(seq, "delay") && ev_time() < deadline)
+		ev_run(C.loop, EVRUN_NOWAIT);
+	assert_true(answered(seq, "delay"));
+	for (int i = 0; i < 100; i++)
+		ev_run(C.loop, EVRUN_NOWAIT);
+	assert_int_equal(wire.done, 0);
+	assert_int_equal(listed.done, 0);
+	assert_int_equal(bad.done, 0);
+	res_clear(&listed);
+	find(p, "ann@example.com", &again);
+	ASSERT_KIND(&again, PHONE_OK);
+	assert_string_equal(again.user_id, "101");
+	phone_free(p);
+}
+
 static void
 test_list_numbers_paged(void **state)
 {
@@ -649,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_bad_client_secret),
 		cmocka_unit_test(test_no_session_without_jwt),
 		cmocka_unit_test(test_refuses_plain_http_off_loopback),
+		cmocka_unit_test(test_cancel_all),
 	};
 	const struct CMUnitTest tls[] = {
 		cmocka_unit_test(test_auth_jwt),
