@@ -1041,6 +1041,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	int c, rc;
 
+	util_json_init();
 	/* "+": options end at the command (auth login has its own) */
 	while ((c = getopt(argc, argv, "+c:hV")) != -1) {
 		switch (c) {

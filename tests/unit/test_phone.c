@@ -1142,5 +1142,6 @@ main(void)
 		cmocka_unit_test(test_pace_memory_bounded),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
