@@ -295,13 +295,17 @@ int phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
  * OAuth helpers for the authorization-code login (ringsyncctl). */
 
 /*
- * phone_random_token: nbytes from the kernel's random source, base64url
- * without padding, into buf. Returns 0, or -1 when buf is too small or no
- * randomness is available.
+ * phone_random_token: nbytes (1 to 96) from libcrypto's RAND_bytes,
+ * base64url without padding, into buf. Returns 0, or -1 when nbytes is out
+ * of range, buf is too small or no randomness is available.
  */
 int phone_random_token(size_t nbytes, char *buf, size_t len);
-/* phone_pkce_challenge: the RFC 7636 S256 challenge of verifier (44 bytes). */
-void phone_pkce_challenge(const char *verifier, char *buf, size_t len);
+/*
+ * phone_pkce_challenge: the RFC 7636 S256 challenge of verifier (43
+ * characters and the NUL: 44 bytes) into buf, SHA-256 from libcrypto.
+ * Returns 0, or -1 (buf empty) when buf is too small or the digest fails.
+ */
+int phone_pkce_challenge(const char *verifier, char *buf, size_t len);
 /*
  * phone_authorize_url: the authorization page URL on server for client_id
  * with redirect_uri, state and an S256 challenge, every value encoded.

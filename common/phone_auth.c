@@ -10,18 +10,18 @@
  * Requests that need a token while none is valid wait in one queue; one
  * grant serves them all. A refused refresh falls back to the JWT.
  *
- * The PKCE helpers need SHA-256, which none of our libraries exports
- * (libcurl keeps its own internal), so a compact FIPS 180-4 version is
- * here, checked against the standard's test vectors in the unit tests.
+ * The PKCE helpers take SHA-256 and random bytes from OpenSSL's libcrypto
+ * (EVP_Digest, RAND_bytes); only the base64url encoding is ours.
  */
 #include "phone_int.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "log.h"
@@ -40,85 +40,7 @@ static const char *const grant_names[] = {
 };
 
 /* ---------------------------------------------------------------------
- * SHA-256 (FIPS 180-4), base64url, randomness, PKCE */
-
-struct sha256 {
-	uint32_t h[8];
-	uint8_t buf[64];
-	uint64_t len;
-};
-
-static const uint32_t sha_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void
-sha256_block(struct sha256 *c, const uint8_t *p)
-{
-	uint32_t w[64], v[8], t1, t2;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		    (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 64; i++)
-		w[i] = w[i - 16] + (ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^
-		    (w[i - 15] >> 3)) + w[i - 7] + (ROR(w[i - 2], 17) ^
-		    ROR(w[i - 2], 19) ^ (w[i - 2] >> 10));
-	memcpy(v, c->h, sizeof(v));
-	for (int i = 0; i < 64; i++) {
-		t1 = v[7] + (ROR(v[4], 6) ^ ROR(v[4], 11) ^ ROR(v[4], 25)) +
-		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-		t2 = (ROR(v[0], 2) ^ ROR(v[0], 13) ^ ROR(v[0], 22)) +
-		    ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (int i = 0; i < 8; i++)
-		c->h[i] += v[i];
-}
-
-/* sha256: the digest of data into out. */
-static void
-sha256(const void *data, size_t len, uint8_t out[32])
-{
-	static const uint32_t init[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f,
-		0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-	};
-	struct sha256 c;
-	const uint8_t *p = data;
-	size_t n = 0;
-
-	memcpy(c.h, init, sizeof(init));
-	c.len = (uint64_t)len * 8;
-	for (; len - n >= 64; n += 64)
-		sha256_block(&c, p + n);
-	memset(c.buf, 0, sizeof(c.buf));
-	memcpy(c.buf, p + n, len - n);
-	c.buf[len - n] = 0x80;
-	if (len - n >= 56) {
-		sha256_block(&c, c.buf);
-		memset(c.buf, 0, sizeof(c.buf));
-	}
-	for (int i = 0; i < 8; i++)
-		c.buf[56 + i] = (uint8_t)(c.len >> (56 - 8 * i));
-	sha256_block(&c, c.buf);
-	for (int i = 0; i < 32; i++)
-		out[i] = (uint8_t)(c.h[i / 4] >> (24 - 8 * (i % 4)));
-}
+ * base64url, randomness, PKCE */
 
 /* b64url: base64url without padding (RFC 4648 section 5); 0 or -1. */
 static int
@@ -152,31 +74,30 @@ int
 phone_random_token(size_t nbytes, char *buf, size_t len)
 {
 	uint8_t raw[96];
-	size_t got = 0;
-	ssize_t n;
 	int rc;
 
 	if (nbytes == 0 || nbytes > sizeof(raw))
 		return -1;
-	while (got < nbytes) {
-		n = getrandom(raw + got, nbytes - got, 0);
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
+	if (RAND_bytes(raw, (int)nbytes) != 1)
+		return -1;
 	rc = b64url(raw, nbytes, buf, len);
 	explicit_bzero(raw, sizeof(raw));
 	return rc;
 }
 
-void
+int
 phone_pkce_challenge(const char *verifier, char *buf, size_t len)
 {
-	uint8_t d[32];
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int rc = -1;
 
-	sha256(verifier, strlen(verifier), d);
-	if (b64url(d, sizeof(d), buf, len) < 0 && len > 0)
+	if (EVP_Digest(verifier, strlen(verifier), d, &n, EVP_sha256(),
+	    NULL) == 1 && n == 32)
+		rc = b64url(d, n, buf, len);
+	if (rc < 0 && len > 0)
 		buf[0] = '\0';
+	return rc;
 }
 
 /* form_add: append key=value (value percent-encoded) to a form string. */

@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,12 @@ xasprintf(const char *fmt, ...)
 	s = xvasprintf(fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+void
+util_json_init(void)
+{
+	json_set_alloc_funcs(xmalloc, free);
 }
 
 char *

@@ -2,7 +2,8 @@
  * util: allocation that cannot fail, and small string helpers.
  *
  * The x* allocators abort the process when memory runs out (house style:
- * call sites carry no NULL checks). Nothing here logs.
+ * call sites carry no NULL checks); util_json_init makes jansson use them
+ * too. Nothing here logs.
  */
 #ifndef RINGSYNC_UTIL_H
 #define RINGSYNC_UTIL_H
@@ -20,6 +21,14 @@ char *xstrndup(const char *s, size_t n);
 /* xasprintf: a newly allocated formatted string, owned by the caller. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/*
+ * util_json_init: make jansson allocate with xmalloc (and release with
+ * free), so running out of memory inside jansson aborts like everywhere
+ * else. Call once at the start of a program, before any jansson value
+ * exists: a value allocated before the switch must not be freed after it.
+ */
+void util_json_init(void);
 
 /* str_trim: strip leading and trailing white space in place; returns s + k. */
 char *str_trim(char *s);

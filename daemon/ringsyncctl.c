@@ -860,7 +860,8 @@ login_start(struct login *lg, char *err, size_t errlen)
 	    phone_random_token(16, lg->state, sizeof(lg->state)) < 0)
 		return errbuf_set(err, errlen, "no randomness available");
 	log_secret_add(lg->verifier);
-	phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge));
+	if (phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge)) < 0)
+		return errbuf_set(err, errlen, "cannot compute the PKCE challenge");
 	if (login_listen(lg, err, errlen) < 0)
 		return -1;
 	url = phone_authorize_url(lg->cfg->telephony.server,
@@ -1040,6 +1041,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	int c, rc;
 
+	util_json_init();
 	/* "+": options end at the command (auth login has its own) */
 	while ((c = getopt(argc, argv, "+c:hV")) != -1) {
 		switch (c) {

@@ -450,6 +450,7 @@ main(int argc, char **argv)
 	struct daemon d = { 0 };
 	int rc = 0;
 
+	util_json_init();
 	parse_args(argc, argv, &d.opt);
 	/* A peer gone mid-write (a DC stopped during a scan: libldap writes to
 	 * the dead TLS socket) must be an EPIPE error, not SIGPIPE's death. */

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fuzz.h"
+#include "util.h"
 
 static int fd = -1;
 static char path[64];
@@ -25,6 +26,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	util_json_init();
 	if ((fd = memfd_create("ringsyncd.conf", 0)) < 0)
 		abort();
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);

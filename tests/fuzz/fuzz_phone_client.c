@@ -290,6 +290,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	util_json_init();
 	memfd("fake-client-secret\n", secret_path, sizeof(secret_path));
 	memfd("fake.jwt.credential\n", jwt_path, sizeof(jwt_path));
 	loop = ev_loop_new(EVFLAG_AUTO);

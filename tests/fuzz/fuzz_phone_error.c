@@ -12,6 +12,7 @@
  */
 #include "fuzz.h"
 #include "phone.h"
+#include "util.h"
 
 static enum phone_call
 call_named(const char *name)
@@ -45,6 +46,16 @@ check_error(const struct phone_error *e, long status)
 	phone_error_message(e, NULL, msg, 16); /* cut short: still terminated */
 	fz_check(strlen(msg) < 16);
 	(void)phone_param_field(e->param);
+}
+
+/* As in the programs: jansson allocates with xmalloc. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	util_json_init();
+	return 0;
 }
 
 int

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "phone.h"
 #include "store.h"
+#include "util.h"
 
 static void
 one_user(const json_t *j)
@@ -176,6 +177,16 @@ static const struct {
 	{ "task", one_task }, { "token", one_token },
 	{ "error-item", one_error_item },
 };
+
+/* As in the programs: jansson allocates with xmalloc. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	util_json_init();
+	return 0;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

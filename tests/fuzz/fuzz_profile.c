@@ -20,6 +20,7 @@
 #include "ad.h"
 #include "fuzz.h"
 #include "profile.h"
+#include "util.h"
 
 #define MAX_RAW 64
 
@@ -85,6 +86,16 @@ check_norm(const char *v)
 	if (profile_norm_email(v, &out, err, sizeof(err)) == 0)
 		fz_check(strcmp(out, v) == 0);
 	free(out);
+}
+
+/* As in the programs: jansson allocates with xmalloc. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	util_json_init();
+	return 0;
 }
 
 int

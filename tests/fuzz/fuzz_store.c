@@ -38,6 +38,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	util_json_init();
 	snprintf(dir, sizeof(dir), "%.40s/rsfuzz.XXXXXX", tmp);
 	if (mkdtemp(dir) == NULL)
 		abort();

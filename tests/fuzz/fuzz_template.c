@@ -18,6 +18,7 @@
 #include "fuzz.h"
 #include "profile.h"
 #include "sync_internal.h"
+#include "util.h"
 
 /* from_api: v as jansson would have handed it over, or "". */
 static char *
@@ -57,6 +58,16 @@ check_writeback(const char *tpl, const char *dn, const char *en)
 	}
 	json_decref(old);
 	free(r);
+}
+
+/* As in the programs: jansson allocates with xmalloc. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	util_json_init();
+	return 0;
 }
 
 int

@@ -809,5 +809,6 @@ main(void)
 		cmocka_unit_test(test_manpage_documents_every_key),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -795,7 +795,7 @@ test_pkce(void **state)
 		/* RFC 7636 appendix B */
 		{ "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
 		  "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" },
-		/* FIPS 180-4 examples, and the padding boundaries */
+		/* FIPS 180-4 examples, and SHA-256's padding boundaries */
 		{ "", "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU" },
 		{ "abc", "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0" },
 	};
@@ -803,27 +803,31 @@ test_pkce(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		phone_pkce_challenge(v[i].in, buf, sizeof(buf));
+		assert_int_equal(phone_pkce_challenge(v[i].in, buf, sizeof(buf)),
+		    0);
 		assert_string_equal(buf, v[i].out);
 	}
 	big = xmalloc(1000001);
 	memset(big, 'x', 55);
 	big[55] = '\0';
-	phone_pkce_challenge(big, buf, sizeof(buf));
+	assert_int_equal(phone_pkce_challenge(big, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "1eKFaDzU78AtAhpcYgFGlJWJAQBdb3HongmJ-sd-QHI");
 	memset(big, 'y', 56);
 	big[56] = '\0';
-	phone_pkce_challenge(big, buf, sizeof(buf));
+	assert_int_equal(phone_pkce_challenge(big, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "SHflZOXjbjZ8fI1ZZwd0vs0zUGELbfTDmcn6m2baWBM");
 	memset(big, 'z', 64);
 	big[64] = '\0';
-	phone_pkce_challenge(big, buf, sizeof(buf));
+	assert_int_equal(phone_pkce_challenge(big, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "cpllYwScyE2qLD8x_Vw9EHcOadbru42lttdtswPbrkM");
 	memset(big, 'a', 1000000);
 	big[1000000] = '\0';
-	phone_pkce_challenge(big, buf, sizeof(buf));
+	assert_int_equal(phone_pkce_challenge(big, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "zcduXJkU-5KBocfihNc-Z_GAmkiklyAOBG05zMcRLNA");
 	free(big);
+	/* 43 characters and the NUL do not fit in 43 bytes */
+	assert_int_equal(phone_pkce_challenge("abc", buf, 43), -1);
+	assert_string_equal(buf, "");
 	assert_int_equal(phone_random_token(32, tok, sizeof(tok)), 0);
 	assert_int_equal(strlen(tok), 43);
 	assert_int_equal(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
@@ -832,6 +836,10 @@ test_pkce(void **state)
 	assert_string_not_equal(tok, tok2);
 	assert_int_equal(phone_random_token(32, tok, 43), -1);
 	assert_int_equal(phone_random_token(0, tok, sizeof(tok)), -1);
+	assert_int_equal(phone_random_token(97, tok, sizeof(tok)), -1);
+	/* the OAuth state's size: 16 bytes, 22 characters */
+	assert_int_equal(phone_random_token(16, tok, sizeof(tok)), 0);
+	assert_int_equal(strlen(tok), 22);
 }
 
 static void
@@ -1134,5 +1142,6 @@ main(void)
 		cmocka_unit_test(test_pace_memory_bounded),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,5 +311,6 @@ main(void)
 		cmocka_unit_test(test_render),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,5 +104,6 @@ main(void)
 		cmocka_unit_test(test_check),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

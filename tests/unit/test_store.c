@@ -505,5 +505,6 @@ main(void)
 		cmocka_unit_test(test_crash_between_commits),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -263,5 +263,6 @@ main(void)
 		cmocka_unit_test(test_records_round_trip),
 	};
 
+	util_json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
