@@ -114,6 +114,10 @@ profile_norm_email(const char *in, char **out, char *err, size_t errlen)
 	if (at == NULL || at == in || at[1] == '\0' || strchr(at + 1, '@') ||
 	    strpbrk(in, " \t,;<>") != NULL || strchr(at + 1, '.') == NULL)
 		return errbuf_set(err, errlen, "is not an email address");
+	/* RFC 5321's limit; the store indexes users by email */
+	if (strlen(in) > PROFILE_EMAIL_MAX)
+		return errbuf_set(err, errlen, "is longer than %d characters",
+		    PROFILE_EMAIL_MAX);
 	*out = xstrdup(in);
 	return 0;
 }

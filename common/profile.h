@@ -18,6 +18,7 @@
 #include "config.h"
 
 #define PROFILE_HASH_LEN 16
+#define PROFILE_EMAIL_MAX 254  /* RFC 5321: longer is not an address */
 
 struct profile_field {
 	char *field; /* owned: phone field, e.g. "state", "custom.Cost Center" */

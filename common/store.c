@@ -50,6 +50,8 @@ struct store_txn {
 	struct store *st;      /* not owned */
 	MDB_txn *txn;          /* owned: committed or aborted by its end */
 	int write;
+	int failed;            /* a write failed: the commit writes nothing */
+	char err[256];         /* the first failure */
 };
 
 struct store_iter {
@@ -66,6 +68,20 @@ mdb_fail(char *err, size_t errlen, const char *what, int rc)
 		return errbuf_set(err, errlen, "%s: the state store is full "
 		    "(map size %zu bytes)", what, MAP_SIZE);
 	return errbuf_set(err, errlen, "%s: %s", what, mdb_strerror(rc));
+}
+
+/*
+ * poison: a write of txn failed with msg: the first failure is kept, the
+ * commit will write nothing and report it; msg goes to err too. -1.
+ */
+static int
+poison(struct store_txn *txn, const char *msg, char *err, size_t errlen)
+{
+	if (!txn->failed) {
+		txn->failed = 1;
+		snprintf(txn->err, sizeof(txn->err), "%s", msg);
+	}
+	return errbuf_set(err, errlen, "%s", msg);
 }
 
 /*
@@ -362,7 +378,7 @@ store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
 		return mdb_fail(err, errlen, "cannot begin a transaction", rc);
-	*out = xmalloc(sizeof(**out));
+	*out = xcalloc(1, sizeof(**out));
 	(*out)->st = st;
 	(*out)->txn = txn;
 	(*out)->write = !rdonly;
@@ -374,8 +390,15 @@ int
 store_commit(struct store_txn *txn, char *err, size_t errlen)
 {
 	struct store *st = txn->st;
-	int write = txn->write, rc = mdb_txn_commit(txn->txn);
+	int write = txn->write, rc;
 
+	if (txn->failed) {
+		errbuf_set(err, errlen, "nothing was written to the state store: "
+		    "%s", txn->err);
+		store_abort(txn);
+		return -1;
+	}
+	rc = mdb_txn_commit(txn->txn);
 	if (write)
 		st->writing = 0;
 	free(txn);
@@ -417,19 +440,24 @@ store_put(struct store_txn *txn, enum store_db db, const char *key,
     const void *val, size_t len, char *err, size_t errlen)
 {
 	MDB_val k = key_val(key), v = { len, (void *)val }, old;
+	char msg[256];
 	int rc;
 
-	if (k.mv_size == 0 || k.mv_size > 511)
-		return errbuf_set(err, errlen, "%s: key of %zu bytes", db_names[db],
+	if (k.mv_size == 0 || k.mv_size > 511) {
+		snprintf(msg, sizeof(msg), "%s: key of %zu bytes", db_names[db],
 		    k.mv_size);
+		return poison(txn, msg, err, errlen);
+	}
 	touch(txn->st);
 	/* The same bytes again: a put would still copy the page and write it. */
 	if (mdb_get(txn->txn, txn->st->dbi[db], &k, &old) == 0 &&
 	    old.mv_size == len && (len == 0 || memcmp(old.mv_data, val, len) == 0))
 		return 0;
 	rc = mdb_put(txn->txn, txn->st->dbi[db], &k, &v, 0);
-	if (rc != 0)
-		return mdb_fail(err, errlen, db_names[db], rc);
+	if (rc != 0) {
+		mdb_fail(msg, sizeof(msg), db_names[db], rc);
+		return poison(txn, msg, err, errlen);
+	}
 	return 0;
 }
 
@@ -458,13 +486,16 @@ store_del(struct store_txn *txn, enum store_db db, const char *key, char *err,
     size_t errlen)
 {
 	MDB_val k = key_val(key);
+	char msg[256];
 	int rc;
 
 	touch(txn->st);
 	rc = mdb_del(txn->txn, txn->st->dbi[db], &k, NULL);
 
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(err, errlen, db_names[db], rc);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_fail(msg, sizeof(msg), db_names[db], rc);
+		return poison(txn, msg, err, errlen);
+	}
 	return 0;
 }
 
@@ -483,9 +514,12 @@ int
 store_clear(struct store_txn *txn, enum store_db db, char *err, size_t errlen)
 {
 	int rc = mdb_drop(txn->txn, txn->st->dbi[db], 0);
+	char msg[256];
 
-	if (rc != 0)
-		return mdb_fail(err, errlen, db_names[db], rc);
+	if (rc != 0) {
+		mdb_fail(msg, sizeof(msg), db_names[db], rc);
+		return poison(txn, msg, err, errlen);
+	}
 	return 0;
 }
 
@@ -494,11 +528,14 @@ store_put_json(struct store_txn *txn, enum store_db db, const char *key,
     const json_t *v, char *err, size_t errlen)
 {
 	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	char msg[256];
 	int rc;
 
-	if (text == NULL)
-		return errbuf_set(err, errlen, "%s %s: cannot encode the record",
+	if (text == NULL) {
+		snprintf(msg, sizeof(msg), "%s %.64s: cannot encode the record",
 		    db_names[db], key);
+		return poison(txn, msg, err, errlen);
+	}
 	rc = store_put(txn, db, key, text, strlen(text), err, errlen);
 	free(text);
 	return rc;
@@ -620,7 +657,7 @@ store_watermark_put(struct store_txn *txn, const struct store_watermark *w,
 	int rc;
 
 	if (o == NULL)
-		return errbuf_set(err, errlen, "watermark: incomplete");
+		return poison(txn, "watermark: incomplete", err, errlen);
 	rc = store_put_json(txn, STORE_WATERMARK, "current", o, err, errlen);
 	json_decref(o);
 	return rc;

@@ -64,6 +64,12 @@ const char *store_path(const struct store *st);
 /*
  * store_begin: start a transaction (read-only with rdonly = 1). The txn
  * must end with store_commit or store_abort, which free it.
+ *
+ * A failed write (store_put, store_del, store_clear and the typed puts)
+ * poisons its transaction: the first failure is kept, later writes still
+ * report theirs, and store_commit then writes nothing and returns -1 with
+ * that first failure. A caller may go on after a failed write; it cannot
+ * lose one by not looking at a result.
  */
 int store_begin(struct store *st, int rdonly, struct store_txn **out,
     char *err, size_t errlen);

@@ -275,6 +275,25 @@ test_hash_and_json(void **state)
 	json_decref(j);
 }
 
+/* Email addresses: at most 254 characters (RFC 5321; the store's index). */
+static void
+test_email_length(void **state)
+{
+	char in[300], err[128], *out;
+
+	(void)state;
+	memset(in, 'a', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	memcpy(in + PROFILE_EMAIL_MAX - 12, "@example.com", 13); /* 254 */
+	assert_int_equal(profile_norm_email(in, &out, err, sizeof(err)), 0);
+	assert_string_equal(out, in);
+	free(out);
+	memmove(in + 1, in, strlen(in) + 1); /* 255 */
+	assert_int_equal(profile_norm_email(in, &out, err, sizeof(err)), -1);
+	assert_null(out);
+	assert_string_equal(err, "is longer than 254 characters");
+}
+
 static void
 test_render(void **state)
 {
@@ -308,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_countries),
 		cmocka_unit_test(test_phones),
 		cmocka_unit_test(test_hash_and_json),
+		cmocka_unit_test(test_email_length),
 		cmocka_unit_test(test_render),
 	};
 

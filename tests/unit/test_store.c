@@ -239,10 +239,14 @@ test_iterate_count_delete(void **state)
 		;
 	assert_int_equal(i, 9);
 	store_iter_close(it);
-	/* Keys LMDB cannot hold are refused with a message, not a crash. */
+	commit_ok(txn);
+	/* Keys LMDB cannot hold are refused with a message, not a crash (and
+	 * the transaction writes nothing: test_failed_write_poisons_commit). */
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
 	assert_int_equal(store_put(txn, STORE_OUTBOX, "", "x", 1, err,
 	    sizeof(err)), -1);
-	commit_ok(txn);
+	assert_string_equal(err, "outbox: key of 0 bytes");
+	store_abort(txn);
 	store_close(st);
 }
 
@@ -276,6 +280,42 @@ test_atomic_multi_db(void **state)
 	assert_int_equal(got.usn, 100);
 	store_watermark_clear(&got);
 	store_abort(txn);
+	store_close(st);
+}
+
+/*
+ * A failed write poisons its transaction: the commit writes nothing (not
+ * the writes before it either) and names the first failure.
+ */
+static void
+test_failed_write_poisons_commit(void **state)
+{
+	const char *dir = tu_tmpdir();
+	struct store *st = open_ok(dir, 0);
+	struct store_txn *txn;
+	char err[256], key[600], buf[16];
+
+	(void)state;
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+	put_str(txn, STORE_OUTBOX, "user-a", "push");
+	/* the caller may not look at the result: the commit does */
+	(void)store_put(txn, STORE_EMAILS, key, "x", 1, NULL, 0);
+	put_str(txn, STORE_OUTBOX, "user-b", "push");
+	assert_int_equal(store_del(txn, STORE_EMAILS, "absent", err,
+	    sizeof(err)), 0); /* deleting nothing is no failure */
+	assert_int_equal(store_commit(txn, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "nothing was written"));
+	assert_non_null(strstr(err, "emails: key of 599 bytes"));
+	assert_int_equal(store_begin(st, 1, &txn, err, sizeof(err)), 0);
+	assert_int_equal(get_str(txn, STORE_OUTBOX, "user-a", buf, sizeof(buf)), 1);
+	assert_int_equal(get_str(txn, STORE_OUTBOX, "user-b", buf, sizeof(buf)), 1);
+	store_abort(txn);
+	/* the next transaction starts clean */
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+	put_str(txn, STORE_OUTBOX, "user-a", "push");
+	commit_ok(txn);
 	store_close(st);
 }
 
@@ -497,6 +537,7 @@ main(void)
 		cmocka_unit_test(test_map_trimmed),
 		cmocka_unit_test(test_iterate_count_delete),
 		cmocka_unit_test(test_atomic_multi_db),
+		cmocka_unit_test(test_failed_write_poisons_commit),
 		cmocka_unit_test(test_second_writer_refused_reader_allowed),
 		cmocka_unit_test(test_one_writer_per_process),
 		cmocka_unit_test(test_readonly_missing),
