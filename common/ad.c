@@ -470,7 +470,7 @@ deleted_objects_dn(const struct ad *ad)
 	return xasprintf("CN=Deleted Objects,%s", ad->dc.default_nc);
 }
 
-/* check_deleted_visible: SPEC section 2, step 4: may we see tombstones? */
+/* check_deleted_visible: may we see tombstones? (docs/behaviour.md) */
 static void
 check_deleted_visible(struct ad *ad)
 {

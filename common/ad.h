@@ -9,7 +9,7 @@
  * drained with ldap_result(..., zero timeout), each operation with its own
  * timeout timer.
  *
- * The pure parts (the full-sync decision of SPEC section 2, filter
+ * The pure parts (the full-sync decision of docs/behaviour.md, filter
  * building and RFC 4515 escaping, GUID formatting, entry conversion and
  * the write-back diff) need no connection and are what the unit tests
  * exercise. Nothing here logs: errors go to the caller's buffer or
@@ -52,7 +52,7 @@ struct ad_scan_plan {
 };
 
 /*
- * ad_plan_scan: SPEC section 2, steps 2 and 3. w is the stored watermark
+ * ad_plan_scan: steps 2 and 3 of docs/behaviour.md. w is the stored watermark
  * (NULL: none), dc what the DC says now.
  */
 void ad_plan_scan(const struct store_watermark *w, const struct ad_dc_info *dc,

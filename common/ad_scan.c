@@ -1,5 +1,5 @@
 /*
- * ad_scan: the paged usnChanged search of SPEC section 2 (users of the
+ * ad_scan: the paged usnChanged search of docs/behaviour.md (users of the
  * base DN, then tombstones of the same range), streamed page by page.
  *
  * The request for the next page (or the next phase) goes out before the

@@ -43,7 +43,7 @@ struct key {
 #define F(m) offsetof(struct config, m)
 
 /*
- * The configuration table (SPEC section 6, contract). Every key, its type,
+ * The configuration table (ringsyncd.conf(5)). Every key, its type,
  * bounds and default. etc/ringsyncd.conf documents the same keys; a unit
  * test checks that the two agree.
  */
@@ -125,7 +125,7 @@ static const char *const sections[] = {
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 enum { SEC_PUSH = 3, SEC_WRITEBACK = 4 };
 
-/* Phone fields a [push] key may name (SPEC section 3), plus custom.<name>. */
+/* The phone fields of [push] keys (ringsyncd.conf(5)), plus custom.<name>. */
 static const char *const phone_fields[] = {
 	"firstName", "lastName", "email", "mobilePhone", "businessPhone",
 	"street", "city", "state", "zip", "country", "department", "jobTitle",

@@ -1,5 +1,5 @@
 /*
- * config: the INI configuration of SPEC section 6, parsed with inih into
+ * config: the INI configuration of ringsyncd.conf(5), parsed with inih into
  * one struct config.
  *
  * One table (config.c) drives parsing, defaults, bounds, required keys,

@@ -3,7 +3,7 @@
  *
  * Lines go to syslog (ident "ringsyncd" by default, the configured facility)
  * and, with -f, to stderr as well. A line is a lower-case sentence followed by
- * key=value pairs (SPEC section 7). Values that come from outside (AD, the
+ * key=value pairs (docs/behaviour.md). Values that come from outside (AD, the
  * phone API, files) go through log_q(), which quotes and escapes them.
  *
  * Every line passes through log_redact() before it leaves the process:

@@ -1,6 +1,6 @@
 /*
- * phone: the RingCentral-platform API as ringsync speaks it (notes:
- * telephony-api.md): OAuth, SCIM users, extensions, phone numbers, custom
+ * phone: the RingCentral-platform API as ringsync speaks it
+ * (docs/phone-api.md): OAuth, SCIM users, extensions, phone numbers, custom
  * fields and extension-bulk-update tasks, asynchronously on the daemon's
  * libev loop over the http module.
  *
@@ -14,7 +14,7 @@
  * and the OAuth error, never from message text alone; every response is
  * validated, and a missing or mistyped field is PHONE_MALFORMED for that
  * call. phone_error_message() turns an error into the administrator's
- * sentence of SPEC section 7.
+ * sentence (docs/behaviour.md, per-user errors).
  *
  * The client owns its http client, the client secret and JWT read from
  * their files, and the OAuth tokens, which it keeps in the state store
@@ -139,7 +139,7 @@ void phone_error_from_item(const json_t *item, enum phone_call call,
     struct phone_error *out);
 
 /*
- * phone_error_message: the administrator's sentence of SPEC section 7 for
+ * phone_error_message: the administrator's sentence (docs/behaviour.md) for
  * e, naming brand ("TELUS Business Connect") where the text refers to the
  * phone system's portal or session. Returns buf.
  */

@@ -1,6 +1,6 @@
 /*
  * phone_error: typing of error responses, the administrator's messages
- * (SPEC section 7) and the parameter -> [push] field mapping (phone.h).
+ * (docs/behaviour.md) and the parameter -> [push] field mapping (phone.h).
  * Pure functions only.
  */
 #include "phone.h"

@@ -1,6 +1,6 @@
 /*
  * profile: what ringsync pushes for one AD user, derived from the [push]
- * mapping (phone field = AD attribute), normalised (SPEC section 3) and
+ * mapping (phone field = AD attribute), normalised (docs/behaviour.md) and
  * hashed, plus the write-back templates.
  *
  * A profile holds every mapped field, "" when AD has no value (the field is

@@ -9,7 +9,7 @@
 #include "schema.h"
 #include "util.h"
 
-/* The SCIM attribute each standard [push] field is sent as (SPEC section 3). */
+/* The SCIM attribute of each standard [push] field (docs/phone-api.md). */
 static const struct {
 	const char *field, *scim;
 } scim_attrs[] = {

@@ -1,6 +1,6 @@
 /*
- * schema: the phone system's user schema as ringsync caches it (SPEC
- * section 1, Import User Schema): the SCIM User attributes, the account's
+ * schema: the phone system's user schema as ringsync caches it (Import
+ * User Schema, docs/behaviour.md): the SCIM User attributes, the account's
  * custom fields and the AD attributes of class user, fetched by
  * `ringsyncctl schema` into the store's meta database (key "schema").
  * ringsyncd -t checks the [push] mapping against the cache, and the pusher

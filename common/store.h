@@ -1,6 +1,6 @@
 /*
  * store: the daemon's durable state, one LMDB environment under state_dir
- * (SPEC section 4).
+ * (docs/architecture.md, the store).
  *
  * Named databases: meta (schema version), watermark (the last usnChanged
  * high-water mark with the DC it belongs to), users (one record per AD

@@ -17,7 +17,7 @@
 #include "sync_stage.h"
 #include "util.h"
 
-#define STOP_GRACE 8.0 /* s: SIGTERM must end within 10 s (SPEC section 6) */
+#define STOP_GRACE 8.0 /* s: SIGTERM must end within 10 s (ringsyncd(8)) */
 
 const char *
 sync_kind_name(enum sync_kind kind)

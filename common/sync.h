@@ -1,5 +1,5 @@
 /*
- * sync: the engine (ARCHITECTURE.md): scanner -> outbox -> pusher, and
+ * sync: the engine (docs/architecture.md): scanner -> outbox -> pusher, and
  * importer -> write-back queue -> writer, over the LMDB store, on the
  * daemon's libev loop.
  *
@@ -15,7 +15,7 @@
  * Decisions are pure functions (sync_plan.c). The struct sync owns the AD
  * and phone clients and its timers; it borrows the configuration, the
  * store and the loop from the daemon. It logs per-user actions and errors
- * (SPEC section 7): it is the daemon's voice for the sync.
+ * (docs/behaviour.md): it is the daemon's voice for the sync.
  */
 #ifndef RINGSYNC_SYNC_H
 #define RINGSYNC_SYNC_H
@@ -31,7 +31,7 @@ enum sync_kind {
 	SYNC_FULL,        /* the full-sync timer and --full-resync */
 };
 
-/* Exit statuses of --once (SPEC section 6, contract). */
+/* Exit statuses of --once (docs/behaviour.md, exit statuses). */
 enum sync_status {
 	SYNC_OK = 0,
 	SYNC_USERS_FAILED = 1,

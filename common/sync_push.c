@@ -213,7 +213,7 @@ save_user(struct push *p, struct store_txn *txn, struct item *it)
 }
 
 /*
- * phone_failure: log a phone-side failure of a user as SPEC section 7
+ * phone_failure: log a phone-side failure of a user as docs/behaviour.md
  * says, naming the AD attribute and value when the API named a field.
  */
 static void

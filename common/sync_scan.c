@@ -1,7 +1,7 @@
 /*
  * sync_scan: the scanner. AD entries of the usnChanged range become
  * desired states in the outbox, one transaction per page, and the new
- * watermark is stored only once every page is (SPEC section 2, step 6).
+ * watermark is stored only once every page is (docs/behaviour.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,7 +355,7 @@ sweep(struct scan_ctx *x)
 /*
  * hold: the deactivations queued by the scan (held = 2: under review) are
  * released (0) when they are within max_deactivations, else all of them
- * are held (1) and reported at LOG_CRIT (SPEC section 5).
+ * are held (1) and reported at LOG_CRIT (docs/behaviour.md, safety).
  */
 static void
 hold(struct scan_ctx *x)

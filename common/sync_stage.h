@@ -8,7 +8,7 @@
 #include "sync_internal.h"
 
 /*
- * What a cycle did: the summary line of SPEC section 7. The scanner's
+ * What a cycle did: the summary line (docs/behaviour.md). The scanner's
  * cycle and the importer's each have one; the pusher and the writer add
  * to the cycle that set them going.
  */
@@ -80,7 +80,7 @@ void push_kick(struct sync *s);
 struct store_txn *txn_begin(struct sync *s);
 /* sync.c: commit, logging a failure; returns 0 or -1. */
 int txn_commit(struct sync *s, struct store_txn *txn);
-/* sync.c: log a per-user error (SPEC section 7) and count it in c. */
+/* sync.c: log a per-user error (docs/behaviour.md) and count it in c. */
 void user_failed(struct sync *s, struct cycle *c, const char *dn,
     const char *email, const char *attr, const char *value, const char *msg);
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */

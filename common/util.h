@@ -39,8 +39,8 @@ void str_set(char **dst, const char *src);
 
 /*
  * retry_delay: seconds before retry number attempt (0-based) after a
- * connection failure or a 5xx: 2, 3, 5, 8, 13, 21, 30, then 30 (SPEC
- * section 4, the platform's requested sequence).
+ * connection failure or a 5xx: 2, 3, 5, 8, 13, 21, 30, then 30 (the
+ * platform's requested sequence; docs/behaviour.md, delivery).
  */
 unsigned int retry_delay(unsigned int attempt);
 

@@ -1,5 +1,5 @@
 /*
- * ringsyncctl schema: Import User Schema (SPEC section 1). Fetches the
+ * ringsyncctl schema: Import User Schema (docs/behaviour.md). Fetches the
  * phone system's SCIM user schema and the account's custom fields, and the
  * AD attributes of class user, caches them in the store (meta "schema")
  * for ringsyncd -t and the pusher, and prints what is mappable.

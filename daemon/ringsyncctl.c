@@ -36,7 +36,7 @@
  * but ringsyncd renews it without a person (a valid refresh token, or a
  * JWT credential); 3 nothing valid is left: someone must run `auth
  * login`. auth login: 0 logged in, 3 refused or timed out. 2 is a
- * configuration or state-store problem everywhere (SPEC section 6).
+ * configuration or state-store problem everywhere (ringsyncctl(8)).
  */
 #define EXIT_RENEWABLE 1
 #define EXIT_CONFIG 2

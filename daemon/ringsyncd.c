@@ -24,7 +24,7 @@
 #include "util.h"
 #include "version.h"
 
-/* Exit statuses (SPEC section 6, contract). */
+/* Exit statuses (ringsyncd(8), docs/behaviour.md). */
 #define EXIT_CONFIG 2
 
 struct options {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""ringsync's benchmark (issue #8, SPEC section 8).
+"""ringsync's benchmark (issue #8, docs/behaviour.md, performance targets).
 
 For each size N: a throwaway Samba AD DC with N users, the phone-API
 emulator with N matching phone users (each with an extension and a direct

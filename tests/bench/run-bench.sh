@@ -1,5 +1,5 @@
 #!/bin/bash
-# ringsync's benchmark (SPEC section 8): builds ringsyncd (RelWithDebInfo,
+# ringsync's benchmark (docs/behaviour.md, performance targets): builds ringsyncd (RelWithDebInfo,
 # no sanitizers) and the LDAP operation counter, runs every size against a
 # throwaway Samba AD DC and the phone-API emulator, and writes the results
 # into README.md's "## Performance" section. Debian 12, as root.

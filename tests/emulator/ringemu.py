@@ -2,9 +2,9 @@
 """ringemu: an emulator of the RingCentral-platform API subset ringsync speaks.
 
 It serves the OAuth, SCIM and REST endpoints listed in
-/work/shared/notes/telephony-api.md with the same rules, rate limits and error
+docs/phone-api.md and tests/emulator/README.md with the same rules, rate limits and error
 bodies, plus a control interface under /_emu/ that tests use to seed data,
-inject faults and read a request log. Choices where the notes are silent are
+inject faults and read a request log. Choices where the platform's documentation is silent are
 listed in tests/emulator/README.md. Standard library only.
 
 Layout, top to bottom:
@@ -2058,7 +2058,7 @@ class RestApi:
 
 
 def api_routes(oauth, scim, rest):
-    """(method, path regex, rate group, handler): the notes' tables."""
+    """(method, path regex, rate group, handler): the tables of tests/emulator/README.md."""
     a, s = re.escape(ACCOUNT_PATH), re.escape(SCIM_PATH)
     ext, uid = a + r"/extension/(?P<ext_id>[^/]+)", s + r"/Users/(?P<user_id>[^/]+)"
     return [

@@ -898,7 +898,7 @@ class RestTests(EmuCase):
         self.assertStatus(self.api("GET", "/scim/v2/Groups"), 404)
 
     def test_rate_limit_groups(self):
-        """Every endpoint reports its group from the notes' tables."""
+        """Every endpoint reports its group from the README's table."""
         bulk = {"records": [{"id": "101"}]}
         table = [("GET", "/scim/v2/Users", None, "Light"),
                  ("POST", "/scim/v2/Users/.search", {}, "Light"),

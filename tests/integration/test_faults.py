@@ -45,7 +45,7 @@ AD_ATTRS = ["givenName", "sn", "mail", "st", "c", "l", "department",
             "telephoneNumber", "ipPhone"]
 BULK = "/restapi/v1.0/account/~/extension-bulk-update"
 
-# A restored DC (SPEC section 2): same data, a new invocationId. Run with
+# A restored DC (docs/behaviour.md): same data, a new invocationId. Run with
 # samba stopped, through SamDB on the DC's own files.
 NEW_INVOCATION_ID = r"""
 import sys, uuid, ldb
@@ -286,8 +286,8 @@ class FaultTest(test_sync.SyncTest):
         versions = {x["id"]: x["version"] for x in self.emu.state()["extensions"]
                     if x["id"] in ids}
 
-        # The DC comes back restored from a backup: a new identity (SPEC
-        # section 2). One user was added meanwhile, one is edited after.
+        # The DC comes back restored from a backup: a new identity (see
+        # docs/behaviour.md). One user was added meanwhile, one is edited after.
         self.dc.stop()
         try:
             mark = len(d.output())

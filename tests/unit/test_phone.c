@@ -1,6 +1,6 @@
 /*
  * Unit tests for common/phone and the pure part of common/http: error
- * typing of every error body the notes and the emulator document, the
+ * typing of every error body docs/phone-api.md and the emulator document, the
  * administrator's messages, parameter -> field mapping, request bodies,
  * response validation, PKCE, and the pacing arithmetic (including a
  * simulated server that counts every arrival in its sliding window).
