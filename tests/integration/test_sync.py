@@ -188,7 +188,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         proxy.wait_held(held, 60)
         mark = len(d.output())
         d.signal(signal.SIGTERM)
-        # The SPEC's stop: at most 10 s (the stop grace is 8 s).
+        # A stop takes at most 10 s (ringsyncd(8); the stop grace is 8 s).
         self.assertEqual(d.wait(10), 0, d.output()[-3000:])
         self.assertIn("stopping with work in flight", d.output()[mark:])
         self.assertEqual(self.ad("stall.a", "ipPhone")["ipPhone"], ext["extensionNumber"])
