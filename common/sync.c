@@ -171,10 +171,58 @@ cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
 	snprintf(c->dc, sizeof(c->dc), "-");
 }
 
+/*
+ * The lanes' transitions. Each lane moves through one function, which
+ * refuses a step the design does not have: a broken invariant, so the
+ * process aborts (systemd restarts it; the store has what was committed).
+ */
+static void __attribute__((noreturn))
+lane_broken(const char *lane, int from, int to)
+{
+	log_crit("internal error: the %s lane cannot go from state %d to %d",
+	    lane, from, to);
+	abort();
+}
+
+static void
+scan_state_set(struct sync *s, enum sync_scan_state to)
+{
+	if (s->scan_state == to)
+		lane_broken("scan", s->scan_state, to);
+	s->scan_state = to;
+}
+
+static void
+push_state_set(struct sync *s, enum sync_push_state to)
+{
+	/* AGAIN only from RUNNING; RUNNING from IDLE or, a new round, AGAIN */
+	if ((to == SYNC_PUSH_AGAIN && s->push_state != SYNC_PUSH_RUNNING) ||
+	    (to == SYNC_PUSH_RUNNING && s->push_state == SYNC_PUSH_RUNNING) ||
+	    (to == SYNC_PUSH_IDLE && s->push_state == SYNC_PUSH_IDLE))
+		lane_broken("push", s->push_state, to);
+	s->push_state = to;
+}
+
+static void
+import_state_set(struct sync *s, enum sync_import_state to)
+{
+	static const enum sync_import_state from[] = {
+		[SYNC_IMPORT_READING] = SYNC_IMPORT_IDLE,
+		[SYNC_IMPORT_WRITING] = SYNC_IMPORT_READING,
+	};
+
+	if (to != SYNC_IMPORT_IDLE ? s->import_state != from[to] :
+	    s->import_state == SYNC_IMPORT_IDLE)
+		lane_broken("import", s->import_state, to);
+	s->import_state = to;
+}
+
 int
 sync_busy(const struct sync *s)
 {
-	return s->scanning || s->pushing || s->importing || s->writing;
+	return s->scan_state != SYNC_SCAN_IDLE ||
+	    s->push_state != SYNC_PUSH_IDLE ||
+	    s->import_state != SYNC_IMPORT_IDLE;
 }
 
 void
@@ -224,22 +272,22 @@ static void start_pending(struct sync *s);
 static void
 once_step(struct sync *s)
 {
-	if (s->scanning || s->pushing)
+	if (s->scan_state != SYNC_SCAN_IDLE || s->push_state != SYNC_PUSH_IDLE)
 		return;
-	if (s->once == 1) {
-		s->once = 2;
+	if (s->once == SYNC_ONCE_SCAN) {
+		s->once = SYNC_ONCE_IMPORT;
 		summary(s, &s->c);
 		cycle_init(s, &s->ic, SYNC_IMPORT);
-		s->importing = 1;
+		import_state_set(s, SYNC_IMPORT_READING);
 		import_start(s);
 		return;
 	}
-	if (s->once == 2 && !s->importing && !s->writing) {
+	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE) {
 		enum sync_status a = status_of(s, &s->c),
 		    b = status_of(s, &s->ic);
 
 		summary(s, &s->ic);
-		s->once = 0;
+		s->once = SYNC_ONCE_OFF;
 		s->once_cb(a > b ? a : b, s->once_arg);
 	}
 }
@@ -247,14 +295,14 @@ once_step(struct sync *s)
 void
 scan_finished(struct sync *s)
 {
-	s->scanning = 0;
+	scan_state_set(s, SYNC_SCAN_IDLE);
 	if (!s->stopping)
 		push_kick(s);
-	if (s->once) {
+	if (s->once != SYNC_ONCE_OFF) {
 		once_step(s);
 		return;
 	}
-	if (s->pushing)
+	if (s->push_state != SYNC_PUSH_IDLE)
 		s->summary_due = 1; /* the summary waits for the pusher */
 	else
 		summary(s, &s->c);
@@ -265,30 +313,30 @@ scan_finished(struct sync *s)
 void
 push_kick(struct sync *s)
 {
-	if (s->pushing) {
-		s->push_again = 1;
+	if (s->push_state == SYNC_PUSH_RUNNING) {
+		push_state_set(s, SYNC_PUSH_AGAIN);
 		return;
 	}
-	if (s->stopping)
+	if (s->push_state == SYNC_PUSH_AGAIN || s->stopping)
 		return;
-	s->pushing = 1;
-	s->push_again = 0;
+	push_state_set(s, SYNC_PUSH_RUNNING);
 	push_start(s);
 }
 
 void
 push_finished(struct sync *s)
 {
-	s->pushing = 0;
-	if (s->push_again && !s->stopping) {
-		push_kick(s);
+	if (s->push_state == SYNC_PUSH_AGAIN && !s->stopping) {
+		push_state_set(s, SYNC_PUSH_RUNNING); /* another round */
+		push_start(s);
 		return;
 	}
-	if (s->once) {
+	push_state_set(s, SYNC_PUSH_IDLE);
+	if (s->once != SYNC_ONCE_OFF) {
 		once_step(s);
 		return;
 	}
-	if (s->summary_due && !s->scanning) {
+	if (s->summary_due && s->scan_state == SYNC_SCAN_IDLE) {
 		s->summary_due = 0;
 		summary(s, &s->c);
 	}
@@ -298,20 +346,20 @@ push_finished(struct sync *s)
 void
 import_finished(struct sync *s)
 {
-	s->importing = 0;
 	if (s->stopping) {
+		import_state_set(s, SYNC_IMPORT_IDLE);
 		check_idle(s);
 		return;
 	}
-	s->writing = 1;
+	import_state_set(s, SYNC_IMPORT_WRITING);
 	writer_start(s);
 }
 
 void
 writer_finished(struct sync *s)
 {
-	s->writing = 0;
-	if (s->once) {
+	import_state_set(s, SYNC_IMPORT_IDLE);
+	if (s->once != SYNC_ONCE_OFF) {
 		once_step(s);
 		return;
 	}
@@ -327,12 +375,13 @@ writer_finished(struct sync *s)
 static void
 start_pending(struct sync *s)
 {
-	if (s->stopping || s->once)
+	if (s->stopping || s->once != SYNC_ONCE_OFF)
 		return;
 	/* A dry run keeps one transaction through its scan: no overlap. */
 	int lanes_apart = s->dry_run;
 
-	if (!s->scanning && !(lanes_apart && (s->importing || s->writing)) &&
+	if (s->scan_state == SYNC_SCAN_IDLE && !(lanes_apart &&
+	    s->import_state != SYNC_IMPORT_IDLE) &&
 	    (s->pending & ((1u << SYNC_FULL) | (1u << SYNC_INCREMENTAL)))) {
 		enum sync_kind k = s->pending & (1u << SYNC_FULL) ? SYNC_FULL :
 		    SYNC_INCREMENTAL;
@@ -346,14 +395,15 @@ start_pending(struct sync *s)
 
 		s->pending &= ~((1u << SYNC_FULL) | (1u << SYNC_INCREMENTAL));
 		cycle_init(s, &s->c, k);
-		s->scanning = 1;
+		scan_state_set(s, SYNC_SCAN_RUNNING);
 		scan_start(s);
 	}
-	if (!s->importing && !s->writing && !(lanes_apart && s->scanning) &&
+	if (s->import_state == SYNC_IMPORT_IDLE && !(lanes_apart &&
+	    s->scan_state != SYNC_SCAN_IDLE) &&
 	    (s->pending & (1u << SYNC_IMPORT))) {
 		s->pending &= ~(1u << SYNC_IMPORT);
 		cycle_init(s, &s->ic, SYNC_IMPORT);
-		s->importing = 1;
+		import_state_set(s, SYNC_IMPORT_READING);
 		import_start(s);
 	}
 }
@@ -370,11 +420,11 @@ sync_request(struct sync *s, enum sync_kind kind)
 void
 sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg)
 {
-	s->once = 1;
+	s->once = SYNC_ONCE_SCAN;
 	s->once_cb = cb;
 	s->once_arg = arg;
 	cycle_init(s, &s->c, full ? SYNC_FULL : SYNC_INCREMENTAL);
-	s->scanning = 1;
+	scan_state_set(s, SYNC_SCAN_RUNNING);
 	scan_start(s);
 }
 
@@ -405,7 +455,10 @@ stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	log_warning("stopping with work in flight: it resumes at the next start");
 	lanes_abort(s);
-	s->scanning = s->pushing = s->importing = s->writing = 0;
+	/* aborted, not finished: the lanes stop where they are */
+	s->scan_state = SYNC_SCAN_IDLE;
+	s->push_state = SYNC_PUSH_IDLE;
+	s->import_state = SYNC_IMPORT_IDLE;
 	check_idle(s);
 }
 
@@ -433,7 +486,8 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	/* Entries waiting for their retry time are due: a cycle of their own
 	 * when no scan cycle is open to count them. */
-	if (!s->scanning && !s->summary_due && !s->pushing && !s->once) {
+	if (s->scan_state == SYNC_SCAN_IDLE && !s->summary_due &&
+	    s->push_state == SYNC_PUSH_IDLE && s->once == SYNC_ONCE_OFF) {
 		cycle_init(s, &s->c, SYNC_INCREMENTAL);
 		s->summary_due = 1;
 	}

@@ -35,6 +35,36 @@ struct import;
 struct writer;
 struct scan_ctx;
 
+/*
+ * The lanes' states (sync.c moves them, each through one function that
+ * refuses a transition the design does not have). The scan lane is the
+ * scanner and the pusher, which may still push while the next scan runs;
+ * the import lane is the importer, then the writer.
+ */
+enum sync_scan_state {
+	SYNC_SCAN_IDLE,
+	SYNC_SCAN_RUNNING,
+};
+
+enum sync_push_state {
+	SYNC_PUSH_IDLE,
+	SYNC_PUSH_RUNNING,
+	SYNC_PUSH_AGAIN,      /* running, and the outbox changed meanwhile */
+};
+
+enum sync_import_state {
+	SYNC_IMPORT_IDLE,
+	SYNC_IMPORT_READING,  /* the importer lists the phone side */
+	SYNC_IMPORT_WRITING,  /* the writer drains the write-back queue */
+};
+
+/* --once: the scan lane to its end, then the import lane to its end. */
+enum sync_once_state {
+	SYNC_ONCE_OFF,
+	SYNC_ONCE_SCAN,
+	SYNC_ONCE_IMPORT,
+};
+
 struct sync {
 	struct ev_loop *loop;         /* borrowed */
 	const struct config *cfg;     /* borrowed */
@@ -45,12 +75,13 @@ struct sync {
 	unsigned int pending;         /* bit per enum sync_kind requested */
 	struct cycle c;               /* the scan cycle (AD -> phone) */
 	struct cycle ic;              /* the import cycle (phone -> AD) */
-	int scanning, pushing, importing, writing;
-	int push_again;               /* the outbox changed while pushing */
+	enum sync_scan_state scan_state;
+	enum sync_push_state push_state;
+	enum sync_import_state import_state;
+	enum sync_once_state once;
 	unsigned long long store_errors; /* failed store commits, ever */
 	int summary_due;              /* a scan cycle waits for the pusher */
 	ev_timer retry;               /* the earliest outbox retry */
-	int once;
 	sync_done_cb *once_cb;
 	void *once_arg;
 	int stopping;
