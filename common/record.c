@@ -325,9 +325,15 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * is_v1: the flat shape of version 1, which always had phone_active at
+ * the top (the current shape never has it), or a record with no part.
+ */
 static int
 is_v1(const json_t *j)
 {
+	if (json_object_get(j, "phone_active") != NULL)
+		return 1;
 	for (size_t i = 0; i < sizeof(part_names) / sizeof(part_names[0]); i++)
 		if (json_object_get(j, part_names[i]) != NULL)
 			return 0;
@@ -955,5 +961,7 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 		return -1;
 	}
 	*invalid = wu.invalid + wo.invalid;
+	log_notice("state store records migrated from=%d to=%d invalid=%u", from,
+	    STORE_SCHEMA_VERSION, *invalid);
 	return 0;
 }
