@@ -917,8 +917,7 @@ record_email_del(struct store_txn *txn, const char *email, char *err,
 
 struct migrate {
 	struct store_txn *txn;
-	char *err;
-	size_t errlen;
+	char err[256];                /* why a put failed */
 };
 
 static int
@@ -927,7 +926,7 @@ migrate_user(struct record_user *u, void *arg)
 	struct migrate *m = arg;
 	json_t *j = record_user_to_json(u);
 	int rc = store_put_json(m->txn, STORE_USERS, u->guid, j, m->err,
-	    m->errlen);
+	    sizeof(m->err));
 
 	json_decref(j);
 	return rc;
@@ -938,14 +937,14 @@ migrate_out(struct record_out *o, void *arg)
 {
 	struct migrate *m = arg;
 
-	return record_out_put(m->txn, o, m->err, m->errlen);
+	return record_out_put(m->txn, o, m->err, sizeof(m->err));
 }
 
 int
 record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
     char *err, size_t errlen)
 {
-	struct migrate m = { txn, err, errlen };
+	struct migrate m = { txn, "" };
 	struct record_walk wu = { NULL, &m, 0 }, wo = { NULL, &m, 0 };
 
 	*invalid = 0;
@@ -956,9 +955,9 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 	if (record_user_walk(txn, &wu, migrate_user) < 0 ||
 	    record_out_walk(txn, &wo, migrate_out) < 0) {
 		*invalid = wu.invalid + wo.invalid;
-		if (err != NULL && *err == '\0')
-			errbuf_set(err, errlen, "cannot rewrite the records");
-		return -1;
+		return errbuf_set(err, errlen, "cannot migrate the records of "
+		    "schema version %d: %s", from, m.err[0] ? m.err :
+		    "cannot read them");
 	}
 	*invalid = wu.invalid + wo.invalid;
 	log_notice("state store records migrated from=%d to=%d invalid=%u", from,

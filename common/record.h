@@ -128,9 +128,10 @@ struct record_walk {
 };
 
 /*
- * Walk callbacks: the record is the walk's, valid during the call (the
- * callback may change it and put it). Return 0 to go on, 1 to stop, -1 to
- * fail the walk.
+ * Walk callbacks: the record is the walk's, valid during the call and
+ * cleared after it. The callback may change it and put it, or take what
+ * it owns (leaving the struct zeroed). Return 0 to go on, 1 to stop, -1
+ * to fail the walk.
  */
 typedef int record_user_cb(struct record_user *u, void *arg);
 typedef int record_out_cb(struct record_out *o, void *arg);
