@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "record.h"
 #include "util.h"
 
 #define STORE_FILE "state.mdb"
@@ -159,7 +160,34 @@ make_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-/* check_schema: refuse a newer store; stamp a new one with our version. */
+/*
+ * migrate: rewrite the records of an older schema version in the current
+ * shapes and stamp the version, in one write transaction: a crash leaves
+ * the old store as it was.
+ */
+static int
+migrate(struct store *st, int from, char *err, size_t errlen)
+{
+	struct store_txn *txn;
+	unsigned int invalid;
+	char buf[16];
+
+	if (store_begin(st, 0, &txn, err, errlen) < 0)
+		return -1;
+	snprintf(buf, sizeof(buf), "%d", STORE_SCHEMA_VERSION);
+	if (record_migrate(txn, from, &invalid, err, errlen) < 0 ||
+	    store_put(txn, STORE_META, "schema_version", buf, strlen(buf), err,
+	    errlen) < 0) {
+		store_abort(txn);
+		return -1;
+	}
+	return store_commit(txn, err, errlen);
+}
+
+/*
+ * check_schema: refuse a newer store, migrate an older one (not when
+ * read-only); stamp a new one with our version.
+ */
 static int
 check_schema(struct store *st, char *err, size_t errlen)
 {
@@ -200,6 +228,9 @@ check_schema(struct store *st, char *err, size_t errlen)
 		    "%d, newer than this ringsyncd understands (%d): run the newer "
 		    "ringsyncd, or move the state directory away to start afresh",
 		    st->dir, version, STORE_SCHEMA_VERSION);
+	/* A read-only open reads the older records as they are (record.h). */
+	if (version < STORE_SCHEMA_VERSION && !st->rdonly)
+		return migrate(st, version, err, errlen);
 	return 0;
 }
 

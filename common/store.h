@@ -1,6 +1,5 @@
 /*
- * store: the daemon's durable state, one LMDB environment under state_dir
- * (docs/architecture.md, the store).
+ * store: the daemon's durable state, one LMDB environment under state_dir.
  *
  * Named databases: meta (schema version), watermark (the last usnChanged
  * high-water mark with the DC it belongs to), users (one record per AD
@@ -23,7 +22,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 1
+/*
+ * The records' shapes (record.h). A store of an older version is migrated
+ * by a writable store_open, in one transaction; a read-only open reads it
+ * as it is.
+ */
+#define STORE_SCHEMA_VERSION 2
 
 enum store_db {
 	STORE_META,
@@ -52,7 +56,8 @@ struct store_iter;
 
 /*
  * store_open: open (creating dir with mode 0700 and the environment if
- * needed, unless STORE_RDONLY) and check the schema version. Fails with a
+ * needed, unless STORE_RDONLY) and check the schema version: an older
+ * store is migrated (record_migrate) unless STORE_RDONLY. Fails with a
  * message in err when another ringsyncd holds the directory, when the
  * store was written by a newer ringsync, or when LMDB refuses.
  */

@@ -620,8 +620,8 @@ release_within(struct sync *s)
 	if (s->dry_run || (txn = txn_begin(s)) == NULL)
 		return;
 	limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
-	    count_linked(txn));
-	if (held_each(txn, 0, &n, err, sizeof(err)) < 0 || n == 0) {
+	    sync_count_linked(txn));
+	if (sync_held_each(txn, 0, &n, err, sizeof(err)) < 0 || n == 0) {
 		store_abort(txn);
 		return;
 	}
@@ -631,7 +631,7 @@ release_within(struct sync *s)
 		    "the held batch has %u count=%u limit=%u", limit, n, n, limit);
 		return;
 	}
-	if (held_each(txn, 1, &n, err, sizeof(err)) < 0) {
+	if (sync_held_each(txn, 1, &n, err, sizeof(err)) < 0) {
 		log_err("cannot release the held deactivations error=%s", log_q(err));
 		store_abort(txn);
 		return;

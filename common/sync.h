@@ -106,6 +106,7 @@ int sync_users_list(struct store *st, int failed_only,
 /* The store's figures for ringsyncctl status. */
 struct sync_counts {
 	unsigned int users, linked, failed, held;
+	unsigned int invalid;   /* records that did not validate (skipped, logged) */
 	size_t outbox, writeback;
 };
 

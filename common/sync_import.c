@@ -109,6 +109,30 @@ first_number(const struct import *im, long long ext_id)
 	    im->num[lo].number : NULL;
 }
 
+/* duplicate: report the AD user of email, and record it as its error. */
+static void
+duplicate(struct import *im, struct store_txn *txn, const char *email,
+    const char *ids)
+{
+	char *owner = record_email_owner(txn, email), msg[512], err[256];
+	struct record_user u = { 0 };
+	int known = owner != NULL && record_user_get(txn, owner, &u, NULL, 0) == 0;
+
+	snprintf(msg, sizeof(msg), "More than one record found for Email: "
+	    "%s: the phone system must have one user per email (phone "
+	    "users %s)", email, ids);
+	user_failed(im->s, &im->s->ic, u.ad.dn, email,
+	    field_attr(im->s, "email"), email, msg);
+	im->s->ic.duplicates++;
+	if (known) {
+		record_error_set(&u.imp.err, msg);
+		u.imp.err.failures++;
+		record_import_put(txn, u.guid, &u.imp, err, sizeof(err));
+	}
+	record_user_clear(&u);
+	free(owner);
+}
+
 /* mark_duplicates: several phone users with one email: touch none. */
 static void
 mark_duplicates(struct import *im, struct store_txn *txn)
@@ -129,37 +153,46 @@ mark_duplicates(struct import *im, struct store_txn *txn)
 				o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%lld",
 				    o ? "," : "", im->ext[j].id);
 		}
-		{
-			char *owner = email_owner(txn, im->ext[i].email), msg[512];
-			struct sync_user u = { 0 };
-
-			if (owner != NULL)
-				user_get(txn, owner, &u);
-			snprintf(msg, sizeof(msg), "More than one record found for Email: "
-			    "%s: the phone system must have one user per email (phone "
-			    "users %s)", im->ext[i].email, ids);
-			user_failed(im->s, &im->s->ic, u.dn, im->ext[i].email,
-			    field_attr(im->s, "email"), im->ext[i].email, msg);
-			im->s->ic.duplicates++;
-			user_clear(&u);
-			free(owner);
-		}
+		duplicate(im, txn, im->ext[i].email, ids);
 		i = j - 1;
 	}
 }
 
-/* join_one: one phone user with the AD user of its email. */
+/* queue_writeback: the numbers into the write-back queue if they differ. */
+static void
+queue_writeback(struct import *im, struct store_txn *txn,
+    const struct record_user *u)
+{
+	struct record_wb q;
+	char err[256];
+
+	if (!plan_writeback(&im->s->cfg->writeback, u->imp.direct_number,
+	    u->imp.extension_number, u->wb.attrs, &q.attrs))
+		return;
+	if (im->s->dry_run)
+		log_info("dry run: would write back dn=%s direct_number=%s "
+		    "extension_number=%s", log_q(u->ad.dn),
+		    log_q(u->imp.direct_number), log_q(u->imp.extension_number));
+	snprintf(q.guid, sizeof(q.guid), "%s", u->guid);
+	record_wb_put(txn, &q, err, sizeof(err));
+	json_decref(q.attrs);
+}
+
+/*
+ * join_one: one phone user with the AD user of its email. The importer
+ * writes the import part of the user record alone.
+ */
 static void
 join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 {
 	struct sync *s = im->s;
-	char *owner = email_owner(txn, x->email), err[256];
-	const char *direct = first_number(im, x->id);
+	char *owner = record_email_owner(txn, x->email), err[256];
+	const char *link;
 	char id[32];
-	struct sync_user u;
-	json_t *want = NULL;
+	struct record_user u;
+	int linked = 0;
 
-	if (owner == NULL || user_get(txn, owner, &u) != 0) {
+	if (owner == NULL || record_user_get(txn, owner, &u, NULL, 0) != 0) {
 		s->ic.unmatched++;
 		log_debug("phone user without an AD user email=%s phone_id=%lld",
 		    log_q(x->email), x->id);
@@ -168,28 +201,26 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	}
 	free(owner);
 	snprintf(id, sizeof(id), "%lld", x->id);
-	if (u.phone_id == NULL) {
-		u.phone_id = xstrdup(id);
-		u.phone_active = x->enabled;
+	if ((link = record_user_phone_id(&u)) == NULL) {
+		str_set(&u.imp.phone_id, id);
+		u.imp.enabled = x->enabled;
+		link = id;
+		linked = 1;
 		s->ic.linked++;
 		log_info("phone user linked by import dn=%s email=%s phone_id=%s",
-		    log_q(u.dn), log_q(x->email), id);
+		    log_q(u.ad.dn), log_q(x->email), id);
 	}
-	if (strcmp(u.phone_id, id) == 0 && !u.ad_deleted) {
-		str_set(&u.direct_number, direct);
-		str_set(&u.extension_number, x->number);
-		if (plan_writeback(&s->cfg->writeback, direct, x->number, u.wb,
-		    &want)) {
-			if (s->dry_run)
-				log_info("dry run: would write back dn=%s direct_number=%s "
-				    "extension_number=%s", log_q(u.dn), log_q(direct),
-				    log_q(x->number));
-			store_put_json(txn, STORE_WRITEBACK, u.guid, want, err, sizeof(err));
-			json_decref(want);
-		}
+	if (strcmp(link, id) == 0 && !u.ad.deleted) {
+		str_set(&u.imp.direct_number, first_number(im, x->id));
+		str_set(&u.imp.extension_number, x->number);
+		record_error_clear(&u.imp.err);
+		queue_writeback(im, txn, &u);
 	}
-	user_put(txn, &u, err, sizeof(err));
-	user_clear(&u);
+	if (linked)
+		record_import_link(txn, u.guid, &u.imp, err, sizeof(err));
+	else
+		record_import_put(txn, u.guid, &u.imp, err, sizeof(err));
+	record_user_clear(&u);
 }
 
 static void

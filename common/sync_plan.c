@@ -9,14 +9,15 @@
 #include "util.h"
 
 static int
-linked_active(const struct sync_user *u)
+linked_active(const struct record_user *u)
 {
-	return u != NULL && u->phone_id != NULL && u->phone_active;
+	return u != NULL && record_user_phone_id(u) != NULL &&
+	    record_user_active(u);
 }
 
 void
-plan_entry(const struct sync_user *u, const struct ad_entry *e,
-    const char *hash, const struct sync_out *pending,
+plan_entry(const struct record_user *u, const struct ad_entry *e,
+    const char *hash, const struct record_out *pending,
     struct scan_decision *out)
 {
 	out->action = SCAN_NONE;
@@ -27,8 +28,8 @@ plan_entry(const struct sync_user *u, const struct ad_entry *e,
 		 * create (or an enable, pending with a linked user) may be on its
 		 * way: a deactivation follows it, dropped if it came to nothing.
 		 */
-		if (linked_active(u) || (u != NULL && u->creating) ||
-		    (u != NULL && u->phone_id != NULL && pending != NULL &&
+		if (linked_active(u) || (u != NULL && u->push.creating) ||
+		    (u != NULL && record_user_phone_id(u) != NULL && pending != NULL &&
 		    pending->active)) {
 			out->action = SCAN_DEACTIVATE;
 			out->reason = e->deleted ? "deleted" : "disabled";
@@ -43,9 +44,9 @@ plan_entry(const struct sync_user *u, const struct ad_entry *e,
 		out->action = SCAN_DATA_ERROR;
 		return;
 	}
-	if (u == NULL || u->phone_id == NULL) {
+	if (u == NULL || record_user_phone_id(u) == NULL) {
 		/* A data error waits until the AD value changes. */
-		if (u == NULL || strcmp(u->failed, hash) != 0) {
+		if (u == NULL || strcmp(u->push.failed, hash) != 0) {
 			out->action = SCAN_PUSH;
 			out->reason = "new";
 		} else if (pending != NULL) {
@@ -53,13 +54,13 @@ plan_entry(const struct sync_user *u, const struct ad_entry *e,
 		}
 		return;
 	}
-	if (!u->phone_active) {
+	if (!record_user_active(u)) {
 		out->action = SCAN_PUSH;
 		out->reason = "enabled";
-	} else if (strcmp(u->failed, hash) == 0) {
+	} else if (strcmp(u->push.failed, hash) == 0) {
 		if (pending != NULL)
 			out->action = SCAN_DROP; /* it would fail again */
-	} else if (strcmp(u->pushed, hash) != 0) {
+	} else if (strcmp(u->push.pushed, hash) != 0) {
 		out->action = SCAN_PUSH;
 		out->reason = "changed";
 	} else if (pending != NULL && !pending->active) {
@@ -75,19 +76,19 @@ plan_entry(const struct sync_user *u, const struct ad_entry *e,
 }
 
 enum push_action
-plan_push(const struct sync_out *o, const struct sync_user *u, long long now)
+plan_push(const struct record_out *o, const struct record_user *u, long long now)
 {
-	int linked = u != NULL && u->phone_id != NULL;
+	int linked = u != NULL && record_user_phone_id(u) != NULL;
 
 	if (o->not_before > now || o->held)
-		return PUSH_WAIT; /* held: 1 by max_deactivations, 2 under review */
+		return PUSH_WAIT; /* held, or under review */
 	if (!o->active)
-		return linked && u->phone_active ? PUSH_DEACTIVATE : PUSH_DROP;
+		return linked && record_user_active(u) ? PUSH_DEACTIVATE : PUSH_DROP;
 	if (!linked)
 		return PUSH_CREATE;
 	/* Pushed already (a link by import, or an older entry): only when
 	 * something differs, or the phone user is to be enabled again. */
-	if (u->phone_active && strcmp(u->pushed, o->hash) == 0)
+	if (record_user_active(u) && strcmp(u->push.pushed, o->hash) == 0)
 		return PUSH_DROP;
 	return PUSH_UPDATE;
 }

@@ -28,11 +28,10 @@
 
 struct item {
 	struct push *p;              /* not owned */
-	struct sync_out o;           /* owned */
-	struct sync_user u;          /* owned */
+	struct record_out o;           /* owned */
+	struct record_user u;          /* owned */
 	int known;                   /* u came from the store */
 	int was_creating;            /* a create of an earlier round may have acted */
-	json_t *read;                /* owned: u as it was read (save_user) */
 	enum push_action act;
 	struct phone_profile prof;   /* strings borrowed from o.profile */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
@@ -141,80 +140,52 @@ custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
 
 /* out_done: the entry is dealt with, unless a newer one replaced it. */
 static void
-out_done(struct store_txn *txn, const struct sync_out *o)
+out_done(struct store_txn *txn, const struct record_out *o)
 {
-	struct sync_out cur;
+	struct record_out cur;
 	char err[128];
 
-	if (out_get(txn, o->guid, &cur) == 0 && cur.seq == o->seq)
-		store_del(txn, STORE_OUTBOX, o->guid, err, sizeof(err));
-	out_clear(&cur);
+	if (record_out_get(txn, o->guid, &cur, NULL, 0) == 0 && cur.seq == o->seq)
+		record_out_del(txn, o->guid, err, sizeof(err));
+	record_out_clear(&cur);
 }
 
 /* retry_later: a transient failure: the entry waits with backoff. */
 static void
 retry_later(struct store_txn *txn, struct item *it)
 {
-	struct sync_out cur;
+	struct record_out cur;
 	char err[128];
 
-	if (out_get(txn, it->o.guid, &cur) == 0 && cur.seq == it->o.seq) {
+	if (record_out_get(txn, it->o.guid, &cur, NULL, 0) == 0 &&
+	    cur.seq == it->o.seq) {
 		cur.attempts++;
 		cur.not_before = (long long)time(NULL) +
 		    (long long)retry_delay(cur.attempts - 1);
-		out_put(txn, &cur, err, sizeof(err));
+		record_out_put(txn, &cur, err, sizeof(err));
 	}
-	out_clear(&cur);
+	record_out_clear(&cur);
 }
 
-/* The fields of a user record the pusher owns; the rest are the scan's. */
-static const char *const phone_side[] = {
-	"phone_id", "phone_active", "creating", "pushed", "failed", "failures",
-	"last_error",
-};
-
 /*
- * save_user: what the pusher changed in the item's user since it last
- * read or saved it, into the store. Meanwhile the scan may have recorded
- * newer AD facts (dn, disabled, written-back values) and the import a
- * link: those stay as the store has them.
+ * save_user: the item's push part into the store. The pusher owns that
+ * part alone: the scan's AD facts and the import's link and numbers stay
+ * as the store has them.
  */
 static void
 save_user(struct push *p, struct store_txn *txn, struct item *it)
 {
-	struct sync_user cur;
-	json_t *mine = user_to_json(&it->u), *rec = NULL;
 	char err[256];
 
-	if (user_get(txn, it->u.guid, &cur) == 0) {
-		rec = user_to_json(&cur);
-		user_clear(&cur);
-		for (size_t i = 0; i < sizeof(phone_side) / sizeof(phone_side[0]); i++) {
-			const char *k = phone_side[i];
-			json_t *v = json_object_get(mine, k), *was = it->read ?
-			    json_object_get(it->read, k) : NULL;
-
-			if (v == was || (v != NULL && was != NULL && json_equal(v, was)))
-				continue; /* not changed by us: not ours to change */
-			if (v != NULL)
-				json_object_set(rec, k, v);
-			else
-				json_object_del(rec, k);
-		}
-	}
-	if (store_put_json(txn, STORE_USERS, it->u.guid, rec ? rec : mine, err,
-	    sizeof(err)) < 0)
-		log_err("cannot record a user dn=%s error=%s", log_q(it->u.dn),
+	if (record_push_put(txn, it->u.guid, &it->u.push, err, sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(it->u.ad.dn),
 		    log_q(err));
-	json_decref(rec);
-	json_decref(it->read);
-	it->read = mine; /* the next save sends what changed after this one */
 	(void)p;
 }
 
 /*
- * phone_failure: log a phone-side failure of a user as docs/behaviour.md
- * says, naming the AD attribute and value when the API named a field.
+ * phone_failure: log a phone-side failure of a user, naming the AD
+ * attribute and value when the API named a field.
  */
 static void
 phone_failure(struct push *p, struct item *it, const struct phone_error *e)
@@ -231,8 +202,8 @@ phone_failure(struct push *p, struct item *it, const struct phone_error *e)
 	if (value == NULL && e->value[0])
 		value = e->value;
 	user_failed(s, &s->c, it->o.dn, it->o.email, attr, value, msg);
-	str_set(&it->u.last_error, msg);
-	it->u.failures++;
+	record_error_set(&it->u.push.err, msg);
+	it->u.push.err.failures++;
 }
 
 /* settle: what a failed call means for the entry: wait, or give up. */
@@ -260,8 +231,8 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	case PHONE_NOT_FOUND:
 		if (it->act != PUSH_CREATE) {
 			/* The phone user is gone: link or create afresh. */
-			free(it->u.phone_id);
-			it->u.phone_id = NULL;
+			free(it->u.push.phone_id);
+			it->u.push.phone_id = NULL;
 			log_notice("linked phone user no longer exists: linking again "
 			    "dn=%s email=%s", log_q(it->o.dn), log_q(it->o.email));
 			return;
@@ -270,7 +241,7 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	default:
 		/* Data errors wait until the AD value changes. */
 		phone_failure(p, it, e);
-		snprintf(it->u.failed, sizeof(it->u.failed), "%s", it->o.hash);
+		snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s", it->o.hash);
 		out_done(txn, &it->o);
 	}
 }
@@ -291,14 +262,13 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 
 	if (txn != NULL) {
 		if (e->kind == PHONE_OK && user != NULL) {
-			str_set(&it->u.phone_id, user->id);
-			it->u.phone_active = 1;
-			it->u.creating = 0;
-			it->u.failures = 0;
-			str_set(&it->u.last_error, NULL);
+			str_set(&it->u.push.phone_id, user->id);
+			it->u.push.active = 1;
+			it->u.push.creating = 0;
+			record_error_clear(&it->u.push.err);
 			/* SCIM cannot set custom fields: a bulk update follows. */
 			if (it->prof.ncustom == 0) {
-				snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
+				snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
 				out_done(txn, &it->o);
 			}
 			p->s->c.created++;
@@ -306,7 +276,7 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
 		} else {
 			/* The server may have created it: the next try searches. */
-			it->u.creating = e->may_have_acted;
+			it->u.push.creating = e->may_have_acted;
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
@@ -325,8 +295,8 @@ create(struct item *it)
 		log_notice("no phone user has this email and create_users = no dn=%s "
 		    "email=%s", log_q(it->o.dn), log_q(it->o.email));
 		if ((txn = txn_begin(p->s)) != NULL) {
-			it->u.creating = it->was_creating;
-			snprintf(it->u.failed, sizeof(it->u.failed), "%s", it->o.hash);
+			it->u.push.creating = it->was_creating;
+			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s", it->o.hash);
 			save_user(p, txn, it);
 			out_done(txn, &it->o);
 			txn_commit(p->s, txn);
@@ -339,7 +309,7 @@ create(struct item *it)
 		item_finished(p);
 		return;
 	}
-	it->u.creating = 1;
+	it->u.push.creating = 1;
 	save_user(p, txn, it);
 	if (txn_commit(p->s, txn) < 0) {
 		item_finished(p);
@@ -362,15 +332,15 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	if ((txn = txn_begin(p->s)) != NULL) {
 		if (e->kind == PHONE_OK) {
 			/* Link, and let the next round push the profile. */
-			str_set(&it->u.phone_id, user->id);
-			it->u.phone_active = user->active;
-			it->u.creating = 0;
-			it->u.pushed[0] = '\0';
+			str_set(&it->u.push.phone_id, user->id);
+			it->u.push.active = user->active;
+			it->u.push.creating = 0;
+			it->u.push.pushed[0] = '\0';
 			p->s->c.linked++;
 			log_info("phone user linked by email dn=%s email=%s phone_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
 		} else {
-			it->u.creating = it->was_creating; /* a search creates nothing */
+			it->u.push.creating = it->was_creating; /* a search creates nothing */
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
@@ -387,23 +357,22 @@ bulk_result(struct push *p, struct store_txn *txn, struct item *it,
 		settle(p, txn, it, &r->err);
 		return;
 	}
-	it->u.failures = 0;
-	str_set(&it->u.last_error, NULL);
+	record_error_clear(&it->u.push.err);
 	if (it->act == PUSH_DEACTIVATE) {
-		it->u.phone_active = 0;
+		it->u.push.active = 0;
 		p->s->c.deactivated++;
 		log_info("phone user deactivated reason=%s dn=%s email=%s phone_id=%s",
 		    log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email),
-		    log_q(it->u.phone_id));
+		    log_q(it->u.push.phone_id));
 	} else {
-		if (!it->u.phone_active)
+		if (!it->u.push.active)
 			log_info("phone user enabled again dn=%s email=%s phone_id=%s",
-			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.phone_id));
-		it->u.phone_active = 1;
-		snprintf(it->u.pushed, sizeof(it->u.pushed), "%s", it->o.hash);
+			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.phone_id));
+		it->u.push.active = 1;
+		snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
 		p->s->c.updated++;
 		log_info("phone user updated dn=%s email=%s phone_id=%s",
-		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.phone_id));
+		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.phone_id));
 	}
 	out_done(txn, &it->o);
 }
@@ -443,9 +412,8 @@ static void
 round_free(struct push *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
-		out_clear(&p->items[i].o);
-		user_clear(&p->items[i].u);
-		json_decref(p->items[i].read);
+		record_out_clear(&p->items[i].o);
+		record_user_clear(&p->items[i].u);
 		free(p->items[i].cv);
 	}
 	free(p->items);
@@ -475,11 +443,11 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 		if (e->kind == PHONE_OK || e->kind == PHONE_NOT_FOUND) {
 			log_info("phone user deleted (deactivate = delete) reason=%s dn=%s "
 			    "email=%s phone_id=%s", log_q(it->o.reason), log_q(it->o.dn),
-			    log_q(it->o.email), log_q(it->u.phone_id));
-			str_set(&it->u.phone_id, NULL);
-			it->u.phone_active = 0;
-			it->u.pushed[0] = '\0';
-			it->u.failures = 0;
+			    log_q(it->o.email), log_q(it->u.push.phone_id));
+			str_set(&it->u.push.phone_id, NULL);
+			it->u.push.active = 0;
+			it->u.push.pushed[0] = '\0';
+			it->u.push.err.failures = 0;
 			p->s->c.deactivated++;
 			out_done(txn, &it->o);
 		} else {
@@ -498,14 +466,14 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 {
 	char err[128];
 
-	it->known = user_get(txn, it->o.guid, &it->u) == 0;
-	it->was_creating = it->u.creating;
-	it->read = it->known ? user_to_json(&it->u) : NULL;
+	it->known = record_user_get(txn, it->o.guid, &it->u, NULL, 0) == 0;
+	record_user_adopt(&it->u); /* the link it acts on is its own now */
+	it->was_creating = it->u.push.creating;
 	if (!it->known) {
+		memset(&it->u, 0, sizeof(it->u));
 		snprintf(it->u.guid, sizeof(it->u.guid), "%s", it->o.guid);
-		it->u.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
-		it->u.email = it->o.email ? xstrdup(it->o.email) : NULL;
-		it->u.wb = json_object();
+		it->u.ad.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
+		it->u.ad.email = it->o.email ? xstrdup(it->o.email) : NULL;
 	}
 	it->act = plan_push(&it->o, it->known ? &it->u : NULL, now);
 	if (it->act == PUSH_DEACTIVATE &&
@@ -549,35 +517,50 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 	return 1;
 }
 
+/* A collect's walk over the outbox. */
+struct collect {
+	struct push *p;
+	struct store_txn *txn;
+	const char *from;           /* the last round's cursor ("": none) */
+	int pass;                   /* 0: from the cursor on, 1: up to it */
+	long long now;
+	size_t ncreates, cap;
+	int full;                   /* the round is full */
+};
+
 /*
- * take: one outbox entry into the round, if it belongs there. 1 when the
- * round is full.
+ * take: one outbox entry into the round, if it belongs there (the item
+ * takes what o owns). 1 when the round is full, or the walk went around.
  */
 static int
-take(struct push *p, struct store_txn *txn, const char *guid, const void *v,
-    size_t vl, long long now, size_t *ncreates, size_t *cap)
+take(struct record_out *o, void *arg)
 {
-	json_t *j = json_loadb(v, vl, 0, NULL);
+	struct collect *c = arg;
+	struct push *p = c->p;
 	struct item cur = { .p = p };
+	int cmp = strcmp(o->guid, c->from);
 
-	if (j == NULL || out_from_json(guid, j, &cur.o) < 0) {
-		log_err("unreadable outbox entry dropped guid=%s", log_q(guid));
-		json_decref(j);
-		store_del(txn, STORE_OUTBOX, guid, NULL, 0);
+	if (c->pass == 0 && cmp == 0)
+		return 0; /* the last round's last: on the way around */
+	if (c->pass == 1 && cmp > 0)
+		return 1; /* around, back past the cursor */
+	cur.o = *o;
+	memset(o, 0, sizeof(*o));
+	if (!consider(p, c->txn, &cur, c->now, &c->ncreates)) {
+		record_out_clear(&cur.o);
+		record_user_clear(&cur.u);
 		return 0;
 	}
-	json_decref(j);
-	if (!consider(p, txn, &cur, now, ncreates)) {
-		out_clear(&cur.o);
-		user_clear(&cur.u);
-		json_decref(cur.read);
-		return 0;
-	}
-	if (p->n == *cap)
-		p->items = xreallocarray(p->items, *cap = *cap ? *cap * 2 : 64,
+	if (p->n == c->cap)
+		p->items = xreallocarray(p->items, c->cap = c->cap ? c->cap * 2 : 64,
 		    sizeof(*p->items));
 	p->items[p->n++] = cur;
-	return *ncreates >= ROUND_CREATES || p->nbulk >= ROUND_BULK;
+	if (c->ncreates >= ROUND_CREATES || p->nbulk >= ROUND_BULK) {
+		c->full = 1;
+		snprintf(p->next, sizeof(p->next), "%s", cur.o.guid);
+		return 1;
+	}
+	return 0;
 }
 
 /*
@@ -590,46 +573,26 @@ take(struct push *p, struct store_txn *txn, const char *guid, const void *v,
 static void
 collect(struct push *p)
 {
-	struct store_txn *txn = txn_begin(p->s);
 	char from[AD_GUID_LEN + 1];
-	size_t ncreates = 0, cap = 0;
-	long long now = (long long)time(NULL);
-	int full = 0;
+	struct collect c = { p, txn_begin(p->s), from, 0, (long long)time(NULL),
+		0, 0, 0 };
 
 	p->earliest = 0;
-	if (txn == NULL)
+	if (c.txn == NULL)
 		return;
 	snprintf(from, sizeof(from), "%s", p->next);
 	/* From the cursor to the end, then from the start up to the cursor. */
-	for (int pass = 0; pass < 2 && !full; pass++) {
-		struct store_iter *it;
-		const char *k;
-		const void *v;
-		size_t kl, vl;
+	for (; c.pass < 2 && !c.full; c.pass++) {
+		struct record_walk w = { c.pass == 0 && from[0] ? from : NULL, &c, 0 };
 
-		if (pass == 1 && (from[0] == '\0' || p->s->dry_run))
+		if (c.pass == 1 && (from[0] == '\0' || p->s->dry_run))
 			break; /* a dry run starts at the start and ends at the end */
-		if (store_iter_open(txn, STORE_OUTBOX, pass == 0 && from[0] ?
-		    from : NULL, &it) < 0)
+		if (record_out_walk(c.txn, &w, take) < 0)
 			break;
-		while (!full && store_iter_next(it, &k, &kl, &v, &vl) == 1) {
-			char key[AD_GUID_LEN + 1];
-			int c;
-
-			snprintf(key, sizeof(key), "%.*s", (int)kl, k);
-			c = strcmp(key, from);
-			if (pass == 0 && c == 0)
-				continue; /* the last round's last: on the way around */
-			if (pass == 1 && c > 0)
-				break; /* around, back past the cursor */
-			if ((full = take(p, txn, key, v, vl, now, &ncreates, &cap)))
-				snprintf(p->next, sizeof(p->next), "%s", key);
-		}
-		store_iter_close(it);
 	}
-	if (!full)
+	if (!c.full)
 		p->next[0] = '\0';
-	txn_commit(p->s, txn);
+	txn_commit(p->s, c.txn);
 }
 
 static void
@@ -703,11 +666,11 @@ mark_creating(struct push *p)
 	for (size_t i = 0; i < p->n; i++) {
 		struct item *it = &p->items[i];
 
-		if (it->act != PUSH_CREATE || it->u.creating)
+		if (it->act != PUSH_CREATE || it->u.push.creating)
 			continue;
 		if (txn == NULL && (txn = txn_begin(p->s)) == NULL)
 			return;
-		it->u.creating = 1;
+		it->u.push.creating = 1;
 		save_user(p, txn, it);
 	}
 	if (txn != NULL)
@@ -764,13 +727,13 @@ round_start(struct push *p)
 		}
 		if (it->act == PUSH_DEACTIVATE && deleting(p)) {
 			p->outstanding++;
-			phone_delete_user(p->s->phone, it->u.phone_id, delete_cb, it);
+			phone_delete_user(p->s->phone, it->u.push.phone_id, delete_cb, it);
 			continue;
 		}
-		p->bulk[b].extension_id = strtoll(it->u.phone_id, NULL, 10);
+		p->bulk[b].extension_id = strtoll(it->u.push.phone_id, NULL, 10);
 		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
 		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
-		    it->u.phone_active ? NULL : "Enabled";
+		    it->u.push.active ? NULL : "Enabled";
 		p->bulk_idx[b++] = i;
 	}
 	if (b > 0) {

@@ -1,7 +1,8 @@
 /*
  * sync_scan: the scanner. AD entries of the usnChanged range become
  * desired states in the outbox, one transaction per page, and the new
- * watermark is stored only once every page is (docs/behaviour.md).
+ * watermark is stored only once every page is. It writes the AD part of
+ * the user records (record.h) and nothing else of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void
 put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
     int active, const char *reason, const struct profile *p, const char *hash)
 {
-	struct sync_out o = { 0 };
+	struct record_out o = { 0 };
 	char err[256];
 
 	snprintf(o.guid, sizeof(o.guid), "%s", e->guid);
@@ -54,8 +55,8 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 		snprintf(o.hash, sizeof(o.hash), "%s", hash);
 	o.cycle = x->s->c.id;
 	/* Deactivations wait for the end of the scan: max_deactivations. */
-	o.held = active ? 0 : 2;
-	if (out_put(x->txn, &o, err, sizeof(err)) < 0) {
+	o.held = active ? RECORD_HOLD_NONE : RECORD_HOLD_REVIEW;
+	if (record_out_put(x->txn, &o, err, sizeof(err)) < 0) {
 		log_err("cannot queue a push dn=%s error=%s", log_q(e->dn), log_q(err));
 		x->failed = 1;
 	}
@@ -68,35 +69,36 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 
 /* The email index follows the user's mail; a clash is the user's error. */
 static int
-index_email(struct scan_ctx *x, struct sync_user *u, const char *email)
+index_email(struct scan_ctx *x, struct record_user *u, const char *email)
 {
-	char *owner = email ? email_owner(x->txn, email) : NULL;
+	char *owner = email ? record_email_owner(x->txn, email) : NULL;
 	char err[256];
 	int rc = 0;
 
 	if (owner != NULL && strcmp(owner, u->guid) != 0) {
-		struct sync_user other;
+		struct record_user other;
 
-		if (user_get(x->txn, owner, &other) == 0 && other.email != NULL &&
-		    strcmp(other.email, email) == 0 && !other.ad_deleted) {
+		if (record_user_get(x->txn, owner, &other, NULL, 0) == 0 &&
+		    other.ad.email != NULL && strcmp(other.ad.email, email) == 0 &&
+		    !other.ad.deleted) {
 			char msg[512];
 
 			snprintf(msg, sizeof(msg), "mail is also the mail of %s: every "
-			    "user needs an email of its own", other.dn);
-			user_failed(x->s, &x->s->c, u->dn, email, field_attr(x->s, "email"), email,
-			    msg);
-			str_set(&u->last_error, msg);
+			    "user needs an email of its own", other.ad.dn);
+			user_failed(x->s, &x->s->c, u->ad.dn, email,
+			    field_attr(x->s, "email"), email, msg);
+			record_error_set(&u->ad.err, msg);
 			rc = -1;
 		}
-		user_clear(&other);
+		record_user_clear(&other);
 	}
-	if (rc == 0 && (u->email == NULL || email == NULL ||
-	    strcmp(u->email, email) != 0)) {
-		if (u->email != NULL)
-			email_del(x->txn, u->email, err, sizeof(err));
+	if (rc == 0 && (u->ad.email == NULL || email == NULL ||
+	    strcmp(u->ad.email, email) != 0)) {
+		if (u->ad.email != NULL)
+			record_email_del(x->txn, u->ad.email, err, sizeof(err));
 		if (email != NULL)
-			email_set(x->txn, email, u->guid, err, sizeof(err));
-		str_set(&u->email, email);
+			record_email_put(x->txn, email, u->guid, err, sizeof(err));
+		str_set(&u->ad.email, email);
 	}
 	free(owner);
 	return rc;
@@ -104,39 +106,41 @@ index_email(struct scan_ctx *x, struct sync_user *u, const char *email)
 
 /* Self-healing: AD no longer holds what was written back: queue it again. */
 static void
-check_written(struct scan_ctx *x, const struct sync_user *u,
+check_written(struct scan_ctx *x, const struct record_user *u,
     const struct ad_entry *e)
 {
 	const char *k;
 	json_t *v;
 	char err[256];
 
-	json_object_foreach(u->wb, k, v) {
+	json_object_foreach(u->wb.attrs, k, v) {
 		const char *have = ad_entry_get(e, k), *want = json_string_value(v);
+		struct record_wb q;
 
 		if (want == NULL || strcmp(have ? have : "", want) == 0)
 			continue;
-		if (store_put_json(x->txn, STORE_WRITEBACK, u->guid, u->wb, err,
-		    sizeof(err)) < 0)
+		snprintf(q.guid, sizeof(q.guid), "%s", u->guid);
+		q.attrs = u->wb.attrs;
+		if (record_wb_put(x->txn, &q, err, sizeof(err)) < 0)
 			x->failed = 1;
 		return;
 	}
 }
 
 static void
-forget(struct scan_ctx *x, struct sync_user *u)
+forget(struct scan_ctx *x, struct record_user *u)
 {
 	char err[256];
 
-	if (u->email != NULL)
-		email_del(x->txn, u->email, err, sizeof(err));
-	store_del(x->txn, STORE_USERS, u->guid, err, sizeof(err));
-	store_del(x->txn, STORE_OUTBOX, u->guid, err, sizeof(err));
-	store_del(x->txn, STORE_WRITEBACK, u->guid, err, sizeof(err));
+	if (u->ad.email != NULL)
+		record_email_del(x->txn, u->ad.email, err, sizeof(err));
+	record_user_del(x->txn, u->guid, err, sizeof(err));
+	record_out_del(x->txn, u->guid, err, sizeof(err));
+	record_wb_del(x->txn, u->guid, err, sizeof(err));
 }
 
 static void
-data_error(struct scan_ctx *x, struct sync_user *u, const char *email,
+data_error(struct scan_ctx *x, struct record_user *u, const char *email,
     const struct profile_error *pe)
 {
 	char msg[512], err[256];
@@ -148,50 +152,53 @@ data_error(struct scan_ctx *x, struct sync_user *u, const char *email,
 	else
 		snprintf(msg, sizeof(msg), "The %s is invalid: %s. Please correct "
 		    "the parameter in Active Directory", pe->attr, pe->msg);
-	user_failed(x->s, &x->s->c, u->dn, email, pe->attr, pe->value, msg);
-	str_set(&u->last_error, msg);
-	u->failures++;
-	store_del(x->txn, STORE_OUTBOX, u->guid, err, sizeof(err));
+	user_failed(x->s, &x->s->c, u->ad.dn, email, pe->attr, pe->value, msg);
+	record_error_set(&u->ad.err, msg);
+	u->ad.err.failures++;
+	record_out_del(x->txn, u->guid, err, sizeof(err));
 }
 
 /* decide: the user record updated and the entry's consequence queued. */
 static void
-decide(struct scan_ctx *x, struct sync_user *u, int known,
+decide(struct scan_ctx *x, struct record_user *u, int known,
     const struct ad_entry *e, char *email)
 {
 	struct sync *s = x->s;
 	struct profile p = { 0 };
 	struct profile_error pe = { 0 };
 	struct scan_decision d;
-	struct sync_out pending;
+	struct record_out pending;
 	char hash[PROFILE_HASH_LEN + 1], err[256];
 	int ok = 0, has_pending;
 
 	if (!e->deleted && !e->disabled &&
 	    (ok = profile_build(e, &s->cfg->push, &p, &pe) == 0))
 		profile_hash(&p, hash);
-	has_pending = known && out_get(x->txn, e->guid, &pending) == 0;
+	has_pending = known && record_out_get(x->txn, e->guid, &pending, NULL,
+	    0) == 0;
 	plan_entry(known ? u : NULL, e, ok ? hash : NULL,
 	    has_pending ? &pending : NULL, &d);
 	if (has_pending)
-		out_clear(&pending);
+		record_out_clear(&pending);
 	if (d.action == SCAN_NONE && !known && (e->deleted || e->disabled))
 		goto out; /* not ours, and nothing to remember */
 	if (d.action == SCAN_FORGET) {
 		forget(x, u);
 		goto out;
 	}
-	str_set(&u->dn, e->dn);
-	u->ad_disabled = e->disabled;
-	u->ad_deleted = e->deleted;
+	str_set(&u->ad.dn, e->dn);
+	u->ad.disabled = e->disabled;
+	u->ad.deleted = e->deleted;
 	if (!e->deleted && index_email(x, u, email) < 0)
 		d.action = SCAN_NONE;
+	else if (ok)
+		record_error_clear(&u->ad.err); /* the AD data is good again */
 	switch (d.action) {
 	case SCAN_PUSH:
 		put_out(x, e, email, 1, d.reason, &p, hash);
 		break;
 	case SCAN_DEACTIVATE:
-		put_out(x, e, u->email, 0, d.reason, NULL, NULL);
+		put_out(x, e, u->ad.email, 0, d.reason, NULL, NULL);
 		s->c.deactivations++;
 		break;
 	case SCAN_DATA_ERROR:
@@ -200,15 +207,15 @@ decide(struct scan_ctx *x, struct sync_user *u, int known,
 	case SCAN_DROP:
 		log_info("%squeued change dropped: Active Directory no longer wants "
 		    "it dn=%s email=%s", s->dry_run ? "dry run: " : "", log_q(e->dn),
-		    log_q(u->email));
-		store_del(x->txn, STORE_OUTBOX, u->guid, err, sizeof(err));
+		    log_q(u->ad.email));
+		record_out_del(x->txn, u->guid, err, sizeof(err));
 		break;
 	default:
 		break;
 	}
-	if (known && u->wb != NULL && !e->deleted)
+	if (known && u->wb.attrs != NULL && !e->deleted)
 		check_written(x, u, e);
-	if (user_put(x->txn, u, err, sizeof(err)) < 0)
+	if (record_ad_put(x->txn, u->guid, &u->ad, err, sizeof(err)) < 0)
 		x->failed = 1;
 out:
 	profile_clear(&p);
@@ -220,7 +227,7 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 {
 	const char *mail = ad_entry_get(e, config_map_get(&x->s->cfg->push, "email"));
 	struct store_txn *txn = page_txn(x);
-	struct sync_user u;
+	struct record_user u;
 	char *email = mail ? lower_dup(mail) : NULL, err[128];
 	int known;
 
@@ -231,14 +238,13 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 	}
 	if (x->plan.full)
 		store_put(txn, STORE_SEEN, e->guid, "", 0, err, sizeof(err));
-	known = user_get(txn, e->guid, &u) == 0;
+	known = record_user_get(txn, e->guid, &u, NULL, 0) == 0;
 	if (!known) {
 		memset(&u, 0, sizeof(u));
 		snprintf(u.guid, sizeof(u.guid), "%s", e->guid);
-		u.wb = json_object();
 	}
 	decide(x, &u, known, e, email);
-	user_clear(&u);
+	record_user_clear(&u);
 	free(email);
 }
 
@@ -309,108 +315,101 @@ page_cb(void *arg)
 	return 0;
 }
 
+static int
+sweep_cb(struct record_user *u, void *arg)
+{
+	struct scan_ctx *x = arg;
+	const void *seen;
+	size_t sl;
+
+	if (store_get(x->txn, STORE_SEEN, u->guid, &seen, &sl) == 0)
+		return 0;
+	if (record_user_phone_id(u) != NULL && record_user_active(u)) {
+		struct ad_entry e = { .dn = u->ad.dn };
+
+		snprintf(e.guid, sizeof(e.guid), "%s", u->guid);
+		put_out(x, &e, u->ad.email, 0, "out-of-scope", NULL, NULL);
+		x->s->c.deactivations++;
+	} else if (record_user_phone_id(u) == NULL) {
+		forget(x, u);
+	}
+	return 0;
+}
+
 /* sweep: after a full scan, linked users it did not meet left the scope. */
 static void
 sweep(struct scan_ctx *x)
 {
 	struct store_txn *txn = page_txn(x);
-	struct store_iter *it;
-	const char *k;
-	const void *v;
-	size_t kl, vl;
+	struct record_walk w = { NULL, x, 0 };
 
-	if (txn == NULL || store_iter_open(txn, STORE_USERS, NULL, &it) < 0) {
+	if (txn == NULL || record_user_walk(txn, &w, sweep_cb) < 0) {
 		x->failed = 1;
 		return;
 	}
-	while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
-		char guid[AD_GUID_LEN + 1];
-		const void *seen;
-		size_t sl;
-		struct sync_user u;
-		json_t *j;
-
-		snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
-		if (store_get(txn, STORE_SEEN, guid, &seen, &sl) == 0)
-			continue;
-		j = json_loadb(v, vl, 0, NULL);
-		if (j != NULL && user_from_json(guid, j, &u) == 0) {
-			if (u.phone_id != NULL && u.phone_active) {
-				struct ad_entry e = { .dn = u.dn };
-
-				snprintf(e.guid, sizeof(e.guid), "%s", guid);
-				put_out(x, &e, u.email, 0, "out-of-scope", NULL, NULL);
-				x->s->c.deactivations++;
-			} else if (u.phone_id == NULL) {
-				forget(x, &u);
-			}
-			user_clear(&u);
-		}
-		json_decref(j);
-	}
-	store_iter_close(it);
 	page_cb(x);
 }
 
+/* A pass of hold over the deactivations under review. */
+struct hold_pass {
+	struct scan_ctx *x;
+	int pass;                  /* 0: count them, 1: decide */
+	unsigned int pending, limit;
+	char first[512];           /* the first few held, for the log */
+	size_t o;
+};
+
+static int
+hold_cb(struct record_out *out, void *arg)
+{
+	struct hold_pass *h = arg;
+	struct sync *s = h->x->s;
+	char err[128];
+
+	if (out->held != RECORD_HOLD_REVIEW)
+		return 0;
+	if (h->pass == 0) {
+		h->pending++;
+		return 0;
+	}
+	out->held = h->pending > h->limit ? RECORD_HOLD_HELD : RECORD_HOLD_NONE;
+	record_out_put(h->x->txn, out, err, sizeof(err));
+	if (out->held == RECORD_HOLD_HELD && ++s->c.held <= 5 &&
+	    h->o < sizeof(h->first))
+		h->o += (size_t)snprintf(h->first + h->o, sizeof(h->first) - h->o,
+		    "%s%s", h->o ? "; " : "", out->dn ? out->dn : out->guid);
+	return 0;
+}
+
 /*
- * hold: the deactivations queued by the scan (held = 2: under review) are
- * released (0) when they are within max_deactivations, else all of them
- * are held (1) and reported at LOG_CRIT (docs/behaviour.md, safety).
+ * hold: the deactivations queued by the scan (under review) are released
+ * when they are within max_deactivations, else all of them are held and
+ * reported at LOG_CRIT.
  */
 static void
 hold(struct scan_ctx *x)
 {
 	struct sync *s = x->s;
 	struct store_txn *txn = page_txn(x);
-	struct store_iter *it;
-	const char *k;
-	const void *v;
-	size_t kl, vl, o = 0;
-	unsigned int limit, pending = 0, pass;
-	char first[512] = "";
+	struct hold_pass h = { .x = x };
 
 	if (txn == NULL)
 		return;
-	limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
-	    count_linked(txn));
-	for (pass = 0; pass < 2; pass++) {
-		if (store_iter_open(txn, STORE_OUTBOX, NULL, &it) < 0)
-			break;
-		while (store_iter_next(it, &k, &kl, &v, &vl) == 1) {
-			char guid[AD_GUID_LEN + 1], err[128];
-			struct sync_out out = { 0 };
-			json_t *j;
+	h.limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
+	    sync_count_linked(txn));
+	for (h.pass = 0; h.pass < 2; h.pass++) {
+		struct record_walk w = { NULL, &h, 0 };
 
-			if (memmem(v, vl, "\"held\":2", 8) == NULL)
-				continue;
-			j = json_loadb(v, vl, 0, NULL);
-			snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
-			if (j != NULL && out_from_json(guid, j, &out) == 0 &&
-			    out.held == 2) {
-				if (pass == 0) {
-					pending++;
-				} else {
-					out.held = pending > limit;
-					out_put(txn, &out, err, sizeof(err));
-					if (out.held && ++s->c.held <= 5 && o < sizeof(first))
-						o += (size_t)snprintf(first + o, sizeof(first) - o,
-						    "%s%s", o ? "; " : "", out.dn ? out.dn : guid);
-				}
-			}
-			out_clear(&out);
-			json_decref(j);
-		}
-		store_iter_close(it);
-		if (pending == 0)
+		if (record_out_walk(txn, &w, hold_cb) < 0 || h.pending == 0)
 			break;
 	}
 	page_cb(x);
-	if (pending > limit)
+	if (h.pending > h.limit)
 		log_crit("deactivations held: this cycle would deactivate %u phone "
 		    "users, more than max_deactivations allows (%u); review, then run "
 		    "`ringsyncctl release-deactivations` (or raise max_deactivations "
-		    "and reload) count=%u limit=%u first=%s", pending, limit, pending,
-		    limit, log_q(first));
+		    "and reload) count=%u limit=%u first=%s", h.pending, h.limit,
+		    h.pending, h.limit, log_q(h.first));
 }
 
 static void

@@ -53,40 +53,46 @@ job_free(struct wjob *j)
 	free(j);
 }
 
-/* record: one result, in txn. */
+/*
+ * record: one result, in txn: the writer's part of the user record (what
+ * AD was last given, the write-back lane's error), and the queue entry
+ * done.
+ */
 static void
 record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 {
-	struct sync_user u;
-	json_t *cur = NULL;
+	struct record_user u;
+	struct record_wb cur;
 	char err[256];
 
-	if (user_get(txn, j->guid, &u) != 0)
+	if (record_user_get(txn, j->guid, &u, NULL, 0) != 0)
 		return; /* the user is gone: the entry goes with it */
 	if (j->ok) {
-		json_object_update(u.wb, j->attrs);
-		u.failures = 0;
+		json_object_update(u.wb.attrs, j->attrs);
+		record_error_clear(&u.wb.err);
 		if (j->changed > 0) {
 			w->s->ic.written_back++;
 			log_info("numbers written back to AD dn=%s email=%s "
 			    "direct_number=%s extension_number=%s attributes=%zu",
-			    log_q(u.dn), log_q(u.email), log_q(u.direct_number),
-			    log_q(u.extension_number), j->changed);
+			    log_q(u.ad.dn), log_q(u.ad.email),
+			    log_q(u.imp.direct_number), log_q(u.imp.extension_number),
+			    j->changed);
 		}
 		/* Done, unless the importer queued something newer meanwhile. */
-		if (store_get_json(txn, STORE_WRITEBACK, j->guid, &cur, err,
-		    sizeof(err)) == 0 && json_equal(cur, j->attrs))
-			store_del(txn, STORE_WRITEBACK, j->guid, err, sizeof(err));
-		json_decref(cur);
+		if (record_wb_get(txn, j->guid, &cur, NULL, 0) == 0 &&
+		    json_equal(cur.attrs, j->attrs))
+			record_wb_del(txn, j->guid, err, sizeof(err));
+		record_wb_clear(&cur);
 	} else {
-		user_failed(w->s, &w->s->ic, u.dn, u.email, j->attr, NULL, j->err);
-		str_set(&u.last_error, j->err);
-		u.failures++;
+		user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr, NULL,
+		    j->err);
+		record_error_set(&u.wb.err, j->err);
+		u.wb.err.failures++;
 	}
-	if (user_put(txn, &u, err, sizeof(err)) < 0)
-		log_err("cannot record a user dn=%s error=%s", log_q(u.dn),
+	if (record_written_put(txn, u.guid, &u.wb, err, sizeof(err)) < 0)
+		log_err("cannot record a user dn=%s error=%s", log_q(u.ad.dn),
 		    log_q(err));
-	user_clear(&u);
+	record_user_clear(&u);
 }
 
 /* flush: record the finished jobs in one transaction. */
@@ -180,43 +186,33 @@ start_job(struct writer *w, const char *guid, json_t *attrs)
 	return 0;
 }
 
+/* fill_one: a queue entry after the last one started; 1: enough for now. */
+static int
+fill_one(struct record_wb *q, void *arg)
+{
+	struct writer *w = arg;
+
+	if (w->last[0] && strcmp(q->guid, w->last) <= 0)
+		return 0; /* the range starts at the last one done */
+	snprintf(w->last, sizeof(w->last), "%s", q->guid);
+	start_job(w, q->guid, q->attrs);
+	return w->ninflight >= WRITE_PARALLEL || w->exhausted;
+}
+
 /* fill: start jobs up to WRITE_PARALLEL from the queue, in key order. */
 static void
 fill(struct writer *w)
 {
 	struct store_txn *txn = NULL;
-	struct store_iter *it = NULL;
+	struct record_walk walk = { w->last[0] ? w->last : NULL, w, 0 };
 	char err[256];
 
-	if (!w->exhausted && store_begin(w->s->store, 1, &txn, err,
-	    sizeof(err)) == 0 && store_iter_open(txn, STORE_WRITEBACK,
-	    w->last[0] ? w->last : NULL, &it) == 0) {
-		const char *k;
-		const void *v;
-		size_t kl, vl;
-
-		while (w->ninflight < WRITE_PARALLEL && !w->exhausted) {
-			char guid[AD_GUID_LEN + 1];
-			json_t *attrs;
-
-			if (store_iter_next(it, &k, &kl, &v, &vl) != 1) {
-				w->exhausted = 1;
-				break;
-			}
-			snprintf(guid, sizeof(guid), "%.*s", (int)kl, k);
-			if (strcmp(guid, w->last) <= 0 && w->last[0])
-				continue; /* the range starts at the last one done */
-			snprintf(w->last, sizeof(w->last), "%s", guid);
-			attrs = json_loadb(v, vl, 0, NULL);
-			if (json_is_object(attrs))
-				start_job(w, guid, attrs);
-			json_decref(attrs);
-		}
-	} else {
-		w->exhausted = 1;
+	if (!w->exhausted && w->ninflight < WRITE_PARALLEL) {
+		if (store_begin(w->s->store, 1, &txn, err, sizeof(err)) < 0 ||
+		    record_wb_walk(txn, &walk, fill_one) != 1)
+			w->exhausted = 1; /* read to the end (or unreadable) */
+		store_abort(txn);
 	}
-	store_iter_close(it);
-	store_abort(txn);
 	if (w->exhausted && w->ninflight == 0)
 		writer_end(w);
 }

@@ -346,17 +346,24 @@ cmd_status(const struct config *cfg, const struct status_opts *so)
 	else if (so->warn_failed > 0 && n.failed >= so->warn_failed)
 		status_raise(&st, STATUS_WARNING, "%u failing user%s", n.failed,
 		    n.failed == 1 ? "" : "s");
+	if (n.invalid > 0)
+		status_raise(&st, STATUS_WARNING, "%u invalid record%s in the state "
+		    "store (skipped; the log names them)", n.invalid,
+		    n.invalid == 1 ? "" : "s");
 	status_token(&st, cfg, &tok, now);
 	if (st.level == STATUS_OK)
 		status_raise(&st, STATUS_OK, "%u users linked, last cycles %llds "
 		    "(scan) and %llds (import) ago", n.linked, scan_age, import_age);
 
 	printf("RINGSYNC %s: %s | scan_age=%llds;%u;%u import_age=%llds;%u;%u "
-	    "failed=%u;%u;%u linked=%u held=%u outbox=%zu writeback=%zu\n",
+	    "failed=%u;%u;%u linked=%u held=%u outbox=%zu writeback=%zu",
 	    status_names[st.level], st.why, scan_age < 0 ? 0 : scan_age,
 	    so->warn_age, so->crit_age, import_age < 0 ? 0 : import_age,
 	    so->warn_age, so->crit_age, n.failed, so->warn_failed, so->crit_failed,
 	    n.linked, n.held, n.outbox, n.writeback);
+	if (n.invalid > 0)
+		printf(" invalid=%u", n.invalid);
+	printf("\n");
 	printf("%-16s %s\n", "state_dir", cfg->sync.state_dir);
 	if ((pid = daemon_pid(cfg->sync.state_dir)) > 0)
 		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
@@ -376,6 +383,9 @@ cmd_status(const struct config *cfg, const struct status_opts *so)
 	printf("%-16s %u\n%-16s %u\n%-16s %u\n%-16s %u\n%-16s %zu\n%-16s %zu\n",
 	    "users", n.users, "linked", n.linked, "failing", n.failed,
 	    "held", n.held, "outbox", n.outbox, "writeback queue", n.writeback);
+	if (n.invalid > 0)
+		printf("%-16s %u (skipped; each is logged with its database and key)\n",
+		    "invalid records", n.invalid);
 	if (cfg->telephony.jwt_file != NULL) {
 		printf("%-16s JWT credential (renewed by ringsyncd)\n", "session");
 	} else {

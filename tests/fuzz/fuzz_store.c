@@ -1,7 +1,7 @@
 /*
  * fuzz_store: the records the daemon reads back from its state store
- * (sync_user.c: users and outbox entries, also as ringsyncctl lists and
- * counts them; store.c: the watermark and the OAuth tokens). A store is
+ * (record.c: users and outbox entries; sync_user.c: as ringsyncctl lists
+ * and counts them; store.c: the watermark and the OAuth tokens). A store is
  * written by ringsyncd itself, but it outlives versions, disks fill up and
  * people edit it with mdb_load: a record must never crash a reader.
  *
@@ -11,9 +11,9 @@
  * ringsyncctl use.
  *
  * Oracles: a record that decodes re-encodes to one that decodes the same
- * (users and outbox entries through user_put/out_put); an outbox entry
- * that wants an active phone user has a profile; the list and the counts
- * see the one user.
+ * (users through their parts' puts, outbox entries through
+ * record_out_put); an outbox entry that wants an active phone user has a
+ * profile; the list and the counts see the one user, or count it invalid.
  */
 #include <jansson.h>
 #include <unistd.h>
@@ -60,37 +60,49 @@ same(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
-static void
-check_user(struct store_txn *txn, const struct sync_user *u)
+static int
+same_err(const struct record_error *a, const struct record_error *b)
 {
-	struct sync_user v, w = *u;
-	char err[256];
-
-	memcpy(w.guid, GUID2, sizeof(GUID2));
-	fz_check(user_put(txn, &w, err, sizeof(err)) == 0);
-	fz_check(user_get(txn, GUID2, &v) == 0);
-	fz_check(same(u->dn, v.dn) && same(u->email, v.email));
-	fz_check(same(u->phone_id, v.phone_id) && same(u->pushed, v.pushed));
-	fz_check(same(u->failed, v.failed) && u->failures == v.failures);
-	fz_check(u->phone_active == v.phone_active && u->creating == v.creating);
-	fz_check(u->ad_disabled == v.ad_disabled && u->ad_deleted == v.ad_deleted);
-	fz_check(same(u->last_error, v.last_error));
-	fz_check(same(u->direct_number, v.direct_number));
-	fz_check(same(u->extension_number, v.extension_number));
-	fz_check(json_equal(u->wb, v.wb));
-	user_clear(&v);
+	return same(a->msg, b->msg) && a->failures == b->failures;
 }
 
 static void
-check_out(struct store_txn *txn, const struct sync_out *o)
+check_user(struct store_txn *txn, struct record_user *u)
 {
-	struct sync_out v, w = *o;
+	struct record_user v;
+	char err[256];
+
+	fz_check(record_ad_put(txn, GUID2, &u->ad, err, sizeof(err)) == 0);
+	fz_check(record_push_put(txn, GUID2, &u->push, err, sizeof(err)) == 0);
+	fz_check(record_import_put(txn, GUID2, &u->imp, err, sizeof(err)) == 0);
+	fz_check(record_written_put(txn, GUID2, &u->wb, err, sizeof(err)) == 0);
+	fz_check(record_user_get(txn, GUID2, &v, err, sizeof(err)) == 0);
+	fz_check(same(u->ad.dn, v.ad.dn) && same(u->ad.email, v.ad.email));
+	fz_check(u->ad.disabled == v.ad.disabled && u->ad.deleted == v.ad.deleted);
+	fz_check(same(u->push.phone_id, v.push.phone_id));
+	fz_check(same(u->push.pushed, v.push.pushed));
+	fz_check(same(u->push.failed, v.push.failed));
+	fz_check(u->push.active == v.push.active &&
+	    u->push.creating == v.push.creating);
+	fz_check(same_err(&u->ad.err, &v.ad.err) &&
+	    same_err(&u->push.err, &v.push.err) &&
+	    same_err(&u->imp.err, &v.imp.err) && same_err(&u->wb.err, &v.wb.err));
+	fz_check(same(u->imp.direct_number, v.imp.direct_number));
+	fz_check(same(u->imp.extension_number, v.imp.extension_number));
+	fz_check(json_equal(u->wb.attrs, v.wb.attrs));
+	record_user_clear(&v);
+}
+
+static void
+check_out(struct store_txn *txn, const struct record_out *o)
+{
+	struct record_out v, w = *o;
 	char err[256];
 
 	fz_check(!o->active || o->profile != NULL);
 	memcpy(w.guid, GUID2, sizeof(GUID2));
-	fz_check(out_put(txn, &w, err, sizeof(err)) == 0);
-	fz_check(out_get(txn, GUID2, &v) == 0);
+	fz_check(record_out_put(txn, &w, err, sizeof(err)) == 0);
+	fz_check(record_out_get(txn, GUID2, &v, err, sizeof(err)) == 0);
 	fz_check(v.seq == o->seq && v.active == o->active);
 	fz_check(same(v.reason, o->reason) && same(v.dn, o->dn));
 	fz_check(same(v.email, o->email) && same(v.hash, o->hash));
@@ -98,7 +110,7 @@ check_out(struct store_txn *txn, const struct sync_out *o)
 	fz_check(v.held == o->held && v.cycle == o->cycle);
 	fz_check(o->profile == NULL ? v.profile == NULL :
 	    json_equal(o->profile, v.profile));
-	out_clear(&v);
+	record_out_clear(&v);
 }
 
 static void
@@ -115,8 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct store_tokens tok;
 	struct sync_counts counts;
 	struct store_txn *txn;
-	struct sync_user u;
-	struct sync_out o;
+	struct record_user u;
+	struct record_out o;
 	char err[256];
 	int listed = 0;
 
@@ -137,16 +149,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_check(sync_users_list(st, 0, view_cb, &listed, err, sizeof(err)) == 0);
 	fz_check(listed <= 1);
 	fz_check(sync_count(st, &counts, err, sizeof(err)) == 0);
-	fz_check(counts.users == 1 && counts.outbox == 1 && counts.held <= 1);
+	fz_check(counts.users + counts.invalid >= 1 && counts.users <= 1);
+	fz_check(counts.outbox == 1 && counts.held <= 1);
 
 	/* what the daemon reads, and writes back */
 	fz_check(store_begin(st, 0, &txn, err, sizeof(err)) == 0);
-	if (user_get(txn, GUID, &u) == 0)
+	if (record_user_get(txn, GUID, &u, err, sizeof(err)) == 0)
 		check_user(txn, &u);
-	user_clear(&u);
-	if (out_get(txn, GUID, &o) == 0)
+	record_user_clear(&u);
+	if (record_out_get(txn, GUID, &o, err, sizeof(err)) == 0)
 		check_out(txn, &o);
-	out_clear(&o);
+	record_out_clear(&o);
 	if (store_watermark_get(txn, &wm, err, sizeof(err)) == 0)
 		fz_check(wm.dns_host_name != NULL && wm.invocation_id != NULL);
 	store_watermark_clear(&wm);

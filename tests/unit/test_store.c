@@ -404,7 +404,7 @@ test_newer_schema_refused(void **state)
 	store_close(st);
 	assert_int_equal(store_open(dir, 0, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "has schema version 99, newer than this "
-	    "ringsyncd understands (1)"));
+	    "ringsyncd understands (2)"));
 	assert_int_equal(store_open(dir, STORE_RDONLY, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema version 99"));
 }

@@ -1,5 +1,5 @@
 /* Unit tests for the engine's pure decisions (common/sync_plan.c) and its
- * record codecs (common/sync_user.c). */
+ * record codecs (common/record.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,14 +12,14 @@
 #include "sync_internal.h"
 #include "util.h"
 
-static struct sync_user
+static struct record_user
 linked(int active, const char *pushed)
 {
-	struct sync_user u = { 0 };
+	struct record_user u = { 0 };
 
-	u.phone_id = "3000000001";
-	u.phone_active = active;
-	snprintf(u.pushed, sizeof(u.pushed), "%s", pushed);
+	u.push.phone_id = "3000000001";
+	u.push.active = active;
+	snprintf(u.push.pushed, sizeof(u.push.pushed), "%s", pushed);
 	return u;
 }
 
@@ -27,7 +27,7 @@ static void
 test_plan_entry(void **state)
 {
 	struct ad_entry e = { 0 };
-	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
+	struct record_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
 	struct scan_decision d;
 
 	(void)state;
@@ -43,10 +43,10 @@ test_plan_entry(void **state)
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "changed");
 	/* A data error waits until the value changes. */
-	snprintf(u.failed, sizeof(u.failed), "bbbbbbbbbbbbbbbb");
+	snprintf(u.push.failed, sizeof(u.push.failed), "bbbbbbbbbbbbbbbb");
 	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
-	snprintf(unlinked.failed, sizeof(unlinked.failed), "cccccccccccccccc");
+	snprintf(unlinked.push.failed, sizeof(unlinked.push.failed), "cccccccccccccccc");
 	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	plan_entry(&unlinked, &e, "dddddddddddddddd", NULL, &d);
@@ -84,8 +84,8 @@ static void
 test_plan_entry_pending(void **state)
 {
 	struct ad_entry e = { 0 };
-	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
-	struct sync_out deact = { 0 }, upd = { 0 };
+	struct record_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
+	struct record_out deact = { 0 }, upd = { 0 };
 	struct scan_decision d;
 
 	(void)state;
@@ -102,14 +102,14 @@ test_plan_entry_pending(void **state)
 	/* The same profile waiting: nothing more. */
 	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
 	assert_int_equal(d.action, SCAN_PUSH); /* pushed differs: replaced */
-	snprintf(u.pushed, sizeof(u.pushed), "bbbbbbbbbbbbbbbb");
+	snprintf(u.push.pushed, sizeof(u.push.pushed), "bbbbbbbbbbbbbbbb");
 	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* A profile known to fail: the waiting entry goes. */
-	snprintf(u.failed, sizeof(u.failed), "cccccccccccccccc");
+	snprintf(u.push.failed, sizeof(u.push.failed), "cccccccccccccccc");
 	plan_entry(&u, &e, "cccccccccccccccc", &upd, &d);
 	assert_int_equal(d.action, SCAN_DROP);
-	snprintf(unlinked.failed, sizeof(unlinked.failed), "cccccccccccccccc");
+	snprintf(unlinked.push.failed, sizeof(unlinked.push.failed), "cccccccccccccccc");
 	plan_entry(&unlinked, &e, "cccccccccccccccc", &upd, &d);
 	assert_int_equal(d.action, SCAN_DROP);
 	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
@@ -121,7 +121,7 @@ test_plan_entry_pending(void **state)
 	plan_entry(&unlinked, &e, NULL, &deact, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* ... or while it is on its way: a deactivation follows it. */
-	unlinked.creating = 1;
+	unlinked.push.creating = 1;
 	plan_entry(&unlinked, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "disabled");
@@ -144,8 +144,8 @@ test_plan_entry_pending(void **state)
 static void
 test_plan_push(void **state)
 {
-	struct sync_out o = { 0 };
-	struct sync_user u = linked(1, "aaaaaaaaaaaaaaaa");
+	struct record_out o = { 0 };
+	struct record_user u = linked(1, "aaaaaaaaaaaaaaaa");
 
 	(void)state;
 	o.active = 1;
@@ -154,20 +154,20 @@ test_plan_push(void **state)
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE);
 	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);
-	u.phone_active = 0;
+	u.push.active = 0;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE); /* enable again */
 	o.not_before = 200;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);
 	o.not_before = 0;
 	o.active = 0;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);   /* already inactive */
-	u.phone_active = 1;
+	u.push.active = 1;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_DEACTIVATE);
-	o.held = 2;
+	o.held = RECORD_HOLD_REVIEW;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* under review */
-	o.held = 1;
+	o.held = RECORD_HOLD_HELD;
 	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* held */
-	o.held = 0;
+	o.held = RECORD_HOLD_NONE;
 	assert_int_equal(plan_push(&o, NULL, 100), PUSH_DROP);
 }
 
@@ -201,49 +201,50 @@ test_plan_writeback(void **state)
 static void
 test_records_round_trip(void **state)
 {
-	struct sync_user u = { 0 }, v;
-	struct sync_out o = { 0 }, p;
+	struct record_user u = { 0 }, v;
+	struct record_out o = { 0 }, p;
 	json_t *j;
+	char err[256];
 
 	(void)state;
 	snprintf(u.guid, sizeof(u.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
-	u.dn = xstrdup("CN=Ann,DC=x");
-	u.email = xstrdup("ann@example.test");
-	u.phone_id = xstrdup("42");
-	u.phone_active = 1;
-	u.creating = 1;
-	u.failures = 3;
-	snprintf(u.pushed, sizeof(u.pushed), "0123456789abcdef");
-	u.wb = json_pack("{s:s}", "ipPhone", "101");
-	j = user_to_json(&u);
-	assert_int_equal(user_from_json(u.guid, j, &v), 0);
-	assert_string_equal(v.dn, u.dn);
-	assert_string_equal(v.phone_id, "42");
-	assert_string_equal(v.pushed, u.pushed);
-	assert_true(v.phone_active && v.creating);
-	assert_int_equal(v.failures, 3);
-	assert_true(json_equal(v.wb, u.wb));
+	u.ad.dn = xstrdup("CN=Ann,DC=x");
+	u.ad.email = xstrdup("ann@example.test");
+	u.push.phone_id = xstrdup("42");
+	u.push.active = 1;
+	u.push.creating = 1;
+	u.push.err.failures = 3;
+	snprintf(u.push.pushed, sizeof(u.push.pushed), "0123456789abcdef");
+	u.wb.attrs = json_pack("{s:s}", "ipPhone", "101");
+	j = record_user_to_json(&u);
+	assert_int_equal(record_user_from_json(u.guid, j, &v, err, sizeof(err)), 0);
+	assert_string_equal(v.ad.dn, u.ad.dn);
+	assert_string_equal(record_user_phone_id(&v), "42");
+	assert_string_equal(v.push.pushed, u.push.pushed);
+	assert_true(record_user_active(&v) && v.push.creating);
+	assert_int_equal(v.push.err.failures, 3);
+	assert_true(json_equal(v.wb.attrs, u.wb.attrs));
 	json_decref(j);
-	user_clear(&v);
-	user_clear(&u);
+	record_user_clear(&v);
+	record_user_clear(&u);
 
 	snprintf(o.guid, sizeof(o.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
 	o.seq = next_seq();
 	o.active = 0;
-	o.held = 2;
+	o.held = RECORD_HOLD_REVIEW;
 	o.reason = xstrdup("disabled");
 	j = json_pack("{s:I, s:b, s:i, s:s}", "seq", (json_int_t)o.seq, "active", 0,
 	    "held", 2, "reason", "disabled");
-	assert_int_equal(out_from_json(o.guid, j, &p), 0);
+	assert_int_equal(record_out_from_json(o.guid, j, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.seq, o.seq);
-	assert_int_equal(p.held, 2);
+	assert_int_equal(p.held, RECORD_HOLD_REVIEW);
 	assert_false(p.active);
 	json_decref(j);
-	out_clear(&p);
-	out_clear(&o);
+	record_out_clear(&p);
+	record_out_clear(&o);
 	/* An active entry without a profile is refused, not half-read. */
 	j = json_pack("{s:b}", "active", 1);
-	assert_int_equal(out_from_json("g", j, &p), -1);
+	assert_int_equal(record_out_from_json("g", j, &p, err, sizeof(err)), -1);
 	json_decref(j);
 	{
 		unsigned long long a = next_seq(), b = next_seq();

@@ -1,0 +1,248 @@
+/*
+ * record: the typed records of the store (users, outbox, writeback and
+ * emails databases). One struct per record type, one serialiser and one
+ * validator each, typed get, put, del and walk: the stages never parse
+ * or search stored bytes. A record that does not validate is skipped by a
+ * walk, counted in its struct record_walk and logged once per walk with
+ * its database and key; a get reports it as an error.
+ *
+ * A user record (users, by objectGUID) has one part per owner, and each
+ * part is written by its owner alone: a put of a part replaces that part
+ * and keeps the others as the store has them.
+ *
+ *   ad      the scanner: dn, email, disabled, deleted, its data errors
+ *   push    the pusher: the phone user it acted on and whether it is
+ *           active there, a create in flight, the profile hash pushed and
+ *           the one that failed, its errors
+ *   import  the importer: the phone user it found by email, its numbers,
+ *           its errors
+ *   wb      the writer: the values AD was last given, its errors
+ *
+ * The link to the phone user is a fact of two stages (a create or a link
+ * by email is the pusher's, a link by import the importer's): each part
+ * keeps its own with a stamp, and the newer one is the link
+ * (record_user_phone_id, record_user_active).
+ *
+ * Schema version 1 kept a user as one flat object written by all four
+ * stages; the decoder reads that shape too (a read-only open of a store
+ * that ringsyncd has not opened since the upgrade), and record_migrate
+ * rewrites a version-1 store in the current shapes.
+ */
+#ifndef RINGSYNC_RECORD_H
+#define RINGSYNC_RECORD_H
+
+#include <jansson.h>
+
+#include "ad.h"
+#include "profile.h"
+#include "store.h"
+
+/* A lane's last per-user error. */
+struct record_error {
+	char *msg;                    /* owned; NULL: the last attempt worked */
+	unsigned long long at;        /* when (record_stamp), to order lanes */
+	unsigned int failures;        /* failed attempts in a row */
+};
+
+/* The scanner's part: what AD says. */
+struct record_ad {
+	char *dn;                     /* owned */
+	char *email;                  /* owned; lower-cased: the join key */
+	int disabled, deleted;
+	struct record_error err;      /* the AD data cannot be pushed */
+};
+
+/* The pusher's part: the phone side as it was last sent. */
+struct record_push {
+	char *phone_id;               /* owned; the phone user acted on, or NULL */
+	int active;                   /* 0 once deactivated */
+	unsigned long long link;      /* stamp of phone_id/active (record_push_put) */
+	int creating;                 /* a create was sent and not yet answered */
+	char pushed[PROFILE_HASH_LEN + 1]; /* hash of the profile last pushed */
+	char failed[PROFILE_HASH_LEN + 1]; /* hash that got a data error */
+	struct record_error err;
+};
+
+/* The importer's part: what the phone system lists for the user. */
+struct record_import {
+	char *phone_id;               /* owned; the phone user found by email */
+	int enabled;                  /* its status when it was linked */
+	unsigned long long link;      /* stamp of phone_id (record_import_link) */
+	char *direct_number;          /* owned; as last imported, or NULL */
+	char *extension_number;       /* owned */
+	struct record_error err;
+};
+
+/* The writer's part: what AD was last given. */
+struct record_written {
+	json_t *attrs;                /* owned: attribute -> value; never NULL
+	                               * after a get */
+	struct record_error err;
+};
+
+/* One AD user (users). record_user_clear frees what the parts own. */
+struct record_user {
+	char guid[AD_GUID_LEN + 1];
+	struct record_ad ad;
+	struct record_push push;
+	struct record_import imp;
+	struct record_written wb;
+};
+
+/* A deactivation's hold (max_deactivations). */
+enum record_hold {
+	RECORD_HOLD_NONE,             /* free to go */
+	RECORD_HOLD_HELD,             /* held until released */
+	RECORD_HOLD_REVIEW,           /* queued by a running scan: decided at its end */
+};
+
+/* A desired state waiting in the outbox (outbox, by objectGUID). */
+struct record_out {
+	char guid[AD_GUID_LEN + 1];
+	unsigned long long seq;       /* changes when the entry is replaced */
+	int active;                   /* desired: an active phone user, or not */
+	char *reason;                 /* owned: new, changed, enabled, disabled, ... */
+	char *dn, *email;             /* owned */
+	json_t *profile;              /* owned; NULL for deactivations */
+	char hash[PROFILE_HASH_LEN + 1];
+	unsigned int attempts;
+	long long not_before;         /* Unix time; 0: now */
+	enum record_hold held;
+	unsigned long long cycle;     /* the scan that wrote it */
+};
+
+/* A write-back waiting for the writer (writeback, by objectGUID). */
+struct record_wb {
+	char guid[AD_GUID_LEN + 1];
+	json_t *attrs;                /* owned: attribute -> string value */
+};
+
+/*
+ * A walk over one database in key order. The caller sets start and arg;
+ * the walk counts what it skipped in invalid.
+ */
+struct record_walk {
+	const char *start;            /* the first key >= start; NULL: the first */
+	void *arg;                    /* given to the callback */
+	unsigned int invalid;         /* out: records that did not validate */
+};
+
+/*
+ * Walk callbacks: the record is the walk's, valid during the call and
+ * cleared after it. The callback may change it and put it, or take what
+ * it owns (leaving the struct zeroed). Return 0 to go on, 1 to stop, -1
+ * to fail the walk.
+ */
+typedef int record_user_cb(struct record_user *u, void *arg);
+typedef int record_out_cb(struct record_out *o, void *arg);
+typedef int record_wb_cb(struct record_wb *q, void *arg);
+
+/* record_stamp: a number larger than every earlier one of this process. */
+unsigned long long record_stamp(void);
+
+/* record_error_set: msg (copied) is the lane's error now; failures stay. */
+void record_error_set(struct record_error *e, const char *msg);
+/* record_error_clear: the lane's last attempt worked. */
+void record_error_clear(struct record_error *e);
+
+/*
+ * Users. record_user_get: 0 found, 1 absent, -1 unreadable or invalid
+ * (with err). The user is the caller's: record_user_clear.
+ */
+int record_user_get(struct store_txn *txn, const char *guid,
+    struct record_user *u, char *err, size_t errlen);
+/* record_user_del: the whole record (the user left). 0 or -1. */
+int record_user_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen);
+void record_user_clear(struct record_user *u);
+/* record_user_walk: cb per valid user. 0 at the end, 1 stopped, -1 error. */
+int record_user_walk(struct store_txn *txn, struct record_walk *w,
+    record_user_cb *cb);
+
+/*
+ * The parts' puts: each replaces its part of guid's record (creating the
+ * record when absent) and nothing else. 0 or -1 with err.
+ * record_push_put gives p->link a new stamp when phone_id or active
+ * differ from what the stored push part says. record_import_put keeps the
+ * stored link stamp; record_import_link gives i->link a new stamp: the
+ * importer has linked i->phone_id.
+ */
+int record_ad_put(struct store_txn *txn, const char *guid,
+    const struct record_ad *a, char *err, size_t errlen);
+int record_push_put(struct store_txn *txn, const char *guid,
+    struct record_push *p, char *err, size_t errlen);
+int record_import_put(struct store_txn *txn, const char *guid,
+    struct record_import *i, char *err, size_t errlen);
+int record_import_link(struct store_txn *txn, const char *guid,
+    struct record_import *i, char *err, size_t errlen);
+int record_written_put(struct store_txn *txn, const char *guid,
+    const struct record_written *w, char *err, size_t errlen);
+
+/* The link: the phone user id of the newer link part (borrowed), or NULL. */
+const char *record_user_phone_id(const struct record_user *u);
+/* record_user_active: the linked phone user is active (as last known). */
+int record_user_active(const struct record_user *u);
+/*
+ * record_user_adopt: the pusher takes the link as its own (it is about
+ * to act on it): push.phone_id and push.active become the link's.
+ */
+void record_user_adopt(struct record_user *u);
+/* record_user_error: the most recent lane error (borrowed), or NULL. */
+const struct record_error *record_user_error(const struct record_user *u);
+
+/*
+ * The user serialiser and validator. record_user_from_json: 0, or -1
+ * with err (u is then cleared); reads the version-1 shape too.
+ * record_user_to_json: a new reference, in the current shape.
+ */
+json_t *record_user_to_json(const struct record_user *u);
+int record_user_from_json(const char *guid, const json_t *j,
+    struct record_user *u, char *err, size_t errlen);
+
+/* Outbox entries; the same conventions as the users'. */
+int record_out_get(struct store_txn *txn, const char *guid,
+    struct record_out *o, char *err, size_t errlen);
+int record_out_put(struct store_txn *txn, const struct record_out *o,
+    char *err, size_t errlen);
+int record_out_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen);
+void record_out_clear(struct record_out *o);
+int record_out_walk(struct store_txn *txn, struct record_walk *w,
+    record_out_cb *cb);
+json_t *record_out_to_json(const struct record_out *o);
+int record_out_from_json(const char *guid, const json_t *j,
+    struct record_out *o, char *err, size_t errlen);
+
+/* Write-back queue entries; the same conventions. */
+int record_wb_get(struct store_txn *txn, const char *guid,
+    struct record_wb *q, char *err, size_t errlen);
+int record_wb_put(struct store_txn *txn, const struct record_wb *q,
+    char *err, size_t errlen);
+int record_wb_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen);
+void record_wb_clear(struct record_wb *q);
+int record_wb_walk(struct store_txn *txn, struct record_walk *w,
+    record_wb_cb *cb);
+int record_wb_from_json(const char *guid, const json_t *j,
+    struct record_wb *q, char *err, size_t errlen);
+
+/*
+ * The email index (emails: lower-cased email -> objectGUID).
+ * record_email_owner: the objectGUID (owned), or NULL.
+ */
+char *record_email_owner(struct store_txn *txn, const char *email);
+int record_email_put(struct store_txn *txn, const char *email,
+    const char *guid, char *err, size_t errlen);
+int record_email_del(struct store_txn *txn, const char *email, char *err,
+    size_t errlen);
+
+/*
+ * record_migrate: rewrite the records of a store of schema version from
+ * in the current shapes, in txn (the caller's write transaction, which
+ * also stamps the new version). Records that do not validate are left as
+ * they are, logged and counted in *invalid. 0, or -1 with err.
+ */
+int record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
+    char *err, size_t errlen);
+
+#endif
