@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "phone_field.h"
 #include "util.h"
 
 #define MAX_DURATION (366UL * 86400UL)
@@ -125,22 +126,15 @@ static const char *const sections[] = {
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 enum { SEC_PUSH = 3, SEC_WRITEBACK = 4 };
 
-/* The phone fields of [push] keys (ringsyncd.conf(5)), plus custom.<name>. */
-static const char *const phone_fields[] = {
-	"firstName", "lastName", "email", "mobilePhone", "businessPhone",
-	"street", "city", "state", "zip", "country", "department", "jobTitle",
-};
-
 struct kv_default {
 	const char *key, *value;
 };
 
-static const struct kv_default push_defaults[] = {
-	{ "firstName", "givenName" }, { "lastName", "sn" }, { "email", "mail" },
-	{ "mobilePhone", "mobile" }, { "street", "streetAddress" },
-	{ "city", "l" }, { "state", "st" }, { "zip", "postalCode" },
-	{ "country", "c" }, { "department", "department" },
-}, writeback_defaults[] = {
+/*
+ * The [push] keys and their defaults are the pushed fields of the registry
+ * (phone_field.h), plus custom.<name>; templates use its written-back ones.
+ */
+static const struct kv_default writeback_defaults[] = {
 	{ "telephoneNumber", "{directNumber}#{extensionNumber}" },
 	{ "ipPhone", "{extensionNumber}" },
 };
@@ -465,28 +459,41 @@ valid_attr(const char *s)
 static const char *
 push_field(const char *key)
 {
-	for (size_t i = 0; i < sizeof(phone_fields) / sizeof(phone_fields[0]); i++)
-		if (strcasecmp(key, phone_fields[i]) == 0)
-			return phone_fields[i];
+	int f = phone_field_from_name(key);
+
+	if (f >= 0)
+		return phone_field_name(f);
 	if (strncasecmp(key, "custom.", 7) == 0 && key[7] != '\0')
 		return key;
 	return NULL;
+}
+
+/* unknown_push: the problem of a [push] key that names no field. */
+static void
+unknown_push(struct parse *p, const char *name)
+{
+	const char *names[PHONE_NFIELDS], *s;
+	char list[256];
+	size_t o = 0;
+
+	for (int f = 0; f < PHONE_NFIELDS; f++) {
+		names[f] = phone_field_name(f);
+		o += (size_t)snprintf(list + o, o < sizeof(list) ?
+		    sizeof(list) - o : 0, "%s ", names[f]);
+	}
+	s = suggest(name, names, PHONE_NFIELDS);
+	problem(p, p->lineno, "unknown phone field '%s' in [push]%s%s%s "
+	    "(fields: %scustom.<name>)", name, s ? " (did you mean '" : "",
+	    s ? s : "", s ? "'?)" : "", list);
 }
 
 static void
 handle_push(struct parse *p, const char *name, const char *value)
 {
 	const char *field = push_field(name);
-	const char *s;
 
 	if (field == NULL) {
-		s = suggest(name, phone_fields,
-		    sizeof(phone_fields) / sizeof(phone_fields[0]));
-		problem(p, p->lineno, "unknown phone field '%s' in [push]%s%s%s "
-		    "(fields: firstName lastName email mobilePhone businessPhone "
-		    "street city state zip country department jobTitle "
-		    "custom.<name>)", name, s ? " (did you mean '" : "",
-		    s ? s : "", s ? "'?)" : "");
+		unknown_push(p, name);
 		return;
 	}
 	if (pair_find(&p->push, field) >= 0) {
@@ -666,12 +673,39 @@ config_threshold_limit(const struct config_threshold *t, unsigned int linked)
 	return (unsigned int)v;
 }
 
+/* template_field: open..close is "{name}" of a written-back field. */
 static int
-field_is(const char *open, const char *close, const char *field)
+template_field(const char *open, const char *close)
 {
-	size_t len = (size_t)(close - open) + 1;
+	size_t len = (size_t)(close - open) - 1;
 
-	return len == strlen(field) && strncmp(open, field, len) == 0;
+	for (int f = 0; f < PHONE_F_END; f++) {
+		const struct phone_field_info *fi = phone_field_get(f);
+
+		if (fi->dir == PHONE_FIELD_WRITEBACK && len == strlen(fi->name) &&
+		    strncmp(open + 1, fi->name, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* template_fields: "{a}, {b} or {c}", the written-back fields, into buf. */
+static const char *
+template_fields(char *buf, size_t len)
+{
+	size_t o = 0, n = 0, i = 0;
+
+	for (int f = 0; f < PHONE_F_END; f++)
+		n += phone_field_get(f)->dir == PHONE_FIELD_WRITEBACK;
+	buf[0] = '\0';
+	for (int f = 0; f < PHONE_F_END; f++) {
+		if (phone_field_get(f)->dir != PHONE_FIELD_WRITEBACK)
+			continue;
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s{%s}",
+		    i == 0 ? "" : i + 1 == n ? " or " : ", ", phone_field_name(f));
+		i++;
+	}
+	return buf;
 }
 
 int
@@ -679,6 +713,7 @@ config_template_check(const char *tpl, char *err, size_t errlen)
 {
 	/* the rendered value goes through the store as a JSON string to AD */
 	json_t *utf8 = json_string(tpl);
+	char names[128];
 
 	if (utf8 == NULL)
 		return errbuf_set(err, errlen, "not valid UTF-8");
@@ -693,11 +728,10 @@ config_template_check(const char *tpl, char *err, size_t errlen)
 		end = strchr(s, '}');
 		if (end == NULL)
 			return errbuf_set(err, errlen, "unbalanced '{'");
-		if (!field_is(s, end, "{directNumber}") &&
-		    !field_is(s, end, "{extensionNumber}"))
-			return errbuf_set(err, errlen, "unknown field %.*s (use "
-			    "{directNumber} or {extensionNumber})",
-			    (int)(end - s + 1), s);
+		if (!template_field(s, end))
+			return errbuf_set(err, errlen, "unknown field %.*s (use %s)",
+			    (int)(end - s + 1), s, template_fields(names,
+			    sizeof(names)));
 		s = end;
 	}
 	return 0;
@@ -883,6 +917,20 @@ apply_keys(struct parse *p, struct config *cfg)
 	}
 }
 
+/* push_defaults_get: the registry's default [push] mapping into d. */
+static size_t
+push_defaults_get(struct kv_default d[PHONE_NFIELDS])
+{
+	size_t n = 0;
+
+	for (int f = 0; f < PHONE_NFIELDS; f++)
+		if (phone_field_get(f)->ad_default != NULL) {
+			d[n].key = phone_field_name(f);
+			d[n++].value = phone_field_get(f)->ad_default;
+		}
+	return n;
+}
+
 /* Defaults first, then what the file says (an empty value removes one). */
 static void
 apply_map(struct config_map *out, const struct config_map *written,
@@ -999,9 +1047,10 @@ check_mapping(struct parse *p, const struct config *cfg)
 				    "[writeback] %s; remove one of them", w->key,
 				    cfg->push.v[j].key, w->key);
 	}
-	if (config_map_get(&cfg->push, "email") == NULL)
-		problem(p, section_or_eof(p, "push"), "[push] email must be mapped: "
-		    "it is the key that joins AD users to phone users");
+	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
+		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
+		    "it is the key that joins AD users to phone users",
+		    phone_field_name(PHONE_F_EMAIL));
 }
 
 static void
@@ -1148,6 +1197,7 @@ config_load(const char *path, int flags, struct config **out,
     struct config_problems *pr)
 {
 	struct parse p = { .path = path, .section = -1, .pr = pr };
+	struct kv_default push_defaults[PHONE_NFIELDS];
 	struct config *cfg;
 	size_t before = pr->n;
 
@@ -1163,7 +1213,7 @@ config_load(const char *path, int flags, struct config **out,
 	cfg->path = xstrdup(path);
 	apply_keys(&p, cfg);
 	apply_map(&cfg->push, &p.push, push_defaults,
-	    sizeof(push_defaults) / sizeof(push_defaults[0]));
+	    push_defaults_get(push_defaults));
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

@@ -31,32 +31,13 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "phone_field.h"
 #include "store.h"
 
 struct ev_loop;
 
 /* ---------------------------------------------------------------------
- * Profile fields: the phone side of the [push] mapping. */
-
-enum phone_field {
-	PHONE_F_FIRST_NAME,
-	PHONE_F_LAST_NAME,
-	PHONE_F_EMAIL,
-	PHONE_F_MOBILE_PHONE,
-	PHONE_F_BUSINESS_PHONE,
-	PHONE_F_STREET,
-	PHONE_F_CITY,
-	PHONE_F_STATE,
-	PHONE_F_ZIP,
-	PHONE_F_COUNTRY,
-	PHONE_F_DEPARTMENT,
-	PHONE_F_JOB_TITLE,
-	PHONE_NFIELDS
-};
-
-/* phone_field_name: "firstName", ...; phone_field_from_name: -1 unknown. */
-const char *phone_field_name(enum phone_field f);
-int phone_field_from_name(const char *name);
+ * Profile fields: enum phone_field and the registry are in phone_field.h. */
 
 /*
  * phone_param_field: the [push] field name ("state", "firstName", ...)

@@ -17,36 +17,6 @@
 #define SCIM_ENTERPRISE_URN \
 	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
 
-static const char *const field_names[PHONE_NFIELDS] = {
-	[PHONE_F_FIRST_NAME] = "firstName",
-	[PHONE_F_LAST_NAME] = "lastName",
-	[PHONE_F_EMAIL] = "email",
-	[PHONE_F_MOBILE_PHONE] = "mobilePhone",
-	[PHONE_F_BUSINESS_PHONE] = "businessPhone",
-	[PHONE_F_STREET] = "street",
-	[PHONE_F_CITY] = "city",
-	[PHONE_F_STATE] = "state",
-	[PHONE_F_ZIP] = "zip",
-	[PHONE_F_COUNTRY] = "country",
-	[PHONE_F_DEPARTMENT] = "department",
-	[PHONE_F_JOB_TITLE] = "jobTitle",
-};
-
-const char *
-phone_field_name(enum phone_field f)
-{
-	return (unsigned int)f < PHONE_NFIELDS ? field_names[f] : "unknown";
-}
-
-int
-phone_field_from_name(const char *name)
-{
-	for (int f = 0; name != NULL && f < PHONE_NFIELDS; f++)
-		if (strcasecmp(name, field_names[f]) == 0)
-			return f;
-	return -1;
-}
-
 const char *
 phone_err_kind_name(enum phone_err_kind k)
 {
@@ -85,29 +55,15 @@ phone_error_ok(struct phone_error *out, enum phone_call call)
 /* ---------------------------------------------------------------------
  * Parameter names -> [push] fields */
 
+/* Parameters that are no field path of the registry (phone_field.h). */
 static const struct {
-	const char *param, *field;
-} param_table[] = {
-	{ "firstName", "firstName" }, { "givenName", "firstName" },
-	{ "name.givenName", "firstName" },
-	{ "lastName", "lastName" }, { "familyName", "lastName" },
-	{ "name.familyName", "lastName" },
-	{ "email", "email" }, { "emails", "email" }, { "emails.value", "email" },
-	{ "userName", "email" },
-	{ "mobilePhone", "mobilePhone" }, { "businessPhone", "businessPhone" },
-	{ "street", "street" }, { "streetAddress", "street" },
-	{ "addresses.streetAddress", "street" },
-	{ "city", "city" }, { "locality", "city" },
-	{ "addresses.locality", "city" },
-	{ "state", "state" }, { "region", "state" },
-	{ "addresses.region", "state" },
-	{ "zip", "zip" }, { "postalCode", "zip" },
-	{ "addresses.postalCode", "zip" },
-	{ "country", "country" }, { "addresses.country", "country" },
-	{ "department", "department" },
-	{ "jobTitle", "jobTitle" }, { "title", "jobTitle" },
-	{ "status", "status" }, { "active", "status" },
-	{ "extensionNumber", "extensionNumber" },
+	const char *param;
+	int field;               /* a phone_field, or -1: name is no field */
+	const char *name;
+} other_params[] = {
+	{ "userName", PHONE_F_EMAIL, NULL },     /* SCIM userName is the email */
+	{ "status", -1, "status" }, { "active", -1, "status" },
+	{ "extensionNumber", -1, "extensionNumber" },
 };
 
 static const char *
@@ -147,6 +103,83 @@ drop_filters(const char *param, char *out, size_t len, char *fval,
 	out[o] = '\0';
 }
 
+/*
+ * scim_bare: the SCIM path of f without its URN and filter into buf, and
+ * the filter's value ("mobile" of phoneNumbers[type=mobile].value, "" when
+ * none) into type.
+ */
+static void
+scim_bare(const struct phone_field_info *f, char *buf, size_t len,
+    char *type, size_t tlen)
+{
+	const char *p = f->scim, *open, *close;
+	char parent[128];
+
+	if (strncmp(p, "urn:", 4) == 0)
+		p = phone_field_leaf(p, parent, sizeof(parent));
+	open = strchr(p, '[');
+	close = open ? strchr(open, ']') : NULL;
+	if (close == NULL) {
+		snprintf(buf, len, "%s", p);
+		snprintf(type, tlen, "%s", "");
+		return;
+	}
+	snprintf(buf, len, "%.*s%s", (int)(open - p), p, close + 1);
+	open = strchr(open, '=');
+	snprintf(type, tlen, "%.*s", open && open < close ?
+	    (int)(close - open - 1) : 0, open ? open + 1 : "");
+}
+
+/* bare_is: s is the bare path, or the attribute whose .value it is. */
+static int
+bare_is(const char *s, const char *bare)
+{
+	size_t n = strlen(bare);
+
+	if (strcasecmp(s, bare) == 0)
+		return 1;
+	return n > 6 && strcasecmp(bare + n - 6, ".value") == 0 &&
+	    strlen(s) == n - 6 && strncasecmp(s, bare, n - 6) == 0;
+}
+
+/*
+ * scim_names: s (filters dropped, fval the first one's value) names the
+ * SCIM path of f: a filtered path needs the filter's value, unless no
+ * other field shares the path without filter (emails, addresses.region).
+ */
+static int
+scim_names(const struct phone_field_info *f, const char *s, const char *fval)
+{
+	char bare[128], type[32], other[128], otype[32];
+
+	scim_bare(f, bare, sizeof(bare), type, sizeof(type));
+	if (!bare_is(s, bare))
+		return 0;
+	if (type[0] == '\0' || strcasecmp(fval, type) == 0)
+		return 1;
+	for (int g = 0; g < PHONE_NFIELDS; g++) {
+		scim_bare(phone_field_get(g), other, sizeof(other), otype,
+		    sizeof(otype));
+		if (g != (int)f->id && strcasecmp(other, bare) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* param_names: s names pushed field f: its name, a REST or SCIM member. */
+static int
+param_names(const struct phone_field_info *f, const char *s, const char *fval)
+{
+	char parent[128];
+	const char *rest = phone_field_leaf(f->rest, parent, sizeof(parent));
+	const char *scim = phone_field_leaf(f->scim, parent, sizeof(parent));
+
+	/* "value" alone names no field: every multi-valued attribute has one */
+	return strcasecmp(s, f->name) == 0 || strcasecmp(s, rest) == 0 ||
+	    (strcmp(scim, "value") != 0 && strcasecmp(s, scim) == 0) ||
+	    scim_names(f, s, fval);
+}
+
 const char *
 phone_param_field(const char *param)
 {
@@ -161,17 +194,14 @@ phone_param_field(const char *param)
 	s = strip_prefix(buf, "extension.");
 	s = strip_prefix(s, "contact.");
 	s = strip_prefix(s, "businessAddress.");
-	if (strcasecmp(s, "phoneNumbers") == 0 ||
-	    strcasecmp(s, "phoneNumbers.value") == 0) {
-		if (strcasecmp(fval, "mobile") == 0)
-			return "mobilePhone";
-		if (strcasecmp(fval, "work") == 0)
-			return "businessPhone";
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof(param_table) / sizeof(param_table[0]); i++)
-		if (strcasecmp(s, param_table[i].param) == 0)
-			return param_table[i].field;
+	for (int f = 0; f < PHONE_NFIELDS; f++)
+		if (param_names(phone_field_get(f), s, fval))
+			return phone_field_name(f);
+	for (size_t i = 0; i < sizeof(other_params) / sizeof(other_params[0]);
+	    i++)
+		if (strcasecmp(s, other_params[i].param) == 0)
+			return other_params[i].name ? other_params[i].name :
+			    phone_field_name(other_params[i].field);
 	return NULL;
 }
 

@@ -19,15 +19,36 @@
 /* s: a longer token lifetime is not an answer (and would overflow a time) */
 #define TOKEN_TTL_MAX (10LL * 366 * 86400)
 
-/* JSON names of the contact fields in REST records. */
-static int
-is_address(enum phone_field f)
-{
-	return f >= PHONE_F_STREET && f <= PHONE_F_COUNTRY;
-}
-
 /* ---------------------------------------------------------------------
- * Request bodies */
+ * Request bodies: each field goes where its path in the registry
+ * (phone_field.h) says; the order of the members is the one sent since
+ * the first release. */
+
+enum { REST, SCIM };
+
+/*
+ * fields_object: {leaf: value} of the fields whose REST or SCIM path is
+ * parent.leaf, in table order; SCIM leaves out empty values. New reference.
+ */
+static json_t *
+fields_object(const struct phone_profile *p, int scim, const char *parent)
+{
+	json_t *o = json_object();
+	char at[128];
+
+	for (int f = 0; f < PHONE_NFIELDS; f++) {
+		const struct phone_field_info *fi = phone_field_get(f);
+		const char *path = scim ? fi->scim : fi->rest, *v = p->field[f];
+		const char *leaf;
+
+		if (path == NULL || v == NULL || (scim && *v == '\0'))
+			continue;
+		leaf = phone_field_leaf(path, at, sizeof(at));
+		if (strcmp(at, parent) == 0)
+			json_object_set_new(o, leaf, json_string(v));
+	}
+	return o;
+}
 
 json_t *
 phone_bulk_record(const struct phone_bulk_item *item)
@@ -43,12 +64,8 @@ phone_bulk_record(const struct phone_bulk_item *item)
 		    json_string(item->extension_number));
 	if (p == NULL)
 		return rec;
-	contact = json_object();
-	addr = json_object();
-	for (int f = 0; f < PHONE_NFIELDS; f++)
-		if (p->field[f] != NULL)
-			json_object_set_new(is_address(f) ? addr : contact,
-			    phone_field_name(f), json_string(p->field[f]));
+	contact = fields_object(p, REST, "contact");
+	addr = fields_object(p, REST, "contact.businessAddress");
 	if (json_object_size(addr) > 0)
 		json_object_set(contact, "businessAddress", addr);
 	if (json_object_size(contact) > 0)
@@ -81,35 +98,47 @@ set_opt(json_t *o, const char *key, const char *value)
 		json_object_set_new(o, key, json_string(value));
 }
 
+/*
+ * scim_element: the member of a multi-valued attribute that container
+ * names ("addresses[type=work]"): its type, before or after the non-empty
+ * fields under it. NULL when there are none.
+ */
 static json_t *
-scim_phones(const struct phone_profile *p)
+scim_element(const struct phone_profile *p, const char *container,
+    int type_last)
 {
-	json_t *a = json_array();
+	const char *eq = strchr(container, '=');
+	json_t *o = json_object(), *v = fields_object(p, SCIM, container);
+	json_t *type = json_stringn(eq ? eq + 1 : "", eq ? strlen(eq + 1) - 1 :
+	    0);
 
-	if (nonempty(p, PHONE_F_BUSINESS_PHONE))
-		json_array_append_new(a, json_pack("{s:s, s:s}", "type", "work",
-		    "value", p->field[PHONE_F_BUSINESS_PHONE]));
-	if (nonempty(p, PHONE_F_MOBILE_PHONE))
-		json_array_append_new(a, json_pack("{s:s, s:s}", "type", "mobile",
-		    "value", p->field[PHONE_F_MOBILE_PHONE]));
-	return a;
+	if (json_object_size(v) == 0) {
+		json_decref(o);
+		json_decref(v);
+		json_decref(type);
+		return NULL;
+	}
+	if (!type_last)
+		json_object_set(o, "type", type);
+	json_object_update(o, v);
+	if (type_last)
+		json_object_set(o, "type", type);
+	json_decref(v);
+	json_decref(type);
+	return o;
 }
 
 static json_t *
-scim_address(const struct phone_profile *p)
+scim_phones(const struct phone_profile *p)
 {
-	json_t *a = json_object();
+	static const char *const order[] = {
+		"phoneNumbers[type=work]", "phoneNumbers[type=mobile]",
+	};
+	json_t *a = json_array(), *e;
 
-	set_opt(a, "streetAddress", p->field[PHONE_F_STREET]);
-	set_opt(a, "locality", p->field[PHONE_F_CITY]);
-	set_opt(a, "region", p->field[PHONE_F_STATE]);
-	set_opt(a, "postalCode", p->field[PHONE_F_ZIP]);
-	set_opt(a, "country", p->field[PHONE_F_COUNTRY]);
-	if (json_object_size(a) == 0) {
-		json_decref(a);
-		return NULL;
-	}
-	json_object_set_new(a, "type", json_string("work"));
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((e = scim_element(p, order[i], 0)) != NULL)
+			json_array_append_new(a, e);
 	return a;
 }
 
@@ -118,30 +147,36 @@ phone_scim_create_body(const struct phone_profile *prof,
     const char *external_id, char *err, size_t errlen)
 {
 	const char *email = nonempty(prof, PHONE_F_EMAIL);
-	json_t *u, *phones, *addr;
+	json_t *u, *mail, *phones, *addr, *top, *ext;
+	char at[128];
 
-	for (int f = PHONE_F_FIRST_NAME; f <= PHONE_F_EMAIL; f++)
-		if (nonempty(prof, f) == NULL) {
+	for (int f = 0; f < PHONE_NFIELDS; f++)
+		if (phone_field_get(f)->required && nonempty(prof, f) == NULL) {
 			errbuf_set(err, errlen, "a new phone user needs %s",
 			    phone_field_name(f));
 			return NULL;
 		}
-	u = json_pack("{s:[s,s], s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:b}], s:b}",
-	    "schemas", SCIM_USER_URN, SCIM_ENTERPRISE_URN, "userName", email,
-	    "name", "givenName", prof->field[PHONE_F_FIRST_NAME], "familyName",
-	    prof->field[PHONE_F_LAST_NAME], "emails", "type", "work", "value",
-	    email, "primary", 1, "active", 1);
+	/* the email is also the userName, and the primary email */
+	phone_field_leaf(phone_field_get(PHONE_F_EMAIL)->scim, at, sizeof(at));
+	mail = scim_element(prof, at, 0);
+	json_object_set_new(mail, "primary", json_true());
+	u = json_pack("{s:[s,s], s:s, s:o, s:[o], s:b}", "schemas",
+	    SCIM_USER_URN, SCIM_ENTERPRISE_URN, "userName", email, "name",
+	    fields_object(prof, SCIM, "name"), "emails", mail, "active", 1);
 	set_opt(u, "externalId", external_id);
 	phones = scim_phones(prof);
 	if (json_array_size(phones) > 0)
 		json_object_set(u, "phoneNumbers", phones);
 	json_decref(phones);
-	if ((addr = scim_address(prof)) != NULL)
+	if ((addr = scim_element(prof, "addresses[type=work]", 1)) != NULL)
 		json_object_set_new(u, "addresses", json_pack("[o]", addr));
-	set_opt(u, "title", prof->field[PHONE_F_JOB_TITLE]);
-	if (nonempty(prof, PHONE_F_DEPARTMENT))
-		json_object_set_new(u, SCIM_ENTERPRISE_URN, json_pack("{s:s}",
-		    "department", prof->field[PHONE_F_DEPARTMENT]));
+	top = fields_object(prof, SCIM, "");
+	json_object_update(u, top);
+	json_decref(top);
+	ext = fields_object(prof, SCIM, SCIM_ENTERPRISE_URN);
+	if (json_object_size(ext) > 0)
+		json_object_set(u, SCIM_ENTERPRISE_URN, ext);
+	json_decref(ext);
 	return u;
 }
 
@@ -350,19 +385,25 @@ phone_extension_clear(struct phone_extension *x)
 	memset(x, 0, sizeof(*x));
 }
 
+/* parse_contact: the contact values at the fields' REST paths. */
 static int
 parse_contact(const json_t *contact, struct phone_extension *x, char *err,
     size_t errlen)
 {
 	const json_t *addr;
+	char at[128];
 
 	if (want_obj(contact, "businessAddress", OPTIONAL, &addr, err,
 	    errlen) < 0)
 		return -1;
-	for (int f = 0; f < PHONE_NFIELDS; f++)
-		if (want_str(is_address(f) ? addr : contact, phone_field_name(f),
+	for (int f = 0; f < PHONE_NFIELDS; f++) {
+		const char *leaf = phone_field_leaf(phone_field_get(f)->rest, at,
+		    sizeof(at));
+
+		if (want_str(strcmp(at, "contact") == 0 ? contact : addr, leaf,
 		    OPTIONAL, &x->field[f], err, errlen) < 0)
 			return -1;
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "iso3166.h"
+#include "phone_field.h"
 #include "util.h"
 
 #define STATE_MSG "state must be a standard state name (California) or code " \
@@ -183,33 +184,34 @@ profile_get(const struct profile *p, const char *field)
 	return NULL;
 }
 
-static int
-required(const char *field)
-{
-	return strcmp(field, "email") == 0 || strcmp(field, "firstName") == 0 ||
-	    strcmp(field, "lastName") == 0;
-}
-
 /* normalise: one field's trimmed value by its kind; 0, or -1 with msg. */
 static int
 normalise(const char *field, const char *country, const char *v, char **out,
     char *msg, size_t len)
 {
+	/* custom.<name> fields are text that may be empty */
+	const struct phone_field_info *f =
+	    phone_field_get(phone_field_from_name(field));
+
 	if (*v == '\0') {
-		if (required(field))
+		if (f != NULL && f->required)
 			return errbuf_set(msg, len, "is empty: the phone system needs "
 			    "the %s of every user", field);
 		*out = xstrdup("");
 		return 0;
 	}
-	if (strcmp(field, "country") == 0)
+	switch (f != NULL ? f->kind : PHONE_FIELD_TEXT) {
+	case PHONE_FIELD_COUNTRY:
 		return profile_norm_country(v, out, msg, len);
-	if (strcmp(field, "state") == 0)
+	case PHONE_FIELD_STATE:
 		return profile_norm_state(country, v, out, msg, len);
-	if (strcmp(field, "mobilePhone") == 0 || strcmp(field, "businessPhone") == 0)
+	case PHONE_FIELD_PHONE:
 		return profile_norm_phone(country, v, out, msg, len);
-	if (strcmp(field, "email") == 0)
+	case PHONE_FIELD_EMAIL:
 		return profile_norm_email(v, out, msg, len);
+	case PHONE_FIELD_TEXT:
+		break;
+	}
 	*out = xstrdup(v);
 	return 0;
 }
@@ -229,7 +231,8 @@ int
 profile_build(const struct ad_entry *e, const struct config_map *push,
     struct profile *out, struct profile_error *err)
 {
-	const char *cattr = config_map_get(push, "country");
+	const char *cfield = phone_field_of_kind(PHONE_FIELD_COUNTRY)->name;
+	const char *cattr = config_map_get(push, cfield);
 	char *country = NULL, msg[200];
 
 	memset(out, 0, sizeof(*out));
@@ -240,7 +243,7 @@ profile_build(const struct ad_entry *e, const struct config_map *push,
 
 		if (*v != '\0' && profile_norm_country(v, &country, msg,
 		    sizeof(msg)) < 0) {
-			set_error(err, "country", cattr, v, msg);
+			set_error(err, cfield, cattr, v, msg);
 			free(v);
 			return -1;
 		}
@@ -321,6 +324,16 @@ profile_from_json(const json_t *o, struct profile *out)
 	return 0;
 }
 
+/* template_field: the length of "{name}" of f at s, or 0. */
+static size_t
+template_field(const char *s, enum phone_field f)
+{
+	size_t n = strlen(phone_field_name(f));
+
+	return s[0] == '{' && strncmp(s + 1, phone_field_name(f), n) == 0 &&
+	    s[n + 1] == '}' ? n + 2 : 0;
+}
+
 char *
 profile_render(const char *tpl, const char *direct_number,
     const char *extension_number)
@@ -335,17 +348,18 @@ profile_render(const char *tpl, const char *direct_number,
 		cap += strlen(dn) + strlen(en);
 	out = xmalloc(cap);
 	for (const char *s = tpl; *s; ) {
-		if (strncmp(s, "{directNumber}", 14) == 0) {
-			memcpy(out + o, dn, strlen(dn));
-			o += strlen(dn);
-			s += 14;
-		} else if (strncmp(s, "{extensionNumber}", 17) == 0) {
-			memcpy(out + o, en, strlen(en));
-			o += strlen(en);
-			s += 17;
-		} else {
+		size_t n = template_field(s, PHONE_F_DIRECT_NUMBER);
+		const char *v = dn;
+
+		if (n == 0 && (n = template_field(s, PHONE_F_EXTENSION_NUMBER)) > 0)
+			v = en;
+		if (n == 0) {
 			out[o++] = *s++;
+			continue;
 		}
+		memcpy(out + o, v, strlen(v));
+		o += strlen(v);
+		s += n;
 	}
 	out[o] = '\0';
 	return out;

@@ -9,25 +9,14 @@
 #include "schema.h"
 #include "util.h"
 
-/* The SCIM attribute of each standard [push] field (docs/phone-api.md). */
-static const struct {
-	const char *field, *scim;
-} scim_attrs[] = {
-	{ "firstName", "name.givenName" }, { "lastName", "name.familyName" },
-	{ "email", "emails" }, { "mobilePhone", "phoneNumbers" },
-	{ "businessPhone", "phoneNumbers" }, { "street", "addresses.streetAddress" },
-	{ "city", "addresses.locality" }, { "state", "addresses.region" },
-	{ "zip", "addresses.postalCode" }, { "country", "addresses.country" },
-	{ "department", "department" }, { "jobTitle", "title" },
-};
-
+/* The schema attribute of a pushed field: the registry's (phone_field.h). */
 const char *
 schema_scim_attr(const char *field)
 {
-	for (size_t i = 0; i < sizeof(scim_attrs) / sizeof(scim_attrs[0]); i++)
-		if (strcasecmp(field, scim_attrs[i].field) == 0)
-			return scim_attrs[i].scim;
-	return NULL;
+	const struct phone_field_info *f =
+	    phone_field_get(phone_field_from_name(field));
+
+	return f != NULL ? f->scim_attr : NULL;
 }
 
 json_t *

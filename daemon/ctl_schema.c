@@ -89,19 +89,17 @@ schema_cb(const struct phone_error *e, const struct phone_schema *s, void *arg)
 static void
 print_cache(const struct config *cfg, const json_t *cache)
 {
-	static const char *const fields[] = {
-		"firstName", "lastName", "email", "mobilePhone", "businessPhone",
-		"street", "city", "state", "zip", "country", "department", "jobTitle",
-	};
 	const json_t *ad = json_object_get(cache, "ad");
 	size_t i;
 	json_t *v;
 
 	printf("phone system user fields ([push] key, SCIM attribute, AD attribute "
 	    "mapped):\n");
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		const char *scim = schema_scim_attr(fields[i]);
-		const char *attr = config_map_get(&cfg->push, fields[i]);
+	/* the pushed fields of the registry (phone_field.h) */
+	for (i = 0; i < PHONE_NFIELDS; i++) {
+		const char *name = phone_field_name((enum phone_field)i);
+		const char *scim = schema_scim_attr(name);
+		const char *attr = config_map_get(&cfg->push, name);
 		int found = 0;
 		size_t j;
 		json_t *a;
@@ -112,7 +110,7 @@ print_cache(const struct config *cfg, const json_t *cache)
 			if (n != NULL && strncasecmp(n, scim, strlen(scim)) == 0)
 				found = 1;
 		}
-		printf("  %-22s %-26s %s\n", fields[i], found ? scim :
+		printf("  %-22s %-26s %s\n", name, found ? scim :
 		    "(not in the schema)", attr ? attr : "-");
 	}
 	printf("custom user fields:\n");
