@@ -210,107 +210,181 @@ status_fail(const char *what, const char *err)
 	return STATUS_CRITICAL;
 }
 
+/* status_state: what the check reads from the store; the caller owns it. */
+struct status_state {
+	struct sync_counts n;
+	int wrc;                          /* store_watermark_get's result */
+	struct store_watermark w;         /* owned when wrc is 0 */
+	struct store_tokens tok;          /* owned; zero when unreadable */
+	json_t *scan, *import, *full;     /* owned: the last cycles, or NULL */
+	char err[512];                    /* the watermark's error (wrc < 0) */
+	long long scan_age, import_age;   /* s since a success; -1 none */
+};
+
+/*
+ * status_read: the counts, the last cycles, the watermark and the tokens
+ * in one read transaction. 0, or CRITICAL after the check's line.
+ */
 static int
-cmd_status(const struct config *cfg, const struct status_opts *so)
+status_read(const struct config *cfg, struct status_state *ss)
 {
-	struct status st = { 0 };
 	struct store *store;
 	struct store_txn *txn;
-	struct store_watermark w;
-	struct store_tokens tok = { 0 };
-	struct sync_counts n;
-	json_t *scan = NULL, *import = NULL, *full = NULL;
-	char err[512], *path;
-	long long now = (long long)time(NULL), scan_age, import_age;
-	long pid;
-	int wrc;
+	char *path;
+	int rc;
 
 	path = xasprintf("%s/state.mdb", cfg->sync.state_dir);
-	wrc = access(path, F_OK);
+	rc = access(path, F_OK);
 	free(path);
-	if (wrc < 0)
+	if (rc < 0)
 		return status_fail("no state yet (has ringsyncd run?)",
 		    cfg->sync.state_dir);
-	if (store_open(cfg->sync.state_dir, STORE_RDONLY, &store, err,
-	    sizeof(err)) < 0)
-		return status_fail("cannot read the state", err);
-	if (sync_count(store, &n, err, sizeof(err)) < 0 ||
-	    store_begin(store, 1, &txn, err, sizeof(err)) < 0) {
+	if (store_open(cfg->sync.state_dir, STORE_RDONLY, &store, ss->err,
+	    sizeof(ss->err)) < 0)
+		return status_fail("cannot read the state", ss->err);
+	if (sync_count(store, &ss->n, ss->err, sizeof(ss->err)) < 0 ||
+	    store_begin(store, 1, &txn, ss->err, sizeof(ss->err)) < 0) {
 		store_close(store);
-		return status_fail("cannot read the state", err);
+		return status_fail("cannot read the state", ss->err);
 	}
-	store_get_json(txn, STORE_META, "cycle.scan", &scan, err, sizeof(err));
-	store_get_json(txn, STORE_META, "cycle.import", &import, err, sizeof(err));
-	store_get_json(txn, STORE_META, "cycle.full", &full, err, sizeof(err));
-	wrc = store_watermark_get(txn, &w, err, sizeof(err));
-	if (store_tokens_get(txn, &tok, err, sizeof(err)) < 0)
-		memset(&tok, 0, sizeof(tok));
+	store_get_json(txn, STORE_META, "cycle.scan", &ss->scan, ss->err,
+	    sizeof(ss->err));
+	store_get_json(txn, STORE_META, "cycle.import", &ss->import, ss->err,
+	    sizeof(ss->err));
+	store_get_json(txn, STORE_META, "cycle.full", &ss->full, ss->err,
+	    sizeof(ss->err));
+	ss->wrc = store_watermark_get(txn, &ss->w, ss->err, sizeof(ss->err));
+	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
+		memset(&ss->tok, 0, sizeof(ss->tok));
 	store_abort(txn);
 	store_close(store);
+	return 0;
+}
 
-	scan_age = status_lane(&st, so, "scan", scan, now);
-	import_age = status_lane(&st, so, "import", import, now);
-	if (n.held > 0)
-		status_raise(&st, STATUS_CRITICAL, "%u deactivation%s held (review, "
-		    "then ringsyncctl release-deactivations)", n.held,
-		    n.held == 1 ? "" : "s");
-	if (so->crit_failed > 0 && n.failed >= so->crit_failed)
-		status_raise(&st, STATUS_CRITICAL, "%u failing users", n.failed);
-	else if (so->warn_failed > 0 && n.failed >= so->warn_failed)
-		status_raise(&st, STATUS_WARNING, "%u failing user%s", n.failed,
-		    n.failed == 1 ? "" : "s");
-	if (n.invalid > 0)
-		status_raise(&st, STATUS_WARNING, "%u invalid record%s in the state "
-		    "store (skipped; the log names them)", n.invalid,
-		    n.invalid == 1 ? "" : "s");
-	status_token(&st, cfg, &tok, now);
-	if (st.level == STATUS_OK)
-		status_raise(&st, STATUS_OK, "%u users linked, last cycles %llds "
-		    "(scan) and %llds (import) ago", n.linked, scan_age, import_age);
+static void
+status_state_clear(struct status_state *ss)
+{
+	if (ss->wrc == 0)
+		store_watermark_clear(&ss->w);
+	store_tokens_clear(&ss->tok);
+	json_decref(ss->scan);
+	json_decref(ss->import);
+	json_decref(ss->full);
+}
+
+/* status_judge: the findings into st (the lanes' ages into ss). */
+static void
+status_judge(struct status *st, const struct config *cfg,
+    const struct status_opts *so, struct status_state *ss, long long now)
+{
+	const struct sync_counts *n = &ss->n;
+
+	ss->scan_age = status_lane(st, so, "scan", ss->scan, now);
+	ss->import_age = status_lane(st, so, "import", ss->import, now);
+	if (n->held > 0)
+		status_raise(st, STATUS_CRITICAL, "%u deactivation%s held (review, "
+		    "then ringsyncctl release-deactivations)", n->held,
+		    n->held == 1 ? "" : "s");
+	if (so->crit_failed > 0 && n->failed >= so->crit_failed)
+		status_raise(st, STATUS_CRITICAL, "%u failing users", n->failed);
+	else if (so->warn_failed > 0 && n->failed >= so->warn_failed)
+		status_raise(st, STATUS_WARNING, "%u failing user%s", n->failed,
+		    n->failed == 1 ? "" : "s");
+	if (n->invalid > 0)
+		status_raise(st, STATUS_WARNING, "%u invalid record%s in the state "
+		    "store (skipped; the log names them)", n->invalid,
+		    n->invalid == 1 ? "" : "s");
+	status_token(st, cfg, &ss->tok, now);
+	if (st->level == STATUS_OK)
+		status_raise(st, STATUS_OK, "%u users linked, last cycles %llds "
+		    "(scan) and %llds (import) ago", n->linked, ss->scan_age,
+		    ss->import_age);
+}
+
+/* status_summary: the check's line: level, findings, performance data. */
+static void
+status_summary(const struct status *st, const struct status_opts *so,
+    const struct status_state *ss)
+{
+	const struct sync_counts *n = &ss->n;
 
 	printf("RINGSYNC %s: %s | scan_age=%llds;%u;%u import_age=%llds;%u;%u "
 	    "failed=%u;%u;%u linked=%u held=%u outbox=%zu writeback=%zu",
-	    status_names[st.level], st.why, scan_age < 0 ? 0 : scan_age,
-	    so->warn_age, so->crit_age, import_age < 0 ? 0 : import_age,
-	    so->warn_age, so->crit_age, n.failed, so->warn_failed, so->crit_failed,
-	    n.linked, n.held, n.outbox, n.writeback);
-	if (n.invalid > 0)
-		printf(" invalid=%u", n.invalid);
+	    status_names[st->level], st->why,
+	    ss->scan_age < 0 ? 0 : ss->scan_age, so->warn_age, so->crit_age,
+	    ss->import_age < 0 ? 0 : ss->import_age, so->warn_age, so->crit_age,
+	    n->failed, so->warn_failed, so->crit_failed, n->linked, n->held,
+	    n->outbox, n->writeback);
+	if (n->invalid > 0)
+		printf(" invalid=%u", n->invalid);
 	printf("\n");
+}
+
+static void
+print_watermark(const struct status_state *ss)
+{
+	if (ss->wrc == 0) {
+		printf("%-16s %s\n%-16s %s\n%-16s %llu\n", "dc", ss->w.dns_host_name,
+		    "invocation_id", ss->w.invocation_id, "watermark", ss->w.usn);
+		print_time("watermark_time", ss->w.time);
+	} else {
+		printf("%-16s %s\n", "watermark", ss->wrc < 0 ? ss->err :
+		    "none (no scan yet)");
+	}
+}
+
+static void
+print_counts(const struct sync_counts *n)
+{
+	printf("%-16s %u\n%-16s %u\n%-16s %u\n%-16s %u\n%-16s %zu\n%-16s %zu\n",
+	    "users", n->users, "linked", n->linked, "failing", n->failed,
+	    "held", n->held, "outbox", n->outbox, "writeback queue", n->writeback);
+	if (n->invalid > 0)
+		printf("%-16s %u (skipped; each is logged with its database and key)\n",
+		    "invalid records", n->invalid);
+}
+
+/* status_report: the state for a person, after the check's line. */
+static void
+status_report(const struct config *cfg, const struct status_state *ss,
+    long long now)
+{
+	long pid;
+
 	printf("%-16s %s\n", "state_dir", cfg->sync.state_dir);
 	if ((pid = daemon_pid(cfg->sync.state_dir)) > 0)
 		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
 	else
 		printf("%-16s not running\n", "ringsyncd");
-	if (wrc == 0) {
-		printf("%-16s %s\n%-16s %s\n%-16s %llu\n", "dc", w.dns_host_name,
-		    "invocation_id", w.invocation_id, "watermark", w.usn);
-		print_time("watermark_time", w.time);
-		store_watermark_clear(&w);
-	} else {
-		printf("%-16s %s\n", "watermark", wrc < 0 ? err : "none (no scan yet)");
-	}
-	print_cycle("scan cycle", scan);
-	print_cycle("full sync", full);
-	print_cycle("import cycle", import);
-	printf("%-16s %u\n%-16s %u\n%-16s %u\n%-16s %u\n%-16s %zu\n%-16s %zu\n",
-	    "users", n.users, "linked", n.linked, "failing", n.failed,
-	    "held", n.held, "outbox", n.outbox, "writeback queue", n.writeback);
-	if (n.invalid > 0)
-		printf("%-16s %u (skipped; each is logged with its database and key)\n",
-		    "invalid records", n.invalid);
+	print_watermark(ss);
+	print_cycle("scan cycle", ss->scan);
+	print_cycle("full sync", ss->full);
+	print_cycle("import cycle", ss->import);
+	print_counts(&ss->n);
 	if (cfg->telephony.jwt_file != NULL) {
 		printf("%-16s JWT credential (renewed by ringsyncd)\n", "session");
 	} else {
-		ctl_token_line("access token", tok.access_token, tok.access_expires,
-		    now);
-		ctl_token_line("refresh token", tok.refresh_token,
-		    tok.refresh_expires, now);
+		ctl_token_line("access token", ss->tok.access_token,
+		    ss->tok.access_expires, now);
+		ctl_token_line("refresh token", ss->tok.refresh_token,
+		    ss->tok.refresh_expires, now);
 	}
-	store_tokens_clear(&tok);
-	json_decref(scan);
-	json_decref(import);
-	json_decref(full);
+}
+
+static int
+cmd_status(const struct config *cfg, const struct status_opts *so)
+{
+	struct status_state ss = { 0 };
+	struct status st = { 0 };
+	long long now = (long long)time(NULL);
+	int rc;
+
+	if ((rc = status_read(cfg, &ss)) != 0)
+		return rc;
+	status_judge(&st, cfg, so, &ss, now);
+	status_summary(&st, so, &ss);
+	status_report(cfg, &ss, now);
+	status_state_clear(&ss);
 	return st.level;
 }
 

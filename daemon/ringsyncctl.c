@@ -96,8 +96,8 @@ ctl_token_line(const char *label, const char *token, long long expires,
 	}
 	if (expires > now) {
 		printf("%-16s valid until %s (%s left)\n", label,
-		    ctl_fmt_time(expires, t, sizeof(t)), ctl_fmt_left(expires - now,
-		    left, sizeof(left)));
+		    ctl_fmt_time(expires, t, sizeof(t)),
+		    ctl_fmt_left(expires - now, left, sizeof(left)));
 		return 1;
 	}
 	printf("%-16s expired at %s\n", label, ctl_fmt_time(expires, t,
@@ -146,19 +146,69 @@ as_state_owner(const char *dir)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	struct config_problems pr = { 0 };
-	const char *path = RINGSYNC_DEFAULT_CONFIG;
-	struct config *cfg;
-	int c, rc;
+/*
+ * A command: its name and what runs it with the arguments after it; run
+ * returns the exit status, or -1 for arguments the command does not take
+ * (then it is an unknown command).
+ */
+struct command {
+	const char *name;
+	int remote;             /* talks to the DC or the phone system */
+	int (*run)(const struct config *cfg, int argc, char **argv);
+};
 
-	util_json_init();
+static int
+run_users(const struct config *cfg, int argc, char **argv)
+{
+	if (argc == 0 || (argc == 1 && strcmp(argv[0], "--failed") == 0))
+		return ctl_users(cfg, argc == 1);
+	return -1;
+}
+
+static int
+run_release(const struct config *cfg, int argc, char **argv)
+{
+	(void)argv;
+	return argc == 0 ? ctl_release(cfg) : -1;
+}
+
+static int
+run_schema(const struct config *cfg, int argc, char **argv)
+{
+	(void)argv;
+	return argc == 0 ? ctl_schema(cfg) : -1;
+}
+
+static const struct command commands[] = {
+	{ "status", 0, ctl_status },
+	{ "users", 0, run_users },
+	{ "release-deactivations", 0, run_release },
+	{ "schema", 1, run_schema },
+	{ "auth", 1, ctl_auth },
+};
+
+static const struct command *
+command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/*
+ * parse_options: -c FILE, -h, -V; -1 to go on (argv[optind] is the
+ * command), else the exit status.
+ */
+static int
+parse_options(int argc, char **argv, const char **path)
+{
+	int c;
+
 	/* "+": options end at the command (auth login has its own) */
 	while ((c = getopt(argc, argv, "+c:hV")) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
+		case 'c': *path = optarg; break;
 		case 'h': ctl_usage(stdout); return 0;
 		case 'V': printf("ringsyncctl %s\n", RINGSYNC_VERSION); return 0;
 		default: ctl_usage(stderr); return CTL_EXIT_CONFIG;
@@ -168,42 +218,70 @@ main(int argc, char **argv)
 		ctl_usage(stderr);
 		return CTL_EXIT_CONFIG;
 	}
-	log_init("ringsyncctl", LOG_USER, LOG_WARNING, LOG_F_STDERR);
-	if (config_load(path, 0, &cfg, &pr) < 0) {
-		if (strcmp(argv[optind], "status") == 0)
-			printf("RINGSYNC CRITICAL: the configuration %s has errors\n", path);
-		for (size_t i = 0; i < pr.n; i++)
-			fprintf(stderr, "%s\n", pr.v[i]);
-		config_problems_free(&pr);
-		return CTL_EXIT_CONFIG;
-	}
+	return -1;
+}
+
+/*
+ * load_config: the configuration at path, or NULL after its problems (and,
+ * for status, the check's CRITICAL line).
+ */
+static struct config *
+load_config(const char *path, const char *command)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+
+	if (config_load(path, 0, &cfg, &pr) == 0)
+		return cfg;
+	if (strcmp(command, "status") == 0)
+		printf("RINGSYNC CRITICAL: the configuration %s has errors\n", path);
+	for (size_t i = 0; i < pr.n; i++)
+		fprintf(stderr, "%s\n", pr.v[i]);
+	config_problems_free(&pr);
+	return NULL;
+}
+
+/* dispatch: run the command argv[0] with the rest; the exit status. */
+static int
+dispatch(const struct config *cfg, int argc, char **argv)
+{
+	const struct command *cmd = command_find(argv[0]);
+	int rc = -1;
+
 	/*
 	 * schema and auth talk to the DC and the phone system: a peer that
 	 * closes a TLS connection must be an EPIPE error, not SIGPIPE's
 	 * death. The other commands only print, and end quietly like any
 	 * filter when their reader goes away.
 	 */
-	if (strcmp(argv[optind], "schema") == 0 || strcmp(argv[optind], "auth") == 0)
+	if (cmd != NULL && cmd->remote)
 		signal(SIGPIPE, SIG_IGN);
-	if (as_state_owner(cfg->sync.state_dir) < 0) {
-		rc = CTL_EXIT_CONFIG;
-	} else if (strcmp(argv[optind], "status") == 0) {
-		rc = ctl_status(cfg, argc - optind - 1, argv + optind + 1);
-	} else if (strcmp(argv[optind], "users") == 0 && (optind + 1 == argc ||
-	    (optind + 2 == argc && strcmp(argv[optind + 1], "--failed") == 0))) {
-		rc = ctl_users(cfg, optind + 2 == argc);
-	} else if (strcmp(argv[optind], "release-deactivations") == 0 &&
-	    optind + 1 == argc) {
-		rc = ctl_release(cfg);
-	} else if (strcmp(argv[optind], "schema") == 0 && optind + 1 == argc) {
-		rc = ctl_schema(cfg);
-	} else if (strcmp(argv[optind], "auth") == 0) {
-		rc = ctl_auth(cfg, argc - optind - 1, argv + optind + 1);
-	} else {
-		fprintf(stderr, "ringsyncctl: unknown command '%s'\n", argv[optind]);
+	if (as_state_owner(cfg->sync.state_dir) < 0)
+		return CTL_EXIT_CONFIG;
+	if (cmd != NULL)
+		rc = cmd->run(cfg, argc - 1, argv + 1);
+	if (rc < 0) {
+		fprintf(stderr, "ringsyncctl: unknown command '%s'\n", argv[0]);
 		ctl_usage(stderr);
 		rc = CTL_EXIT_CONFIG;
 	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = RINGSYNC_DEFAULT_CONFIG;
+	struct config *cfg;
+	int rc;
+
+	util_json_init();
+	if ((rc = parse_options(argc, argv, &path)) >= 0)
+		return rc;
+	log_init("ringsyncctl", LOG_USER, LOG_WARNING, LOG_F_STDERR);
+	if ((cfg = load_config(path, argv[optind])) == NULL)
+		return CTL_EXIT_CONFIG;
+	rc = dispatch(cfg, argc - optind, argv + optind);
 	config_free(cfg);
 	return rc;
 }
