@@ -1,6 +1,8 @@
 /*
- * phone_int: what phone.c (requests and calls) and phone_auth.c (OAuth)
- * share. Not part of the public API.
+ * phone_int: what the files of the phone client share: phone.c (requests
+ * and the client), phone_auth.c (OAuth), phone_scim.c (SCIM users and
+ * discovery), phone_list.c (paged lists, custom fields) and phone_bulk.c
+ * (bulk updates). Not part of the public API.
  *
  * A phone_req is one API request as the client sees it: it may wait for a
  * token, go out through the http module, come back 401 and go out again,
@@ -17,6 +19,9 @@
 
 #include "http.h"
 #include "phone.h"
+
+#define PHONE_ACCOUNT "/restapi/v1.0/account/~"   /* REST paths start here */
+#define PHONE_SCIM "/scim/v2"                     /* SCIM paths start here */
 
 struct phone_req;
 
@@ -53,6 +58,17 @@ TAILQ_HEAD(phone_req_queue, phone_req);
 struct phone_op {
 	LIST_ENTRY(phone_op) link;        /* p->ops */
 	void (*clear)(struct phone_op *); /* frees what the op owns */
+};
+
+/* phone_op_any: a call answered by one callback (discovery, custom fields). */
+struct phone_op_any {
+	struct phone_op base;
+	union {
+		phone_spc_cb *spc;
+		phone_schema_cb *schema;
+		phone_custom_fields_cb *fields;
+	} cb;
+	void *arg;
 };
 
 struct phone_auth {
@@ -103,6 +119,35 @@ void *phone_op_new(struct phone *p, size_t size, void (*clear)(struct phone_op *
 void phone_op_end(struct phone *p, struct phone_op *op);
 /* phone_url: server + path, newly allocated. */
 char *phone_url(const struct phone *p, const char *path);
+/*
+ * phone_url_add: append key=value to *url's query, value percent-encoded;
+ * *url is freed and replaced.
+ */
+void phone_url_add(char **url, const char *key, const char *value);
+/* phone_url_segment: server + base + "/" + the percent-encoded segment. */
+char *phone_url_segment(const struct phone *p, const char *base,
+    const char *segment);
+/*
+ * phone_send_new: a request of call to url (taken over and freed), ending
+ * with done(ctx), sent at once.
+ */
+void phone_send_new(struct phone *p, enum phone_call call, const char *method,
+    char *url, phone_req_done *done, void *ctx);
+/*
+ * phone_defer_error: end a call that cannot start with kind and detail,
+ * from the loop (done(ctx) runs later, never from this call).
+ */
+void phone_defer_error(struct phone *p, enum phone_call call,
+    enum phone_err_kind kind, const char *detail, phone_req_done *done,
+    void *ctx);
+/* phone_malformed: set e to PHONE_MALFORMED with why as its detail. */
+void phone_malformed(struct phone_error *e, const char *why);
+/*
+ * phone_simple_get: a phone_op_any and a GET of path answered by done;
+ * the caller sets the op's callback in the union.
+ */
+struct phone_op_any *phone_simple_get(struct phone *p, enum phone_call call,
+    const char *path, phone_req_done *done, void *arg);
 
 /* phone_auth.c */
 int phone_auth_init(struct phone *p, const struct config_telephony *cfg,

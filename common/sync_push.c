@@ -677,40 +677,28 @@ mark_creating(struct push *p)
 		txn_commit(p->s, txn);
 }
 
+/* round_dry_run: nothing changes: every round reads on, until the end. */
 static void
-round_start(struct push *p)
+round_dry_run(struct push *p)
+{
+	dry_run_report(p);
+	while (p->next[0] != '\0') {
+		round_free(p);
+		collect(p);
+		dry_run_report(p);
+	}
+	push_finish(p);
+}
+
+/*
+ * round_send: the round's phone calls: a search (then a link or create)
+ * per new user, a DELETE per deactivation when deleting, the rest in bulk.
+ */
+static void
+round_send(struct push *p)
 {
 	size_t b = 0;
 
-	round_free(p);
-	if (p->stop || p->s->stopping) {
-		push_finish(p);
-		return;
-	}
-	if (budget_wait(p))
-		return;
-	collect(p);
-	if (p->n > 0 && !p->custom_fetched && !p->s->dry_run &&
-	    custom_unknown(p->s) != NULL) {
-		p->custom_fetched = 1; /* once a phase: ids of custom.<name> */
-		phone_custom_fields(p->s->phone, custom_cb, p);
-		return; /* custom_cb starts the round again */
-	}
-	if (p->s->dry_run) {
-		/* Nothing changes: every round reads on, until the end. */
-		dry_run_report(p);
-		while (p->next[0] != '\0') {
-			round_free(p);
-			collect(p);
-			dry_run_report(p);
-		}
-		push_finish(p);
-		return;
-	}
-	if (p->n == 0) {
-		push_finish(p);
-		return;
-	}
 	mark_creating(p);
 	p->bulk = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk));
 	p->bulk_idx = xcalloc(p->nbulk ? p->nbulk : 1, sizeof(*p->bulk_idx));
@@ -741,6 +729,31 @@ round_start(struct push *p)
 		phone_bulk_update(p->s->phone, p->bulk, b, bulk_cb, p);
 	}
 	item_finished(p);
+}
+
+static void
+round_start(struct push *p)
+{
+	round_free(p);
+	if (p->stop || p->s->stopping) {
+		push_finish(p);
+		return;
+	}
+	if (budget_wait(p))
+		return;
+	collect(p);
+	if (p->n > 0 && !p->custom_fetched && !p->s->dry_run &&
+	    custom_unknown(p->s) != NULL) {
+		p->custom_fetched = 1; /* once a phase: ids of custom.<name> */
+		phone_custom_fields(p->s->phone, custom_cb, p);
+		return; /* custom_cb starts the round again */
+	}
+	if (p->s->dry_run)
+		round_dry_run(p);
+	else if (p->n == 0)
+		push_finish(p);
+	else
+		round_send(p);
 }
 
 void

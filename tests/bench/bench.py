@@ -39,7 +39,7 @@ DEFAULT_LIMITS = {"Light": 50, "Medium": 40, "Heavy": 10, "Auth": 5}
 FAST_LIMITS = {"Light": 1000000, "Medium": 1000000, "Heavy": 1000000, "Auth": 1000}
 PER_PAGE = 1000          # the API's list page size (ringsyncd asks for 1000)
 UPDATES = 1000           # the profile-update phase
-POLL_FIRST = 1.0         # ringsyncd's first bulk-task poll (common/phone.c)
+POLL_FIRST = 1.0         # ringsyncd's first bulk-task poll (common/phone.c, opts_defaults)
 SUMMARY = re.compile(r"cycle done kind=(\w+)")
 KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 IDLE_CYCLES = 3

@@ -1,8 +1,9 @@
 /*
  * fuzz_phone_client: the phone client as the daemon runs it (phone.c,
- * phone_auth.c), answered by the fuzzer instead of a server. http_submit
- * is replaced at link time (-Wl,--wrap=http_submit): each request the
- * client sends is queued here and answered, in order, from the input.
+ * phone_auth.c, phone_scim.c, phone_list.c, phone_bulk.c), answered by
+ * the fuzzer instead of a server. http_submit is replaced at link time
+ * (-Wl,--wrap=http_submit): each request the client sends is queued here
+ * and answered, in order, from the input.
  * This reaches the response handling the pure parsers do not see: the
  * OAuth grants and 401 renewals, the SCIM search's ListResponse, paged
  * lists, custom fields, discovery, and bulk updates polled until their

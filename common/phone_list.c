@@ -1,0 +1,212 @@
+/*
+ * phone_list: the client's paged lists (phone.h, phone_int.h): extensions
+ * and phone numbers (page N+1 is asked with the same query: the server's
+ * nextPage URI is a hint, never followed, so a token is only ever sent to
+ * the configured server), and the account's custom fields.
+ */
+#include "phone_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+#define MAX_PAGES 100000
+
+/* ---------------------------------------------------------------------
+ * Paged lists */
+
+struct op_list {
+	struct phone_op base;
+	enum phone_call call;
+	char *url;                 /* without page and perPage */
+	long long page;
+	phone_extensions_cb *ext;
+	phone_numbers_cb *num;
+	phone_done_cb *done;
+	void *arg;
+};
+
+static void
+op_list_clear(struct phone_op *op)
+{
+	free(((struct op_list *)op)->url);
+}
+
+static void list_request(struct phone *p, struct op_list *op);
+
+/* list_extensions: validate every record, then hand the page over. */
+static int
+list_extensions(struct op_list *op, const json_t *recs, struct phone_error *e)
+{
+	size_t n = 0, i;
+	struct phone_extension *v = xcalloc(json_array_size(recs) + 1,
+	    sizeof(*v));
+	const json_t *rec;
+	int rc = 0;
+
+	json_array_foreach(recs, i, rec) {
+		if (phone_parse_extension(rec, &v[n], e->detail,
+		    sizeof(e->detail)) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	if (rc == 0)
+		op->ext(v, n, op->arg);
+	for (i = 0; i < n; i++)
+		phone_extension_clear(&v[i]);
+	free(v);
+	return rc;
+}
+
+static int
+list_numbers(struct op_list *op, const json_t *recs, struct phone_error *e)
+{
+	size_t n = 0, i;
+	struct phone_number *v = xcalloc(json_array_size(recs) + 1, sizeof(*v));
+	const json_t *rec;
+	int rc = 0;
+
+	json_array_foreach(recs, i, rec) {
+		if (phone_parse_number(rec, &v[n], e->detail,
+		    sizeof(e->detail)) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	if (rc == 0)
+		op->num(v, n, op->arg);
+	for (i = 0; i < n; i++)
+		phone_number_clear(&v[i]);
+	free(v);
+	return rc;
+}
+
+static void
+list_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct op_list *op = r->ctx;
+	struct phone_error e = *err;
+	const json_t *recs = json_object_get(body, "records");
+	struct phone_page pg;
+
+	if (e.kind == PHONE_OK && !json_is_array(recs))
+		phone_malformed(&e, "list: records is not an array");
+	if (e.kind == PHONE_OK && phone_parse_page(body, op->page, &pg,
+	    e.detail, sizeof(e.detail)) < 0)
+		e.kind = PHONE_MALFORMED;
+	if (e.kind == PHONE_OK && (op->call == PHONE_CALL_EXTENSIONS ?
+	    list_extensions(op, recs, &e) : list_numbers(op, recs, &e)) < 0)
+		e.kind = PHONE_MALFORMED;
+	if (e.kind == PHONE_OK && pg.has_next) {
+		if (op->page < MAX_PAGES) {
+			op->page++;
+			list_request(r->p, op);
+			return;
+		}
+		phone_malformed(&e, "list: more pages than any account has");
+	}
+	op->done(&e, op->arg);
+	phone_op_end(r->p, &op->base);
+}
+
+static void
+list_request(struct phone *p, struct op_list *op)
+{
+	char *url = xstrdup(op->url), num[32];
+
+	snprintf(num, sizeof(num), "%lld", op->page);
+	phone_url_add(&url, "page", num);
+	snprintf(num, sizeof(num), "%d", p->opts.per_page);
+	phone_url_add(&url, "perPage", num);
+	phone_send_new(p, op->call, "GET", url, list_done, op);
+}
+
+static struct op_list *
+list_new(struct phone *p, enum phone_call call, const char *path,
+    phone_done_cb *done, void *arg)
+{
+	struct op_list *op = phone_op_new(p, sizeof(*op), op_list_clear);
+
+	op->call = call;
+	op->url = phone_url(p, path);
+	op->page = 1;
+	op->done = done;
+	op->arg = arg;
+	return op;
+}
+
+void
+phone_list_extensions(struct phone *p, const struct phone_ext_filter *f,
+    phone_extensions_cb *page, phone_done_cb *done, void *arg)
+{
+	struct op_list *op = list_new(p, PHONE_CALL_EXTENSIONS,
+	    PHONE_ACCOUNT "/extension", done, arg);
+
+	op->ext = page;
+	if (f != NULL && f->type != NULL)
+		phone_url_add(&op->url, "type", f->type);
+	if (f != NULL && f->status != NULL)
+		phone_url_add(&op->url, "status", f->status);
+	if (f != NULL && f->email != NULL)
+		phone_url_add(&op->url, "email", f->email);
+	list_request(p, op);
+}
+
+void
+phone_list_numbers(struct phone *p, const char *usage_type,
+    phone_numbers_cb *page, phone_done_cb *done, void *arg)
+{
+	struct op_list *op = list_new(p, PHONE_CALL_NUMBERS,
+	    PHONE_ACCOUNT "/phone-number", done, arg);
+
+	op->num = page;
+	if (usage_type != NULL)
+		phone_url_add(&op->url, "usageType", usage_type);
+	list_request(p, op);
+}
+
+/* ---------------------------------------------------------------------
+ * Custom fields */
+
+static void
+fields_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct phone_op_any *op = r->ctx;
+	struct phone_error e = *err;
+	const json_t *recs = json_object_get(body, "records"), *rec;
+	struct phone_custom_field *v = NULL;
+	size_t n = 0, i;
+
+	if (e.kind == PHONE_OK && !json_is_array(recs))
+		phone_malformed(&e, "custom fields: records is not an array");
+	if (e.kind == PHONE_OK) {
+		v = xcalloc(json_array_size(recs) + 1, sizeof(*v));
+		json_array_foreach(recs, i, rec) {
+			if (phone_parse_custom_field(rec, &v[n], e.detail,
+			    sizeof(e.detail)) < 0) {
+				e.kind = PHONE_MALFORMED;
+				break;
+			}
+			n++;
+		}
+	}
+	op->cb.fields(&e, e.kind == PHONE_OK ? v :
+	    NULL, e.kind == PHONE_OK ? n : 0, op->arg);
+	for (i = 0; i < n; i++)
+		phone_custom_field_clear(&v[i]);
+	free(v);
+	phone_op_end(r->p, &op->base);
+}
+
+void
+phone_custom_fields(struct phone *p, phone_custom_fields_cb *cb, void *arg)
+{
+	phone_simple_get(p, PHONE_CALL_CUSTOM_FIELDS,
+	    PHONE_ACCOUNT "/custom-fields", fields_done, arg)->cb.fields = cb;
+}

@@ -1,0 +1,504 @@
+/*
+ * ringsyncctl auth: status (the stored tokens' validity and expiry) and
+ * login (authorization code with PKCE, the browser redirected to a
+ * listener on 127.0.0.1; the tokens go to the state store, the one write
+ * of the commands that otherwise read, see ctl_store_open_rw).
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "phone.h"
+#include "store.h"
+#include "util.h"
+
+/*
+ * Exit statuses. auth status: 0 the access token is valid; 1 it is not,
+ * but ringsyncd renews it without a person (a valid refresh token, or a
+ * JWT credential); 3 nothing valid is left: someone must run `auth
+ * login`. auth login: 0 logged in, 3 refused or timed out. 2 is a
+ * configuration or state-store problem everywhere (CTL_EXIT_CONFIG,
+ * ringsyncctl(8)).
+ */
+#define EXIT_RENEWABLE 1
+#define EXIT_AUTH 3
+
+#define LOGIN_TIMEOUT 300     /* s: how long auth login waits for the browser */
+#define LOGIN_REQUEST_MAX 8192
+#define LOGIN_CONNS_MAX 16
+
+/* ---------------------------------------------------------------------
+ * auth status */
+
+/* stored_tokens: 0 read, 1 none stored (or no store yet), -1 error. */
+static int
+stored_tokens(const char *dir, struct store_tokens *t, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/state.mdb", dir);
+	struct store_txn *txn;
+	struct store *st;
+	int rc, exists = access(path, F_OK) == 0;
+
+	free(path);
+	memset(t, 0, sizeof(*t));
+	if (!exists)
+		return 1;
+	if (store_open(dir, STORE_RDONLY, &st, err, errlen) < 0)
+		return -1;
+	if (store_begin(st, 1, &txn, err, errlen) < 0) {
+		store_close(st);
+		return -1;
+	}
+	rc = store_tokens_get(txn, t, err, errlen);
+	store_abort(txn);
+	store_close(st);
+	return rc;
+}
+
+static int
+cmd_auth_status(const struct config *cfg)
+{
+	long long now = (long long)time(NULL);
+	struct store_tokens t;
+	char err[512];
+	int access_ok, refresh_ok, rc;
+
+	rc = stored_tokens(cfg->sync.state_dir, &t, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		return CTL_EXIT_CONFIG;
+	}
+	printf("%-16s %s\n", "server", cfg->telephony.server);
+	access_ok = ctl_token_line("access token", t.access_token,
+	    t.access_expires, now);
+	refresh_ok = ctl_token_line("refresh token", t.refresh_token,
+	    t.refresh_expires, now);
+	printf("%-16s %s\n", "jwt credential", cfg->telephony.jwt_file ?
+	    "configured (jwt_file)" : "not configured");
+	store_tokens_clear(&t);
+	if (access_ok)
+		return 0;
+	if (refresh_ok || cfg->telephony.jwt_file != NULL) {
+		printf("ringsyncd renews the session by itself\n");
+		return EXIT_RENEWABLE;
+	}
+	printf("no valid session: run `ringsyncctl auth login`\n");
+	return EXIT_AUTH;
+}
+
+/* ---------------------------------------------------------------------
+ * auth login: authorization code with PKCE and a loopback listener */
+
+struct login;
+
+struct login_conn {
+	struct login *lg;               /* not owned */
+	ev_io io;
+	char buf[LOGIN_REQUEST_MAX + 1];
+	size_t len;
+	struct login_conn *next;
+};
+
+struct login {
+	struct ev_loop *loop;           /* not owned */
+	const struct config *cfg;       /* not owned */
+	struct phone *phone;            /* owned */
+	struct store *st;               /* owned: writable store, or NULL */
+	int lfd;                        /* owned: the listener */
+	ev_io accept_io;
+	ev_timer deadline;
+	unsigned int timeout;
+	struct login_conn *conns;       /* owned */
+	int nconns;
+	char state[64], verifier[64], redirect[64];
+	char store_err[256];
+	int rc;
+};
+
+static void
+login_finish(struct login *lg, int rc)
+{
+	lg->rc = rc;
+	ev_break(lg->loop, EVBREAK_ALL);
+}
+
+static void
+conn_close(struct login_conn *c)
+{
+	struct login *lg = c->lg;
+	struct login_conn **pp;
+
+	ev_io_stop(lg->loop, &c->io);
+	close(c->io.fd);
+	for (pp = &lg->conns; *pp != c; pp = &(*pp)->next)
+		;
+	*pp = c->next;
+	lg->nconns--;
+	free(c);
+}
+
+static void
+conn_respond(struct login_conn *c, int status, const char *text)
+{
+	char *page = xasprintf("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+	    "<title>ringsync</title></head><body><p>%s</p></body></html>\n", text);
+	char *resp = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; "
+	    "charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", status, status == 200 ? "OK" :
+	    status == 404 ? "Not Found" : "Bad Request", strlen(page), page);
+
+	/* small enough for the socket buffer; a browser that left gets nothing */
+	if (send(c->io.fd, resp, strlen(resp), MSG_NOSIGNAL) < 0 && errno != EPIPE)
+		fprintf(stderr, "ringsyncctl: cannot answer the browser: %s\n",
+		    strerror(errno));
+	free(page);
+	free(resp);
+	conn_close(c);
+}
+
+/* query_get: the decoded value of key in a query string, or NULL. */
+static char *
+query_get(const char *query, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *s = query;
+	char *raw, *out = NULL, *dec;
+	int n;
+
+	while (s != NULL && *s != '\0') {
+		const char *end = strchr(s, '&');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+
+		if (len > kl && strncmp(s, key, kl) == 0 && s[kl] == '=') {
+			raw = xstrndup(s + kl + 1, len - kl - 1);
+			for (char *p = raw; *p; p++)
+				if (*p == '+')
+					*p = ' ';
+			dec = curl_easy_unescape(NULL, raw, 0, &n);
+			if (dec != NULL && (size_t)n == strlen(dec))
+				out = xstrdup(dec);
+			curl_free(dec);
+			free(raw);
+			return out;
+		}
+		s = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void login_code_cb(const struct phone_error *err, void *arg);
+
+/* login_callback: the browser came back with ?code&state or ?error. */
+static void
+login_callback(struct login_conn *c, const char *query)
+{
+	struct login *lg = c->lg;
+	char *state = query_get(query, "state"), *code = query_get(query, "code");
+	char *error = query_get(query, "error");
+	struct phone_code_grant g;
+
+	if (state == NULL || strcmp(state, lg->state) != 0) {
+		fprintf(stderr, "ringsyncctl: ignored a redirect that does not "
+		    "belong to this login (state mismatch)\n");
+		conn_respond(c, 400, "This answer does not belong to the login in "
+		    "progress.");
+	} else if (error != NULL) {
+		fprintf(stderr, "ringsyncctl: the authorization was refused: %s\n",
+		    log_q(error));
+		conn_respond(c, 400, "The authorization was refused; see the "
+		    "terminal.");
+		login_finish(lg, EXIT_AUTH);
+	} else if (code == NULL) {
+		conn_respond(c, 400, "The redirect carries no authorization code.");
+	} else {
+		log_secret_add(code);
+		conn_respond(c, 200, "ringsync received the authorization: you can "
+		    "close this window and return to the terminal.");
+		ev_io_stop(lg->loop, &lg->accept_io);
+		g.code = code;
+		g.redirect_uri = lg->redirect;
+		g.code_verifier = lg->verifier;
+		phone_auth_code(lg->phone, &g, login_code_cb, lg);
+	}
+	free(state);
+	if (code != NULL)
+		explicit_bzero(code, strlen(code));
+	free(code);
+	free(error);
+}
+
+/* login_request: one complete request head in c->buf. */
+static void
+login_request(struct login_conn *c)
+{
+	char method[8], target[LOGIN_REQUEST_MAX], *url, *path = NULL;
+	char *query = NULL;
+	CURLU *u = curl_url();
+	int ok;
+
+	if (u == NULL)
+		abort();
+	ok = sscanf(c->buf, "%7s %8191s HTTP/1.", method, target) == 2 &&
+	    strcmp(method, "GET") == 0 && target[0] == '/';
+	url = xasprintf("http://127.0.0.1%s", ok ? target : "/");
+	ok = ok && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
+	if (!ok)
+		conn_respond(c, 400, "Not a request this listener understands.");
+	else if (strcmp(path, "/callback") != 0)
+		conn_respond(c, 404, "Nothing here.");
+	else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		conn_respond(c, 400, "The redirect carries no authorization code.");
+	else
+		login_callback(c, query);
+	curl_free(path);
+	curl_free(query);
+	free(url);
+	curl_url_cleanup(u);
+}
+
+static void
+conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct login_conn *c = w->data;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = recv(w->fd, c->buf + c->len, LOGIN_REQUEST_MAX - c->len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	if (strstr(c->buf, "\r\n\r\n") != NULL || strstr(c->buf, "\n\n") != NULL)
+		login_request(c);
+	else if (c->len == LOGIN_REQUEST_MAX)
+		conn_respond(c, 400, "Request too large.");
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct login *lg = w->data;
+	struct login_conn *c;
+	int fd;
+
+	(void)revents;
+	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (lg->nconns >= LOGIN_CONNS_MAX) {
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->lg = lg;
+	c->next = lg->conns;
+	lg->conns = c;
+	lg->nconns++;
+	ev_io_init(&c->io, conn_read_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_io_start(loop, &c->io);
+}
+
+static void
+deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct login *lg = w->data;
+
+	(void)loop;
+	(void)revents;
+	fprintf(stderr, "ringsyncctl: no answer from the browser within %u s: "
+	    "nothing changed; run `ringsyncctl auth login` again\n", lg->timeout);
+	login_finish(lg, EXIT_AUTH);
+}
+
+static void
+login_event_cb(const struct phone_event *ev, void *arg)
+{
+	struct login *lg = arg;
+
+	if (ev->kind == PHONE_EV_STORE_ERROR)
+		snprintf(lg->store_err, sizeof(lg->store_err), "%s", ev->detail);
+	else if (ev->kind == PHONE_EV_RETRY)
+		fprintf(stderr, "ringsyncctl: %s is not answering: retrying in "
+		    "%.0f s\n", lg->cfg->telephony.brand, ev->delay);
+}
+
+static void
+login_code_cb(const struct phone_error *err, void *arg)
+{
+	struct login *lg = arg;
+	char msg[512], a[64], r[64];
+	long long ae, re;
+
+	if (err->kind == PHONE_AUTH) {
+		fprintf(stderr, "ringsyncctl: the login was refused by %s: error=%s "
+		    "detail=%s\n", lg->cfg->telephony.brand, log_q(err->code),
+		    log_q(err->detail));
+		login_finish(lg, EXIT_AUTH);
+		return;
+	}
+	if (err->kind != PHONE_OK) {
+		fprintf(stderr, "ringsyncctl: %s (%s)\n", phone_error_message(err,
+		    lg->cfg->telephony.brand, msg, sizeof(msg)), log_q(err->detail));
+		login_finish(lg, EXIT_AUTH);
+		return;
+	}
+	if (lg->store_err[0] != '\0') {
+		fprintf(stderr, "ringsyncctl: logged in, but %s\n", lg->store_err);
+		login_finish(lg, CTL_EXIT_CONFIG);
+		return;
+	}
+	phone_token_expiry(lg->phone, &ae, &re);
+	printf("logged in to %s: access token valid until %s, refresh token "
+	    "valid until %s\n", lg->cfg->telephony.brand, ctl_fmt_time(ae, a,
+	    sizeof(a)), re ? ctl_fmt_time(re, r, sizeof(r)) : "-");
+	login_finish(lg, 0);
+}
+
+/* login_listen: 127.0.0.1 on an ephemeral port: the redirect_uri. */
+static int
+login_listen(struct login *lg, char *err, size_t errlen)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	lg->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lg->lfd < 0)
+		return errbuf_set(err, errlen, "socket: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lg->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lg->lfd, 8) < 0 ||
+	    getsockname(lg->lfd, (struct sockaddr *)&sa, &len) < 0)
+		return errbuf_set(err, errlen, "cannot listen on 127.0.0.1: %s",
+		    strerror(errno));
+	snprintf(lg->redirect, sizeof(lg->redirect), "http://127.0.0.1:%u/callback",
+	    (unsigned int)ntohs(sa.sin_port));
+	ev_io_init(&lg->accept_io, accept_cb, lg->lfd, EV_READ);
+	lg->accept_io.data = lg;
+	ev_io_start(lg->loop, &lg->accept_io);
+	return 0;
+}
+
+static int
+login_start(struct login *lg, char *err, size_t errlen)
+{
+	char challenge[64], *url;
+
+	/* Where the tokens will go, checked before the browser step. */
+	if (ctl_store_open_rw(lg->cfg, &lg->st, err, errlen) < 0)
+		return -1;
+	lg->phone = phone_new(lg->loop, &lg->cfg->telephony, lg->st, NULL, err,
+	    errlen);
+	if (lg->phone == NULL)
+		return -1;
+	phone_set_event_cb(lg->phone, login_event_cb, lg);
+	if (phone_random_token(32, lg->verifier, sizeof(lg->verifier)) < 0 ||
+	    phone_random_token(16, lg->state, sizeof(lg->state)) < 0)
+		return errbuf_set(err, errlen, "no randomness available");
+	log_secret_add(lg->verifier);
+	if (phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge)) < 0)
+		return errbuf_set(err, errlen, "cannot compute the PKCE challenge");
+	if (login_listen(lg, err, errlen) < 0)
+		return -1;
+	url = phone_authorize_url(lg->cfg->telephony.server,
+	    lg->cfg->telephony.client_id, lg->redirect, lg->state, challenge);
+	if (url == NULL)
+		return errbuf_set(err, errlen, "server %s is not a URL",
+		    lg->cfg->telephony.server);
+	printf("Open this address in a browser and sign in to %s as an "
+	    "administrator:\n\n  %s\n\nWaiting for the browser at %s (up to %u s) "
+	    "...\n", lg->cfg->telephony.brand, url, lg->redirect, lg->timeout);
+	fflush(stdout);
+	free(url);
+	ev_timer_init(&lg->deadline, deadline_cb, lg->timeout, 0.);
+	lg->deadline.data = lg;
+	ev_timer_start(lg->loop, &lg->deadline);
+	return 0;
+}
+
+static void
+login_end(struct login *lg)
+{
+	while (lg->conns != NULL)
+		conn_close(lg->conns);
+	if (lg->lfd >= 0) {
+		ev_io_stop(lg->loop, &lg->accept_io);
+		close(lg->lfd);
+	}
+	ev_timer_stop(lg->loop, &lg->deadline);
+	phone_free(lg->phone);
+	store_close(lg->st);
+	explicit_bzero(lg->verifier, sizeof(lg->verifier));
+}
+
+static int
+cmd_auth_login(const struct config *cfg, unsigned int timeout)
+{
+	struct login lg;
+	char err[512];
+
+	memset(&lg, 0, sizeof(lg));
+	lg.loop = ev_default_loop(0);
+	lg.cfg = cfg;
+	lg.lfd = -1;
+	lg.timeout = timeout;
+	lg.rc = EXIT_AUTH;
+	ev_timer_init(&lg.deadline, deadline_cb, 0., 0.);
+	if (login_start(&lg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		login_end(&lg);
+		return CTL_EXIT_CONFIG;
+	}
+	ev_run(lg.loop, 0);
+	login_end(&lg);
+	return lg.rc;
+}
+
+/* ctl_auth: "login [--timeout DURATION]" or "status". */
+int
+ctl_auth(const struct config *cfg, int argc, char **argv)
+{
+	unsigned int timeout = LOGIN_TIMEOUT;
+	const char *t = NULL;
+
+	if (argc == 1 && strcmp(argv[0], "status") == 0)
+		return cmd_auth_status(cfg);
+	if (argc < 1 || strcmp(argv[0], "login") != 0)
+		goto bad;
+	if (argc == 3 && strcmp(argv[1], "--timeout") == 0)
+		t = argv[2];
+	else if (argc == 2 && strncmp(argv[1], "--timeout=", 10) == 0)
+		t = argv[1] + 10;
+	else if (argc != 1)
+		goto bad;
+	if (t != NULL && (config_parse_duration(t, 86400, &timeout) < 0 ||
+	    timeout == 0)) {
+		fprintf(stderr, "ringsyncctl: --timeout %s: expected a duration such "
+		    "as 90s or 5m\n", t);
+		return CTL_EXIT_CONFIG;
+	}
+	return cmd_auth_login(cfg, timeout);
+bad:
+	fprintf(stderr, "ringsyncctl: auth needs login or status\n");
+	ctl_usage(stderr);
+	return CTL_EXIT_CONFIG;
+}

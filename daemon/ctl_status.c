@@ -1,0 +1,454 @@
+/*
+ * ringsyncctl status: the state store's report (read-only) and a
+ * monitoring check with Nagios plugin conventions: exit 0 OK, 1 WARNING,
+ * 2 CRITICAL, and a summary line with performance data first.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "store.h"
+#include "sync.h"
+#include "util.h"
+
+static void
+print_time(const char *label, long long t)
+{
+	char buf[64];
+
+	if (t <= 0) {
+		printf("%-16s -\n", label);
+		return;
+	}
+	printf("%-16s %s\n", label, ctl_fmt_time(t, buf, sizeof(buf)));
+}
+
+/* ---------------------------------------------------------------------
+ * status: a report and a monitoring check (Nagios plugin conventions) */
+
+#define STATUS_OK 0
+#define STATUS_WARNING 1
+#define STATUS_CRITICAL 2
+#define TOKEN_WARN_DAYS 7
+
+struct status_opts {
+	unsigned int warn_age, crit_age;      /* s */
+	unsigned int warn_failed, crit_failed;
+};
+
+struct status {
+	int level;
+	char why[1024];
+	size_t o;
+};
+
+static void
+status_raise(struct status *st, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* status_raise: note a finding; the summary lists the worst ones first. */
+static void
+status_raise(struct status *st, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (level > st->level) {
+		st->level = level;
+		st->o = 0;
+		st->why[0] = '\0';
+	}
+	if (level == st->level && st->o < sizeof(st->why))
+		st->o += (size_t)snprintf(st->why + st->o, sizeof(st->why) - st->o,
+		    "%s%s", st->o ? "; " : "", msg);
+}
+
+static const char *const status_names[] = { "OK", "WARNING", "CRITICAL" };
+
+/* lane: one lane's last cycle; returns the age of its last success. */
+static long long
+status_lane(struct status *st, const struct status_opts *so, const char *lane,
+    json_t *rec, long long now)
+{
+	long long last_ok, age;
+	const char *result;
+	char left[64];
+
+	if (rec == NULL) {
+		status_raise(st, STATUS_CRITICAL, "no %s cycle recorded yet", lane);
+		return -1;
+	}
+	last_ok = json_integer_value(json_object_get(rec, "last_ok"));
+	result = json_string_value(json_object_get(rec, "result"));
+	if (result != NULL && strcmp(result, "auth_failed") == 0)
+		status_raise(st, STATUS_CRITICAL, "the phone system refused the "
+		    "session in the last %s cycle (run ringsyncctl auth login or check "
+		    "the JWT credential)", lane);
+	else if (result != NULL && strcmp(result, "unreachable") == 0)
+		status_raise(st, STATUS_WARNING, "the last %s cycle could not reach "
+		    "AD or the phone system", lane);
+	if (last_ok <= 0) {
+		status_raise(st, STATUS_CRITICAL, "no successful %s cycle yet", lane);
+		return -1;
+	}
+	age = now > last_ok ? now - last_ok : 0;
+	if (age > so->crit_age)
+		status_raise(st, STATUS_CRITICAL, "last successful %s cycle %s ago",
+		    lane, ctl_fmt_left(age, left, sizeof(left)));
+	else if (age > so->warn_age)
+		status_raise(st, STATUS_WARNING, "last successful %s cycle %s ago",
+		    lane, ctl_fmt_left(age, left, sizeof(left)));
+	return age;
+}
+
+static void
+print_cycle(const char *label, json_t *rec)
+{
+	char t[64];
+
+	if (rec == NULL) {
+		printf("%-16s none recorded\n", label);
+		return;
+	}
+	printf("%-16s %s %s full=%s result=%s dc=%s usn=%s scanned=%lld created=%lld "
+	    "linked=%lld updated=%lld deactivated=%lld held=%lld written_back=%lld "
+	    "failed=%lld api_calls=%lld seconds=%lld\n", label,
+	    ctl_fmt_time(json_integer_value(json_object_get(rec, "end")), t,
+	    sizeof(t)),
+	    json_string_value(json_object_get(rec, "kind")),
+	    json_is_true(json_object_get(rec, "full")) ? "yes" : "no",
+	    json_string_value(json_object_get(rec, "result")),
+	    log_q(json_string_value(json_object_get(rec, "dc"))),
+	    json_string_value(json_object_get(rec, "usn")),
+	    json_integer_value(json_object_get(rec, "scanned")),
+	    json_integer_value(json_object_get(rec, "created")),
+	    json_integer_value(json_object_get(rec, "linked")),
+	    json_integer_value(json_object_get(rec, "updated")),
+	    json_integer_value(json_object_get(rec, "deactivated")),
+	    json_integer_value(json_object_get(rec, "held")),
+	    json_integer_value(json_object_get(rec, "written_back")),
+	    json_integer_value(json_object_get(rec, "failed")),
+	    json_integer_value(json_object_get(rec, "api_calls")),
+	    json_integer_value(json_object_get(rec, "end")) -
+	    json_integer_value(json_object_get(rec, "start")));
+}
+
+/* status_token: a refresh token that runs out soon needs a person. */
+static void
+status_token(struct status *st, const struct config *cfg,
+    const struct store_tokens *tok, long long now)
+{
+	char t[64];
+
+	if (cfg->telephony.jwt_file != NULL)
+		return; /* ringsyncd signs in again with the JWT by itself */
+	if (tok->refresh_token == NULL) {
+		if (tok->access_token == NULL || tok->access_expires <= now)
+			status_raise(st, STATUS_CRITICAL, "no valid phone-system session "
+			    "(run ringsyncctl auth login)");
+		return;
+	}
+	if (tok->refresh_expires <= 0)
+		return;
+	if (tok->refresh_expires <= now)
+		status_raise(st, STATUS_CRITICAL, "the refresh token expired at %s "
+		    "(run ringsyncctl auth login)", ctl_fmt_time(tok->refresh_expires,
+		    t, sizeof(t)));
+	else if (tok->refresh_expires - now < TOKEN_WARN_DAYS * 86400LL)
+		status_raise(st, STATUS_WARNING, "the refresh token expires at %s "
+		    "(run ringsyncctl auth login before)", ctl_fmt_time(
+		    tok->refresh_expires, t, sizeof(t)));
+}
+
+/*
+ * daemon_pid: the pid ringsyncd wrote into state_dir/ringsyncd.lock when
+ * that process still runs as ringsyncd, else 0. No lock is taken: a
+ * starting daemon must never find the lock busy because of a check.
+ */
+static long
+daemon_pid(const char *dir)
+{
+	char *path = xasprintf("%s/ringsyncd.lock", dir), buf[64] = "";
+	FILE *f = fopen(path, "r");
+	long pid = 0;
+
+	free(path);
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		pid = strtol(buf, NULL, 10);
+	fclose(f);
+	if (pid <= 0)
+		return 0;
+	path = xasprintf("/proc/%ld/comm", pid);
+	f = fopen(path, "r");
+	free(path);
+	buf[0] = '\0';
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return strncmp(buf, "ringsyncd", 9) == 0 ? pid : 0;
+}
+
+/* status_fail: the check cannot read what it needs: CRITICAL. */
+static int
+status_fail(const char *what, const char *err)
+{
+	printf("RINGSYNC CRITICAL: %s: %s\n", what, err);
+	return STATUS_CRITICAL;
+}
+
+/* status_state: what the check reads from the store; the caller owns it. */
+struct status_state {
+	struct sync_counts n;
+	int wrc;                          /* store_watermark_get's result */
+	struct store_watermark w;         /* owned when wrc is 0 */
+	struct store_tokens tok;          /* owned; zero when unreadable */
+	json_t *scan, *import, *full;     /* owned: the last cycles, or NULL */
+	char err[512];                    /* the watermark's error (wrc < 0) */
+	long long scan_age, import_age;   /* s since a success; -1 none */
+};
+
+/*
+ * status_read: the counts, the last cycles, the watermark and the tokens
+ * in one read transaction. 0, or CRITICAL after the check's line.
+ */
+static int
+status_read(const struct config *cfg, struct status_state *ss)
+{
+	struct store *store;
+	struct store_txn *txn;
+	char *path;
+	int rc;
+
+	path = xasprintf("%s/state.mdb", cfg->sync.state_dir);
+	rc = access(path, F_OK);
+	free(path);
+	if (rc < 0)
+		return status_fail("no state yet (has ringsyncd run?)",
+		    cfg->sync.state_dir);
+	if (store_open(cfg->sync.state_dir, STORE_RDONLY, &store, ss->err,
+	    sizeof(ss->err)) < 0)
+		return status_fail("cannot read the state", ss->err);
+	if (sync_count(store, &ss->n, ss->err, sizeof(ss->err)) < 0 ||
+	    store_begin(store, 1, &txn, ss->err, sizeof(ss->err)) < 0) {
+		store_close(store);
+		return status_fail("cannot read the state", ss->err);
+	}
+	store_get_json(txn, STORE_META, "cycle.scan", &ss->scan, ss->err,
+	    sizeof(ss->err));
+	store_get_json(txn, STORE_META, "cycle.import", &ss->import, ss->err,
+	    sizeof(ss->err));
+	store_get_json(txn, STORE_META, "cycle.full", &ss->full, ss->err,
+	    sizeof(ss->err));
+	ss->wrc = store_watermark_get(txn, &ss->w, ss->err, sizeof(ss->err));
+	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
+		memset(&ss->tok, 0, sizeof(ss->tok));
+	store_abort(txn);
+	store_close(store);
+	return 0;
+}
+
+static void
+status_state_clear(struct status_state *ss)
+{
+	if (ss->wrc == 0)
+		store_watermark_clear(&ss->w);
+	store_tokens_clear(&ss->tok);
+	json_decref(ss->scan);
+	json_decref(ss->import);
+	json_decref(ss->full);
+}
+
+/* status_judge: the findings into st (the lanes' ages into ss). */
+static void
+status_judge(struct status *st, const struct config *cfg,
+    const struct status_opts *so, struct status_state *ss, long long now)
+{
+	const struct sync_counts *n = &ss->n;
+
+	ss->scan_age = status_lane(st, so, "scan", ss->scan, now);
+	ss->import_age = status_lane(st, so, "import", ss->import, now);
+	if (n->held > 0)
+		status_raise(st, STATUS_CRITICAL, "%u deactivation%s held (review, "
+		    "then ringsyncctl release-deactivations)", n->held,
+		    n->held == 1 ? "" : "s");
+	if (so->crit_failed > 0 && n->failed >= so->crit_failed)
+		status_raise(st, STATUS_CRITICAL, "%u failing users", n->failed);
+	else if (so->warn_failed > 0 && n->failed >= so->warn_failed)
+		status_raise(st, STATUS_WARNING, "%u failing user%s", n->failed,
+		    n->failed == 1 ? "" : "s");
+	if (n->invalid > 0)
+		status_raise(st, STATUS_WARNING, "%u invalid record%s in the state "
+		    "store (skipped; the log names them)", n->invalid,
+		    n->invalid == 1 ? "" : "s");
+	status_token(st, cfg, &ss->tok, now);
+	if (st->level == STATUS_OK)
+		status_raise(st, STATUS_OK, "%u users linked, last cycles %llds "
+		    "(scan) and %llds (import) ago", n->linked, ss->scan_age,
+		    ss->import_age);
+}
+
+/* status_summary: the check's line: level, findings, performance data. */
+static void
+status_summary(const struct status *st, const struct status_opts *so,
+    const struct status_state *ss)
+{
+	const struct sync_counts *n = &ss->n;
+
+	printf("RINGSYNC %s: %s | scan_age=%llds;%u;%u import_age=%llds;%u;%u "
+	    "failed=%u;%u;%u linked=%u held=%u outbox=%zu writeback=%zu",
+	    status_names[st->level], st->why,
+	    ss->scan_age < 0 ? 0 : ss->scan_age, so->warn_age, so->crit_age,
+	    ss->import_age < 0 ? 0 : ss->import_age, so->warn_age, so->crit_age,
+	    n->failed, so->warn_failed, so->crit_failed, n->linked, n->held,
+	    n->outbox, n->writeback);
+	if (n->invalid > 0)
+		printf(" invalid=%u", n->invalid);
+	printf("\n");
+}
+
+static void
+print_watermark(const struct status_state *ss)
+{
+	if (ss->wrc == 0) {
+		printf("%-16s %s\n%-16s %s\n%-16s %llu\n", "dc", ss->w.dns_host_name,
+		    "invocation_id", ss->w.invocation_id, "watermark", ss->w.usn);
+		print_time("watermark_time", ss->w.time);
+	} else {
+		printf("%-16s %s\n", "watermark", ss->wrc < 0 ? ss->err :
+		    "none (no scan yet)");
+	}
+}
+
+static void
+print_counts(const struct sync_counts *n)
+{
+	printf("%-16s %u\n%-16s %u\n%-16s %u\n%-16s %u\n%-16s %zu\n%-16s %zu\n",
+	    "users", n->users, "linked", n->linked, "failing", n->failed,
+	    "held", n->held, "outbox", n->outbox, "writeback queue", n->writeback);
+	if (n->invalid > 0)
+		printf("%-16s %u (skipped; each is logged with its database and key)\n",
+		    "invalid records", n->invalid);
+}
+
+/* status_report: the state for a person, after the check's line. */
+static void
+status_report(const struct config *cfg, const struct status_state *ss,
+    long long now)
+{
+	long pid;
+
+	printf("%-16s %s\n", "state_dir", cfg->sync.state_dir);
+	if ((pid = daemon_pid(cfg->sync.state_dir)) > 0)
+		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
+	else
+		printf("%-16s not running\n", "ringsyncd");
+	print_watermark(ss);
+	print_cycle("scan cycle", ss->scan);
+	print_cycle("full sync", ss->full);
+	print_cycle("import cycle", ss->import);
+	print_counts(&ss->n);
+	if (cfg->telephony.jwt_file != NULL) {
+		printf("%-16s JWT credential (renewed by ringsyncd)\n", "session");
+	} else {
+		ctl_token_line("access token", ss->tok.access_token,
+		    ss->tok.access_expires, now);
+		ctl_token_line("refresh token", ss->tok.refresh_token,
+		    ss->tok.refresh_expires, now);
+	}
+}
+
+static int
+cmd_status(const struct config *cfg, const struct status_opts *so)
+{
+	struct status_state ss = { 0 };
+	struct status st = { 0 };
+	long long now = (long long)time(NULL);
+	int rc;
+
+	if ((rc = status_read(cfg, &ss)) != 0)
+		return rc;
+	status_judge(&st, cfg, so, &ss, now);
+	status_summary(&st, so, &ss);
+	status_report(cfg, &ss, now);
+	status_state_clear(&ss);
+	return st.level;
+}
+
+/* status_args: the check's thresholds; 0, or -1 after a message. */
+static int
+status_args(const struct config *cfg, int argc, char **argv,
+    struct status_opts *so)
+{
+	unsigned int iv = cfg->sync.interval;
+
+	so->warn_age = 3 * iv > 900 ? 3 * iv : 900;
+	so->crit_age = 10 * iv > 3600 ? 10 * iv : 3600;
+	so->warn_failed = 1;
+	so->crit_failed = 10;
+	for (int i = 0; i < argc; i++) {
+		const char *name = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		unsigned int *dur = NULL, *num = NULL;
+		char *end;
+		unsigned long x;
+
+		if (strcmp(name, "--warn-age") == 0)
+			dur = &so->warn_age;
+		else if (strcmp(name, "--crit-age") == 0)
+			dur = &so->crit_age;
+		else if (strcmp(name, "--warn-failed") == 0)
+			num = &so->warn_failed;
+		else if (strcmp(name, "--crit-failed") == 0)
+			num = &so->crit_failed;
+		else {
+			fprintf(stderr, "ringsyncctl: status: unknown option '%s'\n", name);
+			return -1;
+		}
+		if (v == NULL) {
+			fprintf(stderr, "ringsyncctl: status: %s needs a value\n", name);
+			return -1;
+		}
+		i++;
+		if (dur != NULL && config_parse_duration(v, 365UL * 86400, dur) < 0) {
+			fprintf(stderr, "ringsyncctl: status: %s %s: expected a duration "
+			    "such as 15m or 2h\n", name, v);
+			return -1;
+		}
+		if (num != NULL) {
+			errno = 0;
+			x = strtoul(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' || *v == '-' ||
+			    x > 1000000) {
+				fprintf(stderr, "ringsyncctl: status: %s %s: expected a "
+				    "number of users (0 turns the threshold off)\n", name, v);
+				return -1;
+			}
+			*num = (unsigned int)x;
+		}
+	}
+	if (so->warn_age > so->crit_age)
+		so->warn_age = so->crit_age;
+	return 0;
+}
+
+int
+ctl_status(const struct config *cfg, int argc, char **argv)
+{
+	struct status_opts so;
+
+	return status_args(cfg, argc, argv, &so) < 0 ? CTL_EXIT_CONFIG :
+	    cmd_status(cfg, &so);
+}
