@@ -3,6 +3,7 @@ signals, the state-directory lock. Runs the real binaries."""
 import os
 import re
 import signal
+import subprocess
 import unittest
 
 import rstest
@@ -128,6 +129,49 @@ class DaemonTest(rstest.TestCase):
         self.assertEqual(rc, 2, out)
         owners = {f: os.stat(os.path.join(state, f)).st_uid for f in os.listdir(state)}
         self.assertEqual(set(owners.values()), {nobody}, owners)
+
+    def test_store_of_schema_1_read_then_migrated(self):
+        # tests/data/store-v1.dump: the store (its tokens left out) that the
+        # release before schema 2 wrote in a sync of six users: four created,
+        # one linked by email, one with bad data, two deactivations held by
+        # max_deactivations. store-v1.users: what that release's
+        # `ringsyncctl users` printed for it.
+        data = os.path.join(SOURCE_DIR, "tests", "data")
+        state = os.path.join(self.tmp, "state")
+        os.mkdir(state, 0o700)
+        subprocess.run(["mdb_load", "-n", "-f", os.path.join(data, "store-v1.dump"),
+                        os.path.join(state, "state.mdb")], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.path.join(data, "store-v1.users")) as f:
+            users = f.read()
+        path = self.conf()
+
+        def dump(db):
+            return subprocess.run(["mdb_dump", "-n", "-p", "-s", db,
+                                   os.path.join(state, "state.mdb")], check=True,
+                                  stdout=subprocess.PIPE).stdout.decode()
+
+        # Read-only, as the old release left it: the same listing.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out, users)
+        self.assertIn("schema_version\n 1\n", dump("meta"))
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out.splitlines()[0], r"2 deactivations held")
+        # A write migrates it (one transaction), and nothing is lost.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "release-deactivations"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("released 2 held deactivations", out)
+        self.assertIn("schema_version\n 2\n", dump("meta"))
+        self.assertNotIn('"held":', dump("outbox"))
+        self.assertRegex(dump("users"), r'"ad":\{"dn":')
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
+        self.assertEqual((rc, out), (0, users))
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users", "--failed"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([l.split()[0] for l in out.splitlines()],
+                         ["email=v1.bad@example.test"])
 
     def test_signals_reload_and_lock(self):
         path = self.conf()
