@@ -20,7 +20,7 @@
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 void
-op_free(struct op *op)
+ad_op_free(struct op *op)
 {
 	struct conn *c = op->c;
 
@@ -33,9 +33,9 @@ op_free(struct op *op)
 	free(op);
 }
 
-/* conn_close: fail every operation (their on_fail runs) and unbind. */
+/* ad_conn_close: fail every operation (their on_fail runs) and unbind. */
 void
-conn_close(struct conn *c, const char *why)
+ad_conn_close(struct conn *c, const char *why)
 {
 	LDAP *ld = c->ld;
 
@@ -47,7 +47,7 @@ conn_close(struct conn *c, const char *why)
 		struct op *op = c->ops;
 
 		op->type->on_fail(op, why);
-		op_free(op);
+		ad_op_free(op);
 	}
 	ldap_unbind_ext(ld, NULL, NULL);
 	free(c->uri);
@@ -55,7 +55,7 @@ conn_close(struct conn *c, const char *why)
 }
 
 void
-conn_drop(struct conn *c)
+ad_conn_drop(struct conn *c)
 {
 	while (c->ops != NULL) {
 		struct op *op = c->ops;
@@ -63,9 +63,9 @@ conn_drop(struct conn *c)
 		if (op->type->cancel != NULL)
 			op->type->cancel(op->ctx); /* abandons its ops */
 		else
-			op_abandon(op);
+			ad_op_abandon(op);
 	}
-	conn_close(c, "cancelled");
+	ad_conn_close(c, "cancelled");
 }
 
 static void
@@ -79,11 +79,11 @@ op_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	snprintf(why, sizeof(why), "no answer from %s within %.0f s", op->c->uri,
 	    w->repeat);
 	/* A DC that stops answering one operation is not trusted with more. */
-	conn_close(op->c, why);
+	ad_conn_close(op->c, why);
 }
 
 struct op *
-op_new(struct conn *c, int msgid, double timeout, const struct op_type *type,
+ad_op_new(struct conn *c, int msgid, double timeout, const struct op_type *type,
     void *ctx)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
@@ -102,7 +102,7 @@ op_new(struct conn *c, int msgid, double timeout, const struct op_type *type,
 }
 
 struct op *
-op_find(struct conn *c, int msgid)
+ad_op_find(struct conn *c, int msgid)
 {
 	for (struct op *op = c->ops; op; op = op->next)
 		if (op->msgid == msgid)
@@ -110,15 +110,15 @@ op_find(struct conn *c, int msgid)
 	return NULL;
 }
 
-/* ld_error: "what: LDAP error (diagnostic)". */
+/* ad_ld_error: "what: LDAP error (diagnostic)". */
 void
-ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen)
+ad_ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen)
 {
 	char *diag = NULL;
 
 	if (ld != NULL)
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	errbuf_set(err, errlen, "%s: %s%s%s%s", what, ldap_err2string(rc),
+	util_errbuf_set(err, errlen, "%s: %s%s%s%s", what, ldap_err2string(rc),
 	    diag && *diag ? " (" : "", diag && *diag ? diag : "",
 	    diag && *diag ? ")" : "");
 	ldap_memfree(diag);
@@ -146,11 +146,11 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (rc < 0) {
 			char why[256];
 
-			ld_error(c->ld, rc, c->uri, why, sizeof(why));
-			conn_close(c, why);
+			ad_ld_error(c->ld, rc, c->uri, why, sizeof(why));
+			ad_conn_close(c, why);
 			return;
 		}
-		op = op_find(c, ldap_msgid(msg));
+		op = ad_op_find(c, ldap_msgid(msg));
 		if (op == NULL) {
 			ldap_msgfree(msg); /* answer to an abandoned operation */
 			continue;
@@ -181,7 +181,7 @@ bind_simple(struct conn *c, const struct config_ldap *l, char *err,
 	int rc;
 
 	if (config_read_secret(l->bind_password_file, &pw, why, sizeof(why)) < 0)
-		return errbuf_set(err, errlen, "%s", why);
+		return util_errbuf_set(err, errlen, "%s", why);
 	cred.bv_val = pw;
 	cred.bv_len = strlen(pw);
 	rc = ldap_sasl_bind_s(c->ld, l->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL,
@@ -189,8 +189,8 @@ bind_simple(struct conn *c, const struct config_ldap *l, char *err,
 	explicit_bzero(pw, cred.bv_len);
 	free(pw);
 	if (rc != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "simple bind", why, sizeof(why));
-		return errbuf_set(err, errlen, "%s as %s", why, l->bind_dn);
+		ad_ld_error(c->ld, rc, "simple bind", why, sizeof(why));
+		return util_errbuf_set(err, errlen, "%s as %s", why, l->bind_dn);
 	}
 	return 0;
 }
@@ -212,7 +212,7 @@ bind_gssapi(struct conn *c, const struct config_ldap *l, char *err,
 	rc = ldap_sasl_interactive_bind_s(c->ld, NULL, "GSSAPI", NULL, NULL,
 	    LDAP_SASL_QUIET, sasl_interact, NULL);
 	if (rc != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "GSSAPI bind", err, errlen);
+		ad_ld_error(c->ld, rc, "GSSAPI bind", err, errlen);
 		return -1;
 	}
 	return 0;
@@ -248,15 +248,15 @@ conn_open(struct conn *c, const char *uri, char *err, size_t errlen)
 
 	rc = ldap_initialize(&c->ld, uri);
 	if (rc != LDAP_SUCCESS)
-		return errbuf_set(err, errlen, "%s: %s", uri, ldap_err2string(rc));
+		return util_errbuf_set(err, errlen, "%s: %s", uri, ldap_err2string(rc));
 	c->tls = strncasecmp(uri, "ldaps://", 8) == 0 || l->starttls;
 	if (conn_set_options(c, l) < 0) {
-		errbuf_set(err, errlen, "%s: cannot set LDAP options", uri);
+		util_errbuf_set(err, errlen, "%s: cannot set LDAP options", uri);
 		goto fail;
 	}
 	if ((rc = ldap_connect(c->ld)) != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "cannot connect", why, sizeof(why));
-		errbuf_set(err, errlen, "%s: %s%s", uri, why, c->tls &&
+		ad_ld_error(c->ld, rc, "cannot connect", why, sizeof(why));
+		util_errbuf_set(err, errlen, "%s: %s%s", uri, why, c->tls &&
 		    !l->starttls ? ": check that the DC listens there and that its "
 		    "certificate names this host and is signed by tls_ca_cert (or "
 		    "a system CA)" : "");
@@ -264,18 +264,18 @@ conn_open(struct conn *c, const char *uri, char *err, size_t errlen)
 	}
 	if (strncasecmp(uri, "ldap://", 7) == 0 && l->starttls &&
 	    (rc = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "StartTLS", why, sizeof(why));
-		errbuf_set(err, errlen, "%s: %s", uri, why);
+		ad_ld_error(c->ld, rc, "StartTLS", why, sizeof(why));
+		util_errbuf_set(err, errlen, "%s: %s", uri, why);
 		goto fail;
 	}
 	if ((l->sasl_mech ? bind_gssapi(c, l, why, sizeof(why)) :
 	    bind_simple(c, l, why, sizeof(why))) < 0) {
-		errbuf_set(err, errlen, "%s: %s", uri, why);
+		util_errbuf_set(err, errlen, "%s: %s", uri, why);
 		goto fail;
 	}
 	if (ldap_get_option(c->ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS ||
 	    fd < 0) {
-		errbuf_set(err, errlen, "%s: no socket after bind", uri);
+		util_errbuf_set(err, errlen, "%s: no socket after bind", uri);
 		goto fail;
 	}
 	c->uri = xstrdup(uri);
@@ -289,9 +289,9 @@ fail:
 	return -1;
 }
 
-/* conn_open_any: the configured URIs in order; all failures into err. */
+/* ad_conn_open_any: the configured URIs in order; all failures into err. */
 int
-conn_open_any(struct conn *c, char *err, size_t errlen)
+ad_conn_open_any(struct conn *c, char *err, size_t errlen)
 {
 	const struct config_strv *uris = &c->ad->cfg->ldap.uri;
 	size_t o = 0;
@@ -341,9 +341,9 @@ search_base_s(struct conn *c, const char *base, char **attrs,
 
 		snprintf(what, sizeof(what), "%s: reading %s", c->uri,
 		    *base ? base : "the rootDSE");
-		ld_error(c->ld, rc, what, err, errlen);
+		ad_ld_error(c->ld, rc, what, err, errlen);
 		if (rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT)
-			conn_close(c, err);
+			ad_conn_close(c, err);
 		return -1;
 	}
 	return 0;
@@ -373,7 +373,7 @@ ad_user_attributes(struct ad *ad, char ***out, size_t *n, char *err,
 	rc = ldap_search_ext_s(c->ld, ad->cfg->ldap.base_dn, LDAP_SCOPE_SUBTREE,
 	    ad->cfg->ldap.user_filter, attrs, 0, NULL, NULL, &tv, 1, &res);
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-		ld_error(c->ld, rc, "reading allowedAttributes", err, errlen);
+		ad_ld_error(c->ld, rc, "reading allowedAttributes", err, errlen);
 		ldap_msgfree(res);
 		return -1;
 	}
@@ -381,7 +381,7 @@ ad_user_attributes(struct ad *ad, char ***out, size_t *n, char *err,
 	v = e != NULL ? ldap_get_values_len(c->ld, e, "allowedAttributes") : NULL;
 	if (v == NULL) {
 		ldap_msgfree(res);
-		return errbuf_set(err, errlen, "no user under %s matches user_filter, "
+		return util_errbuf_set(err, errlen, "no user under %s matches user_filter, "
 		    "or the service account may not read its allowedAttributes",
 		    ad->cfg->ldap.base_dn);
 	}
@@ -428,7 +428,7 @@ read_root_dse(struct ad *ad, char *err, size_t errlen)
 	if (ad->dc.dns_host_name == NULL || ad->dc.ds_service_name == NULL ||
 	    ad->dc.default_nc == NULL || usn == NULL) {
 		free(usn);
-		return errbuf_set(err, errlen, "%s: the rootDSE lacks dnsHostName, "
+		return util_errbuf_set(err, errlen, "%s: the rootDSE lacks dnsHostName, "
 		    "dsServiceName, defaultNamingContext or highestCommittedUSN: "
 		    "is this an Active Directory DC?", ad->main.uri);
 	}
@@ -453,19 +453,19 @@ read_invocation_id(struct ad *ad, char *err, size_t errlen)
 	v = e ? ldap_get_values_len(ad->main.ld, e, "invocationId") : NULL;
 	if (v != NULL && v[0] != NULL && v[0]->bv_len == 16) {
 		ad_guid_format((const unsigned char *)v[0]->bv_val, guid);
-		str_set(&ad->dc.invocation_id, guid);
+		util_str_set(&ad->dc.invocation_id, guid);
 		ok = 1;
 	}
 	ldap_value_free_len(v);
 	ldap_msgfree(res);
 	if (!ok)
-		return errbuf_set(err, errlen, "%s: cannot read invocationId of %s",
+		return util_errbuf_set(err, errlen, "%s: cannot read invocationId of %s",
 		    ad->main.uri, ad->dc.ds_service_name);
 	return 0;
 }
 
 char *
-deleted_objects_dn(const struct ad *ad)
+ad_deleted_objects_dn(const struct ad *ad)
 {
 	return xasprintf("CN=Deleted Objects,%s", ad->dc.default_nc);
 }
@@ -474,7 +474,7 @@ deleted_objects_dn(const struct ad *ad)
 static void
 check_deleted_visible(struct ad *ad)
 {
-	char *attrs[] = { "1.1", NULL }, *dn = deleted_objects_dn(ad), err[256];
+	char *attrs[] = { "1.1", NULL }, *dn = ad_deleted_objects_dn(ad), err[256];
 	LDAPControl *ctrl = NULL, *ctrls[2] = { NULL, NULL };
 	LDAPMessage *res;
 
@@ -496,7 +496,7 @@ int
 ad_refresh_dc(struct ad *ad, char *err, size_t errlen)
 {
 	if (ad->main.ld == NULL)
-		return errbuf_set(err, errlen, "not connected");
+		return util_errbuf_set(err, errlen, "not connected");
 	return read_root_dse(ad, err, errlen);
 }
 
@@ -506,11 +506,11 @@ ad_connect(struct ad *ad, char *err, size_t errlen)
 	if (ad->main.ld != NULL)
 		return 0;
 	dc_clear(&ad->dc);
-	if (conn_open_any(&ad->main, err, errlen) < 0)
+	if (ad_conn_open_any(&ad->main, err, errlen) < 0)
 		return -1;
 	if (read_root_dse(ad, err, errlen) < 0 ||
 	    read_invocation_id(ad, err, errlen) < 0) {
-		conn_close(&ad->main, err);
+		ad_conn_close(&ad->main, err);
 		return -1;
 	}
 	ad->dc.uri = xstrdup(ad->main.uri);
@@ -527,7 +527,7 @@ ad_connected(const struct ad *ad)
 void
 ad_disconnect(struct ad *ad)
 {
-	conn_close(&ad->main, "disconnected");
+	ad_conn_close(&ad->main, "disconnected");
 }
 
 const struct ad_dc_info *
@@ -558,7 +558,7 @@ void
 ad_set_config(struct ad *ad, const struct config *cfg)
 {
 	ad_notify_stop(ad);
-	conn_close(&ad->main, "configuration reloaded");
+	ad_conn_close(&ad->main, "configuration reloaded");
 	ad->cfg = cfg;
 }
 
@@ -568,17 +568,17 @@ ad_free(struct ad *ad)
 	if (ad == NULL)
 		return;
 	ad_notify_stop(ad);
-	conn_drop(&ad->main); /* freeing cancels: nobody is called back */
+	ad_conn_drop(&ad->main); /* freeing cancels: nobody is called back */
 	dc_clear(&ad->dc);
 	free(ad);
 }
 
 void
-op_abandon(struct op *op)
+ad_op_abandon(struct op *op)
 {
 	if (op->c->ld != NULL)
 		ldap_abandon_ext(op->c->ld, op->msgid, NULL, NULL);
-	op_free(op);
+	ad_op_free(op);
 }
 
 double

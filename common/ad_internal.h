@@ -25,8 +25,8 @@ struct op_type {
 	op_msg_fn on_msg;       /* owns msg; may end the op */
 	op_fail_fn on_fail;     /* the op is freed right after */
 	/*
-	 * cancel: conn_drop ends the owner (ctx) without calling anybody
-	 * back; it must op_abandon every op of its own. NULL: the op is
+	 * cancel: ad_conn_drop ends the owner (ctx) without calling anybody
+	 * back; it must ad_op_abandon every op of its own. NULL: the op is
 	 * freed and its owner lives on (it is told otherwise).
 	 */
 	void (*cancel)(void *ctx);
@@ -63,26 +63,26 @@ struct ad {
 };
 
 
-/* op_new: register msgid on c; timeout 0: none (persistent searches). */
-struct op *op_new(struct conn *c, int msgid, double timeout,
+/* ad_op_new: register msgid on c; timeout 0: none (persistent searches). */
+struct op *ad_op_new(struct conn *c, int msgid, double timeout,
     const struct op_type *type, void *ctx);
-/* op_free: unregister (does not abandon; see op_abandon). */
-void op_free(struct op *op);
-struct op *op_find(struct conn *c, int msgid);
-/* op_abandon: tell the server to stop, then op_free. */
-void op_abandon(struct op *op);
-/* conn_close: fail every operation (on_fail(why)), then unbind. */
-void conn_close(struct conn *c, const char *why);
+/* ad_op_free: unregister (does not abandon; see ad_op_abandon). */
+void ad_op_free(struct op *op);
+struct op *ad_op_find(struct conn *c, int msgid);
+/* ad_op_abandon: tell the server to stop, then ad_op_free. */
+void ad_op_abandon(struct op *op);
+/* ad_conn_close: fail every operation (on_fail(why)), then unbind. */
+void ad_conn_close(struct conn *c, const char *why);
 /*
- * conn_drop: cancel every operation (type->cancel: no callback runs and
+ * ad_conn_drop: cancel every operation (type->cancel: no callback runs and
  * no owner is left pointing at the caller's memory), then unbind.
  */
-void conn_drop(struct conn *c);
-/* conn_open_any: connect and bind the [ldap] URIs in order. */
-int conn_open_any(struct conn *c, char *err, size_t errlen);
-void ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen);
-/* deleted_objects_dn: "CN=Deleted Objects,<defaultNamingContext>", owned. */
-char *deleted_objects_dn(const struct ad *ad);
+void ad_conn_drop(struct conn *c);
+/* ad_conn_open_any: connect and bind the [ldap] URIs in order. */
+int ad_conn_open_any(struct conn *c, char *err, size_t errlen);
+void ad_ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen);
+/* ad_deleted_objects_dn: "CN=Deleted Objects,<defaultNamingContext>", owned. */
+char *ad_deleted_objects_dn(const struct ad *ad);
 double ad_timeout(const struct ad *ad);
 
 #endif

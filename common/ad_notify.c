@@ -32,7 +32,7 @@ static const struct op_type notify_op = { notify_msg, notify_fail, NULL };
 static void
 schedule_retry(struct notify *n, const char *why)
 {
-	unsigned int delay = retry_delay(n->attempt++);
+	unsigned int delay = util_retry_delay(n->attempt++);
 	char detail[600];
 
 	snprintf(detail, sizeof(detail), "%s; retrying in %u s", why, delay);
@@ -51,7 +51,7 @@ start_search(struct notify *n, const char *base, int scope, int deleted,
 	int rc, msgid, k = 0;
 
 	if (ldap_control_create(OID_NOTIFY, 1, NULL, 0, &notify) != LDAP_SUCCESS)
-		return errbuf_set(err, errlen, "cannot build the notification control");
+		return util_errbuf_set(err, errlen, "cannot build the notification control");
 	ctrls[k++] = notify;
 	if (deleted && ldap_control_create(OID_SHOW_DELETED, 1, NULL, 0, &show) ==
 	    LDAP_SUCCESS)
@@ -61,10 +61,10 @@ start_search(struct notify *n, const char *base, int scope, int deleted,
 	ldap_control_free(notify);
 	ldap_control_free(show);
 	if (rc != LDAP_SUCCESS) {
-		ld_error(n->c.ld, rc, "notification search", err, errlen);
+		ad_ld_error(n->c.ld, rc, "notification search", err, errlen);
 		return -1;
 	}
-	op_new(&n->c, msgid, 0., &notify_op, n);
+	ad_op_new(&n->c, msgid, 0., &notify_op, n);
 	return 0;
 }
 
@@ -74,22 +74,22 @@ establish(struct notify *n)
 	const struct ad *ad = n->ad;
 	char err[1024], *deleted_dn;
 
-	if (conn_open_any(&n->c, err, sizeof(err)) < 0) {
+	if (ad_conn_open_any(&n->c, err, sizeof(err)) < 0) {
 		schedule_retry(n, err);
 		return;
 	}
 	if (start_search(n, ad->cfg->ldap.base_dn, LDAP_SCOPE_SUBTREE, 0, err,
 	    sizeof(err)) < 0) {
-		conn_close(&n->c, err);
+		ad_conn_close(&n->c, err);
 		return;
 	}
 	/* Deletions notify only under Deleted Objects, with Show Deleted. */
 	if (ad->deleted_visible == 1 && ad->dc.default_nc != NULL) {
-		deleted_dn = deleted_objects_dn(ad);
+		deleted_dn = ad_deleted_objects_dn(ad);
 		if (start_search(n, deleted_dn, LDAP_SCOPE_ONELEVEL, 1, err,
 		    sizeof(err)) < 0) {
 			free(deleted_dn);
-			conn_close(&n->c, err);
+			ad_conn_close(&n->c, err);
 			return;
 		}
 		free(deleted_dn);
@@ -120,7 +120,7 @@ notify_fail(struct op *op, const char *why)
 {
 	struct notify *n = op->ctx;
 
-	/* conn_close fails each search: retry once, after the last one. */
+	/* ad_conn_close fails each search: retry once, after the last one. */
 	if (n->stopping || n->refused || n->c.ops->next != NULL ||
 	    ev_is_active(&n->retry_timer))
 		return;
@@ -146,7 +146,7 @@ notify_result(struct notify *n, struct op *op, LDAPMessage *msg)
 		n->refused = 1;
 		n->cb(n->arg, AD_NOTIFY_REFUSED, detail);
 	}
-	conn_close(&n->c, detail); /* not refused: notify_fail retries */
+	ad_conn_close(&n->c, detail); /* not refused: notify_fail retries */
 }
 
 static void
@@ -173,7 +173,7 @@ ad_notify_start(struct ad *ad, double debounce, ad_notify_cb cb, void *arg,
 	struct notify *n;
 
 	if (ad->notify != NULL)
-		return errbuf_set(err, errlen, "change notification already started");
+		return util_errbuf_set(err, errlen, "change notification already started");
 	n = xcalloc(1, sizeof(*n));
 	n->ad = ad;
 	n->c.ad = ad;
@@ -197,7 +197,7 @@ ad_notify_stop(struct ad *ad)
 	if (n == NULL)
 		return;
 	n->stopping = 1;
-	conn_close(&n->c, "stopped");
+	ad_conn_close(&n->c, "stopped");
 	ev_timer_stop(ad->loop, &n->debounce_timer);
 	ev_timer_stop(ad->loop, &n->retry_timer);
 	free(n);

@@ -52,7 +52,7 @@ static void
 scan_free(struct ad_scan *s)
 {
 	if (s->op != NULL)
-		op_abandon(s->op);
+		ad_op_abandon(s->op);
 	for (size_t i = 0; i < s->nheld; i++)
 		ad_entry_clear(&s->held[i]);
 	free(s->held);
@@ -109,7 +109,7 @@ phase_setup(struct ad_scan *s)
 		    ad_usn_filter(ad->cfg->ldap.user_filter, s->plan.lower,
 		    s->plan.upper);
 	} else {
-		s->base = deleted_objects_dn(ad);
+		s->base = ad_deleted_objects_dn(ad);
 		s->filter = ad_usn_filter("(objectClass=user)", s->plan.lower,
 		    s->plan.upper);
 	}
@@ -124,12 +124,12 @@ request_page(struct ad_scan *s, char *err, size_t errlen)
 	int rc, msgid, n = 0;
 
 	if (c->ld == NULL)
-		return errbuf_set(err, errlen, "scan of %s failed: the connection to "
+		return util_errbuf_set(err, errlen, "scan of %s failed: the connection to "
 		    "the DC was lost", s->base);
 	rc = ldap_create_page_control(c->ld, (ber_int_t)s->ad->cfg->ldap.page_size,
 	    s->cookie.bv_len ? &s->cookie : NULL, 1, &page);
 	if (rc != LDAP_SUCCESS)
-		return errbuf_set(err, errlen, "paged results control: %s",
+		return util_errbuf_set(err, errlen, "paged results control: %s",
 		    ldap_err2string(rc));
 	ctrls[n++] = page;
 	if (s->phase == PHASE_DELETED) {
@@ -146,10 +146,10 @@ request_page(struct ad_scan *s, char *err, size_t errlen)
 		char what[300];
 
 		snprintf(what, sizeof(what), "scan of %s failed", s->base);
-		ld_error(c->ld, rc, what, err, errlen);
+		ad_ld_error(c->ld, rc, what, err, errlen);
 		return -1;
 	}
-	s->op = op_new(c, msgid, ad_timeout(s->ad), &scan_op, s);
+	s->op = ad_op_new(c, msgid, ad_timeout(s->ad), &scan_op, s);
 	return 0;
 }
 
@@ -305,7 +305,7 @@ page_result(struct ad_scan *s, LDAP *ld, LDAPMessage *msg, char *err,
 	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, &ctrls, 1);
 	if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
 		snprintf(what, sizeof(what), "search of %s", s->base);
-		errbuf_set(err, errlen, "%s: %s%s%s%s", what,
+		util_errbuf_set(err, errlen, "%s: %s%s%s%s", what,
 		    ldap_err2string(rc != LDAP_SUCCESS ? rc : code),
 		    text && *text ? " (" : "", text && *text ? text : "",
 		    text && *text ? ")" : "");
@@ -343,7 +343,7 @@ scan_msg(struct op *op, LDAPMessage *msg)
 		ldap_msgfree(msg);
 		return;
 	}
-	op_free(op);
+	ad_op_free(op);
 	s->op = NULL;
 	more = page_result(s, ld, msg, err, sizeof(err)); /* frees msg */
 	if (more < 0) {
@@ -412,7 +412,7 @@ ad_scan_start(struct ad *ad, const struct ad_scan_req *req,
 	struct ad_scan *s;
 
 	if (ad->main.ld == NULL) {
-		errbuf_set(err, errlen, "not connected to a DC");
+		util_errbuf_set(err, errlen, "not connected to a DC");
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));

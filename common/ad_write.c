@@ -101,10 +101,10 @@ send_modify(struct ad_wb *w, size_t from, size_t count)
 	free(modv);
 	free(mods);
 	if (rc != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "modify", w->err, sizeof(w->err));
+		ad_ld_error(c->ld, rc, "modify", w->err, sizeof(w->err));
 		return -1;
 	}
-	w->op = op_new(c, msgid, ad_timeout(w->ad), &wb_modify_op, w);
+	w->op = ad_op_new(c, msgid, ad_timeout(w->ad), &wb_modify_op, w);
 	return 0;
 }
 
@@ -113,7 +113,7 @@ static void
 insufficient(struct ad_wb *w, const char *attr)
 {
 	w->insufficient = 1;
-	str_set(&w->failed_attr, attr);
+	util_str_set(&w->failed_attr, attr);
 	snprintf(w->err, sizeof(w->err), "insufficient access to write %s on %s: "
 	    "grant the service account Write Property on %s for user objects "
 	    "(an inherited ACE on the base DN)", attr, w->dn, attr);
@@ -126,7 +126,7 @@ next_one(struct ad_wb *w)
 	while (w->next < w->nidx) {
 		if (send_modify(w, w->next++, 1) == 0)
 			return 0;
-		str_set(&w->failed_attr, w->want[w->idx[w->next - 1]].attr);
+		util_str_set(&w->failed_attr, w->want[w->idx[w->next - 1]].attr);
 	}
 	return 1;
 }
@@ -139,7 +139,7 @@ wb_modify_msg(struct op *op, LDAPMessage *msg)
 	char *text = NULL;
 	int code = 0, rc;
 
-	op_free(op);
+	ad_op_free(op);
 	w->op = NULL;
 	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
 	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS) {
@@ -152,7 +152,7 @@ wb_modify_msg(struct op *op, LDAPMessage *msg)
 			insufficient(w, w->want[w->idx[w->one_by_one ? w->next - 1 :
 			    0]].attr);
 	} else if (w->failed_attr == NULL) {
-		str_set(&w->failed_attr, w->want[w->idx[w->one_by_one ? w->next - 1 :
+		util_str_set(&w->failed_attr, w->want[w->idx[w->one_by_one ? w->next - 1 :
 		    0]].attr);
 		snprintf(w->err, sizeof(w->err), "modify of %s on %s: %s%s%s%s",
 		    w->failed_attr, w->dn, ldap_err2string(rc ? rc : code),
@@ -170,7 +170,7 @@ wb_read_entry(struct ad_wb *w, LDAP *ld, LDAPMessage *msg)
 {
 	char *dn = ldap_get_dn(ld, msg);
 
-	str_set(&w->dn, dn);
+	util_str_set(&w->dn, dn);
 	ldap_memfree(dn);
 	for (size_t i = 0; i < w->n; i++) {
 		struct berval **v = ldap_get_values_len(ld, msg, w->want[i].attr);
@@ -198,7 +198,7 @@ wb_read_msg(struct op *op, LDAPMessage *msg)
 		ldap_msgfree(msg);
 		return;
 	}
-	op_free(op);
+	ad_op_free(op);
 	w->op = NULL;
 	ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
 	ldap_memfree(text);
@@ -223,11 +223,11 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	int rc, msgid;
 
 	if (c->ld == NULL) {
-		errbuf_set(err, errlen, "not connected to a DC");
+		util_errbuf_set(err, errlen, "not connected to a DC");
 		return NULL;
 	}
 	if (strlen(guid) != AD_GUID_LEN || n == 0) {
-		errbuf_set(err, errlen, "bad write-back request");
+		util_errbuf_set(err, errlen, "bad write-back request");
 		return NULL;
 	}
 	attrs = xcalloc(n + 1, sizeof(*attrs));
@@ -239,7 +239,7 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	free(base);
 	free(attrs);
 	if (rc != LDAP_SUCCESS) {
-		ld_error(c->ld, rc, "write-back read", err, errlen);
+		ad_ld_error(c->ld, rc, "write-back read", err, errlen);
 		return NULL;
 	}
 	w = xcalloc(1, sizeof(*w));
@@ -255,7 +255,7 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	}
 	w->cb = cb;
 	w->arg = arg;
-	w->op = op_new(c, msgid, ad_timeout(ad), &wb_read_op, w);
+	w->op = ad_op_new(c, msgid, ad_timeout(ad), &wb_read_op, w);
 	return w;
 }
 
@@ -265,7 +265,7 @@ ad_writeback_cancel(struct ad_wb *w)
 	if (w == NULL)
 		return;
 	if (w->op != NULL)
-		op_abandon(w->op);
+		ad_op_abandon(w->op);
 	wb_free(w);
 }
 

@@ -317,7 +317,7 @@ reader_section(struct parse *p, const char *s)
 	}
 	len = (size_t)(end - s - 1);
 	snprintf(name, sizeof(name), "%.*s", (int)len, s + 1);
-	p->section = find_section(str_trim(name));
+	p->section = find_section(util_str_trim(name));
 	if (p->section >= 0) {
 		if (p->section_line[p->section] != 0)
 			problem(p, p->lineno, "section [%s] appears twice (first on "
@@ -390,7 +390,7 @@ reader(char *buf, int num, void *stream)
 	memmove(buf, s, strlen(s) + 1);
 	if (strpbrk(buf, "=:") == NULL) {
 		problem(p, p->lineno, "expected 'key = value', found '%.40s'",
-		    str_trim(buf));
+		    util_str_trim(buf));
 		p->in_key = 0;
 		buf[0] = '\0';
 		return buf;
@@ -419,7 +419,7 @@ pair_set(struct config_map *m, const char *key, const char *value, int line)
 		m->v[i].key = xstrdup(key);
 		m->v[i].value = NULL;
 	}
-	str_set(&m->v[i].value, value);
+	util_str_set(&m->v[i].value, value);
 	m->v[i].line = line;
 }
 
@@ -716,20 +716,20 @@ config_template_check(const char *tpl, char *err, size_t errlen)
 	char names[128];
 
 	if (utf8 == NULL)
-		return errbuf_set(err, errlen, "not valid UTF-8");
+		return util_errbuf_set(err, errlen, "not valid UTF-8");
 	json_decref(utf8);
 	for (const char *s = tpl; *s; s++) {
 		const char *end;
 
 		if (*s == '}')
-			return errbuf_set(err, errlen, "unbalanced '}'");
+			return util_errbuf_set(err, errlen, "unbalanced '}'");
 		if (*s != '{')
 			continue;
 		end = strchr(s, '}');
 		if (end == NULL)
-			return errbuf_set(err, errlen, "unbalanced '{'");
+			return util_errbuf_set(err, errlen, "unbalanced '{'");
 		if (!template_field(s, end))
-			return errbuf_set(err, errlen, "unknown field %.*s (use %s)",
+			return util_errbuf_set(err, errlen, "unknown field %.*s (use %s)",
 			    (int)(end - s + 1), s, template_fields(names,
 			    sizeof(names)));
 		s = end;
@@ -779,7 +779,7 @@ parse_uris(const char *s, struct config_strv *out, char *err, size_t errlen)
 	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
 		if (strncasecmp(tok, "ldap://", 7) != 0 &&
 		    strncasecmp(tok, "ldaps://", 8) != 0) {
-			rc = errbuf_set(err, errlen, "'%s' is not an ldap:// or "
+			rc = util_errbuf_set(err, errlen, "'%s' is not an ldap:// or "
 			    "ldaps:// URI", tok);
 			break;
 		}
@@ -787,7 +787,7 @@ parse_uris(const char *s, struct config_strv *out, char *err, size_t errlen)
 		out->v[out->n++] = xstrdup(tok);
 	}
 	if (rc == 0 && out->n == 0)
-		rc = errbuf_set(err, errlen, "needs at least one URI");
+		rc = util_errbuf_set(err, errlen, "needs at least one URI");
 	free(copy);
 	return rc;
 }
@@ -806,25 +806,25 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		break;
 	case T_DN:
 		if (strchr(v, '=') == NULL)
-			return errbuf_set(err, errlen, "'%s' is not a DN", v);
+			return util_errbuf_set(err, errlen, "'%s' is not a DN", v);
 		break;
 	case T_FILTER:
 		if (!balanced_filter(v))
-			return errbuf_set(err, errlen, "'%s' is not an LDAP filter "
+			return util_errbuf_set(err, errlen, "'%s' is not an LDAP filter "
 			    "(one parenthesised expression)", v);
 		break;
 	case T_PATH:
 		if (v[0] != '/')
-			return errbuf_set(err, errlen, "'%s' is not an absolute path", v);
+			return util_errbuf_set(err, errlen, "'%s' is not an absolute path", v);
 		break;
 	case T_SASL:
 		if (strcasecmp(v, "GSSAPI") != 0)
-			return errbuf_set(err, errlen, "'%s' is not supported (only "
+			return util_errbuf_set(err, errlen, "'%s' is not supported (only "
 			    "GSSAPI)", v);
 		break;
 	case T_BOOL:
 		if ((i = config_parse_bool(v)) < 0)
-			return errbuf_set(err, errlen, "'%s' is not yes or no", v);
+			return util_errbuf_set(err, errlen, "'%s' is not yes or no", v);
 		*(int *)field = i;
 		return 0;
 	case T_UINT: {
@@ -835,14 +835,14 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		n = strtoul(v, &end, 10);
 		if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
 		    n < k->min || n > k->max)
-			return errbuf_set(err, errlen, "'%s' is not a number from %lu "
+			return util_errbuf_set(err, errlen, "'%s' is not a number from %lu "
 			    "to %lu", v, k->min, k->max);
 		*(unsigned int *)field = (unsigned int)n;
 		return 0;
 	}
 	case T_DURATION:
 		if (config_parse_duration(v, k->max, &u) < 0 || u < k->min)
-			return errbuf_set(err, errlen, "'%s' is not a duration from "
+			return util_errbuf_set(err, errlen, "'%s' is not a duration from "
 			    "%lus to %lus (a number with s, m, h or d)", v, k->min,
 			    k->max);
 		*(unsigned int *)field = u;
@@ -857,23 +857,23 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		else if (strcasecmp(v, "none") == 0)
 			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_NONE;
 		else
-			return errbuf_set(err, errlen, "'%s' is not disable, delete or "
+			return util_errbuf_set(err, errlen, "'%s' is not disable, delete or "
 			    "none", v);
 		return 0;
 	case T_THRESHOLD:
 		if (config_parse_threshold(v, field) < 0)
-			return errbuf_set(err, errlen, "'%s' is not a number or a "
+			return util_errbuf_set(err, errlen, "'%s' is not a number or a "
 			    "percentage such as 10%%", v);
 		return 0;
 	case T_FACILITY:
 		if ((i = log_facility_from_name(v)) < 0)
-			return errbuf_set(err, errlen, "'%s' is not a syslog facility "
+			return util_errbuf_set(err, errlen, "'%s' is not a syslog facility "
 			    "(daemon, user, local0 .. local7)", v);
 		*(int *)field = i;
 		return 0;
 	case T_LEVEL:
 		if ((i = log_level_from_name(v)) < LOG_ERR)
-			return errbuf_set(err, errlen, "'%s' is not a level (err, "
+			return util_errbuf_set(err, errlen, "'%s' is not a level (err, "
 			    "warning, notice, info, debug)", v);
 		*(int *)field = i;
 		return 0;
@@ -1237,7 +1237,7 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 
 	*out = NULL;
 	if (f == NULL)
-		return errbuf_set(err, errlen, "cannot open %s: %s", path,
+		return util_errbuf_set(err, errlen, "cannot open %s: %s", path,
 		    strerror(errno));
 	do {
 		if (cap - len < 1024) {
@@ -1245,7 +1245,7 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 			if (cap > 1024 * 1024) {
 				fclose(f);
 				free(buf);
-				return errbuf_set(err, errlen, "%s is larger than 1 MB",
+				return util_errbuf_set(err, errlen, "%s is larger than 1 MB",
 				    path);
 			}
 			buf = xrealloc(buf, cap);
@@ -1256,7 +1256,7 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 	if (ferror(f)) {
 		fclose(f);
 		free(buf);
-		return errbuf_set(err, errlen, "cannot read %s: %s", path,
+		return util_errbuf_set(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
 	}
 	fclose(f);
@@ -1265,7 +1265,7 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 	buf[len] = '\0';
 	if (len == 0) {
 		free(buf);
-		return errbuf_set(err, errlen, "%s is empty", path);
+		return util_errbuf_set(err, errlen, "%s is empty", path);
 	}
 	log_secret_add(buf);
 	*out = buf;
@@ -1291,7 +1291,7 @@ config_keep_restart_keys(const struct config *old, struct config *new,
 		b = (char **)((char *)new + keys[k].off);
 		if ((*a == NULL) == (*b == NULL) && (*a == NULL || strcmp(*a, *b) == 0))
 			continue;
-		str_set(b, *a);
+		util_str_set(b, *a);
 		if (o < errlen)
 			o += (size_t)snprintf(err + o, errlen - o, "%s%s", n ? " " : "",
 			    keys[k].name);

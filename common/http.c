@@ -562,7 +562,7 @@ http_new(struct ev_loop *loop, const struct http_opts *opts, char *err,
 	struct http *h;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		errbuf_set(err, errlen, "libcurl cannot be initialised");
+		util_errbuf_set(err, errlen, "libcurl cannot be initialised");
 		return NULL;
 	}
 	h = xcalloc(1, sizeof(*h));

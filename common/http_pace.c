@@ -207,7 +207,7 @@ double
 http_backoff_delay(int n)
 {
 	/* The platform's sequence, shared with AD reconnects (util.h). */
-	return (double)retry_delay(n < 1 ? 0 : (unsigned int)(n - 1));
+	return (double)util_retry_delay(n < 1 ? 0 : (unsigned int)(n - 1));
 }
 
 /* parse_count: a header value made of digits (white space around), else -1. */

@@ -23,30 +23,30 @@ loose_eq(const char *a, const char *b)
 }
 
 const struct iso_country *
-iso_country_find(const char *s)
+iso3166_country_find(const char *s)
 {
 	const struct iso_country *c;
 	size_t len = strlen(s);
 
-	for (size_t i = 0; i < iso_ncountries; i++) {
-		c = &iso_countries[i];
+	for (size_t i = 0; i < iso3166_ncountries; i++) {
+		c = &iso3166_countries[i];
 		if ((len == 2 && strcasecmp(s, c->alpha2) == 0) ||
 		    (len == 3 && strcasecmp(s, c->alpha3) == 0) ||
 		    loose_eq(s, c->name) ||
 		    (c->official != NULL && loose_eq(s, c->official)))
 			return c;
 	}
-	for (size_t i = 0; i < iso_naliases; i++)
-		if (loose_eq(s, iso_aliases[i].name))
-			return iso_country_find(iso_aliases[i].alpha2);
+	for (size_t i = 0; i < iso3166_naliases; i++)
+		if (loose_eq(s, iso3166_aliases[i].name))
+			return iso3166_country_find(iso3166_aliases[i].alpha2);
 	return NULL;
 }
 
 const struct iso_subdivision *
-iso_subdivision_find(const char *country, const char *s)
+iso3166_subdivision_find(const char *country, const char *s)
 {
-	for (size_t i = 0; i < iso_nsubdivisions; i++) {
-		const struct iso_subdivision *d = &iso_subdivisions[i];
+	for (size_t i = 0; i < iso3166_nsubdivisions; i++) {
+		const struct iso_subdivision *d = &iso3166_subdivisions[i];
 
 		if (strcasecmp(d->country, country) != 0)
 			continue;
@@ -57,10 +57,10 @@ iso_subdivision_find(const char *country, const char *s)
 }
 
 int
-iso_has_subdivisions(const char *country)
+iso3166_has_subdivisions(const char *country)
 {
-	for (size_t i = 0; i < iso_nsubdivisions; i++)
-		if (strcasecmp(iso_subdivisions[i].country, country) == 0)
+	for (size_t i = 0; i < iso3166_nsubdivisions; i++)
+		if (strcasecmp(iso3166_subdivisions[i].country, country) == 0)
 			return 1;
 	return 0;
 }

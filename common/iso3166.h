@@ -22,22 +22,22 @@ struct iso_subdivision {
 	const char *name;
 };
 
-extern const struct iso_country iso_countries[];
-extern const size_t iso_ncountries;
-extern const struct iso_alias iso_aliases[];
-extern const size_t iso_naliases;
-extern const struct iso_subdivision iso_subdivisions[];
-extern const size_t iso_nsubdivisions;
+extern const struct iso_country iso3166_countries[];
+extern const size_t iso3166_ncountries;
+extern const struct iso_alias iso3166_aliases[];
+extern const size_t iso3166_naliases;
+extern const struct iso_subdivision iso3166_subdivisions[];
+extern const size_t iso3166_nsubdivisions;
 
 /*
- * iso_country_find: a country by alpha-2, alpha-3, name, official name or a
+ * iso3166_country_find: a country by alpha-2, alpha-3, name, official name or a
  * common alias, ignoring case. NULL when unknown.
  */
-const struct iso_country *iso_country_find(const char *s);
-/* iso_subdivision_find: a subdivision of country (alpha-2) by code or name. */
-const struct iso_subdivision *iso_subdivision_find(const char *country,
+const struct iso_country *iso3166_country_find(const char *s);
+/* iso3166_subdivision_find: a subdivision of country (alpha-2) by code or name. */
+const struct iso_subdivision *iso3166_subdivision_find(const char *country,
     const char *s);
-/* iso_has_subdivisions: do we validate subdivisions of this country? */
-int iso_has_subdivisions(const char *country);
+/* iso3166_has_subdivisions: do we validate subdivisions of this country? */
+int iso3166_has_subdivisions(const char *country);
 
 #endif

@@ -2,7 +2,7 @@
 /* Do not edit: run the generator again. */
 #include "iso3166.h"
 
-const struct iso_country iso_countries[] = {
+const struct iso_country iso3166_countries[] = {
 	{ "AD", "AND", "Andorra", "Principality of Andorra" },
 	{ "AE", "ARE", "United Arab Emirates", NULL },
 	{ "AF", "AFG", "Afghanistan", "Islamic Republic of Afghanistan" },
@@ -253,9 +253,9 @@ const struct iso_country iso_countries[] = {
 	{ "ZM", "ZMB", "Zambia", "Republic of Zambia" },
 	{ "ZW", "ZWE", "Zimbabwe", "Republic of Zimbabwe" },
 };
-const size_t iso_ncountries = sizeof(iso_countries) / sizeof(iso_countries[0]);
+const size_t iso3166_ncountries = sizeof(iso3166_countries) / sizeof(iso3166_countries[0]);
 
-const struct iso_alias iso_aliases[] = {
+const struct iso_alias iso3166_aliases[] = {
 	{ "UAE", "AE" },
 	{ "Bolivia", "BO" },
 	{ "Canada", "CA" },
@@ -289,9 +289,9 @@ const struct iso_alias iso_aliases[] = {
 	{ "Venezuela", "VE" },
 	{ "Vietnam", "VN" },
 };
-const size_t iso_naliases = sizeof(iso_aliases) / sizeof(iso_aliases[0]);
+const size_t iso3166_naliases = sizeof(iso3166_aliases) / sizeof(iso3166_aliases[0]);
 
-const struct iso_subdivision iso_subdivisions[] = {
+const struct iso_subdivision iso3166_subdivisions[] = {
 	{ "CA", "AB", "Alberta" },
 	{ "CA", "BC", "British Columbia" },
 	{ "CA", "MB", "Manitoba" },
@@ -363,4 +363,4 @@ const struct iso_subdivision iso_subdivisions[] = {
 	{ "US", "WV", "West Virginia" },
 	{ "US", "WY", "Wyoming" },
 };
-const size_t iso_nsubdivisions = sizeof(iso_subdivisions) / sizeof(iso_subdivisions[0]);
+const size_t iso3166_nsubdivisions = sizeof(iso3166_subdivisions) / sizeof(iso3166_subdivisions[0]);

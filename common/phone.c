@@ -243,7 +243,7 @@ phone_req_send(struct phone_req *r)
 		}
 		if (r->token_used != NULL)
 			explicit_bzero(r->token_used, strlen(r->token_used));
-		str_set(&r->token_used, tok);
+		util_str_set(&r->token_used, tok);
 		authz = xasprintf("Authorization: Bearer %s", tok);
 		hdrs[nh++] = authz;
 	}
@@ -478,7 +478,7 @@ phone_new(struct ev_loop *loop, const struct config_telephony *cfg,
 	ho.timeout = cfg->timeout;
 	ho.max_body = p->opts.max_body;
 	if (!http_url_allowed(p->server)) {
-		errbuf_set(err, errlen, "server %s: only https:// (or http:// to "
+		util_errbuf_set(err, errlen, "server %s: only https:// (or http:// to "
 		    "a loopback address) is allowed", p->server);
 	} else if ((p->http = http_new(loop, &ho, err, errlen)) != NULL &&
 	    phone_auth_init(p, cfg, err, errlen) == 0) {

@@ -597,10 +597,10 @@ phone_auth_init(struct phone *p, const struct config_telephony *cfg,
 	ev_timer_init(&a->store_timer, store_timer_cb, 0., 0.);
 	a->store_timer.data = p;
 	if (cfg->client_id == NULL)
-		return errbuf_set(err, errlen, "[telephony] client_id is not set");
+		return util_errbuf_set(err, errlen, "[telephony] client_id is not set");
 	a->client_id = xstrdup(cfg->client_id);
 	if (cfg->client_secret_file == NULL)
-		return errbuf_set(err, errlen, "[telephony] client_secret_file "
+		return util_errbuf_set(err, errlen, "[telephony] client_secret_file "
 		    "is not set");
 	if (config_read_secret(cfg->client_secret_file, &a->client_secret, err,
 	    errlen) < 0)

@@ -152,7 +152,7 @@ phone_scim_create_body(const struct phone_profile *prof,
 
 	for (int f = 0; f < PHONE_NFIELDS; f++)
 		if (phone_field_get(f)->required && nonempty(prof, f) == NULL) {
-			errbuf_set(err, errlen, "a new phone user needs %s",
+			util_errbuf_set(err, errlen, "a new phone user needs %s",
 			    phone_field_name(f));
 			return NULL;
 		}
@@ -193,9 +193,9 @@ want_str(const json_t *o, const char *key, int req, char **out, char *err,
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
-		return req ? errbuf_set(err, errlen, "%s is missing", key) : 0;
+		return req ? util_errbuf_set(err, errlen, "%s is missing", key) : 0;
 	if (!json_is_string(v))
-		return errbuf_set(err, errlen, "%s is not a string", key);
+		return util_errbuf_set(err, errlen, "%s is not a string", key);
 	*out = xstrdup(json_string_value(v));
 	return 0;
 }
@@ -208,9 +208,9 @@ want_int(const json_t *o, const char *key, int req, long long *out, char *err,
 
 	*out = 0;
 	if (v == NULL || json_is_null(v))
-		return req ? errbuf_set(err, errlen, "%s is missing", key) : 0;
+		return req ? util_errbuf_set(err, errlen, "%s is missing", key) : 0;
 	if (!json_is_integer(v))
-		return errbuf_set(err, errlen, "%s is not an integer", key);
+		return util_errbuf_set(err, errlen, "%s is not an integer", key);
 	*out = json_integer_value(v);
 	return 0;
 }
@@ -223,9 +223,9 @@ want_bool(const json_t *o, const char *key, int req, int *out, char *err,
 
 	*out = 0;
 	if (v == NULL || json_is_null(v))
-		return req ? errbuf_set(err, errlen, "%s is missing", key) : 0;
+		return req ? util_errbuf_set(err, errlen, "%s is missing", key) : 0;
 	if (!json_is_boolean(v))
-		return errbuf_set(err, errlen, "%s is not a boolean", key);
+		return util_errbuf_set(err, errlen, "%s is not a boolean", key);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -239,9 +239,9 @@ want_obj(const json_t *o, const char *key, int req, const json_t **out,
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
-		return req ? errbuf_set(err, errlen, "%s is missing", key) : 0;
+		return req ? util_errbuf_set(err, errlen, "%s is missing", key) : 0;
 	if (!json_is_object(v))
-		return errbuf_set(err, errlen, "%s is not an object", key);
+		return util_errbuf_set(err, errlen, "%s is not an object", key);
 	*out = v;
 	return 0;
 }
@@ -254,9 +254,9 @@ want_arr(const json_t *o, const char *key, int req, const json_t **out,
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
-		return req ? errbuf_set(err, errlen, "%s is missing", key) : 0;
+		return req ? util_errbuf_set(err, errlen, "%s is missing", key) : 0;
 	if (!json_is_array(v))
-		return errbuf_set(err, errlen, "%s is not an array", key);
+		return util_errbuf_set(err, errlen, "%s is not an array", key);
 	*out = v;
 	return 0;
 }
@@ -273,7 +273,7 @@ want_id(const json_t *o, const char *key, char **out, char *err, size_t errlen)
 	else if (json_is_string(v) && *json_string_value(v) != '\0')
 		*out = xstrdup(json_string_value(v));
 	else
-		return errbuf_set(err, errlen, "%s is %s", key, v == NULL ?
+		return util_errbuf_set(err, errlen, "%s is %s", key, v == NULL ?
 		    "missing" : "neither a string nor an integer");
 	return 0;
 }
@@ -299,7 +299,7 @@ prefix_err(char *err, size_t errlen, const char *ctx)
 	if (err == NULL || errlen == 0)
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s", err);
-	return errbuf_set(err, errlen, "%s: %s", ctx, tmp);
+	return util_errbuf_set(err, errlen, "%s: %s", ctx, tmp);
 }
 
 /* ---------------------------------------------------------------------
@@ -330,7 +330,7 @@ scim_work_email(const json_t *j, char **out, char *err, size_t errlen)
 		return -1;
 	json_array_foreach(emails, i, e) {
 		if (!json_is_object(e))
-			return errbuf_set(err, errlen, "emails[%zu] is not an "
+			return util_errbuf_set(err, errlen, "emails[%zu] is not an "
 			    "object", i);
 		if (want_str(e, "type", OPTIONAL, &type, err, errlen) < 0)
 			return -1;
@@ -349,7 +349,7 @@ phone_parse_user(const json_t *j, struct phone_user *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "SCIM user: not an object");
+		return util_errbuf_set(err, errlen, "SCIM user: not an object");
 	if (want_id(j, "id", &out->id, err, errlen) < 0 ||
 	    want_str(j, "userName", REQUIRED, &out->user_name, err, errlen) < 0 ||
 	    want_str(j, "externalId", OPTIONAL, &out->external_id, err,
@@ -419,7 +419,7 @@ parse_custom_values(const json_t *arr, struct phone_extension *x, char *err,
 		struct phone_custom *pc = &x->custom[x->ncustom++];
 
 		if (!json_is_object(c))
-			return errbuf_set(err, errlen, "customFields[%zu] is not "
+			return util_errbuf_set(err, errlen, "customFields[%zu] is not "
 			    "an object", i);
 		if (want_id(c, "id", &pc->id, err, errlen) < 0 ||
 		    want_str(c, "value", OPTIONAL, &pc->value, err, errlen) < 0 ||
@@ -438,7 +438,7 @@ phone_parse_extension(const json_t *j, struct phone_extension *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "extension: not an object");
+		return util_errbuf_set(err, errlen, "extension: not an object");
 	if (want_int(j, "id", REQUIRED, &out->id, err, errlen) < 0 ||
 	    want_str(j, "extensionNumber", OPTIONAL, &out->extension_number,
 	    err, errlen) < 0 ||
@@ -474,7 +474,7 @@ phone_parse_number(const json_t *j, struct phone_number *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "phone number: not an object");
+		return util_errbuf_set(err, errlen, "phone number: not an object");
 	if (want_int(j, "id", REQUIRED, &out->id, err, errlen) < 0 ||
 	    want_str(j, "phoneNumber", REQUIRED, &out->phone_number, err,
 	    errlen) < 0 ||
@@ -508,7 +508,7 @@ phone_parse_custom_field(const json_t *j, struct phone_custom_field *out,
 {
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "custom field: not an object");
+		return util_errbuf_set(err, errlen, "custom field: not an object");
 	if (want_id(j, "id", &out->id, err, errlen) < 0 ||
 	    want_str(j, "category", OPTIONAL, &out->category, err, errlen) < 0 ||
 	    want_str(j, "displayName", REQUIRED, &out->display_name, err,
@@ -543,7 +543,7 @@ phone_parse_spc(const json_t *j, struct phone_spc *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "ServiceProviderConfig: not an "
+		return util_errbuf_set(err, errlen, "ServiceProviderConfig: not an "
 		    "object");
 	if (spc_feature(j, "patch", REQUIRED, &out->patch, err, errlen) < 0 ||
 	    spc_feature(j, "bulk", OPTIONAL, &out->bulk, err, errlen) < 0 ||
@@ -584,7 +584,7 @@ schema_attrs(const json_t *attrs, const char *schema, const char *parent,
 		char *name;
 
 		if (!json_is_object(a))
-			return errbuf_set(err, errlen, "attributes[%zu] is not an "
+			return util_errbuf_set(err, errlen, "attributes[%zu] is not an "
 			    "object", i);
 		if (want_str(a, "name", REQUIRED, &name, err, errlen) < 0 ||
 		    want_str(a, "type", REQUIRED, &at.type, err, errlen) < 0 ||
@@ -620,12 +620,12 @@ phone_parse_schemas(const json_t *j, struct phone_schema *out, char *err,
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j) || want_arr(j, "Resources", REQUIRED, &res, err,
 	    errlen) < 0)
-		return errbuf_set(err, errlen, "Schemas: not a ListResponse");
+		return util_errbuf_set(err, errlen, "Schemas: not a ListResponse");
 	json_array_foreach(res, i, r) {
 		if (!json_is_object(r) ||
 		    want_str(r, "id", REQUIRED, &id, err, errlen) < 0) {
 			phone_schema_clear(out);
-			return errbuf_set(err, errlen, "Schemas: Resources[%zu] has "
+			return util_errbuf_set(err, errlen, "Schemas: Resources[%zu] has "
 			    "no id", i);
 		}
 		if (want_arr(r, "attributes", REQUIRED, &attrs, err, errlen) < 0 ||
@@ -660,12 +660,12 @@ phone_parse_page(const json_t *j, long long asked, struct phone_page *out,
 	    errlen) < 0)
 		return prefix_err(err, errlen, "paging");
 	if (out->page != asked)
-		return errbuf_set(err, errlen, "paging: page %lld instead of %lld",
+		return util_errbuf_set(err, errlen, "paging: page %lld instead of %lld",
 		    out->page, asked);
 	out->has_next = next != NULL;
 	if (out->has_next && out->total_pages >= 0 &&
 	    out->page >= out->total_pages)
-		return errbuf_set(err, errlen, "paging: a next page after page "
+		return util_errbuf_set(err, errlen, "paging: a next page after page "
 		    "%lld of %lld", out->page, out->total_pages);
 	return 0;
 }
@@ -710,7 +710,7 @@ task_item(const json_t *item, struct phone_bulk_result *res, size_t n,
 	    want_str(item, "status", REQUIRED, &status, err, errlen) < 0 ||
 	    want_arr(item, "errors", OPTIONAL, &errs, err, errlen) < 0 ||
 	    (strcmp(status, "Success") != 0 && strcmp(status, "Fail") != 0)) {
-		errbuf_set(err, errlen, "a result item without a valid "
+		util_errbuf_set(err, errlen, "a result item without a valid "
 		    "extensionId and status");
 		goto out;
 	}
@@ -784,7 +784,7 @@ phone_parse_task(const json_t *task, struct phone_bulk_result *res, size_t n,
 	} else if (strcmp(status, "Completed") == 0) {
 		rc = task_results(task, res, n, err, errlen) < 0 ? -1 : 1;
 	} else {
-		rc = errbuf_set(err, errlen, "bulk-update task: unknown status %s",
+		rc = util_errbuf_set(err, errlen, "bulk-update task: unknown status %s",
 		    status);
 	}
 	free(id);
@@ -802,7 +802,7 @@ phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "token response: not an object");
+		return util_errbuf_set(err, errlen, "token response: not an object");
 	/* register first: whatever happens next, they never reach a log */
 	log_secret_add(json_string_value(json_object_get(j, "access_token")));
 	log_secret_add(json_string_value(json_object_get(j, "refresh_token")));
@@ -816,10 +816,10 @@ phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
 	    &rttl, err, errlen) < 0)
 		prefix_err(err, errlen, "token response");
 	else if (strcasecmp(type, "bearer") != 0 || *out->access_token == '\0')
-		errbuf_set(err, errlen, "token response: not a bearer token");
+		util_errbuf_set(err, errlen, "token response: not a bearer token");
 	else if (ttl <= 0 || rttl < 0 || ttl > TOKEN_TTL_MAX ||
 	    rttl > TOKEN_TTL_MAX)
-		errbuf_set(err, errlen, "token response: bad lifetime");
+		util_errbuf_set(err, errlen, "token response: bad lifetime");
 	else
 		rc = 0;
 	free(type);

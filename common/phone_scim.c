@@ -99,8 +99,8 @@ search_done(struct phone_req *r, const struct phone_error *err,
 	if (e.kind == PHONE_OK && user != NULL) {
 		if (phone_parse_user(user, &u, e.detail, sizeof(e.detail)) < 0)
 			e.kind = PHONE_MALFORMED;
-		else if (!str_eq_nocase(u.email, op->email) &&
-		    !str_eq_nocase(u.user_name, op->email))
+		else if (!util_str_eq_nocase(u.email, op->email) &&
+		    !util_str_eq_nocase(u.user_name, op->email))
 			phone_malformed(&e, "SCIM search: the user found has "
 			    "another email");
 		else

@@ -17,11 +17,11 @@
 int
 profile_norm_country(const char *in, char **out, char *err, size_t errlen)
 {
-	const struct iso_country *c = iso_country_find(in);
+	const struct iso_country *c = iso3166_country_find(in);
 
 	*out = NULL;
 	if (c == NULL)
-		return errbuf_set(err, errlen, "country must be an ISO 3166 country "
+		return util_errbuf_set(err, errlen, "country must be an ISO 3166 country "
 		    "code (US) or name (United States)");
 	*out = xstrdup(c->alpha2);
 	return 0;
@@ -36,16 +36,16 @@ profile_norm_state(const char *country, const char *in, char **out, char *err,
 	*out = NULL;
 	/* The phone system checks states of the US and Canada only; without a
 	 * country, a US or Canadian state is what it expects. */
-	if (country != NULL && !iso_has_subdivisions(country)) {
+	if (country != NULL && !iso3166_has_subdivisions(country)) {
 		*out = xstrdup(in);
 		return 0;
 	}
 	if (country != NULL)
-		d = iso_subdivision_find(country, in);
-	else if ((d = iso_subdivision_find("US", in)) == NULL)
-		d = iso_subdivision_find("CA", in);
+		d = iso3166_subdivision_find(country, in);
+	else if ((d = iso3166_subdivision_find("US", in)) == NULL)
+		d = iso3166_subdivision_find("CA", in);
 	if (d == NULL)
-		return errbuf_set(err, errlen, STATE_MSG);
+		return util_errbuf_set(err, errlen, STATE_MSG);
 	/* Keep the form the admin chose: a code stays a code, a name a name. */
 	*out = xstrdup(strcasecmp(in, d->code) == 0 ? d->code : d->name);
 	return 0;
@@ -89,7 +89,7 @@ profile_norm_phone(const char *country, const char *in, char **out, char *err,
 			*out = xstrdup(in);
 			return 0;
 		}
-		return errbuf_set(err, errlen, "is not a phone number");
+		return util_errbuf_set(err, errlen, "is not a phone number");
 	}
 	if (!plus && d[0] == '0' && d[1] == '0' && n > 4)
 		*out = xasprintf("+%s", d + 2);
@@ -100,7 +100,7 @@ profile_norm_phone(const char *country, const char *in, char **out, char *err,
 	else if (!plus && nanp && n == 11 && d[0] == '1' && d[1] >= '2')
 		*out = xasprintf("+%s", d);
 	else if (n < 3)
-		return errbuf_set(err, errlen, "is not a phone number");
+		return util_errbuf_set(err, errlen, "is not a phone number");
 	else
 		*out = xstrdup(in); /* ambiguous without a country code */
 	return 0;
@@ -114,10 +114,10 @@ profile_norm_email(const char *in, char **out, char *err, size_t errlen)
 	*out = NULL;
 	if (at == NULL || at == in || at[1] == '\0' || strchr(at + 1, '@') ||
 	    strpbrk(in, " \t,;<>") != NULL || strchr(at + 1, '.') == NULL)
-		return errbuf_set(err, errlen, "is not an email address");
+		return util_errbuf_set(err, errlen, "is not an email address");
 	/* RFC 5321's limit; the store indexes users by email */
 	if (strlen(in) > PROFILE_EMAIL_MAX)
-		return errbuf_set(err, errlen, "is longer than %d characters",
+		return util_errbuf_set(err, errlen, "is longer than %d characters",
 		    PROFILE_EMAIL_MAX);
 	*out = xstrdup(in);
 	return 0;
@@ -195,7 +195,7 @@ normalise(const char *field, const char *country, const char *v, char **out,
 
 	if (*v == '\0') {
 		if (f != NULL && f->required)
-			return errbuf_set(msg, len, "is empty: the phone system needs "
+			return util_errbuf_set(msg, len, "is empty: the phone system needs "
 			    "the %s of every user", field);
 		*out = xstrdup("");
 		return 0;
@@ -221,7 +221,7 @@ static char *
 trimmed(const struct ad_entry *e, const char *attr)
 {
 	const char *v = ad_entry_get(e, attr);
-	char *copy = xstrdup(v ? v : ""), *t = str_trim(copy), *r = xstrdup(t);
+	char *copy = xstrdup(v ? v : ""), *t = util_str_trim(copy), *r = xstrdup(t);
 
 	free(copy);
 	return r;

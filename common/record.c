@@ -132,7 +132,7 @@ r_done(const struct rdr *r, const char *part, char *err, size_t errlen)
 {
 	if (r->bad == NULL)
 		return 0;
-	return errbuf_set(err, errlen, "%s%s%s: wrong type", part ? part : "",
+	return util_errbuf_set(err, errlen, "%s%s%s: wrong type", part ? part : "",
 	    part ? "." : "", r->bad);
 }
 
@@ -187,7 +187,7 @@ record_stamp(void)
 void
 record_error_set(struct record_error *e, const char *msg)
 {
-	str_set(&e->msg, msg);
+	util_str_set(&e->msg, msg);
 	e->at = record_stamp();
 }
 
@@ -349,9 +349,9 @@ record_user_from_json(const char *guid, const json_t *j,
 
 	memset(u, 0, sizeof(*u));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "not an object");
+		return util_errbuf_set(err, errlen, "not an object");
 	if (strlen(guid) > AD_GUID_LEN)
-		return errbuf_set(err, errlen, "key too long for an objectGUID");
+		return util_errbuf_set(err, errlen, "key too long for an objectGUID");
 	snprintf(u->guid, sizeof(u->guid), "%s", guid);
 	if (is_v1(j)) {
 		user_v1(&r, u);
@@ -397,9 +397,9 @@ load(struct store_txn *txn, enum store_db db, const char *key, json_t **out,
 
 	*out = NULL;
 	if (rc != 0)
-		return rc < 0 ? errbuf_set(err, errlen, "cannot read") : 1;
+		return rc < 0 ? util_errbuf_set(err, errlen, "cannot read") : 1;
 	if ((*out = json_loadb(v, len, 0, &jerr)) == NULL)
-		return errbuf_set(err, errlen, "not JSON: %s", jerr.text);
+		return util_errbuf_set(err, errlen, "not JSON: %s", jerr.text);
 	return 0;
 }
 
@@ -541,7 +541,7 @@ record_user_adopt(struct record_user *u)
 {
 	if (!import_linked(u))
 		return;
-	str_set(&u->push.phone_id, u->imp.phone_id);
+	util_str_set(&u->push.phone_id, u->imp.phone_id);
 	u->push.active = u->imp.enabled;
 }
 
@@ -617,9 +617,9 @@ record_out_from_json(const char *guid, const json_t *j,
 
 	memset(o, 0, sizeof(*o));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "not an object");
+		return util_errbuf_set(err, errlen, "not an object");
 	if (strlen(guid) > AD_GUID_LEN)
-		return errbuf_set(err, errlen, "key too long for an objectGUID");
+		return util_errbuf_set(err, errlen, "key too long for an objectGUID");
 	snprintf(o->guid, sizeof(o->guid), "%s", guid);
 	o->seq = r_uint(&r, "seq");
 	o->active = r_bool(&r, "active");
@@ -637,7 +637,7 @@ record_out_from_json(const char *guid, const json_t *j,
 	out_hold(&r, o);
 	o->cycle = r_uint(&r, "cycle");
 	if (r_done(&r, NULL, err, errlen) < 0 || (o->active &&
-	    o->profile == NULL && errbuf_set(err, errlen, "an active entry "
+	    o->profile == NULL && util_errbuf_set(err, errlen, "an active entry "
 	    "without a profile") < 0)) {
 		record_out_clear(o);
 		return -1;
@@ -699,9 +699,9 @@ record_wb_from_json(const char *guid, const json_t *j, struct record_wb *q,
 
 	memset(q, 0, sizeof(*q));
 	if (!json_is_object(j))
-		return errbuf_set(err, errlen, "not an object");
+		return util_errbuf_set(err, errlen, "not an object");
 	if (strlen(guid) > AD_GUID_LEN)
-		return errbuf_set(err, errlen, "key too long for an objectGUID");
+		return util_errbuf_set(err, errlen, "key too long for an objectGUID");
 	snprintf(q->guid, sizeof(q->guid), "%s", guid);
 	q->attrs = r_strings(&r, j, "attributes");
 	if (r_done(&r, NULL, err, errlen) < 0) {
@@ -817,7 +817,7 @@ decode_raw(const struct walk_type *t, const char *key, const void *v,
 	int rc;
 
 	if (j == NULL)
-		rc = errbuf_set(err, sizeof(err), "not JSON: %s", jerr.text);
+		rc = util_errbuf_set(err, sizeof(err), "not JSON: %s", jerr.text);
 	else
 		rc = decode(t, key, j, rec, err, sizeof(err));
 	json_decref(j);
@@ -955,7 +955,7 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 	if (record_user_walk(txn, &wu, migrate_user) < 0 ||
 	    record_out_walk(txn, &wo, migrate_out) < 0) {
 		*invalid = wu.invalid + wo.invalid;
-		return errbuf_set(err, errlen, "cannot migrate the records of "
+		return util_errbuf_set(err, errlen, "cannot migrate the records of "
 		    "schema version %d: %s", from, m.err[0] ? m.err :
 		    "cannot read them");
 	}

@@ -66,9 +66,9 @@ static int
 mdb_fail(char *err, size_t errlen, const char *what, int rc)
 {
 	if (rc == MDB_MAP_FULL)
-		return errbuf_set(err, errlen, "%s: the state store is full "
+		return util_errbuf_set(err, errlen, "%s: the state store is full "
 		    "(map size %zu bytes)", what, MAP_SIZE);
-	return errbuf_set(err, errlen, "%s: %s", what, mdb_strerror(rc));
+	return util_errbuf_set(err, errlen, "%s: %s", what, mdb_strerror(rc));
 }
 
 /*
@@ -82,7 +82,7 @@ poison(struct store_txn *txn, const char *msg, char *err, size_t errlen)
 		txn->failed = 1;
 		snprintf(txn->err, sizeof(txn->err), "%s", msg);
 	}
-	return errbuf_set(err, errlen, "%s", msg);
+	return util_errbuf_set(err, errlen, "%s", msg);
 }
 
 /*
@@ -102,11 +102,11 @@ commit_fail(const struct store *st, char *err, size_t errlen, int rc)
 		full = full || avail < FULL_MARGIN;
 	}
 	if (full)
-		return errbuf_set(err, errlen, "cannot write the state store in %s: "
+		return util_errbuf_set(err, errlen, "cannot write the state store in %s: "
 		    "its file system is full (%llu bytes free; LMDB: %s): nothing "
 		    "was written; free space there", st->dir, avail,
 		    mdb_strerror(rc));
-	return errbuf_set(err, errlen, "cannot commit to the state store in %s: "
+	return util_errbuf_set(err, errlen, "cannot commit to the state store in %s: "
 	    "%s", st->dir, mdb_strerror(rc));
 }
 
@@ -124,7 +124,7 @@ take_lock(struct store *st, char *err, size_t errlen)
 
 	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (st->lock_fd < 0) {
-		errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		util_errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -132,7 +132,7 @@ take_lock(struct store *st, char *err, size_t errlen)
 		n = pread(st->lock_fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		errbuf_set(err, errlen, "state directory %s is in use by another "
+		util_errbuf_set(err, errlen, "state directory %s is in use by another "
 		    "ringsyncd (pid %s)", st->dir, pid[0] ? pid : "unknown");
 		free(path);
 		return -1;
@@ -141,7 +141,7 @@ take_lock(struct store *st, char *err, size_t errlen)
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(st->lock_fd, 0) < 0 ||
 	    pwrite(st->lock_fd, pid, strlen(pid), 0) < 0)
-		return errbuf_set(err, errlen, "cannot write %s/%s: %s", st->dir,
+		return util_errbuf_set(err, errlen, "cannot write %s/%s: %s", st->dir,
 		    LOCK_FILE, strerror(errno));
 	return 0;
 }
@@ -152,10 +152,10 @@ make_dir(const char *dir, char *err, size_t errlen)
 	struct stat sb;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return errbuf_set(err, errlen, "cannot create state_dir %s: %s",
+		return util_errbuf_set(err, errlen, "cannot create state_dir %s: %s",
 		    dir, strerror(errno));
 	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return errbuf_set(err, errlen, "state_dir %s is not a directory",
+		return util_errbuf_set(err, errlen, "state_dir %s is not a directory",
 		    dir);
 	return 0;
 }
@@ -216,7 +216,7 @@ check_schema(struct store *st, char *err, size_t errlen)
 	}
 	if (rc < 0 || len >= sizeof(buf)) {
 		store_abort(txn);
-		return errbuf_set(err, errlen, "state store %s: unreadable schema "
+		return util_errbuf_set(err, errlen, "state store %s: unreadable schema "
 		    "version", st->dir);
 	}
 	memcpy(buf, val, len);
@@ -224,7 +224,7 @@ check_schema(struct store *st, char *err, size_t errlen)
 	store_abort(txn);
 	version = atoi(buf);
 	if (version > STORE_SCHEMA_VERSION)
-		return errbuf_set(err, errlen, "state store %s has schema version "
+		return util_errbuf_set(err, errlen, "state store %s has schema version "
 		    "%d, newer than this ringsyncd understands (%d): run the newer "
 		    "ringsyncd, or move the state directory away to start afresh",
 		    st->dir, version, STORE_SCHEMA_VERSION);
@@ -248,7 +248,7 @@ open_dbs(struct store *st, char *err, size_t errlen)
 		    &st->dbi[i]);
 		if (rc == MDB_NOTFOUND && st->rdonly) {
 			mdb_txn_abort(txn);
-			return errbuf_set(err, errlen, "state store in %s is not "
+			return util_errbuf_set(err, errlen, "state store in %s is not "
 			    "initialised yet (ringsyncd has not run)", st->dir);
 		}
 		if (rc != 0) {
@@ -345,7 +345,7 @@ store_open(const char *dir, int flags, struct store **out, char *err,
 		goto fail;
 	path = xasprintf("%s/%s", dir, STORE_FILE);
 	if ((st->rdonly || (flags & STORE_SHARED)) && access(path, F_OK) < 0) {
-		errbuf_set(err, errlen, "no state store in %s (ringsyncd has not "
+		util_errbuf_set(err, errlen, "no state store in %s (ringsyncd has not "
 		    "run yet)", dir);
 		free(path);
 		goto fail;
@@ -401,10 +401,10 @@ store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
 
 	*out = NULL;
 	if (!rdonly && st->rdonly)
-		return errbuf_set(err, errlen, "state store opened read-only");
+		return util_errbuf_set(err, errlen, "state store opened read-only");
 	/* LMDB would block forever on a second writer in the same thread. */
 	if (!rdonly && st->writing)
-		return errbuf_set(err, errlen, "a write transaction is already open "
+		return util_errbuf_set(err, errlen, "a write transaction is already open "
 		    "in this process");
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
@@ -424,7 +424,7 @@ store_commit(struct store_txn *txn, char *err, size_t errlen)
 	int write = txn->write, rc;
 
 	if (txn->failed) {
-		errbuf_set(err, errlen, "nothing was written to the state store: "
+		util_errbuf_set(err, errlen, "nothing was written to the state store: "
 		    "%s", txn->err);
 		store_abort(txn);
 		return -1;
@@ -584,12 +584,12 @@ store_get_json(struct store_txn *txn, enum store_db db, const char *key,
 	*out = NULL;
 	if (rc != 0) {
 		if (rc < 0)
-			errbuf_set(err, errlen, "%s %s: cannot read", db_names[db], key);
+			util_errbuf_set(err, errlen, "%s %s: cannot read", db_names[db], key);
 		return rc;
 	}
 	*out = json_loadb(val, len, 0, &jerr);
 	if (*out == NULL)
-		return errbuf_set(err, errlen, "%s %s: corrupt record: %s",
+		return util_errbuf_set(err, errlen, "%s %s: corrupt record: %s",
 		    db_names[db], key, jerr.text);
 	return 0;
 }
@@ -673,7 +673,7 @@ store_watermark_get(struct store_txn *txn, struct store_watermark *out,
 	json_decref(o);
 	if (out->dns_host_name == NULL || out->invocation_id == NULL) {
 		store_watermark_clear(out);
-		return errbuf_set(err, errlen, "watermark: corrupt record");
+		return util_errbuf_set(err, errlen, "watermark: corrupt record");
 	}
 	return 0;
 }

@@ -31,7 +31,7 @@ sync_kind_name(enum sync_kind kind)
 }
 
 struct store_txn *
-txn_begin(struct sync *s)
+sync_txn_begin(struct sync *s)
 {
 	struct store_txn *txn;
 	char err[512];
@@ -44,7 +44,7 @@ txn_begin(struct sync *s)
 }
 
 int
-txn_commit(struct sync *s, struct store_txn *txn)
+sync_txn_commit(struct sync *s, struct store_txn *txn)
 {
 	char err[512];
 
@@ -61,13 +61,13 @@ txn_commit(struct sync *s, struct store_txn *txn)
 }
 
 const char *
-field_attr(const struct sync *s, const char *field)
+sync_field_attr(const struct sync *s, const char *field)
 {
 	return field ? config_map_get(&s->cfg->push, field) : NULL;
 }
 
 void
-user_failed(struct sync *s, struct cycle *c, const char *dn, const char *email,
+sync_user_failed(struct sync *s, struct cycle *c, const char *dn, const char *email,
     const char *attr, const char *value, const char *msg)
 {
 	(void)s;
@@ -102,7 +102,7 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 	char err[256];
 	int ok = !c->ad_down && !c->phone_down;
 
-	if (s->dry_run || (txn = txn_begin(s)) == NULL)
+	if (s->dry_run || (txn = sync_txn_begin(s)) == NULL)
 		return;
 	if (!ok && store_get_json(txn, STORE_META, key, &prev, err, sizeof(err)) == 0)
 		last_ok = json_integer_value(json_object_get(prev, "last_ok"));
@@ -124,7 +124,7 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 		log_err("cannot record the cycle error=%s", log_q(j ? err : "no memory"));
 		store_abort(txn);
 	} else {
-		txn_commit(s, txn);
+		sync_txn_commit(s, txn);
 	}
 	json_decref(j);
 }
@@ -164,7 +164,7 @@ cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
 {
 	memset(c, 0, sizeof(*c));
 	c->kind = kind;
-	c->id = next_seq();
+	c->id = sync_next_seq();
 	c->t0 = ev_now(s->loop);
 	c->api0 = phone_requests(s->phone);
 	c->store0 = s->store_errors;
@@ -279,7 +279,7 @@ once_step(struct sync *s)
 		summary(s, &s->c);
 		cycle_init(s, &s->ic, SYNC_IMPORT);
 		import_state_set(s, SYNC_IMPORT_READING);
-		import_start(s);
+		sync_import_start(s);
 		return;
 	}
 	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE) {
@@ -293,11 +293,11 @@ once_step(struct sync *s)
 }
 
 void
-scan_finished(struct sync *s)
+sync_scan_finished(struct sync *s)
 {
 	scan_state_set(s, SYNC_SCAN_IDLE);
 	if (!s->stopping)
-		push_kick(s);
+		sync_push_kick(s);
 	if (s->once != SYNC_ONCE_OFF) {
 		once_step(s);
 		return;
@@ -311,7 +311,7 @@ scan_finished(struct sync *s)
 }
 
 void
-push_kick(struct sync *s)
+sync_push_kick(struct sync *s)
 {
 	if (s->push_state == SYNC_PUSH_RUNNING) {
 		push_state_set(s, SYNC_PUSH_AGAIN);
@@ -320,15 +320,15 @@ push_kick(struct sync *s)
 	if (s->push_state == SYNC_PUSH_AGAIN || s->stopping)
 		return;
 	push_state_set(s, SYNC_PUSH_RUNNING);
-	push_start(s);
+	sync_push_start(s);
 }
 
 void
-push_finished(struct sync *s)
+sync_push_finished(struct sync *s)
 {
 	if (s->push_state == SYNC_PUSH_AGAIN && !s->stopping) {
 		push_state_set(s, SYNC_PUSH_RUNNING); /* another round */
-		push_start(s);
+		sync_push_start(s);
 		return;
 	}
 	push_state_set(s, SYNC_PUSH_IDLE);
@@ -344,7 +344,7 @@ push_finished(struct sync *s)
 }
 
 void
-import_finished(struct sync *s)
+sync_import_finished(struct sync *s)
 {
 	if (s->stopping) {
 		import_state_set(s, SYNC_IMPORT_IDLE);
@@ -352,11 +352,11 @@ import_finished(struct sync *s)
 		return;
 	}
 	import_state_set(s, SYNC_IMPORT_WRITING);
-	writer_start(s);
+	sync_writer_start(s);
 }
 
 void
-writer_finished(struct sync *s)
+sync_writer_finished(struct sync *s)
 {
 	import_state_set(s, SYNC_IMPORT_IDLE);
 	if (s->once != SYNC_ONCE_OFF) {
@@ -396,7 +396,7 @@ start_pending(struct sync *s)
 		s->pending &= ~((1u << SYNC_FULL) | (1u << SYNC_INCREMENTAL));
 		cycle_init(s, &s->c, k);
 		scan_state_set(s, SYNC_SCAN_RUNNING);
-		scan_start(s);
+		sync_scan_start(s);
 	}
 	if (s->import_state == SYNC_IMPORT_IDLE && !(lanes_apart &&
 	    s->scan_state != SYNC_SCAN_IDLE) &&
@@ -404,7 +404,7 @@ start_pending(struct sync *s)
 		s->pending &= ~(1u << SYNC_IMPORT);
 		cycle_init(s, &s->ic, SYNC_IMPORT);
 		import_state_set(s, SYNC_IMPORT_READING);
-		import_start(s);
+		sync_import_start(s);
 	}
 }
 
@@ -425,7 +425,7 @@ sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg)
 	s->once_arg = arg;
 	cycle_init(s, &s->c, full ? SYNC_FULL : SYNC_INCREMENTAL);
 	scan_state_set(s, SYNC_SCAN_RUNNING);
-	scan_start(s);
+	sync_scan_start(s);
 }
 
 /*
@@ -440,10 +440,10 @@ lanes_abort(struct sync *s)
 {
 	if (s->phone != NULL)
 		phone_cancel_all(s->phone);
-	scan_abort(s);
-	push_abort(s);
-	import_abort(s);
-	writer_abort(s);
+	sync_scan_abort(s);
+	sync_push_abort(s);
+	sync_import_abort(s);
+	sync_writer_abort(s);
 }
 
 static void
@@ -491,7 +491,7 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		cycle_init(s, &s->c, SYNC_INCREMENTAL);
 		s->summary_due = 1;
 	}
-	push_kick(s);
+	sync_push_kick(s);
 }
 
 static void
@@ -617,7 +617,7 @@ release_within(struct sync *s)
 	unsigned int n, limit;
 	char err[256];
 
-	if (s->dry_run || (txn = txn_begin(s)) == NULL)
+	if (s->dry_run || (txn = sync_txn_begin(s)) == NULL)
 		return;
 	limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
 	    sync_count_linked(txn));
@@ -636,10 +636,10 @@ release_within(struct sync *s)
 		store_abort(txn);
 		return;
 	}
-	if (txn_commit(s, txn) == 0) {
+	if (sync_txn_commit(s, txn) == 0) {
 		log_notice("held deactivations released: max_deactivations now "
 		    "allows them count=%u limit=%u", n, limit);
-		push_kick(s);
+		sync_push_kick(s);
 	}
 }
 
@@ -650,7 +650,7 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	struct phone *p;
 
 	if (sync_busy(s))
-		return errbuf_set(err, errlen, "a cycle is running");
+		return util_errbuf_set(err, errlen, "a cycle is running");
 	p = phone_new(s->loop, &cfg->telephony, s->dry_run ? NULL : s->store,
 	    NULL, err, errlen);
 	if (p == NULL)

@@ -56,7 +56,7 @@ import_end(struct import *im)
 
 	s->imp = NULL;
 	import_free(im);
-	import_finished(s);
+	sync_import_finished(s);
 }
 
 static void
@@ -121,8 +121,8 @@ duplicate(struct import *im, struct store_txn *txn, const char *email,
 	snprintf(msg, sizeof(msg), "More than one record found for Email: "
 	    "%s: the phone system must have one user per email (phone "
 	    "users %s)", email, ids);
-	user_failed(im->s, &im->s->ic, u.ad.dn, email,
-	    field_attr(im->s, "email"), email, msg);
+	sync_user_failed(im->s, &im->s->ic, u.ad.dn, email,
+	    sync_field_attr(im->s, "email"), email, msg);
 	im->s->ic.duplicates++;
 	if (known) {
 		record_error_set(&u.imp.err, msg);
@@ -166,7 +166,7 @@ queue_writeback(struct import *im, struct store_txn *txn,
 	struct record_wb q;
 	char err[256];
 
-	if (!plan_writeback(&im->s->cfg->writeback, u->imp.direct_number,
+	if (!sync_plan_writeback(&im->s->cfg->writeback, u->imp.direct_number,
 	    u->imp.extension_number, u->wb.attrs, &q.attrs))
 		return;
 	if (im->s->dry_run)
@@ -202,7 +202,7 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	free(owner);
 	snprintf(id, sizeof(id), "%lld", x->id);
 	if ((link = record_user_phone_id(&u)) == NULL) {
-		str_set(&u.imp.phone_id, id);
+		util_str_set(&u.imp.phone_id, id);
 		u.imp.enabled = x->enabled;
 		link = id;
 		linked = 1;
@@ -211,8 +211,8 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		    log_q(u.ad.dn), log_q(x->email), id);
 	}
 	if (strcmp(link, id) == 0 && !u.ad.deleted) {
-		str_set(&u.imp.direct_number, first_number(im, x->id));
-		str_set(&u.imp.extension_number, x->number);
+		util_str_set(&u.imp.direct_number, first_number(im, x->id));
+		util_str_set(&u.imp.extension_number, x->number);
 		record_error_clear(&u.imp.err);
 		queue_writeback(im, txn, &u);
 	}
@@ -233,7 +233,7 @@ process(struct import *im)
 		qsort(im->num, im->nnum, sizeof(*im->num), num_cmp);
 	if (im->next > 0)
 		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
-	if ((txn = txn_begin(im->s)) == NULL) {
+	if ((txn = sync_txn_begin(im->s)) == NULL) {
 		import_end(im);
 		return;
 	}
@@ -243,14 +243,14 @@ process(struct import *im)
 			continue;
 		join_one(im, txn, &im->ext[i]);
 		if (++since >= IMPORT_TXN_BATCH && !im->s->dry_run) {
-			txn_commit(im->s, txn);
-			if ((txn = txn_begin(im->s)) == NULL)
+			sync_txn_commit(im->s, txn);
+			if ((txn = sync_txn_begin(im->s)) == NULL)
 				break;
 			since = 0;
 		}
 	}
 	if (txn != NULL)
-		txn_commit(im->s, txn);
+		sync_txn_commit(im->s, txn);
 	if (im->s->ic.unmatched > 0)
 		log_notice("phone users without an AD user (never created in AD) "
 		    "count=%u", im->s->ic.unmatched);
@@ -271,7 +271,7 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 			    im->extcap * 2 : 1024, sizeof(*im->ext));
 		x = &im->ext[im->next++];
 		x->id = v[i].id;
-		x->email = email && *email ? lower_dup(email) : NULL;
+		x->email = email && *email ? sync_lower_dup(email) : NULL;
 		x->number = v[i].extension_number ? xstrdup(v[i].extension_number) : NULL;
 		x->enabled = v[i].status && strcmp(v[i].status, "Enabled") == 0;
 		x->dup = 0;
@@ -332,7 +332,7 @@ num_done(const struct phone_error *e, void *arg)
 }
 
 void
-import_start(struct sync *s)
+sync_import_start(struct sync *s)
 {
 	struct import *im = xcalloc(1, sizeof(*im));
 	struct phone_ext_filter f = { "User", NULL, NULL };
@@ -343,7 +343,7 @@ import_start(struct sync *s)
 }
 
 void
-import_abort(struct sync *s)
+sync_import_abort(struct sync *s)
 {
 	if (s->imp == NULL)
 		return;

@@ -25,8 +25,8 @@ unsigned int sync_count_linked(struct store_txn *txn);
  */
 int sync_held_each(struct store_txn *txn, int release, unsigned int *n,
     char *err, size_t errlen);
-unsigned long long next_seq(void);
-char *lower_dup(const char *s);
+unsigned long long sync_next_seq(void);
+char *sync_lower_dup(const char *s);
 
 /* sync_plan.c: pure decisions. */
 enum scan_action {
@@ -44,13 +44,13 @@ struct scan_decision {
 };
 
 /*
- * plan_entry: what a scanned entry means, given the user record (NULL:
+ * sync_plan_entry: what a scanned entry means, given the user record (NULL:
  * never seen), the hash of its profile (NULL: the profile has an error)
  * and the entry waiting in the outbox (NULL: none), which may be on its
  * way to the phone system: the decision makes the outbox hold what AD
  * wants now, whatever that entry does.
  */
-void plan_entry(const struct record_user *u, const struct ad_entry *e,
+void sync_plan_entry(const struct record_user *u, const struct ad_entry *e,
     const char *hash, const struct record_out *pending,
     struct scan_decision *out);
 
@@ -62,15 +62,15 @@ enum push_action {
 	PUSH_WAIT,        /* not yet: a retry time or a hold */
 };
 
-/* plan_push: the pusher's choice for an outbox entry at time now. */
-enum push_action plan_push(const struct record_out *o, const struct record_user *u,
+/* sync_plan_push: the pusher's choice for an outbox entry at time now. */
+enum push_action sync_plan_push(const struct record_out *o, const struct record_user *u,
     long long now);
 
 /*
- * plan_writeback: the [writeback] values for numbers; 1 when they differ
+ * sync_plan_writeback: the [writeback] values for numbers; 1 when they differ
  * from what was last written (u->wb), with *want a new object, else 0.
  */
-int plan_writeback(const struct config_map *writeback, const char *direct,
+int sync_plan_writeback(const struct config_map *writeback, const char *direct,
     const char *ext, const json_t *written, json_t **want);
 
 #endif

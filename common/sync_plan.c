@@ -16,7 +16,7 @@ linked_active(const struct record_user *u)
 }
 
 void
-plan_entry(const struct record_user *u, const struct ad_entry *e,
+sync_plan_entry(const struct record_user *u, const struct ad_entry *e,
     const char *hash, const struct record_out *pending,
     struct scan_decision *out)
 {
@@ -76,7 +76,7 @@ plan_entry(const struct record_user *u, const struct ad_entry *e,
 }
 
 enum push_action
-plan_push(const struct record_out *o, const struct record_user *u, long long now)
+sync_plan_push(const struct record_out *o, const struct record_user *u, long long now)
 {
 	int linked = u != NULL && record_user_phone_id(u) != NULL;
 
@@ -94,7 +94,7 @@ plan_push(const struct record_out *o, const struct record_user *u, long long now
 }
 
 int
-plan_writeback(const struct config_map *writeback, const char *direct,
+sync_plan_writeback(const struct config_map *writeback, const char *direct,
     const char *ext, const json_t *written, json_t **want)
 {
 	int differs = 0;

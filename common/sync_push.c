@@ -118,12 +118,12 @@ custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
 		json_decref(fresh);
 		json_decref(s->schema);
 		s->schema = cache;
-		if ((txn = txn_begin(s)) != NULL) {
+		if ((txn = sync_txn_begin(s)) != NULL) {
 			if (store_put_json(txn, STORE_META, SCHEMA_KEY, cache, err,
 			    sizeof(err)) < 0)
 				store_abort(txn);
 			else
-				txn_commit(s, txn);
+				sync_txn_commit(s, txn);
 		}
 	} else {
 		char msg[600];
@@ -161,7 +161,7 @@ retry_later(struct store_txn *txn, struct item *it)
 	    cur.seq == it->o.seq) {
 		cur.attempts++;
 		cur.not_before = (long long)time(NULL) +
-		    (long long)retry_delay(cur.attempts - 1);
+		    (long long)util_retry_delay(cur.attempts - 1);
 		record_out_put(txn, &cur, err, sizeof(err));
 	}
 	record_out_clear(&cur);
@@ -193,7 +193,7 @@ phone_failure(struct push *p, struct item *it, const struct phone_error *e)
 	struct sync *s = p->s;
 	const char *field = e->kind == PHONE_DUPLICATE_EMAIL ? "email" :
 	    e->param[0] ? phone_param_field(e->param) : NULL;
-	const char *attr = field_attr(s, field);
+	const char *attr = sync_field_attr(s, field);
 	const char *value = field && it->o.profile ?
 	    json_string_value(json_object_get(it->o.profile, field)) : NULL;
 	char msg[600];
@@ -201,7 +201,7 @@ phone_failure(struct push *p, struct item *it, const struct phone_error *e)
 	phone_error_message(e, s->cfg->telephony.brand, msg, sizeof(msg));
 	if (value == NULL && e->value[0])
 		value = e->value;
-	user_failed(s, &s->c, it->o.dn, it->o.email, attr, value, msg);
+	sync_user_failed(s, &s->c, it->o.dn, it->o.email, attr, value, msg);
 	record_error_set(&it->u.push.err, msg);
 	it->u.push.err.failures++;
 }
@@ -258,11 +258,11 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 {
 	struct item *it = arg;
 	struct push *p = it->p;
-	struct store_txn *txn = txn_begin(p->s);
+	struct store_txn *txn = sync_txn_begin(p->s);
 
 	if (txn != NULL) {
 		if (e->kind == PHONE_OK && user != NULL) {
-			str_set(&it->u.push.phone_id, user->id);
+			util_str_set(&it->u.push.phone_id, user->id);
 			it->u.push.active = 1;
 			it->u.push.creating = 0;
 			record_error_clear(&it->u.push.err);
@@ -280,7 +280,7 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
-		txn_commit(p->s, txn);
+		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
 }
@@ -294,24 +294,24 @@ create(struct item *it)
 	if (!p->s->cfg->sync.create_users) {
 		log_notice("no phone user has this email and create_users = no dn=%s "
 		    "email=%s", log_q(it->o.dn), log_q(it->o.email));
-		if ((txn = txn_begin(p->s)) != NULL) {
+		if ((txn = sync_txn_begin(p->s)) != NULL) {
 			it->u.push.creating = it->was_creating;
 			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s", it->o.hash);
 			save_user(p, txn, it);
 			out_done(txn, &it->o);
-			txn_commit(p->s, txn);
+			sync_txn_commit(p->s, txn);
 		}
 		item_finished(p);
 		return;
 	}
 	/* In flight first: after a crash the next try searches by email. */
-	if ((txn = txn_begin(p->s)) == NULL) {
+	if ((txn = sync_txn_begin(p->s)) == NULL) {
 		item_finished(p);
 		return;
 	}
 	it->u.push.creating = 1;
 	save_user(p, txn, it);
-	if (txn_commit(p->s, txn) < 0) {
+	if (sync_txn_commit(p->s, txn) < 0) {
 		item_finished(p);
 		return;
 	}
@@ -329,10 +329,10 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 		create(it);
 		return;
 	}
-	if ((txn = txn_begin(p->s)) != NULL) {
+	if ((txn = sync_txn_begin(p->s)) != NULL) {
 		if (e->kind == PHONE_OK) {
 			/* Link, and let the next round push the profile. */
-			str_set(&it->u.push.phone_id, user->id);
+			util_str_set(&it->u.push.phone_id, user->id);
 			it->u.push.active = user->active;
 			it->u.push.creating = 0;
 			it->u.push.pushed[0] = '\0';
@@ -344,7 +344,7 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
-		txn_commit(p->s, txn);
+		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
 }
@@ -382,7 +382,7 @@ bulk_cb(const struct phone_error *e, const struct phone_bulk_result *v,
     size_t n, void *arg)
 {
 	struct push *p = arg;
-	struct store_txn *txn = txn_begin(p->s);
+	struct store_txn *txn = sync_txn_begin(p->s);
 
 	if (txn != NULL) {
 		for (size_t i = 0; i < p->nbulk; i++) {
@@ -403,7 +403,7 @@ bulk_cb(const struct phone_error *e, const struct phone_bulk_result *v,
 			}
 			save_user(p, txn, it);
 		}
-		txn_commit(p->s, txn);
+		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
 }
@@ -436,7 +436,7 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 {
 	struct item *it = arg;
 	struct push *p = it->p;
-	struct store_txn *txn = txn_begin(p->s);
+	struct store_txn *txn = sync_txn_begin(p->s);
 
 	(void)user;
 	if (txn != NULL) {
@@ -444,7 +444,7 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			log_info("phone user deleted (deactivate = delete) reason=%s dn=%s "
 			    "email=%s phone_id=%s", log_q(it->o.reason), log_q(it->o.dn),
 			    log_q(it->o.email), log_q(it->u.push.phone_id));
-			str_set(&it->u.push.phone_id, NULL);
+			util_str_set(&it->u.push.phone_id, NULL);
 			it->u.push.active = 0;
 			it->u.push.pushed[0] = '\0';
 			it->u.push.err.failures = 0;
@@ -454,7 +454,7 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
-		txn_commit(p->s, txn);
+		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
 }
@@ -475,7 +475,7 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 		it->u.ad.dn = it->o.dn ? xstrdup(it->o.dn) : NULL;
 		it->u.ad.email = it->o.email ? xstrdup(it->o.email) : NULL;
 	}
-	it->act = plan_push(&it->o, it->known ? &it->u : NULL, now);
+	it->act = sync_plan_push(&it->o, it->known ? &it->u : NULL, now);
 	if (it->act == PUSH_DEACTIVATE &&
 	    p->s->cfg->sync.deactivate == CONFIG_DEACTIVATE_NONE) {
 		log_info("phone user left as it is (deactivate = none) reason=%s dn=%s "
@@ -574,7 +574,7 @@ static void
 collect(struct push *p)
 {
 	char from[AD_GUID_LEN + 1];
-	struct collect c = { p, txn_begin(p->s), from, 0, (long long)time(NULL),
+	struct collect c = { p, sync_txn_begin(p->s), from, 0, (long long)time(NULL),
 		0, 0, 0 };
 
 	p->earliest = 0;
@@ -592,7 +592,7 @@ collect(struct push *p)
 	}
 	if (!c.full)
 		p->next[0] = '\0';
-	txn_commit(p->s, c.txn);
+	sync_txn_commit(p->s, c.txn);
 }
 
 static void
@@ -611,7 +611,7 @@ push_finish(struct push *p)
 	round_free(p);
 	free(p);
 	s->push = NULL;
-	push_finished(s);
+	sync_push_finished(s);
 }
 
 /* dry_run_report: what the round would do. */
@@ -668,13 +668,13 @@ mark_creating(struct push *p)
 
 		if (it->act != PUSH_CREATE || it->u.push.creating)
 			continue;
-		if (txn == NULL && (txn = txn_begin(p->s)) == NULL)
+		if (txn == NULL && (txn = sync_txn_begin(p->s)) == NULL)
 			return;
 		it->u.push.creating = 1;
 		save_user(p, txn, it);
 	}
 	if (txn != NULL)
-		txn_commit(p->s, txn);
+		sync_txn_commit(p->s, txn);
 }
 
 /* round_dry_run: nothing changes: every round reads on, until the end. */
@@ -757,7 +757,7 @@ round_start(struct push *p)
 }
 
 void
-push_start(struct sync *s)
+sync_push_start(struct sync *s)
 {
 	struct push *p = xcalloc(1, sizeof(*p));
 
@@ -769,7 +769,7 @@ push_start(struct sync *s)
 }
 
 void
-push_abort(struct sync *s)
+sync_push_abort(struct sync *s)
 {
 	struct push *p = s->push;
 

@@ -31,7 +31,7 @@ static struct store_txn *
 page_txn(struct scan_ctx *x)
 {
 	if (x->txn == NULL && !x->failed)
-		x->txn = txn_begin(x->s);
+		x->txn = sync_txn_begin(x->s);
 	if (x->txn == NULL)
 		x->failed = 1;
 	return x->txn;
@@ -45,7 +45,7 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 	char err[256];
 
 	snprintf(o.guid, sizeof(o.guid), "%s", e->guid);
-	o.seq = next_seq();
+	o.seq = sync_next_seq();
 	o.active = active;
 	o.reason = (char *)reason;
 	o.dn = e->dn;
@@ -85,8 +85,8 @@ index_email(struct scan_ctx *x, struct record_user *u, const char *email)
 
 			snprintf(msg, sizeof(msg), "mail is also the mail of %s: every "
 			    "user needs an email of its own", other.ad.dn);
-			user_failed(x->s, &x->s->c, u->ad.dn, email,
-			    field_attr(x->s, "email"), email, msg);
+			sync_user_failed(x->s, &x->s->c, u->ad.dn, email,
+			    sync_field_attr(x->s, "email"), email, msg);
 			record_error_set(&u->ad.err, msg);
 			rc = -1;
 		}
@@ -98,7 +98,7 @@ index_email(struct scan_ctx *x, struct record_user *u, const char *email)
 			record_email_del(x->txn, u->ad.email, err, sizeof(err));
 		if (email != NULL)
 			record_email_put(x->txn, email, u->guid, err, sizeof(err));
-		str_set(&u->ad.email, email);
+		util_str_set(&u->ad.email, email);
 	}
 	free(owner);
 	return rc;
@@ -152,7 +152,7 @@ data_error(struct scan_ctx *x, struct record_user *u, const char *email,
 	else
 		snprintf(msg, sizeof(msg), "The %s is invalid: %s. Please correct "
 		    "the parameter in Active Directory", pe->attr, pe->msg);
-	user_failed(x->s, &x->s->c, u->ad.dn, email, pe->attr, pe->value, msg);
+	sync_user_failed(x->s, &x->s->c, u->ad.dn, email, pe->attr, pe->value, msg);
 	record_error_set(&u->ad.err, msg);
 	u->ad.err.failures++;
 	record_out_del(x->txn, u->guid, err, sizeof(err));
@@ -176,7 +176,7 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 		profile_hash(&p, hash);
 	has_pending = known && record_out_get(x->txn, e->guid, &pending, NULL,
 	    0) == 0;
-	plan_entry(known ? u : NULL, e, ok ? hash : NULL,
+	sync_plan_entry(known ? u : NULL, e, ok ? hash : NULL,
 	    has_pending ? &pending : NULL, &d);
 	if (has_pending)
 		record_out_clear(&pending);
@@ -186,7 +186,7 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 		forget(x, u);
 		goto out;
 	}
-	str_set(&u->ad.dn, e->dn);
+	util_str_set(&u->ad.dn, e->dn);
 	u->ad.disabled = e->disabled;
 	u->ad.deleted = e->deleted;
 	if (!e->deleted && index_email(x, u, email) < 0)
@@ -228,7 +228,7 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 	const char *mail = ad_entry_get(e, config_map_get(&x->s->cfg->push, "email"));
 	struct store_txn *txn = page_txn(x);
 	struct record_user u;
-	char *email = mail ? lower_dup(mail) : NULL, err[128];
+	char *email = mail ? sync_lower_dup(mail) : NULL, err[128];
 	int known;
 
 	x->s->c.scanned++;
@@ -308,10 +308,10 @@ page_cb(void *arg)
 	page_clear(x);
 	if (x->s->dry_run)
 		return 0;
-	if (x->txn != NULL && txn_commit(x->s, x->txn) < 0)
+	if (x->txn != NULL && sync_txn_commit(x->s, x->txn) < 0)
 		x->failed = 1;
 	x->txn = NULL;
-	push_kick(x->s); /* the pusher starts on what is there */
+	sync_push_kick(x->s); /* the pusher starts on what is there */
 	return 0;
 }
 
@@ -418,7 +418,7 @@ store_watermark(struct scan_ctx *x)
 	const struct ad_dc_info *dc = ad_dc(x->s->ad);
 	struct store_watermark w = { dc->dns_host_name, dc->invocation_id,
 		x->plan.upper, 0 };
-	struct store_txn *txn = txn_begin(x->s);
+	struct store_txn *txn = sync_txn_begin(x->s);
 	char err[256];
 
 	if (txn == NULL)
@@ -428,7 +428,7 @@ store_watermark(struct scan_ctx *x)
 		store_abort(txn);
 		return;
 	}
-	txn_commit(x->s, txn);
+	sync_txn_commit(x->s, txn);
 }
 
 static void
@@ -462,7 +462,7 @@ done_cb(void *arg, int ok, const char *err)
 	}
 	s->scan = NULL;
 	scan_free(x);
-	scan_finished(s);
+	sync_scan_finished(s);
 }
 
 static const struct ad_scan_ops scan_ops = { entry_cb, skipped_cb, page_cb,
@@ -537,14 +537,14 @@ clear_seen(struct scan_ctx *x)
 }
 
 void
-scan_start(struct sync *s)
+sync_scan_start(struct sync *s)
 {
 	struct scan_ctx *x;
 	struct ad_scan_req req;
 	char err[1024];
 
 	if (connect_ad(s) < 0) {
-		scan_finished(s);
+		sync_scan_finished(s);
 		return;
 	}
 	x = xcalloc(1, sizeof(*x));
@@ -552,7 +552,7 @@ scan_start(struct sync *s)
 	plan_scan(s, x);
 	if (!x->plan.full && x->plan.lower > x->plan.upper) {
 		free(x); /* idle: nothing changed since the watermark */
-		scan_finished(s);
+		sync_scan_finished(s);
 		return;
 	}
 	for (size_t i = 0; i < s->cfg->push.n && x->nattrs < MAX_SCAN_ATTRS; i++)
@@ -561,7 +561,7 @@ scan_start(struct sync *s)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;
 	if (x->plan.full && clear_seen(x) < 0) {
 		scan_free(x);
-		scan_finished(s);
+		sync_scan_finished(s);
 		return;
 	}
 	req.plan = x->plan;
@@ -575,12 +575,12 @@ scan_start(struct sync *s)
 		s->c.ad_down = 1;
 		s->scan = NULL;
 		free(x);
-		scan_finished(s);
+		sync_scan_finished(s);
 	}
 }
 
 void
-scan_abort(struct sync *s)
+sync_scan_abort(struct sync *s)
 {
 	struct scan_ctx *x = s->scan;
 

@@ -101,29 +101,29 @@ struct sync {
 };
 
 /* sync.c: each stage says when it has finished. */
-void scan_finished(struct sync *s);
-void push_finished(struct sync *s);
-void import_finished(struct sync *s);
-void writer_finished(struct sync *s);
+void sync_scan_finished(struct sync *s);
+void sync_push_finished(struct sync *s);
+void sync_import_finished(struct sync *s);
+void sync_writer_finished(struct sync *s);
 /* sync.c: the outbox has work: push it (now, or after the running round). */
-void push_kick(struct sync *s);
+void sync_push_kick(struct sync *s);
 /* sync.c: a write transaction, or NULL after logging why. */
-struct store_txn *txn_begin(struct sync *s);
+struct store_txn *sync_txn_begin(struct sync *s);
 /* sync.c: commit, logging a failure; returns 0 or -1. */
-int txn_commit(struct sync *s, struct store_txn *txn);
+int sync_txn_commit(struct sync *s, struct store_txn *txn);
 /* sync.c: log a per-user error (docs/behaviour.md) and count it in c. */
-void user_failed(struct sync *s, struct cycle *c, const char *dn,
+void sync_user_failed(struct sync *s, struct cycle *c, const char *dn,
     const char *email, const char *attr, const char *value, const char *msg);
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */
-const char *field_attr(const struct sync *s, const char *field);
+const char *sync_field_attr(const struct sync *s, const char *field);
 
-void scan_start(struct sync *s);
-void scan_abort(struct sync *s);
-void push_start(struct sync *s);
-void push_abort(struct sync *s);
-void import_start(struct sync *s);
-void import_abort(struct sync *s);
-void writer_start(struct sync *s);
-void writer_abort(struct sync *s);
+void sync_scan_start(struct sync *s);
+void sync_scan_abort(struct sync *s);
+void sync_push_start(struct sync *s);
+void sync_push_abort(struct sync *s);
+void sync_import_start(struct sync *s);
+void sync_import_abort(struct sync *s);
+void sync_writer_start(struct sync *s);
+void sync_writer_abort(struct sync *s);
 
 #endif

@@ -11,7 +11,7 @@
 #include "util.h"
 
 char *
-lower_dup(const char *s)
+sync_lower_dup(const char *s)
 {
 	char *d = xstrdup(s);
 
@@ -21,7 +21,7 @@ lower_dup(const char *s)
 }
 
 unsigned long long
-next_seq(void)
+sync_next_seq(void)
 {
 	static unsigned long long last;
 	struct timeval tv;
@@ -83,7 +83,7 @@ sync_held_each(struct store_txn *txn, int release, unsigned int *n, char *err,
 
 	*n = h.n;
 	if (rc < 0)
-		return errbuf_set(err, errlen, "cannot read the outbox");
+		return util_errbuf_set(err, errlen, "cannot read the outbox");
 	return 0;
 }
 
@@ -149,7 +149,7 @@ sync_count(struct store *st, struct sync_counts *out, char *err,
 	    record_wb_walk(txn, &wq, count_wb_cb) < 0 ||
 	    store_count(txn, STORE_OUTBOX, &out->outbox) < 0 ||
 	    store_count(txn, STORE_WRITEBACK, &out->writeback) < 0)
-		rc = errbuf_set(err, errlen, "cannot count the queues");
+		rc = util_errbuf_set(err, errlen, "cannot count the queues");
 	out->invalid = wu.invalid + wo.invalid + wq.invalid;
 	store_abort(txn);
 	return rc;
@@ -202,6 +202,6 @@ sync_users_list(struct store *st, int failed_only,
 	rc = record_user_walk(txn, &w, list_cb);
 	store_abort(txn);
 	if (rc < 0)
-		return errbuf_set(err, errlen, "cannot read the users");
+		return util_errbuf_set(err, errlen, "cannot read the users");
 	return 0;
 }

@@ -84,7 +84,7 @@ record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 			record_wb_del(txn, j->guid, err, sizeof(err));
 		record_wb_clear(&cur);
 	} else {
-		user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr, NULL,
+		sync_user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr, NULL,
 		    j->err);
 		record_error_set(&u.wb.err, j->err);
 		u.wb.err.failures++;
@@ -103,10 +103,10 @@ flush(struct writer *w)
 
 	if (w->ndone == 0)
 		return;
-	if ((txn = txn_begin(w->s)) != NULL) {
+	if ((txn = sync_txn_begin(w->s)) != NULL) {
 		for (size_t i = 0; i < w->ndone; i++)
 			record(w, txn, w->done[i]);
-		txn_commit(w->s, txn);
+		sync_txn_commit(w->s, txn);
 	}
 	for (size_t i = 0; i < w->ndone; i++)
 		job_free(w->done[i]);
@@ -121,7 +121,7 @@ writer_end(struct writer *w)
 	flush(w);
 	s->wr = NULL;
 	free(w);
-	writer_finished(s);
+	sync_writer_finished(s);
 }
 
 static void
@@ -218,7 +218,7 @@ fill(struct writer *w)
 }
 
 void
-writer_start(struct sync *s)
+sync_writer_start(struct sync *s)
 {
 	struct writer *w = xcalloc(1, sizeof(*w));
 	char err[2048];
@@ -237,7 +237,7 @@ writer_start(struct sync *s)
 }
 
 void
-writer_abort(struct sync *s)
+sync_writer_abort(struct sync *s)
 {
 	struct writer *w = s->wr;
 	struct wjob *j;

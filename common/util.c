@@ -103,7 +103,7 @@ util_json_init(void)
 }
 
 char *
-str_trim(char *s)
+util_str_trim(char *s)
 {
 	char *end;
 
@@ -116,20 +116,20 @@ str_trim(char *s)
 }
 
 int
-str_eq_nocase(const char *a, const char *b)
+util_str_eq_nocase(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
 void
-str_set(char **dst, const char *src)
+util_str_set(char **dst, const char *src)
 {
 	free(*dst);
 	*dst = src ? xstrdup(src) : NULL;
 }
 
 int
-errbuf_set(char *buf, size_t len, const char *fmt, ...)
+util_errbuf_set(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -142,7 +142,7 @@ errbuf_set(char *buf, size_t len, const char *fmt, ...)
 }
 
 unsigned int
-retry_delay(unsigned int attempt)
+util_retry_delay(unsigned int attempt)
 {
 	static const unsigned int seq[] = { 2, 3, 5, 8, 13, 21, 30 };
 

@@ -30,26 +30,26 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
  */
 void util_json_init(void);
 
-/* str_trim: strip leading and trailing white space in place; returns s + k. */
-char *str_trim(char *s);
-/* str_eq_nocase: ASCII case-insensitive equality; NULLs compare unequal. */
-int str_eq_nocase(const char *a, const char *b);
-/* str_set: free *dst, then *dst = xstrdup(src) (NULL stays NULL). */
-void str_set(char **dst, const char *src);
+/* util_str_trim: strip leading and trailing white space in place; returns s + k. */
+char *util_str_trim(char *s);
+/* util_str_eq_nocase: ASCII case-insensitive equality; NULLs compare unequal. */
+int util_str_eq_nocase(const char *a, const char *b);
+/* util_str_set: free *dst, then *dst = xstrdup(src) (NULL stays NULL). */
+void util_str_set(char **dst, const char *src);
 
 /*
- * retry_delay: seconds before retry number attempt (0-based) after a
+ * util_retry_delay: seconds before retry number attempt (0-based) after a
  * connection failure or a 5xx: 2, 3, 5, 8, 13, 21, 30, then 30 (the
  * platform's requested sequence; docs/behaviour.md, delivery).
  */
-unsigned int retry_delay(unsigned int attempt);
+unsigned int util_retry_delay(unsigned int attempt);
 
 /*
- * errbuf_set: format a message into a caller's error buffer (Redis style);
+ * util_errbuf_set: format a message into a caller's error buffer (Redis style);
  * a NULL buf or zero len is allowed and ignored. Always returns -1 so a
- * caller can write `return errbuf_set(err, len, "...")`.
+ * caller can write `return util_errbuf_set(err, len, "...")`.
  */
-int errbuf_set(char *buf, size_t len, const char *fmt, ...)
+int util_errbuf_set(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -134,7 +134,7 @@ login_finish(struct login *lg, int rc)
 }
 
 static void
-conn_close(struct login_conn *c)
+ad_conn_close(struct login_conn *c)
 {
 	struct login *lg = c->lg;
 	struct login_conn **pp;
@@ -164,7 +164,7 @@ conn_respond(struct login_conn *c, int status, const char *text)
 		    strerror(errno));
 	free(page);
 	free(resp);
-	conn_close(c);
+	ad_conn_close(c);
 }
 
 /* query_get: the decoded value of key in a query string, or NULL. */
@@ -280,7 +280,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		conn_close(c);
+		ad_conn_close(c);
 		return;
 	}
 	c->len += (size_t)n;
@@ -381,14 +381,14 @@ login_listen(struct login *lg, char *err, size_t errlen)
 
 	lg->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lg->lfd < 0)
-		return errbuf_set(err, errlen, "socket: %s", strerror(errno));
+		return util_errbuf_set(err, errlen, "socket: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(lg->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(lg->lfd, 8) < 0 ||
 	    getsockname(lg->lfd, (struct sockaddr *)&sa, &len) < 0)
-		return errbuf_set(err, errlen, "cannot listen on 127.0.0.1: %s",
+		return util_errbuf_set(err, errlen, "cannot listen on 127.0.0.1: %s",
 		    strerror(errno));
 	snprintf(lg->redirect, sizeof(lg->redirect), "http://127.0.0.1:%u/callback",
 	    (unsigned int)ntohs(sa.sin_port));
@@ -413,16 +413,16 @@ login_start(struct login *lg, char *err, size_t errlen)
 	phone_set_event_cb(lg->phone, login_event_cb, lg);
 	if (phone_random_token(32, lg->verifier, sizeof(lg->verifier)) < 0 ||
 	    phone_random_token(16, lg->state, sizeof(lg->state)) < 0)
-		return errbuf_set(err, errlen, "no randomness available");
+		return util_errbuf_set(err, errlen, "no randomness available");
 	log_secret_add(lg->verifier);
 	if (phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge)) < 0)
-		return errbuf_set(err, errlen, "cannot compute the PKCE challenge");
+		return util_errbuf_set(err, errlen, "cannot compute the PKCE challenge");
 	if (login_listen(lg, err, errlen) < 0)
 		return -1;
 	url = phone_authorize_url(lg->cfg->telephony.server,
 	    lg->cfg->telephony.client_id, lg->redirect, lg->state, challenge);
 	if (url == NULL)
-		return errbuf_set(err, errlen, "server %s is not a URL",
+		return util_errbuf_set(err, errlen, "server %s is not a URL",
 		    lg->cfg->telephony.server);
 	printf("Open this address in a browser and sign in to %s as an "
 	    "administrator:\n\n  %s\n\nWaiting for the browser at %s (up to %u s) "
@@ -439,7 +439,7 @@ static void
 login_end(struct login *lg)
 {
 	while (lg->conns != NULL)
-		conn_close(lg->conns);
+		ad_conn_close(lg->conns);
 	if (lg->lfd >= 0) {
 		ev_io_stop(lg->loop, &lg->accept_io);
 		close(lg->lfd);

@@ -115,7 +115,7 @@ ctl_store_open_rw(const struct config *cfg, struct store **st, char *err,
 		return 0;
 	if (store_open(cfg->sync.state_dir, STORE_SHARED, st, err, errlen) == 0)
 		return 0;
-	return errbuf_set(err, errlen, "%s", first);
+	return util_errbuf_set(err, errlen, "%s", first);
 }
 
 /*

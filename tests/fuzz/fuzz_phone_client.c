@@ -146,8 +146,8 @@ find_cb(const struct phone_error *err, const struct phone_user *u, void *arg)
 {
 	/* a search only ever returns the user asked for */
 	if (u != NULL)
-		fz_check(str_eq_nocase(u->email, "ann@example.com") ||
-		    str_eq_nocase(u->user_name, "ann@example.com"));
+		fz_check(util_str_eq_nocase(u->email, "ann@example.com") ||
+		    util_str_eq_nocase(u->user_name, "ann@example.com"));
 	user_cb(err, u, arg);
 }
 

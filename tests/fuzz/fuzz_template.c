@@ -43,7 +43,7 @@ check_writeback(const char *tpl, const char *dn, const char *en)
 	json_t *want, *old = json_object();
 
 	/* from nothing written: a difference exactly when r is not empty */
-	fz_check(plan_writeback(&wb, dn, en, old, &want) == (*r != '\0'));
+	fz_check(sync_plan_writeback(&wb, dn, en, old, &want) == (*r != '\0'));
 	if (want != NULL) {
 		const char *v = json_string_value(json_object_get(want,
 		    "telephoneNumber"));
@@ -53,7 +53,7 @@ check_writeback(const char *tpl, const char *dn, const char *en)
 		json_decref(old);
 		old = json_deep_copy(want);
 		json_decref(want);
-		fz_check(plan_writeback(&wb, dn, en, old, &want) == 0);
+		fz_check(sync_plan_writeback(&wb, dn, en, old, &want) == 0);
 		fz_check(want == NULL);
 	}
 	json_decref(old);

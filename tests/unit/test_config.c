@@ -565,7 +565,7 @@ test_restart_keys(void **state)
 	assert_int_equal(load(t1, &a, &pr, &p1), 0);
 	assert_int_equal(load(t2, &b, &pr, &p2), 0);
 	assert_int_equal(config_keep_restart_keys(a, b, err, sizeof(err)), 0);
-	str_set(&b->sync.state_dir, "/elsewhere");
+	util_str_set(&b->sync.state_dir, "/elsewhere");
 	assert_int_equal(config_keep_restart_keys(a, b, err, sizeof(err)), 1);
 	assert_string_equal(err, "state_dir");
 	assert_string_equal(b->sync.state_dir, a->sync.state_dir);
@@ -623,11 +623,11 @@ test_sample_documents_every_key(void **state)
 			if ((eq = strchr(s, '=')) == NULL || strcmp(section, info.section))
 				continue;
 			*eq = '\0';
-			if (strcmp(str_trim(s), info.name) != 0)
+			if (strcmp(util_str_trim(s), info.name) != 0)
 				continue;
-			s = str_trim(eq + 1);
+			s = util_str_trim(eq + 1);
 			s[strcspn(s, ";")] = '\0';
-			s = str_trim(s);
+			s = util_str_trim(s);
 			if (info.def == NULL || strcmp(s, info.def) == 0)
 				found = 1;
 		}

@@ -199,8 +199,8 @@ test_countries(void **state)
 	}
 	assert_int_equal(profile_norm_country("Narnia", &out, err, sizeof(err)), -1);
 	assert_int_equal(profile_norm_country("XX", &out, err, sizeof(err)), -1);
-	assert_true(iso_ncountries >= 249);
-	assert_int_equal(iso_nsubdivisions, 57 + 13);
+	assert_true(iso3166_ncountries >= 249);
+	assert_int_equal(iso3166_nsubdivisions, 57 + 13);
 }
 
 static void

@@ -32,46 +32,46 @@ test_plan_entry(void **state)
 
 	(void)state;
 	/* Never seen, valid: link or create. */
-	plan_entry(NULL, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	sync_plan_entry(NULL, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "new");
 	/* Linked, same profile: nothing (loop suppression). */
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* Changed. */
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
+	sync_plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "changed");
 	/* A data error waits until the value changes. */
 	snprintf(u.push.failed, sizeof(u.push.failed), "bbbbbbbbbbbbbbbb");
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
+	sync_plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	snprintf(unlinked.push.failed, sizeof(unlinked.push.failed), "cccccccccccccccc");
-	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
+	sync_plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
-	plan_entry(&unlinked, &e, "dddddddddddddddd", NULL, &d);
+	sync_plan_entry(&unlinked, &e, "dddddddddddddddd", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	/* Profile error. */
-	plan_entry(&u, &e, NULL, NULL, &d);
+	sync_plan_entry(&u, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DATA_ERROR);
 	/* Disabled and deleted. */
 	e.disabled = 1;
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "disabled");
-	plan_entry(NULL, &e, NULL, NULL, &d);
+	sync_plan_entry(NULL, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE); /* never create a disabled user */
 	e.disabled = 0;
 	e.deleted = 1;
-	plan_entry(&u, &e, NULL, NULL, &d);
+	sync_plan_entry(&u, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "deleted");
-	plan_entry(&unlinked, &e, NULL, NULL, &d);
+	sync_plan_entry(&unlinked, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_FORGET);
 	/* Enabled again after a deactivation. */
 	e.deleted = 0;
 	u = linked(0, "aaaaaaaaaaaaaaaa");
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "enabled");
 }
@@ -92,51 +92,51 @@ test_plan_entry_pending(void **state)
 	upd.active = 1;
 	snprintf(upd.hash, sizeof(upd.hash), "bbbbbbbbbbbbbbbb");
 	/* Disabled, then enabled again before the deactivation went out. */
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &deact, &d);
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &deact, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "enabled");
 	/* Changed, then changed back before the update went out. */
-	plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &upd, &d);
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", &upd, &d);
 	assert_int_equal(d.action, SCAN_PUSH);
 	assert_string_equal(d.reason, "changed");
 	/* The same profile waiting: nothing more. */
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
+	sync_plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
 	assert_int_equal(d.action, SCAN_PUSH); /* pushed differs: replaced */
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "bbbbbbbbbbbbbbbb");
-	plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
+	sync_plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", &upd, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* A profile known to fail: the waiting entry goes. */
 	snprintf(u.push.failed, sizeof(u.push.failed), "cccccccccccccccc");
-	plan_entry(&u, &e, "cccccccccccccccc", &upd, &d);
+	sync_plan_entry(&u, &e, "cccccccccccccccc", &upd, &d);
 	assert_int_equal(d.action, SCAN_DROP);
 	snprintf(unlinked.push.failed, sizeof(unlinked.push.failed), "cccccccccccccccc");
-	plan_entry(&unlinked, &e, "cccccccccccccccc", &upd, &d);
+	sync_plan_entry(&unlinked, &e, "cccccccccccccccc", &upd, &d);
 	assert_int_equal(d.action, SCAN_DROP);
-	plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
+	sync_plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* A new user disabled before its create went out: no create. */
 	e.disabled = 1;
-	plan_entry(&unlinked, &e, NULL, &upd, &d);
+	sync_plan_entry(&unlinked, &e, NULL, &upd, &d);
 	assert_int_equal(d.action, SCAN_DROP);
-	plan_entry(&unlinked, &e, NULL, &deact, &d);
+	sync_plan_entry(&unlinked, &e, NULL, &deact, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* ... or while it is on its way: a deactivation follows it. */
 	unlinked.push.creating = 1;
-	plan_entry(&unlinked, &e, NULL, NULL, &d);
+	sync_plan_entry(&unlinked, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "disabled");
 	/* Disabled again while it is being enabled. */
 	u = linked(0, "aaaaaaaaaaaaaaaa");
-	plan_entry(&u, &e, NULL, &upd, &d);
+	sync_plan_entry(&u, &e, NULL, &upd, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
-	plan_entry(&u, &e, NULL, &deact, &d);
+	sync_plan_entry(&u, &e, NULL, &deact, &d);
 	assert_int_equal(d.action, SCAN_NONE);
-	plan_entry(&u, &e, NULL, NULL, &d);
+	sync_plan_entry(&u, &e, NULL, NULL, &d);
 	assert_int_equal(d.action, SCAN_NONE);
 	/* Deleted while created: a deactivation, not forgotten. */
 	e.disabled = 0;
 	e.deleted = 1;
-	plan_entry(&unlinked, &e, NULL, &upd, &d);
+	sync_plan_entry(&unlinked, &e, NULL, &upd, &d);
 	assert_int_equal(d.action, SCAN_DEACTIVATE);
 	assert_string_equal(d.reason, "deleted");
 }
@@ -150,25 +150,25 @@ test_plan_push(void **state)
 	(void)state;
 	o.active = 1;
 	snprintf(o.hash, sizeof(o.hash), "bbbbbbbbbbbbbbbb");
-	assert_int_equal(plan_push(&o, NULL, 100), PUSH_CREATE);
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE);
+	assert_int_equal(sync_plan_push(&o, NULL, 100), PUSH_CREATE);
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
 	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DROP);
 	u.push.active = 0;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_UPDATE); /* enable again */
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE); /* enable again */
 	o.not_before = 200;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_WAIT);
 	o.not_before = 0;
 	o.active = 0;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_DROP);   /* already inactive */
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DROP);   /* already inactive */
 	u.push.active = 1;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_DEACTIVATE);
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DEACTIVATE);
 	o.held = RECORD_HOLD_REVIEW;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* under review */
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_WAIT);   /* under review */
 	o.held = RECORD_HOLD_HELD;
-	assert_int_equal(plan_push(&o, &u, 100), PUSH_WAIT);   /* held */
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_WAIT);   /* held */
 	o.held = RECORD_HOLD_NONE;
-	assert_int_equal(plan_push(&o, NULL, 100), PUSH_DROP);
+	assert_int_equal(sync_plan_push(&o, NULL, 100), PUSH_DROP);
 }
 
 static void
@@ -182,16 +182,16 @@ test_plan_writeback(void **state)
 	json_t *written = json_object(), *want;
 
 	(void)state;
-	assert_int_equal(plan_writeback(&wb, "+16505550100", "101", written, &want), 1);
+	assert_int_equal(sync_plan_writeback(&wb, "+16505550100", "101", written, &want), 1);
 	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
 	    "+16505550100#101");
 	assert_string_equal(json_string_value(json_object_get(want, "ipPhone")), "101");
 	json_object_update(written, want);
 	json_decref(want);
-	assert_int_equal(plan_writeback(&wb, "+16505550100", "101", written, &want), 0);
+	assert_int_equal(sync_plan_writeback(&wb, "+16505550100", "101", written, &want), 0);
 	assert_null(want);
 	/* No direct number: the template renders it empty. */
-	assert_int_equal(plan_writeback(&wb, NULL, "101", written, &want), 1);
+	assert_int_equal(sync_plan_writeback(&wb, NULL, "101", written, &want), 1);
 	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
 	    "#101");
 	json_decref(want);
@@ -229,7 +229,7 @@ test_records_round_trip(void **state)
 	record_user_clear(&u);
 
 	snprintf(o.guid, sizeof(o.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
-	o.seq = next_seq();
+	o.seq = sync_next_seq();
 	o.active = 0;
 	o.held = RECORD_HOLD_REVIEW;
 	o.reason = xstrdup("disabled");
@@ -247,7 +247,7 @@ test_records_round_trip(void **state)
 	assert_int_equal(record_out_from_json("g", j, &p, err, sizeof(err)), -1);
 	json_decref(j);
 	{
-		unsigned long long a = next_seq(), b = next_seq();
+		unsigned long long a = sync_next_seq(), b = sync_next_seq();
 
 		assert_true(a < b);
 	}
