@@ -792,18 +792,11 @@ parse_uris(const char *s, struct config_strv *out, char *err, size_t errlen)
 	return rc;
 }
 
-/* parse_typed: convert one value to its field. -1 with a reason. */
+/* check_string: the checks of the string-valued types. -1 with a reason. */
 static int
-parse_typed(const struct key *k, const char *v, void *field, char *err,
-    size_t errlen)
+check_string(const struct key *k, const char *v, char *err, size_t errlen)
 {
-	unsigned int u;
-	int i;
-
 	switch (k->type) {
-	case T_STR:
-	case T_URL:
-		break;
 	case T_DN:
 		if (strchr(v, '=') == NULL)
 			return util_errbuf_set(err, errlen, "'%s' is not a DN", v);
@@ -822,24 +815,61 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 			return util_errbuf_set(err, errlen, "'%s' is not supported (only "
 			    "GSSAPI)", v);
 		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+parse_uint(const struct key *k, const char *v, unsigned int *field, char *err,
+    size_t errlen)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
+	    n < k->min || n > k->max)
+		return util_errbuf_set(err, errlen, "'%s' is not a number from %lu "
+		    "to %lu", v, k->min, k->max);
+	*field = (unsigned int)n;
+	return 0;
+}
+
+static int
+parse_deactivate(const char *v, enum config_deactivate *field, char *err,
+    size_t errlen)
+{
+	if (strcasecmp(v, "disable") == 0)
+		*field = CONFIG_DEACTIVATE_DISABLE;
+	else if (strcasecmp(v, "delete") == 0)
+		*field = CONFIG_DEACTIVATE_DELETE;
+	else if (strcasecmp(v, "none") == 0)
+		*field = CONFIG_DEACTIVATE_NONE;
+	else
+		return util_errbuf_set(err, errlen, "'%s' is not disable, delete or "
+		    "none", v);
+	return 0;
+}
+
+/* parse_typed: convert one value to its field. -1 with a reason. */
+static int
+parse_typed(const struct key *k, const char *v, void *field, char *err,
+    size_t errlen)
+{
+	unsigned int u;
+	int i;
+
+	switch (k->type) {
 	case T_BOOL:
 		if ((i = config_parse_bool(v)) < 0)
 			return util_errbuf_set(err, errlen, "'%s' is not yes or no", v);
 		*(int *)field = i;
 		return 0;
-	case T_UINT: {
-		char *end;
-		unsigned long n;
-
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
-		    n < k->min || n > k->max)
-			return util_errbuf_set(err, errlen, "'%s' is not a number from %lu "
-			    "to %lu", v, k->min, k->max);
-		*(unsigned int *)field = (unsigned int)n;
-		return 0;
-	}
+	case T_UINT:
+		return parse_uint(k, v, field, err, errlen);
 	case T_DURATION:
 		if (config_parse_duration(v, k->max, &u) < 0 || u < k->min)
 			return util_errbuf_set(err, errlen, "'%s' is not a duration from "
@@ -850,16 +880,7 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 	case T_URIS:
 		return parse_uris(v, field, err, errlen);
 	case T_DEACTIVATE:
-		if (strcasecmp(v, "disable") == 0)
-			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_DISABLE;
-		else if (strcasecmp(v, "delete") == 0)
-			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_DELETE;
-		else if (strcasecmp(v, "none") == 0)
-			*(enum config_deactivate *)field = CONFIG_DEACTIVATE_NONE;
-		else
-			return util_errbuf_set(err, errlen, "'%s' is not disable, delete or "
-			    "none", v);
-		return 0;
+		return parse_deactivate(v, field, err, errlen);
 	case T_THRESHOLD:
 		if (config_parse_threshold(v, field) < 0)
 			return util_errbuf_set(err, errlen, "'%s' is not a number or a "
@@ -877,7 +898,11 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 			    "warning, notice, info, debug)", v);
 		*(int *)field = i;
 		return 0;
+	default: /* the string-valued types */
+		break;
 	}
+	if (check_string(k, v, err, errlen) < 0)
+		return -1;
 	*(char **)field = xstrdup(v);
 	return 0;
 }

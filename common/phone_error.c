@@ -458,6 +458,31 @@ auth_message(const struct phone_error *e, const char *brand, char *buf,
 		    "auth login` (or check the JWT credential).", brand);
 }
 
+static void
+not_found_message(const struct phone_error *e, const char *brand, char *buf,
+    size_t len)
+{
+	if (id_param(e->param))
+		snprintf(buf, len, "The phone user no longer exists in %s.", brand);
+	else
+		snprintf(buf, len, "Resource for parameter [%s] is not found: the "
+		    "value is missing in Active Directory.", e->param);
+}
+
+static void
+malformed_message(const struct phone_error *e, char *buf, size_t len)
+{
+	if (e->http_status >= 400)
+		snprintf(buf, len, "JSON can not be parsed: the data sent or "
+		    "received was malformed (request %s: the server could not read "
+		    "it, HTTP %ld).", phone_call_name(e->call), e->http_status);
+	else
+		snprintf(buf, len, "JSON can not be parsed: the data sent or "
+		    "received was malformed (request %s: %s).",
+		    phone_call_name(e->call), e->detail[0] ? e->detail :
+		    "the response is unreadable");
+}
+
 const char *
 phone_error_message(const struct phone_error *e, const char *brand,
     char *buf, size_t len)
@@ -489,25 +514,10 @@ phone_error_message(const struct phone_error *e, const char *brand,
 		    "%s (%s).", brand, e->detail[0] ? e->detail : "HTTP 409");
 		break;
 	case PHONE_NOT_FOUND:
-		if (id_param(e->param))
-			snprintf(buf, len, "The phone user no longer exists in %s.",
-			    brand);
-		else
-			snprintf(buf, len, "Resource for parameter [%s] is not "
-			    "found: the value is missing in Active Directory.",
-			    e->param);
+		not_found_message(e, brand, buf, len);
 		break;
 	case PHONE_MALFORMED:
-		if (e->http_status >= 400)
-			snprintf(buf, len, "JSON can not be parsed: the data sent or "
-			    "received was malformed (request %s: the server could not "
-			    "read it, HTTP %ld).", phone_call_name(e->call),
-			    e->http_status);
-		else
-			snprintf(buf, len, "JSON can not be parsed: the data sent or "
-			    "received was malformed (request %s: %s).",
-			    phone_call_name(e->call), e->detail[0] ? e->detail :
-			    "the response is unreadable");
+		malformed_message(e, buf, len);
 		break;
 	case PHONE_DUPLICATE_EMAIL:
 		snprintf(buf, len, "More than one record found for Email: [%s]: "

@@ -96,7 +96,6 @@ custom_unknown(const struct sync *s)
 	return NULL;
 }
 
-static void round_start(struct push *p);
 
 /* custom_cb: the account's custom fields, into the cached schema. */
 static void
