@@ -96,7 +96,6 @@ custom_unknown(const struct sync *s)
 	return NULL;
 }
 
-
 /* custom_cb: the account's custom fields, into the cached schema. */
 static void
 custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
