@@ -403,6 +403,38 @@ load(struct store_txn *txn, enum store_db db, const char *key, json_t **out,
 	return 0;
 }
 
+/*
+ * The user record the last get read, as stored (current shape), with its
+ * transaction: a part put of the same user in the same transaction starts
+ * from it instead of reading and decoding the record again (the scan gets
+ * and puts a part of every user it meets). A put keeps it up to date; a
+ * failed put or a delete drops it.
+ */
+static struct {
+	unsigned long long txn;
+	char guid[AD_GUID_LEN + 1];
+	json_t *j;                    /* owned, or NULL */
+} last;
+
+static void
+last_set(struct store_txn *txn, const char *guid, json_t *j)
+{
+	json_decref(last.j);
+	last.j = j != NULL ? json_incref(j) : NULL;
+	last.txn = store_txn_serial(txn);
+	snprintf(last.guid, sizeof(last.guid), "%s", guid);
+}
+
+/* last_get: the cached record of guid in txn (a new reference), or NULL. */
+static json_t *
+last_get(struct store_txn *txn, const char *guid)
+{
+	if (last.j == NULL || last.txn != store_txn_serial(txn) ||
+	    strcmp(last.guid, guid) != 0)
+		return NULL;
+	return json_incref(last.j);
+}
+
 int
 record_user_get(struct store_txn *txn, const char *guid,
     struct record_user *u, char *err, size_t errlen)
@@ -413,6 +445,7 @@ record_user_get(struct store_txn *txn, const char *guid,
 	memset(u, 0, sizeof(*u));
 	if (rc == 0)
 		rc = record_user_from_json(guid, j, u, err, errlen);
+	last_set(txn, guid, rc == 0 && !is_v1(j) ? j : NULL);
 	json_decref(j);
 	return rc;
 }
@@ -421,21 +454,35 @@ int
 record_user_del(struct store_txn *txn, const char *guid, char *err,
     size_t errlen)
 {
+	last_set(txn, guid, NULL);
 	return store_del(txn, STORE_USERS, guid, err, errlen);
 }
 
 /*
  * stored: guid's record in the current shape (new reference; an empty
- * object when absent or invalid: the put then starts it afresh).
+ * object when absent or unreadable: the put then starts it afresh). A
+ * record of the current shape is taken as it is: a put replaces its own
+ * part and keeps the others byte for byte, without decoding them (the
+ * scan puts a part of every user it meets). A version-1 record goes
+ * through the decoder.
  */
 static json_t *
 stored(struct store_txn *txn, const char *guid)
 {
 	struct record_user u;
-	json_t *j;
+	json_t *j = last_get(txn, guid);
 
-	if (record_user_get(txn, guid, &u, NULL, 0) != 0)
+	if (j != NULL)
+		return j;
+	if (store_get_json(txn, STORE_USERS, guid, &j, NULL, 0) != 0)
 		return json_object();
+	if (json_is_object(j) && !is_v1(j))
+		return j;
+	if (record_user_from_json(guid, j, &u, NULL, 0) != 0) {
+		json_decref(j);
+		return json_object();
+	}
+	json_decref(j);
 	j = record_user_to_json(&u);
 	record_user_clear(&u);
 	return j;
@@ -455,10 +502,17 @@ static int
 part_put(struct store_txn *txn, const char *guid, json_t *rec,
     const char *name, json_t *part, char *err, size_t errlen)
 {
-	int rc;
+	int rc = 0;
 
-	json_object_set_new(rec, name, part);
-	rc = store_put_json(txn, STORE_USERS, guid, rec, err, errlen);
+	/* The same part again (an import that found nothing new): no write. */
+	if (json_equal(json_object_get(rec, name), part))
+		json_decref(part);
+	else {
+		/* rec may be the cached record: it is what the store holds now */
+		json_object_set_new(rec, name, part);
+		rc = store_put_json(txn, STORE_USERS, guid, rec, err, errlen);
+		last_set(txn, guid, rc == 0 ? rec : NULL);
+	}
 	json_decref(rec);
 	return rc;
 }

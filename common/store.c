@@ -53,6 +53,7 @@ struct store_txn {
 	int write;
 	int failed;            /* a write failed: the commit writes nothing */
 	char err[256];         /* the first failure */
+	unsigned long long serial; /* store_txn_serial */
 };
 
 struct store_iter {
@@ -409,7 +410,10 @@ store_begin(struct store *st, int rdonly, struct store_txn **out, char *err,
 	rc = mdb_txn_begin(st->env, NULL, rdonly ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
 		return mdb_fail(err, errlen, "cannot begin a transaction", rc);
+	static unsigned long long serial;
+
 	*out = xcalloc(1, sizeof(**out));
+	(*out)->serial = ++serial;
 	(*out)->st = st;
 	(*out)->txn = txn;
 	(*out)->write = !rdonly;
@@ -438,6 +442,12 @@ store_commit(struct store_txn *txn, char *err, size_t errlen)
 	if (write)
 		trim(st);
 	return 0;
+}
+
+unsigned long long
+store_txn_serial(const struct store_txn *txn)
+{
+	return txn->serial;
 }
 
 void

@@ -79,6 +79,11 @@ const char *store_path(const struct store *st);
 int store_begin(struct store *st, int rdonly, struct store_txn **out,
     char *err, size_t errlen);
 int store_commit(struct store_txn *txn, char *err, size_t errlen);
+/*
+ * store_txn_serial: a number no other transaction of this process had or
+ * will have (a cache keyed by it never outlives its transaction).
+ */
+unsigned long long store_txn_serial(const struct store_txn *txn);
 void store_abort(struct store_txn *txn); /* NULL: no-op */
 
 /*

@@ -124,4 +124,19 @@ fz_free(const char *s)
 	}								\
 } while (0)
 
+/*
+ * FZ_JSON_INIT: a target's LLVMFuzzerInitialize that does what the
+ * programs do first: jansson allocates with xmalloc (util_json_init).
+ */
+#define FZ_JSON_INIT \
+	int LLVMFuzzerInitialize(int *argc, char ***argv); \
+	int \
+	LLVMFuzzerInitialize(int *argc, char ***argv) \
+	{ \
+		(void)argc; \
+		(void)argv; \
+		util_json_init(); \
+		return 0; \
+	}
+
 #endif

@@ -48,15 +48,7 @@ check_error(const struct phone_error *e, long status)
 	(void)phone_param_field(e->param);
 }
 
-/* As in the programs: jansson allocates with xmalloc. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	util_json_init();
-	return 0;
-}
+FZ_JSON_INIT
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -178,15 +178,7 @@ static const struct {
 	{ "error-item", one_error_item },
 };
 
-/* As in the programs: jansson allocates with xmalloc. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	util_json_init();
-	return 0;
-}
+FZ_JSON_INIT
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

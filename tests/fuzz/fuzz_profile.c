@@ -88,15 +88,7 @@ check_norm(const char *v)
 	free(out);
 }
 
-/* As in the programs: jansson allocates with xmalloc. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	util_json_init();
-	return 0;
-}
+FZ_JSON_INIT
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -60,15 +60,7 @@ check_writeback(const char *tpl, const char *dn, const char *en)
 	free(r);
 }
 
-/* As in the programs: jansson allocates with xmalloc. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	util_json_init();
-	return 0;
-}
+FZ_JSON_INIT
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
