@@ -327,6 +327,68 @@ test_parts(void **state)
 	store_close(st);
 }
 
+/*
+ * A part put starts from the record a get (or put) made only in the same
+ * transaction: a transaction thrown away leaves nothing behind, and what
+ * another transaction put is kept.
+ */
+static void
+test_parts_across_transactions(void **state)
+{
+	struct store *st = open_ok(tu_tmpdir(), 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_ad ad = { 0 };
+	struct record_import imp = { 0 };
+	struct record_user u;
+	char err[256];
+
+	(void)state;
+	ad.dn = "CN=Ann,DC=x";
+	ad.email = "ann@example.test";
+	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
+	commit(txn);
+	txn = begin(st, 0);
+	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	record_user_clear(&u);
+	commit(txn);
+	txn = begin(st, 0);
+	imp.extension_number = "999"; /* thrown away */
+	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
+	store_abort(txn);
+	txn = begin(st, 0);
+	ad.dn = "CN=Ann Lee,DC=x";
+	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
+	commit(txn);
+	txn = begin(st, 1);
+	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	assert_null(u.imp.extension_number);
+	record_user_clear(&u);
+	store_abort(txn);
+	txn = begin(st, 0);
+	imp.extension_number = "101";
+	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
+	commit(txn);
+	txn = begin(st, 1);
+	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	assert_string_equal(u.ad.dn, "CN=Ann Lee,DC=x");
+	assert_string_equal(u.imp.extension_number, "101");
+	record_user_clear(&u);
+	store_abort(txn);
+	txn = begin(st, 0);
+	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
+	store_abort(txn);
+	txn = begin(st, 0);
+	ad.dn = "CN=Ann Lee-Smith,DC=x";
+	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
+	commit(txn);
+	txn = begin(st, 1);
+	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	assert_string_equal(u.imp.extension_number, "101");
+	record_user_clear(&u);
+	store_abort(txn);
+	store_close(st);
+}
+
 static int
 collect_user(struct record_user *u, void *arg)
 {
@@ -553,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_out_invalid),
 		cmocka_unit_test(test_wb_codec),
 		cmocka_unit_test(test_parts),
+		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),
 		cmocka_unit_test(test_migrate_v1),
 	};
