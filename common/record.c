@@ -6,6 +6,7 @@
  */
 #include "record.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1017,4 +1018,93 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 	log_notice("state store records migrated from=%d to=%d invalid=%u", from,
 	    STORE_SCHEMA_VERSION, *invalid);
 	return 0;
+}
+
+/* ------------------------------------------------------------ cycles */
+
+static const char *const cycle_keys[] = {
+	[RECORD_CYCLE_SCAN] = "cycle.scan",
+	[RECORD_CYCLE_IMPORT] = "cycle.import",
+	[RECORD_CYCLE_FULL] = "cycle.full",
+};
+
+/* The counters, in the record's order: name and offset in the struct. */
+static const struct {
+	const char *name;
+	size_t off;
+} cycle_counts[] = {
+	{ "scanned", offsetof(struct record_cycle, scanned) },
+	{ "created", offsetof(struct record_cycle, created) },
+	{ "linked", offsetof(struct record_cycle, linked) },
+	{ "updated", offsetof(struct record_cycle, updated) },
+	{ "deactivated", offsetof(struct record_cycle, deactivated) },
+	{ "held", offsetof(struct record_cycle, held) },
+	{ "written_back", offsetof(struct record_cycle, written_back) },
+	{ "failed", offsetof(struct record_cycle, failed) },
+};
+
+#define CYCLE_COUNT(c, i) \
+	((unsigned int *)(void *)((char *)(c) + cycle_counts[i].off))
+#define CYCLE_COUNT_OF(c, i) \
+	(*(const unsigned int *)(const void *)((const char *)(c) + \
+	cycle_counts[i].off))
+
+/* r_buf: a string into a buffer (cut to it); "" when absent. */
+static void
+r_buf(struct rdr *r, const char *k, char *buf, size_t len)
+{
+	char *v = r_str(r, k);
+
+	snprintf(buf, len, "%s", v ? v : "");
+	free(v);
+}
+
+int
+record_cycle_get(struct store_txn *txn, enum record_cycle_key k,
+    struct record_cycle *c, char *err, size_t errlen)
+{
+	json_t *j;
+	struct rdr r;
+	int rc = load(txn, STORE_META, cycle_keys[k], &j, err, errlen);
+
+	memset(c, 0, sizeof(*c));
+	if (rc != 0)
+		return rc;
+	r.o = j;
+	r.bad = json_is_object(j) ? NULL : "record";
+	r_buf(&r, "kind", c->kind, sizeof(c->kind));
+	r_buf(&r, "result", c->result, sizeof(c->result));
+	r_buf(&r, "dc", c->dc, sizeof(c->dc));
+	r_buf(&r, "usn", c->usn, sizeof(c->usn));
+	c->start = (long long)r_uint(&r, "start");
+	c->end = (long long)r_uint(&r, "end");
+	c->last_ok = (long long)r_uint(&r, "last_ok");
+	c->full = r_bool(&r, "full");
+	for (size_t i = 0; i < sizeof(cycle_counts) / sizeof(cycle_counts[0]); i++)
+		*CYCLE_COUNT(c, i) = (unsigned int)r_uint(&r, cycle_counts[i].name);
+	c->api_calls = r_uint(&r, "api_calls");
+	json_decref(j);
+	rc = r_done(&r, cycle_keys[k], err, errlen);
+	if (rc < 0)
+		memset(c, 0, sizeof(*c));
+	return rc;
+}
+
+int
+record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
+    const struct record_cycle *c, char *err, size_t errlen)
+{
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:b, s:I}",
+	    "kind", c->kind, "start", (json_int_t)c->start, "end",
+	    (json_int_t)c->end, "last_ok", (json_int_t)c->last_ok, "result",
+	    c->result, "dc", c->dc, "usn", c->usn, "full", c->full, "api_calls",
+	    (json_int_t)c->api_calls);
+	int rc;
+
+	for (size_t i = 0; i < sizeof(cycle_counts) / sizeof(cycle_counts[0]); i++)
+		json_object_set_new(j, cycle_counts[i].name,
+		    json_integer(CYCLE_COUNT_OF(c, i)));
+	rc = store_put_json(txn, STORE_META, cycle_keys[k], j, err, errlen);
+	json_decref(j);
+	return rc;
 }

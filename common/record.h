@@ -237,6 +237,36 @@ int record_email_del(struct store_txn *txn, const char *email, char *err,
     size_t errlen);
 
 /*
+ * A cycle's figures (meta: cycle.scan, cycle.import, cycle.full), written
+ * by the engine after each summary line (sync.c), read by ringsyncctl
+ * status. Strings are cut to their buffers.
+ */
+enum record_cycle_key {
+	RECORD_CYCLE_SCAN,            /* the last cycle of the scan lane */
+	RECORD_CYCLE_IMPORT,          /* the last cycle of the import lane */
+	RECORD_CYCLE_FULL,            /* the last full sync */
+};
+
+struct record_cycle {
+	char kind[16];                /* incremental, full, import */
+	long long start, end;         /* Unix times */
+	long long last_ok;            /* the lane's last cycle that reached both sides */
+	char result[32];              /* ok, users_failed, unreachable, auth_failed */
+	char dc[256];
+	char usn[64];                 /* "lower..upper" or "-" */
+	int full;
+	unsigned int scanned, created, linked, updated, deactivated, held;
+	unsigned int written_back, failed;
+	unsigned long long api_calls;
+};
+
+/* record_cycle_get: 0 found, 1 none yet, -1 unreadable or invalid (err). */
+int record_cycle_get(struct store_txn *txn, enum record_cycle_key k,
+    struct record_cycle *c, char *err, size_t errlen);
+int record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
+    const struct record_cycle *c, char *err, size_t errlen);
+
+/*
  * record_migrate: rewrite the records of a store of schema version from
  * in the current shapes, in txn (the caller's write transaction, which
  * also stamps the new version). Records that do not validate are left as

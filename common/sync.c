@@ -95,38 +95,44 @@ result_name(const struct cycle *c)
 static void
 record(struct sync *s, const struct cycle *c, const char *usn)
 {
-	const char *key = c->kind == SYNC_IMPORT ? "cycle.import" : "cycle.scan";
-	long long now = (long long)ev_now(s->loop), last_ok = 0;
+	enum record_cycle_key key = c->kind == SYNC_IMPORT ?
+	    RECORD_CYCLE_IMPORT : RECORD_CYCLE_SCAN;
+	long long now = (long long)ev_now(s->loop);
+	struct record_cycle r, prev;
 	struct store_txn *txn;
-	json_t *j, *prev = NULL;
 	char err[256];
 	int ok = !c->ad_down && !c->phone_down;
 
 	if (s->dry_run || (txn = sync_txn_begin(s)) == NULL)
 		return;
-	if (!ok && store_get_json(txn, STORE_META, key, &prev, err, sizeof(err)) == 0)
-		last_ok = json_integer_value(json_object_get(prev, "last_ok"));
-	json_decref(prev);
-	j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:b, s:i, s:i, s:i, "
-	    "s:i, s:i, s:i, s:i, s:i, s:I}", "kind", sync_kind_name(c->kind),
-	    "start", (json_int_t)c->t0, "end", (json_int_t)now,
-	    "last_ok", (json_int_t)(ok ? now : last_ok), "result", result_name(c),
-	    "dc", c->dc, "usn", usn, "full", c->full,
-	    "scanned", (int)c->scanned, "created", (int)c->created,
-	    "linked", (int)c->linked, "updated", (int)c->updated,
-	    "deactivated", (int)c->deactivated, "held", (int)c->held,
-	    "written_back", (int)c->written_back, "failed", (int)c->failed,
-	    "api_calls", (json_int_t)(phone_requests(s->phone) - c->api0));
-	if (j == NULL ||
-	    store_put_json(txn, STORE_META, key, j, err, sizeof(err)) < 0 ||
-	    (c->full &&
-	    store_put_json(txn, STORE_META, "cycle.full", j, err, sizeof(err)) < 0)) {
-		log_err("cannot record the cycle error=%s", log_q(j ? err : "no memory"));
+	memset(&r, 0, sizeof(r));
+	r.last_ok = now;
+	if (!ok)
+		r.last_ok = record_cycle_get(txn, key, &prev, NULL, 0) == 0 ?
+		    prev.last_ok : 0;
+	snprintf(r.kind, sizeof(r.kind), "%s", sync_kind_name(c->kind));
+	snprintf(r.result, sizeof(r.result), "%s", result_name(c));
+	snprintf(r.dc, sizeof(r.dc), "%s", c->dc);
+	snprintf(r.usn, sizeof(r.usn), "%s", usn);
+	r.start = (long long)c->t0;
+	r.end = now;
+	r.full = c->full;
+	r.scanned = c->scanned;
+	r.created = c->created;
+	r.linked = c->linked;
+	r.updated = c->updated;
+	r.deactivated = c->deactivated;
+	r.held = c->held;
+	r.written_back = c->written_back;
+	r.failed = c->failed;
+	r.api_calls = phone_requests(s->phone) - c->api0;
+	if (record_cycle_put(txn, key, &r, err, sizeof(err)) < 0 || (c->full &&
+	    record_cycle_put(txn, RECORD_CYCLE_FULL, &r, err, sizeof(err)) < 0)) {
+		log_err("cannot record the cycle error=%s", log_q(err));
 		store_abort(txn);
 	} else {
 		sync_txn_commit(s, txn);
 	}
-	json_decref(j);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
+#include "record.h"
 #include "store.h"
 #include "sync.h"
 #include "util.h"
@@ -78,7 +79,7 @@ static const char *const status_names[] = { "OK", "WARNING", "CRITICAL" };
 /* lane: one lane's last cycle; returns the age of its last success. */
 static long long
 status_lane(struct status *st, const struct status_opts *so, const char *lane,
-    json_t *rec, long long now)
+    const struct record_cycle *rec, long long now)
 {
 	long long last_ok, age;
 	const char *result;
@@ -88,13 +89,13 @@ status_lane(struct status *st, const struct status_opts *so, const char *lane,
 		status_raise(st, STATUS_CRITICAL, "no %s cycle recorded yet", lane);
 		return -1;
 	}
-	last_ok = json_integer_value(json_object_get(rec, "last_ok"));
-	result = json_string_value(json_object_get(rec, "result"));
-	if (result != NULL && strcmp(result, "auth_failed") == 0)
+	last_ok = rec->last_ok;
+	result = rec->result;
+	if (strcmp(result, "auth_failed") == 0)
 		status_raise(st, STATUS_CRITICAL, "the phone system refused the "
 		    "session in the last %s cycle (run ringsyncctl auth login or check "
 		    "the JWT credential)", lane);
-	else if (result != NULL && strcmp(result, "unreachable") == 0)
+	else if (strcmp(result, "unreachable") == 0)
 		status_raise(st, STATUS_WARNING, "the last %s cycle could not reach "
 		    "AD or the phone system", lane);
 	if (last_ok <= 0) {
@@ -112,7 +113,7 @@ status_lane(struct status *st, const struct status_opts *so, const char *lane,
 }
 
 static void
-print_cycle(const char *label, json_t *rec)
+print_cycle(const char *label, const struct record_cycle *rec)
 {
 	char t[64];
 
@@ -120,27 +121,14 @@ print_cycle(const char *label, json_t *rec)
 		printf("%-16s none recorded\n", label);
 		return;
 	}
-	printf("%-16s %s %s full=%s result=%s dc=%s usn=%s scanned=%lld created=%lld "
-	    "linked=%lld updated=%lld deactivated=%lld held=%lld written_back=%lld "
-	    "failed=%lld api_calls=%lld seconds=%lld\n", label,
-	    ctl_fmt_time(json_integer_value(json_object_get(rec, "end")), t,
-	    sizeof(t)),
-	    json_string_value(json_object_get(rec, "kind")),
-	    json_is_true(json_object_get(rec, "full")) ? "yes" : "no",
-	    json_string_value(json_object_get(rec, "result")),
-	    log_q(json_string_value(json_object_get(rec, "dc"))),
-	    json_string_value(json_object_get(rec, "usn")),
-	    json_integer_value(json_object_get(rec, "scanned")),
-	    json_integer_value(json_object_get(rec, "created")),
-	    json_integer_value(json_object_get(rec, "linked")),
-	    json_integer_value(json_object_get(rec, "updated")),
-	    json_integer_value(json_object_get(rec, "deactivated")),
-	    json_integer_value(json_object_get(rec, "held")),
-	    json_integer_value(json_object_get(rec, "written_back")),
-	    json_integer_value(json_object_get(rec, "failed")),
-	    json_integer_value(json_object_get(rec, "api_calls")),
-	    json_integer_value(json_object_get(rec, "end")) -
-	    json_integer_value(json_object_get(rec, "start")));
+	printf("%-16s %s %s full=%s result=%s dc=%s usn=%s scanned=%u created=%u "
+	    "linked=%u updated=%u deactivated=%u held=%u written_back=%u "
+	    "failed=%u api_calls=%llu seconds=%lld\n", label,
+	    ctl_fmt_time(rec->end, t, sizeof(t)), rec->kind,
+	    rec->full ? "yes" : "no", rec->result, log_q(rec->dc), rec->usn,
+	    rec->scanned, rec->created, rec->linked, rec->updated,
+	    rec->deactivated, rec->held, rec->written_back, rec->failed,
+	    rec->api_calls, rec->end - rec->start);
 }
 
 /* status_token: a refresh token that runs out soon needs a person. */
@@ -216,7 +204,9 @@ struct status_state {
 	int wrc;                          /* store_watermark_get's result */
 	struct store_watermark w;         /* owned when wrc is 0 */
 	struct store_tokens tok;          /* owned; zero when unreadable */
-	json_t *scan, *import, *full;     /* owned: the last cycles, or NULL */
+	struct record_cycle cycle[3];     /* by enum record_cycle_key */
+	const struct record_cycle *scan, *import, *full; /* into cycle, or NULL:
+	                                   * none recorded (or unreadable) */
 	char err[512];                    /* the watermark's error (wrc < 0) */
 	long long scan_age, import_age;   /* s since a success; -1 none */
 };
@@ -247,12 +237,15 @@ status_read(const struct config *cfg, struct status_state *ss)
 		store_close(store);
 		return status_fail("cannot read the state", ss->err);
 	}
-	store_get_json(txn, STORE_META, "cycle.scan", &ss->scan, ss->err,
-	    sizeof(ss->err));
-	store_get_json(txn, STORE_META, "cycle.import", &ss->import, ss->err,
-	    sizeof(ss->err));
-	store_get_json(txn, STORE_META, "cycle.full", &ss->full, ss->err,
-	    sizeof(ss->err));
+	ss->scan = record_cycle_get(txn, RECORD_CYCLE_SCAN,
+	    &ss->cycle[RECORD_CYCLE_SCAN], NULL, 0) == 0 ?
+	    &ss->cycle[RECORD_CYCLE_SCAN] : NULL;
+	ss->import = record_cycle_get(txn, RECORD_CYCLE_IMPORT,
+	    &ss->cycle[RECORD_CYCLE_IMPORT], NULL, 0) == 0 ?
+	    &ss->cycle[RECORD_CYCLE_IMPORT] : NULL;
+	ss->full = record_cycle_get(txn, RECORD_CYCLE_FULL,
+	    &ss->cycle[RECORD_CYCLE_FULL], NULL, 0) == 0 ?
+	    &ss->cycle[RECORD_CYCLE_FULL] : NULL;
 	ss->wrc = store_watermark_get(txn, &ss->w, ss->err, sizeof(ss->err));
 	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
 		memset(&ss->tok, 0, sizeof(ss->tok));
@@ -267,9 +260,6 @@ status_state_clear(struct status_state *ss)
 	if (ss->wrc == 0)
 		store_watermark_clear(&ss->w);
 	store_tokens_clear(&ss->tok);
-	json_decref(ss->scan);
-	json_decref(ss->import);
-	json_decref(ss->full);
 }
 
 /* status_judge: the findings into st (the lanes' ages into ss). */

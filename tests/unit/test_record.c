@@ -260,6 +260,51 @@ test_wb_codec(void **state)
 	json_decref(j);
 }
 
+/* Cycle records: the figures back as written; a wrong type is refused. */
+static void
+test_cycle(void **state)
+{
+	struct store *st = open_ok(tu_tmpdir(), 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_cycle c, got;
+	char err[256];
+
+	(void)state;
+	memset(&c, 0, sizeof(c)); /* padding too: compared as bytes below */
+	assert_int_equal(record_cycle_get(txn, RECORD_CYCLE_SCAN, &got, err,
+	    sizeof(err)), 1);
+	snprintf(c.kind, sizeof(c.kind), "full");
+	snprintf(c.result, sizeof(c.result), "users_failed");
+	snprintf(c.dc, sizeof(c.dc), "dc1.example.test");
+	snprintf(c.usn, sizeof(c.usn), "4008..4012");
+	c.start = 1796297700;
+	c.end = 1796297714;
+	c.last_ok = 1796297714;
+	c.full = 1;
+	c.scanned = 6;
+	c.created = 4;
+	c.linked = 1;
+	c.held = 2;
+	c.failed = 1;
+	c.written_back = 3;
+	c.api_calls = 12;
+	assert_int_equal(record_cycle_put(txn, RECORD_CYCLE_FULL, &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(record_cycle_get(txn, RECORD_CYCLE_FULL, &got, err,
+	    sizeof(err)), 0);
+	assert_memory_equal(&got, &c, sizeof(c));
+	/* the keys and types the release before wrote, which stores hold */
+	assert_non_null(strstr(raw(txn, STORE_META, "cycle.full"),
+	    "\"held\":2"));
+	put_raw(txn, STORE_META, "cycle.import", "{\"kind\":\"import\","
+	    "\"scanned\":\"many\"}");
+	assert_int_equal(record_cycle_get(txn, RECORD_CYCLE_IMPORT, &got, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "cycle.import.scanned: wrong type");
+	store_abort(txn);
+	store_close(st);
+}
+
 /* Each stage's put replaces its part alone; the link follows the newest. */
 static void
 test_parts(void **state)
@@ -614,6 +659,7 @@ main(void)
 		cmocka_unit_test(test_out_round_trip),
 		cmocka_unit_test(test_out_invalid),
 		cmocka_unit_test(test_wb_codec),
+		cmocka_unit_test(test_cycle),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),
