@@ -903,6 +903,8 @@ walk(struct store_txn *txn, struct record_walk *w, const struct walk_type *t,
 			break;
 		}
 		snprintf(key, sizeof(key), "%.*s", (int)kl, k);
+		if (w->want != NULL && !w->want(key, w->arg))
+			continue;
 		if (decode_raw(t, key, v, vl, &rec) < 0) {
 			w->invalid++;
 			continue;
@@ -1000,7 +1002,8 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
     char *err, size_t errlen)
 {
 	struct migrate m = { txn, "" };
-	struct record_walk wu = { NULL, &m, 0 }, wo = { NULL, &m, 0 };
+	struct record_walk wu = { NULL, &m, 0, NULL },
+	    wo = { NULL, &m, 0, NULL };
 
 	*invalid = 0;
 	if (from >= STORE_SCHEMA_VERSION)

@@ -125,6 +125,11 @@ struct record_walk {
 	const char *start;            /* the first key >= start; NULL: the first */
 	void *arg;                    /* given to the callback */
 	unsigned int invalid;         /* out: records that did not validate */
+	/*
+	 * want: when set, called with each key (and arg) first; a record it
+	 * returns 0 for is neither decoded nor given to the callback.
+	 */
+	int (*want)(const char *key, void *arg);
 };
 
 /*

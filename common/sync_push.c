@@ -581,7 +581,8 @@ collect(struct push *p)
 	snprintf(from, sizeof(from), "%s", p->next);
 	/* From the cursor to the end, then from the start up to the cursor. */
 	for (; c.pass < 2 && !c.full; c.pass++) {
-		struct record_walk w = { c.pass == 0 && from[0] ? from : NULL, &c, 0 };
+		struct record_walk w = { c.pass == 0 && from[0] ? from : NULL, &c,
+		    0, NULL };
 
 		if (c.pass == 1 && (from[0] == '\0' || p->s->dry_run))
 			break; /* a dry run starts at the start and ends at the end */

@@ -315,15 +315,22 @@ page_cb(void *arg)
 	return 0;
 }
 
+/* unseen: a user the full scan did not meet (the others are not decoded). */
 static int
-sweep_cb(struct record_user *u, void *arg)
+unseen(const char *guid, void *arg)
 {
 	struct scan_ctx *x = arg;
 	const void *seen;
 	size_t sl;
 
-	if (store_get(x->txn, STORE_SEEN, u->guid, &seen, &sl) == 0)
-		return 0;
+	return store_get(x->txn, STORE_SEEN, guid, &seen, &sl) != 0;
+}
+
+static int
+sweep_cb(struct record_user *u, void *arg)
+{
+	struct scan_ctx *x = arg;
+
 	if (record_user_phone_id(u) != NULL && record_user_active(u)) {
 		struct ad_entry e = { .dn = u->ad.dn };
 
@@ -341,7 +348,7 @@ static void
 sweep(struct scan_ctx *x)
 {
 	struct store_txn *txn = page_txn(x);
-	struct record_walk w = { NULL, x, 0 };
+	struct record_walk w = { NULL, x, 0, unseen };
 
 	if (txn == NULL || record_user_walk(txn, &w, sweep_cb) < 0) {
 		x->failed = 1;
@@ -395,13 +402,16 @@ hold(struct scan_ctx *x)
 
 	if (txn == NULL)
 		return;
-	h.limit = config_threshold_limit(&s->cfg->sync.max_deactivations,
-	    sync_count_linked(txn));
 	for (h.pass = 0; h.pass < 2; h.pass++) {
-		struct record_walk w = { NULL, &h, 0 };
+		struct record_walk w = { NULL, &h, 0, NULL };
 
 		if (record_out_walk(txn, &w, hold_cb) < 0 || h.pending == 0)
 			break;
+		/* the limit's base (linked users: a walk over them all) only
+		 * when there is something to decide */
+		if (h.pass == 0)
+			h.limit = config_threshold_limit(
+			    &s->cfg->sync.max_deactivations, sync_count_linked(txn));
 	}
 	page_cb(x);
 	if (h.pending > h.limit)

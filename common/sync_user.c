@@ -45,7 +45,7 @@ unsigned int
 sync_count_linked(struct store_txn *txn)
 {
 	unsigned int n = 0;
-	struct record_walk w = { NULL, &n, 0 };
+	struct record_walk w = { NULL, &n, 0, NULL };
 
 	record_user_walk(txn, &w, linked_cb);
 	return n;
@@ -78,7 +78,7 @@ sync_held_each(struct store_txn *txn, int release, unsigned int *n, char *err,
     size_t errlen)
 {
 	struct held h = { txn, release, 0, err, errlen };
-	struct record_walk w = { NULL, &h, 0 };
+	struct record_walk w = { NULL, &h, 0, NULL };
 	int rc = record_out_walk(txn, &w, held_cb);
 
 	*n = h.n;
@@ -137,8 +137,8 @@ sync_count(struct store *st, struct sync_counts *out, char *err,
     size_t errlen)
 {
 	struct store_txn *txn;
-	struct record_walk wu = { NULL, out, 0 }, wo = { NULL, out, 0 },
-	    wq = { NULL, out, 0 };
+	struct record_walk wu = { NULL, out, 0, NULL },
+	    wo = { NULL, out, 0, NULL }, wq = { NULL, out, 0, NULL };
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -193,7 +193,7 @@ sync_users_list(struct store *st, int failed_only,
     char *err, size_t errlen)
 {
 	struct list l = { failed_only, cb, arg };
-	struct record_walk w = { NULL, &l, 0 };
+	struct record_walk w = { NULL, &l, 0, NULL };
 	struct store_txn *txn;
 	int rc;
 

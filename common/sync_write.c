@@ -204,7 +204,8 @@ static void
 fill(struct writer *w)
 {
 	struct store_txn *txn = NULL;
-	struct record_walk walk = { w->last[0] ? w->last : NULL, w, 0 };
+	struct record_walk walk = { w->last[0] ? w->last : NULL, w, 0,
+	    NULL };
 	char err[256];
 
 	if (!w->exhausted && w->ninflight < WRITE_PARALLEL) {

@@ -444,6 +444,13 @@ collect_user(struct record_user *u, void *arg)
 }
 
 static int
+not_g1_g2(const char *guid, void *arg)
+{
+	(void)arg;
+	return strcmp(guid, G1) != 0 && strcmp(guid, G2) != 0;
+}
+
+static int
 count_out(struct record_out *o, void *arg)
 {
 	(void)o;
@@ -466,7 +473,7 @@ test_walk_invalid(void **state)
 	struct store_txn *txn = begin(st, 0);
 	struct sync_counts n;
 	char seen[16] = "", err[256];
-	struct record_walk w = { NULL, seen, 0 };
+	struct record_walk w = { NULL, seen, 0, NULL };
 	int nout = 0;
 
 	(void)state;
@@ -490,8 +497,18 @@ test_walk_invalid(void **state)
 	w.invalid = 0;
 	assert_int_equal(record_user_walk(txn, &w, collect_user), 1);
 	assert_string_equal(seen, "3");
+	/* Keys the caller does not want are not even decoded. */
+	seen[0] = '\0';
+	w.start = NULL;
+	w.invalid = 0;
+	w.want = not_g1_g2;
+	assert_int_equal(record_user_walk(txn, &w, collect_user), 1);
+	assert_string_equal(seen, "3");
+	assert_int_equal(w.invalid, 0);
+	w.want = NULL;
 	{
-		struct record_walk wo = { NULL, &nout, 0 }, wq = { NULL, NULL, 0 };
+		struct record_walk wo = { NULL, &nout, 0, NULL },
+		    wq = { NULL, NULL, 0, NULL };
 
 		assert_int_equal(record_out_walk(txn, &wo, count_out), 0);
 		assert_int_equal(nout, 1);
