@@ -372,6 +372,36 @@ test_parts(void **state)
 	store_close(st);
 }
 
+/* in_txn: one part put in a transaction of its own, committed or not. */
+static void
+in_txn(struct store *st, const struct record_ad *ad,
+    struct record_import *imp, int keep)
+{
+	struct store_txn *txn = begin(st, 0);
+	char err[256];
+
+	if (ad != NULL)
+		assert_int_equal(record_ad_put(txn, G1, ad, err, sizeof(err)), 0);
+	if (imp != NULL)
+		assert_int_equal(record_import_put(txn, G1, imp, err, sizeof(err)),
+		    0);
+	if (keep)
+		commit(txn);
+	else
+		store_abort(txn);
+}
+
+/* stored_user: G1 as the store holds it (the caller clears u). */
+static void
+stored_user(struct store *st, struct record_user *u)
+{
+	struct store_txn *txn = begin(st, 1);
+	char err[256];
+
+	assert_int_equal(record_user_get(txn, G1, u, err, sizeof(err)), 0);
+	store_abort(txn);
+}
+
 /*
  * A part put starts from the record a get (or put) made only in the same
  * transaction: a transaction thrown away leaves nothing behind, and what
@@ -381,56 +411,39 @@ static void
 test_parts_across_transactions(void **state)
 {
 	struct store *st = open_ok(tu_tmpdir(), 0);
-	struct store_txn *txn = begin(st, 0);
 	struct record_ad ad = { 0 };
 	struct record_import imp = { 0 };
 	struct record_user u;
+	struct store_txn *txn;
 	char err[256];
 
 	(void)state;
 	ad.dn = "CN=Ann,DC=x";
 	ad.email = "ann@example.test";
-	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
-	commit(txn);
+	in_txn(st, &ad, NULL, 1);
 	txn = begin(st, 0);
 	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
 	record_user_clear(&u);
 	commit(txn);
-	txn = begin(st, 0);
 	imp.extension_number = "999"; /* thrown away */
-	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
-	store_abort(txn);
-	txn = begin(st, 0);
+	in_txn(st, NULL, &imp, 0);
 	ad.dn = "CN=Ann Lee,DC=x";
-	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
-	commit(txn);
-	txn = begin(st, 1);
-	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	in_txn(st, &ad, NULL, 1);
+	stored_user(st, &u);
 	assert_null(u.imp.extension_number);
 	record_user_clear(&u);
-	store_abort(txn);
-	txn = begin(st, 0);
 	imp.extension_number = "101";
-	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
-	commit(txn);
-	txn = begin(st, 1);
-	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	in_txn(st, NULL, &imp, 1);
+	stored_user(st, &u);
 	assert_string_equal(u.ad.dn, "CN=Ann Lee,DC=x");
 	assert_string_equal(u.imp.extension_number, "101");
 	record_user_clear(&u);
-	store_abort(txn);
-	txn = begin(st, 0);
-	assert_int_equal(record_import_put(txn, G1, &imp, err, sizeof(err)), 0);
-	store_abort(txn);
-	txn = begin(st, 0);
+	in_txn(st, NULL, &imp, 0);
 	ad.dn = "CN=Ann Lee-Smith,DC=x";
-	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
-	commit(txn);
-	txn = begin(st, 1);
-	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	in_txn(st, &ad, NULL, 1);
+	stored_user(st, &u);
 	assert_string_equal(u.imp.extension_number, "101");
 	record_user_clear(&u);
-	store_abort(txn);
 	store_close(st);
 }
 
