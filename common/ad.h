@@ -43,6 +43,7 @@ enum ad_scan_reason {
 	AD_SCAN_FULL_DC_CHANGED,  /* another DC, or one restored with a new identity */
 	AD_SCAN_FULL_ROLLBACK,    /* same identity, highestCommittedUSN went back */
 	AD_SCAN_FULL_FORCED,      /* --full-resync, the full-sync timer */
+	AD_SCAN_FULL_SCOPE,       /* the group scope is new, or was dropped */
 };
 
 struct ad_scan_plan {
@@ -177,6 +178,9 @@ struct ad_scan_req {
 	const char *const *attrs; /* mapped attributes to read */
 	size_t nattrs;
 	const char *required_attr; /* missing: a per-user problem (mail) */
+	/* filter: instead of the usnChanged range, these users of the base DN
+	 * (user_filter applies too), and no tombstones; NULL: the range */
+	const char *filter;
 };
 
 struct ad_scan;
@@ -225,6 +229,123 @@ struct ad_wb *ad_writeback_start(struct ad *ad, const char *guid,
  * effect in AD (the next write-back reads the values first). NULL: no-op.
  */
 void ad_writeback_cancel(struct ad_wb *w);
+
+/*
+ * Group scope ([ldap] groups, docs/behaviour.md): the scope groups, every
+ * group nested in them, and the users they bring in, all known by
+ * objectGUID.
+ */
+#define AD_RANGE_STEP 1500   /* values asked for per ranged read (AD's cap) */
+
+/* A member of the scope: a user's objectGUID and the scope group bringing it in. */
+struct ad_member {
+	char guid[AD_GUID_LEN + 1];
+	unsigned int via;            /* index of the scope group */
+};
+
+/* A scope group as found in AD. */
+struct ad_scope_group {
+	char guid[AD_GUID_LEN + 1];  /* "" until resolved */
+	char *dn;                    /* owned: the DN it has now */
+	int deleted;                 /* a tombstone: it brings nobody in */
+	unsigned int members;        /* users it brings in */
+};
+
+/*
+ * ad_range_parse: an attribute name as a ranged read returns it:
+ * "member;range=L-H" (more follow at H+1) or "member;range=L-*" (the
+ * last), or the plain name (every value). Returns 0 with *next the first
+ * value of the next read, or 0 when there is none; -1 when name is not
+ * base's.
+ */
+int ad_range_parse(const char *name, const char *base, unsigned long *next);
+/*
+ * ad_extended_dn_guid: the objectGUID of an extended DN
+ * ("<GUID=...>;<SID=...>;CN=..." as the extended DN control with flag 1
+ * returns it) into out; 0, or -1 when it carries none.
+ */
+int ad_extended_dn_guid(const char *v, size_t len, char out[AD_GUID_LEN + 1]);
+/*
+ * ad_members_finish: sort m by objectGUID, keep one entry per user (the
+ * lowest via), and drop the groups[] (sorted GUID strings of the nested
+ * groups: members that are groups are not users). count (NULL: not
+ * wanted) gets, per via, the users it brings in, also those another
+ * group brings in too. Returns the new count.
+ */
+size_t ad_members_finish(struct ad_member *m, size_t n,
+    const char (*groups)[AD_GUID_LEN + 1], size_t ngroups, unsigned int *count);
+/*
+ * ad_members_diff: walk two sorted member lists in step and call fn for
+ * each user only one of them has (added: in now, not in was) and for each
+ * whose bringing group changed (moved: both, with now's entry). Returns
+ * the number of calls.
+ */
+enum ad_member_change { AD_MEMBER_ADDED, AD_MEMBER_REMOVED, AD_MEMBER_MOVED };
+size_t ad_members_diff(const struct ad_member *was, size_t nwas,
+    const struct ad_member *now, size_t nnow,
+    void (*fn)(void *arg, const struct ad_member *m, enum ad_member_change ch),
+    void *arg);
+
+struct ad_scope_req {
+	const char *const *dns;      /* the configured scope groups */
+	const char *const *guids;    /* their known objectGUIDs, "" when none */
+	size_t n;
+	/* the known groups (scope and nested), sorted: a change to one of them
+	 * in [lower, upper] means the membership must be read again */
+	const char (*known)[AD_GUID_LEN + 1];
+	size_t nknown;
+	unsigned long long lower, upper;
+	int reread;                  /* read the membership whatever changed */
+	int verify;                  /* without reread, and nothing changed:
+	                              * resolve the scope groups all the same
+	                              * (a group gone without a trace fails) */
+};
+
+struct ad_scope_result {
+	int ok;
+	char err[1024];              /* !ok: what is wrong, naming the group */
+	int bad_group;               /* !ok: a group is missing or unfit (not
+	                              * the connection) */
+	int reread;                  /* the membership was read */
+	struct ad_scope_group *groups; /* owned: req->n of them, in order */
+	size_t ngroups;
+	char (*nested)[AD_GUID_LEN + 1]; /* owned: every group reached, sorted */
+	size_t nnested;
+	struct ad_member *members;   /* owned: sorted by objectGUID */
+	size_t nmembers;
+	unsigned long reads;         /* LDAP searches it took */
+};
+
+/* the result is the callee's: ad_scope_result_free it */
+typedef void (*ad_scope_cb)(void *arg, struct ad_scope_result *r);
+void ad_scope_result_free(struct ad_scope_result *r);
+
+struct ad_scope;
+
+/*
+ * ad_scope_start: without reread, one search for the groups changed in
+ * [lower, upper] (tombstones too); when none is a known group, cb gets
+ * reread 0 and nothing more is read (with verify, the scope groups are
+ * resolved first). Otherwise each scope group is
+ * resolved (by objectGUID when known, so a rename or move is followed,
+ * else by DN), then the membership is read: member of each group with
+ * ranged reads and the extended DN control (objectGUIDs, whatever the
+ * DNs), and the groups nested in it, at any depth, cycles tolerated. A
+ * group that cannot be found, is not a group, or is a primary group
+ * (primaryGroupID: AD does not list those members in member) fails the
+ * whole request. cb is called once unless cancelled. Returns the request
+ * (owned by the module until cb, or ad_scope_cancel), or NULL with err.
+ */
+struct ad_scope *ad_scope_start(struct ad *ad, const struct ad_scope_req *req,
+    ad_scope_cb cb, void *arg, char *err, size_t errlen);
+/* ad_scope_cancel: abandon the request; cb is not called. NULL: no-op. */
+void ad_scope_cancel(struct ad_scope *sc);
+/*
+ * ad_scope_check: synchronous, for ringsyncd -t: is dn a group that can
+ * scope users (exists, is a group, is nobody's primary group)? 0, or -1
+ * with err. Needs ad_connect.
+ */
+int ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen);
 
 enum ad_notify_event {
 	AD_NOTIFY_CHANGE,   /* something changed (debounced) */

@@ -68,18 +68,48 @@ start_search(struct notify *n, const char *base, int scope, int deleted,
 	return 0;
 }
 
+/*
+ * watched_base: base_dn; with scope groups the whole naming context (read
+ * from this connection's rootDSE: the main connection may not be up), as
+ * scope groups and the groups nested in them may live anywhere. Owned.
+ */
+static char *
+watched_base(struct notify *n)
+{
+	char *attrs[] = { "defaultNamingContext", NULL }, *nc = NULL;
+	struct timeval tv = { (time_t)ad_timeout(n->ad), 0 };
+	LDAPMessage *res = NULL, *e;
+	struct berval **v;
+
+	if (n->ad->cfg->ldap.groups.n == 0)
+		return xstrdup(n->ad->cfg->ldap.base_dn);
+	if (ldap_search_ext_s(n->c.ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+	    0, NULL, NULL, &tv, 1, &res) == LDAP_SUCCESS &&
+	    (e = ldap_first_entry(n->c.ld, res)) != NULL &&
+	    (v = ldap_get_values_len(n->c.ld, e, "defaultNamingContext")) != NULL) {
+		if (v[0] != NULL)
+			nc = xstrndup(v[0]->bv_val, v[0]->bv_len);
+		ldap_value_free_len(v);
+	}
+	ldap_msgfree(res);
+	return nc != NULL ? nc : xstrdup(n->ad->cfg->ldap.base_dn);
+}
+
 static void
 establish(struct notify *n)
 {
 	const struct ad *ad = n->ad;
-	char err[1024], *deleted_dn;
+	char err[1024], *deleted_dn, *base;
+	int rc;
 
 	if (ad_conn_open_any(&n->c, err, sizeof(err)) < 0) {
 		schedule_retry(n, err);
 		return;
 	}
-	if (start_search(n, ad->cfg->ldap.base_dn, LDAP_SCOPE_SUBTREE, 0, err,
-	    sizeof(err)) < 0) {
+	base = watched_base(n);
+	rc = start_search(n, base, LDAP_SCOPE_SUBTREE, 0, err, sizeof(err));
+	free(base);
+	if (rc < 0) {
 		ad_conn_close(&n->c, err);
 		return;
 	}

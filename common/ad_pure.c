@@ -45,6 +45,7 @@ ad_scan_reason_name(enum ad_scan_reason r)
 	case AD_SCAN_FULL_DC_CHANGED: return "dc-changed";
 	case AD_SCAN_FULL_ROLLBACK: return "usn-rollback";
 	case AD_SCAN_FULL_FORCED: return "forced";
+	case AD_SCAN_FULL_SCOPE: return "scope-changed";
 	}
 	return "unknown";
 }

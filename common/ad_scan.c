@@ -28,6 +28,7 @@ struct ad_scan {
 	void *arg;
 	struct ad_scan_plan plan;
 	char *required_attr;          /* owned */
+	char *only;                   /* owned: ad_scan_req.filter, or NULL */
 	char *attrs[MAX_ATTRS + 1];   /* owned, NULL-terminated */
 	size_t nattrs;
 	char *filter;                 /* owned: the phase's filter */
@@ -60,6 +61,7 @@ scan_free(struct ad_scan *s)
 	for (size_t i = 0; i < s->nattrs; i++)
 		free(s->attrs[i]);
 	free(s->required_attr);
+	free(s->only);
 	free(s->filter);
 	free(s->base);
 	ldap_memfree(s->cookie.bv_val);
@@ -105,7 +107,11 @@ phase_setup(struct ad_scan *s)
 		 * look out of scope to the sweep. The next incremental scan sees
 		 * such users again, harmlessly.
 		 */
-		s->filter = s->plan.full ? xstrdup(ad->cfg->ldap.user_filter) :
+		if (s->only != NULL)
+			s->filter = xasprintf("(&%s%s)", ad->cfg->ldap.user_filter,
+			    s->only);
+		else
+			s->filter = s->plan.full ? xstrdup(ad->cfg->ldap.user_filter) :
 		    ad_usn_filter(ad->cfg->ldap.user_filter, s->plan.lower,
 		    s->plan.upper);
 	} else {
@@ -164,7 +170,8 @@ request_next(struct ad_scan *s, int more, char *err, size_t errlen)
 	if (more)
 		return request_page(s, err, errlen);
 	s->phase++;
-	if (s->phase == PHASE_DELETED && s->ad->deleted_visible != 1)
+	if (s->phase == PHASE_DELETED && (s->ad->deleted_visible != 1 ||
+	    s->only != NULL))
 		s->phase++;
 	if (s->phase == PHASE_END)
 		return 0;
@@ -421,6 +428,7 @@ ad_scan_start(struct ad *ad, const struct ad_scan_req *req,
 	s->arg = arg;
 	s->plan = req->plan;
 	s->required_attr = req->required_attr ? xstrdup(req->required_attr) : NULL;
+	s->only = req->filter ? xstrdup(req->filter) : NULL;
 	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
 		add_attr(s, always[i]);
 	for (size_t i = 0; i < req->nattrs; i++)

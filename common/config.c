@@ -21,7 +21,7 @@
 #define PACKAGE_GROUP "ringsync"
 
 enum ktype {
-	T_STR, T_DN, T_FILTER, T_PATH, T_BOOL, T_UINT, T_DURATION, T_URIS,
+	T_STR, T_DN, T_FILTER, T_PATH, T_BOOL, T_UINT, T_DURATION, T_URIS, T_DNS,
 	T_URL, T_DEACTIVATE, T_THRESHOLD, T_FACILITY, T_LEVEL, T_SASL,
 };
 
@@ -56,6 +56,8 @@ static const struct key keys[] = {
 	{ "ldap", "user_filter", T_FILTER, F(ldap.user_filter),
 	  "(&(objectCategory=person)(objectClass=user)(mail=*))", 0, 0, 0,
 	  "LDAP filter selecting the users in scope" },
+	{ "ldap", "groups", T_DNS, F(ldap.groups), NULL, 0, 0, 0,
+	  "scope groups (DNs separated by ;): only their members, nested too" },
 	{ "ldap", "bind_dn", T_DN, F(ldap.bind_dn), NULL, 0, 0, 0,
 	  "service account for simple binds" },
 	{ "ldap", "bind_password_file", T_PATH, F(ldap.bind_password_file),
@@ -155,6 +157,7 @@ struct parse {
 	int section;      /* index in sections[], -1 none, -2 unknown */
 	int in_key;       /* the last meaningful line was a key */
 	int continuation; /* the line just read continues the previous key */
+	int dns_key;      /* the key being read is a list of DNs (T_DNS) */
 	int section_line[NSECTIONS];
 	char *raw[NKEYS]; /* owned: value text as written */
 	int key_line[NKEYS];
@@ -337,6 +340,37 @@ reader_section(struct parse *p, const char *s)
 }
 
 /*
+ * A list of DNs separates them with ';', which inih would take for the
+ * start of an inline comment (" ;"): on such a key's lines the reader
+ * hands the separators over as DN_SEP instead.
+ */
+#define DN_SEP '\x1f'
+
+static void
+dns_protect(struct parse *p, char *line, int key_line)
+{
+	char *v = line, name[64];
+	size_t n = 0;
+	int k;
+
+	if (key_line) {
+		while (n < sizeof(name) - 1 && (isalnum((unsigned char)line[n]) ||
+		    line[n] == '_'))
+			name[n] = line[n], n++;
+		name[n] = '\0';
+		k = p->section >= 0 ? find_key(sections[p->section], name) : -1;
+		p->dns_key = k >= 0 && keys[k].type == T_DNS;
+		v = strpbrk(line, "=:");
+	}
+	for (; p->dns_key && v != NULL && *v != '\0'; v++) {
+		if (*v == '\\' && v[1] != '\0')
+			v++; /* an escaped character stays as it is */
+		else if (*v == ';')
+			*v = DN_SEP;
+	}
+}
+
+/*
  * reader: inih's line source. Counts lines (inih's plain ini_parse gives
  * the handler no line number), reports over-long lines and lines that are
  * not "key = value", and decides whether an indented line continues the
@@ -385,6 +419,7 @@ reader(char *buf, int num, void *stream)
 	}
 	if (s > buf && p->in_key && !indented_key(p, s)) {
 		p->continuation = 1;
+		dns_protect(p, buf, 0);
 		return buf;
 	}
 	memmove(buf, s, strlen(s) + 1);
@@ -396,6 +431,7 @@ reader(char *buf, int num, void *stream)
 		return buf;
 	}
 	p->in_key = 1;
+	dns_protect(p, buf, 1);
 	return buf;
 }
 
@@ -562,8 +598,8 @@ handle_continuation(struct parse *p, const char *section, const char *name,
 
 	if (k < 0 || p->raw[k] == NULL)
 		return; /* the key itself was already reported */
-	joined = xasprintf("%s%s%s", p->raw[k], keys[k].type == T_URIS ? " " : "",
-	    value);
+	joined = xasprintf("%s%s%s", p->raw[k], keys[k].type == T_URIS ? " " :
+	    keys[k].type == T_DNS ? ";" : "", value);
 	free(p->raw[k]);
 	p->raw[k] = joined;
 }
@@ -792,6 +828,55 @@ parse_uris(const char *s, struct config_strv *out, char *err, size_t errlen)
 	return rc;
 }
 
+/* dns_next: the next DN of a ';' list (a "\;" is part of a value). */
+static char *
+dns_next(const char **s)
+{
+	const char *p = *s, *e;
+	char *dn, *t;
+
+	for (e = p; *e != '\0' && *e != ';' && *e != DN_SEP; e++)
+		if (*e == '\\' && e[1] != '\0')
+			e++;
+	dn = xstrndup(p, (size_t)(e - p));
+	*s = *e ? e + 1 : e;
+	t = util_str_trim(dn);
+	memmove(dn, t, strlen(t) + 1);
+	return dn;
+}
+
+#define MAX_SCOPE_GROUPS 64
+
+static int
+parse_dns(const char *s, struct config_strv *out, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	while (*s != '\0' && rc == 0) {
+		char *dn = dns_next(&s);
+
+		if (*dn == '\0') {
+			free(dn);
+			continue;
+		}
+		if (strchr(dn, '=') == NULL)
+			rc = util_errbuf_set(err, errlen, "'%s' is not a DN", dn);
+		for (size_t i = 0; rc == 0 && i < out->n; i++)
+			if (strcasecmp(out->v[i], dn) == 0)
+				rc = util_errbuf_set(err, errlen, "'%s' is listed twice", dn);
+		if (rc == 0 && out->n == MAX_SCOPE_GROUPS)
+			rc = util_errbuf_set(err, errlen, "more than %d groups",
+			    MAX_SCOPE_GROUPS);
+		if (rc == 0) {
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			out->v[out->n++] = dn;
+		} else {
+			free(dn);
+		}
+	}
+	return rc;
+}
+
 /* check_string: the checks of the string-valued types. -1 with a reason. */
 static int
 check_string(const struct key *k, const char *v, char *err, size_t errlen)
@@ -879,6 +964,8 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		return 0;
 	case T_URIS:
 		return parse_uris(v, field, err, errlen);
+	case T_DNS:
+		return parse_dns(v, field, err, errlen);
 	case T_DEACTIVATE:
 		return parse_deactivate(v, field, err, errlen);
 	case T_THRESHOLD:
@@ -1196,7 +1283,7 @@ config_free(struct config *cfg)
 	for (size_t k = 0; k < NKEYS; k++) {
 		void *field = (char *)cfg + keys[k].off;
 
-		if (keys[k].type == T_URIS)
+		if (keys[k].type == T_URIS || keys[k].type == T_DNS)
 			strv_free(field);
 		else if (keys[k].type <= T_PATH || keys[k].type == T_URL ||
 		    keys[k].type == T_SASL)

@@ -46,6 +46,7 @@ struct config {
 	char *path; /* owned: the file it came from */
 	struct config_ldap {
 		struct config_strv uri;
+		struct config_strv groups; /* scope groups; n 0: none */
 		char *base_dn, *user_filter, *bind_dn, *bind_password_file;
 		char *sasl_mech, *keytab, *tls_ca_cert;
 		int starttls, tls_verify, change_notify;

@@ -1006,7 +1006,9 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 	    wo = { NULL, &m, 0, NULL };
 
 	*invalid = 0;
-	if (from >= STORE_SCHEMA_VERSION)
+	/* Version 2 -> 3 adds the members database (created at the writable
+	 * open) and changes no record. */
+	if (from >= 2)
 		return 0;
 	/* Version 1 -> 2: users split by owner, holds by name. The
 	 * write-back queue and the email index keep their shapes. */

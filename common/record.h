@@ -272,6 +272,57 @@ int record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
     const struct record_cycle *c, char *err, size_t errlen);
 
 /*
+ * The group scope ([ldap] groups): the scope groups as last resolved and
+ * every group nested in them (meta: scope), and the users they bring in
+ * (members: objectGUID -> the objectGUID of the scope group). Written
+ * together, after the consequences of a membership change are queued.
+ */
+struct record_scope_group {
+	char guid[AD_GUID_LEN + 1];
+	char *dn;                     /* owned: as configured */
+	char *now_dn;                 /* owned: where AD has it now */
+	int deleted;                  /* deleted in AD */
+	unsigned int members;         /* users it brings in */
+	long long changed;            /* when its members last changed (Unix) */
+};
+
+struct record_scope {
+	struct record_scope_group *g; /* owned */
+	size_t n;
+	char (*nested)[AD_GUID_LEN + 1]; /* owned: every group reached, sorted */
+	size_t nnested;
+	char *error;                  /* owned: why the last cycle could not
+	                               * decide the scope, or NULL */
+	long long checked;            /* when the membership was last read */
+};
+
+/* record_scope_get: 0 found, 1 none, -1 unreadable or invalid (err). */
+int record_scope_get(struct store_txn *txn, struct record_scope *sc, char *err,
+    size_t errlen);
+int record_scope_put(struct store_txn *txn, const struct record_scope *sc,
+    char *err, size_t errlen);
+int record_scope_del(struct store_txn *txn, char *err, size_t errlen);
+void record_scope_clear(struct record_scope *sc);
+
+/* record_member_get: the bringing group into via; 0 member, 1 not, -1. */
+int record_member_get(struct store_txn *txn, const char *guid,
+    char via[AD_GUID_LEN + 1]);
+/*
+ * record_members_load: every member, sorted by objectGUID, with via the
+ * index in groups[] (n of them, by objectGUID) of its group, or n when it
+ * is none of them. *out is the caller's (free). 0, or -1 with err.
+ */
+int record_members_load(struct store_txn *txn,
+    const struct record_scope_group *groups, size_t n, struct ad_member **out,
+    size_t *nout, char *err, size_t errlen);
+int record_member_put(struct store_txn *txn, const char *guid,
+    const char *via, char *err, size_t errlen);
+int record_member_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen);
+/* record_members_clear: the scope is gone: every member with it. */
+int record_members_clear(struct store_txn *txn, char *err, size_t errlen);
+
+/*
  * record_migrate: rewrite the records of a store of schema version from
  * in the current shapes, in txn (the caller's write transaction, which
  * also stamps the new version). Records that do not validate are left as

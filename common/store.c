@@ -31,12 +31,14 @@
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
-	"seen",
+	"seen", "members",
 };
 
 struct store {
 	MDB_env *env;          /* owned */
 	MDB_dbi dbi[STORE_NDB];
+	int absent;            /* read-only open of an older store: the
+	                        * members database is not there yet (empty) */
 	int lock_fd;           /* owned; -1 for read-only opens */
 	int rdonly;
 	int writing;           /* a write transaction of ours is open */
@@ -247,6 +249,10 @@ open_dbs(struct store *st, char *err, size_t errlen)
 	for (int i = 0; i < STORE_NDB; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], st->rdonly ? 0 : MDB_CREATE,
 		    &st->dbi[i]);
+		if (rc == MDB_NOTFOUND && st->rdonly && i == STORE_MEMBERS) {
+			st->absent = 1; /* version 2: read as empty */
+			continue;
+		}
 		if (rc == MDB_NOTFOUND && st->rdonly) {
 			mdb_txn_abort(txn);
 			return util_errbuf_set(err, errlen, "state store in %s is not "
@@ -511,6 +517,8 @@ store_get(struct store_txn *txn, enum store_db db, const char *key,
 
 	if (k.mv_size == 0 || k.mv_size > 511)
 		return -1;
+	if (db == STORE_MEMBERS && txn->st->absent)
+		return 1;
 	touch(txn->st);
 	rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
 	if (rc == MDB_NOTFOUND)
@@ -545,6 +553,10 @@ store_count(struct store_txn *txn, enum store_db db, size_t *n)
 {
 	MDB_stat ms;
 
+	if (db == STORE_MEMBERS && txn->st->absent) {
+		*n = 0;
+		return 0;
+	}
 	if (mdb_stat(txn->txn, txn->st->dbi[db], &ms) != 0)
 		return -1;
 	*n = ms.ms_entries;
@@ -611,6 +623,10 @@ store_iter_open(struct store_txn *txn, enum store_db db, const char *start,
 	MDB_cursor *cur;
 
 	*out = NULL;
+	if (db == STORE_MEMBERS && txn->st->absent) {
+		*out = xcalloc(1, sizeof(**out)); /* an empty walk */
+		return 0;
+	}
 	if (mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur) != 0)
 		return -1;
 	*out = xcalloc(1, sizeof(**out));
@@ -628,6 +644,8 @@ store_iter_next(struct store_iter *it, const char **key, size_t *klen,
 	MDB_cursor_op op = MDB_NEXT;
 	int rc;
 
+	if (it->cur == NULL)
+		return 0;
 	if (!it->started) {
 		it->started = 1;
 		op = MDB_FIRST;
@@ -654,7 +672,8 @@ store_iter_close(struct store_iter *it)
 {
 	if (it == NULL)
 		return;
-	mdb_cursor_close(it->cur);
+	if (it->cur != NULL)
+		mdb_cursor_close(it->cur);
 	free(it);
 }
 

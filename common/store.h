@@ -27,7 +27,7 @@
  * by a writable store_open, in one transaction; a read-only open reads it
  * as it is.
  */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_db {
 	STORE_META,
@@ -38,6 +38,7 @@ enum store_db {
 	STORE_TOKENS,
 	STORE_EMAILS,   /* lower-cased email -> objectGUID (the join key) */
 	STORE_SEEN,     /* objectGUIDs seen by the running full scan */
+	STORE_MEMBERS,  /* objectGUID -> the scope group bringing it in (v3) */
 	STORE_NDB
 };
 

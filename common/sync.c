@@ -81,6 +81,8 @@ result_name(const struct cycle *c)
 {
 	if (c->auth_failed)
 		return "auth_failed";
+	if (c->scope_failed)
+		return "scope_failed";
 	if (c->ad_down || c->phone_down)
 		return "unreachable";
 	return c->failed ? "users_failed" : "ok";
@@ -101,7 +103,7 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 	struct record_cycle r, prev;
 	struct store_txn *txn;
 	char err[256];
-	int ok = !c->ad_down && !c->phone_down;
+	int ok = !c->ad_down && !c->phone_down && !c->scope_failed;
 
 	if (s->dry_run || (txn = sync_txn_begin(s)) == NULL)
 		return;
@@ -159,8 +161,10 @@ summary(struct sync *s, struct cycle *c)
 static enum sync_status
 status_of(const struct sync *s, const struct cycle *c)
 {
-	if (c->ad_down || c->phone_down)
+	if (c->ad_down || c->phone_down || c->scope_failed == 1)
 		return SYNC_UNREACHABLE;
+	if (c->scope_failed)
+		return SYNC_CONFIG;
 	return c->failed || s->store_errors > c->store0 ? SYNC_USERS_FAILED :
 	    SYNC_OK;
 }

@@ -35,6 +35,7 @@ enum sync_kind {
 enum sync_status {
 	SYNC_OK = 0,
 	SYNC_USERS_FAILED = 1,
+	SYNC_CONFIG = 2,          /* a scope group cannot scope anybody */
 	SYNC_UNREACHABLE = 3,
 };
 
@@ -92,6 +93,8 @@ const char *sync_kind_name(enum sync_kind kind);
 struct sync_user_view {
 	const char *guid, *dn, *email, *phone_id, *state, *last_error;
 	const char *direct_number, *extension_number;
+	const char *scope_group;  /* with [ldap] groups: the DN of the scope
+	                           * group that brings the user in, or NULL */
 };
 
 /*

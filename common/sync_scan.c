@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -25,6 +26,17 @@ struct scan_ctx {
 	int failed;                       /* the store refused a write */
 	struct ad_entry *page;            /* owned: the page's entries */
 	size_t npage, pagecap;
+	/* The group scope ([ldap] groups), when configured. */
+	struct ad_scope *scope;           /* the read in flight, or NULL */
+	struct ad_scope_result *res;      /* owned: the membership read now, or
+	                                   * NULL: the stored one holds */
+	struct record_scope stored;       /* owned: as the store had it */
+	int have_stored;
+	int group_deleted;                /* a scope group was deleted in AD */
+	int hold_now;                     /* what leaves the scope now is held */
+	int fetching;                     /* the scan fetches new members */
+	struct ad_member *added;          /* owned: new members to fetch */
+	size_t nadded, capadded, fetched;
 };
 
 static struct store_txn *
@@ -55,7 +67,10 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 		snprintf(o.hash, sizeof(o.hash), "%s", hash);
 	o.cycle = x->s->c.id;
 	/* Deactivations wait for the end of the scan: max_deactivations. */
-	o.held = active ? RECORD_HOLD_NONE : RECORD_HOLD_REVIEW;
+	o.held = active ? RECORD_HOLD_NONE : x->hold_now ? RECORD_HOLD_HELD :
+	    RECORD_HOLD_REVIEW;
+	if (!active && x->hold_now)
+		x->s->c.held++;
 	if (record_out_put(x->txn, &o, err, sizeof(err)) < 0) {
 		log_err("cannot queue a push dn=%s error=%s", log_q(e->dn), log_q(err));
 		x->failed = 1;
@@ -222,6 +237,63 @@ out:
 	profile_error_clear(&pe);
 }
 
+static int
+member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ad_member *)a)->guid,
+	    ((const struct ad_member *)b)->guid);
+}
+
+/*
+ * in_scope_groups: without groups everybody is; with them, a member of
+ * the membership read this cycle, or else of the stored one.
+ */
+static int
+in_scope_groups(struct scan_ctx *x, const char *guid)
+{
+	struct ad_member key;
+	char via[AD_GUID_LEN + 1];
+
+	if (x->s->cfg->ldap.groups.n == 0)
+		return 1;
+	if (x->res != NULL) {
+		snprintf(key.guid, sizeof(key.guid), "%s", guid);
+		return bsearch(&key, x->res->members, x->res->nmembers,
+		    sizeof(key), member_cmp) != NULL;
+	}
+	return record_member_get(x->txn, guid, via) == 0;
+}
+
+/*
+ * leave_scope: a user the scope groups no longer bring in: a linked one
+ * is deactivated (through the hold), an unlinked one forgotten. Again for
+ * the same user in the same cycle, nothing more is queued.
+ */
+static void
+leave_scope(struct scan_ctx *x, const char *guid)
+{
+	struct record_user u;
+	struct record_out pending;
+
+	if (record_user_get(x->txn, guid, &u, NULL, 0) != 0)
+		return;
+	if (record_user_phone_id(&u) != NULL && record_user_active(&u)) {
+		struct ad_entry e = { .dn = u.ad.dn };
+		int queued = record_out_get(x->txn, guid, &pending, NULL, 0) == 0;
+
+		if (!queued || pending.active) {
+			snprintf(e.guid, sizeof(e.guid), "%s", guid);
+			put_out(x, &e, u.ad.email, 0, "left-scope-groups", NULL, NULL);
+			x->s->c.deactivations++;
+		}
+		if (queued)
+			record_out_clear(&pending);
+	} else if (record_user_phone_id(&u) == NULL) {
+		forget(x, &u);
+	}
+	record_user_clear(&u);
+}
+
 static void
 handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 {
@@ -233,6 +305,12 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 
 	x->s->c.scanned++;
 	if (txn == NULL) {
+		free(email);
+		return;
+	}
+	if (!e->deleted && !in_scope_groups(x, e->guid)) {
+		if (!x->plan.full) /* a full scan's sweep sees to it */
+			leave_scope(x, e->guid);
 		free(email);
 		return;
 	}
@@ -447,7 +525,272 @@ scan_free(struct scan_ctx *x)
 	store_abort(x->txn);
 	page_clear(x);
 	free(x->page);
+	ad_scope_cancel(x->scope);
+	ad_scope_result_free(x->res);
+	record_scope_clear(&x->stored);
+	free(x->added);
 	free(x);
+}
+
+/* ------------------------------------------------------------ scope */
+
+/* A diff of the stored membership with the one read now. */
+struct scope_diff {
+	struct scan_ctx *x;
+	struct record_scope *now;     /* commit: the state being written */
+	char err[256];
+};
+
+static void
+added_push(struct scan_ctx *x, const struct ad_member *m)
+{
+	if (x->nadded == x->capadded)
+		x->added = xreallocarray(x->added, x->capadded = x->capadded ?
+		    x->capadded * 2 : 64, sizeof(*x->added));
+	x->added[x->nadded++] = *m;
+}
+
+/* diff_cb: the consequences of a membership change (incremental). */
+static void
+diff_cb(void *arg, const struct ad_member *m, enum ad_member_change ch)
+{
+	struct scope_diff *d = arg;
+	struct scan_ctx *x = d->x;
+
+	if (ch == AD_MEMBER_REMOVED) {
+		x->hold_now = x->group_deleted;
+		leave_scope(x, m->guid);
+		x->hold_now = 0;
+	} else if (ch == AD_MEMBER_ADDED) {
+		added_push(x, m);
+	}
+}
+
+/*
+ * scope_diff: after the range scan of a cycle that read the membership:
+ * former members leave the scope; new ones are fetched (fetch_next).
+ */
+static void
+scope_diff(struct scan_ctx *x)
+{
+	struct store_txn *txn = page_txn(x);
+	struct scope_diff d = { x, NULL, "" };
+	struct ad_member *was = NULL;
+	size_t nwas = 0;
+
+	if (txn == NULL || record_members_load(txn, x->stored.g, x->stored.n,
+	    &was, &nwas, d.err, sizeof(d.err)) < 0) {
+		x->failed = 1;
+		return;
+	}
+	ad_members_diff(was, nwas, x->res->members, x->res->nmembers, diff_cb, &d);
+	free(was);
+	page_cb(x);
+	if (x->nadded > 0)
+		log_info("%sscope groups bring in %zu users: reading them from AD",
+		    x->s->dry_run ? "dry run: " : "", x->nadded);
+}
+
+static void
+commit_cb(void *arg, const struct ad_member *m, enum ad_member_change ch)
+{
+	struct scope_diff *d = arg;
+	struct record_scope *now = d->now;
+	long long t = (long long)ev_now(d->x->s->loop);
+
+	if (m->via < now->n)
+		now->g[m->via].changed = t;
+	if (ch == AD_MEMBER_REMOVED)
+		record_member_del(d->x->txn, m->guid, d->err, sizeof(d->err));
+	else if (m->via < now->n)
+		record_member_put(d->x->txn, m->guid, now->g[m->via].guid, d->err,
+		    sizeof(d->err));
+}
+
+/* scope_state: the scope record for what was read now. */
+static void
+scope_state(struct scan_ctx *x, struct record_scope *now)
+{
+	const struct ad_scope_result *r = x->res;
+	long long t = (long long)ev_now(x->s->loop);
+
+	memset(now, 0, sizeof(*now));
+	now->n = r->ngroups;
+	now->g = xcalloc(r->ngroups + 1, sizeof(*now->g));
+	for (size_t i = 0; i < r->ngroups; i++) {
+		struct record_scope_group *g = &now->g[i];
+		const struct record_scope_group *was = NULL;
+
+		for (size_t k = 0; k < x->stored.n && was == NULL; k++)
+			if (strcmp(x->stored.g[k].guid, r->groups[i].guid) == 0)
+				was = &x->stored.g[k];
+		snprintf(g->guid, sizeof(g->guid), "%s", r->groups[i].guid);
+		g->dn = xstrdup(x->s->cfg->ldap.groups.v[i]);
+		g->now_dn = xstrdup(!r->groups[i].deleted ? r->groups[i].dn :
+		    was != NULL ? was->now_dn : g->dn);
+		g->deleted = r->groups[i].deleted;
+		g->members = r->groups[i].members;
+		g->changed = was != NULL ? was->changed : t;
+	}
+	now->nnested = r->nnested;
+	now->nested = xcalloc(r->nnested + 1, sizeof(*now->nested));
+	if (r->nnested > 0)
+		memcpy(now->nested, r->nested, r->nnested * sizeof(*now->nested));
+	now->checked = t;
+}
+
+/*
+ * scope_commit: the membership read now, and the scope state, once every
+ * consequence is queued; or, when groups are no longer configured, the
+ * stored scope goes.
+ */
+static void
+scope_commit(struct scan_ctx *x)
+{
+	struct scope_diff d = { x, NULL, "" };
+	struct record_scope now;
+	struct ad_member *was = NULL;
+	size_t nwas = 0;
+
+	if (x->failed || (x->res == NULL && (x->s->cfg->ldap.groups.n > 0 ||
+	    !x->have_stored)) || page_txn(x) == NULL)
+		return;
+	if (x->res == NULL) {
+		if (record_members_clear(x->txn, d.err, sizeof(d.err)) < 0 ||
+		    record_scope_del(x->txn, d.err, sizeof(d.err)) < 0)
+			x->failed = 1;
+		page_cb(x);
+		return;
+	}
+	scope_state(x, &now);
+	d.now = &now;
+	if (record_members_load(x->txn, now.g, now.n, &was, &nwas, d.err,
+	    sizeof(d.err)) < 0)
+		x->failed = 1;
+	else
+		ad_members_diff(was, nwas, x->res->members, x->res->nmembers,
+		    commit_cb, &d);
+	free(was);
+	if (!x->failed && record_scope_put(x->txn, &now, d.err, sizeof(d.err)) < 0)
+		x->failed = 1;
+	record_scope_clear(&now);
+	page_cb(x);
+}
+
+/* scope_note_error: the reason the scope could not be decided, for status. */
+static void
+scope_note_error(struct scan_ctx *x, const char *why)
+{
+	struct record_scope sc = { 0 };
+	struct store_txn *txn;
+	char err[256];
+
+	if (x->s->dry_run || (txn = sync_txn_begin(x->s)) == NULL)
+		return;
+	if (record_scope_get(txn, &sc, NULL, 0) != 0) {
+		const struct config_strv *g = &x->s->cfg->ldap.groups;
+
+		sc.g = xcalloc(g->n + 1, sizeof(*sc.g));
+		for (sc.n = 0; sc.n < g->n; sc.n++) {
+			sc.g[sc.n].dn = xstrdup(g->v[sc.n]);
+			sc.g[sc.n].now_dn = xstrdup(g->v[sc.n]);
+		}
+	}
+	util_str_set(&sc.error, why);
+	if (record_scope_put(txn, &sc, err, sizeof(err)) < 0)
+		store_abort(txn);
+	else
+		sync_txn_commit(x->s, txn);
+	record_scope_clear(&sc);
+}
+
+/* scope_report: what the read says of the groups themselves. */
+static void
+scope_report(struct scan_ctx *x)
+{
+	for (size_t i = 0; i < x->res->ngroups; i++) {
+		const struct ad_scope_group *g = &x->res->groups[i];
+		const struct record_scope_group *was = NULL;
+
+		for (size_t k = 0; k < x->stored.n && was == NULL; k++)
+			if (strcmp(x->stored.g[k].guid, g->guid) == 0)
+				was = &x->stored.g[k];
+		if (g->deleted) {
+			x->group_deleted = 1;
+			if (was == NULL || !was->deleted)
+				log_crit("scope group deleted in AD: the deactivations of the "
+				    "users it brought in are held; review, then run "
+				    "`ringsyncctl release-deactivations` group=%s guid=%s",
+				    log_q(x->s->cfg->ldap.groups.v[i]), g->guid);
+		} else if (was != NULL && strcasecmp(was->now_dn, g->dn) != 0) {
+			log_notice("scope group renamed or moved: it is followed by its "
+			    "objectGUID (update [ldap] groups) group=%s now=%s guid=%s",
+			    log_q(was->now_dn), log_q(g->dn), g->guid);
+		}
+	}
+}
+
+static int start_ad_scan(struct scan_ctx *x, const char *filter);
+
+#define FETCH_BATCH 100  /* objectGUIDs per search for new members */
+
+/* fetch_next: the next batch of new members, by objectGUID; 1 when sent. */
+static int
+fetch_next(struct scan_ctx *x)
+{
+	size_t n = x->nadded - x->fetched, o = 0;
+	char *filter;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (n > FETCH_BATCH)
+		n = FETCH_BATCH;
+	filter = xmalloc(n * 64 + 4);
+	o += (size_t)sprintf(filter, "(|");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b[16];
+
+		if (ad_guid_parse(x->added[x->fetched + i].guid, b) < 0)
+			continue;
+		o += (size_t)sprintf(filter + o, "(objectGUID=");
+		for (int k = 0; k < 16; k++)
+			o += (size_t)sprintf(filter + o, "\\%02x", b[k]);
+		o += (size_t)sprintf(filter + o, ")");
+	}
+	sprintf(filter + o, ")");
+	x->fetched += n;
+	x->fetching = 1;
+	rc = start_ad_scan(x, filter);
+	free(filter);
+	return rc == 0 ? 1 : -1;
+}
+
+/* conclude: after every search of the cycle, its end, in order. */
+static void
+conclude(struct scan_ctx *x)
+{
+	struct sync *s = x->s;
+
+	if (x->plan.full && !x->failed) {
+		x->hold_now = x->group_deleted;
+		sweep(x);
+		x->hold_now = 0;
+	}
+	scope_commit(x);
+	hold(x);
+	if (!x->failed && !s->dry_run)
+		store_watermark(x);
+}
+
+static void
+scan_end(struct scan_ctx *x)
+{
+	struct sync *s = x->s;
+
+	s->scan = NULL;
+	scan_free(x);
+	sync_scan_finished(s);
 }
 
 static void
@@ -455,6 +798,7 @@ done_cb(void *arg, int ok, const char *err)
 {
 	struct scan_ctx *x = arg;
 	struct sync *s = x->s;
+	int rc;
 
 	x->scan = NULL;
 	if (!ok) {
@@ -462,17 +806,20 @@ done_cb(void *arg, int ok, const char *err)
 		    "retries error=%s", log_q(err));
 		s->c.ad_down = 1;
 		ad_disconnect(s->ad);
-	} else {
-		page_cb(x);
-		if (x->plan.full && !x->failed)
-			sweep(x);
-		hold(x);
-		if (!x->failed && !s->dry_run)
-			store_watermark(x);
+		scan_end(x);
+		return;
 	}
-	s->scan = NULL;
-	scan_free(x);
-	sync_scan_finished(s);
+	page_cb(x);
+	if (!x->fetching && x->res != NULL && !x->plan.full && !x->failed)
+		scope_diff(x);
+	if (!x->failed && (rc = fetch_next(x)) != 0) {
+		if (rc > 0)
+			return; /* done_cb again at its end */
+		s->c.ad_down = 1;
+		x->failed = 1;
+	}
+	conclude(x);
+	scan_end(x);
 }
 
 static const struct ad_scan_ops scan_ops = { entry_cb, skipped_cb, page_cb,
@@ -546,12 +893,163 @@ clear_seen(struct scan_ctx *x)
 	return x->failed ? -1 : 0;
 }
 
+/* start_ad_scan: the range (filter NULL) or the users filter selects; 0 or -1. */
+static int
+start_ad_scan(struct scan_ctx *x, const char *filter)
+{
+	struct sync *s = x->s;
+	struct ad_scan_req req;
+	char err[1024];
+
+	req.plan = x->plan;
+	req.attrs = x->attrs;
+	req.nattrs = x->nattrs;
+	req.required_attr = config_map_get(&s->cfg->push, "email");
+	req.filter = filter;
+	x->scan = ad_scan_start(s->ad, &req, &scan_ops, x, err, sizeof(err));
+	if (x->scan == NULL) {
+		log_warning("AD scan failed error=%s", log_q(err));
+		s->c.ad_down = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* scan_begin: the range scan, once the scope is known. */
+static void
+scan_begin(struct scan_ctx *x)
+{
+	if ((x->plan.full && clear_seen(x) < 0) || start_ad_scan(x, NULL) < 0)
+		scan_end(x);
+}
+
+static void
+scope_cb(void *arg, struct ad_scope_result *r)
+{
+	struct scan_ctx *x = arg;
+	struct sync *s = x->s;
+
+	x->scope = NULL;
+	if (!r->ok) {
+		log_crit("the scope groups cannot be read: nothing is decided until "
+		    "they can (the watermark stays; nobody is deactivated because of "
+		    "it) error=%s", log_q(r->err));
+		s->c.scope_failed = r->bad_group ? 2 : 1;
+		s->scope_read = 0;
+		scope_note_error(x, r->err);
+		ad_scope_result_free(r);
+		scan_end(x);
+		return;
+	}
+	s->scope_read = 1;
+	if (r->reread) {
+		x->res = r;
+		scope_report(x);
+		log_debug("scope groups read groups=%zu nested=%zu members=%zu "
+		    "searches=%lu", r->ngroups, r->nnested, r->nmembers, r->reads);
+	} else {
+		ad_scope_result_free(r);
+	}
+	scan_begin(x);
+}
+
+/* same_groups: does the stored scope hold the configured groups? */
+static int
+same_groups(const struct config_strv *g, const struct record_scope *sc)
+{
+	if (g->n != sc->n)
+		return 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (strcasecmp(g->v[i], sc->g[i].dn) != 0 ||
+		    sc->g[i].guid[0] == '\0')
+			return 0;
+	return 1;
+}
+
+/*
+ * scope_plan: the stored scope, and whether the membership is read again
+ * this cycle (1) or only checked for changes (0): the check covers every
+ * change since the watermark, also those made while ringsyncd was not
+ * running. A scope that is new, or was dropped from the configuration,
+ * needs a full scan.
+ */
+static int
+scope_plan(struct scan_ctx *x)
+{
+	struct sync *s = x->s;
+	const struct config_strv *g = &s->cfg->ldap.groups;
+	struct store_txn *txn;
+	char err[256];
+
+	if (store_begin(s->store, 1, &txn, err, sizeof(err)) == 0) {
+		x->have_stored = record_scope_get(txn, &x->stored, NULL, 0) == 0 &&
+		    x->stored.n > 0 && x->stored.g[0].guid[0] != '\0';
+		store_abort(txn);
+	}
+	if (!x->plan.full && ((g->n > 0 && !x->have_stored) ||
+	    (g->n == 0 && x->have_stored))) {
+		x->plan.full = 1;
+		x->plan.lower = 0;
+		x->plan.reason = AD_SCAN_FULL_SCOPE;
+		s->c.full = 1;
+		s->c.lower = 0;
+		s->c.reason = ad_scan_reason_name(x->plan.reason);
+		log_notice("the group scope changed: scanning everything "
+		    "groups=%zu", g->n);
+	}
+	if (g->n == 0)
+		return 0;
+	return x->plan.full || !same_groups(g, &x->stored);
+}
+
+/* scope_start: read the scope groups, then scan_begin; 0, or -1 (ended). */
+static int
+scope_start(struct scan_ctx *x, int reread)
+{
+	const struct config_strv *g = &x->s->cfg->ldap.groups;
+	struct ad_scope_req req = { 0 };
+	const char **guids = xcalloc(g->n, sizeof(*guids));
+	char (*known)[AD_GUID_LEN + 1] = xcalloc(x->stored.nnested + x->stored.n + 1,
+	    sizeof(*known));
+	char err[1024];
+
+	for (size_t i = 0; i < g->n; i++) {
+		guids[i] = "";
+		for (size_t k = 0; k < x->stored.n; k++)
+			if (strcasecmp(g->v[i], x->stored.g[k].dn) == 0)
+				guids[i] = x->stored.g[k].guid;
+	}
+	if (x->stored.nnested > 0)
+		memcpy(known, x->stored.nested, x->stored.nnested * sizeof(*known));
+	req.nknown = x->stored.nnested;
+	for (size_t k = 0; k < x->stored.n; k++)
+		memcpy(known[req.nknown++], x->stored.g[k].guid, sizeof(*known));
+	qsort(known, req.nknown, sizeof(*known), (int (*)(const void *,
+	    const void *))strcmp);
+	req.dns = (const char *const *)g->v;
+	req.guids = guids;
+	req.n = g->n;
+	req.known = (const char (*)[AD_GUID_LEN + 1])known;
+	req.lower = x->plan.lower;
+	req.upper = x->plan.upper;
+	req.reread = reread;
+	req.verify = !x->s->scope_read; /* at start: is every group there? */
+	x->scope = ad_scope_start(x->s->ad, &req, scope_cb, x, err, sizeof(err));
+	free(guids);
+	free(known);
+	if (x->scope == NULL) {
+		log_warning("AD scan failed error=%s", log_q(err));
+		x->s->c.ad_down = 1;
+		return -1;
+	}
+	return 0;
+}
+
 void
 sync_scan_start(struct sync *s)
 {
 	struct scan_ctx *x;
-	struct ad_scan_req req;
-	char err[1024];
+	int reread;
 
 	if (connect_ad(s) < 0) {
 		sync_scan_finished(s);
@@ -560,8 +1058,9 @@ sync_scan_start(struct sync *s)
 	x = xcalloc(1, sizeof(*x));
 	x->s = s;
 	plan_scan(s, x);
-	if (!x->plan.full && x->plan.lower > x->plan.upper) {
-		free(x); /* idle: nothing changed since the watermark */
+	reread = scope_plan(x);
+	if (!x->plan.full && x->plan.lower > x->plan.upper && !reread) {
+		scan_free(x); /* idle: nothing changed since the watermark */
 		sync_scan_finished(s);
 		return;
 	}
@@ -569,24 +1068,13 @@ sync_scan_start(struct sync *s)
 		x->attrs[x->nattrs++] = s->cfg->push.v[i].value;
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;
-	if (x->plan.full && clear_seen(x) < 0) {
-		scan_free(x);
-		sync_scan_finished(s);
+	s->scan = x;
+	if (s->cfg->ldap.groups.n > 0) {
+		if (scope_start(x, reread) < 0)
+			scan_end(x);
 		return;
 	}
-	req.plan = x->plan;
-	req.attrs = x->attrs;
-	req.nattrs = x->nattrs;
-	req.required_attr = config_map_get(&s->cfg->push, "email");
-	s->scan = x;
-	x->scan = ad_scan_start(s->ad, &req, &scan_ops, x, err, sizeof(err));
-	if (x->scan == NULL) {
-		log_warning("AD scan failed error=%s", log_q(err));
-		s->c.ad_down = 1;
-		s->scan = NULL;
-		free(x);
-		sync_scan_finished(s);
-	}
+	scan_begin(x);
 }
 
 void
@@ -598,5 +1086,5 @@ sync_scan_abort(struct sync *s)
 		return;
 	ad_scan_cancel(x->scan);
 	s->scan = NULL;
-	scan_free(x);
+	scan_free(x); /* cancels the scope read too */
 }

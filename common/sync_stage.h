@@ -28,6 +28,7 @@ struct cycle {
 	unsigned long long store0;    /* failed store commits before the cycle */
 	int ad_down, phone_down;      /* unreachable or authentication failed */
 	int auth_failed;              /* the phone system refused the session */
+	int scope_failed;             /* the scope groups could not be read */
 };
 
 struct push;
@@ -95,6 +96,7 @@ struct sync {
 	struct writer *wr;            /* owned while writing back */
 	json_t *schema;               /* owned: the cached user schema, or NULL */
 	int notify_on;
+	int scope_read;               /* the scope groups were read since start */
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
 	char err[1024];

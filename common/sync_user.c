@@ -171,7 +171,24 @@ struct list {
 	int failed_only;
 	void (*cb)(const struct sync_user_view *u, void *arg);
 	void *arg;
+	struct store_txn *txn;
+	struct record_scope scope;    /* owned when have_scope */
+	int have_scope;
 };
+
+/* bringing_group: the scope group that brings the user in, or NULL. */
+static const char *
+bringing_group(const struct list *l, const char *guid)
+{
+	char via[AD_GUID_LEN + 1];
+
+	if (!l->have_scope || record_member_get(l->txn, guid, via) != 0)
+		return NULL;
+	for (size_t i = 0; i < l->scope.n; i++)
+		if (strcmp(l->scope.g[i].guid, via) == 0)
+			return l->scope.g[i].now_dn;
+	return NULL;
+}
 
 static int
 list_cb(struct record_user *u, void *arg)
@@ -180,7 +197,9 @@ list_cb(struct record_user *u, void *arg)
 	const struct record_error *e = record_user_error(u);
 	struct sync_user_view view = { u->guid, u->ad.dn, u->ad.email,
 		record_user_phone_id(u), user_state(u), e ? e->msg : NULL,
-		u->imp.direct_number, u->imp.extension_number };
+		u->imp.direct_number, u->imp.extension_number, NULL };
+
+	view.scope_group = bringing_group(l, u->guid);
 
 	if (!l->failed_only || e != NULL)
 		l->cb(&view, l->arg);
@@ -192,14 +211,18 @@ sync_users_list(struct store *st, int failed_only,
     void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
     char *err, size_t errlen)
 {
-	struct list l = { failed_only, cb, arg };
+	struct list l = { failed_only, cb, arg, NULL, { 0 }, 0 };
 	struct record_walk w = { NULL, &l, 0, NULL };
 	struct store_txn *txn;
 	int rc;
 
 	if (store_begin(st, 1, &txn, err, errlen) < 0)
 		return -1;
+	l.txn = txn;
+	l.have_scope = record_scope_get(txn, &l.scope, NULL, 0) == 0;
 	rc = record_user_walk(txn, &w, list_cb);
+	if (l.have_scope)
+		record_scope_clear(&l.scope);
 	store_abort(txn);
 	if (rc < 0)
 		return util_errbuf_set(err, errlen, "cannot read the users");

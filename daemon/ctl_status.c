@@ -209,6 +209,8 @@ struct status_state {
 	                                   * none recorded (or unreadable) */
 	char err[512];                    /* the watermark's error (wrc < 0) */
 	long long scan_age, import_age;   /* s since a success; -1 none */
+	struct record_scope scope;        /* owned when have_scope */
+	int have_scope;
 };
 
 /*
@@ -247,6 +249,7 @@ status_read(const struct config *cfg, struct status_state *ss)
 	    &ss->cycle[RECORD_CYCLE_FULL], NULL, 0) == 0 ?
 	    &ss->cycle[RECORD_CYCLE_FULL] : NULL;
 	ss->wrc = store_watermark_get(txn, &ss->w, ss->err, sizeof(ss->err));
+	ss->have_scope = record_scope_get(txn, &ss->scope, NULL, 0) == 0;
 	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
 		memset(&ss->tok, 0, sizeof(ss->tok));
 	store_abort(txn);
@@ -260,6 +263,7 @@ status_state_clear(struct status_state *ss)
 	if (ss->wrc == 0)
 		store_watermark_clear(&ss->w);
 	store_tokens_clear(&ss->tok);
+	record_scope_clear(&ss->scope);
 }
 
 /* status_judge: the findings into st (the lanes' ages into ss). */
@@ -280,6 +284,13 @@ status_judge(struct status *st, const struct config *cfg,
 	else if (so->warn_failed > 0 && n->failed >= so->warn_failed)
 		status_raise(st, STATUS_WARNING, "%u failing user%s", n->failed,
 		    n->failed == 1 ? "" : "s");
+	if (ss->have_scope && ss->scope.error != NULL)
+		status_raise(st, STATUS_CRITICAL, "the scope groups cannot be read, "
+		    "nothing is decided: %s", ss->scope.error);
+	for (size_t i = 0; ss->have_scope && i < ss->scope.n; i++)
+		if (ss->scope.g[i].deleted)
+			status_raise(st, STATUS_CRITICAL, "scope group %s was deleted in "
+			    "AD", ss->scope.g[i].dn);
 	if (n->invalid > 0)
 		status_raise(st, STATUS_WARNING, "%u invalid record%s in the state "
 		    "store (skipped; the log names them)", n->invalid,
@@ -334,6 +345,37 @@ print_counts(const struct sync_counts *n)
 		    "invalid records", n->invalid);
 }
 
+/* print_scope: each scope group, its members and when they last changed. */
+static void
+print_scope(const struct config *cfg, const struct status_state *ss)
+{
+	char t[64];
+	size_t live = 0;
+
+	if (cfg->ldap.groups.n == 0 && !ss->have_scope)
+		return;
+	if (!ss->have_scope || ss->scope.n == 0) {
+		printf("%-16s %zu configured, not read yet\n", "scope groups",
+		    cfg->ldap.groups.n);
+		return;
+	}
+	for (size_t i = 0; i < ss->scope.n; i++) {
+		const struct record_scope_group *g = &ss->scope.g[i];
+
+		printf("%-16s %s members=%u changed=%s%s%s%s\n", "scope group", g->dn,
+		    g->members, g->changed > 0 ? ctl_fmt_time(g->changed, t,
+		    sizeof(t)) : "-", g->deleted ? " deleted in AD" : "",
+		    strcasecmp(g->now_dn, g->dn) != 0 && !g->deleted ? " now " : "",
+		    strcasecmp(g->now_dn, g->dn) != 0 && !g->deleted ? g->now_dn : "");
+	}
+	for (size_t i = 0; i < ss->scope.n; i++)
+		live += !ss->scope.g[i].deleted;
+	printf("%-16s %zu\n", "nested groups", ss->scope.nnested > live ?
+	    ss->scope.nnested - live : 0);
+	if (ss->scope.error != NULL)
+		printf("%-16s %s\n", "scope error", ss->scope.error);
+}
+
 /* status_report: the state for a person, after the check's line. */
 static void
 status_report(const struct config *cfg, const struct status_state *ss,
@@ -351,6 +393,7 @@ status_report(const struct config *cfg, const struct status_state *ss,
 	print_cycle("full sync", ss->full);
 	print_cycle("import cycle", ss->import);
 	print_counts(&ss->n);
+	print_scope(cfg, ss);
 	if (cfg->telephony.jwt_file != NULL) {
 		printf("%-16s JWT credential (renewed by ringsyncd)\n", "session");
 	} else {

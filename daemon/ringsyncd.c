@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "ad.h"
 #include "config.h"
 #include "log.h"
 #include "schema.h"
@@ -154,6 +155,43 @@ check_schema(const struct config *cfg, struct config_problems *pr)
 	return n;
 }
 
+/*
+ * check_groups: -t asks AD whether each scope group can scope users; the
+ * number of problems. AD out of reach is said, not counted: -t is also
+ * run where the DCs are not reachable yet.
+ */
+static size_t
+check_groups(const struct config *cfg)
+{
+	struct ev_loop *loop;
+	struct ad *ad;
+	char err[2048];
+	size_t bad = 0;
+
+	if (strcasestr(cfg->ldap.user_filter, "memberOf") != NULL)
+		printf("ringsyncd: warning: user_filter tests memberOf: AD does not "
+		    "change a user when its groups change, so such changes are seen "
+		    "only by the full sync; use [ldap] groups\n");
+	if (cfg->ldap.groups.n == 0)
+		return 0;
+	loop = ev_loop_new(EVFLAG_AUTO);
+	ad = ad_new(loop, cfg);
+	if (ad_connect(ad, err, sizeof(err)) < 0) {
+		printf("ringsyncd: the scope groups are not checked: cannot reach "
+		    "Active Directory: %s\n", err);
+	} else {
+		for (size_t i = 0; i < cfg->ldap.groups.n; i++)
+			if (ad_scope_check(ad, cfg->ldap.groups.v[i], err,
+			    sizeof(err)) < 0) {
+				fprintf(stderr, "%s: [ldap] groups: %s\n", cfg->path, err);
+				bad++;
+			}
+	}
+	ad_free(ad);
+	ev_loop_destroy(loop);
+	return bad;
+}
+
 /* -t: print every problem; 0 or 2. */
 static int
 test_config(const struct options *o)
@@ -171,6 +209,12 @@ test_config(const struct options *o)
 	}
 	log_init("ringsyncd", cfg->log.facility, LOG_WARNING, LOG_F_STDERR);
 	warn_config(cfg);
+	if (check_groups(cfg) > 0) {
+		fprintf(stderr, "ringsyncd: the scope groups of %s cannot scope "
+		    "users\n", o->config_path);
+		config_free(cfg);
+		return EXIT_CONFIG;
+	}
 	if (check_schema(cfg, &pr) > 0) {
 		for (size_t i = 0; i < pr.n; i++)
 			fprintf(stderr, "%s\n", pr.v[i]);

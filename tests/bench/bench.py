@@ -45,6 +45,8 @@ KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 IDLE_CYCLES = 3
 CREATES = 20             # new AD users created on the phone side
 DEACTIVATIONS = 40       # below max_deactivations' default of 50
+GROUPS_OU = "OU=BenchGroups,DC=example,DC=test"   # outside base_dn
+GROUP_ADDS = 100         # members added to the deepest nested group
 
 
 def log(msg):
@@ -725,6 +727,96 @@ class Bench:
                                      "DC %r" % (ours, dc))
             log("N=%d: WARNING: ldapcount %r, DC log %r" % (self.n, ours, dc))
 
+    # -- group scope
+
+    def make_groups(self):
+        """Half the users in a scope group nested 3 levels (a quarter at
+        each level), the groups outside base_dn; returns (scope, deepest,
+        members, users not in any group)."""
+        members = list(range(0, self.n, 2))            # the even users
+        names = ["BenchScope", "BenchL1", "BenchL2", "BenchL3"]
+        dns = ["CN=%s,%s" % (g, GROUPS_OU) for g in names]
+        ldif = ["dn: %s\nchangetype: add\nobjectClass: organizationalUnit\n\n" % GROUPS_OU]
+        for i, dn in enumerate(dns):
+            ldif.append("dn: %s\nchangetype: add\nobjectClass: group\n%s\n" % (
+                dn, "member: %s\n" % dns[i + 1] if i + 1 < len(dns) else ""))
+        quarter = [members[k::4] for k in range(4)]
+        for dn, part in zip(dns, quarter):
+            for i in range(0, len(part), 1000):
+                ldif.append("dn: %s\nchangetype: modify\nadd: member\n%s-\n\n" % (
+                    dn, "".join("member: CN=user%d,%s\n" % (u, USERS_OU)
+                                for u in part[i:i + 1000])))
+        t = time.monotonic()
+        self.ldapmodify("groups-setup", "".join(ldif), as_admin=True)
+        self.res["setup"]["groups_s"] = round(time.monotonic() - t, 2)
+        outside = [u for u in range(1, self.n, 2)]
+        return dns[0], dns[-1], members, outside
+
+    def inchain(self, name, scope_dn, attrs):
+        """The baseline: the in-chain matching rule asks the DC for every
+        member at any depth, in one paged search of base_dn."""
+        return self.ldapsearch(name, {
+            "base": USERS_OU, "page": "500", "attrs": attrs,
+            "filter": "(&(objectCategory=person)(objectClass=user)(mail=*)"
+                      "(memberOf:1.2.840.113556.1.4.1941:=%s))" % scope_dn})
+
+    def phase_groups(self):
+        """[ldap] groups: the full scan, an incremental cycle after members
+        were added to the deepest nested group, and the idle cycle, each
+        beside an ldapsearch with the in-chain filter. deactivate = none:
+        the users outside the group leave the scope without API calls."""
+        scope, deepest, members, outside = self.make_groups()
+        path = self.conf("groups.conf", sync="deactivate = none\n"
+                         "max_deactivations = 100%")
+        text = open(path).read().replace("[telephony]", "groups = %s\n[telephony]" % scope)
+        with open(path, "w") as f:
+            f.write(text)
+        self.limits(fast=True)
+        log("N=%d: group scope set up (%d members): the first cycle" % (self.n, len(members)))
+        self.once("groups-first", path)
+        self.limits()
+        log("N=%d: group scope: full scan" % self.n)
+        r = self.once("groups-full", path, "--full-resync", hold_import=2.0)
+        ln = self.lanes(r)
+        s = ln["scan"]
+        attrs = next((o.get("attrs", "") for o in ln["_scan_ops"] if o["op"] == "search"
+                      and o.get("page") and o.get("base") == USERS_OU), "")
+        base = min((self.inchain("baseline-groups-full-%d" % k, scope, attrs)
+                    for k in range(2)), key=lambda b: b["wall_s"])
+        assert base["entries"] == len(members), (base["entries"], len(members))
+        self.res["phases"]["groups_full"] = {
+            "members": len(members), "ringsyncd_s": s["s"], "baseline_s": base["wall_s"],
+            "ldap": s["ldap"], "baseline_ldap": base["ldap"], "api": s["api"],
+            "rss_kib": s["rss_kib"], "run": ln["run"], "summary": s["summary"]}
+        added = outside[:GROUP_ADDS]
+        self.ldapmodify("groups-add", "dn: %s\nchangetype: modify\nadd: member\n%s-\n" % (
+            deepest, "".join("member: CN=user%d,%s\n" % (u, USERS_OU) for u in added)),
+            as_admin=True)
+        self.limits()
+        log("N=%d: group scope: incremental, %d members added at depth 3" %
+            (self.n, len(added)))
+        r = self.once("groups-incremental", path, hold_import=2.0)
+        ln = self.lanes(r)
+        s = ln["scan"]
+        base = self.inchain("baseline-groups-incr", scope, attrs)
+        assert base["entries"] == len(members) + len(added)
+        self.res["phases"]["groups_incremental"] = {
+            "added": len(added), "ringsyncd_s": s["s"], "baseline_s": base["wall_s"],
+            "ldap": s["ldap"], "baseline_ldap": base["ldap"], "api": s["api"],
+            "rss_kib": s["rss_kib"], "run": ln["run"], "summary": s["summary"]}
+        self.once("groups-settle", path)      # the write-back's own changes
+        self.limits()
+        log("N=%d: group scope: idle run" % self.n)
+        r = self.once("groups-idle", path, hold_import=2.0)
+        ln = self.lanes(r)
+        s = ln["scan"]
+        base = self.ldapsearch("baseline-groups-idle", {
+            "base": "", "scope": "base", "attrs": "highestCommittedUSN"})
+        self.res["phases"]["groups_idle"] = {
+            "ringsyncd_s": s["s"], "baseline_s": base["wall_s"], "ldap": s["ldap"],
+            "baseline_ldap": base["ldap"], "api": s["api"], "rss_kib": s["rss_kib"],
+            "summary": s["summary"]}
+
     # -- all
 
     def run(self):
@@ -740,6 +832,7 @@ class Bench:
             self.phase_creates()
             self.phase_deactivations()
             self.phase_ldap_check()
+            self.phase_groups()
         finally:
             _stop_runs()
             self.stop_dc()

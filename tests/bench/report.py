@@ -20,6 +20,9 @@ PHASES = [
     ("updates", "1,000 profile updates"),
     ("creates", "creates"),
     ("deactivations", "deactivations"),
+    ("groups_full", "full scan, scope group of half the users (3 levels)"),
+    ("groups_incremental", "incremental, 100 added to a nested group"),
+    ("groups_idle", "idle run with a scope group"),
 ]
 BASELINE = {
     "full_scan": "ldapsearch",
@@ -28,6 +31,9 @@ BASELINE = {
     "incremental": "ldapsearch + bulk client",
     "import": "paging client",
     "writeback": "ldapmodify",
+    "groups_full": "ldapsearch in-chain",
+    "groups_incremental": "ldapsearch in-chain",
+    "groups_idle": "ldapsearch rootDSE",
 }
 
 

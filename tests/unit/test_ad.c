@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +281,118 @@ test_diff(void **state)
 	assert_int_equal(idx[0], 0);
 }
 
+static void
+test_range_parse(void **state)
+{
+	unsigned long next = 7;
+
+	(void)state;
+	assert_int_equal(ad_range_parse("member", "member", &next), 0);
+	assert_int_equal(next, 0);          /* every value at once */
+	assert_int_equal(ad_range_parse("member;range=0-1499", "member", &next), 0);
+	assert_int_equal(next, 1500);
+	assert_int_equal(ad_range_parse("Member;Range=1500-2999", "member", &next), 0);
+	assert_int_equal(next, 3000);
+	assert_int_equal(ad_range_parse("member;range=1500-*", "member", &next), 0);
+	assert_int_equal(next, 0);          /* the last part */
+	assert_int_equal(ad_range_parse("member;range=0-999", "member", &next), 0);
+	assert_int_equal(next, 1000);       /* a lower MaxValRange is followed */
+	assert_int_equal(ad_range_parse("memberOf", "member", &next), -1);
+	assert_int_equal(ad_range_parse("member;range=x-1", "member", &next), -1);
+	assert_int_equal(ad_range_parse("member;range=0-", "member", &next), -1);
+	assert_int_equal(ad_range_parse("member;range=0-12a", "member", &next), -1);
+	assert_int_equal(ad_range_parse("member;binary", "member", &next), -1);
+}
+
+static void
+test_extended_dn_guid(void **state)
+{
+	char out[AD_GUID_LEN + 1];
+	const char *v = "<GUID=D7CF2900-78a7-4035-9dfb-879f73c67aee>;<SID=S-1-5-21-1>;"
+	    "CN=gu638,OU=G,DC=example,DC=test";
+
+	(void)state;
+	assert_int_equal(ad_extended_dn_guid(v, strlen(v), out), 0);
+	assert_string_equal(out, "d7cf2900-78a7-4035-9dfb-879f73c67aee");
+	assert_int_equal(ad_extended_dn_guid("CN=x,DC=t", 9, out), -1);
+	assert_int_equal(ad_extended_dn_guid(v, 20, out), -1); /* cut short */
+	v = "<GUID=d7cf2900-78a7-4035-9dfb-879f73c67aeg>;CN=x";
+	assert_int_equal(ad_extended_dn_guid(v, strlen(v), out), -1);
+	v = "<SID=S-1-5-21-1>;CN=x,DC=t";
+	assert_int_equal(ad_extended_dn_guid(v, strlen(v), out), -1);
+}
+
+#define GA "00000000-0000-0000-0000-00000000000a"
+#define GB "00000000-0000-0000-0000-00000000000b"
+#define GC "00000000-0000-0000-0000-00000000000c"
+#define GD "00000000-0000-0000-0000-00000000000d"
+#define GX "00000000-0000-0000-0000-0000000000ff"
+
+static void
+test_members_finish(void **state)
+{
+	struct ad_member m[] = { { GC, 1 }, { GA, 2 }, { GX, 0 }, { GC, 0 },
+		{ GB, 1 }, { GA, 1 } };
+	struct ad_member m2[] = { { GA, 1 }, { GA, 1 }, { GA, 0 } };
+	const char groups[][AD_GUID_LEN + 1] = { GB, GX };
+	unsigned int count[3] = { 0 };
+	size_t n;
+
+	(void)state;
+	n = ad_members_finish(m, 6, groups, 2, count);
+	assert_int_equal(n, 2);             /* the groups are no users */
+	assert_string_equal(m[0].guid, GA);
+	assert_int_equal(m[0].via, 1);      /* the lowest group of the two */
+	assert_string_equal(m[1].guid, GC);
+	assert_int_equal(m[1].via, 0);
+	assert_int_equal(count[0], 1);      /* C */
+	assert_int_equal(count[1], 2);      /* A and C */
+	assert_int_equal(count[2], 1);      /* A too */
+	assert_int_equal(ad_members_finish(m, 0, groups, 2, NULL), 0);
+	/* Two paths to one user in one group count once. */
+	memset(count, 0, sizeof(count));
+	assert_int_equal(ad_members_finish(m2, 3, NULL, 0, count), 1);
+	assert_int_equal(m2[0].via, 0);
+	assert_int_equal(count[0], 1);
+	assert_int_equal(count[1], 1);
+}
+
+struct seen {
+	char log[256];
+};
+
+static void
+diff_rec(void *arg, const struct ad_member *m, enum ad_member_change ch)
+{
+	struct seen *s = arg;
+	size_t o = strlen(s->log);
+
+	snprintf(s->log + o, sizeof(s->log) - o, "%c%c%u ", ch == AD_MEMBER_ADDED ?
+	    '+' : ch == AD_MEMBER_REMOVED ? '-' : '~', m->guid[AD_GUID_LEN - 1],
+	    m->via);
+}
+
+static void
+test_members_diff(void **state)
+{
+	const struct ad_member was[] = { { GA, 0 }, { GB, 0 }, { GC, 1 } };
+	const struct ad_member now[] = { { GB, 0 }, { GC, 0 }, { GD, 1 } };
+	struct seen s = { "" };
+
+	(void)state;
+	assert_int_equal(ad_members_diff(was, 3, now, 3, diff_rec, &s), 3);
+	assert_string_equal(s.log, "-a0 ~c0 +d1 ");
+	s.log[0] = '\0';                    /* nothing before: all added */
+	assert_int_equal(ad_members_diff(NULL, 0, now, 3, diff_rec, &s), 3);
+	assert_string_equal(s.log, "+b0 +c0 +d1 ");
+	s.log[0] = '\0';                    /* nothing now: all removed */
+	assert_int_equal(ad_members_diff(was, 3, NULL, 0, diff_rec, &s), 3);
+	assert_string_equal(s.log, "-a0 -b0 -c1 ");
+	s.log[0] = '\0';                    /* the same: no call */
+	assert_int_equal(ad_members_diff(was, 3, was, 3, diff_rec, &s), 0);
+	assert_string_equal(s.log, "");
+}
+
 int
 main(void)
 {
@@ -292,6 +405,10 @@ main(void)
 		cmocka_unit_test(test_entry_problems),
 		cmocka_unit_test(test_entry_integers),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_range_parse),
+		cmocka_unit_test(test_extended_dn_guid),
+		cmocka_unit_test(test_members_finish),
+		cmocka_unit_test(test_members_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -285,6 +285,51 @@ test_duplicates_and_outside(void **state)
 }
 
 static void
+test_groups(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text;
+
+	(void)state;
+	/* ';' separates (the " ; " inih would take for a comment too), an
+	 * escaped "\;" is part of a DN, and continued lines add to the list. */
+	text = base_conf("groups = CN=RingCentral Users,OU=Groups,DC=example,DC=test"
+	    " ; CN=Contractors Phones,OU=Groups,DC=example,DC=test;\n"
+	    "    CN=A\\;B,DC=example,DC=test\n", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->ldap.groups.n, 3);
+	assert_string_equal(cfg->ldap.groups.v[0],
+	    "CN=RingCentral Users,OU=Groups,DC=example,DC=test");
+	assert_string_equal(cfg->ldap.groups.v[1],
+	    "CN=Contractors Phones,OU=Groups,DC=example,DC=test");
+	assert_string_equal(cfg->ldap.groups.v[2], "CN=A\\;B,DC=example,DC=test");
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* Unset: no groups. */
+	text = base_conf("", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->ldap.groups.n, 0);
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* Not a DN, twice the same group: file:line problems. */
+	text = base_conf("groups = Phones\n", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 6, "groups: 'Phones' is not a DN"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+	text = base_conf("groups = CN=G,DC=t ; cn=g,dc=t\n", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 6, "groups: 'cn=g,dc=t' is listed twice"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
 test_long_lines_and_continuation(void **state)
 {
 	struct config_problems pr = { 0 };
@@ -794,6 +839,7 @@ main(void)
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_duplicates_and_outside),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_long_lines_and_continuation),
 		cmocka_unit_test(test_cross_checks),
 		cmocka_unit_test(test_plain_ldap_simple_bind),

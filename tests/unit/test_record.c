@@ -660,7 +660,7 @@ test_migrate_v1(void **state)
 	/* The writable open migrates, in the current shapes. */
 	st = open_ok(dir, 0);
 	txn = begin(st, 1);
-	assert_string_equal(raw(txn, STORE_META, "schema_version"), "2");
+	assert_string_equal(raw(txn, STORE_META, "schema_version"), "3");
 	assert_non_null(strstr(raw(txn, STORE_USERS, G1), "\"push\":{"));
 	assert_null(strstr(raw(txn, STORE_USERS, G1), "phone_active"));
 	assert_non_null(strstr(raw(txn, STORE_OUTBOX, G2), "\"hold\":\"held\""));
@@ -674,7 +674,7 @@ test_migrate_v1(void **state)
 	/* Opened again: nothing more to do. */
 	st = open_ok(dir, 0);
 	txn = begin(st, 1);
-	assert_string_equal(raw(txn, STORE_META, "schema_version"), "2");
+	assert_string_equal(raw(txn, STORE_META, "schema_version"), "3");
 	check_v1_records(txn);
 	store_abort(txn);
 	store_close(st);

@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <lmdb.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -389,6 +392,65 @@ test_readonly_missing(void **state)
 	assert_non_null(strstr(err, "ringsyncd has not run yet"));
 }
 
+/*
+ * A version-2 store (no members database): read-only, the members read as
+ * empty; the writable open creates the database and stamps version 3.
+ */
+static void
+test_version2_without_members(void **state)
+{
+	const char *dir = tu_tmpdir();
+	struct store *st = open_ok(dir, 0);
+	struct store_txn *txn;
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl, n = 7;
+	char path[512], err[512];
+	MDB_env *env;
+	MDB_txn *mt;
+	MDB_dbi dbi;
+
+	(void)state;
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/state.mdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &mt), 0);
+	assert_int_equal(mdb_dbi_open(mt, "members", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(mt, dbi, 1), 0);  /* the database is gone */
+	assert_int_equal(mdb_dbi_open(mt, "meta", 0, &dbi), 0);
+	{
+		MDB_val key = { 14, "schema_version" }, val = { 1, "2" };
+
+		assert_int_equal(mdb_put(mt, dbi, &key, &val, 0), 0);
+	}
+	assert_int_equal(mdb_txn_commit(mt), 0);
+	mdb_env_close(env);
+
+	st = open_ok(dir, STORE_RDONLY);
+	assert_int_equal(store_begin(st, 1, &txn, err, sizeof(err)), 0);
+	assert_int_equal(store_get(txn, STORE_MEMBERS,
+	    "00000000-0000-0000-0000-00000000000a", &v, &vl), 1);
+	assert_int_equal(store_count(txn, STORE_MEMBERS, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_iter_open(txn, STORE_MEMBERS, NULL, &it), 0);
+	assert_int_equal(store_iter_next(it, &k, &kl, &v, &vl), 0);
+	store_iter_close(it);
+	store_abort(txn);
+	store_close(st);
+
+	st = open_ok(dir, 0);
+	assert_int_equal(store_begin(st, 0, &txn, err, sizeof(err)), 0);
+	put_str(txn, STORE_MEMBERS, "00000000-0000-0000-0000-00000000000a", "g");
+	assert_int_equal(store_get(txn, STORE_META, "schema_version", &v, &vl), 0);
+	assert_int_equal(vl, 1);
+	assert_memory_equal(v, "3", 1);
+	commit_ok(txn);
+	store_close(st);
+}
+
 static void
 test_newer_schema_refused(void **state)
 {
@@ -404,7 +466,7 @@ test_newer_schema_refused(void **state)
 	store_close(st);
 	assert_int_equal(store_open(dir, 0, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "has schema version 99, newer than this "
-	    "ringsyncd understands (2)"));
+	    "ringsyncd understands (3)"));
 	assert_int_equal(store_open(dir, STORE_RDONLY, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema version 99"));
 }
@@ -541,6 +603,7 @@ main(void)
 		cmocka_unit_test(test_second_writer_refused_reader_allowed),
 		cmocka_unit_test(test_one_writer_per_process),
 		cmocka_unit_test(test_readonly_missing),
+		cmocka_unit_test(test_version2_without_members),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_crash_mid_transaction),
 		cmocka_unit_test(test_crash_between_commits),
