@@ -737,9 +737,9 @@ class Bench:
         names = ["BenchScope", "BenchL1", "BenchL2", "BenchL3"]
         dns = ["CN=%s,%s" % (g, GROUPS_OU) for g in names]
         ldif = ["dn: %s\nchangetype: add\nobjectClass: organizationalUnit\n\n" % GROUPS_OU]
-        for i, dn in enumerate(dns):
+        for i in reversed(range(len(dns))):   # the deepest first: a member must exist
             ldif.append("dn: %s\nchangetype: add\nobjectClass: group\n%s\n" % (
-                dn, "member: %s\n" % dns[i + 1] if i + 1 < len(dns) else ""))
+                dns[i], "member: %s\n" % dns[i + 1] if i + 1 < len(dns) else ""))
         quarter = [members[k::4] for k in range(4)]
         for dn, part in zip(dns, quarter):
             for i in range(0, len(part), 1000):

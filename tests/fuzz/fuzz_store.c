@@ -1,24 +1,27 @@
 /*
  * fuzz_store: the records the daemon reads back from its state store
- * (record.c: users and outbox entries; sync_user.c: as ringsyncctl lists
- * and counts them; store.c: the watermark and the OAuth tokens). A store is
+ * (record.c: users and outbox entries; record_scope.c: the group scope's
+ * state and members; sync_user.c: as ringsyncctl lists and counts them;
+ * store.c: the watermark and the OAuth tokens). A store is
  * written by ringsyncd itself, but it outlives versions, disks fill up and
  * people edit it with mdb_load: a record must never crash a reader.
  *
  * Input: one record. It is stored, through a real LMDB store in a
- * temporary directory, as a user, an outbox entry, the watermark and the
- * tokens, then read back through the functions the daemon and
+ * temporary directory, as a user, an outbox entry, the watermark, the
+ * tokens, the scope state and a member's group, then read back through the functions the daemon and
  * ringsyncctl use.
  *
  * Oracles: a record that decodes re-encodes to one that decodes the same
  * (users through their parts' puts, outbox entries through
  * record_out_put); an outbox entry that wants an active phone user has a
- * profile; the list and the counts see the one user, or count it invalid.
+ * profile; the list and the counts see the one user, or count it invalid;
+ * a scope state that decodes re-encodes to one that decodes the same.
  */
 #include <jansson.h>
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "record.h"
 #include "store.h"
 #include "sync_internal.h"
 #include "util.h"
@@ -114,6 +117,30 @@ check_out(struct store_txn *txn, const struct record_out *o)
 }
 
 static void
+check_scope(struct store_txn *txn)
+{
+	struct record_scope a, b;
+	struct ad_member *m = NULL;
+	size_t n = 0;
+	char err[256];
+
+	if (record_scope_get(txn, &a, err, sizeof(err)) != 0)
+		return;
+	fz_check(record_members_load(txn, a.g, a.n, &m, &n, err, sizeof(err)) == 0);
+	fz_check(n <= 1 && (n == 0 || m[0].via <= a.n));
+	free(m);
+	fz_check(record_scope_put(txn, &a, err, sizeof(err)) == 0);
+	fz_check(record_scope_get(txn, &b, err, sizeof(err)) == 0);
+	fz_check(a.n == b.n && a.nnested == b.nnested && same(a.error, b.error));
+	for (size_t i = 0; i < a.n; i++)
+		fz_check(strcmp(a.g[i].guid, b.g[i].guid) == 0 &&
+		    same(a.g[i].dn, b.g[i].dn) && same(a.g[i].now_dn, b.g[i].now_dn) &&
+		    a.g[i].members == b.g[i].members && a.g[i].deleted == b.g[i].deleted);
+	record_scope_clear(&a);
+	record_scope_clear(&b);
+}
+
+static void
 view_cb(const struct sync_user_view *u, void *arg)
 {
 	fz_check(strcmp(u->guid, GUID) == 0 && u->state != NULL);
@@ -143,6 +170,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    sizeof(err)) == 0);
 	fz_check(store_put(txn, STORE_TOKENS, "oauth", data, size, err,
 	    sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_META, "scope", data, size, err,
+	    sizeof(err)) == 0);
+	fz_check(store_put(txn, STORE_MEMBERS, GUID, data, size, err,
+	    sizeof(err)) == 0);
 	fz_check(store_commit(txn, err, sizeof(err)) == 0);
 
 	/* what ringsyncctl users and status read */
@@ -165,6 +196,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_watermark_clear(&wm);
 	if (store_tokens_get(txn, &tok, err, sizeof(err)) == 0)
 		store_tokens_clear(&tok);
+	check_scope(txn);
 	store_abort(txn);
 	return 0;
 }
