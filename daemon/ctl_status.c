@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "ctl_status.h"
 #include "log.h"
 #include "record.h"
 #include "store.h"
@@ -34,22 +35,6 @@ print_time(const char *label, long long t)
 /* ---------------------------------------------------------------------
  * status: a report and a monitoring check (Nagios plugin conventions) */
 
-#define STATUS_OK 0
-#define STATUS_WARNING 1
-#define STATUS_CRITICAL 2
-#define TOKEN_WARN_DAYS 7
-
-struct status_opts {
-	unsigned int warn_age, crit_age;      /* s */
-	unsigned int warn_failed, crit_failed;
-};
-
-struct status {
-	int level;
-	char why[1024];
-	size_t o;
-};
-
 static void
 status_raise(struct status *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,6 +49,9 @@ status_raise(struct status *st, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (st->findings != NULL)
+		json_array_append_new(st->findings, json_pack("{s:s, s:s}", "level",
+		    ctl_status_names[level], "message", msg));
 	if (level > st->level) {
 		st->level = level;
 		st->o = 0;
@@ -74,7 +62,7 @@ status_raise(struct status *st, int level, const char *fmt, ...)
 		    "%s%s", st->o ? "; " : "", msg);
 }
 
-static const char *const status_names[] = { "OK", "WARNING", "CRITICAL" };
+const char *const ctl_status_names[] = { "OK", "WARNING", "CRITICAL" };
 
 /* lane: one lane's last cycle; returns the age of its last success. */
 static long long
@@ -163,8 +151,8 @@ status_token(struct status *st, const struct config *cfg,
  * that process still runs as ringsyncd, else 0. No lock is taken: a
  * starting daemon must never find the lock busy because of a check.
  */
-static long
-daemon_pid(const char *dir)
+long
+ctl_daemon_pid(const char *dir)
 {
 	char *path = xasprintf("%s/ringsyncd.lock", dir), buf[64] = "";
 	FILE *f = fopen(path, "r");
@@ -192,33 +180,22 @@ daemon_pid(const char *dir)
 
 /* status_fail: the check cannot read what it needs: CRITICAL. */
 static int
-status_fail(const char *what, const char *err)
+status_fail(const struct status_opts *so, const char *what, const char *err)
 {
-	printf("RINGSYNC CRITICAL: %s: %s\n", what, err);
+	if (so->json)
+		ctl_status_json_fail(what, err);
+	else
+		printf("RINGSYNC CRITICAL: %s: %s\n", what, err);
 	return STATUS_CRITICAL;
 }
-
-/* status_state: what the check reads from the store; the caller owns it. */
-struct status_state {
-	struct sync_counts n;
-	int wrc;                          /* store_watermark_get's result */
-	struct store_watermark w;         /* owned when wrc is 0 */
-	struct store_tokens tok;          /* owned; zero when unreadable */
-	struct record_cycle cycle[3];     /* by enum record_cycle_key */
-	const struct record_cycle *scan, *import, *full; /* into cycle, or NULL:
-	                                   * none recorded (or unreadable) */
-	char err[512];                    /* the watermark's error (wrc < 0) */
-	long long scan_age, import_age;   /* s since a success; -1 none */
-	struct record_scope scope;        /* owned when have_scope */
-	int have_scope;
-};
 
 /*
  * status_read: the counts, the last cycles, the watermark and the tokens
  * in one read transaction. 0, or CRITICAL after the check's line.
  */
 static int
-status_read(const struct config *cfg, struct status_state *ss)
+status_read(const struct config *cfg, const struct status_opts *so,
+    struct status_state *ss)
 {
 	struct store *store;
 	struct store_txn *txn;
@@ -229,15 +206,15 @@ status_read(const struct config *cfg, struct status_state *ss)
 	rc = access(path, F_OK);
 	free(path);
 	if (rc < 0)
-		return status_fail("no state yet (has ringsyncd run?)",
+		return status_fail(so, "no state yet (has ringsyncd run?)",
 		    cfg->sync.state_dir);
 	if (store_open(cfg->sync.state_dir, STORE_RDONLY, &store, ss->err,
 	    sizeof(ss->err)) < 0)
-		return status_fail("cannot read the state", ss->err);
+		return status_fail(so, "cannot read the state", ss->err);
 	if (sync_count(store, &ss->n, ss->err, sizeof(ss->err)) < 0 ||
 	    store_begin(store, 1, &txn, ss->err, sizeof(ss->err)) < 0) {
 		store_close(store);
-		return status_fail("cannot read the state", ss->err);
+		return status_fail(so, "cannot read the state", ss->err);
 	}
 	ss->scan = record_cycle_get(txn, RECORD_CYCLE_SCAN,
 	    &ss->cycle[RECORD_CYCLE_SCAN], NULL, 0) == 0 ?
@@ -311,7 +288,7 @@ status_summary(const struct status *st, const struct status_opts *so,
 
 	printf("RINGSYNC %s: %s | scan_age=%llds;%u;%u import_age=%llds;%u;%u "
 	    "failed=%u;%u;%u linked=%u held=%u outbox=%zu writeback=%zu",
-	    status_names[st->level], st->why,
+	    ctl_status_names[st->level], st->why,
 	    ss->scan_age < 0 ? 0 : ss->scan_age, so->warn_age, so->crit_age,
 	    ss->import_age < 0 ? 0 : ss->import_age, so->warn_age, so->crit_age,
 	    n->failed, so->warn_failed, so->crit_failed, n->linked, n->held,
@@ -384,7 +361,7 @@ status_report(const struct config *cfg, const struct status_state *ss,
 	long pid;
 
 	printf("%-16s %s\n", "state_dir", cfg->sync.state_dir);
-	if ((pid = daemon_pid(cfg->sync.state_dir)) > 0)
+	if ((pid = ctl_daemon_pid(cfg->sync.state_dir)) > 0)
 		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
 	else
 		printf("%-16s not running\n", "ringsyncd");
@@ -412,11 +389,18 @@ cmd_status(const struct config *cfg, const struct status_opts *so)
 	long long now = (long long)time(NULL);
 	int rc;
 
-	if ((rc = status_read(cfg, &ss)) != 0)
+	if ((rc = status_read(cfg, so, &ss)) != 0)
 		return rc;
+	if (so->json)
+		st.findings = json_array();
 	status_judge(&st, cfg, so, &ss, now);
-	status_summary(&st, so, &ss);
-	status_report(cfg, &ss, now);
+	if (so->json) {
+		ctl_status_json(cfg, so, &st, &ss, now);
+	} else {
+		status_summary(&st, so, &ss);
+		status_report(cfg, &ss, now);
+	}
+	json_decref(st.findings);
 	status_state_clear(&ss);
 	return st.level;
 }
@@ -438,6 +422,10 @@ status_args(const struct config *cfg, int argc, char **argv,
 		char *end;
 		unsigned long x;
 
+		if (strcmp(name, "--json") == 0) {
+			so->json = 1;
+			continue;
+		}
 		if (strcmp(name, "--warn-age") == 0)
 			dur = &so->warn_age;
 		else if (strcmp(name, "--crit-age") == 0)
@@ -480,7 +468,7 @@ status_args(const struct config *cfg, int argc, char **argv,
 int
 ctl_status(const struct config *cfg, int argc, char **argv)
 {
-	struct status_opts so;
+	struct status_opts so = { 0 };
 
 	return status_args(cfg, argc, argv, &so) < 0 ? CTL_EXIT_CONFIG :
 	    cmd_status(cfg, &so);

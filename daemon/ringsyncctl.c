@@ -28,7 +28,7 @@ ctl_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: ringsyncctl [-c FILE] command\n"
-	    "  status [--warn-age DURATION] [--crit-age DURATION]\n"
+	    "  status [--json] [--warn-age DURATION] [--crit-age DURATION]\n"
 	    "         [--warn-failed N] [--crit-failed N]\n"
 	    "                      last cycles, watermark, counts, token expiry; a\n"
 	    "                      monitoring check: exit 0 OK, 1 WARNING, 2 CRITICAL\n"

@@ -1,5 +1,6 @@
 """ringsyncd and ringsyncctl as an administrator meets them: -t, start,
 signals, the state-directory lock. Runs the real binaries."""
+import json
 import os
 import re
 import signal
@@ -159,11 +160,20 @@ class DaemonTest(rstest.TestCase):
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
         self.assertEqual(rc, 2, out)
         self.assertRegex(out.splitlines()[0], r"2 deactivations held")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status", "--json"])
+        self.assertEqual(rc, 2, out)
+        js = json.loads(out)
+        self.assertEqual((js["status"], js["counts"]["held"]), ("CRITICAL", 2))
+        self.assertIn("2 deactivations held", js["summary"])
+        self.assertNotIn("members", subprocess.run(
+            ["mdb_stat", "-n", "-a", os.path.join(state, "state.mdb")],
+            stdout=subprocess.PIPE).stdout.decode())
         # A write migrates it (one transaction), and nothing is lost.
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "release-deactivations"])
         self.assertEqual(rc, 0, out)
         self.assertIn("released 2 held deactivations", out)
         self.assertIn("schema_version\n 3\n", dump("meta"))
+        self.assertRegex(dump("members"), r"HEADER=END\nDATA=END\n$")  # there, empty
         self.assertNotIn('"held":', dump("outbox"))
         self.assertRegex(dump("users"), r'"ad":\{"dn":')
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])

@@ -4,6 +4,7 @@ nested at depth 3, a nested group added and removed, a cycle between two
 groups) take effect at the next incremental cycle; scope groups live
 outside base_dn; a renamed, moved or deleted scope group, a missing one,
 and a primary group are handled as docs/behaviour.md says."""
+import json
 import os
 import re
 import unittest
@@ -227,6 +228,10 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(rc, 2, out)
         self.assertIn("deactivations held", out)
         self.assertIn("was deleted in AD", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "status", "--json"])
+        self.assertEqual(rc, 2, out)
+        scope = json.loads(out)["scope"]
+        self.assertEqual([(g["dn"], g["deleted"]) for g in scope["groups"]], [(g, True)])
         self.once(conf)                              # held stays held
         self.assertEqual(self.status("ivy"), "Enabled")
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "release-deactivations"])

@@ -399,6 +399,9 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         rc, out = self.run_cmd(status)
         self.assertEqual(rc, 2, out)
         self.assertRegex(out, r"^RINGSYNC CRITICAL: no state yet")
+        rc, out = self.run_cmd(status + ["--json"])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(json.loads(out)["summary"], r"^no state yet")
         # Healthy.
         self.once(conf)
         rc, out = self.run_cmd(status)
@@ -415,6 +418,21 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertRegex(out, r"\nlinked +2\n")
         self.assertIn("JWT credential", out)
         self.assertIn("\nringsyncd        not running\n", out)
+        # The same facts as JSON, with the same exit status.
+        rc, out = self.run_cmd(status + ["--json"])
+        self.assertEqual(rc, 0, out)
+        js = json.loads(out)
+        self.assertEqual((js["status"], js["exit"]), ("OK", 0))
+        self.assertEqual(js["counts"]["linked"], 2)
+        self.assertEqual(js["counts"]["failing"], 0)
+        self.assertEqual(js["cycles"]["scan"]["counts"]["created"], 2)
+        self.assertEqual(js["cycles"]["import"]["counts"]["written_back"], 2)
+        self.assertTrue(js["cycles"]["full"]["full"])
+        self.assertEqual(js["session"], {"kind": "jwt"})
+        self.assertFalse(js["daemon"]["running"])
+        self.assertIsNone(js["scope"])
+        self.assertEqual(js["watermark"]["dc"], self.dc.env["DC_HOSTNAME"])
+        self.assertEqual(js["findings"][-1]["level"], "OK")
         # Stale: the age of the last successful cycle past the thresholds.
         rstest.wait_for(lambda: self.run_cmd(status + ["--crit-age", "1s"])[0] == 2, 30,
                         "the last cycle to be older than 1 s")
@@ -433,6 +451,13 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         rc, out = self.run_cmd(status + ["--crit-failed", "1"])
         self.assertEqual(rc, 2, out)
         self.assertRegex(out, r"^RINGSYNC CRITICAL: 1 failing users")
+        rc, out = self.run_cmd(status + ["--json", "--crit-failed", "1"])
+        self.assertEqual(rc, 2, out)
+        js = json.loads(out)
+        self.assertEqual(js["status"], "CRITICAL")
+        self.assertIn({"level": "CRITICAL", "message": "1 failing users"}, js["findings"])
+        self.assertEqual(js["counts"]["failing"], 1)
+        self.assertEqual(js["thresholds"]["crit_failed"], 1)
         # AD unreachable: the cycle says so; the last success still counts.
         with open(conf) as f:
             bad = self.write("bad.conf", f.read().replace(
