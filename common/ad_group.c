@@ -44,7 +44,9 @@ struct ad_scope {
 	size_t q;                     /* STEP_MEMBERS, STEP_NESTED: reached[q] */
 	unsigned long from;           /* STEP_MEMBERS: the next value */
 	unsigned long primary;        /* STEP_PRIMARY: primaryGroupToken */
-	int by_dn, found, hit;        /* the step's findings */
+	int by_dn, found;             /* the step's findings */
+	int hit;                      /* STEP_CHANGED: a known group changed */
+	int is_group;                 /* STEP_RESOLVE: objectClass group */
 	struct reached *reached;      /* owned: the walk's queue */
 	size_t nreached, capreached;
 	struct berval cookie;         /* owned: paged steps */
@@ -302,11 +304,27 @@ has_value(LDAP *ld, LDAPMessage *msg, const char *attr, const char *want)
 	return has;
 }
 
+/* primary_token: the group's primaryGroupToken (its RID), or 0. */
+static unsigned long
+primary_token(LDAP *ld, LDAPMessage *msg)
+{
+	struct berval **tok = ldap_get_values_len(ld, msg, "primaryGroupToken");
+	unsigned long t = 0;
+	char buf[16];
+
+	if (tok != NULL && tok[0] != NULL && tok[0]->bv_len < sizeof(buf)) {
+		memcpy(buf, tok[0]->bv_val, tok[0]->bv_len);
+		buf[tok[0]->bv_len] = '\0';
+		t = strtoul(buf, NULL, 10);
+	}
+	ldap_value_free_len(tok);
+	return t;
+}
+
 static void
 resolve_entry(struct ad_scope *sc, LDAP *ld, LDAPMessage *msg)
 {
 	struct ad_scope_group *g = &sc->r->groups[sc->i];
-	struct berval **tok;
 	char *dn = ldap_get_dn(ld, msg);
 
 	sc->found = 1;
@@ -315,10 +333,8 @@ resolve_entry(struct ad_scope *sc, LDAP *ld, LDAPMessage *msg)
 	if (entry_guid(ld, msg, g->guid) < 0)
 		g->guid[0] = '\0';
 	g->deleted = has_value(ld, msg, "isDeleted", "TRUE");
-	sc->hit = has_value(ld, msg, "objectClass", "group");
-	tok = ldap_get_values_len(ld, msg, "primaryGroupToken");
-	sc->primary = tok && tok[0] ? strtoul(tok[0]->bv_val, NULL, 10) : 0;
-	ldap_value_free_len(tok);
+	sc->is_group = has_value(ld, msg, "objectClass", "group");
+	sc->primary = primary_token(ld, msg);
 }
 
 /* members_entry: the member values of a ranged read. */
@@ -446,7 +462,7 @@ after_resolve(struct ad_scope *sc)
 		    sc->guids[sc->i]);
 	else if (g->guid[0] == '\0')
 		fail(sc, "scope group %s has no usable objectGUID", dn);
-	else if (!sc->hit && !g->deleted)
+	else if (!sc->is_group && !g->deleted)
 		fail(sc, "scope group %s is not a group (objectClass)", dn);
 	else if (sc->by_dn && sc->primary > 0) {
 		sc->r->bad_group = 0;
@@ -645,16 +661,14 @@ ad_scope_start(struct ad *ad, const struct ad_scope_req *req, ad_scope_cb cb,
 
 /* check_search: a synchronous search for ad_scope_check; the LDAP code. */
 static int
-check_search(LDAP *ld, const char *base, int scope, const char *filter,
+check_search(struct ad *ad, const char *base, int scope, const char *filter,
     char **attrs, LDAPMessage **res)
 {
-	struct timeval tv = { 30, 0 }; /* -t: a bounded wait */
-	int rc;
+	struct timeval tv = { (time_t)ad_timeout(ad), 0 }; /* [ldap] timeout */
 
 	*res = NULL;
-	rc = ldap_search_ext_s(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
-	    1, res);
-	return rc;
+	return ldap_search_ext_s(ad->main.ld, base, scope, filter, attrs, 0, NULL,
+	    NULL, &tv, 1, res);
 }
 
 int
@@ -664,19 +678,16 @@ ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen)
 	char *none[] = { "1.1", NULL }, filter[64];
 	LDAP *ld = ad->main.ld;
 	LDAPMessage *res = NULL, *e;
-	struct berval **tok;
 	unsigned long primary = 0;
 	int rc, group = 0;
 
 	if (ld == NULL)
 		return util_errbuf_set(err, errlen, "not connected to a DC");
-	rc = check_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res);
+	rc = check_search(ad, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res);
 	e = rc == LDAP_SUCCESS ? ldap_first_entry(ld, res) : NULL;
 	if (e != NULL) {
 		group = has_value(ld, e, "objectClass", "group");
-		tok = ldap_get_values_len(ld, e, "primaryGroupToken");
-		primary = tok && tok[0] ? strtoul(tok[0]->bv_val, NULL, 10) : 0;
-		ldap_value_free_len(tok);
+		primary = primary_token(ld, e);
 	}
 	ldap_msgfree(res);
 	if (rc == LDAP_NO_SUCH_OBJECT || (rc == LDAP_SUCCESS && e == NULL))
@@ -690,7 +701,7 @@ ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen)
 	if (primary == 0)
 		return 0;
 	snprintf(filter, sizeof(filter), "(primaryGroupID=%lu)", primary);
-	rc = check_search(ld, ad->dc.default_nc, LDAP_SCOPE_SUBTREE, filter, none,
+	rc = check_search(ad, ad->dc.default_nc, LDAP_SCOPE_SUBTREE, filter, none,
 	    &res);
 	e = rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED ?
 	    ldap_first_entry(ld, res) : NULL;

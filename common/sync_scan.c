@@ -15,6 +15,8 @@
 #include "util.h"
 
 #define MAX_SCAN_ATTRS 64
+#define FETCH_BATCH 100     /* objectGUIDs per search for new members */
+#define FETCH_ALL_OVER 2000 /* more new members: one paged scan of all users */
 
 struct scan_ctx {
 	struct sync *s;                   /* not owned */
@@ -37,6 +39,7 @@ struct scan_ctx {
 	int fetching;                     /* the scan fetches new members */
 	struct ad_member *added;          /* owned: new members to fetch */
 	size_t nadded, capadded, fetched;
+	int fetch_all;                    /* many new members: one scan of all */
 };
 
 static struct store_txn *
@@ -264,6 +267,17 @@ in_scope_groups(struct scan_ctx *x, const char *guid)
 	return record_member_get(x->txn, guid, via) == 0;
 }
 
+/* is_added: a new member of this cycle? (added is sorted: a diff's order) */
+static int
+is_added(const struct scan_ctx *x, const char *guid)
+{
+	struct ad_member key;
+
+	snprintf(key.guid, sizeof(key.guid), "%s", guid);
+	return x->nadded > 0 && bsearch(&key, x->added, x->nadded,
+	    sizeof(*x->added), member_cmp) != NULL;
+}
+
 /*
  * leave_scope: a user the scope groups no longer bring in: a linked one
  * is deactivated (through the hold), an unlinked one forgotten. Again for
@@ -303,14 +317,20 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 	char *email = mail ? sync_lower_dup(mail) : NULL, err[128];
 	int known;
 
+	if (x->fetch_all && !is_added(x, e->guid)) {
+		free(email); /* not a new member */
+		return;
+	}
 	x->s->c.scanned++;
 	if (txn == NULL) {
 		free(email);
 		return;
 	}
 	if (!e->deleted && !in_scope_groups(x, e->guid)) {
+		x->hold_now = x->group_deleted;
 		if (!x->plan.full) /* a full scan's sweep sees to it */
 			leave_scope(x, e->guid);
+		x->hold_now = 0;
 		free(email);
 		return;
 	}
@@ -587,8 +607,10 @@ scope_diff(struct scan_ctx *x)
 	free(was);
 	page_cb(x);
 	if (x->nadded > 0)
-		log_info("%sscope groups bring in %zu users: reading them from AD",
-		    x->s->dry_run ? "dry run: " : "", x->nadded);
+		log_info("%sscope groups bring in %zu users: reading them from AD "
+		    "(%s)", x->s->dry_run ? "dry run: " : "", x->nadded,
+		    x->nadded > FETCH_ALL_OVER ? "one scan of all users" :
+		    "by objectGUID");
 }
 
 static void
@@ -732,7 +754,6 @@ scope_report(struct scan_ctx *x)
 
 static int start_ad_scan(struct scan_ctx *x, const char *filter);
 
-#define FETCH_BATCH 100  /* objectGUIDs per search for new members */
 
 /* fetch_next: the next batch of new members, by objectGUID; 1 when sent. */
 static int
@@ -744,6 +765,13 @@ fetch_next(struct scan_ctx *x)
 
 	if (n == 0)
 		return 0;
+	if (x->fetched == 0 && n > FETCH_ALL_OVER) {
+		/* cheaper than n / FETCH_BATCH searches: the others are skipped */
+		x->fetch_all = 1;
+		x->fetched = x->nadded;
+		x->fetching = 1;
+		return start_ad_scan(x, "(objectClass=*)") == 0 ? 1 : -1;
+	}
 	if (n > FETCH_BATCH)
 		n = FETCH_BATCH;
 	filter = xmalloc(n * 64 + 4);
