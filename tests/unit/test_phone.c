@@ -199,9 +199,9 @@ test_error_malformed_and_transient(void **state)
 	struct phone_error e;
 
 	(void)state;
-	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
-	    "\"message\":\"JSON can not be parsed\",\"errors\":[{\"errorCode\":"
-	    "\"CMN-100\"}]}", &e);
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-103\","
+	    "\"message\":\"JSON can't be parsed.\",\"errors\":[{\"errorCode\":"
+	    "\"CMN-103\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_MALFORMED);
 	assert_string_equal(msg(&e), "JSON can not be parsed: the data sent or "
 	    "received was malformed (request bulk-update: the server could not "
@@ -237,6 +237,87 @@ test_error_malformed_and_transient(void **state)
 	assert_int_equal(e.kind, PHONE_DATA);
 }
 
+/* CMN-100 is a missing mandatory value: a data error naming the field */
+static void
+test_error_mandatory(void **state)
+{
+	struct phone_error e;
+
+	(void)state;
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
+	    "\"message\":\"Mandatory parameter [contact.businessAddress.state] "
+	    "not specified.\",\"errors\":[{\"errorCode\":\"CMN-100\","
+	    "\"parameterName\":\"contact.businessAddress.state\"}]}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	assert_string_equal(phone_param_field(e.param), "state");
+	assert_string_equal(msg(&e), "A state is required for an address in this "
+	    "country (the USA, the UK and Canada need one). Please fill in the "
+	    "parameter in Active Directory.");
+	/* no parameterName: the [X] of the message, once the code decided */
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
+	    "\"message\":\"Mandatory parameter [contact.lastName] not "
+	    "specified.\"}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	assert_string_equal(e.param, "contact.lastName");
+	assert_string_equal(msg(&e), "The lastName is required. Please fill in "
+	    "the parameter in Active Directory.");
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\"}",
+	    &e);
+	assert_string_equal(msg(&e), "A required value is missing (CMN-100). "
+	    "Please fill in the parameter in Active Directory.");
+}
+
+/*
+ * The errorCode decides before the status: CMN-101 as 403 is a data
+ * error, only the permission codes make a 403 an authorization problem.
+ */
+static void
+test_error_code_before_status(void **state)
+{
+	static const struct {
+		long status;
+		const char *json;
+		enum phone_err_kind kind;
+	} cases[] = {
+		{ 403, "{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
+		  "[contact.email] value is invalid.\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		{ 400, "{\"errorCode\":\"CMN-101\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		/* a name at the top, the code in errors[] */
+		{ 403, "{\"errorCode\":\"InvalidParameter\",\"errors\":[{"
+		  "\"errorCode\":\"CMN-101\",\"parameterName\":\"contact.email\"}]}",
+		  PHONE_DATA },
+		{ 404, "{\"errorCode\":\"CMN-102\"}", PHONE_NOT_FOUND },
+		{ 400, "{\"errorCode\":\"CMN-102\"}", PHONE_NOT_FOUND },
+		{ 400, "{\"errorCode\":\"CMN-104\"}", PHONE_MALFORMED },
+		{ 403, "{\"errorCode\":\"CMN-401\"}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"CMN-402\"}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"InsufficientPermissions\",\"errors\":[{"
+		  "\"errorCode\":\"CMN-408\"}]}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"OAU-112\"}", PHONE_AUTH },
+		/* another code on a 403 is about this request; no code at all is not */
+		{ 403, "{\"errorCode\":\"ACT-332\"}", PHONE_DATA },
+		{ 403, "<html>Forbidden</html>", PHONE_AUTH },
+		{ 400, "{\"errorCode\":\"CMN-301\"}", PHONE_RATE_LIMITED },
+		{ 503, "{\"errorCode\":\"CMN-101\"}", PHONE_TRANSIENT },
+	};
+	struct phone_error e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse_err(PHONE_CALL_BULK_UPDATE, cases[i].status, cases[i].json, &e);
+		if (e.kind != cases[i].kind)
+			fail_msg("case %zu: %s, expected %s", i,
+			    phone_err_kind_name(e.kind),
+			    phone_err_kind_name(cases[i].kind));
+	}
+	parse_err(PHONE_CALL_BULK_UPDATE, 403, cases[2].json, &e);
+	assert_string_equal(e.code, "CMN-101");
+	assert_string_equal(msg(&e), "The email is invalid. Please correct the "
+	    "parameter in Active Directory.");
+}
+
 static void
 test_error_auth(void **state)
 {
@@ -248,7 +329,7 @@ test_error_auth(void **state)
 	    "\"error_description\":\"Token expired\",\"errors\":[{\"errorCode\":"
 	    "\"OAU-210\",\"message\":\"Token expired\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_AUTH);
-	assert_string_equal(e.code, "TokenExpired");
+	assert_string_equal(e.code, "OAU-210");
 	assert_string_equal(msg(&e), "The TELUS Business Connect session "
 	    "expired: run `ringsyncctl auth login` (or check the JWT "
 	    "credential).");
@@ -286,7 +367,11 @@ test_error_from_item(void **state)
 		  "\"parameterValue\":42}", PHONE_NOT_FOUND },
 		{ "{\"errorCode\":\"EXT-107\",\"parameterName\":\"extensionNumber\"}",
 		  PHONE_EXTENSION_IN_USE },
-		{ "{\"errorCode\":\"CMN-100\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-100\",\"parameterName\":"
+		  "\"contact.businessAddress.state\"}", PHONE_DATA },
+		{ "{\"errorCode\":\"CMN-103\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-104\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-408\"}", PHONE_AUTH },
 		{ "{\"errorCode\":\"CMN-201\"}", PHONE_TRANSIENT },
 		{ "{\"errorCode\":\"XYZ-1\"}", PHONE_DATA },
 		{ "{\"message\":\"no code\"}", PHONE_MALFORMED },
@@ -1119,6 +1204,8 @@ main(void)
 		cmocka_unit_test(test_error_not_found),
 		cmocka_unit_test(test_error_conflicts),
 		cmocka_unit_test(test_error_malformed_and_transient),
+		cmocka_unit_test(test_error_mandatory),
+		cmocka_unit_test(test_error_code_before_status),
 		cmocka_unit_test(test_error_auth),
 		cmocka_unit_test(test_error_from_item),
 		cmocka_unit_test(test_error_messages_every_kind),
