@@ -721,6 +721,40 @@ test_parse_page(void **state)
 	json_decref(j);
 }
 
+/* an empty result may leave out paging, or page, pageStart and pageEnd */
+static void
+test_parse_page_omitted(void **state)
+{
+	static const char *const ok[] = {
+		"{\"records\":[]}",
+		"{\"records\":[],\"paging\":{}}",
+		"{\"records\":[],\"paging\":{\"perPage\":1000},\"navigation\":{}}",
+		"{\"records\":[],\"paging\":{\"page\":null,\"totalElements\":0}}",
+		"{\"records\":[],\"paging\":{\"totalPages\":0},\"navigation\":"
+		"{\"firstPage\":{\"uri\":\"x\"}}}",
+	};
+	struct phone_page pg;
+	char err[256];
+	json_t *j;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		j = jparse(ok[i]);
+		if (phone_parse_page(j, 1, &pg, err, sizeof(err)) != 0)
+			fail_msg("refused %s: %s", ok[i], err);
+		assert_int_equal(pg.has_next, 0);
+		assert_true(pg.page == 1);
+		json_decref(j);
+	}
+	/* present members are still checked */
+	j = jparse("{\"records\":[],\"paging\":[]}");
+	assert_int_equal(phone_parse_page(j, 1, &pg, err, sizeof(err)), -1);
+	json_decref(j);
+	j = jparse("{\"records\":[],\"paging\":{\"totalPages\":\"0\"}}");
+	assert_int_equal(phone_parse_page(j, 1, &pg, err, sizeof(err)), -1);
+	json_decref(j);
+}
+
 static void
 test_parse_task(void **state)
 {
@@ -1215,6 +1249,7 @@ main(void)
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_number_user_field),
 		cmocka_unit_test(test_parse_page),
+		cmocka_unit_test(test_parse_page_omitted),
 		cmocka_unit_test(test_parse_task),
 		cmocka_unit_test(test_parse_spc_schemas),
 		cmocka_unit_test(test_parse_token_registers_secrets),
