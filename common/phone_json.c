@@ -55,8 +55,11 @@ phone_bulk_record(const struct phone_bulk_item *item)
 {
 	json_t *rec = json_object(), *contact, *addr, *custom;
 	const struct phone_profile *p = item->profile;
+	char id[24];
 
-	json_object_set_new(rec, "id", json_integer(item->extension_id));
+	/* ExtensionBulkUpdateInfo.id is a string in the API's definitions */
+	snprintf(id, sizeof(id), "%lld", item->extension_id);
+	json_object_set_new(rec, "id", json_string(id));
 	if (item->status != NULL)
 		json_object_set_new(rec, "status", json_string(item->status));
 	if (item->extension_number != NULL)
@@ -792,7 +795,7 @@ phone_parse_task(const json_t *task, struct phone_bulk_result *res, size_t n,
 	int rc;
 
 	if (!json_is_object(task) ||
-	    want_str(task, "id", REQUIRED, &id, err, errlen) < 0 ||
+	    want_id(task, "id", &id, err, errlen) < 0 ||
 	    want_str(task, "status", REQUIRED, &status, err, errlen) < 0) {
 		rc = prefix_err(err, errlen, "bulk-update task");
 	} else if (strcmp(status, "Accepted") == 0 ||

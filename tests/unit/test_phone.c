@@ -516,7 +516,7 @@ test_bulk_record(void **state)
 	prof.field[PHONE_F_JOB_TITLE] = "Chef";
 	prof.custom = cv;
 	prof.ncustom = 2;
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,\"contact\":"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\",\"contact\":"
 	    "{\"firstName\":\"Zoë\",\"mobilePhone\":\"\",\"jobTitle\":\"Chef\","
 	    "\"businessAddress\":{\"state\":\"CA\",\"country\":\"US\"}},"
 	    "\"customFields\":[{\"id\":\"12\",\"value\":\"CC-1\"},{\"id\":\"13\","
@@ -524,13 +524,13 @@ test_bulk_record(void **state)
 	item.profile = NULL;
 	item.status = "Disabled";
 	item.extension_number = "150";
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\","
 	    "\"status\":\"Disabled\",\"extensionNumber\":\"150\"}");
 	item.extension_number = NULL;
 	memset(&prof, 0, sizeof(prof));
 	item.profile = &prof;
 	item.status = "Enabled";
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\","
 	    "\"status\":\"Enabled\"}");
 }
 
@@ -769,6 +769,15 @@ test_parse_task(void **state)
 	j = jparse("{\"id\":\"t1\",\"status\":\"InProgress\"}");
 	assert_int_equal(phone_parse_task(j, res, 3, err, sizeof(err)), 0);
 	json_decref(j);
+	/* ids as strings or numbers, whichever the server sends */
+	j = jparse("{\"id\":77,\"status\":\"Completed\",\"result\":"
+	    "{\"affectedItems\":{\"result\":[{\"extensionId\":103,\"status\":"
+	    "\"Success\"},{\"extensionId\":\"101\",\"status\":\"Success\"},"
+	    "{\"extensionId\":102,\"status\":\"Success\"}]}}}");
+	assert_int_equal(phone_parse_task(j, res, 3, err, sizeof(err)), 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i].ok, 1);
+	json_decref(j);
 	j = jparse("{\"id\":\"t1\",\"status\":\"Completed\",\"result\":"
 	    "{\"affectedItems\":{\"result\":[{\"extensionId\":\"102\",\"status\":"
 	    "\"Fail\",\"errors\":[{\"errorCode\":\"EXT-107\",\"parameterName\":"
@@ -799,7 +808,7 @@ test_parse_task(void **state)
 		"{\"result\":[{\"extensionId\":\"x1\",\"status\":\"Success\"}]}}}",
 		"{\"id\":\"t\",\"status\":\"Completed\",\"result\":{\"affectedItems\":"
 		"{\"result\":[{\"extensionId\":\"101\",\"status\":\"Maybe\"}]}}}",
-		"{\"id\":5,\"status\":\"Accepted\"}",
+		"{\"id\":true,\"status\":\"Accepted\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = jparse(bad[i]);
