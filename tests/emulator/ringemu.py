@@ -102,7 +102,8 @@ EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
-ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "EXT-107": 409}
+ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
+                "EXT-107": 409}
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -223,11 +224,11 @@ def oauth_error(status, error, code, description, headers=None, top=None):
 
 
 def rest_json(req):
-    """The request body as a JSON object, or the REST CMN-100/CMN-101 error."""
+    """The request body as a JSON object, or the REST CMN-103/CMN-101 error."""
     try:
         data = parse_json_body(req.body)
     except ValueError:
-        raise rest_errors([err_item("CMN-100", "JSON can not be parsed")]) from None
+        raise rest_errors([err_item("CMN-103", "JSON can't be parsed.")]) from None
     if not isinstance(data, dict):
         raise rest_errors([invalid("body")])
     return data
@@ -276,6 +277,65 @@ class Request:
         pairs += [(k, str(v)) for k, v in overrides.items()]
         query = urlencode(pairs, quote_via=quote)
         return "%s%s%s" % (self.base_url, self.raw_path, "?" + query if query else "")
+
+
+# ---------------------------------------------------------------------------
+# Behaviour switches: where the platform's definitions allow two behaviours
+# (or say nothing), tests choose one with POST /_emu/behaviour.
+
+
+class Behaviour:
+    """The switches and their defaults (README, control interface)."""
+
+    CHOICES = {
+        "cmn101_status": (400, 403),
+        "empty_paging": ("full", "no-fields", "none"),
+        "bulk_ids": ("string", "any"),
+        "bulk_result_ids": ("string", "number"),
+    }
+    NUMBERS = ("refresh_ttl_app",)     # 0: off
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.values = {k: v[0] for k, v in self.CHOICES.items()}
+        self.values.update({k: 0 for k in self.NUMBERS})
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def update(self, body):
+        """Validate every key first, then apply: a bad body changes nothing."""
+        for key, value in body.items():
+            if key in self.CHOICES:
+                if value not in self.CHOICES[key] or isinstance(value, bool):
+                    raise ValueError("%s must be one of %s" % (
+                        key, ", ".join(map(str, self.CHOICES[key]))))
+            elif key in self.NUMBERS:
+                if parse_int(value) is None or parse_int(value) < 0:
+                    raise ValueError("%s must be an integer >= 0" % key)
+            else:
+                raise ValueError("unknown switch %s" % key)
+        for key, value in body.items():
+            self.values[key] = parse_int(value) if key in self.NUMBERS else value
+        return dict(self.values)
+
+    def adjust(self, req, resp):
+        """CMN-101 as 403 (the platform sends either) on API calls."""
+        if self.cmn101_status == 400 or resp.status != 400 or \
+                req.path.startswith("/restapi/oauth/"):
+            return resp
+        try:
+            code = json.loads(resp.body.decode("utf-8")).get("errorCode")
+        except (ValueError, AttributeError):
+            return resp
+        if code == "CMN-101":
+            resp.status = 403
+        return resp
 
 
 # ---------------------------------------------------------------------------
@@ -379,6 +439,7 @@ class TokenStore:
         self.jwt = jwt.encode() if jwt else None
         self.access_ttl_max = access_ttl_max
         self.refresh_ttl_max = refresh_ttl_max
+        self.refresh_ttl_app = 0    # the app's default: longer asks are cut to it
         self.endpoint_id = secrets.token_urlsafe(16)
         self.reset()
 
@@ -440,6 +501,8 @@ class TokenStore:
             if refresh is None or refresh < 1:
                 raise self._bad_param("refresh_token_ttl")
         refresh = min(refresh, REFRESH_TTL_MAX, self.refresh_ttl_max)
+        if self.refresh_ttl_app:
+            refresh = min(refresh, self.refresh_ttl_app)
         return min(access, self.access_ttl_max), refresh
 
     def _grant_jwt(self, form, now):
@@ -1221,6 +1284,7 @@ class TaskQueue:
 
     def __init__(self, delay):
         self.delay = delay
+        self.numeric_ids = False    # result extensionIds as JSON numbers
         self.reset()
 
     def reset(self):
@@ -1241,7 +1305,8 @@ class TaskQueue:
         still = []
         for task in self.pending:
             if mono >= task.due:
-                results = [apply_bulk_record(directory, r, wall) for r in task.records]
+                results = [apply_bulk_record(directory, r, wall, self.numeric_ids)
+                           for r in task.records]
                 task.result = {"affectedItems": {"result": results}}
                 task.status, task.modified = "Completed", wall
             else:
@@ -1264,10 +1329,13 @@ class TaskQueue:
                  "result": t.result} for t in self.tasks.values()]
 
 
-def apply_bulk_record(directory, record, now):
-    """One ExtensionBulkUpdateInfo -> {extensionId, status, errors?}."""
+def apply_bulk_record(directory, record, now, numeric=False):
+    """One ExtensionBulkUpdateInfo -> {extensionId, status, errors?};
+    numeric: extensionId as a JSON number when it is one."""
     raw_id = record.get("id") if isinstance(record, dict) else None
     shown = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+    if numeric and parse_int(shown) is not None:
+        shown = parse_int(shown)
     if parse_int(raw_id) is None:
         errs = [invalid("id", raw_id)]
     else:
@@ -1611,7 +1679,9 @@ def patch_filtered(user, kind, attr, f_value, sub, value):
 # ---------------------------------------------------------------------------
 # Fault injection and the request log
 
-FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429")
+FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429", "redirect")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+BASE_URL_RE = re.compile(r"https?://[A-Za-z0-9.\-:\[\]]{1,255}")
 
 
 @dataclass
@@ -1620,6 +1690,8 @@ class Fault:
     count: int
     path_prefix: str = ""
     delay: float = None
+    status: int = None          # redirect: 301, 302, 303, 307 or 308
+    location: str = None        # redirect: scheme://host:port to send it to
 
 
 class FaultInjector:
@@ -1642,9 +1714,24 @@ class FaultInjector:
             raise ValueError("delay must be a number of seconds (0..300)")
         if kind == "delay" and delay is None:
             delay = 1.0
-        fault = Fault(kind, count, prefix, delay)
+        status, location = self._redirect(kind, spec)
+        fault = Fault(kind, count, prefix, delay, status, location)
         self.faults.append(fault)
         return fault
+
+    @staticmethod
+    def _redirect(kind, spec):
+        """A redirect's status (default 307) and target base URL (None: here)."""
+        if kind != "redirect":
+            return None, None
+        status, location = parse_int(spec.get("status", 307)), spec.get("location")
+        if status not in REDIRECT_STATUSES:
+            raise ValueError("status must be one of %s" % ", ".join(
+                map(str, REDIRECT_STATUSES)))
+        if location is not None and (not isinstance(location, str)
+                                     or not BASE_URL_RE.fullmatch(location)):
+            raise ValueError("location must be scheme://host[:port]")
+        return status, location
 
     def take(self, path):
         """The fault for this request, if any (its count goes down by one)."""
@@ -1661,11 +1748,17 @@ class FaultInjector:
 
     def list(self):
         return [{"kind": f.kind, "count": f.count, "path_prefix": f.path_prefix,
-                 "delay": f.delay} for f in self.faults]
+                 "delay": f.delay, "status": f.status, "location": f.location}
+                for f in self.faults]
 
 
-def fault_response(fault, penalty):
+def fault_response(fault, penalty, req):
     """The response of a fault that replaces the request's processing."""
+    if fault.kind == "redirect":
+        # to the same path and query, here or on the fault's location
+        target = "%s%s%s" % (fault.location or req.base_url, req.raw_path,
+                             "?" + req.query if req.query else "")
+        return Response(fault.status, b"", [("Location", target)])
     if fault.kind == "503":
         return json_response(503, rest_body([err_item(
             "CMN-201", "Service Temporarily Unavailable")]))
@@ -1713,7 +1806,8 @@ class RequestLog:
         entry = {"seq": self.seq, "arrival": arrived[0],
                  "t": round(arrived[1] - self.t0, 3),
                  "method": req.method, "path": req.raw_path, "query": req.query,
-                 "group": group, "status": status, "fault": fault}
+                 "host": req.headers.get("Host", ""), "group": group,
+                 "status": status, "fault": fault}
         self.entries.append(entry)
         if self.file:
             self.file.write(json.dumps(entry) + "\n")
@@ -1741,9 +1835,12 @@ def page_params(req):
     return page, min(per_page, MAX_PER_PAGE)
 
 
-def paged(req, items, render):
+def paged(req, items, render, empty="full"):
     """A paged list response: records, paging and navigation (absolute URIs;
-    the last page has no nextPage; pageStart/pageEnd only when not empty)."""
+    the last page has no nextPage; pageStart/pageEnd only when not empty).
+    An empty page leaves out the fields the definitions let it omit:
+    empty="no-fields" drops page, totalPages and totalElements too, "none"
+    sends no paging and no navigation at all."""
     page, per_page = page_params(req)
     total = len(items)
     pages = math.ceil(total / per_page)
@@ -1758,9 +1855,13 @@ def paged(req, items, render):
     if page > 1:
         nav["previousPage"] = {"uri": req.url_with(page=page - 1, perPage=per_page)}
     nav["lastPage"] = {"uri": req.url_with(page=max(pages, 1), perPage=per_page)}
-    return json_response(200, {"uri": req.url_with(page=page, perPage=per_page),
-                               "records": [render(x) for x in chunk],
-                               "paging": paging, "navigation": nav})
+    body = {"uri": req.url_with(page=page, perPage=per_page),
+            "records": [render(x) for x in chunk], "paging": paging, "navigation": nav}
+    if not chunk and empty == "no-fields":
+        body["paging"] = {"perPage": per_page}
+    elif not chunk and empty == "none":
+        del body["paging"], body["navigation"]
+    return json_response(200, body)
 
 
 # ---------------------------------------------------------------------------
@@ -2010,13 +2111,17 @@ class RestApi:
     def ext_list(self, req):
         types, statuses = req.q_all("type"), req.q_all("status")
         email, number = req.q("email"), req.q("extensionNumber")
+        for status in statuses:
+            if status not in ALL_STATUSES:
+                raise rest_errors([invalid("status", status)])
 
         def keep(e):
             return ((not types or e.type in types) and (not statuses or e.status in statuses)
                     and (email is None or fold(e.contact.get("email")) == fold(email))
                     and (number is None or e.number == number))
         exts = [e for e in self.d.sorted_extensions() if keep(e)]
-        return paged(req, exts, lambda e: self.d.ext_record(e, req.base_url))
+        return paged(req, exts, lambda e: self.d.ext_record(e, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def ext_get(self, req, ext_id):
         return json_response(200, self.d.ext_record(self._ext(ext_id), req.base_url))
@@ -2031,12 +2136,20 @@ class RestApi:
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
-        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def bulk_update(self, req):
         records = rest_json(req).get("records")
         if not isinstance(records, list) or not 1 <= len(records) <= BULK_MAX:
             raise rest_errors([invalid("records")])
+        if self.emu.behaviour.bulk_ids == "string":
+            # ExtensionBulkUpdateInfo.id is a string in the definitions
+            bad = [r["id"] for r in records if isinstance(r, dict)
+                   and isinstance(r.get("id"), (int, float))
+                   and not isinstance(r.get("id"), bool)]
+            if bad:
+                raise rest_errors([invalid("records.id", bad[0])])
         task = self.emu.tasks.create(records, time.monotonic(), time.time())
         return json_response(202, self.emu.tasks.view(task, req.base_url))
 
@@ -2049,7 +2162,8 @@ class RestApi:
     def number_list(self, req):
         usage = req.q_all("usageType")
         nums = [n for n in self.d.sorted_numbers() if not usage or n.usage in usage]
-        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def custom_fields(self, req):
         records = [dict(self.d.custom_fields[f])
@@ -2152,6 +2266,8 @@ class ControlApi:
             ("GET", r"/_emu/limits", None, self.get_limits),
             ("POST", r"/_emu/limits", None, self.set_limits),
             ("GET", r"/_emu/health", None, self.health),
+            ("GET", r"/_emu/behaviour", None, self.get_behaviour),
+            ("POST", r"/_emu/behaviour", None, self.set_behaviour),
         ])
 
     def handle(self, req):
@@ -2270,6 +2386,17 @@ class ControlApi:
     def health(self, req):
         return ctl_response(200, {"ok": True})
 
+    def get_behaviour(self, req):
+        return ctl_response(200, dict(self.emu.behaviour.values))
+
+    def set_behaviour(self, req):
+        try:
+            values = self.emu.behaviour.update(self._body(req))
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        self.emu.apply_behaviour()
+        return ctl_response(200, values)
+
 
 # ---------------------------------------------------------------------------
 # The emulator: the request pipeline
@@ -2283,7 +2410,7 @@ class Emulator:
     """All state, one lock, and the pipeline every API request goes through:
     rate limit -> fault -> (delay) -> bearer check -> endpoint -> log."""
 
-    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset")
+    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset", "redirect")
 
     def __init__(self, cfg, client_secret, jwt):
         self.lock = threading.RLock()
@@ -2293,6 +2420,7 @@ class Emulator:
                                  cfg.refresh_ttl_max)
         self.directory = Directory()
         self.tasks = TaskQueue(cfg.task_delay)
+        self.behaviour = Behaviour()
         self.faults = FaultInjector()
         self.log = RequestLog(cfg.log_file, self.t0)
         self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
@@ -2305,11 +2433,18 @@ class Emulator:
 
     def reset(self):
         self.directory = Directory()
+        self.behaviour.reset()
+        self.apply_behaviour()
         self.tasks.reset()
         self.faults.clear()
         self.tokens.reset()
         self.limiter.reset()
         self.log.reset()
+
+    def apply_behaviour(self):
+        """Hand the switches to the parts that act on them."""
+        self.tokens.refresh_ttl_app = self.behaviour.refresh_ttl_app
+        self.tasks.numeric_ids = self.behaviour.bulk_result_ids == "number"
 
     def advance_tasks(self):
         self.tasks.advance(time.monotonic(), time.time(), self.directory)
@@ -2334,7 +2469,7 @@ class Emulator:
         if not decision.allowed:
             resp = rate_limited(decision)
         elif fault and fault.kind in self.IMMEDIATE_FAULTS:
-            resp = fault_response(fault, self.limiter.penalty)
+            resp = fault_response(fault, self.limiter.penalty, req)
         else:
             if fault and fault.kind == "delay":
                 time.sleep(fault.delay)
@@ -2358,7 +2493,7 @@ class Emulator:
                                              time.monotonic())
                 return route.handler(req, **params)
         except ApiError as exc:
-            return exc.response
+            return self.behaviour.adjust(req, exc.response)
         except Exception as exc:        # noqa: BLE001 - answer 500, keep serving
             report(req, exc)
             return internal_error()
