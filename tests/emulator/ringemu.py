@@ -2395,7 +2395,7 @@ class ControlApi:
         except ValueError as exc:
             raise ControlError(400, str(exc)) from None
         self.emu.apply_behaviour()
-        return ctl_response(200, values)
+        return ctl_response(200, {"ok": True, "behaviour": values})
 
 
 # ---------------------------------------------------------------------------

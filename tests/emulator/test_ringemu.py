@@ -1117,7 +1117,8 @@ class BehaviourTests(EmuCase):
                     {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
             self.emu.ctl("POST", "behaviour", bad, expect=400)
         self.assertEqual(self.emu.ctl("GET", "behaviour")["bulk_ids"], "string")
-        self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
+        answer = self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
+        self.assertEqual((answer["ok"], answer["behaviour"]["cmn101_status"]), (True, 403))
         self.emu.ctl("POST", "reset")
         self.assertEqual(self.emu.ctl("GET", "behaviour")["cmn101_status"], 400)
 
