@@ -148,6 +148,7 @@ transport_error(const struct phone_req *r, const struct http_response *resp,
 		[HTTP_OK] = "", [HTTP_E_UNSENT] = "connect",
 		[HTTP_E_SENT] = "interrupted", [HTTP_E_TOO_LARGE] = "too-large",
 		[HTTP_E_TLS] = "tls", [HTTP_E_REFUSED] = "refused",
+		[HTTP_E_REDIRECT] = "redirect",
 	};
 
 	phone_error_ok(e, r->call);
@@ -283,7 +284,9 @@ http_event_fwd(const struct http_event *hev, void *arg)
 	struct phone_event ev;
 
 	memset(&ev, 0, sizeof(ev));
-	ev.kind = hev->kind == HTTP_EV_RETRY ? PHONE_EV_RETRY : PHONE_EV_RATE_WAIT;
+	ev.kind = hev->kind == HTTP_EV_RETRY ? PHONE_EV_RETRY :
+	    hev->kind == HTTP_EV_RATE_WAIT ? PHONE_EV_RATE_WAIT :
+	    PHONE_EV_REDIRECT_REFUSED;
 	ev.method = hev->method;
 	ev.url = hev->url;
 	ev.group = http_group_name(hev->group);

@@ -314,11 +314,14 @@ enum phone_event_kind {
 	PHONE_EV_AUTH_FAILED, /* a grant was refused (detail: the error code);
 	                       * once, until a session works again */
 	PHONE_EV_STORE_ERROR, /* the tokens could not be stored (detail) */
+	PHONE_EV_REDIRECT_REFUSED, /* a redirect not followed (detail names
+	                            * both servers); the call fails transient */
 };
 
 struct phone_event {
 	enum phone_event_kind kind;
-	const char *method, *url;  /* RETRY, RATE_WAIT: the request, no query */
+	const char *method, *url;  /* RETRY, RATE_WAIT, REDIRECT_REFUSED: the
+	                            * request, no query */
 	const char *group;         /* its rate group */
 	long status;               /* 0: connection failure */
 	double delay;              /* s */

@@ -495,6 +495,21 @@ retry_text(const struct phone_error *e, char *buf, size_t len)
 	return buf;
 }
 
+static void
+transient_message(const struct phone_error *e, const char *brand, char *buf,
+    size_t len)
+{
+	char r[32];
+
+	if (strcmp(e->code, "redirect") == 0)
+		snprintf(buf, len, "%s sent a request elsewhere (%s): not followed, "
+		    "%s. Check [telephony] server.", brand, e->detail,
+		    retry_text(e, r, sizeof(r)));
+	else
+		snprintf(buf, len, "Service temporarily unavailable: %s.",
+		    retry_text(e, r, sizeof(r)));
+}
+
 /* id_param: a parameter naming the resource itself, not a user's value. */
 static int
 id_param(const char *param)
@@ -596,8 +611,7 @@ phone_error_message(const struct phone_error *e, const char *brand,
 		snprintf(buf, len, "No error.");
 		break;
 	case PHONE_TRANSIENT:
-		snprintf(buf, len, "Service temporarily unavailable: %s.",
-		    retry_text(e, r, sizeof(r)));
+		transient_message(e, brand, buf, len);
 		break;
 	case PHONE_RATE_LIMITED:
 		snprintf(buf, len, "Request rate exceeded: %s.",

@@ -1068,6 +1068,47 @@ test_group_names_defaults(void **state)
 	assert_int_equal(http_url_allowed("nonsense"), 0);
 }
 
+/* a redirect is followed only to the same scheme, host and port */
+static void
+test_same_origin(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		int same;
+	} cases[] = {
+		{ "https://platform.ringcentral.com/restapi/oauth/token",
+		  "https://platform.ringcentral.com/restapi/v1.0/x?y=1", 1 },
+		{ "https://platform.ringcentral.com/a",
+		  "HTTPS://Platform.RingCentral.com:443/b", 1 },
+		{ "http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b", 1 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.biz/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "http://platform.ringcentral.com/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.com:8443/a", 0 },
+		{ "http://127.0.0.1:8080/a", "http://localhost:8080/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.com.evil.example/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://user@evil.example/a", 0 },
+		{ "https://platform.ringcentral.com/a", "/relative", 0 },
+		{ "https://platform.ringcentral.com/a", NULL, 0 },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (http_same_origin(cases[i].a, cases[i].b) != cases[i].same)
+			fail_msg("case %zu: %s and %s", i, cases[i].a, cases[i].b);
+	assert_string_equal(http_url_origin("https://platform.ringcentral.com/x?y",
+	    buf, sizeof(buf)), "https://platform.ringcentral.com:443");
+	assert_string_equal(http_url_origin("http://localhost:8080/x", buf,
+	    sizeof(buf)), "http://localhost:8080");
+	assert_string_equal(http_url_origin("nonsense", buf, sizeof(buf)),
+	    "(not a URL)");
+}
+
 static void
 test_pace_probe_burst_window(void **state)
 {
@@ -1267,6 +1308,7 @@ main(void)
 		cmocka_unit_test(test_rate_headers),
 		cmocka_unit_test(test_backoff_sequence),
 		cmocka_unit_test(test_group_names_defaults),
+		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_pace_probe_burst_window),
 		cmocka_unit_test(test_pace_learns_from_headers),
 		cmocka_unit_test(test_pace_simulated_server),

@@ -4,10 +4,13 @@
  * emulator (POST /_emu/behaviour) and met by the same client: CMN-101 as
  * 400 and as 403 (a data error either way, the session untouched), empty
  * lists with and without their paging fields, bulk-update record ids that
- * must be strings and result ids that come as numbers, and a refresh
- * token whose lifetime is cut to the app's default.
+ * must be strings and result ids that come as numbers, a refresh token
+ * whose lifetime is cut to the app's default; and redirects, which the
+ * client must follow, but only on the configured server.
  */
 #include "phone_test.h"
+
+#include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +19,7 @@
 #define ACCT "/restapi/v1.0/account/~"
 
 static struct ctx C;
-static int n_auth_failed, n_token;
+static int n_auth_failed, n_token, n_refused;
 
 static json_t *
 seed_doc(void)
@@ -33,8 +36,16 @@ seed_doc(void)
 static int
 setup(void **state)
 {
+	/*
+	 * Short windows, and room for a grant per test in the Auth group:
+	 * every test's client is new and knows nothing of its predecessors'
+	 * grants (pacing is test_phone_pacing's subject, not this file's).
+	 */
+	static const char *const args[] = { "--window", "3", "--penalty", "2",
+	    "--limits", "Auth=100", NULL };
+
 	(void)state;
-	if (emu_start(&C.emu, 0, NULL) < 0)
+	if (emu_start(&C.emu, 0, args) < 0)
 		return -1;
 	if (emu_seed(&C.emu, seed_doc()) < 0)
 		return -1;
@@ -59,7 +70,7 @@ test_setup(void **state)
 {
 	(void)state;
 	C.st = emu_store();
-	n_auth_failed = n_token = 0;
+	n_auth_failed = n_token = n_refused = 0;
 	return emu_post(&C.emu, "/_emu/behaviour", "{\"cmn101_status\":400,"
 	    "\"empty_paging\":\"full\",\"bulk_ids\":\"string\","
 	    "\"bulk_result_ids\":\"string\",\"refresh_ttl_app\":0}");
@@ -82,6 +93,12 @@ event_cb(const struct phone_event *ev, void *arg)
 		n_auth_failed++;
 	if (ev->kind == PHONE_EV_TOKEN)
 		n_token++;
+	if (ev->kind == PHONE_EV_REDIRECT_REFUSED) {
+		n_refused++;
+		if (strstr(ev->detail, "refused") == NULL &&
+		    strstr(ev->detail, "redirects") == NULL)
+			fail_msg("redirect refused without a reason: %s", ev->detail);
+	}
 }
 
 static struct phone *
@@ -295,6 +312,147 @@ test_refresh_lifetime_from_response(void **state)
 	phone_free(p);
 }
 
+/* redirect: the next count requests under prefix get status to location. */
+static void
+redirect(int count, const char *prefix, int status, const char *location)
+{
+	char loc[128] = "";
+
+	if (location != NULL)
+		snprintf(loc, sizeof(loc), ",\"location\":\"%s\"", location);
+	if (emu_post(&C.emu, "/_emu/fault", "{\"kind\":\"redirect\",\"count\":%d,"
+	    "\"path_prefix\":\"%s\",\"status\":%d%s}", count, prefix, status,
+	    loc) < 0)
+		fail_msg("redirect fault refused");
+}
+
+/* statuses: the statuses of the log entries after seq under prefix. */
+static void
+statuses(long long seq, const char *prefix, char *buf, size_t len)
+{
+	json_t *log = emu_log(&C.emu, seq), *e;
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(log, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+
+		if (path != NULL && strncmp(path, prefix, strlen(prefix)) == 0 &&
+		    o + 8 < len)
+			o += (size_t)snprintf(buf + o, len - o, "%s%lld", o ? " " : "",
+			    (long long)json_integer_value(json_object_get(e, "status")));
+	}
+	json_decref(log);
+}
+
+/* hosts_seen: log entries after seq whose Host header was host. */
+static int
+hosts_seen(long long seq, const char *host)
+{
+	json_t *log = emu_log(&C.emu, seq), *e;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(log, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "host")), host) == 0)
+			n++;
+	json_decref(log);
+	return n;
+}
+
+/*
+ * Redirects to the same server are followed: a 307 keeps a GET, a POST
+ * and its body (a bulk update, the token grant), a 308 likewise; each hop
+ * is one more request to the server.
+ */
+static void
+test_redirect_same_server(void **state)
+{
+	struct phone *p = phone_here();
+	long long seq = emu_last_seq(&C.emu);
+	struct res r = { 0 };
+	char got[128];
+	json_t *st;
+
+	(void)state;
+	redirect(1, "/restapi/oauth/token", 308, NULL);
+	phone_auth_check(p, done_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	statuses(seq, "/restapi/oauth/token", got, sizeof(got));
+	assert_string_equal(got, "308 200");
+	redirect(2, "/scim/v2/Users", 307, NULL);
+	res_clear(&r);
+	phone_find_user(p, "bob@example.com", user_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_string_equal(r.user_id, "102");
+	statuses(seq, "/scim/v2/Users", got, sizeof(got));
+	assert_string_equal(got, "307 307 200");
+	assert_int_equal(n_refused, 0);
+	redirect(1, ACCT "/extension-bulk-update", 307, NULL);
+	bulk_two(p, &r, "Moved");
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_true(r.bulk[0].ok && r.bulk[1].ok);
+	statuses(seq, ACCT "/extension-bulk-update", got, sizeof(got));
+	assert_int_equal(strncmp(got, "307 202", 7), 0);
+	st = emu_call(&C.emu, "GET", "/_emu/state", NULL);
+	assert_string_equal(contact_of(ext_in_state(st, 102), "department"),
+	    "Moved");
+	json_decref(st);
+	res_clear(&r);
+	phone_free(p);
+}
+
+/*
+ * A redirect to another host (here: the same emulator as localhost) is
+ * refused naming both, and nothing reaches it: not the token, not the
+ * client's credentials, not a body. So is a sixth redirect in a row.
+ */
+static void
+test_redirect_elsewhere_refused(void **state)
+{
+	struct phone *p = phone_here();
+	long long seq = emu_last_seq(&C.emu);
+	char other[64], here[64], local[64], msg[600];
+	struct res r = { 0 };
+
+	(void)state;
+	snprintf(other, sizeof(other), "http://localhost:%d", C.emu.port);
+	snprintf(local, sizeof(local), "localhost:%d", C.emu.port);
+	snprintf(here, sizeof(here), "http://127.0.0.1:%d", C.emu.port);
+	redirect(1, "/restapi/oauth/token", 307, other);
+	phone_auth_check(p, done_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_TRANSIENT);
+	assert_string_equal(r.err.code, "redirect");
+	assert_non_null(strstr(r.err.detail, here));
+	assert_non_null(strstr(r.err.detail, other));
+	phone_error_message(&r.err, "RingCentral", msg, sizeof(msg));
+	assert_non_null(strstr(msg, "not followed"));
+	assert_non_null(strstr(msg, other));
+	res_clear(&r);
+	phone_auth_check(p, done_cb, &r); /* the grant, without the fault */
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	redirect(1, ACCT "/extension-bulk-update", 308, other);
+	bulk_two(p, &r, "Elsewhere");
+	ASSERT_KIND(&r, PHONE_TRANSIENT);
+	assert_string_equal(r.err.code, "redirect");
+	assert_int_equal(r.bulk[0].err.kind, PHONE_TRANSIENT);
+	res_clear(&r);
+	redirect(HTTP_MAX_REDIRECTS + 1, "/scim/v2/Users", 302, NULL);
+	phone_find_user(p, "ann@example.com", user_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_TRANSIENT);
+	assert_non_null(strstr(r.err.detail, "more than 5 redirects"));
+	assert_int_equal(n_refused, 3);
+	assert_int_equal(hosts_seen(seq, local), 0);
+	assert_true(hosts_seen(seq, here + 7) > 0);
+	res_clear(&r);
+	phone_free(p);
+}
+
 int
 main(void)
 {
@@ -306,6 +464,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_ids, test_setup,
 		    test_teardown),
 		cmocka_unit_test_setup_teardown(test_refresh_lifetime_from_response,
+		    test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_redirect_same_server,
+		    test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_redirect_elsewhere_refused,
 		    test_setup, test_teardown),
 	};
 
