@@ -509,10 +509,9 @@ finish(struct http_req *r, CURLcode code)
 			return;
 		}
 	} else if (may_retry(r, res, status)) {
-		delay = http_backoff_delay(r->attempts);
-		delay += delay * (double)arc4random_uniform(1001) / 10000.;
-		if (status == 503 && ra > delay)
-			delay = ra;
+		/* the sequence from 2 s, jittered; a 503's Retry-After if longer */
+		delay = util_retry_wait((unsigned int)(r->attempts - r->hops - 1),
+		    status == 503 ? ra : -1, util_random32());
 		emit(r, HTTP_EV_RETRY, status, delay);
 		r->state = REQ_WAITING;
 		ev_timer_set(&r->wait, delay, 0.);
