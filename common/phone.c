@@ -34,6 +34,7 @@ call_group(enum phone_call c)
 {
 	switch (c) {
 	case PHONE_CALL_TOKEN:
+	case PHONE_CALL_REVOKE:
 		return HTTP_AUTH;
 	case PHONE_CALL_SCIM_CREATE:
 	case PHONE_CALL_SCIM_PATCH:
@@ -208,8 +209,10 @@ req_http_cb(const struct http_response *resp, void *arg)
 	}
 	phone_error_ok(&e, r->call);
 	e.http_status = resp->status;
-	if (resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) {
-		req_finish(r, &e, NULL); /* No Content: the expected answer */
+	if ((resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) ||
+	    r->call == PHONE_CALL_REVOKE) {
+		/* No Content, or a revocation's empty answer: what is expected */
+		req_finish(r, &e, NULL);
 		return;
 	}
 	j = json_loadb(resp->body, resp->body_len, 0, NULL);

@@ -37,7 +37,7 @@ phone_call_name(enum phone_call c)
 		"none", "token", "scim-search", "scim-create", "scim-patch",
 		"scim-delete",
 		"scim-config", "scim-schemas", "extensions", "numbers",
-		"custom-fields", "bulk-update", "bulk-task",
+		"custom-fields", "bulk-update", "bulk-task", "revoke",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";
@@ -394,7 +394,7 @@ kind_of(enum phone_call call, long status, const struct err_body *b,
 	if (status >= 500)
 		return code_kind(b->rest_code) == PHONE_RATE_LIMITED ?
 		    PHONE_RATE_LIMITED : PHONE_TRANSIENT;
-	if (call == PHONE_CALL_TOKEN)
+	if (call == PHONE_CALL_TOKEN || call == PHONE_CALL_REVOKE)
 		return PHONE_AUTH;
 	if (call == PHONE_CALL_SCIM_CREATE && status == 403 && b->scim &&
 	    b->rest_code == NULL)
@@ -416,7 +416,8 @@ kind_of(enum phone_call call, long status, const struct err_body *b,
 static const char *
 pick_code(enum phone_call call, const struct err_body *b)
 {
-	if (call == PHONE_CALL_TOKEN && b->oauth_error)
+	if ((call == PHONE_CALL_TOKEN || call == PHONE_CALL_REVOKE) &&
+	    b->oauth_error)
 		return b->oauth_error;
 	if (code_kind(b->rest_code) == PHONE_OK &&
 	    code_kind(b->item_code) != PHONE_OK)

@@ -293,7 +293,7 @@ class Behaviour:
         "bulk_ids": ("string", "any"),
         "bulk_result_ids": ("string", "number"),
     }
-    NUMBERS = ("refresh_ttl_app",)     # 0: off
+    NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
     def __init__(self):
         self.reset()
@@ -440,6 +440,7 @@ class TokenStore:
         self.access_ttl_max = access_ttl_max
         self.refresh_ttl_max = refresh_ttl_max
         self.refresh_ttl_app = 0    # the app's default: longer asks are cut to it
+        self.session_limit = 0      # parallel sessions; a new one ends the oldest
         self.endpoint_id = secrets.token_urlsafe(16)
         self.reset()
 
@@ -549,12 +550,16 @@ class TokenStore:
 
     def _issue(self, now, access_ttl, refresh_ttl, session):
         self._purge(now)
-        if session is None:
+        new = session is None
+        if new:
             self.sessions += 1
             session = str(100000 + self.sessions)
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.access[access] = [session, now + access_ttl]
         self.refresh[refresh] = [session, now + refresh_ttl]
+        live = self.live_sessions()
+        while new and self.session_limit and len(live) > self.session_limit:
+            self._end_session(live.pop(0))
         return {"access_token": access, "token_type": "bearer",
                 "expires_in": access_ttl, "refresh_token": refresh,
                 "refresh_token_expires_in": refresh_ttl, "scope": SCOPE,
@@ -614,12 +619,18 @@ class TokenStore:
 
     # -- revocation and test controls
 
+    def live_sessions(self):
+        """The ids of sessions that still have a token, oldest first."""
+        ids = {e[0] for e in self.access.values()} | {e[0] for e in self.refresh.values()}
+        return sorted(ids, key=int)
+
     def revoke(self, token):
         """Revoke the session of an access or refresh token (unknown: no-op)."""
         entry = self.access.get(token) or self.refresh.get(token)
-        if entry is None:
-            return
-        session = entry[0]
+        if entry is not None:
+            self._end_session(entry[0])
+
+    def _end_session(self, session):
         for t in [t for t, e in self.access.items() if e[0] == session]:
             del self.access[t]
         for t in [t for t, e in self.refresh.items() if e[0] == session]:
@@ -2262,6 +2273,7 @@ class ControlApi:
             ("POST", r"/_emu/fault", None, self.add_fault),
             ("DELETE", r"/_emu/fault", None, self.clear_faults),
             ("POST", r"/_emu/tokens", None, self.tokens),
+            ("GET", r"/_emu/sessions", None, self.sessions),
             ("POST", r"/_emu/extension/(?P<ext_id>[^/]+)", None, self.extension),
             ("GET", r"/_emu/limits", None, self.get_limits),
             ("POST", r"/_emu/limits", None, self.set_limits),
@@ -2347,6 +2359,9 @@ class ControlApi:
         if len(out) == 1:
             raise ControlError(400, 'give {"expire_access": true} and/or {"revoke_refresh": true}')
         return ctl_response(200, out)
+
+    def sessions(self, req):
+        return ctl_response(200, {"sessions": self.emu.tokens.live_sessions()})
 
     def extension(self, req, ext_id):
         d, body = self.emu.directory, self._body(req)
@@ -2444,6 +2459,7 @@ class Emulator:
     def apply_behaviour(self):
         """Hand the switches to the parts that act on them."""
         self.tokens.refresh_ttl_app = self.behaviour.refresh_ttl_app
+        self.tokens.session_limit = self.behaviour.session_limit
         self.tasks.numeric_ids = self.behaviour.bulk_result_ids == "number"
 
     def advance_tasks(self):

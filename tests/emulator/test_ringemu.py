@@ -1112,7 +1112,8 @@ class BehaviourTests(EmuCase):
     def test_switches_validated_and_reset(self):
         self.assertEqual(self.emu.ctl("GET", "behaviour"),
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
-                          "bulk_result_ids": "string", "refresh_ttl_app": 0})
+                          "bulk_result_ids": "string", "refresh_ttl_app": 0,
+                          "session_limit": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
             self.emu.ctl("POST", "behaviour", bad, expect=400)
@@ -1180,6 +1181,26 @@ class BehaviourTests(EmuCase):
         for asked, given in (("2592000", 604800), ("86400", 86400)):
             body = self.emu.token(refresh_token_ttl=asked)
             self.assertEqual(body["refresh_token_expires_in"], given)
+
+    def test_session_limit(self):
+        self.emu.ctl("POST", "reset")
+        tokens = [self.emu.token() for _ in range(3)]
+        self.assertEqual(len(self.emu.ctl("GET", "sessions")["sessions"]), 3)
+        self.emu.ctl("POST", "behaviour", {"session_limit": 2})
+        tokens.append(self.emu.token())             # the oldest two end
+        sessions = self.emu.ctl("GET", "sessions")["sessions"]
+        self.assertEqual(sessions, [tokens[2]["session_id"], tokens[3]["session_id"]])
+        path = ACCT + "/custom-fields"
+        self.assertStatus(self.api("GET", path, token=tokens[0]["access_token"]), 401)
+        self.assertStatus(self.api("GET", path, token=tokens[3]["access_token"]), 200)
+        # a refresh keeps its session: no other one ends
+        form = {"grant_type": "refresh_token", "refresh_token": tokens[2]["refresh_token"]}
+        self.assertStatus(self.emu.oauth("/restapi/oauth/token", form), 200)
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions)
+        # revoking ends one
+        reply = self.emu.oauth("/restapi/oauth/revoke", {"token": tokens[3]["refresh_token"]})
+        self.assertStatus(reply, 200)
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions[:1])
 
     def test_redirect_fault(self):
         for bad in ({"kind": "redirect", "status": 304}, {"kind": "redirect", "location": "x"}):
