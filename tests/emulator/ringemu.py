@@ -292,6 +292,7 @@ class Behaviour:
         "empty_paging": ("full", "no-fields", "none"),
         "bulk_ids": ("string", "any"),
         "bulk_result_ids": ("string", "number"),
+        "state_mandatory": (False, True),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
@@ -312,7 +313,7 @@ class Behaviour:
         """Validate every key first, then apply: a bad body changes nothing."""
         for key, value in body.items():
             if key in self.CHOICES:
-                if value not in self.CHOICES[key] or isinstance(value, bool):
+                if not any(value == c and type(value) is type(c) for c in self.CHOICES[key]):
                     raise ValueError("%s must be one of %s" % (
                         key, ", ".join(map(str, self.CHOICES[key]))))
             elif key in self.NUMBERS:
@@ -712,6 +713,7 @@ CA_PROVINCES = {
 }
 US_COUNTRY = {"us", "usa", "united states", "united states of america"}
 CA_COUNTRY = {"ca", "can", "canada"}
+UK_COUNTRY = {"gb", "gbr", "uk", "united kingdom"}
 
 
 def _norm(text):
@@ -797,6 +799,18 @@ def contact_errors(new, old):
     return errs
 
 
+def state_missing(new, old):
+    """CMN-100 when an address in the USA, the UK or Canada changes and has
+    no state (businessAddress.state is mandatory there)."""
+    addr, old_addr = new.get("businessAddress") or {}, old.get("businessAddress") or {}
+    country = _norm(addr.get("country") or "")
+    if addr == old_addr or addr.get("state") or \
+            country not in US_COUNTRY | CA_COUNTRY | UK_COUNTRY:
+        return []
+    param = "contact.businessAddress.state"
+    return [err_item("CMN-100", "Mandatory parameter [%s] not specified." % param, param)]
+
+
 # ---------------------------------------------------------------------------
 # Directory: extensions, phone numbers, custom fields
 
@@ -857,6 +871,7 @@ class Directory:
         self.custom_fields = {}     # id (str) -> {"id", "category", "displayName"}
         self.by_number = {}         # extensionNumber -> extension id
         self.by_phone = {}          # E.164 -> phone number id
+        self.state_mandatory = False    # the behaviour switch of that name
         self.next_ext_id = EXT_ID_BASE
         self.next_number_id = NUMBER_ID_BASE
         self._sorted = None
@@ -944,7 +959,8 @@ class Directory:
         self._plan_number(ext, upd, plan, errs)
         if "contact" in upd:
             contact, cerrs = merge_contact(ext.contact, upd["contact"])
-            errs += cerrs or contact_errors(contact, ext.contact)
+            errs += cerrs or contact_errors(contact, ext.contact) or (
+                state_missing(contact, ext.contact) if self.state_mandatory else [])
             plan["contact"] = contact
         if "customFields" in upd:
             plan["custom"] = self._merge_custom(ext.custom, upd["customFields"], errs)
@@ -2461,6 +2477,7 @@ class Emulator:
         self.tokens.refresh_ttl_app = self.behaviour.refresh_ttl_app
         self.tokens.session_limit = self.behaviour.session_limit
         self.tasks.numeric_ids = self.behaviour.bulk_result_ids == "number"
+        self.directory.state_mandatory = self.behaviour.state_mandatory
 
     def advance_tasks(self):
         self.tasks.advance(time.monotonic(), time.time(), self.directory)

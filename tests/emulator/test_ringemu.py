@@ -1112,9 +1112,10 @@ class BehaviourTests(EmuCase):
     def test_switches_validated_and_reset(self):
         self.assertEqual(self.emu.ctl("GET", "behaviour"),
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
-                          "bulk_result_ids": "string", "refresh_ttl_app": 0,
-                          "session_limit": 0})
+                          "bulk_result_ids": "string", "state_mandatory": False,
+                          "refresh_ttl_app": 0, "session_limit": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
+                    {"state_mandatory": 1}, {"cmn101_status": "400"},
                     {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
             self.emu.ctl("POST", "behaviour", bad, expect=400)
         self.assertEqual(self.emu.ctl("GET", "behaviour")["bulk_ids"], "string")
@@ -1136,6 +1137,25 @@ class BehaviourTests(EmuCase):
         reply = self.emu.oauth("/restapi/oauth/token", {"grant_type": GRANT_JWT})
         self.assertEqual((reply.status, reply.json["errors"][0]["errorCode"]),
                          (400, "CMN-101"))
+
+    def test_state_mandatory(self):
+        body = {"contact": {"businessAddress": {"city": "Leeds", "country": "UK"}}}
+        self.assertStatus(self.api("PUT", ACCT + "/extension/102", body), 200)
+        self.emu.ctl("POST", "behaviour", {"state_mandatory": True})
+        body["contact"]["businessAddress"]["city"] = "York"
+        reply = self.api("PUT", ACCT + "/extension/102", body)
+        self.assertEqual((reply.status, reply.json["errorCode"],
+                          reply.json["errors"][0]["parameterName"]),
+                         (400, "CMN-100", "contact.businessAddress.state"))
+        self.assertEqual(reply.json["message"],
+                         "Mandatory parameter [contact.businessAddress.state] not specified.")
+        # elsewhere, or with a state, or unchanged: accepted
+        for addr in ({"city": "Paris", "country": "France"},
+                     {"city": "Austin", "state": "TX", "country": "US"}):
+            reply = self.api("PUT", ACCT + "/extension/102", {"contact": {"businessAddress": addr}})
+            self.assertStatus(reply, 200)
+        self.assertStatus(self.api("PUT", ACCT + "/extension/102",
+                                   {"contact": {"department": "Ops"}}), 200)
 
     def test_empty_paging(self):
         path = ACCT + "/extension?type=Department"            # no such extension

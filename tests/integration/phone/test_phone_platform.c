@@ -2,7 +2,8 @@
  * common/phone against the emulator where the platform's API definitions
  * allow two behaviours (docs/phone-api.md), each switched on in the
  * emulator (POST /_emu/behaviour) and met by the same client: CMN-101 as
- * 400 and as 403 (a data error either way, the session untouched), empty
+ * 400 and as 403 (a data error either way, the session untouched), a
+ * mandatory state missing (CMN-100, a data error naming the field), empty
  * lists with and without their paging fields, bulk-update record ids that
  * must be strings and result ids that come as numbers, a refresh token
  * whose lifetime is cut to the app's default; and redirects, which the
@@ -73,7 +74,8 @@ test_setup(void **state)
 	n_auth_failed = n_token = n_refused = 0;
 	return emu_post(&C.emu, "/_emu/behaviour", "{\"cmn101_status\":400,"
 	    "\"empty_paging\":\"full\",\"bulk_ids\":\"string\","
-	    "\"bulk_result_ids\":\"string\",\"refresh_ttl_app\":0}");
+	    "\"bulk_result_ids\":\"string\",\"refresh_ttl_app\":0,"
+	    "\"state_mandatory\":false}");
 }
 
 static int
@@ -257,6 +259,42 @@ test_bulk_ids(void **state)
 		json_decref(st);
 		res_clear(&r);
 	}
+	phone_free(p);
+}
+
+/*
+ * CMN-100 on one bulk record: a data error of that user naming the state,
+ * not a request the client got wrong; the other record goes through.
+ */
+static void
+test_mandatory_state(void **state)
+{
+	struct phone *p = phone_here();
+	struct phone_profile us = { 0 }, fr = { 0 };
+	struct phone_bulk_item items[] = {
+		{ 101, &us, NULL, NULL },
+		{ 102, &fr, NULL, NULL },
+	};
+	struct res r = { 0 };
+	char msg[512];
+
+	(void)state;
+	set_behaviour("state_mandatory", "true");
+	us.field[PHONE_F_CITY] = "Austin";
+	us.field[PHONE_F_COUNTRY] = "US";
+	fr.field[PHONE_F_CITY] = "Paris";
+	fr.field[PHONE_F_COUNTRY] = "FR";
+	phone_bulk_update(p, items, 2, bulk_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_int_equal(r.bulk[0].ok, 0);
+	assert_int_equal(r.bulk[0].err.kind, PHONE_DATA);
+	assert_string_equal(r.bulk[0].err.code, "CMN-100");
+	assert_string_equal(phone_param_field(r.bulk[0].err.param), "state");
+	phone_error_message(&r.bulk[0].err, "RingCentral", msg, sizeof(msg));
+	assert_non_null(strstr(msg, "A state is required"));
+	assert_int_equal(r.bulk[1].ok, 1);
+	res_clear(&r);
 	phone_free(p);
 }
 
@@ -459,6 +497,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cmn101_either_status,
 		    test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_mandatory_state, test_setup,
+		    test_teardown),
 		cmocka_unit_test_setup_teardown(test_empty_lists_any_paging,
 		    test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_ids, test_setup,
