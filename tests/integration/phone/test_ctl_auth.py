@@ -255,6 +255,17 @@ class CtlAuthTest(rstest.TestCase):
             self.login(conf)
         self.assertEqual(len(self.sessions()), 1)
         self.assertEqual(self.api_status(self.stored_tokens()["access_token"]), 200)
+        # the old session cannot be ended (its revocation is sent elsewhere):
+        # a warning, and the login still counts
+        self.emu.call("POST", "/_emu/fault", {
+            "kind": "redirect", "path_prefix": "/restapi/oauth/revoke",
+            "location": "http://localhost:%d" % self.emu.port})
+        out = self.login(conf)
+        self.assertIn("warning: the session this login replaces could not be "
+                      "ended", out)
+        self.assertIn("it lasts until its tokens expire", out)
+        self.assertNoSecrets(out)
+        self.assertEqual(len(self.sessions()), 2)
 
     def test_logout(self):
         self.many_logins()

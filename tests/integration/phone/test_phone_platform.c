@@ -383,6 +383,25 @@ statuses(long long seq, const char *prefix, char *buf, size_t len)
 	json_decref(log);
 }
 
+/* methods_after: the methods of the log entries after seq are want. */
+static int
+methods_after(long long seq, const char *want)
+{
+	json_t *log = emu_log(&C.emu, seq), *e;
+	char got[128] = "";
+	size_t i, o = 0;
+
+	json_array_foreach(log, i, e)
+		if (o + 8 < sizeof(got))
+			o += (size_t)snprintf(got + o, sizeof(got) - o, "%s%s",
+			    o ? " " : "", json_string_value(json_object_get(e,
+			    "method")));
+	json_decref(log);
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "methods: %s, expected %s\n", got, want);
+	return strcmp(got, want) == 0;
+}
+
 /* hosts_seen: log entries after seq whose Host header was host. */
 static int
 hosts_seen(long long seq, const char *host)
@@ -438,6 +457,13 @@ test_redirect_same_server(void **state)
 	assert_string_equal(contact_of(ext_in_state(st, 102), "department"),
 	    "Moved");
 	json_decref(st);
+	res_clear(&r);
+	/* a 303 is a GET of the other resource: here one that takes only POST */
+	seq = emu_last_seq(&C.emu);
+	redirect(1, ACCT "/extension-bulk-update", 303, NULL);
+	bulk_two(p, &r, "Seen other");
+	assert_int_equal(r.err.http_status, 405);
+	assert_int_equal(methods_after(seq, "POST GET"), 1);
 	res_clear(&r);
 	phone_free(p);
 }
