@@ -256,7 +256,7 @@ int http_url_allowed(const char *url);
 /*
  * http_same_origin: 1 when absolute URLs a and b have the same scheme, host
  * and port (case-insensitive; a missing port is the scheme's default), 0
- * otherwise or when either is not a URL. Pure.
+ * otherwise, or when either is not a URL or names a user. Pure.
  */
 int http_same_origin(const char *a, const char *b);
 /*

@@ -1092,6 +1092,8 @@ test_same_origin(void **state)
 		  "https://platform.ringcentral.com.evil.example/a", 0 },
 		{ "https://platform.ringcentral.com/a",
 		  "https://user@evil.example/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://user:pw@platform.ringcentral.com/a", 0 },
 		{ "https://platform.ringcentral.com/a", "/relative", 0 },
 		{ "https://platform.ringcentral.com/a", NULL, 0 },
 	};
@@ -1105,6 +1107,8 @@ test_same_origin(void **state)
 	    buf, sizeof(buf)), "https://platform.ringcentral.com:443");
 	assert_string_equal(http_url_origin("http://localhost:8080/x", buf,
 	    sizeof(buf)), "http://localhost:8080");
+	assert_string_equal(http_url_origin("https://u:p@evil.example/", buf,
+	    sizeof(buf)), "https://evil.example:443");
 	assert_string_equal(http_url_origin("nonsense", buf, sizeof(buf)),
 	    "(not a URL)");
 }
