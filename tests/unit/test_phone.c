@@ -349,6 +349,13 @@ test_error_auth(void **state)
 	    "\"errors\":[{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
 	    "[assertion] value is invalid.\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_AUTH);
+	/* the revoke endpoint's refusals are the session's too */
+	parse_err(PHONE_CALL_REVOKE, 400, "{\"error\":\"invalid_request\","
+	    "\"errors\":[{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
+	    "[token] value is invalid.\"}]}", &e);
+	assert_int_equal(e.kind, PHONE_AUTH);
+	assert_string_equal(e.code, "invalid_request");
+	assert_string_equal(phone_call_name(PHONE_CALL_REVOKE), "revoke");
 	/* the token endpoint's 503 is still transient */
 	parse_err(PHONE_CALL_TOKEN, 503, "{\"errorCode\":\"CMN-201\"}", &e);
 	assert_int_equal(e.kind, PHONE_TRANSIENT);
