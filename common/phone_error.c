@@ -351,6 +351,21 @@ body_code_kind(const struct err_body *b)
 	return k != PHONE_OK ? k : code_kind(b->item_code);
 }
 
+/*
+ * in_use: the code of "Extension already in use" is not published (EXT-107,
+ * CMN-101 or CMN-406 "Duplicate value for parameter" may come, as 400 or
+ * 409): a value error or conflict on extensionNumber is that, whatever
+ * the code.
+ */
+static enum phone_err_kind
+in_use(enum phone_err_kind k, const char *param)
+{
+	if ((k == PHONE_DATA || k == PHONE_CONFLICT) && param != NULL &&
+	    strcasecmp(param, "extensionNumber") == 0)
+		return PHONE_EXTENSION_IN_USE;
+	return k;
+}
+
 /* status_kind: no errorCode decided: the SCIM type, then the status. */
 static enum phone_err_kind
 status_kind(enum phone_call call, long status, const struct err_body *b)
@@ -399,13 +414,8 @@ kind_of(enum phone_call call, long status, const struct err_body *b,
 	if (call == PHONE_CALL_SCIM_CREATE && status == 403 && b->scim &&
 	    b->rest_code == NULL)
 		return PHONE_NO_FREE_EXTENSION;
-	if ((k = body_code_kind(b)) != PHONE_OK)
-		return k;
-	/* the code of "already in use" is not published: the parameter says it */
-	if (status == 409 && param != NULL &&
-	    strcasecmp(param, "extensionNumber") == 0)
-		return PHONE_EXTENSION_IN_USE;
-	return status_kind(call, status, b);
+	k = body_code_kind(b);
+	return in_use(k != PHONE_OK ? k : status_kind(call, status, b), param);
 }
 
 /*
@@ -481,6 +491,7 @@ phone_error_from_item(const json_t *item, enum phone_call call,
 	out->kind = code_kind(code);
 	if (out->kind == PHONE_OK)
 		out->kind = PHONE_DATA; /* an unknown code on one record */
+	out->kind = in_use(out->kind, param);
 }
 
 /* ---------------------------------------------------------------------

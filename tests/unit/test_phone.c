@@ -300,6 +300,18 @@ test_error_code_before_status(void **state)
 		{ 403, "{\"errorCode\":\"ACT-332\"}", PHONE_DATA },
 		{ 403, "<html>Forbidden</html>", PHONE_AUTH },
 		{ 400, "{\"errorCode\":\"CMN-301\"}", PHONE_RATE_LIMITED },
+		/* "already in use" has no published code: the parameter decides */
+		{ 400, "{\"errorCode\":\"CMN-101\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_EXTENSION_IN_USE },
+		{ 409, "{\"errorCode\":\"CMN-406\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-406\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_EXTENSION_IN_USE },
+		{ 400, "{\"errorCode\":\"CMN-406\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-406\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		{ 404, "{\"errorCode\":\"CMN-102\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-102\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_NOT_FOUND },
 		{ 503, "{\"errorCode\":\"CMN-101\"}", PHONE_TRANSIENT },
 	};
 	struct phone_error e;
@@ -379,6 +391,10 @@ test_error_from_item(void **state)
 		{ "{\"errorCode\":\"CMN-103\"}", PHONE_MALFORMED },
 		{ "{\"errorCode\":\"CMN-104\"}", PHONE_MALFORMED },
 		{ "{\"errorCode\":\"CMN-408\"}", PHONE_AUTH },
+		{ "{\"errorCode\":\"CMN-101\",\"parameterName\":"
+		  "\"extensionNumber\"}", PHONE_EXTENSION_IN_USE },
+		{ "{\"errorCode\":\"CMN-406\",\"parameterName\":"
+		  "\"extensionNumber\"}", PHONE_EXTENSION_IN_USE },
 		{ "{\"errorCode\":\"CMN-201\"}", PHONE_TRANSIENT },
 		{ "{\"errorCode\":\"XYZ-1\"}", PHONE_DATA },
 		{ "{\"message\":\"no code\"}", PHONE_MALFORMED },
