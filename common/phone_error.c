@@ -392,8 +392,8 @@ status_kind(enum phone_call call, long status, const struct err_body *b)
 
 /*
  * kind_of: the errorCode first, then the HTTP status. Whatever the token
- * endpoint refuses is an authentication problem, and a SCIM create's 403
- * without errorCode is the full account.
+ * and revoke endpoints refuse is an authentication problem, and a SCIM
+ * create's 403 without errorCode is the full account.
  */
 static enum phone_err_kind
 kind_of(enum phone_call call, long status, const struct err_body *b,
