@@ -38,6 +38,7 @@ struct http_req {
 	size_t body_len;
 	char *user, *password;           /* owned; wiped */
 	int idempotent, max_attempts, attempts, rate_retries;
+	int hops;                        /* redirects followed */
 	double sent;                     /* monotonic time of the last send */
 	ev_timer wait;                   /* backoff */
 	char *resp;                      /* owned: the response body */
@@ -142,7 +143,8 @@ emit(struct http_req *r, enum http_event_kind kind, long status, double delay)
 	ev.url = url;
 	ev.group = r->group;
 	ev.status = status;
-	ev.error = status == 0 ? r->errbuf : "";
+	ev.error = status == 0 || kind == HTTP_EV_REDIRECT_REFUSED ? r->errbuf :
+	    "";
 	ev.delay = delay;
 	ev.attempt = r->attempts;
 	h->event_cb(&ev, h->event_arg);
@@ -377,7 +379,8 @@ classify(struct http_req *r, CURLcode code)
 static int
 may_retry(const struct http_req *r, enum http_result res, long status)
 {
-	if (r->attempts >= r->max_attempts)
+	/* a redirect followed is no failed attempt */
+	if (r->attempts - r->hops >= r->max_attempts)
 		return 0;
 	switch (res) {
 	case HTTP_OK:
@@ -413,6 +416,67 @@ learn(struct http_req *r, CURLcode code, double now)
 	http_pace_end(&h->pace[r->group], r->sent, now, &rate);
 }
 
+static int
+redirect_status(long status)
+{
+	return status == 301 || status == 302 || status == 303 ||
+	    status == 307 || status == 308;
+}
+
+/* to_get: a 303: the same resource is read with a GET, without a body. */
+static void
+to_get(struct http_req *r)
+{
+	free(r->method);
+	r->method = xstrdup("GET");
+	wipe(r->body, r->body_len);
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, NULL);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+}
+
+/*
+ * follow: a 3xx: the request goes again to its Location, only when that
+ * is on the request's own scheme, host and port (it carries a token or
+ * the client's credentials, and a POST its body); no Location means the
+ * same URL again. 303 turns it into a GET; 301, 302, 307 and 308 keep the
+ * method and the body. Queued first in its group, paced like any request.
+ * Returns 0, or -1 with the reason in errbuf.
+ */
+static int
+follow(struct http_req *r, long status)
+{
+	char *loc = NULL, from[300], to[300];
+
+	if (++r->hops > HTTP_MAX_REDIRECTS) {
+		snprintf(r->errbuf, sizeof(r->errbuf), "more than %d redirects",
+		    HTTP_MAX_REDIRECTS);
+		return -1;
+	}
+	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
+	if (loc != NULL && !http_same_origin(r->url, loc)) {
+		snprintf(r->errbuf, sizeof(r->errbuf), "redirect from %s to %s "
+		    "refused: requests go to the configured server only",
+		    http_url_origin(r->url, from, sizeof(from)),
+		    http_url_origin(loc, to, sizeof(to)));
+		return -1;
+	}
+	if (loc != NULL) {
+		loc = xstrdup(loc); /* curl's copy lives until the next transfer */
+		free(r->url);
+		r->url = loc;
+		curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	}
+	if (status == 303 && strcmp(r->method, "GET") != 0 &&
+	    strcmp(r->method, "HEAD") != 0)
+		to_get(r);
+	r->state = REQ_QUEUED;
+	TAILQ_INSERT_HEAD(&r->h->queue[r->group], r, qlink);
+	return 0;
+}
+
 static void
 finish(struct http_req *r, CURLcode code)
 {
@@ -430,7 +494,12 @@ finish(struct http_req *r, CURLcode code)
 		ra = http_retry_after_parse(header_value(r->easy, "Retry-After"),
 		    (long long)time(NULL));
 	}
-	if (res == HTTP_OK && status == 429) {
+	if (res == HTTP_OK && redirect_status(status)) {
+		if (follow(r, status) == 0)
+			return;
+		emit(r, HTTP_EV_REDIRECT_REFUSED, status, 0);
+		res = HTTP_E_REDIRECT;
+	} else if (res == HTTP_OK && status == 429) {
 		delay = ra >= 0 ? ra : RATE_PENALTY_DEFAULT;
 		http_pace_block(&h->pace[r->group], now + delay);
 		if (++r->rate_retries <= HTTP_DEFAULT_RATE_RETRIES) {
@@ -440,10 +509,9 @@ finish(struct http_req *r, CURLcode code)
 			return;
 		}
 	} else if (may_retry(r, res, status)) {
-		delay = http_backoff_delay(r->attempts);
-		delay += delay * (double)arc4random_uniform(1001) / 10000.;
-		if (status == 503 && ra > delay)
-			delay = ra;
+		/* the sequence from 2 s, jittered; a 503's Retry-After if longer */
+		delay = util_retry_wait((unsigned int)(r->attempts - r->hops - 1),
+		    status == 503 ? ra : -1, util_random32());
 		emit(r, HTTP_EV_RETRY, status, delay);
 		r->state = REQ_WAITING;
 		ev_timer_set(&r->wait, delay, 0.);

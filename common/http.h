@@ -12,6 +12,10 @@
  * connection failures and 5xx are retried after 2, 3, 5, 8, 13, 21, 30,
  * 30 ... s with jitter, within a per-request attempt budget, and a request
  * that is not idempotent is never repeated when the server may have acted.
+ * Redirects (301, 302, 303, 307, 308) are followed by the module itself,
+ * only to the request's own scheme, host and port (the request carries a
+ * token or the client's credentials), at most HTTP_MAX_REDIRECTS times;
+ * each hop is paced like a new request.
  *
  * The module owns the curl handles, its watchers and every request from
  * submission to completion; a completion callback borrows the response.
@@ -130,6 +134,7 @@ struct http_opts {
 #define HTTP_MAX_BODY ((size_t)32 << 20)
 #define HTTP_DEFAULT_ATTEMPTS 4
 #define HTTP_DEFAULT_RATE_RETRIES 3
+#define HTTP_MAX_REDIRECTS 5
 
 enum http_result {
 	HTTP_OK,          /* a response arrived (any status) */
@@ -138,6 +143,7 @@ enum http_result {
 	HTTP_E_TOO_LARGE, /* the response exceeded max_body */
 	HTTP_E_TLS,       /* certificate verification failed */
 	HTTP_E_REFUSED,   /* URL not allowed (plain http off loopback, ...) */
+	HTTP_E_REDIRECT,  /* a redirect not followed: another host, or too many */
 };
 
 struct http_response {
@@ -176,6 +182,7 @@ struct http_request {
 enum http_event_kind {
 	HTTP_EV_RETRY,     /* a failure; the request is sent again after delay */
 	HTTP_EV_RATE_WAIT, /* 429: the group waits delay seconds */
+	HTTP_EV_REDIRECT_REFUSED, /* a 3xx not followed: error says why */
 };
 
 struct http_event {
@@ -184,7 +191,7 @@ struct http_event {
 	const char *url;      /* without the query */
 	enum http_group group;
 	long status;          /* 0 for a connection failure */
-	const char *error;    /* curl's reason, or "" */
+	const char *error;    /* curl's reason, why a redirect was refused, or "" */
 	double delay;         /* seconds */
 	int attempt;          /* the attempt that failed */
 };
@@ -245,5 +252,17 @@ double http_group_wait(struct http *h, enum http_group g);
 
 /* http_url_allowed: 1 for https URLs and http URLs whose host is loopback. */
 int http_url_allowed(const char *url);
+
+/*
+ * http_same_origin: 1 when absolute URLs a and b have the same scheme, host
+ * and port (case-insensitive; a missing port is the scheme's default), 0
+ * otherwise, or when either is not a URL or names a user. Pure.
+ */
+int http_same_origin(const char *a, const char *b);
+/*
+ * http_url_origin: "scheme://host:port" of url into buf (the port always
+ * shown), or "(not a URL)". Returns buf. Pure.
+ */
+const char *http_url_origin(const char *url, char *buf, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -302,4 +303,75 @@ http_url_allowed(const char *url)
 	curl_free(host);
 	curl_url_cleanup(u);
 	return ok;
+}
+
+static void
+origin_free(char *scheme, char *host, char *port)
+{
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+}
+
+/*
+ * url_origin: the scheme, host and port of url (the scheme's default port
+ * when none is given), each newly allocated by curl; -1 if not a URL, or
+ * when it carries a user name (credentials a server slipped in) and
+ * any_user is 0.
+ */
+static int
+url_origin(const char *url, int any_user, char **scheme, char **host,
+    char **port)
+{
+	CURLU *u = curl_url();
+	char *user = NULL;
+	int rc = -1;
+
+	if (u == NULL)
+		abort(); /* out of memory */
+	*scheme = *host = *port = NULL;
+	if (url != NULL &&
+	    curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    (any_user || curl_url_get(u, CURLUPART_USER, &user, 0) ==
+	    CURLUE_NO_USER))
+		rc = 0;
+	curl_free(user);
+	curl_url_cleanup(u);
+	if (rc < 0) {
+		origin_free(*scheme, *host, *port);
+		*scheme = *host = *port = NULL;
+	}
+	return rc;
+}
+
+int
+http_same_origin(const char *a, const char *b)
+{
+	char *sa, *ha, *pa, *sb, *hb, *pb;
+	int same = 0;
+	int ok_a = url_origin(a, 0, &sa, &ha, &pa) == 0;
+	int ok_b = url_origin(b, 0, &sb, &hb, &pb) == 0;
+
+	if (ok_a && ok_b)
+		same = strcasecmp(sa, sb) == 0 && strcasecmp(ha, hb) == 0 &&
+		    strcmp(pa, pb) == 0;
+	origin_free(sa, ha, pa);
+	origin_free(sb, hb, pb);
+	return same;
+}
+
+const char *
+http_url_origin(const char *url, char *buf, size_t len)
+{
+	char *scheme, *host, *port;
+
+	if (url_origin(url, 1, &scheme, &host, &port) == 0)
+		snprintf(buf, len, "%s://%s:%s", scheme, host, port);
+	else
+		snprintf(buf, len, "(not a URL)");
+	origin_free(scheme, host, port);
+	return buf;
 }

@@ -34,6 +34,7 @@ call_group(enum phone_call c)
 {
 	switch (c) {
 	case PHONE_CALL_TOKEN:
+	case PHONE_CALL_REVOKE:
 		return HTTP_AUTH;
 	case PHONE_CALL_SCIM_CREATE:
 	case PHONE_CALL_SCIM_PATCH:
@@ -148,6 +149,7 @@ transport_error(const struct phone_req *r, const struct http_response *resp,
 		[HTTP_OK] = "", [HTTP_E_UNSENT] = "connect",
 		[HTTP_E_SENT] = "interrupted", [HTTP_E_TOO_LARGE] = "too-large",
 		[HTTP_E_TLS] = "tls", [HTTP_E_REFUSED] = "refused",
+		[HTTP_E_REDIRECT] = "redirect",
 	};
 
 	phone_error_ok(e, r->call);
@@ -207,8 +209,10 @@ req_http_cb(const struct http_response *resp, void *arg)
 	}
 	phone_error_ok(&e, r->call);
 	e.http_status = resp->status;
-	if (resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) {
-		req_finish(r, &e, NULL); /* No Content: the expected answer */
+	if ((resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) ||
+	    r->call == PHONE_CALL_REVOKE) {
+		/* No Content, or a revocation's empty answer: what is expected */
+		req_finish(r, &e, NULL);
 		return;
 	}
 	j = json_loadb(resp->body, resp->body_len, 0, NULL);
@@ -283,7 +287,9 @@ http_event_fwd(const struct http_event *hev, void *arg)
 	struct phone_event ev;
 
 	memset(&ev, 0, sizeof(ev));
-	ev.kind = hev->kind == HTTP_EV_RETRY ? PHONE_EV_RETRY : PHONE_EV_RATE_WAIT;
+	ev.kind = hev->kind == HTTP_EV_RETRY ? PHONE_EV_RETRY :
+	    hev->kind == HTTP_EV_RATE_WAIT ? PHONE_EV_RATE_WAIT :
+	    PHONE_EV_REDIRECT_REFUSED;
 	ev.method = hev->method;
 	ev.url = hev->url;
 	ev.group = http_group_name(hev->group);

@@ -81,6 +81,7 @@ enum phone_call {
 	PHONE_CALL_CUSTOM_FIELDS,
 	PHONE_CALL_BULK_UPDATE,
 	PHONE_CALL_BULK_TASK,
+	PHONE_CALL_REVOKE,
 	PHONE_NCALLS
 };
 
@@ -314,11 +315,14 @@ enum phone_event_kind {
 	PHONE_EV_AUTH_FAILED, /* a grant was refused (detail: the error code);
 	                       * once, until a session works again */
 	PHONE_EV_STORE_ERROR, /* the tokens could not be stored (detail) */
+	PHONE_EV_REDIRECT_REFUSED, /* a redirect not followed (detail names
+	                            * both servers); the call fails transient */
 };
 
 struct phone_event {
 	enum phone_event_kind kind;
-	const char *method, *url;  /* RETRY, RATE_WAIT: the request, no query */
+	const char *method, *url;  /* RETRY, RATE_WAIT, REDIRECT_REFUSED: the
+	                            * request, no query */
 	const char *group;         /* its rate group */
 	long status;               /* 0: connection failure */
 	double delay;              /* s */
@@ -401,6 +405,22 @@ struct phone_code_grant {
 /* phone_auth_code: exchange an authorization code (PKCE) for tokens. */
 void phone_auth_code(struct phone *p, const struct phone_code_grant *g,
     phone_done_cb *cb, void *arg);
+/*
+ * phone_auth_revoke: end the session token belongs to (POST
+ * /restapi/oauth/revoke with client authentication: the platform ends the
+ * whole session, access and refresh token alike). token is copied; the
+ * client's own tokens are left as they are (a login revokes the session
+ * it replaced this way).
+ */
+void phone_auth_revoke(struct phone *p, const char *token, phone_done_cb *cb,
+    void *arg);
+/*
+ * phone_auth_logout: revoke the current session (by its refresh token,
+ * else its access token), then forget the tokens in memory and in the
+ * store. PHONE_OK at once when there is no session; on a failure the
+ * tokens stay, so that the logout can be repeated.
+ */
+void phone_auth_logout(struct phone *p, phone_done_cb *cb, void *arg);
 
 /* SCIM. The user callback gets NULL when no user matched. */
 void phone_find_user(struct phone *p, const char *email, phone_user_cb *cb,

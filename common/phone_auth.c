@@ -8,7 +8,8 @@
  * registered as secrets, kept in the state store in their own write
  * transaction, and renewed by a timer before the access token expires.
  * Requests that need a token while none is valid wait in one queue; one
- * grant serves them all. A refused refresh falls back to the JWT.
+ * grant serves them all. A refused refresh falls back to the JWT. A
+ * session ends with a revocation (logout, or a login replacing one).
  *
  * The PKCE helpers take SHA-256 and random bytes from OpenSSL's libcrypto
  * (EVP_Digest, RAND_bytes); only the base64url encoding is ours.
@@ -580,6 +581,109 @@ refresh_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	p->auth.refresh_armed = 0;
 	if (p->auth.granting == 0)
 		renew(p, RENEW_NOW); /* the JWT only if the refresh token is spent */
+}
+
+/* ---------------------------------------------------------------------
+ * Revocation: the end of a session */
+
+struct op_revoke {
+	struct phone_op base;
+	char *token;                      /* owned, wiped; NULL: nothing to do */
+	int forget;                       /* logout: forget the tokens after */
+	phone_done_cb *cb;
+	void *arg;
+};
+
+static void
+op_revoke_clear(struct phone_op *base)
+{
+	struct op_revoke *op = (struct op_revoke *)base;
+
+	if (op->token != NULL)
+		explicit_bzero(op->token, strlen(op->token));
+	free(op->token);
+}
+
+/* auth_forget: the session is over: no tokens in memory, none stored. */
+static void
+auth_forget(struct phone *p)
+{
+	timer_stop_unref(p, &p->auth.refresh_timer, &p->auth.refresh_armed);
+	tokens_wipe(&p->auth.tok);
+	p->auth.lifetime = 0;
+	p->auth.deadline = 0;
+	auth_store(p);
+}
+
+/* holds: token is one of the client's current tokens. */
+static int
+holds(const struct phone_auth *a, const char *token)
+{
+	return token != NULL && ((a->tok.refresh_token != NULL &&
+	    strcmp(a->tok.refresh_token, token) == 0) ||
+	    (a->tok.access_token != NULL &&
+	    strcmp(a->tok.access_token, token) == 0));
+}
+
+static void
+revoke_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct op_revoke *op = r->ctx;
+
+	(void)body;
+	/* a grant may have replaced the tokens meanwhile: those stay */
+	if (err->kind == PHONE_OK && op->forget && holds(&r->p->auth, op->token))
+		auth_forget(r->p);
+	op->cb(err, op->arg);
+	phone_op_end(r->p, &op->base);
+}
+
+static void
+revoke_start(struct phone *p, const char *token, int forget,
+    phone_done_cb *cb, void *arg)
+{
+	struct op_revoke *op = phone_op_new(p, sizeof(*op), op_revoke_clear);
+	struct phone_req *r;
+	char *url;
+
+	op->cb = cb;
+	op->arg = arg;
+	op->forget = forget;
+	if (token == NULL || *token == '\0') {
+		phone_defer_error(p, PHONE_CALL_REVOKE, PHONE_OK, "", revoke_done,
+		    op);
+		return;
+	}
+	op->token = xstrdup(token);
+	url = phone_url(p, "/restapi/oauth/revoke");
+	r = phone_req_new(p, PHONE_CALL_REVOKE, "POST", url);
+	free(url);
+	r->basic = 1;
+	r->bearer = 0;
+	r->idempotent = 1; /* a session revoked twice is ended all the same */
+	form_add(&r->body, "token", token);
+	r->ctype = "application/x-www-form-urlencoded";
+	r->done = revoke_done;
+	r->ctx = op;
+	phone_req_send(r);
+}
+
+void
+phone_auth_revoke(struct phone *p, const char *token, phone_done_cb *cb,
+    void *arg)
+{
+	revoke_start(p, token, 0, cb, arg);
+}
+
+void
+phone_auth_logout(struct phone *p, phone_done_cb *cb, void *arg)
+{
+	const struct store_tokens *t = &p->auth.tok;
+
+	auth_reload(p); /* the newest session, whoever stored it */
+	revoke_start(p, t->refresh_token ? t->refresh_token : t->access_token, 1,
+	    cb, arg);
 }
 
 /* ---------------------------------------------------------------------

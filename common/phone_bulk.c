@@ -75,6 +75,15 @@ chunk_fail(struct bulk_chunk *c, const struct phone_error *e)
 	chunk_end(c);
 }
 
+/* task_id_text: the task id, a string or a number (phone_parse_task checked). */
+static char *
+task_id_text(const json_t *id)
+{
+	if (json_is_integer(id))
+		return xasprintf("%lld", (long long)json_integer_value(id));
+	return xstrdup(json_string_value(id));
+}
+
 /* chunk_task: a task view arrived: done, or poll again later. */
 static void
 chunk_task(struct bulk_chunk *c, const struct phone_error *err,
@@ -103,8 +112,7 @@ chunk_task(struct bulk_chunk *c, const struct phone_error *err,
 		chunk_fail(c, &e);
 	} else {
 		if (c->task_id == NULL) {
-			c->task_id = xstrdup(json_string_value(json_object_get(body,
-			    "id")));
+			c->task_id = task_id_text(json_object_get(body, "id"));
 			c->delay = op->p->opts.poll_first;
 			c->deadline = now + op->p->opts.task_timeout;
 		} else if ((c->delay *= 1.5) > op->p->opts.poll_max) {

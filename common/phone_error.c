@@ -37,7 +37,7 @@ phone_call_name(enum phone_call c)
 		"none", "token", "scim-search", "scim-create", "scim-patch",
 		"scim-delete",
 		"scim-config", "scim-schemas", "extensions", "numbers",
-		"custom-fields", "bulk-update", "bulk-task",
+		"custom-fields", "bulk-update", "bulk-task", "revoke",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";
@@ -302,38 +302,138 @@ eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
+/*
+ * The errorCodes whose meaning does not depend on the HTTP status. CMN-101
+ * comes as 400 or 403 and is a data error either way; only the permission
+ * codes (and OAuth's) make a 403 an authorization problem.
+ */
+static const struct {
+	const char *code;
+	enum phone_err_kind kind;
+} codes[] = {
+	{ "CMN-100", PHONE_DATA },             /* Mandatory parameter [X] not specified */
+	{ "CMN-101", PHONE_DATA },             /* Parameter [X] value is invalid */
+	{ "CMN-102", PHONE_NOT_FOUND },        /* Resource for parameter [X] is not found */
+	{ "CMN-103", PHONE_MALFORMED },        /* JSON can't be parsed */
+	{ "CMN-104", PHONE_MALFORMED },        /* Cannot parse request */
+	{ "CMN-201", PHONE_TRANSIENT },        /* Service Temporarily Unavailable */
+	{ "CMN-301", PHONE_RATE_LIMITED },     /* Request rate exceeded */
+	{ "CMN-401", PHONE_AUTH },             /* permission / feature not available */
+	{ "CMN-402", PHONE_AUTH },
+	{ "CMN-408", PHONE_AUTH },
+	{ "EXT-107", PHONE_EXTENSION_IN_USE }, /* see docs/phone-api.md, errors */
+};
+
+/* code_kind: what an errorCode says by itself; PHONE_OK: nothing. */
 static enum phone_err_kind
-kind_of(enum phone_call call, long status, const struct err_body *b,
-    const char *code, const char *param)
+code_kind(const char *code)
 {
-	/* not an error status: whatever the body says, it was unusable */
-	if (status < 400)
-		return PHONE_MALFORMED;
-	if (status == 429 || eq(code, "CMN-301"))
-		return PHONE_RATE_LIMITED;
-	if (status >= 500)
-		return PHONE_TRANSIENT;
-	if (call == PHONE_CALL_TOKEN && status >= 400)
+	if (code == NULL)
+		return PHONE_OK;
+	if (strncmp(code, "OAU-", 4) == 0)
 		return PHONE_AUTH;
-	if (status == 401)
-		return PHONE_AUTH;
-	if (status == 403)
-		return call == PHONE_CALL_SCIM_CREATE && b->scim &&
-		    b->rest_code == NULL ? PHONE_NO_FREE_EXTENSION : PHONE_AUTH;
-	if (eq(code, "EXT-107") || (status == 409 && param != NULL &&
-	    strcasecmp(param, "extensionNumber") == 0))
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i].code) == 0)
+			return codes[i].kind;
+	return PHONE_OK;
+}
+
+/*
+ * body_code_kind: the first errorCode of the body that decides a kind: the
+ * top-level one, else the first errors[] entry's (the top-level one may be
+ * a name such as "InvalidParameter" with CMN-101 in errors[]).
+ */
+static enum phone_err_kind
+body_code_kind(const struct err_body *b)
+{
+	enum phone_err_kind k = code_kind(b->rest_code);
+
+	return k != PHONE_OK ? k : code_kind(b->item_code);
+}
+
+/*
+ * in_use: the code of "Extension already in use" is not published (EXT-107,
+ * CMN-101 or CMN-406 "Duplicate value for parameter" may come, as 400 or
+ * 409): a value error or conflict on extensionNumber is that, whatever
+ * the code.
+ */
+static enum phone_err_kind
+in_use(enum phone_err_kind k, const char *param)
+{
+	if ((k == PHONE_DATA || k == PHONE_CONFLICT) && param != NULL &&
+	    strcasecmp(param, "extensionNumber") == 0)
 		return PHONE_EXTENSION_IN_USE;
+	return k;
+}
+
+/* status_kind: no errorCode decided: the SCIM type, then the status. */
+static enum phone_err_kind
+status_kind(enum phone_call call, long status, const struct err_body *b)
+{
 	if (call == PHONE_CALL_SCIM_SEARCH && status == 409)
 		return PHONE_DUPLICATE_EMAIL;
-	if (eq(code, "CMN-100") || eq(b->scim_type, "invalidSyntax"))
+	if (eq(b->scim_type, "invalidSyntax"))
 		return PHONE_MALFORMED;
-	if (eq(code, "CMN-101") || eq(b->scim_type, "invalidValue"))
+	if (eq(b->scim_type, "invalidValue"))
 		return PHONE_DATA;
-	if (eq(code, "CMN-102") || status == 404)
+	if (status == 401)
+		return PHONE_AUTH;
+	/* a 403 with an errorCode that is no permission code is about this
+	 * request's data; without any code, nothing says it is not a refusal */
+	if (status == 403)
+		return b->rest_code == NULL && b->item_code == NULL ? PHONE_AUTH :
+		    PHONE_DATA;
+	if (status == 404)
 		return PHONE_NOT_FOUND;
 	if (status == 409)
 		return PHONE_CONFLICT;
 	return PHONE_DATA;
+}
+
+/*
+ * kind_of: the errorCode first, then the HTTP status. Whatever the token
+ * and revoke endpoints refuse is an authentication problem, and a SCIM
+ * create's 403 without errorCode is the full account.
+ */
+static enum phone_err_kind
+kind_of(enum phone_call call, long status, const struct err_body *b,
+    const char *param)
+{
+	enum phone_err_kind k;
+
+	/* not an error status: whatever the body says, it was unusable */
+	if (status < 400)
+		return PHONE_MALFORMED;
+	if (status == 429)
+		return PHONE_RATE_LIMITED;
+	if (status >= 500)
+		return code_kind(b->rest_code) == PHONE_RATE_LIMITED ?
+		    PHONE_RATE_LIMITED : PHONE_TRANSIENT;
+	if (call == PHONE_CALL_TOKEN || call == PHONE_CALL_REVOKE)
+		return PHONE_AUTH;
+	if (call == PHONE_CALL_SCIM_CREATE && status == 403 && b->scim &&
+	    b->rest_code == NULL)
+		return PHONE_NO_FREE_EXTENSION;
+	k = body_code_kind(b);
+	return in_use(k != PHONE_OK ? k : status_kind(call, status, b), param);
+}
+
+/*
+ * pick_code: the code reported: the OAuth error of the token endpoint, else
+ * the errorCode that decides the kind (top level, else errors[0]), else
+ * whichever is there.
+ */
+static const char *
+pick_code(enum phone_call call, const struct err_body *b)
+{
+	if ((call == PHONE_CALL_TOKEN || call == PHONE_CALL_REVOKE) &&
+	    b->oauth_error)
+		return b->oauth_error;
+	if (code_kind(b->rest_code) == PHONE_OK &&
+	    code_kind(b->item_code) != PHONE_OK)
+		return b->item_code;
+	return b->rest_code ? b->rest_code : b->item_code ? b->item_code :
+	    b->scim_type ? b->scim_type : b->oauth_error;
 }
 
 void
@@ -348,12 +448,12 @@ phone_error_parse(enum phone_call call, long status, const char *body,
 	phone_error_ok(out, call);
 	out->http_status = status;
 	read_body(j, &b);
-	code = call == PHONE_CALL_TOKEN && b.oauth_error ? b.oauth_error :
-	    b.rest_code ? b.rest_code : b.item_code ? b.item_code :
-	    b.scim_type ? b.scim_type : b.oauth_error;
+	code = pick_code(call, &b);
 	bracket(b.message, br, sizeof(br));
+	/* the [X] of a message only once a code or the SCIM type said what it is */
 	snprintf(out->param, sizeof(out->param), "%s", b.param ? b.param :
-	    b.scim && status != 409 ? br : "");
+	    (b.scim || code_kind(code) == PHONE_DATA ||
+	    code_kind(code) == PHONE_NOT_FOUND) && status != 409 ? br : "");
 	snprintf(out->value, sizeof(out->value), "%s", b.param ? b.value :
 	    status == 409 ? br : "");
 	snprintf(out->code, sizeof(out->code), "%s", code ? code : "");
@@ -362,8 +462,7 @@ phone_error_parse(enum phone_call call, long status, const char *body,
 	else
 		snprintf(out->detail, sizeof(out->detail), "HTTP %ld%s", status,
 		    j == NULL && len > 0 ? " (not JSON)" : "");
-	out->kind = kind_of(call, status, &b, code, out->param[0] ? out->param :
-	    NULL);
+	out->kind = kind_of(call, status, &b, out->param[0] ? out->param : NULL);
 	if (out->kind == PHONE_MALFORMED && status < 400)
 		snprintf(out->detail, sizeof(out->detail), "unexpected HTTP "
 		    "status %ld", status);
@@ -389,18 +488,10 @@ phone_error_from_item(const json_t *item, enum phone_call call,
 	snprintf(out->param, sizeof(out->param), "%s", param ? param : "");
 	jscalar(item, "parameterValue", out->value, sizeof(out->value));
 	snprintf(out->detail, sizeof(out->detail), "%s", msg ? msg : code);
-	if (strcmp(code, "EXT-107") == 0)
-		out->kind = PHONE_EXTENSION_IN_USE;
-	else if (strcmp(code, "CMN-100") == 0)
-		out->kind = PHONE_MALFORMED;
-	else if (strcmp(code, "CMN-102") == 0)
-		out->kind = PHONE_NOT_FOUND;
-	else if (strcmp(code, "CMN-201") == 0)
-		out->kind = PHONE_TRANSIENT;
-	else if (strcmp(code, "CMN-301") == 0)
-		out->kind = PHONE_RATE_LIMITED;
-	else
-		out->kind = PHONE_DATA;
+	out->kind = code_kind(code);
+	if (out->kind == PHONE_OK)
+		out->kind = PHONE_DATA; /* an unknown code on one record */
+	out->kind = in_use(out->kind, param);
 }
 
 /* ---------------------------------------------------------------------
@@ -416,6 +507,21 @@ retry_text(const struct phone_error *e, char *buf, size_t len)
 	return buf;
 }
 
+static void
+transient_message(const struct phone_error *e, const char *brand, char *buf,
+    size_t len)
+{
+	char r[32];
+
+	if (strcmp(e->code, "redirect") == 0)
+		snprintf(buf, len, "%s sent a request elsewhere (%s): not followed, "
+		    "%s. Check [telephony] server.", brand, e->detail,
+		    retry_text(e, r, sizeof(r)));
+	else
+		snprintf(buf, len, "Service temporarily unavailable: %s.",
+		    retry_text(e, r, sizeof(r)));
+}
+
 /* id_param: a parameter naming the resource itself, not a user's value. */
 static int
 id_param(const char *param)
@@ -425,11 +531,32 @@ id_param(const char *param)
 	    strcasecmp(param, "userId") == 0;
 }
 
+/* mandatory_message: CMN-100, a value the phone system requires is empty. */
+static void
+mandatory_message(const struct phone_error *e, const char *field, char *buf,
+    size_t len)
+{
+	if (field != NULL && strcmp(field, "state") == 0)
+		snprintf(buf, len, "A state is required for an address in this "
+		    "country (the USA, the UK and Canada need one). Please fill in "
+		    "the parameter in Active Directory.");
+	else if (e->param[0] != '\0')
+		snprintf(buf, len, "The %s is required. Please fill in the "
+		    "parameter in Active Directory.", field ? field : e->param);
+	else
+		snprintf(buf, len, "A required value is missing (CMN-100). Please "
+		    "fill in the parameter in Active Directory.");
+}
+
 static void
 data_message(const struct phone_error *e, char *buf, size_t len)
 {
 	const char *field = phone_param_field(e->param);
 
+	if (strcmp(e->code, "CMN-100") == 0) {
+		mandatory_message(e, field, buf, len);
+		return;
+	}
 	if (field != NULL && strcmp(field, "state") == 0)
 		snprintf(buf, len, "State must be a standard state name "
 		    "(California) or code (CA).");
@@ -496,8 +623,7 @@ phone_error_message(const struct phone_error *e, const char *brand,
 		snprintf(buf, len, "No error.");
 		break;
 	case PHONE_TRANSIENT:
-		snprintf(buf, len, "Service temporarily unavailable: %s.",
-		    retry_text(e, r, sizeof(r)));
+		transient_message(e, brand, buf, len);
 		break;
 	case PHONE_RATE_LIMITED:
 		snprintf(buf, len, "Request rate exceeded: %s.",

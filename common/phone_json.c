@@ -55,8 +55,11 @@ phone_bulk_record(const struct phone_bulk_item *item)
 {
 	json_t *rec = json_object(), *contact, *addr, *custom;
 	const struct phone_profile *p = item->profile;
+	char id[24];
 
-	json_object_set_new(rec, "id", json_integer(item->extension_id));
+	/* ExtensionBulkUpdateInfo.id is a string in the API's definitions */
+	snprintf(id, sizeof(id), "%lld", item->extension_id);
+	json_object_set_new(rec, "id", json_string(id));
 	if (item->status != NULL)
 		json_object_set_new(rec, "status", json_string(item->status));
 	if (item->extension_number != NULL)
@@ -639,6 +642,32 @@ phone_parse_schemas(const json_t *j, struct phone_schema *out, char *err,
 	return 0;
 }
 
+/*
+ * page_fields: the optional paging members. The definitions let an empty
+ * result leave out paging (or page, pageStart, pageEnd): a missing page is
+ * the one asked for.
+ */
+static int
+page_fields(const json_t *paging, long long asked, struct phone_page *out,
+    char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(paging, "page");
+
+	out->page = asked;
+	if (v != NULL && !json_is_null(v) &&
+	    want_int(paging, "page", REQUIRED, &out->page, err,
+	    errlen) < 0)
+		return -1;
+	if (want_int(paging, "totalElements", OPTIONAL, &out->total_elements,
+	    err, errlen) < 0)
+		return -1;
+	if (json_object_get(paging, "totalPages") != NULL &&
+	    want_int(paging, "totalPages", REQUIRED, &out->total_pages, err,
+	    errlen) < 0)
+		return -1;
+	return 0;
+}
+
 int
 phone_parse_page(const json_t *j, long long asked, struct phone_page *out,
     char *err, size_t errlen)
@@ -648,16 +677,10 @@ phone_parse_page(const json_t *j, long long asked, struct phone_page *out,
 	memset(out, 0, sizeof(*out));
 	out->total_pages = -1;
 	if (!json_is_object(j) ||
-	    want_obj(j, "paging", REQUIRED, &paging, err, errlen) < 0 ||
-	    want_int(paging, "page", REQUIRED, &out->page, err, errlen) < 0 ||
-	    want_int(paging, "totalElements", OPTIONAL, &out->total_elements,
-	    err, errlen) < 0 ||
+	    want_obj(j, "paging", OPTIONAL, &paging, err, errlen) < 0 ||
+	    page_fields(paging, asked, out, err, errlen) < 0 ||
 	    want_obj(j, "navigation", OPTIONAL, &nav, err, errlen) < 0 ||
 	    want_obj(nav, "nextPage", OPTIONAL, &next, err, errlen) < 0)
-		return prefix_err(err, errlen, "paging");
-	if (json_object_get(paging, "totalPages") != NULL &&
-	    want_int(paging, "totalPages", REQUIRED, &out->total_pages, err,
-	    errlen) < 0)
 		return prefix_err(err, errlen, "paging");
 	if (out->page != asked)
 		return util_errbuf_set(err, errlen, "paging: page %lld instead of %lld",
@@ -772,7 +795,7 @@ phone_parse_task(const json_t *task, struct phone_bulk_result *res, size_t n,
 	int rc;
 
 	if (!json_is_object(task) ||
-	    want_str(task, "id", REQUIRED, &id, err, errlen) < 0 ||
+	    want_id(task, "id", &id, err, errlen) < 0 ||
 	    want_str(task, "status", REQUIRED, &status, err, errlen) < 0) {
 		rc = prefix_err(err, errlen, "bulk-update task");
 	} else if (strcmp(status, "Accepted") == 0 ||

@@ -531,6 +531,12 @@ phone_event(const struct phone_event *ev, void *arg)
 		log_err("cannot store the phone-system tokens error=%s",
 		    log_q(ev->detail));
 		break;
+	case PHONE_EV_REDIRECT_REFUSED:
+		log_err("%s redirected a request to another server: not followed, "
+		    "the work stays queued (check [telephony] server) status=%ld "
+		    "request=%s error=%s", log_q(s->cfg->telephony.brand),
+		    ev->status, log_q(ev->url), log_q(ev->detail));
+		break;
 	}
 }
 

@@ -148,9 +148,13 @@ out_done(struct store_txn *txn, const struct record_out *o)
 	record_out_clear(&cur);
 }
 
-/* retry_later: a transient failure: the entry waits with backoff. */
+/*
+ * retry_later: a transient failure: the entry stays queued and waits with
+ * backoff (jittered, so entries that failed together are not all due
+ * together), or for the server's Retry-After when that is longer.
+ */
 static void
-retry_later(struct store_txn *txn, struct item *it)
+retry_later(struct store_txn *txn, struct item *it, int retry_after)
 {
 	struct record_out cur;
 	char err[128];
@@ -158,8 +162,9 @@ retry_later(struct store_txn *txn, struct item *it)
 	if (record_out_get(txn, it->o.guid, &cur, NULL, 0) == 0 &&
 	    cur.seq == it->o.seq) {
 		cur.attempts++;
-		cur.not_before = (long long)time(NULL) +
-		    (long long)util_retry_delay(cur.attempts - 1);
+		cur.not_before = (long long)time(NULL) + (long long)(0.5 +
+		    util_retry_wait(cur.attempts - 1, retry_after,
+		    util_random32()));
 		record_out_put(txn, &cur, err, sizeof(err));
 	}
 	record_out_clear(&cur);
@@ -224,7 +229,7 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 			phone_failure(p, it, e);
 		else
 			p->s->c.failed++;
-		retry_later(txn, it);
+		retry_later(txn, it, e->retry_after);
 		return;
 	case PHONE_NOT_FOUND:
 		if (it->act != PUSH_CREATE) {

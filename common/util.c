@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,31 @@ util_errbuf_set(char *buf, size_t len, const char *fmt, ...)
 	vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+double
+util_jitter(double delay, uint32_t r)
+{
+	return delay + delay * (double)(r % 1001) / 10000.;
+}
+
+double
+util_retry_wait(unsigned int attempt, int retry_after, uint32_t r)
+{
+	double wait = util_jitter((double)util_retry_delay(attempt), r);
+
+	return retry_after > wait ? (double)retry_after : wait;
+}
+
+uint32_t
+util_random32(void)
+{
+	unsigned char b[4];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return 0;
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
 }
 
 unsigned int

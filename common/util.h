@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
@@ -43,6 +44,24 @@ void util_str_set(char **dst, const char *src);
  * platform's requested sequence; docs/behaviour.md, delivery).
  */
 unsigned int util_retry_delay(unsigned int attempt);
+
+/*
+ * util_jitter: delay lengthened by 0 to 10 %, as the random value r says
+ * (any 32 bits), so that clients that failed together do not all retry at
+ * the same moment. Pure.
+ */
+double util_jitter(double delay, uint32_t r);
+/*
+ * util_retry_wait: seconds before retry number attempt (0-based):
+ * util_retry_delay lengthened by util_jitter(r), or the server's
+ * Retry-After when that is longer (retry_after < 0: none given). Pure.
+ */
+double util_retry_wait(unsigned int attempt, int retry_after, uint32_t r);
+/*
+ * util_random32: 32 random bits from libcrypto's RAND_bytes; 0 when no
+ * randomness is available (the jitter is then none).
+ */
+uint32_t util_random32(void);
 
 /*
  * util_errbuf_set: format a message into a caller's error buffer (Redis style);

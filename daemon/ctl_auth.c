@@ -1,8 +1,10 @@
 /*
- * ringsyncctl auth: status (the stored tokens' validity and expiry) and
+ * ringsyncctl auth: status (the stored tokens' validity and expiry),
  * login (authorization code with PKCE, the browser redirected to a
  * listener on 127.0.0.1; the tokens go to the state store, the one write
- * of the commands that otherwise read, see ctl_store_open_rw).
+ * of the commands that otherwise read, see ctl_store_open_rw; the session
+ * the new one replaces is revoked) and logout (the stored session revoked
+ * at the phone system, its tokens removed).
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -27,11 +29,14 @@
  * Exit statuses. auth status: 0 the access token is valid; 1 it is not,
  * but ringsyncd renews it without a person (a valid refresh token, or a
  * JWT credential); 3 nothing valid is left: someone must run `auth
- * login`. auth login: 0 logged in, 3 refused or timed out. 2 is a
+ * login`. auth login: 0 logged in, 3 refused or timed out. auth logout:
+ * 0 the session ended (or none was stored), 1 the phone system could not
+ * be reached (nothing changed), 3 it refused the revocation. 2 is a
  * configuration or state-store problem everywhere (CTL_EXIT_CONFIG,
  * ringsyncctl(8)).
  */
 #define EXIT_RENEWABLE 1
+#define EXIT_UNREACHABLE 1
 #define EXIT_AUTH 3
 
 #define LOGIN_TIMEOUT 300     /* s: how long auth login waits for the browser */
@@ -123,6 +128,7 @@ struct login {
 	int nconns;
 	char state[64], verifier[64], redirect[64];
 	char store_err[256];
+	char *old_token;                /* owned, wiped: the session replaced */
 	int rc;
 };
 
@@ -341,6 +347,22 @@ login_event_cb(const struct phone_event *ev, void *arg)
 }
 
 static void
+login_revoke_cb(const struct phone_error *err, void *arg)
+{
+	struct login *lg = arg;
+	char msg[512];
+
+	if (err->kind == PHONE_OK)
+		printf("the session it replaces was ended\n");
+	else
+		fprintf(stderr, "ringsyncctl: warning: the session this login "
+		    "replaces could not be ended: %s (%s); it lasts until its "
+		    "tokens expire\n", phone_error_message(err,
+		    lg->cfg->telephony.brand, msg, sizeof(msg)), log_q(err->detail));
+	login_finish(lg, 0);
+}
+
+static void
 login_code_cb(const struct phone_error *err, void *arg)
 {
 	struct login *lg = arg;
@@ -369,7 +391,13 @@ login_code_cb(const struct phone_error *err, void *arg)
 	printf("logged in to %s: access token valid until %s, refresh token "
 	    "valid until %s\n", lg->cfg->telephony.brand, ctl_fmt_time(ae, a,
 	    sizeof(a)), re ? ctl_fmt_time(re, r, sizeof(r)) : "-");
-	login_finish(lg, 0);
+	if (lg->old_token == NULL) {
+		login_finish(lg, 0);
+		return;
+	}
+	/* an app has few parallel sessions per user: end the one replaced */
+	ev_timer_stop(lg->loop, &lg->deadline);
+	phone_auth_revoke(lg->phone, lg->old_token, login_revoke_cb, lg);
 }
 
 /* login_listen: 127.0.0.1 on an ephemeral port: the redirect_uri. */
@@ -398,6 +426,23 @@ login_listen(struct login *lg, char *err, size_t errlen)
 	return 0;
 }
 
+/* login_keep_old: the session the store holds now, to end once replaced. */
+static void
+login_keep_old(struct login *lg)
+{
+	struct store_tokens t;
+	const char *tok;
+
+	if (phone_tokens_copy(lg->phone, &t) < 0)
+		return;
+	tok = t.refresh_token ? t.refresh_token : t.access_token;
+	lg->old_token = xstrdup(tok);
+	explicit_bzero(t.access_token, strlen(t.access_token));
+	if (t.refresh_token != NULL)
+		explicit_bzero(t.refresh_token, strlen(t.refresh_token));
+	store_tokens_clear(&t);
+}
+
 static int
 login_start(struct login *lg, char *err, size_t errlen)
 {
@@ -411,6 +456,7 @@ login_start(struct login *lg, char *err, size_t errlen)
 	if (lg->phone == NULL)
 		return -1;
 	phone_set_event_cb(lg->phone, login_event_cb, lg);
+	login_keep_old(lg);
 	if (phone_random_token(32, lg->verifier, sizeof(lg->verifier)) < 0 ||
 	    phone_random_token(16, lg->state, sizeof(lg->state)) < 0)
 		return util_errbuf_set(err, errlen, "no randomness available");
@@ -448,6 +494,9 @@ login_end(struct login *lg)
 	phone_free(lg->phone);
 	store_close(lg->st);
 	explicit_bzero(lg->verifier, sizeof(lg->verifier));
+	if (lg->old_token != NULL)
+		explicit_bzero(lg->old_token, strlen(lg->old_token));
+	free(lg->old_token);
 }
 
 static int
@@ -473,7 +522,91 @@ cmd_auth_login(const struct config *cfg, unsigned int timeout)
 	return lg.rc;
 }
 
-/* ctl_auth: "login [--timeout DURATION]" or "status". */
+/* ---------------------------------------------------------------------
+ * auth logout: the stored session revoked, its tokens removed */
+
+struct logout {
+	struct ev_loop *loop;           /* not owned */
+	const struct config *cfg;       /* not owned */
+	char store_err[256];
+	int rc;
+};
+
+static void
+logout_event_cb(const struct phone_event *ev, void *arg)
+{
+	struct logout *lo = arg;
+
+	if (ev->kind == PHONE_EV_STORE_ERROR)
+		snprintf(lo->store_err, sizeof(lo->store_err), "%s", ev->detail);
+	else if (ev->kind == PHONE_EV_RETRY)
+		fprintf(stderr, "ringsyncctl: %s is not answering: retrying in "
+		    "%.0f s\n", lo->cfg->telephony.brand, ev->delay);
+}
+
+static void
+logout_cb(const struct phone_error *err, void *arg)
+{
+	struct logout *lo = arg;
+	char msg[512];
+
+	lo->rc = 0;
+	if (err->kind != PHONE_OK) {
+		fprintf(stderr, "ringsyncctl: the session was not ended: %s (%s); "
+		    "nothing changed\n", phone_error_message(err,
+		    lo->cfg->telephony.brand, msg, sizeof(msg)), log_q(err->detail));
+		lo->rc = err->kind == PHONE_AUTH ? EXIT_AUTH : EXIT_UNREACHABLE;
+	} else if (lo->store_err[0] != '\0') {
+		fprintf(stderr, "ringsyncctl: the session was ended, but its tokens "
+		    "could not be removed: %s\n", lo->store_err);
+		lo->rc = CTL_EXIT_CONFIG;
+	}
+	ev_break(lo->loop, EVBREAK_ALL);
+}
+
+static void
+logout_said(const struct config *cfg)
+{
+	printf("logged out of %s: the session was ended and its tokens removed\n",
+	    cfg->telephony.brand);
+	if (cfg->telephony.jwt_file != NULL)
+		printf("ringsyncd starts a new session by itself with the JWT "
+		    "credential (jwt_file)\n");
+}
+
+static int
+cmd_auth_logout(const struct config *cfg)
+{
+	struct logout lo = { ev_default_loop(0), cfg, "", CTL_EXIT_CONFIG };
+	struct store *st = NULL;
+	struct phone *p;
+	char err[512];
+	long long a, r;
+
+	if (ctl_store_open_rw(cfg, &st, err, sizeof(err)) < 0 ||
+	    (p = phone_new(lo.loop, &cfg->telephony, st, NULL, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "ringsyncctl: %s\n", err);
+		store_close(st);
+		return CTL_EXIT_CONFIG;
+	}
+	phone_token_expiry(p, &a, &r);
+	if (a == 0 && r == 0) {
+		printf("no session stored: nothing to end\n");
+		lo.rc = 0;
+	} else {
+		phone_set_event_cb(p, logout_event_cb, &lo);
+		phone_auth_logout(p, logout_cb, &lo);
+		ev_run(lo.loop, 0);
+		if (lo.rc == 0)
+			logout_said(cfg);
+	}
+	phone_free(p);
+	store_close(st);
+	return lo.rc;
+}
+
+/* ctl_auth: "login [--timeout DURATION]", "logout" or "status". */
 int
 ctl_auth(const struct config *cfg, int argc, char **argv)
 {
@@ -482,6 +615,8 @@ ctl_auth(const struct config *cfg, int argc, char **argv)
 
 	if (argc == 1 && strcmp(argv[0], "status") == 0)
 		return cmd_auth_status(cfg);
+	if (argc == 1 && strcmp(argv[0], "logout") == 0)
+		return cmd_auth_logout(cfg);
 	if (argc < 1 || strcmp(argv[0], "login") != 0)
 		goto bad;
 	if (argc == 3 && strcmp(argv[1], "--timeout") == 0)
@@ -498,7 +633,7 @@ ctl_auth(const struct config *cfg, int argc, char **argv)
 	}
 	return cmd_auth_login(cfg, timeout);
 bad:
-	fprintf(stderr, "ringsyncctl: auth needs login or status\n");
+	fprintf(stderr, "ringsyncctl: auth needs login, logout or status\n");
 	ctl_usage(stderr);
 	return CTL_EXIT_CONFIG;
 }

@@ -50,6 +50,10 @@ ctl_usage(FILE *f)
 	    "  auth status         validity and expiry of the stored tokens; exit "
 	    "0 valid,\n"
 	    "                      1 renewable by ringsyncd, 3 run auth login\n"
+	    "  auth logout         end the stored session at the phone system and "
+	    "remove\n"
+	    "                      its tokens; exit 0 done, 1 unreachable, 3 "
+	    "refused\n"
 	    "  -c FILE             configuration (default %s)\n",
 	    RINGSYNC_DEFAULT_CONFIG);
 }

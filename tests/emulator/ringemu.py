@@ -102,7 +102,8 @@ EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
-ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "EXT-107": 409}
+ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
+                "EXT-107": 409}
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -223,11 +224,11 @@ def oauth_error(status, error, code, description, headers=None, top=None):
 
 
 def rest_json(req):
-    """The request body as a JSON object, or the REST CMN-100/CMN-101 error."""
+    """The request body as a JSON object, or the REST CMN-103/CMN-101 error."""
     try:
         data = parse_json_body(req.body)
     except ValueError:
-        raise rest_errors([err_item("CMN-100", "JSON can not be parsed")]) from None
+        raise rest_errors([err_item("CMN-103", "JSON can't be parsed.")]) from None
     if not isinstance(data, dict):
         raise rest_errors([invalid("body")])
     return data
@@ -276,6 +277,66 @@ class Request:
         pairs += [(k, str(v)) for k, v in overrides.items()]
         query = urlencode(pairs, quote_via=quote)
         return "%s%s%s" % (self.base_url, self.raw_path, "?" + query if query else "")
+
+
+# ---------------------------------------------------------------------------
+# Behaviour switches: where the platform's definitions allow two behaviours
+# (or say nothing), tests choose one with POST /_emu/behaviour.
+
+
+class Behaviour:
+    """The switches and their defaults (README, control interface)."""
+
+    CHOICES = {
+        "cmn101_status": (400, 403),
+        "empty_paging": ("full", "no-fields", "none"),
+        "bulk_ids": ("string", "any"),
+        "bulk_result_ids": ("string", "number"),
+        "state_mandatory": (False, True),
+    }
+    NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.values = {k: v[0] for k, v in self.CHOICES.items()}
+        self.values.update({k: 0 for k in self.NUMBERS})
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def update(self, body):
+        """Validate every key first, then apply: a bad body changes nothing."""
+        for key, value in body.items():
+            if key in self.CHOICES:
+                if not any(value == c and type(value) is type(c) for c in self.CHOICES[key]):
+                    raise ValueError("%s must be one of %s" % (
+                        key, ", ".join(map(str, self.CHOICES[key]))))
+            elif key in self.NUMBERS:
+                if parse_int(value) is None or parse_int(value) < 0:
+                    raise ValueError("%s must be an integer >= 0" % key)
+            else:
+                raise ValueError("unknown switch %s" % key)
+        for key, value in body.items():
+            self.values[key] = parse_int(value) if key in self.NUMBERS else value
+        return dict(self.values)
+
+    def adjust(self, req, resp):
+        """CMN-101 as 403 (the platform sends either) on API calls."""
+        if self.cmn101_status == 400 or resp.status != 400 or \
+                req.path.startswith("/restapi/oauth/"):
+            return resp
+        try:
+            code = json.loads(resp.body.decode("utf-8")).get("errorCode")
+        except (ValueError, AttributeError):
+            return resp
+        if code == "CMN-101":
+            resp.status = 403
+        return resp
 
 
 # ---------------------------------------------------------------------------
@@ -379,6 +440,8 @@ class TokenStore:
         self.jwt = jwt.encode() if jwt else None
         self.access_ttl_max = access_ttl_max
         self.refresh_ttl_max = refresh_ttl_max
+        self.refresh_ttl_app = 0    # the app's default: longer asks are cut to it
+        self.session_limit = 0      # parallel sessions; a new one ends the oldest
         self.endpoint_id = secrets.token_urlsafe(16)
         self.reset()
 
@@ -440,6 +503,8 @@ class TokenStore:
             if refresh is None or refresh < 1:
                 raise self._bad_param("refresh_token_ttl")
         refresh = min(refresh, REFRESH_TTL_MAX, self.refresh_ttl_max)
+        if self.refresh_ttl_app:
+            refresh = min(refresh, self.refresh_ttl_app)
         return min(access, self.access_ttl_max), refresh
 
     def _grant_jwt(self, form, now):
@@ -486,12 +551,16 @@ class TokenStore:
 
     def _issue(self, now, access_ttl, refresh_ttl, session):
         self._purge(now)
-        if session is None:
+        new = session is None
+        if new:
             self.sessions += 1
             session = str(100000 + self.sessions)
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.access[access] = [session, now + access_ttl]
         self.refresh[refresh] = [session, now + refresh_ttl]
+        live = self.live_sessions()
+        while new and self.session_limit and len(live) > self.session_limit:
+            self._end_session(live.pop(0))
         return {"access_token": access, "token_type": "bearer",
                 "expires_in": access_ttl, "refresh_token": refresh,
                 "refresh_token_expires_in": refresh_ttl, "scope": SCOPE,
@@ -551,12 +620,18 @@ class TokenStore:
 
     # -- revocation and test controls
 
+    def live_sessions(self):
+        """The ids of sessions that still have a token, oldest first."""
+        ids = {e[0] for e in self.access.values()} | {e[0] for e in self.refresh.values()}
+        return sorted(ids, key=int)
+
     def revoke(self, token):
         """Revoke the session of an access or refresh token (unknown: no-op)."""
         entry = self.access.get(token) or self.refresh.get(token)
-        if entry is None:
-            return
-        session = entry[0]
+        if entry is not None:
+            self._end_session(entry[0])
+
+    def _end_session(self, session):
         for t in [t for t, e in self.access.items() if e[0] == session]:
             del self.access[t]
         for t in [t for t, e in self.refresh.items() if e[0] == session]:
@@ -638,6 +713,7 @@ CA_PROVINCES = {
 }
 US_COUNTRY = {"us", "usa", "united states", "united states of america"}
 CA_COUNTRY = {"ca", "can", "canada"}
+UK_COUNTRY = {"gb", "gbr", "uk", "united kingdom"}
 
 
 def _norm(text):
@@ -723,6 +799,18 @@ def contact_errors(new, old):
     return errs
 
 
+def state_missing(new, old):
+    """CMN-100 when an address in the USA, the UK or Canada changes and has
+    no state (businessAddress.state is mandatory there)."""
+    addr, old_addr = new.get("businessAddress") or {}, old.get("businessAddress") or {}
+    country = _norm(addr.get("country") or "")
+    if addr == old_addr or addr.get("state") or \
+            country not in US_COUNTRY | CA_COUNTRY | UK_COUNTRY:
+        return []
+    param = "contact.businessAddress.state"
+    return [err_item("CMN-100", "Mandatory parameter [%s] not specified." % param, param)]
+
+
 # ---------------------------------------------------------------------------
 # Directory: extensions, phone numbers, custom fields
 
@@ -783,6 +871,7 @@ class Directory:
         self.custom_fields = {}     # id (str) -> {"id", "category", "displayName"}
         self.by_number = {}         # extensionNumber -> extension id
         self.by_phone = {}          # E.164 -> phone number id
+        self.state_mandatory = False    # the behaviour switch of that name
         self.next_ext_id = EXT_ID_BASE
         self.next_number_id = NUMBER_ID_BASE
         self._sorted = None
@@ -870,7 +959,8 @@ class Directory:
         self._plan_number(ext, upd, plan, errs)
         if "contact" in upd:
             contact, cerrs = merge_contact(ext.contact, upd["contact"])
-            errs += cerrs or contact_errors(contact, ext.contact)
+            errs += cerrs or contact_errors(contact, ext.contact) or (
+                state_missing(contact, ext.contact) if self.state_mandatory else [])
             plan["contact"] = contact
         if "customFields" in upd:
             plan["custom"] = self._merge_custom(ext.custom, upd["customFields"], errs)
@@ -1221,6 +1311,7 @@ class TaskQueue:
 
     def __init__(self, delay):
         self.delay = delay
+        self.numeric_ids = False    # result extensionIds as JSON numbers
         self.reset()
 
     def reset(self):
@@ -1241,7 +1332,8 @@ class TaskQueue:
         still = []
         for task in self.pending:
             if mono >= task.due:
-                results = [apply_bulk_record(directory, r, wall) for r in task.records]
+                results = [apply_bulk_record(directory, r, wall, self.numeric_ids)
+                           for r in task.records]
                 task.result = {"affectedItems": {"result": results}}
                 task.status, task.modified = "Completed", wall
             else:
@@ -1264,10 +1356,13 @@ class TaskQueue:
                  "result": t.result} for t in self.tasks.values()]
 
 
-def apply_bulk_record(directory, record, now):
-    """One ExtensionBulkUpdateInfo -> {extensionId, status, errors?}."""
+def apply_bulk_record(directory, record, now, numeric=False):
+    """One ExtensionBulkUpdateInfo -> {extensionId, status, errors?};
+    numeric: extensionId as a JSON number when it is one."""
     raw_id = record.get("id") if isinstance(record, dict) else None
     shown = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+    if numeric and parse_int(shown) is not None:
+        shown = parse_int(shown)
     if parse_int(raw_id) is None:
         errs = [invalid("id", raw_id)]
     else:
@@ -1611,7 +1706,9 @@ def patch_filtered(user, kind, attr, f_value, sub, value):
 # ---------------------------------------------------------------------------
 # Fault injection and the request log
 
-FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429")
+FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429", "redirect")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+BASE_URL_RE = re.compile(r"https?://[A-Za-z0-9.\-:\[\]]{1,255}")
 
 
 @dataclass
@@ -1620,6 +1717,8 @@ class Fault:
     count: int
     path_prefix: str = ""
     delay: float = None
+    status: int = None          # redirect: 301, 302, 303, 307 or 308
+    location: str = None        # redirect: scheme://host:port to send it to
 
 
 class FaultInjector:
@@ -1642,9 +1741,24 @@ class FaultInjector:
             raise ValueError("delay must be a number of seconds (0..300)")
         if kind == "delay" and delay is None:
             delay = 1.0
-        fault = Fault(kind, count, prefix, delay)
+        status, location = self._redirect(kind, spec)
+        fault = Fault(kind, count, prefix, delay, status, location)
         self.faults.append(fault)
         return fault
+
+    @staticmethod
+    def _redirect(kind, spec):
+        """A redirect's status (default 307) and target base URL (None: here)."""
+        if kind != "redirect":
+            return None, None
+        status, location = parse_int(spec.get("status", 307)), spec.get("location")
+        if status not in REDIRECT_STATUSES:
+            raise ValueError("status must be one of %s" % ", ".join(
+                map(str, REDIRECT_STATUSES)))
+        if location is not None and (not isinstance(location, str)
+                                     or not BASE_URL_RE.fullmatch(location)):
+            raise ValueError("location must be scheme://host[:port]")
+        return status, location
 
     def take(self, path):
         """The fault for this request, if any (its count goes down by one)."""
@@ -1661,11 +1775,17 @@ class FaultInjector:
 
     def list(self):
         return [{"kind": f.kind, "count": f.count, "path_prefix": f.path_prefix,
-                 "delay": f.delay} for f in self.faults]
+                 "delay": f.delay, "status": f.status, "location": f.location}
+                for f in self.faults]
 
 
-def fault_response(fault, penalty):
+def fault_response(fault, penalty, req):
     """The response of a fault that replaces the request's processing."""
+    if fault.kind == "redirect":
+        # to the same path and query, here or on the fault's location
+        target = "%s%s%s" % (fault.location or req.base_url, req.raw_path,
+                             "?" + req.query if req.query else "")
+        return Response(fault.status, b"", [("Location", target)])
     if fault.kind == "503":
         return json_response(503, rest_body([err_item(
             "CMN-201", "Service Temporarily Unavailable")]))
@@ -1713,7 +1833,8 @@ class RequestLog:
         entry = {"seq": self.seq, "arrival": arrived[0],
                  "t": round(arrived[1] - self.t0, 3),
                  "method": req.method, "path": req.raw_path, "query": req.query,
-                 "group": group, "status": status, "fault": fault}
+                 "host": req.headers.get("Host", ""), "group": group,
+                 "status": status, "fault": fault}
         self.entries.append(entry)
         if self.file:
             self.file.write(json.dumps(entry) + "\n")
@@ -1741,9 +1862,12 @@ def page_params(req):
     return page, min(per_page, MAX_PER_PAGE)
 
 
-def paged(req, items, render):
+def paged(req, items, render, empty="full"):
     """A paged list response: records, paging and navigation (absolute URIs;
-    the last page has no nextPage; pageStart/pageEnd only when not empty)."""
+    the last page has no nextPage; pageStart/pageEnd only when not empty).
+    An empty page leaves out the fields the definitions let it omit:
+    empty="no-fields" drops page, totalPages and totalElements too, "none"
+    sends no paging and no navigation at all."""
     page, per_page = page_params(req)
     total = len(items)
     pages = math.ceil(total / per_page)
@@ -1758,9 +1882,13 @@ def paged(req, items, render):
     if page > 1:
         nav["previousPage"] = {"uri": req.url_with(page=page - 1, perPage=per_page)}
     nav["lastPage"] = {"uri": req.url_with(page=max(pages, 1), perPage=per_page)}
-    return json_response(200, {"uri": req.url_with(page=page, perPage=per_page),
-                               "records": [render(x) for x in chunk],
-                               "paging": paging, "navigation": nav})
+    body = {"uri": req.url_with(page=page, perPage=per_page),
+            "records": [render(x) for x in chunk], "paging": paging, "navigation": nav}
+    if not chunk and empty == "no-fields":
+        body["paging"] = {"perPage": per_page}
+    elif not chunk and empty == "none":
+        del body["paging"], body["navigation"]
+    return json_response(200, body)
 
 
 # ---------------------------------------------------------------------------
@@ -2010,13 +2138,17 @@ class RestApi:
     def ext_list(self, req):
         types, statuses = req.q_all("type"), req.q_all("status")
         email, number = req.q("email"), req.q("extensionNumber")
+        for status in statuses:
+            if status not in ALL_STATUSES:
+                raise rest_errors([invalid("status", status)])
 
         def keep(e):
             return ((not types or e.type in types) and (not statuses or e.status in statuses)
                     and (email is None or fold(e.contact.get("email")) == fold(email))
                     and (number is None or e.number == number))
         exts = [e for e in self.d.sorted_extensions() if keep(e)]
-        return paged(req, exts, lambda e: self.d.ext_record(e, req.base_url))
+        return paged(req, exts, lambda e: self.d.ext_record(e, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def ext_get(self, req, ext_id):
         return json_response(200, self.d.ext_record(self._ext(ext_id), req.base_url))
@@ -2031,12 +2163,20 @@ class RestApi:
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
-        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def bulk_update(self, req):
         records = rest_json(req).get("records")
         if not isinstance(records, list) or not 1 <= len(records) <= BULK_MAX:
             raise rest_errors([invalid("records")])
+        if self.emu.behaviour.bulk_ids == "string":
+            # ExtensionBulkUpdateInfo.id is a string in the definitions
+            bad = [r["id"] for r in records if isinstance(r, dict)
+                   and isinstance(r.get("id"), (int, float))
+                   and not isinstance(r.get("id"), bool)]
+            if bad:
+                raise rest_errors([invalid("records.id", bad[0])])
         task = self.emu.tasks.create(records, time.monotonic(), time.time())
         return json_response(202, self.emu.tasks.view(task, req.base_url))
 
@@ -2049,7 +2189,8 @@ class RestApi:
     def number_list(self, req):
         usage = req.q_all("usageType")
         nums = [n for n in self.d.sorted_numbers() if not usage or n.usage in usage]
-        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url))
+        return paged(req, nums, lambda n: self.d.number_record(n, req.base_url),
+                     self.emu.behaviour.empty_paging)
 
     def custom_fields(self, req):
         records = [dict(self.d.custom_fields[f])
@@ -2148,10 +2289,13 @@ class ControlApi:
             ("POST", r"/_emu/fault", None, self.add_fault),
             ("DELETE", r"/_emu/fault", None, self.clear_faults),
             ("POST", r"/_emu/tokens", None, self.tokens),
+            ("GET", r"/_emu/sessions", None, self.sessions),
             ("POST", r"/_emu/extension/(?P<ext_id>[^/]+)", None, self.extension),
             ("GET", r"/_emu/limits", None, self.get_limits),
             ("POST", r"/_emu/limits", None, self.set_limits),
             ("GET", r"/_emu/health", None, self.health),
+            ("GET", r"/_emu/behaviour", None, self.get_behaviour),
+            ("POST", r"/_emu/behaviour", None, self.set_behaviour),
         ])
 
     def handle(self, req):
@@ -2232,6 +2376,9 @@ class ControlApi:
             raise ControlError(400, 'give {"expire_access": true} and/or {"revoke_refresh": true}')
         return ctl_response(200, out)
 
+    def sessions(self, req):
+        return ctl_response(200, {"sessions": self.emu.tokens.live_sessions()})
+
     def extension(self, req, ext_id):
         d, body = self.emu.directory, self._body(req)
         ext = d.ext(ext_id)
@@ -2270,6 +2417,17 @@ class ControlApi:
     def health(self, req):
         return ctl_response(200, {"ok": True})
 
+    def get_behaviour(self, req):
+        return ctl_response(200, dict(self.emu.behaviour.values))
+
+    def set_behaviour(self, req):
+        try:
+            values = self.emu.behaviour.update(self._body(req))
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        self.emu.apply_behaviour()
+        return ctl_response(200, {"ok": True, "behaviour": values})
+
 
 # ---------------------------------------------------------------------------
 # The emulator: the request pipeline
@@ -2283,7 +2441,7 @@ class Emulator:
     """All state, one lock, and the pipeline every API request goes through:
     rate limit -> fault -> (delay) -> bearer check -> endpoint -> log."""
 
-    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset")
+    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset", "redirect")
 
     def __init__(self, cfg, client_secret, jwt):
         self.lock = threading.RLock()
@@ -2293,6 +2451,7 @@ class Emulator:
                                  cfg.refresh_ttl_max)
         self.directory = Directory()
         self.tasks = TaskQueue(cfg.task_delay)
+        self.behaviour = Behaviour()
         self.faults = FaultInjector()
         self.log = RequestLog(cfg.log_file, self.t0)
         self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
@@ -2305,11 +2464,20 @@ class Emulator:
 
     def reset(self):
         self.directory = Directory()
+        self.behaviour.reset()
+        self.apply_behaviour()
         self.tasks.reset()
         self.faults.clear()
         self.tokens.reset()
         self.limiter.reset()
         self.log.reset()
+
+    def apply_behaviour(self):
+        """Hand the switches to the parts that act on them."""
+        self.tokens.refresh_ttl_app = self.behaviour.refresh_ttl_app
+        self.tokens.session_limit = self.behaviour.session_limit
+        self.tasks.numeric_ids = self.behaviour.bulk_result_ids == "number"
+        self.directory.state_mandatory = self.behaviour.state_mandatory
 
     def advance_tasks(self):
         self.tasks.advance(time.monotonic(), time.time(), self.directory)
@@ -2334,7 +2502,7 @@ class Emulator:
         if not decision.allowed:
             resp = rate_limited(decision)
         elif fault and fault.kind in self.IMMEDIATE_FAULTS:
-            resp = fault_response(fault, self.limiter.penalty)
+            resp = fault_response(fault, self.limiter.penalty, req)
         else:
             if fault and fault.kind == "delay":
                 time.sleep(fault.delay)
@@ -2358,7 +2526,7 @@ class Emulator:
                                              time.monotonic())
                 return route.handler(req, **params)
         except ApiError as exc:
-            return exc.response
+            return self.behaviour.adjust(req, exc.response)
         except Exception as exc:        # noqa: BLE001 - answer 500, keep serving
             report(req, exc)
             return internal_error()

@@ -724,6 +724,9 @@ class RestTests(EmuCase):
         self.assertEqual(ids("extensionNumber=102"), [102])
         self.assertEqual(ids("status=Enabled,Disabled"), [101, 102, 103, 104])
         self.assertEqual(ids("status=Enabled&status=Disabled&type=User"), [101, 102, 103, 104])
+        bad = self.api("GET", ACCT + "/extension?status=Enabled,Bogus")
+        self.assertEqual((bad.status, bad.json["errors"][0]["parameterName"],
+                          bad.json["errors"][0]["parameterValue"]), (400, "status", "Bogus"))
         self.assertEqual(len(ids("")), 7)
         big = self.api("GET", ACCT + "/extension?perPage=5000").json
         self.assertEqual(big["paging"]["perPage"], 1000)
@@ -799,7 +802,7 @@ class RestTests(EmuCase):
         self.assertEqual(in_use["message"], "Extension already in use")
         bad = self.api("PUT", ACCT + "/extension/101", b"{oops")
         self.assertEqual((bad.status, bad.json["errorCode"], bad.json["message"]),
-                         (400, "CMN-100", "JSON can not be parsed"))
+                         (400, "CMN-103", "JSON can't be parsed."))
         self.assertStatus(self.api("PUT", ACCT + "/extension/999", {"status": "Enabled"}), 404)
         self.assertEqual(self.emu.state(), before)
 
@@ -855,7 +858,7 @@ class RestTests(EmuCase):
             self.assertEqual((reply.status, reply.json["errorCode"]), (400, "CMN-101"))
         self.assertStatus(self.api("POST", path, {"records": [{"id": "101"}] * 500}), 202)
         bad = self.api("POST", path, b"not json")
-        self.assertEqual(bad.json["errorCode"], "CMN-100")
+        self.assertEqual(bad.json["errorCode"], "CMN-103")
 
     def test_phone_numbers(self):
         reply = self.api("GET", ACCT + "/phone-number?usageType=DirectNumber")
@@ -1102,6 +1105,143 @@ class FaultTests(EmuCase):
 # ---------------------------------------------------------------------------
 
 
+class BehaviourTests(EmuCase):
+    """POST /_emu/behaviour: the switches between behaviours the platform's
+    definitions allow, and the redirect fault."""
+
+    def test_switches_validated_and_reset(self):
+        self.assertEqual(self.emu.ctl("GET", "behaviour"),
+                         {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
+                          "bulk_result_ids": "string", "state_mandatory": False,
+                          "refresh_ttl_app": 0, "session_limit": 0})
+        for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
+                    {"state_mandatory": 1}, {"cmn101_status": "400"},
+                    {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
+            self.emu.ctl("POST", "behaviour", bad, expect=400)
+        self.assertEqual(self.emu.ctl("GET", "behaviour")["bulk_ids"], "string")
+        answer = self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
+        self.assertEqual((answer["ok"], answer["behaviour"]["cmn101_status"]), (True, 403))
+        self.emu.ctl("POST", "reset")
+        self.assertEqual(self.emu.ctl("GET", "behaviour")["cmn101_status"], 400)
+
+    def test_cmn101_as_403(self):
+        body = {"contact": {"businessAddress": {"state": "Calif.", "country": "US"}}}
+        for status in (400, 403):
+            self.emu.ctl("POST", "behaviour", {"cmn101_status": status})
+            reply = self.api("PUT", ACCT + "/extension/101", body)
+            self.assertEqual((reply.status, reply.json), (status, STATE_ERROR_REST))
+            reply = self.api("GET", ACCT + "/extension?status=Bogus")
+            self.assertEqual((reply.status, reply.json["errorCode"]), (status, "CMN-101"))
+        # other errors keep their status, the token endpoint its 400
+        self.assertStatus(self.api("PUT", ACCT + "/extension/101", b"{"), 400)
+        reply = self.emu.oauth("/restapi/oauth/token", {"grant_type": GRANT_JWT})
+        self.assertEqual((reply.status, reply.json["errors"][0]["errorCode"]),
+                         (400, "CMN-101"))
+
+    def test_state_mandatory(self):
+        body = {"contact": {"businessAddress": {"city": "Leeds", "country": "UK"}}}
+        self.assertStatus(self.api("PUT", ACCT + "/extension/102", body), 200)
+        self.emu.ctl("POST", "behaviour", {"state_mandatory": True})
+        body["contact"]["businessAddress"]["city"] = "York"
+        reply = self.api("PUT", ACCT + "/extension/102", body)
+        self.assertEqual((reply.status, reply.json["errorCode"],
+                          reply.json["errors"][0]["parameterName"]),
+                         (400, "CMN-100", "contact.businessAddress.state"))
+        self.assertEqual(reply.json["message"],
+                         "Mandatory parameter [contact.businessAddress.state] not specified.")
+        # elsewhere, or with a state, or unchanged: accepted
+        for addr in ({"city": "Paris", "country": "France"},
+                     {"city": "Austin", "state": "TX", "country": "US"}):
+            reply = self.api("PUT", ACCT + "/extension/102", {"contact": {"businessAddress": addr}})
+            self.assertStatus(reply, 200)
+        self.assertStatus(self.api("PUT", ACCT + "/extension/102",
+                                   {"contact": {"department": "Ops"}}), 200)
+
+    def test_empty_paging(self):
+        path = ACCT + "/extension?type=Department"            # no such extension
+        full = self.api("GET", path).json
+        self.assertEqual((full["records"], full["paging"]["page"],
+                          full["paging"]["totalPages"]), ([], 1, 0))
+        self.emu.ctl("POST", "behaviour", {"empty_paging": "no-fields"})
+        bare = self.api("GET", path).json
+        self.assertEqual(bare["paging"], {"perPage": 100})
+        self.assertNotIn("nextPage", bare["navigation"])
+        # a page with records keeps every field
+        self.assertEqual(self.api("GET", ACCT + "/extension?perPage=2").json["paging"]["page"], 1)
+        self.emu.ctl("POST", "behaviour", {"empty_paging": "none"})
+        for p in (path, ACCT + "/phone-number?usageType=ForwardedNumber",
+                  ACCT + "/extension/103/phone-number"):
+            body = self.api("GET", p).json
+            self.assertEqual((body["records"], "paging" in body, "navigation" in body),
+                             ([], False, False))
+
+    def test_bulk_ids(self):
+        path = ACCT + "/extension-bulk-update"
+        reply = self.api("POST", path, {"records": [{"id": "101", "status": "Enabled"},
+                                                   {"id": 102, "status": "Enabled"}]})
+        self.assertStatus(reply, 400)
+        self.assertEqual(reply.json["errors"][0]["parameterName"], "records.id")
+        self.assertEqual(self.emu.state()["tasks"], [])
+        self.emu.ctl("POST", "behaviour", {"bulk_ids": "any", "bulk_result_ids": "number"})
+        reply = self.api("POST", path, {"records": [{"id": "101", "status": "Enabled"},
+                                                   {"id": 102, "status": "Enabled"}]})
+        self.assertStatus(reply, 202)
+        task = ACCT + "/extension-bulk-update/tasks/" + reply.json["id"]
+        deadline = time.monotonic() + 10
+        while self.api("GET", task).json["status"] != "Completed":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        items = self.api("GET", task).json["result"]["affectedItems"]["result"]
+        self.assertEqual([i["extensionId"] for i in items], [101, 102])
+
+    def test_refresh_ttl_app(self):
+        self.assertEqual(self.emu.token(refresh_token_ttl="2592000")["refresh_token_expires_in"],
+                         2592000)
+        self.emu.ctl("POST", "behaviour", {"refresh_ttl_app": 604800})
+        for asked, given in (("2592000", 604800), ("86400", 86400)):
+            body = self.emu.token(refresh_token_ttl=asked)
+            self.assertEqual(body["refresh_token_expires_in"], given)
+
+    def test_session_limit(self):
+        self.emu.ctl("POST", "reset")
+        tokens = [self.emu.token() for _ in range(3)]
+        self.assertEqual(len(self.emu.ctl("GET", "sessions")["sessions"]), 3)
+        self.emu.ctl("POST", "behaviour", {"session_limit": 2})
+        tokens.append(self.emu.token())             # the oldest two end
+        sessions = self.emu.ctl("GET", "sessions")["sessions"]
+        self.assertEqual(sessions, [tokens[2]["session_id"], tokens[3]["session_id"]])
+        path = ACCT + "/custom-fields"
+        self.assertStatus(self.api("GET", path, token=tokens[0]["access_token"]), 401)
+        self.assertStatus(self.api("GET", path, token=tokens[3]["access_token"]), 200)
+        # a refresh keeps its session: no other one ends
+        form = {"grant_type": "refresh_token", "refresh_token": tokens[2]["refresh_token"]}
+        self.assertStatus(self.emu.oauth("/restapi/oauth/token", form), 200)
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions)
+        # revoking ends one
+        reply = self.emu.oauth("/restapi/oauth/revoke", {"token": tokens[3]["refresh_token"]})
+        self.assertStatus(reply, 200)
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions[:1])
+
+    def test_redirect_fault(self):
+        for bad in ({"kind": "redirect", "status": 304}, {"kind": "redirect", "location": "x"}):
+            self.emu.ctl("POST", "fault", bad, expect=400)
+        self.emu.ctl("POST", "fault", {"kind": "redirect", "count": 1,
+                                       "path_prefix": ACCT + "/extension/"})
+        path = ACCT + "/extension/101?x=1"
+        moved = self.api("GET", path)
+        self.assertEqual((moved.status, moved.header("Location")),
+                         (307, "http://127.0.0.1:%d%s" % (self.emu.port, path)))
+        self.assertStatus(self.api("GET", path), 200)
+        other = "http://localhost:%d" % self.emu.port
+        self.emu.ctl("POST", "fault", {"kind": "redirect", "status": 308, "location": other})
+        moved = self.api("POST", ACCT + "/extension-bulk-update", {"records": [{"id": "101"}]})
+        self.assertEqual((moved.status, moved.header("Location")),
+                         (308, other + ACCT + "/extension-bulk-update"))
+        self.assertEqual(self.emu.state()["tasks"], [])           # not processed
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual(log[-1]["fault"], "redirect")
+
+
 class ControlTests(EmuCase):
 
     def test_health(self):
@@ -1135,8 +1275,9 @@ class ControlTests(EmuCase):
         self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Secret"}})
         log = self.emu.ctl("GET", "log")["requests"]
         self.assertEqual(len(log), 3)
-        self.assertEqual(set(log[0]), {"seq", "arrival", "t", "method", "path", "query", "group",
-                                       "status", "fault"})
+        self.assertEqual(set(log[0]), {"seq", "arrival", "t", "method", "path", "query", "host",
+                                       "group", "status", "fault"})
+        self.assertEqual(log[0]["host"], "127.0.0.1:%d" % self.emu.port)
         self.assertEqual([(e["method"], e["path"], e["query"], e["group"], e["status"])
                           for e in log],
                          [("GET", ACCT + "/extension", "perPage=5", "Medium", 200),

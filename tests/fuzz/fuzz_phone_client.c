@@ -73,7 +73,7 @@ static void
 answer(struct fz *f)
 {
 	static const char *const errs[] = { "", "unsent", "sent", "large", "tls",
-		"refused" };
+		"refused", "redirect" };
 	struct pending *q = TAILQ_FIRST(&queue);
 	struct http_response resp;
 	struct fz s;
@@ -221,7 +221,8 @@ static void
 event_cb(const struct phone_event *ev, void *arg)
 {
 	(void)arg;
-	fz_check(ev->kind >= PHONE_EV_RETRY && ev->kind <= PHONE_EV_STORE_ERROR);
+	fz_check(ev->kind >= PHONE_EV_RETRY &&
+	    ev->kind <= PHONE_EV_REDIRECT_REFUSED);
 }
 
 /* ---------------------------------------------------------------------

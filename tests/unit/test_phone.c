@@ -199,9 +199,9 @@ test_error_malformed_and_transient(void **state)
 	struct phone_error e;
 
 	(void)state;
-	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
-	    "\"message\":\"JSON can not be parsed\",\"errors\":[{\"errorCode\":"
-	    "\"CMN-100\"}]}", &e);
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-103\","
+	    "\"message\":\"JSON can't be parsed.\",\"errors\":[{\"errorCode\":"
+	    "\"CMN-103\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_MALFORMED);
 	assert_string_equal(msg(&e), "JSON can not be parsed: the data sent or "
 	    "received was malformed (request bulk-update: the server could not "
@@ -237,6 +237,99 @@ test_error_malformed_and_transient(void **state)
 	assert_int_equal(e.kind, PHONE_DATA);
 }
 
+/* CMN-100 is a missing mandatory value: a data error naming the field */
+static void
+test_error_mandatory(void **state)
+{
+	struct phone_error e;
+
+	(void)state;
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
+	    "\"message\":\"Mandatory parameter [contact.businessAddress.state] "
+	    "not specified.\",\"errors\":[{\"errorCode\":\"CMN-100\","
+	    "\"parameterName\":\"contact.businessAddress.state\"}]}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	assert_string_equal(phone_param_field(e.param), "state");
+	assert_string_equal(msg(&e), "A state is required for an address in this "
+	    "country (the USA, the UK and Canada need one). Please fill in the "
+	    "parameter in Active Directory.");
+	/* no parameterName: the [X] of the message, once the code decided */
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\","
+	    "\"message\":\"Mandatory parameter [contact.lastName] not "
+	    "specified.\"}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	assert_string_equal(e.param, "contact.lastName");
+	assert_string_equal(msg(&e), "The lastName is required. Please fill in "
+	    "the parameter in Active Directory.");
+	parse_err(PHONE_CALL_BULK_UPDATE, 400, "{\"errorCode\":\"CMN-100\"}",
+	    &e);
+	assert_string_equal(msg(&e), "A required value is missing (CMN-100). "
+	    "Please fill in the parameter in Active Directory.");
+}
+
+/*
+ * The errorCode decides before the status: CMN-101 as 403 is a data
+ * error, only the permission codes make a 403 an authorization problem.
+ */
+static void
+test_error_code_before_status(void **state)
+{
+	static const struct {
+		long status;
+		const char *json;
+		enum phone_err_kind kind;
+	} cases[] = {
+		{ 403, "{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
+		  "[contact.email] value is invalid.\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		{ 400, "{\"errorCode\":\"CMN-101\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		/* a name at the top, the code in errors[] */
+		{ 403, "{\"errorCode\":\"InvalidParameter\",\"errors\":[{"
+		  "\"errorCode\":\"CMN-101\",\"parameterName\":\"contact.email\"}]}",
+		  PHONE_DATA },
+		{ 404, "{\"errorCode\":\"CMN-102\"}", PHONE_NOT_FOUND },
+		{ 400, "{\"errorCode\":\"CMN-102\"}", PHONE_NOT_FOUND },
+		{ 400, "{\"errorCode\":\"CMN-104\"}", PHONE_MALFORMED },
+		{ 403, "{\"errorCode\":\"CMN-401\"}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"CMN-402\"}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"InsufficientPermissions\",\"errors\":[{"
+		  "\"errorCode\":\"CMN-408\"}]}", PHONE_AUTH },
+		{ 403, "{\"errorCode\":\"OAU-112\"}", PHONE_AUTH },
+		/* another code on a 403 is about this request; no code at all is not */
+		{ 403, "{\"errorCode\":\"ACT-332\"}", PHONE_DATA },
+		{ 403, "<html>Forbidden</html>", PHONE_AUTH },
+		{ 400, "{\"errorCode\":\"CMN-301\"}", PHONE_RATE_LIMITED },
+		/* "already in use" has no published code: the parameter decides */
+		{ 400, "{\"errorCode\":\"CMN-101\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-101\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_EXTENSION_IN_USE },
+		{ 409, "{\"errorCode\":\"CMN-406\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-406\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_EXTENSION_IN_USE },
+		{ 400, "{\"errorCode\":\"CMN-406\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-406\",\"parameterName\":\"contact.email\"}]}", PHONE_DATA },
+		{ 404, "{\"errorCode\":\"CMN-102\",\"errors\":[{\"errorCode\":"
+		  "\"CMN-102\",\"parameterName\":\"extensionNumber\"}]}",
+		  PHONE_NOT_FOUND },
+		{ 503, "{\"errorCode\":\"CMN-101\"}", PHONE_TRANSIENT },
+	};
+	struct phone_error e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse_err(PHONE_CALL_BULK_UPDATE, cases[i].status, cases[i].json, &e);
+		if (e.kind != cases[i].kind)
+			fail_msg("case %zu: %s, expected %s", i,
+			    phone_err_kind_name(e.kind),
+			    phone_err_kind_name(cases[i].kind));
+	}
+	parse_err(PHONE_CALL_BULK_UPDATE, 403, cases[2].json, &e);
+	assert_string_equal(e.code, "CMN-101");
+	assert_string_equal(msg(&e), "The email is invalid. Please correct the "
+	    "parameter in Active Directory.");
+}
+
 static void
 test_error_auth(void **state)
 {
@@ -248,7 +341,7 @@ test_error_auth(void **state)
 	    "\"error_description\":\"Token expired\",\"errors\":[{\"errorCode\":"
 	    "\"OAU-210\",\"message\":\"Token expired\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_AUTH);
-	assert_string_equal(e.code, "TokenExpired");
+	assert_string_equal(e.code, "OAU-210");
 	assert_string_equal(msg(&e), "The TELUS Business Connect session "
 	    "expired: run `ringsyncctl auth login` (or check the JWT "
 	    "credential).");
@@ -268,6 +361,13 @@ test_error_auth(void **state)
 	    "\"errors\":[{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
 	    "[assertion] value is invalid.\"}]}", &e);
 	assert_int_equal(e.kind, PHONE_AUTH);
+	/* the revoke endpoint's refusals are the session's too */
+	parse_err(PHONE_CALL_REVOKE, 400, "{\"error\":\"invalid_request\","
+	    "\"errors\":[{\"errorCode\":\"CMN-101\",\"message\":\"Parameter "
+	    "[token] value is invalid.\"}]}", &e);
+	assert_int_equal(e.kind, PHONE_AUTH);
+	assert_string_equal(e.code, "invalid_request");
+	assert_string_equal(phone_call_name(PHONE_CALL_REVOKE), "revoke");
 	/* the token endpoint's 503 is still transient */
 	parse_err(PHONE_CALL_TOKEN, 503, "{\"errorCode\":\"CMN-201\"}", &e);
 	assert_int_equal(e.kind, PHONE_TRANSIENT);
@@ -286,7 +386,15 @@ test_error_from_item(void **state)
 		  "\"parameterValue\":42}", PHONE_NOT_FOUND },
 		{ "{\"errorCode\":\"EXT-107\",\"parameterName\":\"extensionNumber\"}",
 		  PHONE_EXTENSION_IN_USE },
-		{ "{\"errorCode\":\"CMN-100\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-100\",\"parameterName\":"
+		  "\"contact.businessAddress.state\"}", PHONE_DATA },
+		{ "{\"errorCode\":\"CMN-103\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-104\"}", PHONE_MALFORMED },
+		{ "{\"errorCode\":\"CMN-408\"}", PHONE_AUTH },
+		{ "{\"errorCode\":\"CMN-101\",\"parameterName\":"
+		  "\"extensionNumber\"}", PHONE_EXTENSION_IN_USE },
+		{ "{\"errorCode\":\"CMN-406\",\"parameterName\":"
+		  "\"extensionNumber\"}", PHONE_EXTENSION_IN_USE },
 		{ "{\"errorCode\":\"CMN-201\"}", PHONE_TRANSIENT },
 		{ "{\"errorCode\":\"XYZ-1\"}", PHONE_DATA },
 		{ "{\"message\":\"no code\"}", PHONE_MALFORMED },
@@ -431,7 +539,7 @@ test_bulk_record(void **state)
 	prof.field[PHONE_F_JOB_TITLE] = "Chef";
 	prof.custom = cv;
 	prof.ncustom = 2;
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,\"contact\":"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\",\"contact\":"
 	    "{\"firstName\":\"Zoë\",\"mobilePhone\":\"\",\"jobTitle\":\"Chef\","
 	    "\"businessAddress\":{\"state\":\"CA\",\"country\":\"US\"}},"
 	    "\"customFields\":[{\"id\":\"12\",\"value\":\"CC-1\"},{\"id\":\"13\","
@@ -439,13 +547,13 @@ test_bulk_record(void **state)
 	item.profile = NULL;
 	item.status = "Disabled";
 	item.extension_number = "150";
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\","
 	    "\"status\":\"Disabled\",\"extensionNumber\":\"150\"}");
 	item.extension_number = NULL;
 	memset(&prof, 0, sizeof(prof));
 	item.profile = &prof;
 	item.status = "Enabled";
-	assert_json_eq(phone_bulk_record(&item), "{\"id\":3000000123,"
+	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\","
 	    "\"status\":\"Enabled\"}");
 }
 
@@ -636,6 +744,40 @@ test_parse_page(void **state)
 	json_decref(j);
 }
 
+/* an empty result may leave out paging, or page, pageStart and pageEnd */
+static void
+test_parse_page_omitted(void **state)
+{
+	static const char *const ok[] = {
+		"{\"records\":[]}",
+		"{\"records\":[],\"paging\":{}}",
+		"{\"records\":[],\"paging\":{\"perPage\":1000},\"navigation\":{}}",
+		"{\"records\":[],\"paging\":{\"page\":null,\"totalElements\":0}}",
+		"{\"records\":[],\"paging\":{\"totalPages\":0},\"navigation\":"
+		"{\"firstPage\":{\"uri\":\"x\"}}}",
+	};
+	struct phone_page pg;
+	char err[256];
+	json_t *j;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		j = jparse(ok[i]);
+		if (phone_parse_page(j, 1, &pg, err, sizeof(err)) != 0)
+			fail_msg("refused %s: %s", ok[i], err);
+		assert_int_equal(pg.has_next, 0);
+		assert_true(pg.page == 1);
+		json_decref(j);
+	}
+	/* present members are still checked */
+	j = jparse("{\"records\":[],\"paging\":[]}");
+	assert_int_equal(phone_parse_page(j, 1, &pg, err, sizeof(err)), -1);
+	json_decref(j);
+	j = jparse("{\"records\":[],\"paging\":{\"totalPages\":\"0\"}}");
+	assert_int_equal(phone_parse_page(j, 1, &pg, err, sizeof(err)), -1);
+	json_decref(j);
+}
+
 static void
 test_parse_task(void **state)
 {
@@ -649,6 +791,15 @@ test_parse_task(void **state)
 	(void)state;
 	j = jparse("{\"id\":\"t1\",\"status\":\"InProgress\"}");
 	assert_int_equal(phone_parse_task(j, res, 3, err, sizeof(err)), 0);
+	json_decref(j);
+	/* ids as strings or numbers, whichever the server sends */
+	j = jparse("{\"id\":77,\"status\":\"Completed\",\"result\":"
+	    "{\"affectedItems\":{\"result\":[{\"extensionId\":103,\"status\":"
+	    "\"Success\"},{\"extensionId\":\"101\",\"status\":\"Success\"},"
+	    "{\"extensionId\":102,\"status\":\"Success\"}]}}}");
+	assert_int_equal(phone_parse_task(j, res, 3, err, sizeof(err)), 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i].ok, 1);
 	json_decref(j);
 	j = jparse("{\"id\":\"t1\",\"status\":\"Completed\",\"result\":"
 	    "{\"affectedItems\":{\"result\":[{\"extensionId\":\"102\",\"status\":"
@@ -680,7 +831,7 @@ test_parse_task(void **state)
 		"{\"result\":[{\"extensionId\":\"x1\",\"status\":\"Success\"}]}}}",
 		"{\"id\":\"t\",\"status\":\"Completed\",\"result\":{\"affectedItems\":"
 		"{\"result\":[{\"extensionId\":\"101\",\"status\":\"Maybe\"}]}}}",
-		"{\"id\":5,\"status\":\"Accepted\"}",
+		"{\"id\":true,\"status\":\"Accepted\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = jparse(bad[i]);
@@ -940,6 +1091,51 @@ test_group_names_defaults(void **state)
 	assert_int_equal(http_url_allowed("nonsense"), 0);
 }
 
+/* a redirect is followed only to the same scheme, host and port */
+static void
+test_same_origin(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		int same;
+	} cases[] = {
+		{ "https://platform.ringcentral.com/restapi/oauth/token",
+		  "https://platform.ringcentral.com/restapi/v1.0/x?y=1", 1 },
+		{ "https://platform.ringcentral.com/a",
+		  "HTTPS://Platform.RingCentral.com:443/b", 1 },
+		{ "http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b", 1 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.biz/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "http://platform.ringcentral.com/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.com:8443/a", 0 },
+		{ "http://127.0.0.1:8080/a", "http://localhost:8080/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://platform.ringcentral.com.evil.example/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://user@evil.example/a", 0 },
+		{ "https://platform.ringcentral.com/a",
+		  "https://user:pw@platform.ringcentral.com/a", 0 },
+		{ "https://platform.ringcentral.com/a", "/relative", 0 },
+		{ "https://platform.ringcentral.com/a", NULL, 0 },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (http_same_origin(cases[i].a, cases[i].b) != cases[i].same)
+			fail_msg("case %zu: %s and %s", i, cases[i].a, cases[i].b);
+	assert_string_equal(http_url_origin("https://platform.ringcentral.com/x?y",
+	    buf, sizeof(buf)), "https://platform.ringcentral.com:443");
+	assert_string_equal(http_url_origin("http://localhost:8080/x", buf,
+	    sizeof(buf)), "http://localhost:8080");
+	assert_string_equal(http_url_origin("https://u:p@evil.example/", buf,
+	    sizeof(buf)), "https://evil.example:443");
+	assert_string_equal(http_url_origin("nonsense", buf, sizeof(buf)),
+	    "(not a URL)");
+}
+
 static void
 test_pace_probe_burst_window(void **state)
 {
@@ -1119,6 +1315,8 @@ main(void)
 		cmocka_unit_test(test_error_not_found),
 		cmocka_unit_test(test_error_conflicts),
 		cmocka_unit_test(test_error_malformed_and_transient),
+		cmocka_unit_test(test_error_mandatory),
+		cmocka_unit_test(test_error_code_before_status),
 		cmocka_unit_test(test_error_auth),
 		cmocka_unit_test(test_error_from_item),
 		cmocka_unit_test(test_error_messages_every_kind),
@@ -1128,6 +1326,7 @@ main(void)
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_number_user_field),
 		cmocka_unit_test(test_parse_page),
+		cmocka_unit_test(test_parse_page_omitted),
 		cmocka_unit_test(test_parse_task),
 		cmocka_unit_test(test_parse_spc_schemas),
 		cmocka_unit_test(test_parse_token_registers_secrets),
@@ -1136,6 +1335,7 @@ main(void)
 		cmocka_unit_test(test_rate_headers),
 		cmocka_unit_test(test_backoff_sequence),
 		cmocka_unit_test(test_group_names_defaults),
+		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_pace_probe_burst_window),
 		cmocka_unit_test(test_pace_learns_from_headers),
 		cmocka_unit_test(test_pace_simulated_server),

@@ -1,4 +1,7 @@
-/* Unit tests for util (common/util.c): jansson's allocators. */
+/*
+ * Unit tests for util (common/util.c): jansson's allocators; the retry
+ * sequence, its jitter and the Retry-After that outlasts it.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,11 +33,72 @@ test_json_init(void **state)
 	json_decref(j);
 }
 
+/* the guide's sequence from 2 s, capped at 30 s */
+static void
+test_retry_delay(void **state)
+{
+	static const unsigned int want[] = { 2, 3, 5, 8, 13, 21, 30, 30, 30 };
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_int_equal(util_retry_delay(i), want[i]);
+	assert_int_equal(util_retry_delay(1000000), 30);
+}
+
+/* the jitter lengthens by 0 to 10 %, whatever the random value */
+static void
+test_jitter(void **state)
+{
+	static const uint32_t r[] = { 0, 1, 500, 1000, 1001, 123456789,
+	    UINT32_MAX };
+
+	(void)state;
+	assert_true(util_jitter(30, 0) == 30);
+	assert_true(util_jitter(30, 1000) == 33);
+	assert_true(util_jitter(2, 500) == 2.1);
+	assert_true(util_jitter(30, 1001) == 30);
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		double d = util_jitter(13, r[i]);
+
+		assert_true(d >= 13 && d <= 13 * 1.1);
+	}
+}
+
+/* a Retry-After longer than the backoff wins; a shorter one does not */
+static void
+test_retry_wait(void **state)
+{
+	(void)state;
+	assert_true(util_retry_wait(0, -1, 0) == 2);
+	assert_true(util_retry_wait(0, -1, 1000) == 2.2);
+	assert_true(util_retry_wait(6, -1, 0) == 30);
+	assert_true(util_retry_wait(0, 60, 1000) == 60);
+	assert_true(util_retry_wait(6, 1, 1000) == 33);
+	assert_true(util_retry_wait(3, 0, 0) == 8);
+}
+
+/* RAND_bytes: not a constant (16 equal draws: about 2^-480) */
+static void
+test_random32(void **state)
+{
+	uint32_t first = util_random32();
+	int differ = 0;
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		differ |= util_random32() != first;
+	assert_true(differ);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_init),
+		cmocka_unit_test(test_retry_delay),
+		cmocka_unit_test(test_jitter),
+		cmocka_unit_test(test_retry_wait),
+		cmocka_unit_test(test_random32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
-"""ringsyncctl auth login and auth status, as an administrator meets them,
-against the API emulator. The test plays the browser: it opens the printed
+"""ringsyncctl auth login, auth logout and auth status, as an administrator
+meets them, against the API emulator. The test plays the browser: it opens the printed
 address (the emulator's authorization page approves at once and redirects to
 the loopback listener) and follows the redirect."""
 import fcntl
@@ -212,9 +212,97 @@ class CtlAuthTest(rstest.TestCase):
     def test_bad_timeout_option(self):
         rc, out = self.ctl(self.conf(), "auth", "login", "--timeout", "soon")
         self.assertEqual(rc, 2, out)
-        rc, out = self.ctl(self.conf(), "auth", "logout")
+        rc, out = self.ctl(self.conf(), "auth", "logout", "now")
         self.assertEqual(rc, 2, out)
         self.assertIn("usage:", out)
+
+    def api_status(self, token):
+        """The status of an API call made with an access token."""
+        req = urllib.request.Request(
+            self.emu.url + "/restapi/v1.0/account/~/custom-fields",
+            headers={"Authorization": "Bearer " + token})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def sessions(self):
+        return self.emu.call("GET", "/_emu/sessions")["sessions"]
+
+    def many_logins(self):
+        """Room for many grants: each ringsyncctl starts with no pacing memory."""
+        self.emu.call("POST", "/_emu/limits", {"Auth": 1000})
+
+    def test_login_ends_the_session_it_replaces(self):
+        self.many_logins()
+        # the platform allows few parallel sessions: five here
+        self.emu.call("POST", "/_emu/behaviour", {"session_limit": 5})
+        conf = self.conf()
+        self.login(conf)
+        first = self.stored_tokens()
+        self.assertEqual(len(self.sessions()), 1)
+        seq = self.emu.last_seq()
+        out = self.login(conf)
+        self.assertIn("the session it replaces was ended", out)
+        self.assertNoSecrets(out)
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in self.emu.log(seq)],
+                         [("GET", "/restapi/oauth/authorize", 302),
+                          ("POST", "/restapi/oauth/token", 200),
+                          ("POST", "/restapi/oauth/revoke", 200)])
+        self.assertEqual(self.api_status(first["access_token"]), 401)
+        for _ in range(5):
+            self.login(conf)
+        self.assertEqual(len(self.sessions()), 1)
+        self.assertEqual(self.api_status(self.stored_tokens()["access_token"]), 200)
+        # the old session cannot be ended (its revocation is sent elsewhere):
+        # a warning, and the login still counts
+        self.emu.call("POST", "/_emu/fault", {
+            "kind": "redirect", "path_prefix": "/restapi/oauth/revoke",
+            "location": "http://localhost:%d" % self.emu.port})
+        out = self.login(conf)
+        self.assertIn("warning: the session this login replaces could not be "
+                      "ended", out)
+        self.assertIn("it lasts until its tokens expire", out)
+        self.assertNoSecrets(out)
+        self.assertEqual(len(self.sessions()), 2)
+
+    def test_logout(self):
+        self.many_logins()
+        conf = self.conf()
+        rc, out = self.ctl(conf, "auth", "logout")
+        self.assertEqual((rc, out.strip()), (0, "no session stored: nothing to end"))
+        self.login(conf)
+        tok = self.stored_tokens()
+        # refused (other client credentials): nothing changes
+        wrong = self.write("wrong.secret", "fake-wrong-secret-77\n")
+        bad = self.write("bad.conf", open(conf).read().replace(
+            self.emu.secret_file, wrong))
+        rc, out = self.ctl(bad, "auth", "logout")
+        self.assertEqual(rc, 3, out)
+        self.assertIn("the session was not ended", out)
+        self.assertEqual(self.stored_tokens(), tok)
+        self.assertEqual(self.api_status(tok["access_token"]), 200)
+        seq = self.emu.last_seq()
+        rc, out = self.ctl(conf, "auth", "logout")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("logged out of %s: the session was ended and its tokens "
+                      "removed" % BRAND, out)
+        self.assertNoSecrets(out)
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in self.emu.log(seq)],
+                         [("POST", "/restapi/oauth/revoke", 200)])
+        self.assertEqual(self.sessions(), [])
+        self.assertEqual(self.api_status(tok["access_token"]), 401)
+        self.assertFalse(self.has_tokens())
+        rc, out = self.ctl(conf, "auth", "status")
+        self.assertEqual(rc, 3, out)
+        rc, out = self.ctl(conf, "auth", "logout")
+        self.assertEqual((rc, out.strip()), (0, "no session stored: nothing to end"))
+        # with a JWT, ringsyncd logs in again by itself: said so
+        self.login(conf)
+        rc, out = self.ctl(self.conf(jwt=True), "auth", "logout")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ringsyncd starts a new session by itself", out)
 
 
 class CtlAuthShortTokens(CtlAuthTest):
@@ -247,6 +335,8 @@ class CtlAuthShortTokens(CtlAuthTest):
     test_bad_code_refused = None
     test_bad_timeout_option = None
     test_status_then_login_then_status = None
+    test_login_ends_the_session_it_replaces = None
+    test_logout = None
 
 
 if __name__ == "__main__":

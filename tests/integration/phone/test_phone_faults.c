@@ -73,6 +73,10 @@ event_cb(const struct phone_event *ev, void *arg)
 		log_alert("phone-system authentication failed error=%s",
 		    log_q(ev->detail));
 		break;
+	case PHONE_EV_REDIRECT_REFUSED:
+		log_err("redirect refused request=%s error=%s", log_q(ev->url),
+		    log_q(ev->detail));
+		break;
 	case PHONE_EV_STORE_ERROR:
 		n_store_error++;
 		log_err("cannot store the tokens error=%s", log_q(ev->detail));
