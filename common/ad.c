@@ -184,6 +184,7 @@ bind_simple(struct conn *c, const struct config_ldap *l, char *err,
 		return util_errbuf_set(err, errlen, "%s", why);
 	cred.bv_val = pw;
 	cred.bv_len = strlen(pw);
+	c->ad->nbind++;
 	rc = ldap_sasl_bind_s(c->ld, l->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL,
 	    NULL, NULL);
 	explicit_bzero(pw, cred.bv_len);
@@ -209,6 +210,7 @@ bind_gssapi(struct conn *c, const struct config_ldap *l, char *err,
 	/* AD refuses SASL sign/seal inside TLS: let TLS protect it. */
 	if (c->tls)
 		ldap_set_option(c->ld, LDAP_OPT_X_SASL_SECPROPS, "maxssf=0");
+	c->ad->nbind++;
 	rc = ldap_sasl_interactive_bind_s(c->ld, NULL, "GSSAPI", NULL, NULL,
 	    LDAP_SASL_QUIET, sasl_interact, NULL);
 	if (rc != LDAP_SUCCESS) {
@@ -333,7 +335,10 @@ search_base_s(struct conn *c, const char *base, char **attrs,
     LDAPControl **ctrls, LDAPMessage **res, char *err, size_t errlen)
 {
 	struct timeval tv = { (time_t)c->ad->cfg->ldap.timeout, 0 };
-	int rc = ldap_search_ext_s(c->ld, base, LDAP_SCOPE_BASE, "(objectClass=*)",
+	int rc;
+
+	c->ad->nsearch++;
+	rc = ldap_search_ext_s(c->ld, base, LDAP_SCOPE_BASE, "(objectClass=*)",
 	    attrs, 0, ctrls, NULL, &tv, 1, res);
 
 	if (rc != LDAP_SUCCESS) {
@@ -370,6 +375,7 @@ ad_user_attributes(struct ad *ad, char ***out, size_t *n, char *err,
 	*n = 0;
 	if (c->ld == NULL && ad_connect(ad, err, errlen) < 0)
 		return -1;
+	ad->nsearch++;
 	rc = ldap_search_ext_s(c->ld, ad->cfg->ldap.base_dn, LDAP_SCOPE_SUBTREE,
 	    ad->cfg->ldap.user_filter, attrs, 0, NULL, NULL, &tv, 1, &res);
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
@@ -579,6 +585,15 @@ ad_op_abandon(struct op *op)
 	if (op->c->ld != NULL)
 		ldap_abandon_ext(op->c->ld, op->msgid, NULL, NULL);
 	ad_op_free(op);
+}
+
+void
+ad_op_counts(const struct ad *ad, unsigned long long *search,
+    unsigned long long *modify, unsigned long long *bind)
+{
+	*search = ad->nsearch;
+	*modify = ad->nmodify;
+	*bind = ad->nbind;
 }
 
 double

@@ -161,6 +161,9 @@ void ad_disconnect(struct ad *ad);
 const struct ad_dc_info *ad_dc(const struct ad *ad);
 /* ad_deleted_visible: can the account see CN=Deleted Objects? (-1 unknown) */
 int ad_deleted_visible(const struct ad *ad);
+/* ad_op_counts: LDAP requests sent since ad_new (a paged search: one a page). */
+void ad_op_counts(const struct ad *ad, unsigned long long *search,
+    unsigned long long *modify, unsigned long long *bind);
 
 struct ad_scan_ops {
 	/* every in-scope user in the range, then every tombstone */

@@ -192,7 +192,7 @@ send_search(struct ad_scope *sc, const char *base, int scope, const char *filter
 		ctl[k++] = page;
 	if (extra != NULL)
 		ctl[k++] = extra;
-	if (rc == LDAP_SUCCESS)
+	if (rc == LDAP_SUCCESS && ++sc->ad->nsearch)
 		rc = ldap_search_ext(c->ld, base, scope, filter, attrs, 0, ctl, NULL,
 		    NULL, sc->step == STEP_PRIMARY ? 1 : LDAP_NO_LIMIT, &msgid);
 	ldap_control_free(page);
@@ -667,6 +667,7 @@ check_search(struct ad *ad, const char *base, int scope, const char *filter,
 	struct timeval tv = { (time_t)ad_timeout(ad), 0 }; /* [ldap] timeout */
 
 	*res = NULL;
+	ad->nsearch++;
 	return ldap_search_ext_s(ad->main.ld, base, scope, filter, attrs, 0, NULL,
 	    NULL, &tv, 1, res);
 }

@@ -60,6 +60,7 @@ struct ad {
 	struct ad_dc_info dc;
 	int deleted_visible;    /* -1 unknown */
 	struct notify *notify;  /* owned; NULL when off */
+	unsigned long long nsearch, nmodify, nbind; /* requests sent, ever */
 };
 
 

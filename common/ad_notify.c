@@ -56,6 +56,7 @@ start_search(struct notify *n, const char *base, int scope, int deleted,
 	if (deleted && ldap_control_create(OID_SHOW_DELETED, 1, NULL, 0, &show) ==
 	    LDAP_SUCCESS)
 		ctrls[k++] = show;
+	n->ad->nsearch++;
 	rc = ldap_search_ext(n->c.ld, base, scope, "(objectClass=*)", attrs, 0,
 	    ctrls, NULL, NULL, LDAP_NO_LIMIT, &msgid);
 	ldap_control_free(notify);
@@ -83,6 +84,7 @@ watched_base(struct notify *n)
 
 	if (n->ad->cfg->ldap.groups.n == 0)
 		return xstrdup(n->ad->cfg->ldap.base_dn);
+	n->ad->nsearch++;
 	if (ldap_search_ext_s(n->c.ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
 	    0, NULL, NULL, &tv, 1, &res) == LDAP_SUCCESS &&
 	    (e = ldap_first_entry(n->c.ld, res)) != NULL &&

@@ -143,6 +143,7 @@ request_page(struct ad_scan *s, char *err, size_t errlen)
 		if (rc == LDAP_SUCCESS)
 			ctrls[n++] = deleted;
 	}
+	s->ad->nsearch++;
 	rc = ldap_search_ext(c->ld, s->base, s->phase == PHASE_USERS ?
 	    LDAP_SCOPE_SUBTREE : LDAP_SCOPE_ONELEVEL, s->filter, s->attrs, 0,
 	    ctrls, NULL, NULL, LDAP_NO_LIMIT, &msgid);

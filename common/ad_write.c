@@ -95,6 +95,7 @@ send_modify(struct ad_wb *w, size_t from, size_t count)
 		mods[k].mod_values = del ? NULL : vals[k];
 		modv[k] = &mods[k];
 	}
+	w->ad->nmodify += c->ld != NULL;
 	rc = c->ld ? ldap_modify_ext(c->ld, w->dn, modv, NULL, NULL, &msgid) :
 	    LDAP_SERVER_DOWN;
 	free(vals);
@@ -234,6 +235,7 @@ ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
 	for (size_t i = 0; i < n; i++)
 		attrs[i] = want[i].attr;
 	base = xasprintf("<GUID=%s>", guid);
+	ad->nsearch++;
 	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
 	    0, NULL, NULL, NULL, 1, &msgid);
 	free(base);

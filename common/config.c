@@ -118,6 +118,8 @@ static const struct key keys[] = {
 	  "syslog facility" },
 	{ "log", "level", T_LEVEL, F(log.level), "info", 0, 0, 0,
 	  "err | warning | notice | info | debug" },
+	{ "log", "metrics_file", T_PATH, F(log.metrics_file), NULL, 0, 0, 0,
+	  "Prometheus text-format metrics, rewritten after every cycle" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -1234,6 +1236,21 @@ check_secret(struct parse *p, int line, const struct key *k, const char *path)
 		problem(p, line, "%s %s: %s", name, path, strerror(errno));
 }
 
+/* check_metrics_dir: the metrics file is replaced by a rename in its directory. */
+static void
+check_metrics_dir(struct parse *p, const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat st;
+
+	if (slash != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		problem(p, key_line(p, "log", "metrics_file"), "metrics_file %s: the "
+		    "directory %s does not exist", path, dir);
+	free(dir);
+}
+
 static void
 check_state_dir(struct parse *p, const char *dir)
 {
@@ -1273,6 +1290,8 @@ check_files(struct parse *p, const struct config *cfg)
 	}
 	if (cfg->sync.state_dir != NULL)
 		check_state_dir(p, cfg->sync.state_dir);
+	if (cfg->log.metrics_file != NULL)
+		check_metrics_dir(p, cfg->log.metrics_file);
 }
 
 void

@@ -71,6 +71,7 @@ struct config {
 	struct config_log {
 		int facility; /* LOG_DAEMON, ... */
 		int level;    /* LOG_ERR .. LOG_DEBUG */
+		char *metrics_file; /* Prometheus text, after every cycle; or NULL */
 	} log;
 };
 

@@ -74,6 +74,8 @@ struct http {
 	struct req_list all;
 	size_t npending;
 	unsigned long long nsent;
+	unsigned long long sent_by[HTTP_NGROUPS];    /* by rate group */
+	unsigned long long limited_by[HTTP_NGROUPS]; /* 429s by rate group */
 	LIST_HEAD(, http_sock) socks;
 	http_event_cb *event_cb;
 	void *event_arg;
@@ -271,6 +273,7 @@ start(struct http_req *r, double now)
 	r->sent = now;
 	r->state = REQ_ACTIVE;
 	h->nsent++;
+	h->sent_by[r->group]++;
 	http_pace_start(&h->pace[r->group], now);
 	mc = curl_multi_add_handle(h->multi, r->easy);
 	if (mc != CURLM_OK) {
@@ -500,6 +503,7 @@ finish(struct http_req *r, CURLcode code)
 		emit(r, HTTP_EV_REDIRECT_REFUSED, status, 0);
 		res = HTTP_E_REDIRECT;
 	} else if (res == HTTP_OK && status == 429) {
+		h->limited_by[r->group]++;
 		delay = ra >= 0 ? ra : RATE_PENALTY_DEFAULT;
 		http_pace_block(&h->pace[r->group], now + delay);
 		if (++r->rate_retries <= HTTP_DEFAULT_RATE_RETRIES) {
@@ -781,6 +785,14 @@ unsigned long long
 http_sent(const struct http *h)
 {
 	return h->nsent;
+}
+
+void
+http_group_counts(const struct http *h, enum http_group g,
+    unsigned long long *sent, unsigned long long *limited)
+{
+	*sent = h->sent_by[g];
+	*limited = h->limited_by[g];
 }
 
 double

@@ -234,6 +234,9 @@ void http_submit(struct http *h, const struct http_request *req,
 size_t http_pending(const struct http *h);
 /* http_sent: how many times requests went out (every attempt counts). */
 unsigned long long http_sent(const struct http *h);
+/* http_group_counts: requests sent and 429s received in group g, ever. */
+void http_group_counts(const struct http *h, enum http_group g,
+    unsigned long long *sent, unsigned long long *limited);
 
 /*
  * http_group_state: the scheduler's current view of a group (for status

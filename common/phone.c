@@ -549,3 +549,10 @@ phone_requests(const struct phone *p)
 {
 	return http_sent(p->http);
 }
+
+void
+phone_group_counts(const struct phone *p, enum http_group g,
+    unsigned long long *sent, unsigned long long *limited)
+{
+	http_group_counts(p->http, g, sent, limited);
+}

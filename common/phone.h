@@ -31,6 +31,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "http.h"
 #include "phone_field.h"
 #include "store.h"
 
@@ -379,6 +380,9 @@ size_t phone_pending(const struct phone *p);
 double phone_write_wait(struct phone *p);
 /* phone_requests: API requests sent so far (every attempt counts). */
 unsigned long long phone_requests(const struct phone *p);
+/* phone_group_counts: requests sent and 429s received in a rate group. */
+void phone_group_counts(const struct phone *p, enum http_group g,
+    unsigned long long *sent, unsigned long long *limited);
 /* phone_token_expiry: the current tokens' expiry (Unix times, 0: none). */
 void phone_token_expiry(const struct phone *p, long long *access,
     long long *refresh);

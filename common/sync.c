@@ -156,6 +156,8 @@ summary(struct sync *s, struct cycle *c)
 	    (ev_now(s->loop) - c->t0) * 1000., store, s->dry_run ?
 	    " dry_run=yes" : "");
 	record(s, c, usn);
+	sync_metrics_cycle(s, c, result_name(c), !c->ad_down && !c->phone_down &&
+	    !c->scope_failed);
 }
 
 static enum sync_status

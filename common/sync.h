@@ -111,6 +111,8 @@ struct sync_counts {
 	unsigned int users, linked, failed, held;
 	unsigned int invalid;   /* records that did not validate (skipped, logged) */
 	size_t outbox, writeback;
+	unsigned long long oldest_seq; /* the oldest outbox entry's stamp (Unix
+	                                * microseconds when it was queued), or 0 */
 };
 
 /* sync_count: in one read transaction. 0, or -1 with err. */

@@ -31,6 +31,16 @@ struct cycle {
 	int scope_failed;             /* the scope groups could not be read */
 };
 
+/* What [log] metrics_file reports beyond the store (sync_metrics.c). */
+#define SYNC_METRIC_RESULTS 5
+struct sync_metrics {
+	unsigned long long cycles[3][SYNC_METRIC_RESULTS]; /* kind, result */
+	double duration[3];          /* the last cycle's, by kind (s) */
+	long long last_ok[2];        /* scan lane, import lane (Unix) */
+	struct sync_counts n;        /* the store's counts, as last read */
+	int counted, failing;
+};
+
 struct push;
 struct import;
 struct writer;
@@ -97,6 +107,7 @@ struct sync {
 	json_t *schema;               /* owned: the cached user schema, or NULL */
 	int notify_on;
 	int scope_read;               /* the scope groups were read since start */
+	struct sync_metrics metrics;
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
 	char err[1024];
@@ -118,6 +129,10 @@ void sync_user_failed(struct sync *s, struct cycle *c, const char *dn,
     const char *email, const char *attr, const char *value, const char *msg);
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */
 const char *sync_field_attr(const struct sync *s, const char *field);
+
+/* sync_metrics.c: a cycle ended with result: count it, write the file. */
+void sync_metrics_cycle(struct sync *s, const struct cycle *c,
+    const char *result, int ok);
 
 void sync_scan_start(struct sync *s);
 void sync_scan_abort(struct sync *s);

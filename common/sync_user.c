@@ -121,6 +121,8 @@ count_out_cb(struct record_out *o, void *arg)
 
 	if (o->held == RECORD_HOLD_HELD)
 		c->held++;
+	if (c->oldest_seq == 0 || o->seq < c->oldest_seq)
+		c->oldest_seq = o->seq;
 	return 0;
 }
 

@@ -50,7 +50,7 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
 
     # -- ringsyncd -------------------------------------------------------
 
-    def conf(self, groups, sync="", extra=""):
+    def conf(self, groups, sync="", extra="", log=""):
         env = self.dc.env
         return self.write("ringsyncd.conf", "\n".join([
             "[ldap]", "uri = " + env["LDAP_URI"], "base_dn = " + self.ou,
@@ -60,8 +60,8 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
             "[telephony]", "brand = TELUS Business Connect", "server = " + self.emu.url,
             "client_id = ringsync-test", "client_secret_file = " + self.emu.secret_file,
             "jwt_file = " + self.emu.jwt_file,
-            "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync]) + "\n",
-            0o644)
+            "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
+            "[log]", log]) + "\n", 0o644)
 
     def once(self, conf, *args, expect=0):
         rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", conf] + list(args))
@@ -82,6 +82,38 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
 
     def statuses(self, *cns):
         return {cn: self.status(cn) for cn in cns}
+
+    def check_metrics(self, path, phones):
+        """The metrics file after a first sync, read by Prometheus's own
+        text-format parser."""
+        from prometheus_client.parser import text_string_to_metric_families
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
+        self.assertFalse(os.path.exists(path + ".tmp"))
+        with open(path) as f:
+            fams = {m.name: m for m in text_string_to_metric_families(f.read())}
+
+        def value(name, **labels):
+            for fam in fams.values():
+                for s in fam.samples:
+                    if s.name == name and all(s.labels.get(k) == v
+                                              for k, v in labels.items()):
+                        return s.value
+            raise AssertionError("no %s %s" % (name, labels))
+
+        self.assertEqual(fams["ringsync_cycles"].type, "counter")
+        self.assertEqual(value("ringsync_cycles_total", kind="incremental", result="ok"), 1)
+        self.assertEqual(value("ringsync_cycles_total", kind="import", result="ok"), 1)
+        self.assertEqual(value("ringsync_cycles_total", kind="full", result="ok"), 0)
+        self.assertEqual(value("ringsync_users", state="linked"), 5)
+        self.assertEqual(value("ringsync_users", state="failing"), 0)
+        self.assertEqual(value("ringsync_outbox_entries"), 0)
+        self.assertGreaterEqual(value("ringsync_api_requests_total", group="Heavy"), 5)
+        self.assertEqual(value("ringsync_api_rate_limited_total", group="Heavy"), 0)
+        self.assertEqual(value("ringsync_ldap_operations_total", op="modify"), 5)
+        self.assertGreaterEqual(value("ringsync_ldap_operations_total", op="bind"), 1)
+        self.assertEqual(value("ringsync_scope_group_members", group=phones), 5)
+        self.assertGreater(value("ringsync_last_success_timestamp_seconds", lane="scan"), 0)
+        self.assertEqual(fams["ringsync_info"].samples[0].value, 1)
 
     @staticmethod
     def line(out, text):
@@ -108,8 +140,10 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
         phones = self.group("Phones", self.dn("ann"), self.dn("ben"), n1, cyc_a)
         other = self.group("Contractors", self.dn("gus"))
         self.member("add", phones, self.dn("gus"))   # gus in both scope groups
-        conf = self.conf([phones, other])
+        prom = os.path.join(self.tmp, "ringsync.prom")
+        conf = self.conf([phones, other], log="metrics_file = " + prom)
         self.once(conf)
+        self.check_metrics(prom, phones)
         self.assertEqual(self.statuses(*names), {
             "ann": "Enabled", "ben": "Enabled", "cat": "Enabled", "dan": "Enabled",
             "eve": None, "fay": None, "gus": "Enabled", "hal": None})
