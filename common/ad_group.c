@@ -47,6 +47,7 @@ struct ad_scope {
 	int by_dn, found;             /* the step's findings */
 	int hit;                      /* STEP_CHANGED: a known group changed */
 	int is_group;                 /* STEP_RESOLVE: objectClass group */
+	unsigned long plain;          /* STEP_MEMBERS: values without a GUID */
 	struct reached *reached;      /* owned: the walk's queue */
 	size_t nreached, capreached;
 	struct berval cookie;         /* owned: paged steps */
@@ -358,6 +359,8 @@ members_entry(struct ad_scope *sc, LDAP *ld, LDAPMessage *msg)
 
 				if (ad_extended_dn_guid(v[k]->bv_val, v[k]->bv_len, guid) == 0)
 					add_member(sc, guid, sc->reached[sc->q].via);
+				else
+					sc->plain++; /* a value without its objectGUID */
 			}
 			ldap_value_free_len(v);
 		}
@@ -476,7 +479,11 @@ after_resolve(struct ad_scope *sc)
 static void
 after_members(struct ad_scope *sc)
 {
-	if (sc->found && sc->from > 0)
+	if (sc->plain > 0) /* never decide on members we cannot identify */
+		fail(sc, "group %s: %lu member values came without their objectGUID "
+		    "(the DC ignored the extended DN control)",
+		    sc->reached[sc->q].dn, sc->plain);
+	else if (sc->found && sc->from > 0)
 		send_members(sc);     /* the next range */
 	else
 		send_nested(sc);

@@ -90,6 +90,9 @@ static const struct key keys[] = {
 	  "file holding the OAuth client secret" },
 	{ "telephony", "jwt_file", T_PATH, F(telephony.jwt_file), NULL, K_SECRET,
 	  0, 0, "file holding the JWT credential (absent: ringsyncctl auth login)" },
+	{ "telephony", "redirect_uri", T_URL, F(telephony.redirect_uri),
+	  "http://127.0.0.1:8765/callback", 0, 0, 0,
+	  "the app's registered redirect URI (ringsyncctl auth login)" },
 	{ "telephony", "tls_ca_cert", T_PATH, F(telephony.tls_ca_cert), NULL,
 	  K_FILE, 0, 0, "extra CA bundle for the API server" },
 	{ "telephony", "tls_verify", T_BOOL, F(telephony.tls_verify), "yes", 0,
@@ -1178,6 +1181,12 @@ check_cross(struct parse *p, const struct config *cfg)
 	    !loopback_url(server))
 		problem(p, key_line(p, "telephony", "server"), "server: '%s' must "
 		    "be an https:// URL (plain http:// only on loopback)", server);
+	if (cfg->telephony.redirect_uri != NULL &&
+	    strncasecmp(cfg->telephony.redirect_uri, "https://", 8) != 0 &&
+	    strncasecmp(cfg->telephony.redirect_uri, "http://", 7) != 0)
+		problem(p, key_line(p, "telephony", "redirect_uri"), "redirect_uri: "
+		    "'%s' is not an http:// or https:// URL",
+		    cfg->telephony.redirect_uri);
 }
 
 /* The name of group gid, or its number. */

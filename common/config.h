@@ -56,6 +56,7 @@ struct config {
 	struct config_telephony {
 		char *brand, *server, *client_id, *client_secret_file;
 		char *jwt_file, *tls_ca_cert;
+		char *redirect_uri; /* auth login: registered with the app, exactly */
 		int tls_verify;
 		unsigned int timeout; /* seconds */
 	} telephony;

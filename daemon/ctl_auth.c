@@ -1,7 +1,9 @@
 /*
  * ringsyncctl auth: status (the stored tokens' validity and expiry),
- * login (authorization code with PKCE, the browser redirected to a
- * listener on 127.0.0.1; the tokens go to the state store, the one write
+ * login (authorization code with PKCE to the configured redirect_uri: the
+ * browser redirected to a listener on it when it is a loopback address,
+ * or the address the browser ended on pasted into the terminal, state and
+ * PKCE checked either way; the tokens go to the state store, the one write
  * of the commands that otherwise read, see ctl_store_open_rw; the session
  * the new one replaces is revoked) and logout (the stored session revoked
  * at the phone system, its tokens removed).
@@ -9,6 +11,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ev.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -126,7 +129,13 @@ struct login {
 	unsigned int timeout;
 	struct login_conn *conns;       /* owned */
 	int nconns;
-	char state[64], verifier[64], redirect[64];
+	char state[64], verifier[64];
+	const char *redirect;           /* [telephony] redirect_uri */
+	char *path;                     /* owned: its path, which the listener serves */
+	ev_io stdin_io;                 /* the pasted address, line by line */
+	int stdin_on;
+	char in[LOGIN_REQUEST_MAX + 1];
+	size_t inlen;
 	char store_err[256];
 	char *old_token;                /* owned, wiped: the session replaced */
 	int rc;
@@ -140,7 +149,7 @@ login_finish(struct login *lg, int rc)
 }
 
 static void
-ad_conn_close(struct login_conn *c)
+login_conn_close(struct login_conn *c)
 {
 	struct login *lg = c->lg;
 	struct login_conn **pp;
@@ -170,7 +179,7 @@ conn_respond(struct login_conn *c, int status, const char *text)
 		    strerror(errno));
 	free(page);
 	free(resp);
-	ad_conn_close(c);
+	login_conn_close(c);
 }
 
 /* query_get: the decoded value of key in a query string, or NULL. */
@@ -205,33 +214,50 @@ query_get(const char *query, const char *key)
 
 static void login_code_cb(const struct phone_error *err, void *arg);
 
-/* login_callback: the browser came back with ?code&state or ?error. */
+/* answer: to the browser (c), or, for a pasted address, to the terminal. */
 static void
-login_callback(struct login_conn *c, const char *query)
+answer(struct login_conn *c, int status, const char *page, const char *said)
 {
-	struct login *lg = c->lg;
+	if (c != NULL)
+		conn_respond(c, status, page);
+	else if (said != NULL)
+		fprintf(stderr, "ringsyncctl: %s\n", said);
+}
+
+/*
+ * login_answer: the redirect's query (?code&state or ?error), from the
+ * browser through the listener (c) or pasted into the terminal (c NULL).
+ */
+static void
+login_answer(struct login *lg, struct login_conn *c, const char *query)
+{
 	char *state = query_get(query, "state"), *code = query_get(query, "code");
 	char *error = query_get(query, "error");
 	struct phone_code_grant g;
 
 	if (state == NULL || strcmp(state, lg->state) != 0) {
-		fprintf(stderr, "ringsyncctl: ignored a redirect that does not "
-		    "belong to this login (state mismatch)\n");
-		conn_respond(c, 400, "This answer does not belong to the login in "
-		    "progress.");
+		fprintf(stderr, "ringsyncctl: ignored a%s redirect that does not "
+		    "belong to this login (state mismatch)\n", c ? "" : " pasted");
+		answer(c, 400, "This answer does not belong to the login in "
+		    "progress.", NULL);
 	} else if (error != NULL) {
 		fprintf(stderr, "ringsyncctl: the authorization was refused: %s\n",
 		    log_q(error));
-		conn_respond(c, 400, "The authorization was refused; see the "
-		    "terminal.");
+		answer(c, 400, "The authorization was refused; see the terminal.",
+		    NULL);
 		login_finish(lg, EXIT_AUTH);
 	} else if (code == NULL) {
-		conn_respond(c, 400, "The redirect carries no authorization code.");
+		answer(c, 400, "The redirect carries no authorization code.",
+		    "the pasted address carries no authorization code");
 	} else {
 		log_secret_add(code);
-		conn_respond(c, 200, "ringsync received the authorization: you can "
-		    "close this window and return to the terminal.");
-		ev_io_stop(lg->loop, &lg->accept_io);
+		answer(c, 200, "ringsync received the authorization: you can "
+		    "close this window and return to the terminal.", NULL);
+		if (lg->lfd >= 0)
+			ev_io_stop(lg->loop, &lg->accept_io);
+		if (lg->stdin_on)
+			ev_io_stop(lg->loop, &lg->stdin_io);
+		lg->stdin_on = 0;
 		g.code = code;
 		g.redirect_uri = lg->redirect;
 		g.code_verifier = lg->verifier;
@@ -262,12 +288,12 @@ login_request(struct login_conn *c)
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
 	if (!ok)
 		conn_respond(c, 400, "Not a request this listener understands.");
-	else if (strcmp(path, "/callback") != 0)
+	else if (strcmp(path, c->lg->path) != 0)
 		conn_respond(c, 404, "Nothing here.");
 	else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
 		conn_respond(c, 400, "The redirect carries no authorization code.");
 	else
-		login_callback(c, query);
+		login_answer(c->lg, c, query);
 	curl_free(path);
 	curl_free(query);
 	free(url);
@@ -286,7 +312,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		ad_conn_close(c);
+		login_conn_close(c);
 		return;
 	}
 	c->len += (size_t)n;
@@ -400,30 +426,157 @@ login_code_cb(const struct phone_error *err, void *arg)
 	phone_auth_revoke(lg->phone, lg->old_token, login_revoke_cb, lg);
 }
 
-/* login_listen: 127.0.0.1 on an ephemeral port: the redirect_uri. */
+/*
+ * loopback: the address to listen on for redirect_uri (an http:// URL of
+ * 127.0.0.1, localhost or [::1]) into sa, with its path; 0, or -1 when
+ * the browser cannot be met here (another host: the address is pasted).
+ */
 static int
-login_listen(struct login *lg, char *err, size_t errlen)
+loopback(const char *uri, struct sockaddr_storage *sa, socklen_t *salen,
+    char **path)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *p = NULL;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+	int rc = -1;
 
-	lg->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lg->lfd < 0)
-		return util_errbuf_set(err, errlen, "socket: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lg->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(lg->lfd, 8) < 0 ||
-	    getsockname(lg->lfd, (struct sockaddr *)&sa, &len) < 0)
-		return util_errbuf_set(err, errlen, "cannot listen on 127.0.0.1: %s",
+	if (u == NULL)
+		abort();
+	memset(sa, 0, sizeof(*sa));
+	if (curl_url_set(u, CURLUPART_URL, uri, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &p, 0) == CURLUE_OK &&
+	    strcmp(scheme, "http") == 0) {
+		*path = xstrdup(p);
+		if (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0) {
+			v4->sin_family = AF_INET;
+			v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			v4->sin_port = htons((uint16_t)atoi(port));
+			*salen = sizeof(*v4);
+			rc = 0;
+		} else if (strcmp(host, "[::1]") == 0) {
+			v6->sin6_family = AF_INET6;
+			v6->sin6_addr = in6addr_loopback;
+			v6->sin6_port = htons((uint16_t)atoi(port));
+			*salen = sizeof(*v6);
+			rc = 0;
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(p);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/*
+ * login_listen: a listener on redirect_uri when it is a loopback address.
+ * Returns 0 listening, or 1 when the address must be pasted instead
+ * (another host, or the port is taken: said).
+ */
+static int
+login_listen(struct login *lg)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = 0;
+
+	if (loopback(lg->redirect, &sa, &len, &lg->path) < 0)
+		return 1;
+	lg->lfd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lg->lfd < 0 || setsockopt(lg->lfd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 },
+	    sizeof(int)) < 0 || bind(lg->lfd, (struct sockaddr *)&sa, len) < 0 ||
+	    listen(lg->lfd, 8) < 0) {
+		fprintf(stderr, "ringsyncctl: warning: cannot listen on %s (%s): paste "
+		    "the address the browser ends on instead\n", lg->redirect,
 		    strerror(errno));
-	snprintf(lg->redirect, sizeof(lg->redirect), "http://127.0.0.1:%u/callback",
-	    (unsigned int)ntohs(sa.sin_port));
+		if (lg->lfd >= 0)
+			close(lg->lfd);
+		lg->lfd = -1;
+		return 1;
+	}
 	ev_io_init(&lg->accept_io, accept_cb, lg->lfd, EV_READ);
 	lg->accept_io.data = lg;
 	ev_io_start(lg->loop, &lg->accept_io);
 	return 0;
+}
+
+/* pasted: one line typed or pasted into the terminal. */
+static void
+pasted(struct login *lg, char *line)
+{
+	char *t = util_str_trim(line), *q = strchr(t, '?'), *hash;
+
+	if (*t == '\0')
+		return;
+	q = q != NULL ? q + 1 : t; /* a whole address, or its query alone */
+	if ((hash = strchr(q, '#')) != NULL)
+		*hash = '\0';
+	login_answer(lg, NULL, q);
+}
+
+static void
+stdin_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct login *lg = w->data;
+	ssize_t n;
+	char *nl;
+
+	(void)loop;
+	(void)revents;
+	n = read(w->fd, lg->in + lg->inlen, LOGIN_REQUEST_MAX - lg->inlen);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ev_io_stop(lg->loop, w);
+		lg->stdin_on = 0;
+		if (lg->lfd < 0) {
+			fprintf(stderr, "ringsyncctl: nothing was pasted and nothing "
+			    "listens on %s: the login cannot finish\n", lg->redirect);
+			login_finish(lg, EXIT_AUTH);
+		}
+		return;
+	}
+	lg->inlen += (size_t)n;
+	lg->in[lg->inlen] = '\0';
+	while (lg->stdin_on && (nl = strchr(lg->in, '\n')) != NULL) {
+		*nl = '\0';
+		pasted(lg, lg->in);
+		lg->inlen -= (size_t)(nl + 1 - lg->in);
+		memmove(lg->in, nl + 1, lg->inlen + 1);
+	}
+	if (lg->inlen == LOGIN_REQUEST_MAX)
+		lg->inlen = 0; /* a line this long is no redirect */
+	explicit_bzero(lg->in + lg->inlen, sizeof(lg->in) - lg->inlen);
+}
+
+/* login_wait: listen and read the terminal; what to tell the admin. */
+static void
+login_wait(struct login *lg, const char *url)
+{
+	int paste_only = login_listen(lg);
+
+	if (fcntl(STDIN_FILENO, F_GETFD) >= 0) {
+		ev_io_init(&lg->stdin_io, stdin_cb, STDIN_FILENO, EV_READ);
+		lg->stdin_io.data = lg;
+		ev_io_start(lg->loop, &lg->stdin_io);
+		lg->stdin_on = 1;
+	}
+	printf("Open this address in a browser (on any machine) and sign in to %s "
+	    "as an administrator:\n\n  %s\n\n", lg->cfg->telephony.brand, url);
+	if (!paste_only)
+		printf("Waiting for the browser at %s (up to %u s). If the browser "
+		    "cannot reach this machine, copy the address it ends on (it "
+		    "starts with %s) and paste it here, then press Enter:\n",
+		    lg->redirect, lg->timeout, lg->redirect);
+	else
+		printf("After signing in, copy the address the browser ends on (it "
+		    "starts with %s) and paste it here, then press Enter (up to "
+		    "%u s):\n", lg->redirect, lg->timeout);
+	fflush(stdout);
 }
 
 /* login_keep_old: the session the store holds now, to end once replaced. */
@@ -463,17 +616,12 @@ login_start(struct login *lg, char *err, size_t errlen)
 	log_secret_add(lg->verifier);
 	if (phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge)) < 0)
 		return util_errbuf_set(err, errlen, "cannot compute the PKCE challenge");
-	if (login_listen(lg, err, errlen) < 0)
-		return -1;
 	url = phone_authorize_url(lg->cfg->telephony.server,
 	    lg->cfg->telephony.client_id, lg->redirect, lg->state, challenge);
 	if (url == NULL)
 		return util_errbuf_set(err, errlen, "server %s is not a URL",
 		    lg->cfg->telephony.server);
-	printf("Open this address in a browser and sign in to %s as an "
-	    "administrator:\n\n  %s\n\nWaiting for the browser at %s (up to %u s) "
-	    "...\n", lg->cfg->telephony.brand, url, lg->redirect, lg->timeout);
-	fflush(stdout);
+	login_wait(lg, url);
 	free(url);
 	ev_timer_init(&lg->deadline, deadline_cb, lg->timeout, 0.);
 	lg->deadline.data = lg;
@@ -485,11 +633,15 @@ static void
 login_end(struct login *lg)
 {
 	while (lg->conns != NULL)
-		ad_conn_close(lg->conns);
+		login_conn_close(lg->conns);
 	if (lg->lfd >= 0) {
 		ev_io_stop(lg->loop, &lg->accept_io);
 		close(lg->lfd);
 	}
+	if (lg->stdin_on)
+		ev_io_stop(lg->loop, &lg->stdin_io);
+	explicit_bzero(lg->in, sizeof(lg->in));
+	free(lg->path);
 	ev_timer_stop(lg->loop, &lg->deadline);
 	phone_free(lg->phone);
 	store_close(lg->st);
@@ -509,6 +661,7 @@ cmd_auth_login(const struct config *cfg, unsigned int timeout)
 	lg.loop = ev_default_loop(0);
 	lg.cfg = cfg;
 	lg.lfd = -1;
+	lg.redirect = cfg->telephony.redirect_uri;
 	lg.timeout = timeout;
 	lg.rc = EXIT_AUTH;
 	ev_timer_init(&lg.deadline, deadline_cb, 0., 0.);

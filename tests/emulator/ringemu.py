@@ -442,6 +442,7 @@ class TokenStore:
         self.refresh_ttl_max = refresh_ttl_max
         self.refresh_ttl_app = 0    # the app's default: longer asks are cut to it
         self.session_limit = 0      # parallel sessions; a new one ends the oldest
+        self.redirect_uris = []     # registered for the app; empty: any
         self.endpoint_id = secrets.token_urlsafe(16)
         self.reset()
 
@@ -583,6 +584,10 @@ class TokenStore:
         redirect = query.get("redirect_uri") or ""
         if not redirect.startswith(("http://", "https://")):
             raise self._bad_param("redirect_uri")
+        if self.redirect_uris and redirect not in self.redirect_uris:
+            # exactly one of the app's registered URIs, or the page fails
+            raise oauth_error(400, "invalid_request", "OAU-109",
+                              "Redirect URIs do not match")
         state = query.get("state")
         if query.get("response_type") != "code":
             return add_query(redirect, error="unsupported_response_type", state=state)
@@ -2449,6 +2454,7 @@ class Emulator:
         self.limiter = RateLimiter(cfg.limits, cfg.window, cfg.penalty)
         self.tokens = TokenStore(cfg.client_id, client_secret, jwt, cfg.access_ttl,
                                  cfg.refresh_ttl_max)
+        self.tokens.redirect_uris = list(cfg.redirect_uri or [])
         self.directory = Directory()
         self.tasks = TaskQueue(cfg.task_delay)
         self.behaviour = Behaviour()
@@ -2776,6 +2782,9 @@ def parse_args(argv):
     p.add_argument("--task-delay", type=seconds, default=0.2,
                    help="seconds a bulk-update task stays InProgress (default 0.2)")
     p.add_argument("--log-file", help="append the API request log here as JSON lines")
+    p.add_argument("--redirect-uri", action="append",
+                   help="a redirect URI registered for the app (repeatable); "
+                        "the authorization page refuses any other (OAU-109)")
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")

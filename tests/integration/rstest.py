@@ -70,11 +70,12 @@ def wait_for(cond, timeout=30.0, what="condition"):
 class Proc:
     """A started program whose stdout+stderr go to a file we can poll."""
 
-    def __init__(self, argv, log_path, env=None):
+    def __init__(self, argv, log_path, env=None, stdin=False):
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.p = subprocess.Popen(wrap(argv), stdout=self.log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env)
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  env=env)
         self.pid = self.p.pid
         _live.append(self)
 
@@ -85,6 +86,11 @@ class Proc:
     def wait_output(self, text, timeout=30.0, start=0):
         return wait_for(lambda: text in self.output()[start:], timeout,
                         "%r in the output of pid %d" % (text, self.pid))
+
+    def send(self, text):
+        """Type text on the program's standard input (start(stdin=True))."""
+        self.p.stdin.write(text.encode())
+        self.p.stdin.flush()
 
     def signal(self, sig):
         if self.p.poll() is None:
@@ -102,6 +108,8 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.p.wait()
+        if self.p.stdin is not None:
+            self.p.stdin.close()
         self.log.close()
         if self in _live:
             _live.remove(self)
@@ -121,8 +129,8 @@ class TestCase(unittest.TestCase):
         for p in reversed(self.procs):
             p.stop()
 
-    def start(self, argv, name, env=None):
-        p = Proc(argv, os.path.join(self.tmp, name + ".log"), env)
+    def start(self, argv, name, env=None, stdin=False):
+        p = Proc(argv, os.path.join(self.tmp, name + ".log"), env, stdin)
         self.procs.append(p)
         return p
 

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import unittest
@@ -17,6 +18,7 @@ import rstest  # noqa: E402
 from rstest import RINGSYNCCTL  # noqa: E402
 
 BRAND = "TELUS Business Connect"
+ELSEWHERE = "https://ringsync.example.test/oauth/callback"  # not this machine
 URL_RE = re.compile(r"^  (http://127\.0\.0\.1:\d+/restapi/oauth/authorize\?\S+)$", re.M)
 
 
@@ -40,22 +42,29 @@ class CtlAuthTest(rstest.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.emu = rstest.Emulator(self, args=self.emu_args())
+        # The app's registered redirect URI: a free loopback port of this test.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.redirect = "http://127.0.0.1:%d/callback" % self.port
+        self.emu = rstest.Emulator(self, args=self.emu_args() + [
+            "--redirect-uri", self.redirect, "--redirect-uri", ELSEWHERE])
 
     def emu_args(self):
         return ["--window", "2"]
 
-    def conf(self, jwt=False):
+    def conf(self, jwt=False, redirect=None):
         ldap = self.write("ldap.secret", "fake-ldap-password-9\n")
         self.state = os.path.join(self.tmp, "state")
         return self.write("ringsyncd.conf", (
             "[ldap]\nuri = ldaps://127.0.0.1:1\nbase_dn = DC=example,DC=test\n"
             "bind_dn = CN=svc,DC=example,DC=test\nbind_password_file = %s\n"
             "[telephony]\nbrand = %s\nserver = %s\nclient_id = ringsync-test\n"
-            "client_secret_file = %s\n%s"
+            "client_secret_file = %s\n%sredirect_uri = %s\n"
             "[sync]\nstate_dir = %s\n") % (
                 ldap, BRAND, self.emu.url, self.emu.secret_file,
-                "jwt_file = %s\n" % self.emu.jwt_file if jwt else "", self.state))
+                "jwt_file = %s\n" % self.emu.jwt_file if jwt else "",
+                redirect or self.redirect, self.state))
 
     def ctl(self, conf, *args):
         return self.run_cmd([RINGSYNCCTL, "-c", conf] + list(args))
@@ -90,9 +99,9 @@ class CtlAuthTest(rstest.TestCase):
                 if tok.get(key):
                     self.assertNotIn(tok[key], text, "a token was printed")
 
-    def start_login(self, conf, timeout="60s"):
+    def start_login(self, conf, timeout="60s", stdin=False):
         p = self.start([RINGSYNCCTL, "-c", conf, "auth", "login", "--timeout",
-                        timeout], "login-%d" % len(self.procs))
+                        timeout], "login-%d" % len(self.procs), stdin=stdin)
         m = rstest.wait_for(lambda: URL_RE.search(p.output()), 30,
                             "the authorization URL")
         return p, m.group(1)
@@ -108,7 +117,8 @@ class CtlAuthTest(rstest.TestCase):
     def login(self, conf):
         p, url = self.start_login(conf)
         self.assertIn("code_challenge_method=S256", url)
-        self.assertIn("redirect_uri=http%3a%2f%2f127.0.0.1%3a", url)
+        self.assertIn("redirect_uri=http%%3a%%2f%%2f127.0.0.1%%3a%d%%2fcallback&" %
+                      self.port, url.lower())
         status, _, body = self.browse(url)
         self.assertEqual(status, 200, body)
         self.assertIn("you can close this window", body)
@@ -146,6 +156,56 @@ class CtlAuthTest(rstest.TestCase):
             headers={"Authorization": "Bearer " + tok["access_token"]})
         with urllib.request.urlopen(req, timeout=30) as r:
             self.assertEqual(r.status, 200)
+
+    def test_pasted_address(self):
+        """A headless server: the browser ends on the redirect URI on another
+        machine, where nothing answers; its address is pasted. A pasted
+        address of another login is refused."""
+        conf = self.conf()
+        p, url = self.start_login(conf, stdin=True)
+        self.assertIn("paste it here", p.output())
+        status, headers, _ = fetch(url)
+        self.assertEqual(status, 302)
+        location = headers["Location"]
+        code = re.search(r"[?&]code=([^&]+)", location).group(1)
+        p.send("\n  %s/callback?code=stolen&state=not-ours\n" % self.redirect)
+        p.wait_output("ignored a pasted redirect that does not belong to this login")
+        p.send("  %s  \n" % location)
+        self.assertEqual(p.wait(30), 0, p.output())
+        out = p.output()
+        self.assertIn("logged in to %s" % BRAND, out)
+        self.assertNotIn(code, out)
+        self.assertNoSecrets(out)
+        self.assertTrue(self.has_tokens())
+        # the code was exchanged with the registered redirect URI
+        grants = [e for e in self.emu.log() if e["path"] == "/restapi/oauth/token"]
+        self.assertEqual([e["status"] for e in grants], [200])
+
+    def test_paste_only_for_another_host(self):
+        """A redirect URI that is not this machine: nothing listens, the
+        address is pasted."""
+        conf = self.conf(redirect=ELSEWHERE)
+        p, url = self.start_login(conf, stdin=True)
+        self.assertIn("After signing in, copy the address the browser ends on "
+                      "(it starts with %s)" % ELSEWHERE, p.output())
+        self.assertNotIn("Waiting for the browser at", p.output())
+        status, headers, _ = fetch(url)
+        self.assertEqual(status, 302)
+        self.assertTrue(headers["Location"].startswith(ELSEWHERE + "?code="))
+        p.send(headers["Location"] + "\n")
+        self.assertEqual(p.wait(30), 0, p.output())
+        self.assertTrue(self.has_tokens())
+
+    def test_unregistered_redirect_uri_refused(self):
+        """The platform takes only a registered redirect URI, exactly: a
+        port of its own is refused (OAU-109); the login runs out."""
+        conf = self.conf(redirect="http://127.0.0.1:%d/callback" % (self.port ^ 1))
+        p, url = self.start_login(conf, "3s")
+        status, _, body = fetch(url)
+        self.assertEqual(status, 400)
+        self.assertIn("OAU-109", body)
+        self.assertEqual(p.wait(30), 3, p.output())
+        self.assertFalse(self.has_tokens())
 
     def test_login_while_ringsyncd_holds_the_store(self):
         conf = self.conf()
