@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "brand.h"
 #include "log.h"
 #include "phone_field.h"
 #include "util.h"
@@ -80,9 +81,10 @@ static const struct key keys[] = {
 	  "start a cycle early on AD change notifications" },
 
 	{ "telephony", "brand", T_STR, F(telephony.brand), "RingCentral", 0, 0, 0,
-	  "phone system name shown in messages" },
+	  "the brand: its name in messages, its id and server when known" },
 	{ "telephony", "server", T_URL, F(telephony.server),
-	  "https://platform.ringcentral.com", 0, 0, 0, "API server URL" },
+	  "https://platform.ringcentral.com", 0, 0, 0,
+	  "API server URL (default: the brand's)" },
 	{ "telephony", "client_id", T_STR, F(telephony.client_id), NULL,
 	  K_REQUIRED, 0, 0, "OAuth client id of the app" },
 	{ "telephony", "client_secret_file", T_PATH,
@@ -1008,6 +1010,22 @@ section_or_eof(const struct parse *p, const char *section)
 	return s >= 0 && p->section_line[s] ? p->section_line[s] : p->lineno;
 }
 
+static int unset(const struct parse *p, const char *section, const char *name);
+
+/*
+ * apply_brand: a known brand gives its id and, unless server is set, its
+ * environment's server (AT&T Office@Hand and Verizon: ringcentral.biz).
+ */
+static void
+apply_brand(struct parse *p, struct config *cfg)
+{
+	const struct brand *b = brand_find(cfg->telephony.brand);
+
+	cfg->telephony.brand_id = b != NULL ? b->id : NULL;
+	if (b != NULL && unset(p, "telephony", "server"))
+		util_str_set(&cfg->telephony.server, b->server);
+}
+
 static void
 apply_keys(struct parse *p, struct config *cfg)
 {
@@ -1352,6 +1370,7 @@ config_load(const char *path, int flags, struct config **out,
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(path);
 	apply_keys(&p, cfg);
+	apply_brand(&p, cfg);
 	apply_map(&cfg->push, &p.push, push_defaults,
 	    push_defaults_get(push_defaults));
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,

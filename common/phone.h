@@ -291,11 +291,13 @@ int phone_random_token(size_t nbytes, char *buf, size_t len);
 int phone_pkce_challenge(const char *verifier, char *buf, size_t len);
 /*
  * phone_authorize_url: the authorization page URL on server for client_id
- * with redirect_uri, state and an S256 challenge, every value encoded.
- * Newly allocated, or NULL when server is not a URL.
+ * (and brand_id, the partner's sign-in page; NULL: none) with
+ * redirect_uri, state and an S256 challenge, every value encoded. Newly
+ * allocated, or NULL when server is not a URL.
  */
 char *phone_authorize_url(const char *server, const char *client_id,
-    const char *redirect_uri, const char *state, const char *challenge);
+    const char *brand_id, const char *redirect_uri, const char *state,
+    const char *challenge);
 
 /* ---------------------------------------------------------------------
  * The client. */

@@ -122,6 +122,7 @@ form_add(char **form, const char *key, const char *value)
 
 char *
 phone_authorize_url(const char *server, const char *client_id,
+    const char *brand_id,
     const char *redirect_uri, const char *state, const char *challenge)
 {
 	CURLU *u = curl_url();
@@ -142,6 +143,8 @@ phone_authorize_url(const char *server, const char *client_id,
 	form_add(&q, "state", state);
 	form_add(&q, "code_challenge", challenge);
 	form_add(&q, "code_challenge_method", "S256");
+	if (brand_id != NULL)
+		form_add(&q, "brand_id", brand_id); /* the partner's sign-in page */
 	if (curl_url_set(u, CURLUPART_QUERY, q, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_URL, &base, 0) == CURLUE_OK) {
 		url = xstrdup(base);

@@ -646,8 +646,10 @@ phone_error_message(const struct phone_error *e, const char *brand,
 		malformed_message(e, buf, len);
 		break;
 	case PHONE_DUPLICATE_EMAIL:
-		snprintf(buf, len, "More than one record found for Email: [%s]: "
-		    "the phone system must have one user per email.", e->value);
+		snprintf(buf, len, "%s has more than one user record for the given "
+		    "email [%s] (More than one record found for Email): keep one "
+		    "user per email in %s, or correct the mail attribute in AD.",
+		    brand, e->value, brand);
 		break;
 	case PHONE_NO_FREE_EXTENSION:
 		snprintf(buf, len, "All phone extensions are in use: the account "

@@ -118,9 +118,10 @@ duplicate(struct import *im, struct store_txn *txn, const char *email,
 	struct record_user u = { 0 };
 	int known = owner != NULL && record_user_get(txn, owner, &u, NULL, 0) == 0;
 
-	snprintf(msg, sizeof(msg), "More than one record found for Email: "
-	    "%s: the phone system must have one user per email (phone "
-	    "users %s)", email, ids);
+	snprintf(msg, sizeof(msg), "%s has more than one user record for the "
+	    "given email [%s] (phone users %s): keep one user per email in %s, or "
+	    "correct the mail attribute in AD", im->s->cfg->telephony.brand, email,
+	    ids, im->s->cfg->telephony.brand);
 	sync_user_failed(im->s, &im->s->ic, u.ad.dn, email,
 	    sync_field_attr(im->s, "email"), email, msg);
 	im->s->ic.duplicates++;

@@ -617,7 +617,7 @@ login_start(struct login *lg, char *err, size_t errlen)
 	if (phone_pkce_challenge(lg->verifier, challenge, sizeof(challenge)) < 0)
 		return util_errbuf_set(err, errlen, "cannot compute the PKCE challenge");
 	url = phone_authorize_url(lg->cfg->telephony.server,
-	    lg->cfg->telephony.client_id, lg->redirect, lg->state, challenge);
+	    lg->cfg->telephony.client_id, lg->cfg->telephony.brand_id, lg->redirect, lg->state, challenge);
 	if (url == NULL)
 		return util_errbuf_set(err, errlen, "server %s is not a URL",
 		    lg->cfg->telephony.server);

@@ -112,6 +112,11 @@ warn_config(const struct config *cfg)
 		log_warning("telephony certificate verification is off: the API "
 		    "server's identity is not checked key=tls_verify file=%s",
 		    log_q(cfg->path));
+	if (cfg->telephony.brand_id == NULL)
+		log_notice("brand is not one this ringsync knows: it is the name in "
+		    "messages only, the server is [telephony] server brand=%s "
+		    "server=%s", log_q(cfg->telephony.brand),
+		    log_q(cfg->telephony.server));
 	if (strncmp(cfg->telephony.server, "http://", 7) == 0)
 		log_warning("telephony server uses plain http (loopback only) "
 		    "server=%s", log_q(cfg->telephony.server));

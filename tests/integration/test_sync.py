@@ -575,7 +575,8 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          r"attribute=st value=Calif\.")
         self.assertNotIn("lou@example.test", self.emu.users_by_email())
         # Duplicate phone emails: reported, neither touched.
-        self.assertRegex(out, r"More than one record found for Email: \[?dup@example.test.*"
+        self.assertRegex(out, r"TELUS Business Connect has more than one user record for "
+                         r"the given email \[dup@example.test\].*"
                          r"attribute=mail value=dup@example.test")
         dups = self.emu.users_by_email()["dup@example.test"]
         self.assertEqual(sorted(x["contact"]["lastName"] for x in dups), ["One", "Two"])

@@ -8,6 +8,7 @@
 #include <regex.h>
 #include <syslog.h>
 
+#include "brand.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -762,6 +763,80 @@ man_keys(const char *path, struct man_key *out, size_t max)
 	return n;
 }
 
+/* A known brand gives its id and server, unless server is set. */
+static void
+test_brands(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text;
+
+	(void)state;
+	text = base_conf("", "");        /* no brand: RingCentral */
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_string_equal(cfg->telephony.brand_id, "1210");
+	assert_string_equal(cfg->telephony.server, "https://platform.ringcentral.com");
+	config_free(cfg);
+	free(text);
+	free(path);
+	{
+		static const char *const cases[][3] = {
+			{ "brand = at&t office@hand\n", "3420",
+			  "https://platform.ringcentral.biz" },
+			{ "brand = Verizon\nserver = https://api.example.test\n", "2210",
+			  "https://api.example.test" },
+			{ "brand = Example Phones\n", NULL,
+			  "https://platform.ringcentral.com" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char *t = base_conf("", "");
+			char *at = strstr(t, "client_id = abc\n");
+
+			text = xasprintf("%.*s%s%s", (int)(at - t), t, cases[i][0], at);
+			free(t);
+			assert_int_equal(load(text, &cfg, &pr, &path), 0);
+			if (cases[i][1] == NULL)
+				assert_null(cfg->telephony.brand_id);
+			else
+				assert_string_equal(cfg->telephony.brand_id, cases[i][1]);
+			assert_string_equal(cfg->telephony.server, cases[i][2]);
+			config_free(cfg);
+			free(text);
+			free(path);
+		}
+	}
+}
+
+/* The brand table of ringsyncd.conf(5) is brand.c's. */
+static void
+test_manpage_brands(void **state)
+{
+	const char *src = getenv("RINGSYNC_SOURCE_DIR");
+	char *path, *text, line[512];
+	const struct brand *b;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(src);
+	path = xasprintf("%s/packaging/man/ringsyncd.conf.5", src);
+	assert_non_null(f = fopen(path, "r"));
+	for (size_t i = 0; (b = brand_at(i)) != NULL; i++) {
+		int found = 0;
+
+		text = xasprintf("%-23s %-8s %s\n", b->name, b->id, b->server + 8);
+		rewind(f);
+		while (!found && fgets(line, sizeof(line), f) != NULL)
+			found = strcmp(line, text) == 0;
+		if (!found)
+			fprintf(stderr, "ringsyncd.conf.5 lacks the line %s", text);
+		assert_true(found);
+		free(text);
+	}
+	fclose(f);
+	free(path);
+}
+
 static void
 test_manpage_documents_every_key(void **state)
 {
@@ -853,6 +928,8 @@ main(void)
 		cmocka_unit_test(test_read_secret),
 		cmocka_unit_test(test_sample_documents_every_key),
 		cmocka_unit_test(test_manpage_documents_every_key),
+		cmocka_unit_test(test_brands),
+		cmocka_unit_test(test_manpage_brands),
 	};
 
 	util_json_init();

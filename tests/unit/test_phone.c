@@ -172,8 +172,10 @@ test_error_conflicts(void **state)
 	    "[ann@example.com]\"}", &e);
 	assert_int_equal(e.kind, PHONE_DUPLICATE_EMAIL);
 	assert_string_equal(e.value, "ann@example.com");
-	assert_string_equal(msg(&e), "More than one record found for Email: "
-	    "[ann@example.com]: the phone system must have one user per email.");
+	assert_string_equal(msg(&e), "TELUS Business Connect has more than one "
+	    "user record for the given email [ann@example.com] (More than one "
+	    "record found for Email): keep one user per email in TELUS Business "
+	    "Connect, or correct the mail attribute in AD.");
 	parse_err(PHONE_CALL_SCIM_CREATE, 409, "{\"schemas\":[\"urn:ietf:params:"
 	    "scim:api:messages:2.0:Error\"],\"status\":\"409\",\"scimType\":"
 	    "\"uniqueness\",\"detail\":\"User with email [a@b] already exists.\"}",
@@ -999,14 +1001,18 @@ test_authorize_url(void **state)
 	char *url;
 
 	(void)state;
-	url = phone_authorize_url("https://platform.example.com", "my id",
+	url = phone_authorize_url("https://platform.example.com", "my id", NULL,
 	    "http://127.0.0.1:4711/callback", "st&=x", "E9Mel-_");
 	assert_string_equal(url, "https://platform.example.com/restapi/oauth/"
 	    "authorize?response_type=code&client_id=my%20id&redirect_uri=http%3a"
 	    "%2f%2f127.0.0.1%3a4711%2fcallback&state=st%26%3dx&code_challenge="
 	    "E9Mel-_&code_challenge_method=S256");
 	free(url);
-	assert_null(phone_authorize_url("not a url", "id", "r", "s", "c"));
+	url = phone_authorize_url("https://platform.example.com", "id", "7310",
+	    "http://127.0.0.1:4711/callback", "s", "c");
+	assert_non_null(strstr(url, "&code_challenge_method=S256&brand_id=7310"));
+	free(url);
+	assert_null(phone_authorize_url("not a url", "id", NULL, "r", "s", "c"));
 }
 
 /* ---------------------------------------------------------------------

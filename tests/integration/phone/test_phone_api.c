@@ -180,8 +180,10 @@ test_find_user(void **state)
 	ASSERT_KIND(&r, PHONE_DUPLICATE_EMAIL);
 	assert_string_equal(r.err.value, "dup@example.com");
 	assert_string_equal(phone_error_message(&r.err, "RingCentral", buf,
-	    sizeof(buf)), "More than one record found for Email: "
-	    "[dup@example.com]: the phone system must have one user per email.");
+	    sizeof(buf)), "RingCentral has more than one user record for the given "
+	    "email [dup@example.com] (More than one record found for Email): keep "
+	    "one user per email in RingCentral, or correct the mail attribute in "
+	    "AD.");
 	find(p, "a\"b@example.com", &r); /* quoted in the filter */
 	ASSERT_KIND(&r, PHONE_OK);
 	assert_int_equal(r.have_user, 0);
