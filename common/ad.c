@@ -588,6 +588,21 @@ ad_op_abandon(struct op *op)
 }
 
 void
+ad_page_cookie(LDAP *ld, LDAPControl **ctrls, struct berval *cookie)
+{
+	LDAPControl *pc;
+	ber_int_t count;
+
+	ldap_memfree(cookie->bv_val);
+	cookie->bv_val = NULL;
+	cookie->bv_len = 0;
+	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
+	if (pc != NULL)
+		ldap_parse_pageresponse_control(ld, pc, &count, cookie);
+	ldap_controls_free(ctrls);
+}
+
+void
 ad_op_counts(const struct ad *ad, unsigned long long *search,
     unsigned long long *modify, unsigned long long *bind)
 {

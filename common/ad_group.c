@@ -546,20 +546,13 @@ step_next(struct ad_scope *sc, int code, int more)
 static void
 result(struct ad_scope *sc, LDAP *ld, LDAPMessage *msg)
 {
-	LDAPControl **ctrls = NULL, *pc;
+	LDAPControl **ctrls = NULL;
 	int code = LDAP_OTHER, rc;
-	ber_int_t count;
 
 	rc = ldap_parse_result(ld, msg, &code, NULL, NULL, NULL, &ctrls, 1);
 	if (rc != LDAP_SUCCESS)
 		code = rc;
-	ldap_memfree(sc->cookie.bv_val);
-	sc->cookie.bv_val = NULL;
-	sc->cookie.bv_len = 0;
-	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
-	if (pc != NULL)
-		ldap_parse_pageresponse_control(ld, pc, &count, &sc->cookie);
-	ldap_controls_free(ctrls);
+	ad_page_cookie(ld, ctrls, &sc->cookie);
 	step_next(sc, code, sc->cookie.bv_len > 0);
 }
 

@@ -82,6 +82,11 @@ void ad_conn_drop(struct conn *c);
 /* ad_conn_open_any: connect and bind the [ldap] URIs in order. */
 int ad_conn_open_any(struct conn *c, char *err, size_t errlen);
 void ad_ld_error(LDAP *ld, int rc, const char *what, char *err, size_t errlen);
+/*
+ * ad_page_cookie: the paged-results cookie of a result's controls into
+ * *cookie (the old one freed; empty: the last page). Frees ctrls.
+ */
+void ad_page_cookie(LDAP *ld, LDAPControl **ctrls, struct berval *cookie);
 /* ad_deleted_objects_dn: "CN=Deleted Objects,<defaultNamingContext>", owned. */
 char *ad_deleted_objects_dn(const struct ad *ad);
 double ad_timeout(const struct ad *ad);

@@ -305,10 +305,9 @@ static int
 page_result(struct ad_scan *s, LDAP *ld, LDAPMessage *msg, char *err,
     size_t errlen)
 {
-	LDAPControl **ctrls = NULL, *pc;
+	LDAPControl **ctrls = NULL;
 	char *text = NULL, what[300];
 	int code = 0, rc;
-	ber_int_t count;
 
 	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, &ctrls, 1);
 	if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
@@ -322,13 +321,7 @@ page_result(struct ad_scan *s, LDAP *ld, LDAPMessage *msg, char *err,
 		return -1;
 	}
 	ldap_memfree(text);
-	ldap_memfree(s->cookie.bv_val);
-	s->cookie.bv_val = NULL;
-	s->cookie.bv_len = 0;
-	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
-	if (pc != NULL)
-		ldap_parse_pageresponse_control(ld, pc, &count, &s->cookie);
-	ldap_controls_free(ctrls);
+	ad_page_cookie(ld, ctrls, &s->cookie);
 	return s->cookie.bv_len > 0;
 }
 
