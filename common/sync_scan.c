@@ -261,8 +261,8 @@ in_scope_groups(struct scan_ctx *x, const char *guid)
 		return 1;
 	if (x->res != NULL) {
 		snprintf(key.guid, sizeof(key.guid), "%s", guid);
-		return bsearch(&key, x->res->members, x->res->nmembers,
-		    sizeof(key), member_cmp) != NULL;
+		return x->res->nmembers > 0 && bsearch(&key, x->res->members,
+		    x->res->nmembers, sizeof(key), member_cmp) != NULL;
 	}
 	return record_member_get(x->txn, guid, via) == 0;
 }

@@ -195,6 +195,8 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
         conf = self.conf([outer], sync="interval = 1h",
                          extra="change_notify = yes")
         d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        # the first cycles of both lanes (in either order), then the watch
+        d.wait_output("cycle done kind=incremental", 60)
         d.wait_output("cycle done kind=import", 60)
         d.wait_output("AD change notification active", 60)
         self.assertEqual(self.statuses("nia", "oto"), {"nia": "Enabled", "oto": None})
