@@ -22,6 +22,17 @@ ELSEWHERE = "https://ringsync.example.test/oauth/callback"  # not this machine
 URL_RE = re.compile(r"^  (http://127\.0\.0\.1:\d+/restapi/oauth/authorize\?\S+)$", re.M)
 
 
+def free_port(first):
+    for port in range(first, 32768):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port from %d" % first)
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
@@ -42,10 +53,10 @@ class CtlAuthTest(rstest.TestCase):
 
     def setUp(self):
         super().setUp()
-        # The app's registered redirect URI: a free loopback port of this test.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        # The app's registered redirect URI: a free loopback port of this
+        # test, below the kernel's ephemeral range (32768 and up), so that no
+        # socket of the emulator or of a client is given it meanwhile.
+        self.port = free_port(20000 + os.getpid() % 6000 * 2)
         self.redirect = "http://127.0.0.1:%d/callback" % self.port
         self.emu = rstest.Emulator(self, args=self.emu_args() + [
             "--redirect-uri", self.redirect, "--redirect-uri", ELSEWHERE])
