@@ -201,6 +201,42 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         d.stop()
         self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
 
+    def test_push_import_writeback_with_every_platform_switch(self):
+        """Where the platform's definitions allow two behaviours, the
+        emulator takes the other one everywhere at once: creates, a link,
+        updates, a deactivation, the import and the write-back still end
+        as they do with the defaults."""
+        self.start_emulator({
+            "free_extensions": {"count": 6, "start": 651},
+            "extensions": [{"id": 640, "extensionNumber": "640", "status": "Enabled",
+                            "contact": {"firstName": "Old", "lastName": "Name",
+                                        "email": "sw.linked@example.test"}}]})
+        self.emu.call("POST", "/_emu/behaviour", {
+            "cmn101_status": 403, "empty_paging": "none", "bulk_ids": "string",
+            "bulk_result_ids": "number", "state_mandatory": True,
+            "refresh_ttl_app": 604800, "session_limit": 5})
+        self.add(person("sw.one", self.ou), person("sw.two", self.ou),
+                 person("sw.linked", self.ou))
+        conf = self.conf()
+        out = self.once(conf)       # no direct numbers at all: empty lists
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["created"], s["linked"], s["failed"]), ("2", "1", "0"))
+        self.assertEqual(self.ext("sw.linked@example.test")["id"], 640)
+        for cn in ("sw.one", "sw.two", "sw.linked"):
+            x = self.ext(cn + "@example.test")
+            self.assertEqual(self.ad(cn, "ipPhone")["ipPhone"], x["extensionNumber"])
+        self.set_attr("sw.one", "department", "Sales")
+        self.set_attr("sw.two", "userAccountControl", "514")
+        out = self.once(conf)
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["updated"], s["deactivated"], s["failed"]), ("1", "1", "0"))
+        self.assertEqual(self.ext("sw.one@example.test")["contact"]["department"], "Sales")
+        self.assertEqual(self.ext("sw.two@example.test")["status"], "Disabled")
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(self.requests(seq, "POST", "/restapi/v1.0"), [])
+        self.assertEqual(self.requests(seq, "POST", "/scim"), [])
+
     def test_updates_only_changed_users(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 301}})
         self.add(person("erin", self.ou), person("frank", self.ou), person("gina", self.ou))
