@@ -193,9 +193,11 @@ send_search(struct ad_scope *sc, const char *base, int scope, const char *filter
 		ctl[k++] = page;
 	if (extra != NULL)
 		ctl[k++] = extra;
-	if (rc == LDAP_SUCCESS && ++sc->ad->nsearch)
+	if (rc == LDAP_SUCCESS) {
+		sc->ad->nsearch++;
 		rc = ldap_search_ext(c->ld, base, scope, filter, attrs, 0, ctl, NULL,
 		    NULL, sc->step == STEP_PRIMARY ? 1 : LDAP_NO_LIMIT, &msgid);
+	}
 	ldap_control_free(page);
 	ldap_control_free(extra);
 	sc->r->reads++;

@@ -629,6 +629,16 @@ commit_cb(void *arg, const struct ad_member *m, enum ad_member_change ch)
 		    sizeof(d->err));
 }
 
+/* stored_group: the stored scope group with objectGUID guid, or NULL. */
+static const struct record_scope_group *
+stored_group(const struct scan_ctx *x, const char *guid)
+{
+	for (size_t k = 0; k < x->stored.n; k++)
+		if (strcmp(x->stored.g[k].guid, guid) == 0)
+			return &x->stored.g[k];
+	return NULL;
+}
+
 /* scope_state: the scope record for what was read now. */
 static void
 scope_state(struct scan_ctx *x, struct record_scope *now)
@@ -641,11 +651,9 @@ scope_state(struct scan_ctx *x, struct record_scope *now)
 	now->g = xcalloc(r->ngroups + 1, sizeof(*now->g));
 	for (size_t i = 0; i < r->ngroups; i++) {
 		struct record_scope_group *g = &now->g[i];
-		const struct record_scope_group *was = NULL;
+		const struct record_scope_group *was = stored_group(x,
+		    r->groups[i].guid);
 
-		for (size_t k = 0; k < x->stored.n && was == NULL; k++)
-			if (strcmp(x->stored.g[k].guid, r->groups[i].guid) == 0)
-				was = &x->stored.g[k];
 		snprintf(g->guid, sizeof(g->guid), "%s", r->groups[i].guid);
 		g->dn = xstrdup(x->s->cfg->ldap.groups.v[i]);
 		g->now_dn = xstrdup(!r->groups[i].deleted ? r->groups[i].dn :
@@ -732,11 +740,7 @@ scope_report(struct scan_ctx *x)
 {
 	for (size_t i = 0; i < x->res->ngroups; i++) {
 		const struct ad_scope_group *g = &x->res->groups[i];
-		const struct record_scope_group *was = NULL;
-
-		for (size_t k = 0; k < x->stored.n && was == NULL; k++)
-			if (strcmp(x->stored.g[k].guid, g->guid) == 0)
-				was = &x->stored.g[k];
+		const struct record_scope_group *was = stored_group(x, g->guid);
 		if (g->deleted) {
 			x->group_deleted = 1;
 			if (was == NULL || !was->deleted)

@@ -134,6 +134,15 @@ class TestCase(unittest.TestCase):
         self.procs.append(p)
         return p
 
+    def once(self, conf, *args, expect=0):
+        """ringsyncd --once: its exit status is expect, its output holds
+        no secret of the emulator's; the output."""
+        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", conf] + list(args))
+        self.assertEqual(rc, expect, out)
+        for secret in (FAKE_JWT, FAKE_CLIENT_SECRET):
+            self.assertNotIn(secret, out)
+        return out
+
     def write(self, name, text, mode=0o600):
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:

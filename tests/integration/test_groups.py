@@ -63,13 +63,6 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
             "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
             "[log]", log]) + "\n", 0o644)
 
-    def once(self, conf, *args, expect=0):
-        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", conf] + list(args))
-        self.assertEqual(rc, expect, out)
-        for secret in (rstest.FAKE_JWT, rstest.FAKE_CLIENT_SECRET):
-            self.assertNotIn(secret, out)
-        return out
-
     def emulator(self, count=20, start=300):
         self.emu = rstest.Emulator(self, seed={"free_extensions": {
             "count": count, "start": start}}, args=ts.FAST)

@@ -55,13 +55,6 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
             "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
             extra]) + "\n", 0o644)
 
-    def once(self, conf, *args, expect=0):
-        rc, out = self.run_cmd([RINGSYNCD, "--once", "-c", conf] + list(args))
-        self.assertEqual(rc, expect, out)
-        for secret in (rstest.FAKE_JWT, rstest.FAKE_CLIENT_SECRET):
-            self.assertNotIn(secret, out)
-        return out
-
     def add(self, *people):
         self.dc.add_users(list(people), self.tmp)
 
