@@ -100,10 +100,13 @@ class DaemonTest(rstest.TestCase):
         # The reload waits for the import and then replaces the phone client:
         # never from inside that client's own callback.
         path = self.conf("import_interval = 1h\n")
-        self.emu.call("POST", "/_emu/fault", {"kind": "delay", "count": 1, "delay": 2,
+        self.emu.call("POST", "/_emu/fault", {"kind": "delay", "count": 1, "delay": 5,
                                              "path_prefix": "/restapi/v1.0/account/~/phone-number"})
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
-        d.wait_output("starting version=")
+        # SIGHUP once the import's request has reached the emulator (the
+        # delay fault is taken on arrival): the loop runs, the import waits.
+        rstest.wait_for(lambda: self.emu.call("GET", "/_emu/fault")["faults"] == [], 60,
+                        "the import's request to arrive")
         d.signal(signal.SIGHUP)
         d.wait_output("configuration reload waits for the running cycle")
         d.wait_output("cycle done kind=import", 60)
