@@ -75,6 +75,7 @@ enum phone_call {
 	PHONE_CALL_SCIM_CREATE,
 	PHONE_CALL_SCIM_PATCH,
 	PHONE_CALL_SCIM_DELETE,
+	PHONE_CALL_SCIM_GET,
 	PHONE_CALL_SCIM_CONFIG,
 	PHONE_CALL_SCIM_SCHEMAS,
 	PHONE_CALL_EXTENSIONS,
@@ -179,7 +180,8 @@ json_t *phone_scim_create_body(const struct phone_profile *prof,
  */
 
 struct phone_user {            /* a SCIM User */
-	char *id;                  /* the extension id, as a string */
+	char *id;                  /* the SCIM user id (not the extension id:
+	                            * the platform does not say they match) */
 	char *user_name, *external_id, *given_name, *family_name, *email;
 	int active;
 };
@@ -443,6 +445,9 @@ void phone_set_active(struct phone *p, const char *user_id, int active,
  * The callback gets no user.
  */
 void phone_delete_user(struct phone *p, const char *user_id, phone_user_cb *cb,
+    void *arg);
+/* phone_get_user: GET of SCIM user id (NOT_FOUND when there is none). */
+void phone_get_user(struct phone *p, const char *user_id, phone_user_cb *cb,
     void *arg);
 void phone_scim_config(struct phone *p, phone_spc_cb *cb, void *arg);
 void phone_scim_schemas(struct phone *p, phone_schema_cb *cb, void *arg);

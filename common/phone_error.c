@@ -35,7 +35,7 @@ phone_call_name(enum phone_call c)
 {
 	static const char *const names[PHONE_NCALLS] = {
 		"none", "token", "scim-search", "scim-create", "scim-patch",
-		"scim-delete",
+		"scim-delete", "scim-get",
 		"scim-config", "scim-schemas", "extensions", "numbers",
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
 	};

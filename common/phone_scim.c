@@ -236,6 +236,24 @@ phone_delete_user(struct phone *p, const char *user_id, phone_user_cb *cb,
 	phone_req_send(r);
 }
 
+void
+phone_get_user(struct phone *p, const char *user_id, phone_user_cb *cb,
+    void *arg)
+{
+	struct op_user *op = phone_op_new(p, sizeof(*op), op_user_clear);
+	char *url;
+
+	op->cb = cb;
+	op->arg = arg;
+	if (user_id == NULL || *user_id == '\0') {
+		phone_defer_error(p, PHONE_CALL_SCIM_GET, PHONE_DATA, "no user id",
+		    user_done, op);
+		return;
+	}
+	url = phone_url_segment(p, PHONE_SCIM "/Users", user_id);
+	phone_send_new(p, PHONE_CALL_SCIM_GET, "GET", url, user_done, op);
+}
+
 /* ---------------------------------------------------------------------
  * Discovery */
 

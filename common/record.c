@@ -221,7 +221,8 @@ push_to_json(const struct record_push *p)
 {
 	json_t *o = json_object();
 
-	w_str(o, "phone_id", p->phone_id);
+	w_str(o, "scim_id", p->scim_id);
+	w_str(o, "ext_id", p->ext_id);
 	json_object_set_new(o, "active", json_boolean(p->active));
 	w_uint(o, "link", p->link);
 	w_flag(o, "creating", p->creating);
@@ -238,7 +239,8 @@ import_to_json(const struct record_import *i)
 {
 	json_t *o = json_object();
 
-	w_str(o, "phone_id", i->phone_id);
+	w_str(o, "ext_id", i->ext_id);
+	w_str(o, "paired", i->paired);
 	w_flag(o, "enabled", i->enabled);
 	w_uint(o, "link", i->link);
 	w_str(o, "direct_number", i->direct_number);
@@ -278,7 +280,8 @@ user_v1(struct rdr *r, struct record_user *u)
 	u->ad.email = r_str(r, "email");
 	u->ad.disabled = r_bool(r, "ad_disabled");
 	u->ad.deleted = r_bool(r, "ad_deleted");
-	u->push.phone_id = r_str(r, "phone_id");
+	/* Version 1 knew one id, the pusher's: a SCIM user's. */
+	u->push.scim_id = r_str(r, "phone_id");
 	u->push.active = r_bool(r, "phone_active");
 	u->push.link = 1; /* the only link there was */
 	u->push.creating = r_bool(r, "creating");
@@ -293,6 +296,26 @@ user_v1(struct rdr *r, struct record_user *u)
 	u->wb.attrs = r_strings(r, r_get(r, "wb"), "wb");
 }
 
+/*
+ * ids_v3: schema versions 2 and 3 kept one phone_id per link part,
+ * taking the SCIM user id for the extension id. The importer's came from
+ * the extension list: an extension id. The pusher's was a SCIM id from a
+ * search or a create, or the importer's taken over: an extension id only
+ * where it is the importer's too.
+ */
+static void
+ids_v3(struct rdr *p, struct rdr *i, struct record_user *u)
+{
+	char *push_id = r_str(p, "phone_id");
+
+	u->imp.ext_id = r_str(i, "phone_id");
+	if (push_id != NULL && u->imp.ext_id != NULL &&
+	    strcmp(push_id, u->imp.ext_id) == 0)
+		u->push.ext_id = push_id;
+	else
+		u->push.scim_id = push_id;
+}
+
 static int
 user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 {
@@ -304,14 +327,20 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->ad.disabled = r_bool(&a, "disabled");
 	u->ad.deleted = r_bool(&a, "deleted");
 	r_error(&a, &u->ad.err);
-	u->push.phone_id = r_str(&p, "phone_id");
+	if (r_get(&p, "phone_id") != NULL || r_get(&i, "phone_id") != NULL) {
+		ids_v3(&p, &i, u);
+	} else {
+		u->push.scim_id = r_str(&p, "scim_id");
+		u->push.ext_id = r_str(&p, "ext_id");
+		u->imp.ext_id = r_str(&i, "ext_id");
+		u->imp.paired = r_str(&i, "paired");
+	}
 	u->push.active = r_bool(&p, "active");
 	u->push.link = r_uint(&p, "link");
 	u->push.creating = r_bool(&p, "creating");
 	r_hash(&p, "pushed", u->push.pushed);
 	r_hash(&p, "failed", u->push.failed);
 	r_error(&p, &u->push.err);
-	u->imp.phone_id = r_str(&i, "phone_id");
 	u->imp.enabled = r_bool(&i, "enabled");
 	u->imp.link = r_uint(&i, "link");
 	u->imp.direct_number = r_str(&i, "direct_number");
@@ -375,9 +404,11 @@ record_user_clear(struct record_user *u)
 	free(u->ad.dn);
 	free(u->ad.email);
 	free(u->ad.err.msg);
-	free(u->push.phone_id);
+	free(u->push.scim_id);
+	free(u->push.ext_id);
 	free(u->push.err.msg);
-	free(u->imp.phone_id);
+	free(u->imp.ext_id);
+	free(u->imp.paired);
 	free(u->imp.direct_number);
 	free(u->imp.extension_number);
 	free(u->imp.err.msg);
@@ -526,18 +557,26 @@ record_ad_put(struct store_txn *txn, const char *guid,
 	    errlen);
 }
 
+/* same_id: the stored id v (or its absence) is id. */
+static int
+same_id(const json_t *v, const char *id)
+{
+	const char *was = json_string_value(v);
+
+	return was == NULL ? id == NULL : id != NULL && strcmp(was, id) == 0;
+}
+
 int
 record_push_put(struct store_txn *txn, const char *guid,
     struct record_push *p, char *err, size_t errlen)
 {
 	json_t *rec = stored(txn, guid), *was = json_object_get(rec, "push");
-	const char *id = json_string_value(json_object_get(was, "phone_id"));
 	unsigned long long a = stored_link(rec, "push"),
 	    b = stored_link(rec, "import");
 
 	p->link = a;
-	if ((id == NULL) != (p->phone_id == NULL) ||
-	    (id != NULL && strcmp(id, p->phone_id) != 0) ||
+	if (!same_id(json_object_get(was, "scim_id"), p->scim_id) ||
+	    !same_id(json_object_get(was, "ext_id"), p->ext_id) ||
 	    json_is_true(json_object_get(was, "active")) != (p->active != 0))
 		p->link = (a > b ? a : b) + 1;
 	return part_put(txn, guid, rec, "push", push_to_json(p), err, errlen);
@@ -579,10 +618,39 @@ import_linked(const struct record_user *u)
 	return u->imp.link > u->push.link;
 }
 
+/*
+ * paired: the importer found the extension of the pusher's SCIM user (by
+ * its email): the extension id it found belongs to the pusher's link.
+ */
+static int
+paired(const struct record_user *u)
+{
+	return u->push.scim_id != NULL && u->imp.paired != NULL &&
+	    u->imp.ext_id != NULL && strcmp(u->push.scim_id, u->imp.paired) == 0;
+}
+
+const char *
+record_user_ext_id(const struct record_user *u)
+{
+	if (import_linked(u))
+		return u->imp.ext_id;
+	if (u->push.ext_id != NULL)
+		return u->push.ext_id;
+	return paired(u) ? u->imp.ext_id : NULL;
+}
+
+const char *
+record_user_scim_id(const struct record_user *u)
+{
+	return import_linked(u) ? NULL : u->push.scim_id;
+}
+
 const char *
 record_user_phone_id(const struct record_user *u)
 {
-	return import_linked(u) ? u->imp.phone_id : u->push.phone_id;
+	const char *ext = record_user_ext_id(u);
+
+	return ext != NULL ? ext : record_user_scim_id(u);
 }
 
 int
@@ -594,9 +662,15 @@ record_user_active(const struct record_user *u)
 void
 record_user_adopt(struct record_user *u)
 {
-	if (!import_linked(u))
+	if (!import_linked(u)) {
+		if (u->push.ext_id == NULL && paired(u))
+			util_str_set(&u->push.ext_id, u->imp.ext_id);
 		return;
-	util_str_set(&u->push.phone_id, u->imp.phone_id);
+	}
+	/* The importer knows the extension only: the SCIM id is learned
+	 * when a SCIM call needs it. */
+	util_str_set(&u->push.ext_id, u->imp.ext_id);
+	util_str_set(&u->push.scim_id, NULL);
 	u->push.active = u->imp.enabled;
 }
 
@@ -1006,14 +1080,16 @@ record_migrate(struct store_txn *txn, int from, unsigned int *invalid,
 	    wo = { NULL, &m, 0, NULL };
 
 	*invalid = 0;
-	/* Version 2 -> 3 adds the members database (created at the writable
-	 * open) and changes no record. */
-	if (from >= 2)
+	/*
+	 * Version 1 -> 2: users split by owner, holds by name. 2 -> 3 adds
+	 * the members database (created at the writable open). 3 -> 4: the
+	 * SCIM id and the extension id apart (ids_v3). The write-back queue
+	 * and the email index keep their shapes.
+	 */
+	if (from >= STORE_SCHEMA_VERSION)
 		return 0;
-	/* Version 1 -> 2: users split by owner, holds by name. The
-	 * write-back queue and the email index keep their shapes. */
 	if (record_user_walk(txn, &wu, migrate_user) < 0 ||
-	    record_out_walk(txn, &wo, migrate_out) < 0) {
+	    (from < 2 && record_out_walk(txn, &wo, migrate_out) < 0)) {
 		*invalid = wu.invalid + wo.invalid;
 		return util_errbuf_set(err, errlen, "cannot migrate the records of "
 		    "schema version %d: %s", from, m.err[0] ? m.err :

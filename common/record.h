@@ -23,6 +23,15 @@
  * keeps its own with a stamp, and the newer one is the link
  * (record_user_phone_id, record_user_active).
  *
+ * A phone user has two ids: its SCIM user id (SCIM calls: search, create,
+ * delete) and its extension id (REST calls: bulk update, numbers). The
+ * platform does not promise they are equal, so each is kept apart and
+ * used only where it belongs. A SCIM search or create gives the SCIM id
+ * alone, the extension list the extension id alone; the other is learned
+ * when a call needs it: the pusher looks the extension up by email, and
+ * the importer, finding the extension of a pusher's link that has no
+ * extension id, pairs the two (record_import.paired).
+ *
  * Schema version 1 kept a user as one flat object written by all four
  * stages; the decoder reads that shape too (a read-only open of a store
  * that ringsyncd has not opened since the upgrade), and record_migrate
@@ -54,9 +63,11 @@ struct record_ad {
 
 /* The pusher's part: the phone side as it was last sent. */
 struct record_push {
-	char *phone_id;               /* owned; the phone user acted on, or NULL */
+	char *scim_id;                /* owned; the SCIM user acted on, or NULL */
+	char *ext_id;                 /* owned; its extension id, or NULL: not
+	                               * known yet (record_user_ext_id) */
 	int active;                   /* 0 once deactivated */
-	unsigned long long link;      /* stamp of phone_id/active (record_push_put) */
+	unsigned long long link;      /* stamp of the ids/active (record_push_put) */
 	int creating;                 /* a create was sent and not yet answered */
 	char pushed[PROFILE_HASH_LEN + 1]; /* hash of the profile last pushed */
 	char failed[PROFILE_HASH_LEN + 1]; /* hash that got a data error */
@@ -65,9 +76,12 @@ struct record_push {
 
 /* The importer's part: what the phone system lists for the user. */
 struct record_import {
-	char *phone_id;               /* owned; the phone user found by email */
+	char *ext_id;                 /* owned; the extension found by email */
+	char *paired;                 /* owned; the pusher's SCIM id that ext_id
+	                               * was found for (its link had no
+	                               * extension id), or NULL */
 	int enabled;                  /* its status when it was linked */
-	unsigned long long link;      /* stamp of phone_id (record_import_link) */
+	unsigned long long link;      /* stamp of ext_id (record_import_link) */
 	char *direct_number;          /* owned; as last imported, or NULL */
 	char *extension_number;       /* owned */
 	struct record_error err;
@@ -167,10 +181,10 @@ int record_user_walk(struct store_txn *txn, struct record_walk *w,
 /*
  * The parts' puts: each replaces its part of guid's record (creating the
  * record when absent) and nothing else. 0 or -1 with err.
- * record_push_put gives p->link a new stamp when phone_id or active
- * differ from what the stored push part says. record_import_put keeps the
+ * record_push_put gives p->link a new stamp when an id or active differ
+ * from what the stored push part says. record_import_put keeps the
  * stored link stamp; record_import_link gives i->link a new stamp: the
- * importer has linked i->phone_id.
+ * importer has linked i->ext_id.
  */
 int record_ad_put(struct store_txn *txn, const char *guid,
     const struct record_ad *a, char *err, size_t errlen);
@@ -183,13 +197,20 @@ int record_import_link(struct store_txn *txn, const char *guid,
 int record_written_put(struct store_txn *txn, const char *guid,
     const struct record_written *w, char *err, size_t errlen);
 
-/* The link: the phone user id of the newer link part (borrowed), or NULL. */
+/*
+ * The link (borrowed ids, or NULL). record_user_ext_id: its extension id
+ * as far as known; record_user_scim_id: its SCIM user id as far as known;
+ * record_user_phone_id: the extension id, else the SCIM id: NULL when not
+ * linked.
+ */
 const char *record_user_phone_id(const struct record_user *u);
+const char *record_user_ext_id(const struct record_user *u);
+const char *record_user_scim_id(const struct record_user *u);
 /* record_user_active: the linked phone user is active (as last known). */
 int record_user_active(const struct record_user *u);
 /*
  * record_user_adopt: the pusher takes the link as its own (it is about
- * to act on it): push.phone_id and push.active become the link's.
+ * to act on it): push's ids and active become the link's.
  */
 void record_user_adopt(struct record_user *u);
 /* record_user_error: the most recent lane error (borrowed), or NULL. */

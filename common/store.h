@@ -27,7 +27,7 @@
  * by a writable store_open, in one transaction; a read-only open reads it
  * as it is.
  */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_db {
 	STORE_META,

@@ -92,6 +92,8 @@ const char *sync_kind_name(enum sync_kind kind);
 /* One user as ringsyncctl users shows it (borrowed strings, NULL: none). */
 struct sync_user_view {
 	const char *guid, *dn, *email, *phone_id, *state, *last_error;
+	const char *ext_id, *scim_id; /* the link's ids as far as known;
+	                               * phone_id is ext_id, else scim_id */
 	const char *direct_number, *extension_number;
 	const char *scope_group;  /* with [ldap] groups: the DN of the scope
 	                           * group that brings the user in, or NULL */

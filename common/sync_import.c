@@ -2,7 +2,9 @@
  * sync_import: the importer. Lists the account's direct numbers and its
  * user extensions, joins them by extension id and to AD users by email,
  * links phone users to AD users, and queues write-back of the numbers
- * that differ from what was last written.
+ * that differ from what was last written. A pusher's link that knows the
+ * SCIM user alone gets its extension id here: the extension with its
+ * email is that user's (record_import.paired).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,21 +197,30 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 
 	if (owner == NULL || record_user_get(txn, owner, &u, NULL, 0) != 0) {
 		s->ic.unmatched++;
-		log_debug("phone user without an AD user email=%s phone_id=%lld",
+		log_debug("phone user without an AD user email=%s ext_id=%lld",
 		    log_q(x->email), x->id);
 		free(owner);
 		return;
 	}
 	free(owner);
 	snprintf(id, sizeof(id), "%lld", x->id);
-	if ((link = record_user_phone_id(&u)) == NULL) {
-		util_str_set(&u.imp.phone_id, id);
+	if (record_user_phone_id(&u) == NULL) {
+		util_str_set(&u.imp.ext_id, id);
+		util_str_set(&u.imp.paired, NULL);
 		u.imp.enabled = x->enabled;
 		link = id;
 		linked = 1;
 		s->ic.linked++;
-		log_info("phone user linked by import dn=%s email=%s phone_id=%s",
+		log_info("phone user linked by import dn=%s email=%s ext_id=%s",
 		    log_q(u.ad.dn), log_q(x->email), id);
+	} else if ((link = record_user_ext_id(&u)) == NULL) {
+		/* The pusher's SCIM user, with this email: its extension. */
+		util_str_set(&u.imp.ext_id, id);
+		util_str_set(&u.imp.paired, u.push.scim_id);
+		link = id;
+		log_debug("extension of the phone user found by import dn=%s "
+		    "email=%s scim_id=%s ext_id=%s", log_q(u.ad.dn), log_q(x->email),
+		    log_q(u.push.scim_id), id);
 	}
 	if (strcmp(link, id) == 0 && !u.ad.deleted) {
 		util_str_set(&u.imp.direct_number, first_number(im, x->id));

@@ -6,6 +6,13 @@
  * update or deactivate linked users in bulk (<= 500 per request, several
  * requests a round), record each user's result (the phone side only: the
  * scan may have moved on meanwhile), and go again until nothing is due.
+ *
+ * Each id goes where it belongs (record.h): SCIM calls take the SCIM user
+ * id, bulk updates the extension id. A user whose link lacks the id its
+ * action needs has it looked up first, one call per user like a create:
+ * the extension by the phone user's email (the extension list), the SCIM
+ * user by the email (a SCIM search); the action follows in a later round
+ * (bulk) or at once (a delete).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,12 @@
  */
 #define ROUND_BULK (4 * PHONE_BULK_MAX)
 
+enum need {
+	NEED_NONE,
+	NEED_EXT,                    /* a bulk update without an extension id */
+	NEED_SCIM,                   /* a SCIM delete without a SCIM id */
+};
+
 struct item {
 	struct push *p;              /* not owned */
 	struct record_out o;           /* owned */
@@ -33,6 +46,10 @@ struct item {
 	int known;                   /* u came from the store */
 	int was_creating;            /* a create of an earlier round may have acted */
 	enum push_action act;
+	enum need need;              /* an id to learn before acting */
+	char *lookup_email;          /* owned: the extension list's filter */
+	size_t nfound;               /* extensions of lookup_email */
+	long long found;             /* the one found */
 	struct phone_profile prof;   /* strings borrowed from o.profile */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
 };
@@ -234,8 +251,8 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	case PHONE_NOT_FOUND:
 		if (it->act != PUSH_CREATE) {
 			/* The phone user is gone: link or create afresh. */
-			free(it->u.push.phone_id);
-			it->u.push.phone_id = NULL;
+			util_str_set(&it->u.push.scim_id, NULL);
+			util_str_set(&it->u.push.ext_id, NULL);
 			log_notice("linked phone user no longer exists: linking again "
 			    "dn=%s email=%s", log_q(it->o.dn), log_q(it->o.email));
 			return;
@@ -256,6 +273,121 @@ item_finished(struct push *p)
 		round_start(p);
 }
 
+/* lookup_page: the extensions listed for the email (the filter may match
+ * more loosely than the email itself: only an equal email counts). */
+static void
+lookup_page(const struct phone_extension *v, size_t n, void *arg)
+{
+	struct item *it = arg;
+
+	for (size_t i = 0; i < n; i++)
+		if (util_str_eq_nocase(v[i].field[PHONE_F_EMAIL], it->lookup_email)) {
+			it->nfound++;
+			it->found = v[i].id;
+		}
+}
+
+/*
+ * not_listed: the extension list has no extension with the phone user's
+ * email: right after a create the list may lag behind, so the entry waits
+ * and tries again, with the reason recorded.
+ */
+static void
+not_listed(struct push *p, struct store_txn *txn, struct item *it)
+{
+	char msg[600];
+	const char *brand = p->s->cfg->telephony.brand;
+
+	snprintf(msg, sizeof(msg), "%s lists no extension with the email [%s] of "
+	    "the linked phone user (SCIM id %s): it cannot be updated until it "
+	    "is listed; retrying (if its email was changed in %s, correct it "
+	    "there or in AD)", brand, it->lookup_email ? it->lookup_email : "",
+	    it->u.push.scim_id ? it->u.push.scim_id : "-", brand);
+	sync_user_failed(p->s, &p->s->c, it->o.dn, it->o.email, NULL, NULL, msg);
+	record_error_set(&it->u.push.err, msg);
+	it->u.push.err.failures++;
+	retry_later(txn, it, -1);
+}
+
+/* lookup_done: the phone user's extension id, for the bulk of a later round. */
+static void
+lookup_done(const struct phone_error *e, void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn = sync_txn_begin(p->s);
+
+	if (txn != NULL) {
+		if (e->kind == PHONE_OK && it->nfound == 1) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "%lld", it->found);
+			util_str_set(&it->u.push.ext_id, id);
+			log_info("extension of the phone user found dn=%s email=%s "
+			    "scim_id=%s ext_id=%s", log_q(it->o.dn), log_q(it->o.email),
+			    log_q(it->u.push.scim_id), id);
+		} else if (e->kind == PHONE_OK && it->nfound > 1) {
+			struct phone_error d = *e;
+
+			d.kind = PHONE_DUPLICATE_EMAIL;
+			snprintf(d.value, sizeof(d.value), "%s", it->lookup_email);
+			settle(p, txn, it, &d);
+		} else if (e->kind == PHONE_OK || e->kind == PHONE_NOT_FOUND) {
+			not_listed(p, txn, it);
+		} else {
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		sync_txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
+/* ext_lookup: list the extensions of email (the item's call goes on). */
+static void
+ext_lookup(struct item *it, const char *email)
+{
+	struct phone_ext_filter f = { "User", NULL, email };
+
+	util_str_set(&it->lookup_email, email);
+	it->nfound = 0;
+	if (email == NULL || *email == '\0') {
+		struct phone_error e;
+
+		phone_error_ok(&e, PHONE_CALL_EXTENSIONS);
+		lookup_done(&e, it); /* nothing listed for no email */
+		return;
+	}
+	phone_list_extensions(it->p->s->phone, &f, lookup_page, lookup_done, it);
+}
+
+/* get_cb: the linked SCIM user, whose email finds its extension. */
+static void
+get_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn;
+
+	if (e->kind == PHONE_OK && user != NULL) {
+		ext_lookup(it, user->email ? user->email : user->user_name);
+		return;
+	}
+	if ((txn = sync_txn_begin(p->s)) != NULL) {
+		if (e->kind == PHONE_OK) {
+			struct phone_error m = *e;
+
+			m.kind = PHONE_NOT_FOUND;
+			settle(p, txn, it, &m);
+		} else {
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		sync_txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
 static void
 create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 {
@@ -265,7 +397,8 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 
 	if (txn != NULL) {
 		if (e->kind == PHONE_OK && user != NULL) {
-			util_str_set(&it->u.push.phone_id, user->id);
+			util_str_set(&it->u.push.scim_id, user->id);
+			util_str_set(&it->u.push.ext_id, NULL);
 			it->u.push.active = 1;
 			it->u.push.creating = 0;
 			record_error_clear(&it->u.push.err);
@@ -275,7 +408,7 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 				out_done(txn, &it->o);
 			}
 			p->s->c.created++;
-			log_info("phone user created dn=%s email=%s phone_id=%s",
+			log_info("phone user created dn=%s email=%s scim_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
 		} else {
 			/* The server may have created it: the next try searches. */
@@ -283,7 +416,12 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
-		sync_txn_commit(p->s, txn);
+		if (sync_txn_commit(p->s, txn) == 0 && e->kind == PHONE_OK &&
+		    user != NULL && it->prof.ncustom > 0) {
+			/* The custom fields' bulk update needs the extension. */
+			ext_lookup(it, it->o.email);
+			return;
+		}
 	}
 	item_finished(p);
 }
@@ -335,19 +473,24 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	if ((txn = sync_txn_begin(p->s)) != NULL) {
 		if (e->kind == PHONE_OK) {
 			/* Link, and let the next round push the profile. */
-			util_str_set(&it->u.push.phone_id, user->id);
+			util_str_set(&it->u.push.scim_id, user->id);
+			util_str_set(&it->u.push.ext_id, NULL);
 			it->u.push.active = user->active;
 			it->u.push.creating = 0;
 			it->u.push.pushed[0] = '\0';
 			p->s->c.linked++;
-			log_info("phone user linked by email dn=%s email=%s phone_id=%s",
+			log_info("phone user linked by email dn=%s email=%s scim_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
 		} else {
 			it->u.push.creating = it->was_creating; /* a search creates nothing */
 			settle(p, txn, it, e);
 		}
 		save_user(p, txn, it);
-		sync_txn_commit(p->s, txn);
+		if (sync_txn_commit(p->s, txn) == 0 && e->kind == PHONE_OK) {
+			/* The profile's bulk update needs the extension. */
+			ext_lookup(it, user->email ? user->email : it->o.email);
+			return;
+		}
 	}
 	item_finished(p);
 }
@@ -364,18 +507,18 @@ bulk_result(struct push *p, struct store_txn *txn, struct item *it,
 	if (it->act == PUSH_DEACTIVATE) {
 		it->u.push.active = 0;
 		p->s->c.deactivated++;
-		log_info("phone user deactivated reason=%s dn=%s email=%s phone_id=%s",
+		log_info("phone user deactivated reason=%s dn=%s email=%s ext_id=%s",
 		    log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email),
-		    log_q(it->u.push.phone_id));
+		    log_q(it->u.push.ext_id));
 	} else {
 		if (!it->u.push.active)
-			log_info("phone user enabled again dn=%s email=%s phone_id=%s",
-			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.phone_id));
+			log_info("phone user enabled again dn=%s email=%s ext_id=%s",
+			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.ext_id));
 		it->u.push.active = 1;
 		snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
 		p->s->c.updated++;
-		log_info("phone user updated dn=%s email=%s phone_id=%s",
-		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.phone_id));
+		log_info("phone user updated dn=%s email=%s ext_id=%s",
+		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.ext_id));
 	}
 	out_done(txn, &it->o);
 }
@@ -418,6 +561,7 @@ round_free(struct push *p)
 		record_out_clear(&p->items[i].o);
 		record_user_clear(&p->items[i].u);
 		free(p->items[i].cv);
+		free(p->items[i].lookup_email);
 	}
 	free(p->items);
 	free(p->bulk);
@@ -445,9 +589,10 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	if (txn != NULL) {
 		if (e->kind == PHONE_OK || e->kind == PHONE_NOT_FOUND) {
 			log_info("phone user deleted (deactivate = delete) reason=%s dn=%s "
-			    "email=%s phone_id=%s", log_q(it->o.reason), log_q(it->o.dn),
-			    log_q(it->o.email), log_q(it->u.push.phone_id));
-			util_str_set(&it->u.push.phone_id, NULL);
+			    "email=%s scim_id=%s", log_q(it->o.reason), log_q(it->o.dn),
+			    log_q(it->o.email), log_q(it->u.push.scim_id));
+			util_str_set(&it->u.push.scim_id, NULL);
+			util_str_set(&it->u.push.ext_id, NULL);
 			it->u.push.active = 0;
 			it->u.push.pushed[0] = '\0';
 			it->u.push.err.failures = 0;
@@ -460,6 +605,60 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
+}
+
+/*
+ * scim_find_cb: the SCIM user of a deletion whose link has the extension
+ * only (an importer's link): found by the email, then deleted at once.
+ */
+static void
+scim_find_cb(const struct phone_error *e, const struct phone_user *user,
+    void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn;
+
+	if (e->kind == PHONE_OK && user != NULL) {
+		util_str_set(&it->u.push.scim_id, user->id);
+		phone_delete_user(p->s->phone, user->id, delete_cb, it);
+		return;
+	}
+	if ((txn = sync_txn_begin(p->s)) != NULL) {
+		if (e->kind == PHONE_OK) {
+			char msg[600];
+			const char *brand = p->s->cfg->telephony.brand;
+
+			snprintf(msg, sizeof(msg), "%s has no SCIM user with the email "
+			    "[%s] of extension %s: it cannot be deleted (deactivate = "
+			    "delete); delete it in %s's web portal", brand,
+			    it->o.email ? it->o.email : "", log_q(it->u.push.ext_id),
+			    brand);
+			sync_user_failed(p->s, &p->s->c, it->o.dn, it->o.email, NULL,
+			    NULL, msg);
+			record_error_set(&it->u.push.err, msg);
+			it->u.push.err.failures++;
+			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s",
+			    it->o.hash);
+			out_done(txn, &it->o);
+		} else {
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		sync_txn_commit(p->s, txn);
+	}
+	item_finished(p);
+}
+
+/* needs: the id the action lacks (the link's ids are the pusher's now). */
+static enum need
+needs(const struct push *p, const struct item *it)
+{
+	if (it->act == PUSH_DEACTIVATE && deleting(p))
+		return it->u.push.scim_id == NULL ? NEED_SCIM : NEED_NONE;
+	if (it->act == PUSH_UPDATE || it->act == PUSH_DEACTIVATE)
+		return it->u.push.ext_id == NULL ? NEED_EXT : NEED_NONE;
+	return NEED_NONE;
 }
 
 /* consider: one outbox entry; 1 when it joins the round. */
@@ -484,6 +683,14 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 		log_info("phone user left as it is (deactivate = none) reason=%s dn=%s "
 		    "email=%s", log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email));
 		it->act = PUSH_DROP;
+	}
+	it->need = needs(p, it);
+	if (it->need != NEED_NONE && it->act != PUSH_WAIT) {
+		/* One call per user, like a create. */
+		if (*ncreates >= ROUND_CREATES)
+			return 0;
+		(*ncreates)++;
+		return 1;
 	}
 	switch (it->act) {
 	case PUSH_DROP:
@@ -717,12 +924,25 @@ round_send(struct push *p)
 			phone_find_user(p->s->phone, it->o.email, find_cb, it);
 			continue;
 		}
-		if (it->act == PUSH_DEACTIVATE && deleting(p)) {
+		if (it->need == NEED_SCIM) {
 			p->outstanding++;
-			phone_delete_user(p->s->phone, it->u.push.phone_id, delete_cb, it);
+			phone_find_user(p->s->phone, it->o.email, scim_find_cb, it);
 			continue;
 		}
-		p->bulk[b].extension_id = strtoll(it->u.push.phone_id, NULL, 10);
+		if (it->need == NEED_EXT) {
+			p->outstanding++;
+			if (it->u.push.scim_id != NULL) /* its email on the phone side */
+				phone_get_user(p->s->phone, it->u.push.scim_id, get_cb, it);
+			else
+				ext_lookup(it, it->o.email);
+			continue;
+		}
+		if (it->act == PUSH_DEACTIVATE && deleting(p)) {
+			p->outstanding++;
+			phone_delete_user(p->s->phone, it->u.push.scim_id, delete_cb, it);
+			continue;
+		}
+		p->bulk[b].extension_id = strtoll(it->u.push.ext_id, NULL, 10);
 		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
 		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
 		    it->u.push.active ? NULL : "Enabled";

@@ -199,6 +199,7 @@ list_cb(struct record_user *u, void *arg)
 	const struct record_error *e = record_user_error(u);
 	struct sync_user_view view = { u->guid, u->ad.dn, u->ad.email,
 		record_user_phone_id(u), user_state(u), e ? e->msg : NULL,
+		record_user_ext_id(u), record_user_scim_id(u),
 		u->imp.direct_number, u->imp.extension_number, NULL };
 
 	view.scope_group = bringing_group(l, u->guid);

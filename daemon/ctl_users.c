@@ -17,6 +17,10 @@ print_user(const struct sync_user_view *u, void *arg)
 	printf("email=%s dn=%s phone_id=%s state=%s extension=%s direct_number=%s",
 	    log_q(u->email), log_q(u->dn), log_q(u->phone_id), u->state,
 	    log_q(u->extension_number), log_q(u->direct_number));
+	if (u->ext_id != NULL)
+		printf(" ext_id=%s", log_q(u->ext_id));
+	if (u->scim_id != NULL)
+		printf(" scim_id=%s", log_q(u->scim_id));
 	if (u->scope_group != NULL)
 		printf(" scope_group=%s", log_q(u->scope_group));
 	if (u->last_error != NULL)

@@ -82,7 +82,10 @@ check_user(struct store_txn *txn, struct record_user *u)
 	fz_check(record_user_get(txn, GUID2, &v, err, sizeof(err)) == 0);
 	fz_check(same(u->ad.dn, v.ad.dn) && same(u->ad.email, v.ad.email));
 	fz_check(u->ad.disabled == v.ad.disabled && u->ad.deleted == v.ad.deleted);
-	fz_check(same(u->push.phone_id, v.push.phone_id));
+	fz_check(same(u->push.scim_id, v.push.scim_id) &&
+	    same(u->push.ext_id, v.push.ext_id));
+	fz_check(same(u->imp.ext_id, v.imp.ext_id) &&
+	    same(u->imp.paired, v.imp.paired));
 	fz_check(same(u->push.pushed, v.push.pushed));
 	fz_check(same(u->push.failed, v.push.failed));
 	fz_check(u->push.active == v.push.active &&

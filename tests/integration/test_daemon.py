@@ -175,7 +175,7 @@ class DaemonTest(rstest.TestCase):
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "release-deactivations"])
         self.assertEqual(rc, 0, out)
         self.assertIn("released 2 held deactivations", out)
-        self.assertIn("schema_version\n 3\n", dump("meta"))
+        self.assertIn("schema_version\n 4\n", dump("meta"))
         self.assertRegex(dump("members"), r"HEADER=END\nDATA=END\n$")  # there, empty
         self.assertNotIn('"held":', dump("outbox"))
         self.assertRegex(dump("users"), r'"ad":\{"dn":')

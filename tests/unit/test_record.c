@@ -90,7 +90,8 @@ test_user_round_trip(void **state)
 	u.ad.email = xstrdup("ann@example.test");
 	u.ad.disabled = 1;
 	record_error_set(&u.ad.err, "bad st");
-	u.push.phone_id = xstrdup("42");
+	u.push.scim_id = xstrdup("42");
+	u.push.ext_id = xstrdup("44");
 	u.push.active = 1;
 	u.push.link = 3;
 	u.push.creating = 1;
@@ -98,7 +99,8 @@ test_user_round_trip(void **state)
 	snprintf(u.push.failed, sizeof(u.push.failed), "fedcba9876543210");
 	record_error_set(&u.push.err, "no free extension");
 	u.push.err.failures = 2;
-	u.imp.phone_id = xstrdup("43");
+	u.imp.ext_id = xstrdup("43");
+	u.imp.paired = xstrdup("41");
 	u.imp.enabled = 1;
 	u.imp.link = 4;
 	u.imp.direct_number = xstrdup("+16505550100");
@@ -112,13 +114,15 @@ test_user_round_trip(void **state)
 	assert_string_equal(v.ad.email, "ann@example.test");
 	assert_true(v.ad.disabled && !v.ad.deleted);
 	assert_string_equal(v.ad.err.msg, "bad st");
-	assert_string_equal(v.push.phone_id, "42");
+	assert_string_equal(v.push.scim_id, "42");
+	assert_string_equal(v.push.ext_id, "44");
 	assert_true(v.push.active && v.push.creating);
 	assert_int_equal(v.push.link, 3);
 	assert_string_equal(v.push.pushed, u.push.pushed);
 	assert_string_equal(v.push.failed, u.push.failed);
 	assert_int_equal(v.push.err.failures, 2);
-	assert_string_equal(v.imp.phone_id, "43");
+	assert_string_equal(v.imp.ext_id, "43");
+	assert_string_equal(v.imp.paired, "41");
 	assert_int_equal(v.imp.link, 4);
 	assert_string_equal(v.imp.direct_number, "+16505550100");
 	assert_string_equal(v.imp.extension_number, "101");
@@ -126,8 +130,10 @@ test_user_round_trip(void **state)
 	/* The newer link is the import's; the latest error is the writer's. */
 	assert_string_equal(record_user_phone_id(&v), "43");
 	assert_string_equal(record_user_error(&v)->msg, "insufficient access");
+	assert_null(record_user_scim_id(&v)); /* the importer knows no SCIM id */
 	record_user_adopt(&v);
-	assert_string_equal(v.push.phone_id, "43");
+	assert_string_equal(v.push.ext_id, "43");
+	assert_null(v.push.scim_id);
 	record_user_clear(&v);
 	record_user_clear(&u);
 	record_user_clear(NULL);
@@ -322,7 +328,7 @@ test_parts(void **state)
 	ad.dn = "CN=Ann,DC=x";
 	ad.email = "ann@example.test";
 	assert_int_equal(record_ad_put(txn, G1, &ad, err, sizeof(err)), 0);
-	imp.phone_id = "7";
+	imp.ext_id = "7";
 	imp.enabled = 1;
 	imp.direct_number = "+16505550100";
 	assert_int_equal(record_import_link(txn, G1, &imp, err, sizeof(err)), 0);
@@ -335,7 +341,7 @@ test_parts(void **state)
 	assert_string_equal(u.imp.direct_number, "+16505550100");
 	record_user_clear(&u);
 	/* The pusher deactivates it: its part is the newer now. */
-	push.phone_id = "7";
+	push.ext_id = "7";
 	push.active = 0;
 	assert_int_equal(record_push_put(txn, G1, &push, err, sizeof(err)), 0);
 	assert_true(push.link > imp.link);
@@ -350,7 +356,7 @@ test_parts(void **state)
 	assert_true(json_equal(u.wb.attrs, wb.attrs));
 	record_user_clear(&u);
 	/* The pusher unlinks (the phone user is gone), the importer links again. */
-	push.phone_id = NULL;
+	push.ext_id = NULL;
 	assert_int_equal(record_push_put(txn, G1, &push, err, sizeof(err)), 0);
 	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
 	assert_null(record_user_phone_id(&u));
@@ -660,7 +666,7 @@ test_migrate_v1(void **state)
 	/* The writable open migrates, in the current shapes. */
 	st = open_ok(dir, 0);
 	txn = begin(st, 1);
-	assert_string_equal(raw(txn, STORE_META, "schema_version"), "3");
+	assert_string_equal(raw(txn, STORE_META, "schema_version"), "4");
 	assert_non_null(strstr(raw(txn, STORE_USERS, G1), "\"push\":{"));
 	assert_null(strstr(raw(txn, STORE_USERS, G1), "phone_active"));
 	assert_non_null(strstr(raw(txn, STORE_OUTBOX, G2), "\"hold\":\"held\""));
@@ -674,8 +680,90 @@ test_migrate_v1(void **state)
 	/* Opened again: nothing more to do. */
 	st = open_ok(dir, 0);
 	txn = begin(st, 1);
-	assert_string_equal(raw(txn, STORE_META, "schema_version"), "3");
+	assert_string_equal(raw(txn, STORE_META, "schema_version"), "4");
 	check_v1_records(txn);
+	store_abort(txn);
+	store_close(st);
+}
+
+/*
+ * The two ids of a link: which one each lane knows, the importer's
+ * pairing with a pusher's SCIM user, and the takeover by the pusher.
+ */
+static void
+test_ids(void **state)
+{
+	struct record_user u = { 0 };
+
+	(void)state;
+	/* A create: the SCIM id alone. */
+	u.push.scim_id = xstrdup("S1");
+	u.push.link = 2;
+	assert_string_equal(record_user_phone_id(&u), "S1");
+	assert_string_equal(record_user_scim_id(&u), "S1");
+	assert_null(record_user_ext_id(&u));
+	/* An extension paired with another SCIM user does not count. */
+	u.imp.ext_id = xstrdup("E1");
+	u.imp.paired = xstrdup("S0");
+	u.imp.link = 1;
+	assert_null(record_user_ext_id(&u));
+	record_user_adopt(&u);
+	assert_null(u.push.ext_id);
+	/* Paired with this one: the extension is the link's. */
+	util_str_set(&u.imp.paired, "S1");
+	assert_string_equal(record_user_ext_id(&u), "E1");
+	assert_string_equal(record_user_phone_id(&u), "E1");
+	record_user_adopt(&u);
+	assert_string_equal(u.push.ext_id, "E1");
+	assert_string_equal(u.push.scim_id, "S1");
+	/* An import link newer than the pusher's: its extension, no SCIM id. */
+	u.imp.link = 3;
+	util_str_set(&u.imp.ext_id, "E2");
+	assert_string_equal(record_user_ext_id(&u), "E2");
+	assert_null(record_user_scim_id(&u));
+	record_user_adopt(&u);
+	assert_string_equal(u.push.ext_id, "E2");
+	assert_null(u.push.scim_id);
+	record_user_clear(&u);
+}
+
+/* Schema version 3: one phone_id per link part. */
+static void
+test_migrate_v3(void **state)
+{
+	const char *dir = tu_tmpdir();
+	struct store *st = open_ok(dir, 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_user u;
+	char err[256];
+
+	(void)state;
+	put_raw(txn, STORE_META, "schema_version", "3");
+	/* The importer's link taken over by the pusher: an extension id. */
+	put_raw(txn, STORE_USERS, G1, "{\"ad\":{\"dn\":\"CN=A\"},\"push\":"
+	    "{\"phone_id\":\"5\",\"active\":true,\"link\":3},\"import\":"
+	    "{\"phone_id\":\"5\",\"enabled\":true,\"link\":2}}");
+	/* The pusher's create: a SCIM id; the importer's is an extension. */
+	put_raw(txn, STORE_USERS, G2, "{\"ad\":{\"dn\":\"CN=B\"},\"push\":"
+	    "{\"phone_id\":\"6\",\"active\":true,\"link\":3},\"import\":"
+	    "{\"phone_id\":\"7\",\"link\":1}}");
+	commit(txn);
+	store_close(st);
+	st = open_ok(dir, 0);
+	txn = begin(st, 1);
+	assert_string_equal(raw(txn, STORE_META, "schema_version"), "4");
+	assert_null(strstr(raw(txn, STORE_USERS, G1), "phone_id"));
+	assert_int_equal(record_user_get(txn, G1, &u, err, sizeof(err)), 0);
+	assert_string_equal(record_user_ext_id(&u), "5");
+	assert_null(record_user_scim_id(&u));
+	assert_true(record_user_active(&u));
+	record_user_clear(&u);
+	assert_int_equal(record_user_get(txn, G2, &u, err, sizeof(err)), 0);
+	assert_string_equal(record_user_scim_id(&u), "6");
+	assert_null(record_user_ext_id(&u)); /* learned when it is needed */
+	assert_string_equal(u.imp.ext_id, "7");
+	assert_string_equal(record_user_phone_id(&u), "6");
+	record_user_clear(&u);
 	store_abort(txn);
 	store_close(st);
 }
@@ -694,6 +782,8 @@ main(void)
 		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),
 		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test(test_migrate_v3),
+		cmocka_unit_test(test_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

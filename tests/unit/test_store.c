@@ -446,7 +446,7 @@ test_version2_without_members(void **state)
 	put_str(txn, STORE_MEMBERS, "00000000-0000-0000-0000-00000000000a", "g");
 	assert_int_equal(store_get(txn, STORE_META, "schema_version", &v, &vl), 0);
 	assert_int_equal(vl, 1);
-	assert_memory_equal(v, "3", 1);
+	assert_memory_equal(v, "4", 1);
 	commit_ok(txn);
 	store_close(st);
 }
@@ -466,7 +466,7 @@ test_newer_schema_refused(void **state)
 	store_close(st);
 	assert_int_equal(store_open(dir, 0, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "has schema version 99, newer than this "
-	    "ringsyncd understands (3)"));
+	    "ringsyncd understands (4)"));
 	assert_int_equal(store_open(dir, STORE_RDONLY, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema version 99"));
 }

@@ -17,7 +17,7 @@ linked(int active, const char *pushed)
 {
 	struct record_user u = { 0 };
 
-	u.push.phone_id = "3000000001";
+	u.push.ext_id = "3000000001";
 	u.push.active = active;
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "%s", pushed);
 	return u;
@@ -210,7 +210,7 @@ test_records_round_trip(void **state)
 	snprintf(u.guid, sizeof(u.guid), "cba4b4e1-ead4-4c97-8904-8901509e4400");
 	u.ad.dn = xstrdup("CN=Ann,DC=x");
 	u.ad.email = xstrdup("ann@example.test");
-	u.push.phone_id = xstrdup("42");
+	u.push.scim_id = xstrdup("42");
 	u.push.active = 1;
 	u.push.creating = 1;
 	u.push.err.failures = 3;
