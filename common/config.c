@@ -95,6 +95,8 @@ static const struct key keys[] = {
 	{ "telephony", "redirect_uri", T_URL, F(telephony.redirect_uri),
 	  "http://127.0.0.1:8765/callback", 0, 0, 0,
 	  "the app's registered redirect URI (ringsyncctl auth login)" },
+	{ "telephony", "connect_to", T_STR, F(telephony.connect_to), NULL, 0, 0,
+	  0, "HOST:PORT to connect to instead of the server's address" },
 	{ "telephony", "tls_ca_cert", T_PATH, F(telephony.tls_ca_cert), NULL,
 	  K_FILE, 0, 0, "extra CA bundle for the API server" },
 	{ "telephony", "tls_verify", T_BOOL, F(telephony.tls_verify), "yes", 0,
@@ -1205,6 +1207,12 @@ check_cross(struct parse *p, const struct config *cfg)
 		problem(p, key_line(p, "telephony", "redirect_uri"), "redirect_uri: "
 		    "'%s' is not an http:// or https:// URL",
 		    cfg->telephony.redirect_uri);
+	if (cfg->telephony.connect_to != NULL &&
+	    !util_host_port_valid(cfg->telephony.connect_to))
+		problem(p, key_line(p, "telephony", "connect_to"), "connect_to: "
+		    "'%s' is not HOST:PORT (a name, an IPv4 address or an IPv6 "
+		    "address in brackets, and a port from 1 to 65535)",
+		    cfg->telephony.connect_to);
 }
 
 /* The name of group gid, or its number. */

@@ -57,6 +57,7 @@ struct config {
 		char *brand, *server, *client_id, *client_secret_file;
 		char *jwt_file, *tls_ca_cert;
 		char *redirect_uri; /* auth login: registered with the app, exactly */
+		char *connect_to;   /* HOST:PORT instead of the server's, or NULL */
 		const char *brand_id; /* of a known brand (brand.h), or NULL */
 		int tls_verify;
 		unsigned int timeout; /* seconds */

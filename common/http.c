@@ -65,6 +65,7 @@ struct http {
 	ev_timer curl_timer;             /* curl's timeout */
 	ev_timer pace_timer;             /* the scheduler */
 	char *ca_file;                   /* owned */
+	struct curl_slist *connect_to;   /* owned; CURLOPT_CONNECT_TO, or NULL */
 	int verify;
 	unsigned int timeout;
 	size_t max_body;
@@ -239,6 +240,7 @@ setup_easy(struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
 	if (h->ca_file != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, h->connect_to);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -643,6 +645,15 @@ http_new(struct ev_loop *loop, const struct http_opts *opts, char *err,
 	if (h->multi == NULL)
 		abort(); /* fails only when memory runs out */
 	h->ca_file = opts->ca_file ? xstrdup(opts->ca_file) : NULL;
+	if (opts->connect_to != NULL) {
+		/* "::HOST:PORT": whatever the URL's host and port */
+		char *map = xasprintf("::%s", opts->connect_to);
+
+		h->connect_to = curl_slist_append(NULL, map);
+		free(map);
+		if (h->connect_to == NULL)
+			abort(); /* fails only when memory runs out */
+	}
 	h->verify = opts->verify;
 	h->timeout = opts->timeout ? opts->timeout : 30;
 	h->max_body = opts->max_body ? opts->max_body : HTTP_MAX_BODY;
@@ -718,6 +729,7 @@ http_free(struct http *h)
 	for (int g = 0; g < HTTP_NGROUPS; g++)
 		http_pace_clear(&h->pace[g]);
 	free(h->ca_file);
+	curl_slist_free_all(h->connect_to);
 	free(h);
 	curl_global_cleanup();
 }

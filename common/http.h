@@ -126,6 +126,9 @@ int http_retry_after_parse(const char *value, long long now_unix);
 
 struct http_opts {
 	const char *ca_file;    /* extra CA bundle (CURLOPT_CAINFO), or NULL */
+	const char *connect_to; /* HOST:PORT every connection goes to instead
+	                         * of the URL's (CURLOPT_CONNECT_TO; the URL's
+	                         * name is still the one verified), or NULL */
 	int verify;             /* verify the server's certificate and name */
 	unsigned int timeout;   /* seconds per attempt (whole transfer) */
 	size_t max_body;        /* response bytes; 0: HTTP_MAX_BODY */

@@ -480,6 +480,7 @@ phone_new(struct ev_loop *loop, const struct config_telephony *cfg,
 		p->server[--len] = '\0';
 	memset(&ho, 0, sizeof(ho));
 	ho.ca_file = cfg->tls_ca_cert;
+	ho.connect_to = cfg->connect_to;
 	ho.verify = cfg->tls_verify;
 	ho.timeout = cfg->timeout;
 	ho.max_body = p->opts.max_body;

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -120,6 +121,40 @@ int
 util_str_eq_nocase(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+int
+util_host_port_valid(const char *s)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL, *p;
+	unsigned long port = 0;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		return 0;
+	for (p = colon + 1; *p; p++) {
+		if (!isdigit((unsigned char)*p) || (port = port * 10 +
+		    (unsigned long)(*p - '0')) > 65535)
+			return 0;
+	}
+	if (port == 0)
+		return 0;
+	if (*s == '[') {
+		char a[INET6_ADDRSTRLEN + 1];
+		struct in6_addr in6;
+		size_t n = (size_t)(colon - s);
+
+		if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(a))
+			return 0;
+		memcpy(a, s + 1, n - 2);
+		a[n - 2] = '\0';
+		return inet_pton(AF_INET6, a, &in6) == 1;
+	}
+	if (colon - s > 253)
+		return 0;
+	for (p = s; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+			return 0;
+	return 1;
 }
 
 void

@@ -35,6 +35,11 @@ void util_json_init(void);
 char *util_str_trim(char *s);
 /* util_str_eq_nocase: ASCII case-insensitive equality; NULLs compare unequal. */
 int util_str_eq_nocase(const char *a, const char *b);
+/*
+ * util_host_port_valid: s is HOST:PORT, HOST a DNS name or an IPv4
+ * address, or an IPv6 address in brackets, PORT 1 to 65535. Pure.
+ */
+int util_host_port_valid(const char *s);
 /* util_str_set: free *dst, then *dst = xstrdup(src) (NULL stays NULL). */
 void util_str_set(char **dst, const char *src);
 

@@ -90,6 +90,23 @@ test_random32(void **state)
 	assert_true(differ);
 }
 
+static void
+test_host_port(void **state)
+{
+	static const char *const good[] = { "127.0.0.1:8443", "api.example.com:443",
+		"[::1]:1", "[2001:db8::7]:65535", "h:80" };
+	static const char *const bad[] = { "", ":443", "host", "host:", "host:0",
+		"host:65536", "host:44x", "[::1]", "[zz]:443", "::1:443", "a b:1",
+		"[]:1", "host:-1" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(util_host_port_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(util_host_port_valid(bad[i]));
+	assert_false(util_host_port_valid(NULL));
+}
+
 int
 main(void)
 {
@@ -99,6 +116,7 @@ main(void)
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_retry_wait),
 		cmocka_unit_test(test_random32),
+		cmocka_unit_test(test_host_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
