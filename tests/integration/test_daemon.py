@@ -156,9 +156,14 @@ class DaemonTest(rstest.TestCase):
                                   stdout=subprocess.PIPE).stdout.decode()
 
         # Read-only, as the old release left it: the same listing.
-        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
-        self.assertEqual(rc, 0, out)
-        self.assertEqual(out, users)
+        # The listing has gained the link's ids since (ext_id, scim_id):
+        # schema 1 knew the pusher's id alone, a SCIM user's.
+        rc, listed = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
+        self.assertEqual(rc, 0, listed)
+        self.assertEqual(re.sub(r" (ext_id|scim_id)=[0-9]+", "", listed), users)
+        self.assertIn("phone_id=3000000001 state=linked extension=601 "
+                      "direct_number=+16505556000 scim_id=3000000001\n", listed)
+        self.assertNotIn("ext_id=", listed)
         self.assertIn("schema_version\n 1\n", dump("meta"))
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
         self.assertEqual(rc, 2, out)
@@ -179,8 +184,9 @@ class DaemonTest(rstest.TestCase):
         self.assertRegex(dump("members"), r"HEADER=END\nDATA=END\n$")  # there, empty
         self.assertNotIn('"held":', dump("outbox"))
         self.assertRegex(dump("users"), r'"ad":\{"dn":')
-        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
-        self.assertEqual((rc, out), (0, users))
+        self.assertNotIn('"phone_id":', dump("users"))
+        rc, after = self.run_cmd([RINGSYNCCTL, "-c", path, "users"])
+        self.assertEqual((rc, after), (0, listed))
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "users", "--failed"])
         self.assertEqual(rc, 0, out)
         self.assertEqual([l.split()[0] for l in out.splitlines()],
