@@ -1113,10 +1113,11 @@ class BehaviourTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "behaviour"),
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
                           "bulk_result_ids": "string", "state_mandatory": False,
-                          "refresh_ttl_app": 0, "session_limit": 0})
+                          "scim_ids": "same", "refresh_ttl_app": 0, "session_limit": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
-                    {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
+                    {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True},
+                    {"scim_ids": "other"}, {"scim_ids": 1}):
             self.emu.ctl("POST", "behaviour", bad, expect=400)
         self.assertEqual(self.emu.ctl("GET", "behaviour")["bulk_ids"], "string")
         answer = self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
@@ -1193,6 +1194,134 @@ class BehaviourTests(EmuCase):
             time.sleep(0.05)
         items = self.api("GET", task).json["result"]["affectedItems"]["result"]
         self.assertEqual([i["extensionId"] for i in items], [101, 102])
+
+    def bulk_results(self, records):
+        reply = self.api("POST", ACCT + "/extension-bulk-update", {"records": records})
+        self.assertStatus(reply, 202)
+        task = ACCT + "/extension-bulk-update/tasks/" + reply.json["id"]
+        deadline = time.monotonic() + 10
+        while self.api("GET", task).json["status"] != "Completed":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        return self.api("GET", task).json["result"]["affectedItems"]["result"]
+
+    def test_scim_ids_same(self):
+        state = self.emu.state()
+        self.assertEqual([x["scimId"] for x in state["extensions"]],
+                         [str(x["id"]) for x in state["extensions"]])
+        self.assertEqual([u["id"] for u in state["scim_users"]], ["101", "102", "103", "104"])
+        ann = self.scim_find('email eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual((ann["id"], ann["meta"]["location"]),
+                         ("101", self.emu.base + "/scim/v2/Users/101"))
+        created = self.api("POST", "/scim/v2/Users", new_user("same@example.com"))
+        self.assertStatus(created, 201)
+        self.assertEqual(created.json["id"], str(self.ext(created.json["id"])["id"]))
+
+    def test_scim_ids_distinct(self):
+        big = 10 ** 18
+        sid = lambda ext_id: str(big + ext_id)
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "distinct"})
+        state = self.emu.state()
+        self.assertEqual([x["scimId"] for x in state["extensions"]],
+                         [sid(x["id"]) for x in state["extensions"]])
+        self.assertEqual([u["id"] for u in state["scim_users"]],
+                         [sid(i) for i in (101, 102, 103, 104)])
+        ann = sid(101)
+        self.assertEqual(ann, "1000000000000000101")
+        # search, GET and POST .search
+        found = self.scim_find('email eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual((found["id"], found["meta"]["location"]),
+                         (ann, self.emu.base + "/scim/v2/Users/" + ann))
+        listed = self.api("GET", "/scim/v2/Users").json["Resources"]
+        self.assertEqual([u["id"] for u in listed], [sid(i) for i in (101, 102, 103, 104)])
+        body = {"filter": 'userName eq "bob.ray@example.com"'}
+        self.assertEqual(self.api("POST", "/scim/v2/Users/.search", body).json["Resources"][0]
+                         ["id"], sid(102))
+        got = self.api("GET", "/scim/v2/Users/" + ann)
+        self.assertStatus(got, 200)
+        self.assertEqual((got.json["id"], got.json["userName"]), (ann, "ann.lee@example.com"))
+        # an extension id on a SCIM path: the SCIM 404, nothing changes
+        before = self.emu.state()
+        ops = {"Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}
+        for method, body in (("GET", None), ("PATCH", ops),
+                             ("PUT", new_user("ann.lee@example.com")), ("DELETE", None)):
+            reply = self.api(method, "/scim/v2/Users/101", body)
+            self.assertStatus(reply, 404)
+            self.assertEqual(reply.json, {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "404",
+                "detail": "Resource for parameter [id] is not found."})
+        self.assertEqual(self.emu.state(), before)
+        # PATCH and PUT by SCIM id act on that user's extension
+        patched = self.api("PATCH", "/scim/v2/Users/" + ann, ops)
+        self.assertStatus(patched, 200)
+        self.assertEqual((patched.json["id"], patched.json["meta"]["location"]),
+                         (ann, self.emu.base + "/scim/v2/Users/" + ann))
+        self.assertEqual(self.ext(101)["contact"]["jobTitle"], "Boss")
+        put = self.api("PUT", "/scim/v2/Users/" + sid(102),
+                       new_user("bob.ray@example.com", given="Robert", family="Ray"))
+        self.assertStatus(put, 200)
+        self.assertEqual(put.json["id"], sid(102))
+        self.assertEqual(self.ext(102)["contact"]["firstName"], "Robert")
+        # create: the id is the new extension's SCIM id, in Location too
+        created = self.api("POST", "/scim/v2/Users", new_user("new@example.com"))
+        self.assertStatus(created, 201)
+        new_id = created.json["id"]
+        self.assertEqual(created.header("Location"), self.emu.base + "/scim/v2/Users/" + new_id)
+        row = [x for x in self.emu.state()["extensions"] if x["scimId"] == new_id]
+        self.assertEqual(len(row), 1)
+        self.assertEqual((row[0]["contact"]["email"], row[0]["extensionNumber"], new_id),
+                         ("new@example.com", "1000", sid(row[0]["id"])))
+        self.assertEqual(self.api("GET", "/scim/v2/Users/" + new_id).json["userName"],
+                         "new@example.com")
+        # a SCIM id on REST paths: the REST not-found
+        for method, path, body in (("GET", "/extension/%s", None),
+                                   ("GET", "/extension/%s/phone-number", None),
+                                   ("PUT", "/extension/%s", {"status": "Disabled"})):
+            reply = self.api(method, ACCT + path % ann, body)
+            self.assertStatus(reply, 404)
+            self.assertEqual((reply.json["errorCode"], reply.json["errors"][0]["parameterName"]),
+                             ("CMN-102", "extensionId"))
+        # ... and as a bulk-update record id: that record fails, the others apply
+        results = self.bulk_results([{"id": ann, "status": "Disabled"},
+                                     {"id": "102", "status": "Disabled"}])
+        self.assertEqual([(r["extensionId"], r["status"]) for r in results],
+                         [(ann, "Fail"), ("102", "Success")])
+        self.assertEqual(results[0]["errors"][0]["errorCode"], "CMN-102")
+        self.assertEqual((self.ext(101)["status"], self.ext(102)["status"]),
+                         ("Enabled", "Disabled"))
+        self.emu.ctl("POST", "behaviour", {"bulk_ids": "any", "bulk_result_ids": "number"})
+        results = self.bulk_results([{"id": int(ann), "status": "Disabled"}])
+        self.assertEqual([(r["extensionId"], r["status"], r["errors"][0]["errorCode"])
+                          for r in results], [(int(ann), "Fail", "CMN-102")])
+        # DELETE by SCIM id
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/" + new_id), 204)
+        self.assertStatus(self.api("GET", "/scim/v2/Users/" + new_id), 404)
+        self.assertEqual(self.ext(row[0]["id"])["status"], "Unassigned")
+        # back to "same": the same users, under their extension ids
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "same"})
+        self.assertStatus(self.api("GET", "/scim/v2/Users/" + ann), 404)
+        self.assertEqual(self.api("GET", "/scim/v2/Users/101").json["title"], "Boss")
+        self.assertEqual([u["id"] for u in self.emu.state()["scim_users"]],
+                         ["101", "102", "103", "104"])
+
+    def test_scim_id_never_an_extension_id(self):
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "distinct"})
+        self.emu.ctl("POST", "seed", {"extensions": [
+            {"id": 1, "extensionNumber": "1"}, {"extensionNumber": "2"},
+            {"id": 10 ** 18 - 2, "extensionNumber": "3"}]})
+        self.emu.ctl("POST", "seed", {"free_extensions": {"count": 1, "start": 4}})
+        for bad in (10 ** 18, str(10 ** 18 + 101), 0):
+            self.emu.ctl("POST", "seed", {"extensions": [{"id": bad}]}, expect=400)
+        self.emu.ctl("POST", "seed", {"free_extensions": {"count": 1, "start": 5}}, expect=400)
+        exts = self.emu.state()["extensions"]
+        ids = {str(x["id"]) for x in exts}
+        scim = {x["scimId"] for x in exts}
+        self.assertIn(str(10 ** 18 - 1), ids)           # the last id there is
+        self.assertEqual((len(ids), len(scim), ids & scim), (11, 11, set()))
+        for value in scim:                              # strtoll reads every one
+            self.assertTrue(value.isdigit() and 10 ** 18 < int(value) < 2 ** 63, value)
+            reply = self.api("GET", ACCT + "/extension/" + value)
+            self.assertEqual((reply.status, reply.json["errorCode"]), (404, "CMN-102"))
 
     def test_refresh_ttl_app(self):
         self.assertEqual(self.emu.token(refresh_token_ttl="2592000")["refresh_token_expires_in"],
