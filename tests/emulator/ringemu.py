@@ -108,6 +108,7 @@ E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 EXT_NUMBER_RE = re.compile(r"[0-9]{1,10}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
+SERVER_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
@@ -2495,6 +2496,7 @@ class Emulator:
         self.log = RequestLog(cfg.log_file, self.t0)
         self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
         self.control = ControlApi(self)
+        self.server_name = cfg.server_name      # None: any Host
 
     def load_seed_file(self, path):
         with open(path, encoding="utf-8") as f:
@@ -2527,10 +2529,26 @@ class Emulator:
         try:
             if req.path == "/_emu" or req.path.startswith("/_emu/"):
                 return self.control.handle(req)
+            if self.server_name and not self._host_is_server_name(req):
+                return self._misdirected(req)
             return self._api(req)
         except Exception as exc:        # noqa: BLE001 - the server must not die
             report(req, exc)
             return internal_error()
+
+    def _host_is_server_name(self, req):
+        host = req.headers.get("Host", "").strip().casefold()
+        name = self.server_name.casefold()
+        return host in (name, name + ":443")
+
+    def _misdirected(self, req):
+        """421 for an API request whose Host is not --server-name: logged
+        (group null), not rate-counted, no fault taken, not processed."""
+        with self.lock:
+            arrived = (self.log.arrive(), time.monotonic())
+            self.log.append(req, None, 421, None, arrived)
+        return json_response(421, {"errorCode": "EMU-421",
+                                   "message": "Host must be %s" % self.server_name})
 
     def _api(self, req):
         route, params, others = self.router.match(req.method, req.path)
@@ -2647,10 +2665,16 @@ class Handler(BaseHTTPRequestHandler):
     def _request(self, body):
         split = urlsplit(self.path)
         raw_path = split.path or "/"
-        host = self.headers.get("Host", "")
-        if not HOST_RE.fullmatch(host):
-            host = self.server.default_host
-        base = "%s://%s" % (self.server.scheme, host)
+        name = self.server.emulator.server_name
+        if name:
+            # Clients reach us as https://NAME on port 443 (curl's CONNECT_TO
+            # sends the TCP connection here): URIs name no port.
+            base = "https://" + name
+        else:
+            host = self.headers.get("Host", "")
+            if not HOST_RE.fullmatch(host):
+                host = self.server.default_host
+            base = "%s://%s" % (self.server.scheme, host)
         return Request(self.command, raw_path, unquote(raw_path), split.query,
                        self.headers, body, base)
 
@@ -2790,6 +2814,12 @@ def parse_listen(text):
     return host, number
 
 
+def server_name(text):
+    if not SERVER_NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError("expected a host name, e.g. platform.ringcentral.biz")
+    return text
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="ringemu.py", description="RingCentral-platform API emulator for ringsync tests")
@@ -2816,6 +2846,9 @@ def parse_args(argv):
     p.add_argument("--task-delay", type=seconds, default=0.2,
                    help="seconds a bulk-update task stays InProgress (default 0.2)")
     p.add_argument("--log-file", help="append the API request log here as JSON lines")
+    p.add_argument("--server-name", type=server_name,
+                   help="absolute URIs in answers are https://NAME; API requests with "
+                        "another Host get 421")
     p.add_argument("--redirect-uri", action="append",
                    help="a redirect URI registered for the app (repeatable); "
                         "the authorization page refuses any other (OAU-109)")
@@ -2871,8 +2904,10 @@ def main(argv=None):
                               daemon=True)
     worker.start()
     write_port_file(args.port_file, server.server_address[1])
-    print("ringemu: listening on %s://%s" % (server.scheme, server.default_host),
-          file=sys.stderr, flush=True)
+    print("ringemu: listening on %s://%s%s" % (
+        server.scheme, server.default_host,
+        " as https://%s" % args.server_name if args.server_name else ""),
+        file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
     server.shutdown()

@@ -32,6 +32,7 @@ CLIENT_ID, CLIENT_SECRET, JWT = "test-client-id", "test-client-secret", "test.jw
 GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACCT = "/restapi/v1.0/account/~"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+BIZ = "platform.ringcentral.biz"     # AT&T Office@Hand and Verizon
 HIGH_LIMITS = {"Light": 100000, "Medium": 100000, "Heavy": 100000, "Auth": 100000,
                "window": 6, "penalty": 2}
 
@@ -94,11 +95,23 @@ class Reply:
         return self.headers.get(name.lower())
 
 
-class Emu:
-    """One emulator process and a small HTTP client for it."""
+class ConnectTo(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI and certificate check for it) over a TCP
+    connection to 127.0.0.1:port, as curl's CONNECT_TO does."""
 
-    def __init__(self, workdir, args=(), tls=None):
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Emu:
+    """One emulator process and a small HTTP client for it. With a
+    server_name (the emulator's --server-name) API requests are sent as to
+    https://server_name (that Host header, TLS for that name)."""
+
+    def __init__(self, workdir, args=(), tls=None, server_name=None):
         self.workdir, self.args, self.tls = workdir, list(args), tls
+        self.server_name = server_name
         self.proc = None
         self.port_file = os.path.join(workdir, "port")
         self.stderr_path = os.path.join(workdir, "stderr.txt")
@@ -143,6 +156,9 @@ class Emu:
             return f.read()
 
     def conn(self, timeout=10):
+        if self.tls and self.server_name:
+            ctx = ssl.create_default_context(cafile=self.tls["ca"])
+            return ConnectTo(self.server_name, self.port, timeout=timeout, context=ctx)
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.tls["ca"])
             return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
@@ -151,6 +167,8 @@ class Emu:
 
     def request(self, method, path, body=None, token=None, headers=None, conn=None):
         hdrs = dict(headers or {})
+        if self.server_name and not path.startswith("/_emu/"):
+            hdrs.setdefault("Host", self.server_name)
         if token:
             hdrs["Authorization"] = "Bearer " + token
         if isinstance(body, (dict, list)):
@@ -196,13 +214,14 @@ class EmuCase(unittest.TestCase):
     args = ["--window", "6", "--penalty", "2", "--task-delay", "0.3"]
     tls = False
     reseed = True
+    server_name = None
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ringemu-test-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         tls = make_tls(cls.tmp) if cls.tls else None
-        cls.emu = Emu(cls.tmp, cls.class_args(), tls)
+        cls.emu = Emu(cls.tmp, cls.class_args(), tls, cls.server_name)
         cls.addClassCleanup(cls.emu.stop)
         cls.emu.start()
 
@@ -242,7 +261,8 @@ def make_tls(tmp):
     p = {n: os.path.join(tmp, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr",
                                              "srv.pem", "ext.cnf")}
     with open(p["ext.cnf"], "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:platform.ringcentral.biz,"
+                "DNS:platform.ringcentral.com\n"
                 "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run = lambda *a: subprocess.run(["openssl"] + list(a), check=True,
@@ -1643,6 +1663,90 @@ class HttpsTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "health"), {"ok": True})
 
 
+class ServerNameTests(EmuCase):
+    """--server-name: the client reaches https://platform.ringcentral.biz
+    through a connection to 127.0.0.1:port; control calls keep any Host."""
+
+    tls = True
+    server_name = BIZ
+    args = EmuCase.args + ["--server-name", BIZ]
+
+    def test_absolute_uris_name_the_server(self):
+        base = "https://" + BIZ
+        body = self.api("GET", ACCT + "/extension?perPage=2").json
+        self.assertEqual(body["uri"], base + ACCT + "/extension?page=1&perPage=2")
+        self.assertEqual(body["records"][0]["uri"], base + ACCT + "/extension/101")
+        for key in ("firstPage", "nextPage", "lastPage"):
+            self.assertTrue(body["navigation"][key]["uri"].startswith(
+                base + ACCT + "/extension?"), body["navigation"][key])
+        nxt = urlsplit(body["navigation"]["nextPage"]["uri"])
+        self.assertEqual(parse_qs(nxt.query), {"page": ["2"], "perPage": ["2"]})
+        self.assertEqual(self.ext(102)["uri"], base + ACCT + "/extension/102")
+        num = self.api("GET", ACCT + "/phone-number?usageType=DirectNumber").json["records"][0]
+        self.assertEqual((num["uri"], num["extension"]["uri"]),
+                         (base + ACCT + "/phone-number/%d" % num["id"],
+                          base + ACCT + "/extension/101"))
+        mine = self.api("GET", ACCT + "/extension/101/phone-number?perPage=1").json
+        self.assertEqual(mine["navigation"]["nextPage"]["uri"],
+                         base + ACCT + "/extension/101/phone-number?page=2&perPage=1")
+        user = self.scim_find('userName eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual(user["meta"]["location"], base + "/scim/v2/Users/101")
+        created = self.api("POST", "/scim/v2/Users", new_user("biz@example.com"))
+        self.assertStatus(created, 201)
+        self.assertEqual(created.header("Location"),
+                         base + "/scim/v2/Users/" + created.json["id"])
+        spc = self.api("GET", "/scim/v2/ServiceProviderConfig").json
+        self.assertEqual(spc["meta"]["location"], base + "/scim/v2/ServiceProviderConfig")
+        rtype = self.api("GET", "/scim/v2/ResourceTypes/User").json
+        self.assertEqual(rtype["meta"]["location"], base + "/scim/v2/ResourceTypes/User")
+        task = self.api("POST", ACCT + "/extension-bulk-update", {"records": [{"id": "101"}]})
+        self.assertEqual(task.json["uri"],
+                         base + ACCT + "/extension-bulk-update/tasks/" + task.json["id"])
+        self.emu.ctl("POST", "fault", {"kind": "redirect", "status": 307})
+        moved = self.api("GET", ACCT + "/custom-fields?x=1")
+        self.assertEqual((moved.status, moved.header("Location")),
+                         (307, base + ACCT + "/custom-fields?x=1"))
+        # the name with its default port, in any case, is this server too
+        for host in (BIZ + ":443", BIZ.upper()):
+            reply = self.api("GET", ACCT + "/extension/101", headers={"Host": host})
+            self.assertStatus(reply, 200)
+            self.assertEqual(reply.json["uri"], base + ACCT + "/extension/101")
+
+    def test_other_host_is_421(self):
+        self.emu.ctl("DELETE", "log")
+        self.emu.ctl("POST", "fault", {"kind": "503"})
+        sessions = self.emu.ctl("GET", "sessions")["sessions"]
+        wanted = {"errorCode": "EMU-421", "message": "Host must be " + BIZ}
+        hosts = ("platform.ringcentral.com", "127.0.0.1:%d" % self.emu.port,
+                 BIZ + ":%d" % self.emu.port, "localhost")
+        for host in hosts:
+            for method, path in (("GET", ACCT + "/extension/101"), ("GET", "/scim/v2/Users"),
+                                 ("POST", "/restapi/oauth/token")):
+                reply = self.api(method, path, headers={"Host": host})
+                self.assertEqual((reply.status, reply.json), (421, wanted), (host, path))
+                self.assertTrue(reply.header("Content-Type").startswith("application/json"))
+                self.assertIsNone(reply.header("X-Rate-Limit-Group"))
+        conn = self.emu.conn()                      # no Host header at all
+        conn.putrequest("GET", ACCT + "/extension/101", skip_host=True)
+        conn.putheader("Authorization", "Bearer " + self.tok)
+        conn.endheaders()
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, json.loads(resp.read())), (421, wanted))
+        conn.close()
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions)
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual(len(log), 3 * len(hosts) + 1)
+        self.assertEqual({(e["status"], e["group"], e["fault"]) for e in log},
+                         {(421, None, None)})
+        self.assertEqual(log[0]["host"], hosts[0])
+        # nothing was processed: the fault is still there for the right Host
+        self.assertStatus(self.api("GET", ACCT + "/extension/101"), 503)
+        # the control interface answers whatever the Host
+        for host in ("127.0.0.1:%d" % self.emu.port, "elsewhere.example", BIZ):
+            reply = self.emu.request("GET", "/_emu/health", headers={"Host": host})
+            self.assertEqual((reply.status, reply.json), (200, {"ok": True}))
+
+
 class ProcessTests(unittest.TestCase):
 
     def test_sigterm_exits_zero_and_bad_args_fail(self):
@@ -1657,7 +1761,8 @@ class ProcessTests(unittest.TestCase):
         self.assertIn("listening on http://127.0.0.1:", emu.stderr_text())
         self.assertNotIn(CLIENT_SECRET, emu.stderr_text())
         for bad in (["--limits", "Huge=1"], ["--seed", os.path.join(tmp, "missing.json")],
-                    ["--tls-cert", "x"]):
+                    ["--tls-cert", "x"], ["--server-name", BIZ + ":443"],
+                    ["--server-name", "https://" + BIZ], ["--server-name", ""]):
             cmd = [sys.executable, EMULATOR, "--listen", "127.0.0.1:0", "--port-file",
                    os.path.join(tmp, "p2"), "--client-id", "c", "--client-secret-file",
                    os.path.join(tmp, "secret")] + bad
