@@ -76,6 +76,14 @@ EXPIRED_TOKEN_MEMORY = 3600     # expired tokens answer "Token expired" this lon
 # Auto-assigned ids exceed 2^31, as real ones do, so clients must use 64 bits.
 EXT_ID_BASE = 3000000001
 NUMBER_ID_BASE = 5000000001
+# Extension ids have at most 18 digits (parse_int reads no more). With the
+# switch scim_ids "distinct" a SCIM user id is SCIM_ID_BASE + the extension
+# id: 19 digits, "1" then the extension id zero-padded to 18, so it never
+# equals an extension id and still fits a signed 64-bit integer.
+EXT_ID_MAX = 10 ** 18 - 1
+SCIM_ID_BASE = 10 ** 18
+SCIM_ID_RE = re.compile(r"1[0-9]{18}")
+LONG_ID_RE = re.compile(r"[0-9]{19}")     # beyond every extension id
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 100, 1000
 SCIM_DEFAULT_COUNT, SCIM_MAX_COUNT = 100, 1000
@@ -100,6 +108,7 @@ E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 EXT_NUMBER_RE = re.compile(r"[0-9]{1,10}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
+SERVER_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
@@ -293,6 +302,7 @@ class Behaviour:
         "bulk_ids": ("string", "any"),
         "bulk_result_ids": ("string", "number"),
         "state_mandatory": (False, True),
+        "scim_ids": ("same", "distinct"),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
@@ -876,7 +886,8 @@ class Directory:
         self.custom_fields = {}     # id (str) -> {"id", "category", "displayName"}
         self.by_number = {}         # extensionNumber -> extension id
         self.by_phone = {}          # E.164 -> phone number id
-        self.state_mandatory = False    # the behaviour switch of that name
+        self.state_mandatory = False    # the behaviour switches of those names
+        self.scim_ids = "same"
         self.next_ext_id = EXT_ID_BASE
         self.next_number_id = NUMBER_ID_BASE
         self._sorted = None
@@ -897,6 +908,21 @@ class Directory:
 
     def scim_users(self):
         return [e for e in self.sorted_extensions() if e.scim_visible]
+
+    def scim_id(self, ext):
+        """The SCIM id of ext's user: its extension id as a string, or with
+        scim_ids "distinct" SCIM_ID_BASE + the extension id. Derived, never
+        stored: a flip of the switch changes the id of every user at once."""
+        return str(SCIM_ID_BASE + ext.id if self.scim_ids == "distinct" else ext.id)
+
+    def scim_ext(self, user_id):
+        """The extension whose SCIM id is user_id (None: none); the inverse
+        of scim_id under the current switch."""
+        if self.scim_ids != "distinct":
+            return self.ext(user_id)
+        if not isinstance(user_id, str) or not SCIM_ID_RE.fullmatch(user_id):
+            return None
+        return self.extensions.get(int(user_id) - SCIM_ID_BASE)
 
     def users_with_email(self, email):
         key = fold(email)
@@ -1130,7 +1156,7 @@ class Directory:
                  "status": e.status, "statusInfo": e.status_info, "contact": e.contact,
                  "customFields": [{"id": f, "value": e.custom[f]}
                                   for f in sorted(e.custom, key=id_sort_key)],
-                 "externalId": e.external_id,
+                 "externalId": e.external_id, "scimId": self.scim_id(e),
                  "directNumbers": [self.numbers[n].number for n in e.numbers],
                  "version": e.version}
                 for e in self.sorted_extensions()]
@@ -1139,7 +1165,7 @@ class Directory:
                  "primary": self.number_record(n, "")["primary"]}
                 for n in self.sorted_numbers()]
         fields = [self.custom_fields[f] for f in sorted(self.custom_fields, key=id_sort_key)]
-        users = [dict(id=str(e.id), **scim_core(e)) for e in self.scim_users()]
+        users = [dict(id=self.scim_id(e), **scim_core(e)) for e in self.scim_users()]
         return {"extensions": exts, "numbers": nums, "custom_fields": fields,
                 "scim_users": users}
 
@@ -1223,7 +1249,7 @@ class Seeder:
 
     def _extension_id(self, spec):
         ext_id = parse_int(spec.get("id", self.d.next_ext_id))
-        if ext_id is None or ext_id < 1 or ext_id in self.d.extensions:
+        if ext_id is None or not 1 <= ext_id <= EXT_ID_MAX or ext_id in self.d.extensions:
             raise SeedError("extension id invalid or duplicate: %r" % (spec.get("id"),))
         return ext_id
 
@@ -1250,6 +1276,8 @@ class Seeder:
             raise SeedError("free_extensions needs count (0..1000000) and start")
         made, candidate = 0, start
         while made < count:
+            if self.d.next_ext_id > EXT_ID_MAX:
+                raise SeedError("free_extensions: no extension id left below 10^18")
             if str(candidate) not in self.d.by_number:
                 self.d.add_extension(Extension(self.d.next_ext_id, str(candidate),
                                                status="Unassigned", created=self.now,
@@ -1366,9 +1394,12 @@ def apply_bulk_record(directory, record, now, numeric=False):
     numeric: extensionId as a JSON number when it is one."""
     raw_id = record.get("id") if isinstance(record, dict) else None
     shown = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
-    if numeric and parse_int(shown) is not None:
-        shown = parse_int(shown)
-    if parse_int(raw_id) is None:
+    number = parse_int(raw_id)
+    if number is None and isinstance(raw_id, str) and LONG_ID_RE.fullmatch(raw_id):
+        number = int(raw_id)        # a well-formed id no extension has (a SCIM id)
+    if numeric and number is not None:
+        shown = number
+    if number is None:
         errs = [invalid("id", raw_id)]
     else:
         ext = directory.ext(raw_id)
@@ -1425,13 +1456,13 @@ def scim_core(ext):
     return user
 
 
-def scim_user(ext, base):
-    """The full SCIM User resource."""
-    out = {"schemas": [SCHEMA_USER, SCHEMA_ENTERPRISE], "id": str(ext.id)}
+def scim_user(ext, user_id, base):
+    """The full SCIM User resource; user_id: its SCIM id (Directory.scim_id)."""
+    out = {"schemas": [SCHEMA_USER, SCHEMA_ENTERPRISE], "id": user_id}
     out.update(scim_core(ext))
     out["meta"] = {"resourceType": "User", "created": iso_time(ext.created),
                    "lastModified": iso_time(ext.modified),
-                   "location": "%s%s/Users/%d" % (base, SCIM_PATH, ext.id)}
+                   "location": "%s%s/Users/%s" % (base, SCIM_PATH, user_id)}
     return out
 
 
@@ -2012,6 +2043,9 @@ class ScimApi:
     def respond(self, status, obj, headers=None):
         return json_response(status, obj, SCIM_JSON, headers)
 
+    def user(self, ext, req):
+        return scim_user(ext, self.d.scim_id(ext), req.base_url)
+
     def list(self, req):
         return self._search(req, req.q("filter"), req.q("startIndex"), req.q("count"))
 
@@ -2029,13 +2063,13 @@ class ScimApi:
             if len(users) > 1:
                 raise scim_error(409, "More than one record found for Email: [%s]" % value,
                                  "uniqueness")
-        page = [scim_user(e, req.base_url) for e in users[start - 1:start - 1 + count]]
+        page = [self.user(e, req) for e in users[start - 1:start - 1 + count]]
         body = list_response(page, start)
         body["totalResults"] = len(users)
         return self.respond(200, body)
 
     def _user(self, user_id):
-        ext = self.d.ext(user_id)
+        ext = self.d.scim_ext(user_id)
         if ext is None or not ext.scim_visible:
             raise scim_error(404, "Resource for parameter [id] is not found.")
         return ext
@@ -2049,7 +2083,7 @@ class ScimApi:
             raise scim_error(409, "User with email [%s] already exists." % email, "uniqueness")
 
     def get(self, req, user_id):
-        return self.respond(200, scim_user(self._user(user_id), req.base_url))
+        return self.respond(200, self.user(self._user(user_id), req))
 
     def create(self, req):
         fields = scim_to_fields(scim_json(req), {})
@@ -2058,7 +2092,7 @@ class ScimApi:
         if ext is None:
             raise scim_error(403, "License limit has been reached.")
         self.d.assign_user(ext, fields, time.time())
-        user = scim_user(ext, req.base_url)
+        user = self.user(ext, req)
         return self.respond(201, user, [("Location", user["meta"]["location"])])
 
     def replace(self, req, user_id):
@@ -2066,7 +2100,7 @@ class ScimApi:
         fields = scim_to_fields(scim_json(req), ext.contact)
         self._check_unique(fields, ext)
         self.d.set_user(ext, fields, time.time())
-        return self.respond(200, scim_user(ext, req.base_url))
+        return self.respond(200, self.user(ext, req))
 
     def patch(self, req, user_id):
         ext = self._user(user_id)
@@ -2076,7 +2110,7 @@ class ScimApi:
         fields = scim_to_fields(user, ext.contact)
         self._check_unique(fields, ext)
         self.d.set_user(ext, fields, time.time())
-        return self.respond(200, scim_user(ext, req.base_url))
+        return self.respond(200, self.user(ext, req))
 
     def delete(self, req, user_id):
         self.d.unassign(self._user(user_id), time.time())
@@ -2462,6 +2496,7 @@ class Emulator:
         self.log = RequestLog(cfg.log_file, self.t0)
         self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
         self.control = ControlApi(self)
+        self.server_name = cfg.server_name      # None: any Host
 
     def load_seed_file(self, path):
         with open(path, encoding="utf-8") as f:
@@ -2484,6 +2519,7 @@ class Emulator:
         self.tokens.session_limit = self.behaviour.session_limit
         self.tasks.numeric_ids = self.behaviour.bulk_result_ids == "number"
         self.directory.state_mandatory = self.behaviour.state_mandatory
+        self.directory.scim_ids = self.behaviour.scim_ids
 
     def advance_tasks(self):
         self.tasks.advance(time.monotonic(), time.time(), self.directory)
@@ -2493,10 +2529,26 @@ class Emulator:
         try:
             if req.path == "/_emu" or req.path.startswith("/_emu/"):
                 return self.control.handle(req)
+            if self.server_name and not self._host_is_server_name(req):
+                return self._misdirected(req)
             return self._api(req)
         except Exception as exc:        # noqa: BLE001 - the server must not die
             report(req, exc)
             return internal_error()
+
+    def _host_is_server_name(self, req):
+        host = req.headers.get("Host", "").strip().casefold()
+        name = self.server_name.casefold()
+        return host in (name, name + ":443")
+
+    def _misdirected(self, req):
+        """421 for an API request whose Host is not --server-name: logged
+        (group null), not rate-counted, no fault taken, not processed."""
+        with self.lock:
+            arrived = (self.log.arrive(), time.monotonic())
+            self.log.append(req, None, 421, None, arrived)
+        return json_response(421, {"errorCode": "EMU-421",
+                                   "message": "Host must be %s" % self.server_name})
 
     def _api(self, req):
         route, params, others = self.router.match(req.method, req.path)
@@ -2613,10 +2665,16 @@ class Handler(BaseHTTPRequestHandler):
     def _request(self, body):
         split = urlsplit(self.path)
         raw_path = split.path or "/"
-        host = self.headers.get("Host", "")
-        if not HOST_RE.fullmatch(host):
-            host = self.server.default_host
-        base = "%s://%s" % (self.server.scheme, host)
+        name = self.server.emulator.server_name
+        if name:
+            # Clients reach us as https://NAME on port 443 (curl's CONNECT_TO
+            # sends the TCP connection here): URIs name no port.
+            base = "https://" + name
+        else:
+            host = self.headers.get("Host", "")
+            if not HOST_RE.fullmatch(host):
+                host = self.server.default_host
+            base = "%s://%s" % (self.server.scheme, host)
         return Request(self.command, raw_path, unquote(raw_path), split.query,
                        self.headers, body, base)
 
@@ -2756,6 +2814,12 @@ def parse_listen(text):
     return host, number
 
 
+def server_name(text):
+    if not SERVER_NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError("expected a host name, e.g. platform.ringcentral.biz")
+    return text
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="ringemu.py", description="RingCentral-platform API emulator for ringsync tests")
@@ -2782,6 +2846,9 @@ def parse_args(argv):
     p.add_argument("--task-delay", type=seconds, default=0.2,
                    help="seconds a bulk-update task stays InProgress (default 0.2)")
     p.add_argument("--log-file", help="append the API request log here as JSON lines")
+    p.add_argument("--server-name", type=server_name,
+                   help="absolute URIs in answers are https://NAME; API requests with "
+                        "another Host get 421")
     p.add_argument("--redirect-uri", action="append",
                    help="a redirect URI registered for the app (repeatable); "
                         "the authorization page refuses any other (OAU-109)")
@@ -2837,8 +2904,10 @@ def main(argv=None):
                               daemon=True)
     worker.start()
     write_port_file(args.port_file, server.server_address[1])
-    print("ringemu: listening on %s://%s" % (server.scheme, server.default_host),
-          file=sys.stderr, flush=True)
+    print("ringemu: listening on %s://%s%s" % (
+        server.scheme, server.default_host,
+        " as https://%s" % args.server_name if args.server_name else ""),
+        file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
     server.shutdown()

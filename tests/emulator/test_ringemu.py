@@ -32,6 +32,7 @@ CLIENT_ID, CLIENT_SECRET, JWT = "test-client-id", "test-client-secret", "test.jw
 GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACCT = "/restapi/v1.0/account/~"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+BIZ = "platform.ringcentral.biz"     # AT&T Office@Hand and Verizon
 HIGH_LIMITS = {"Light": 100000, "Medium": 100000, "Heavy": 100000, "Auth": 100000,
                "window": 6, "penalty": 2}
 
@@ -94,11 +95,23 @@ class Reply:
         return self.headers.get(name.lower())
 
 
-class Emu:
-    """One emulator process and a small HTTP client for it."""
+class ConnectTo(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI and certificate check for it) over a TCP
+    connection to 127.0.0.1:port, as curl's CONNECT_TO does."""
 
-    def __init__(self, workdir, args=(), tls=None):
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Emu:
+    """One emulator process and a small HTTP client for it. With a
+    server_name (the emulator's --server-name) API requests are sent as to
+    https://server_name (that Host header, TLS for that name)."""
+
+    def __init__(self, workdir, args=(), tls=None, server_name=None):
         self.workdir, self.args, self.tls = workdir, list(args), tls
+        self.server_name = server_name
         self.proc = None
         self.port_file = os.path.join(workdir, "port")
         self.stderr_path = os.path.join(workdir, "stderr.txt")
@@ -143,6 +156,9 @@ class Emu:
             return f.read()
 
     def conn(self, timeout=10):
+        if self.tls and self.server_name:
+            ctx = ssl.create_default_context(cafile=self.tls["ca"])
+            return ConnectTo(self.server_name, self.port, timeout=timeout, context=ctx)
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.tls["ca"])
             return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
@@ -151,6 +167,8 @@ class Emu:
 
     def request(self, method, path, body=None, token=None, headers=None, conn=None):
         hdrs = dict(headers or {})
+        if self.server_name and not path.startswith("/_emu/"):
+            hdrs.setdefault("Host", self.server_name)
         if token:
             hdrs["Authorization"] = "Bearer " + token
         if isinstance(body, (dict, list)):
@@ -196,13 +214,14 @@ class EmuCase(unittest.TestCase):
     args = ["--window", "6", "--penalty", "2", "--task-delay", "0.3"]
     tls = False
     reseed = True
+    server_name = None
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ringemu-test-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         tls = make_tls(cls.tmp) if cls.tls else None
-        cls.emu = Emu(cls.tmp, cls.class_args(), tls)
+        cls.emu = Emu(cls.tmp, cls.class_args(), tls, cls.server_name)
         cls.addClassCleanup(cls.emu.stop)
         cls.emu.start()
 
@@ -242,7 +261,8 @@ def make_tls(tmp):
     p = {n: os.path.join(tmp, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr",
                                              "srv.pem", "ext.cnf")}
     with open(p["ext.cnf"], "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:platform.ringcentral.biz,"
+                "DNS:platform.ringcentral.com\n"
                 "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run = lambda *a: subprocess.run(["openssl"] + list(a), check=True,
@@ -1113,10 +1133,11 @@ class BehaviourTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "behaviour"),
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
                           "bulk_result_ids": "string", "state_mandatory": False,
-                          "refresh_ttl_app": 0, "session_limit": 0})
+                          "scim_ids": "same", "refresh_ttl_app": 0, "session_limit": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
-                    {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True}):
+                    {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True},
+                    {"scim_ids": "other"}, {"scim_ids": 1}):
             self.emu.ctl("POST", "behaviour", bad, expect=400)
         self.assertEqual(self.emu.ctl("GET", "behaviour")["bulk_ids"], "string")
         answer = self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
@@ -1193,6 +1214,134 @@ class BehaviourTests(EmuCase):
             time.sleep(0.05)
         items = self.api("GET", task).json["result"]["affectedItems"]["result"]
         self.assertEqual([i["extensionId"] for i in items], [101, 102])
+
+    def bulk_results(self, records):
+        reply = self.api("POST", ACCT + "/extension-bulk-update", {"records": records})
+        self.assertStatus(reply, 202)
+        task = ACCT + "/extension-bulk-update/tasks/" + reply.json["id"]
+        deadline = time.monotonic() + 10
+        while self.api("GET", task).json["status"] != "Completed":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        return self.api("GET", task).json["result"]["affectedItems"]["result"]
+
+    def test_scim_ids_same(self):
+        state = self.emu.state()
+        self.assertEqual([x["scimId"] for x in state["extensions"]],
+                         [str(x["id"]) for x in state["extensions"]])
+        self.assertEqual([u["id"] for u in state["scim_users"]], ["101", "102", "103", "104"])
+        ann = self.scim_find('email eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual((ann["id"], ann["meta"]["location"]),
+                         ("101", self.emu.base + "/scim/v2/Users/101"))
+        created = self.api("POST", "/scim/v2/Users", new_user("same@example.com"))
+        self.assertStatus(created, 201)
+        self.assertEqual(created.json["id"], str(self.ext(created.json["id"])["id"]))
+
+    def test_scim_ids_distinct(self):
+        big = 10 ** 18
+        sid = lambda ext_id: str(big + ext_id)
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "distinct"})
+        state = self.emu.state()
+        self.assertEqual([x["scimId"] for x in state["extensions"]],
+                         [sid(x["id"]) for x in state["extensions"]])
+        self.assertEqual([u["id"] for u in state["scim_users"]],
+                         [sid(i) for i in (101, 102, 103, 104)])
+        ann = sid(101)
+        self.assertEqual(ann, "1000000000000000101")
+        # search, GET and POST .search
+        found = self.scim_find('email eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual((found["id"], found["meta"]["location"]),
+                         (ann, self.emu.base + "/scim/v2/Users/" + ann))
+        listed = self.api("GET", "/scim/v2/Users").json["Resources"]
+        self.assertEqual([u["id"] for u in listed], [sid(i) for i in (101, 102, 103, 104)])
+        body = {"filter": 'userName eq "bob.ray@example.com"'}
+        self.assertEqual(self.api("POST", "/scim/v2/Users/.search", body).json["Resources"][0]
+                         ["id"], sid(102))
+        got = self.api("GET", "/scim/v2/Users/" + ann)
+        self.assertStatus(got, 200)
+        self.assertEqual((got.json["id"], got.json["userName"]), (ann, "ann.lee@example.com"))
+        # an extension id on a SCIM path: the SCIM 404, nothing changes
+        before = self.emu.state()
+        ops = {"Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}
+        for method, body in (("GET", None), ("PATCH", ops),
+                             ("PUT", new_user("ann.lee@example.com")), ("DELETE", None)):
+            reply = self.api(method, "/scim/v2/Users/101", body)
+            self.assertStatus(reply, 404)
+            self.assertEqual(reply.json, {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "404",
+                "detail": "Resource for parameter [id] is not found."})
+        self.assertEqual(self.emu.state(), before)
+        # PATCH and PUT by SCIM id act on that user's extension
+        patched = self.api("PATCH", "/scim/v2/Users/" + ann, ops)
+        self.assertStatus(patched, 200)
+        self.assertEqual((patched.json["id"], patched.json["meta"]["location"]),
+                         (ann, self.emu.base + "/scim/v2/Users/" + ann))
+        self.assertEqual(self.ext(101)["contact"]["jobTitle"], "Boss")
+        put = self.api("PUT", "/scim/v2/Users/" + sid(102),
+                       new_user("bob.ray@example.com", given="Robert", family="Ray"))
+        self.assertStatus(put, 200)
+        self.assertEqual(put.json["id"], sid(102))
+        self.assertEqual(self.ext(102)["contact"]["firstName"], "Robert")
+        # create: the id is the new extension's SCIM id, in Location too
+        created = self.api("POST", "/scim/v2/Users", new_user("new@example.com"))
+        self.assertStatus(created, 201)
+        new_id = created.json["id"]
+        self.assertEqual(created.header("Location"), self.emu.base + "/scim/v2/Users/" + new_id)
+        row = [x for x in self.emu.state()["extensions"] if x["scimId"] == new_id]
+        self.assertEqual(len(row), 1)
+        self.assertEqual((row[0]["contact"]["email"], row[0]["extensionNumber"], new_id),
+                         ("new@example.com", "1000", sid(row[0]["id"])))
+        self.assertEqual(self.api("GET", "/scim/v2/Users/" + new_id).json["userName"],
+                         "new@example.com")
+        # a SCIM id on REST paths: the REST not-found
+        for method, path, body in (("GET", "/extension/%s", None),
+                                   ("GET", "/extension/%s/phone-number", None),
+                                   ("PUT", "/extension/%s", {"status": "Disabled"})):
+            reply = self.api(method, ACCT + path % ann, body)
+            self.assertStatus(reply, 404)
+            self.assertEqual((reply.json["errorCode"], reply.json["errors"][0]["parameterName"]),
+                             ("CMN-102", "extensionId"))
+        # ... and as a bulk-update record id: that record fails, the others apply
+        results = self.bulk_results([{"id": ann, "status": "Disabled"},
+                                     {"id": "102", "status": "Disabled"}])
+        self.assertEqual([(r["extensionId"], r["status"]) for r in results],
+                         [(ann, "Fail"), ("102", "Success")])
+        self.assertEqual(results[0]["errors"][0]["errorCode"], "CMN-102")
+        self.assertEqual((self.ext(101)["status"], self.ext(102)["status"]),
+                         ("Enabled", "Disabled"))
+        self.emu.ctl("POST", "behaviour", {"bulk_ids": "any", "bulk_result_ids": "number"})
+        results = self.bulk_results([{"id": int(ann), "status": "Disabled"}])
+        self.assertEqual([(r["extensionId"], r["status"], r["errors"][0]["errorCode"])
+                          for r in results], [(int(ann), "Fail", "CMN-102")])
+        # DELETE by SCIM id
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/" + new_id), 204)
+        self.assertStatus(self.api("GET", "/scim/v2/Users/" + new_id), 404)
+        self.assertEqual(self.ext(row[0]["id"])["status"], "Unassigned")
+        # back to "same": the same users, under their extension ids
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "same"})
+        self.assertStatus(self.api("GET", "/scim/v2/Users/" + ann), 404)
+        self.assertEqual(self.api("GET", "/scim/v2/Users/101").json["title"], "Boss")
+        self.assertEqual([u["id"] for u in self.emu.state()["scim_users"]],
+                         ["101", "102", "103", "104"])
+
+    def test_scim_id_never_an_extension_id(self):
+        self.emu.ctl("POST", "behaviour", {"scim_ids": "distinct"})
+        self.emu.ctl("POST", "seed", {"extensions": [
+            {"id": 1, "extensionNumber": "1"}, {"extensionNumber": "2"},
+            {"id": 10 ** 18 - 2, "extensionNumber": "3"}]})
+        self.emu.ctl("POST", "seed", {"free_extensions": {"count": 1, "start": 4}})
+        for bad in (10 ** 18, str(10 ** 18 + 101), 0):
+            self.emu.ctl("POST", "seed", {"extensions": [{"id": bad}]}, expect=400)
+        self.emu.ctl("POST", "seed", {"free_extensions": {"count": 1, "start": 5}}, expect=400)
+        exts = self.emu.state()["extensions"]
+        ids = {str(x["id"]) for x in exts}
+        scim = {x["scimId"] for x in exts}
+        self.assertIn(str(10 ** 18 - 1), ids)           # the last id there is
+        self.assertEqual((len(ids), len(scim), ids & scim), (11, 11, set()))
+        for value in scim:                              # strtoll reads every one
+            self.assertTrue(value.isdigit() and 10 ** 18 < int(value) < 2 ** 63, value)
+            reply = self.api("GET", ACCT + "/extension/" + value)
+            self.assertEqual((reply.status, reply.json["errorCode"]), (404, "CMN-102"))
 
     def test_refresh_ttl_app(self):
         self.assertEqual(self.emu.token(refresh_token_ttl="2592000")["refresh_token_expires_in"],
@@ -1514,6 +1663,90 @@ class HttpsTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "health"), {"ok": True})
 
 
+class ServerNameTests(EmuCase):
+    """--server-name: the client reaches https://platform.ringcentral.biz
+    through a connection to 127.0.0.1:port; control calls keep any Host."""
+
+    tls = True
+    server_name = BIZ
+    args = EmuCase.args + ["--server-name", BIZ]
+
+    def test_absolute_uris_name_the_server(self):
+        base = "https://" + BIZ
+        body = self.api("GET", ACCT + "/extension?perPage=2").json
+        self.assertEqual(body["uri"], base + ACCT + "/extension?page=1&perPage=2")
+        self.assertEqual(body["records"][0]["uri"], base + ACCT + "/extension/101")
+        for key in ("firstPage", "nextPage", "lastPage"):
+            self.assertTrue(body["navigation"][key]["uri"].startswith(
+                base + ACCT + "/extension?"), body["navigation"][key])
+        nxt = urlsplit(body["navigation"]["nextPage"]["uri"])
+        self.assertEqual(parse_qs(nxt.query), {"page": ["2"], "perPage": ["2"]})
+        self.assertEqual(self.ext(102)["uri"], base + ACCT + "/extension/102")
+        num = self.api("GET", ACCT + "/phone-number?usageType=DirectNumber").json["records"][0]
+        self.assertEqual((num["uri"], num["extension"]["uri"]),
+                         (base + ACCT + "/phone-number/%d" % num["id"],
+                          base + ACCT + "/extension/101"))
+        mine = self.api("GET", ACCT + "/extension/101/phone-number?perPage=1").json
+        self.assertEqual(mine["navigation"]["nextPage"]["uri"],
+                         base + ACCT + "/extension/101/phone-number?page=2&perPage=1")
+        user = self.scim_find('userName eq "ann.lee@example.com"').json["Resources"][0]
+        self.assertEqual(user["meta"]["location"], base + "/scim/v2/Users/101")
+        created = self.api("POST", "/scim/v2/Users", new_user("biz@example.com"))
+        self.assertStatus(created, 201)
+        self.assertEqual(created.header("Location"),
+                         base + "/scim/v2/Users/" + created.json["id"])
+        spc = self.api("GET", "/scim/v2/ServiceProviderConfig").json
+        self.assertEqual(spc["meta"]["location"], base + "/scim/v2/ServiceProviderConfig")
+        rtype = self.api("GET", "/scim/v2/ResourceTypes/User").json
+        self.assertEqual(rtype["meta"]["location"], base + "/scim/v2/ResourceTypes/User")
+        task = self.api("POST", ACCT + "/extension-bulk-update", {"records": [{"id": "101"}]})
+        self.assertEqual(task.json["uri"],
+                         base + ACCT + "/extension-bulk-update/tasks/" + task.json["id"])
+        self.emu.ctl("POST", "fault", {"kind": "redirect", "status": 307})
+        moved = self.api("GET", ACCT + "/custom-fields?x=1")
+        self.assertEqual((moved.status, moved.header("Location")),
+                         (307, base + ACCT + "/custom-fields?x=1"))
+        # the name with its default port, in any case, is this server too
+        for host in (BIZ + ":443", BIZ.upper()):
+            reply = self.api("GET", ACCT + "/extension/101", headers={"Host": host})
+            self.assertStatus(reply, 200)
+            self.assertEqual(reply.json["uri"], base + ACCT + "/extension/101")
+
+    def test_other_host_is_421(self):
+        self.emu.ctl("DELETE", "log")
+        self.emu.ctl("POST", "fault", {"kind": "503"})
+        sessions = self.emu.ctl("GET", "sessions")["sessions"]
+        wanted = {"errorCode": "EMU-421", "message": "Host must be " + BIZ}
+        hosts = ("platform.ringcentral.com", "127.0.0.1:%d" % self.emu.port,
+                 BIZ + ":%d" % self.emu.port, "localhost")
+        for host in hosts:
+            for method, path in (("GET", ACCT + "/extension/101"), ("GET", "/scim/v2/Users"),
+                                 ("POST", "/restapi/oauth/token")):
+                reply = self.api(method, path, headers={"Host": host})
+                self.assertEqual((reply.status, reply.json), (421, wanted), (host, path))
+                self.assertTrue(reply.header("Content-Type").startswith("application/json"))
+                self.assertIsNone(reply.header("X-Rate-Limit-Group"))
+        conn = self.emu.conn()                      # no Host header at all
+        conn.putrequest("GET", ACCT + "/extension/101", skip_host=True)
+        conn.putheader("Authorization", "Bearer " + self.tok)
+        conn.endheaders()
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, json.loads(resp.read())), (421, wanted))
+        conn.close()
+        self.assertEqual(self.emu.ctl("GET", "sessions")["sessions"], sessions)
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual(len(log), 3 * len(hosts) + 1)
+        self.assertEqual({(e["status"], e["group"], e["fault"]) for e in log},
+                         {(421, None, None)})
+        self.assertEqual(log[0]["host"], hosts[0])
+        # nothing was processed: the fault is still there for the right Host
+        self.assertStatus(self.api("GET", ACCT + "/extension/101"), 503)
+        # the control interface answers whatever the Host
+        for host in ("127.0.0.1:%d" % self.emu.port, "elsewhere.example", BIZ):
+            reply = self.emu.request("GET", "/_emu/health", headers={"Host": host})
+            self.assertEqual((reply.status, reply.json), (200, {"ok": True}))
+
+
 class ProcessTests(unittest.TestCase):
 
     def test_sigterm_exits_zero_and_bad_args_fail(self):
@@ -1528,7 +1761,8 @@ class ProcessTests(unittest.TestCase):
         self.assertIn("listening on http://127.0.0.1:", emu.stderr_text())
         self.assertNotIn(CLIENT_SECRET, emu.stderr_text())
         for bad in (["--limits", "Huge=1"], ["--seed", os.path.join(tmp, "missing.json")],
-                    ["--tls-cert", "x"]):
+                    ["--tls-cert", "x"], ["--server-name", BIZ + ":443"],
+                    ["--server-name", "https://" + BIZ], ["--server-name", ""]):
             cmd = [sys.executable, EMULATOR, "--listen", "127.0.0.1:0", "--port-file",
                    os.path.join(tmp, "p2"), "--client-id", "c", "--client-secret-file",
                    os.path.join(tmp, "secret")] + bad

@@ -55,7 +55,8 @@ make_certs(struct emu *e)
 	char *ext = tu_write(e->dir, "ext.cnf", "basicConstraints=CA:FALSE\n"
 	    "keyUsage=digitalSignature,keyEncipherment\n"
 	    "extendedKeyUsage=serverAuth\n"
-	    "subjectAltName=IP:127.0.0.1,DNS:localhost\n", 0600);
+	    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:platform.ringcentral.biz,"
+	    "DNS:platform.ringcentral.com\n", 0600);
 	char *c1 = xasprintf("cd '%s' && openssl req -x509 %s -keyout ca.key "
 	    "-out ca.pem -days 2 -subj '/CN=ringsync test CA' -addext "
 	    "'basicConstraints=critical,CA:TRUE' -addext "
