@@ -207,7 +207,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.emu.call("POST", "/_emu/behaviour", {
             "cmn101_status": 403, "empty_paging": "none", "bulk_ids": "string",
             "bulk_result_ids": "number", "state_mandatory": True,
-            "refresh_ttl_app": 604800, "session_limit": 5})
+            "refresh_ttl_app": 604800, "session_limit": 5, "scim_ids": "distinct"})
         self.add(person("sw.one", self.ou), person("sw.two", self.ou),
                  person("sw.linked", self.ou))
         conf = self.conf()
@@ -229,6 +229,65 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         out = self.once(conf)
         self.assertEqual(self.requests(seq, "POST", "/restapi/v1.0"), [])
         self.assertEqual(self.requests(seq, "POST", "/scim"), [])
+
+    def test_scim_ids_that_are_not_extension_ids(self):
+        """The platform does not promise that a SCIM user's id is its
+        extension's: with the emulator's distinct ids, every update and
+        deactivation still reaches the right extension, the numbers of
+        created users are written back, and a delete of a user the import
+        linked finds its SCIM id first."""
+        self.start_emulator({
+            "free_extensions": {"count": 4, "start": 661},
+            "extensions": [
+                {"id": 670, "extensionNumber": "670", "status": "Enabled",
+                 "contact": {"firstName": "Old", "lastName": "Name",
+                             "email": "di.linked@example.test"}},
+                {"id": 671, "extensionNumber": "671", "status": "Enabled",
+                 "contact": {"firstName": "Dis", "lastName": "Sync",
+                             "email": "di.dis@example.test"}}]})
+        self.emu.call("POST", "/_emu/behaviour", {"scim_ids": "distinct"})
+        self.add(person("di.one", self.ou), person("di.two", self.ou),
+                 person("di.linked", self.ou),
+                 person("di.dis", self.ou, st="Atlantis"))
+        conf = self.conf(sync="deactivate = delete")
+        out = self.once(conf, expect=1)
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["created"], s["linked"], s["failed"]), ("2", "1", "1"), out)
+        self.assertIn("phone user linked by import", out)       # di.dis: bad data in AD
+        scim = {x["id"]: x["scimId"] for x in self.emu.state()["extensions"]}
+        self.assertTrue(all(str(k) != v for k, v in scim.items()))
+        # The link by email pushed AD's profile to the extension itself.
+        self.assertEqual(self.ext("di.linked@example.test")["contact"]["firstName"],
+                         "Di.linked")
+        for cn in ("di.one", "di.two", "di.linked"):
+            x = self.ext(cn + "@example.test")
+            self.assertEqual(self.ad(cn, "ipPhone")["ipPhone"], x["extensionNumber"])
+        rc, listed = self.run_cmd([RINGSYNCCTL, "-c", conf, "users"])
+        one = self.ext("di.one@example.test")
+        self.assertIn("ext_id=%d scim_id=%s" % (one["id"], scim[one["id"]]), listed)
+        # An update and a deletion of created users: by extension id, by SCIM id.
+        self.set_attr("di.one", "department", "Sales")
+        self.set_attr("di.two", "userAccountControl", "514")
+        out = self.once(conf, expect=1)     # di.dis still has its bad state
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["updated"], s["deactivated"], s["failed"]), ("1", "1", "1"), out)
+        self.assertEqual(self.ext("di.one@example.test")["contact"]["department"], "Sales")
+        self.assertNotIn("di.two@example.test", self.emu.users_by_email())
+        # The import's link knows the extension alone: updated through it
+        # once AD's data is right, then deleted after a SCIM search for its
+        # SCIM id.
+        self.set_attr("di.dis", "st", "CA")
+        out = self.once(conf)
+        self.assertEqual(summaries(out, "incremental")[0]["failed"], "0", out)
+        self.assertEqual(self.ext("di.dis@example.test")["contact"]["firstName"], "Di.dis")
+        seq = self.emu.last_seq()
+        self.set_attr("di.dis", "userAccountControl", "514")
+        out = self.once(conf)
+        self.assertIn("phone user deleted (deactivate = delete)", out)
+        self.assertEqual([r["path"] for r in self.requests(seq, "DELETE")],
+                         ["/scim/v2/Users/%s" % scim[671]])
+        self.assertNotIn("di.dis@example.test", self.emu.users_by_email())
+        self.assertEqual([r for r in self.requests(seq) if r["status"] == 404], [])
 
     def test_updates_only_changed_users(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 301}})

@@ -6,11 +6,14 @@
  * mandatory state missing (CMN-100, a data error naming the field), empty
  * lists with and without their paging fields, bulk-update record ids that
  * must be strings and result ids that come as numbers, a refresh token
- * whose lifetime is cut to the app's default; and redirects, which the
- * client must follow, but only on the configured server.
+ * whose lifetime is cut to the app's default; redirects, which the
+ * client must follow, but only on the configured server; and a brand's
+ * own server name (AT&T Office@Hand's platform.ringcentral.biz), reached
+ * through connect_to, its name sent and verified.
  */
 #include "phone_test.h"
 
+#include "brand.h"
 #include "http.h"
 
 #include <stdio.h>
@@ -517,6 +520,66 @@ test_redirect_elsewhere_refused(void **state)
 	phone_free(p);
 }
 
+/*
+ * The .biz platform: an HTTPS emulator that answers only to the name
+ * platform.ringcentral.biz (421 to any other Host), reached on loopback
+ * through connect_to with the brand's default server: the session and a
+ * list work, the certificate is verified against that name. The same
+ * route with the .com name is refused: the name sent is the server's.
+ */
+static void
+test_brand_server_name(void **state)
+{
+	static const char *const args[] = { "--server-name",
+	    "platform.ringcentral.biz", "--limits", "Auth=100", NULL };
+	const struct brand *b = brand_find("AT&T Office@Hand");
+	struct emu biz = { 0 };
+	struct config_telephony t;
+	struct store *st2 = emu_store();
+	struct phone *p;
+	struct res r = { 0 };
+	char *to;
+	json_t *log;
+
+	(void)state;
+	assert_non_null(b);
+	assert_string_equal(b->server, "https://platform.ringcentral.biz");
+	assert_int_equal(emu_start(&biz, 1, args), 0);
+	assert_int_equal(emu_seed(&biz, seed_doc()), 0);
+	to = xasprintf("127.0.0.1:%d", biz.port);
+	emu_telephony(&biz, &t, 10);
+	t.brand = "AT&T Office@Hand";
+	t.server = (char *)b->server;
+	t.connect_to = to;
+	p = new_phone(&C, &t, NULL, C.st);
+	phone_list_extensions(p, NULL, ext_page_cb, done_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_int_equal(r.n, 3);
+	log = emu_log(&biz, 0);
+	assert_int_equal(count_log(log, "POST", "/restapi/oauth/token", 200,
+	    NULL), 1);
+	assert_int_equal(count_log(log, "GET", ACCT "/extension", 200, NULL), 1);
+	assert_int_equal(count_log(log, NULL, "/", 421, NULL), 0);
+	json_decref(log);
+	res_clear(&r);
+	phone_free(p);
+	/* The .com name on the same route: the emulator refuses it. */
+	t.server = "https://platform.ringcentral.com";
+	p = new_phone(&C, &t, NULL, st2);
+	phone_list_extensions(p, NULL, ext_page_cb, done_cb, &r);
+	RUN(&C, &r);
+	assert_int_not_equal(r.err.kind, PHONE_OK);
+	log = emu_log(&biz, 0);
+	assert_true(count_log(log, NULL, "/", 421, NULL) > 0);
+	json_decref(log);
+	res_clear(&r);
+	phone_free(p);
+	store_close(st2);
+	free(to);
+	emu_stop(&biz);
+}
+
 int
 main(void)
 {
@@ -534,6 +597,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_redirect_same_server,
 		    test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_elsewhere_refused,
+		    test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_brand_server_name,
 		    test_setup, test_teardown),
 	};
 
