@@ -1742,7 +1742,8 @@ def patch_filtered(user, kind, attr, f_value, sub, value):
 # ---------------------------------------------------------------------------
 # Fault injection and the request log
 
-FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429", "redirect")
+FAULT_KINDS = ("503", "500", "delay", "reset", "truncated", "nonjson", "429", "redirect",
+               "cmn101")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 BASE_URL_RE = re.compile(r"https?://[A-Za-z0-9.\-:\[\]]{1,255}")
 
@@ -1755,6 +1756,7 @@ class Fault:
     delay: float = None
     status: int = None          # redirect: 301, 302, 303, 307 or 308
     location: str = None        # redirect: scheme://host:port to send it to
+    param: str = None           # cmn101: the parameter named invalid
 
 
 class FaultInjector:
@@ -1778,7 +1780,10 @@ class FaultInjector:
         if kind == "delay" and delay is None:
             delay = 1.0
         status, location = self._redirect(kind, spec)
-        fault = Fault(kind, count, prefix, delay, status, location)
+        param = spec.get("param", "contact.department") if kind == "cmn101" else None
+        if kind == "cmn101" and (not isinstance(param, str) or not param):
+            raise ValueError("param must be a parameter name")
+        fault = Fault(kind, count, prefix, delay, status, location, param)
         self.faults.append(fault)
         return fault
 
@@ -1811,7 +1816,8 @@ class FaultInjector:
 
     def list(self):
         return [{"kind": f.kind, "count": f.count, "path_prefix": f.path_prefix,
-                 "delay": f.delay, "status": f.status, "location": f.location}
+                 "delay": f.delay, "status": f.status, "location": f.location,
+                 "param": f.param}
                 for f in self.faults]
 
 
@@ -1831,6 +1837,9 @@ def fault_response(fault, penalty, req):
         retry = math.ceil(fault.delay) if fault.delay is not None else penalty
         return json_response(429, rest_body([err_item("CMN-301", "Request rate exceeded")]),
                              headers=[("Retry-After", str(retry))])
+    if fault.kind == "cmn101":
+        # a request-level "bad value"; the cmn101_status switch may make it 403
+        return json_response(400, rest_body([invalid(fault.param)]))
     if fault.kind == "nonjson":
         html = b"<html><head><title>Maintenance</title></head>" \
                b"<body><h1>Service maintenance</h1></body></html>"
@@ -2480,7 +2489,7 @@ class Emulator:
     """All state, one lock, and the pipeline every API request goes through:
     rate limit -> fault -> (delay) -> bearer check -> endpoint -> log."""
 
-    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset", "redirect")
+    IMMEDIATE_FAULTS = ("503", "500", "429", "nonjson", "reset", "redirect", "cmn101")
 
     def __init__(self, cfg, client_secret, jwt):
         self.lock = threading.RLock()
@@ -2560,7 +2569,8 @@ class Emulator:
         if not decision.allowed:
             resp = rate_limited(decision)
         elif fault and fault.kind in self.IMMEDIATE_FAULTS:
-            resp = fault_response(fault, self.limiter.penalty, req)
+            resp = self.behaviour.adjust(req, fault_response(fault, self.limiter.penalty,
+                                                             req))
         else:
             if fault and fault.kind == "delay":
                 time.sleep(fault.delay)

@@ -1390,6 +1390,22 @@ class BehaviourTests(EmuCase):
         log = self.emu.ctl("GET", "log")["requests"]
         self.assertEqual(log[-1]["fault"], "redirect")
 
+    def test_cmn101_fault(self):
+        self.emu.ctl("POST", "fault", {"kind": "cmn101", "param": ""}, expect=400)
+        self.emu.ctl("POST", "fault", {"kind": "cmn101", "count": 1,
+                                       "path_prefix": ACCT + "/extension-bulk-update"})
+        bad = self.api("POST", ACCT + "/extension-bulk-update", {"records": [{"id": "101"}]})
+        self.assertEqual((bad.status, bad.json["errorCode"],
+                          bad.json["errors"][0]["parameterName"]),
+                         (400, "CMN-101", "contact.department"))
+        self.assertEqual(self.emu.state()["tasks"], [])           # not processed
+        self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
+        self.emu.ctl("POST", "fault", {"kind": "cmn101", "param": "contact.jobTitle"})
+        bad = self.api("GET", ACCT + "/extension")
+        self.assertEqual((bad.status, bad.json["errors"][0]["parameterName"]),
+                         (403, "contact.jobTitle"))
+        self.assertStatus(self.api("GET", ACCT + "/extension"), 200)
+
 
 class ControlTests(EmuCase):
 

@@ -289,6 +289,43 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertNotIn("di.dis@example.test", self.emu.users_by_email())
         self.assertEqual([r for r in self.requests(seq) if r["status"] == 404], [])
 
+    def test_cmn101_as_403_is_a_data_error_and_the_push_goes_on(self):
+        """CMN-101 (a bad value) comes as 400 or 403: as 403 it is still
+        that request's data error, not an authorization failure that stops
+        the push: the next round pushes the other users."""
+        self.start_emulator({
+            "free_extensions": {"count": 3, "start": 681},
+            "extensions": [{"id": 680, "extensionNumber": "680", "status": "Enabled",
+                            "contact": {"firstName": "Old", "lastName": "Name",
+                                        "email": "cm.linked@example.test"}}]})
+        self.add(person("cm.a", self.ou))
+        conf = self.conf()
+        self.once(conf)
+        self.emu.call("POST", "/_emu/behaviour", {"cmn101_status": 403})
+        self.emu.call("POST", "/_emu/fault", {
+            "kind": "cmn101", "count": 1, "param": "contact.department",
+            "path_prefix": "/restapi/v1.0/account/~/extension-bulk-update"})
+        seq = self.emu.last_seq()
+        self.set_attr("cm.a", "department", "Sales")
+        self.add(person("cm.linked", self.ou))
+        out = self.once(conf, expect=1)
+        s = summaries(out, "incremental")[0]
+        self.assertEqual((s["linked"], s["updated"], s["failed"]), ("1", "1", "1"), out)
+        self.assertEqual([r["status"] for r in self.requests(
+            seq, "POST", "/restapi/v1.0/account/~/extension-bulk-update")], [403, 202])
+        self.assertEqual(self.requests(seq, "POST", "/restapi/oauth"), [])  # no new login
+        self.assertEqual(self.ext("cm.linked@example.test")["contact"]["firstName"],
+                         "Cm.linked")
+        self.assertEqual(self.ext("cm.a@example.test")["contact"]["department"], "Eng")
+        rc, failed = self.run_cmd([RINGSYNCCTL, "-c", conf, "users", "--failed"])
+        self.assertEqual(rc, 0, failed)
+        self.assertRegex(failed, r"email=cm\.a@example\.test .*error=.*department")
+        self.assertNotIn("auth_failed", out)
+        # The AD value changes again: pushed.
+        self.set_attr("cm.a", "department", "Support")
+        out = self.once(conf)
+        self.assertEqual(self.ext("cm.a@example.test")["contact"]["department"], "Support")
+
     def test_updates_only_changed_users(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 301}})
         self.add(person("erin", self.ou), person("frank", self.ou), person("gina", self.ou))
