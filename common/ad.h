@@ -161,6 +161,27 @@ void ad_disconnect(struct ad *ad);
 const struct ad_dc_info *ad_dc(const struct ad *ad);
 /* ad_deleted_visible: can the account see CN=Deleted Objects? (-1 unknown) */
 int ad_deleted_visible(const struct ad *ad);
+
+/* What an administrator names a user by (ad_find_kind). */
+enum ad_find_by {
+	AD_FIND_GUID,   /* an objectGUID in its string form */
+	AD_FIND_DN,     /* has an '=' */
+	AD_FIND_MAIL,   /* has an '@': mail or userPrincipalName */
+	AD_FIND_SAM,    /* anything else: sAMAccountName */
+};
+enum ad_find_by ad_find_kind(const char *name);
+
+/*
+ * ad_find_user: the user name names (ad_find_kind), anywhere in the
+ * domain, with attrs besides those ad_entry needs; a synchronous search
+ * for ringsyncctl, bounded by [ldap] timeout. 1 found (e filled: clear
+ * it), 0 none, 2 more than one, -1 with err.
+ */
+int ad_find_user(struct ad *ad, const char *name, const char *const *attrs,
+    size_t nattrs, struct ad_entry *e, char *err, size_t errlen);
+/* ad_filter_matches: does the entry at dn match filter? 1, 0, or -1. */
+int ad_filter_matches(struct ad *ad, const char *dn, const char *filter,
+    char *err, size_t errlen);
 /* ad_op_counts: LDAP requests sent since ad_new (a paged search: one a page). */
 void ad_op_counts(const struct ad *ad, unsigned long long *search,
     unsigned long long *modify, unsigned long long *bind);

@@ -53,6 +53,16 @@ struct conn {
 
 struct notify;
 
+#define AD_MSG_ATTRS_MAX 64     /* attributes of an entry converted */
+
+/*
+ * ad_msg_entry: one SearchResultEntry as an ad_entry (ad_entry_build with
+ * required_attr); *dn the entry's DN (owned by the caller; NULL when the
+ * entry has none). 0, or -1: e is not filled.
+ */
+int ad_msg_entry(LDAP *ld, LDAPMessage *msg, const char *required_attr,
+    struct ad_entry *e, char **dn);
+
 struct ad {
 	struct ev_loop *loop;   /* not owned */
 	const struct config *cfg; /* borrowed from the daemon */

@@ -253,36 +253,11 @@ in_scope(const struct ad_scan *s, const struct ad_entry *e)
 static void
 convert(struct ad_scan *s, LDAP *ld, LDAPMessage *msg)
 {
-	struct ad_raw raw[MAX_ATTRS];
-	BerVarray vals[MAX_ATTRS];
-	struct berval dnbv, name;
-	char names[MAX_ATTRS][128], *dn;
-	BerElement *ber = NULL;
 	struct ad_entry e;
-	size_t n = 0;
-	int rc;
+	char *dn = NULL;
+	int rc = ad_msg_entry(ld, msg, s->required_attr, &e, &dn);
 
-	memset(vals, 0, sizeof(vals));
-
-	if (ldap_get_dn_ber(ld, msg, &ber, &dnbv) != LDAP_SUCCESS) {
-		ber_free(ber, 0);
-		s->ops->skipped(s->arg, "-", "entry without a DN");
-		return;
-	}
-	dn = xstrndup(dnbv.bv_val, dnbv.bv_len);
-	while (n < MAX_ATTRS) {
-		rc = ldap_get_attribute_ber(ld, msg, ber, &name, &vals[n]);
-		if (rc != LDAP_SUCCESS || name.bv_val == NULL)
-			break;
-		snprintf(names[n], sizeof(names[n]), "%.*s", (int)name.bv_len,
-		    name.bv_val);
-		raw[n].attr = names[n];
-		raw[n].val = vals[n] ? vals[n][0].bv_val : NULL;
-		raw[n].len = vals[n] && vals[n][0].bv_val ? vals[n][0].bv_len : 0;
-		n++;
-	}
-	ber_free(ber, 0);
-	if (ad_entry_build(&e, dn, raw, n, s->required_attr) == 0) {
+	if (rc == 0) {
 		e.deleted = e.deleted || s->phase == PHASE_DELETED;
 		if (in_scope(s, &e)) {
 			if (s->paused)
@@ -290,13 +265,13 @@ convert(struct ad_scan *s, LDAP *ld, LDAPMessage *msg)
 			else
 				s->ops->entry(s->arg, &e);
 		}
+		ad_entry_clear(&e);
+	} else if (dn == NULL) {
+		s->ops->skipped(s->arg, "-", "entry without a DN");
 	} else {
 		s->ops->skipped(s->arg, dn, "no usable objectGUID, uSNChanged or "
 		    "userAccountControl");
 	}
-	ad_entry_clear(&e);
-	for (size_t i = 0; i < n; i++)
-		ber_memfree(vals[i]);
 	free(dn);
 }
 
