@@ -110,6 +110,8 @@ static const struct key keys[] = {
 	  0, 1, MAX_DURATION, "time between imports of numbers" },
 	{ "sync", "full_sync_interval", T_DURATION, F(sync.full_sync_interval),
 	  "1d", 0, 60, MAX_DURATION, "time between full scans" },
+	{ "sync", "history", T_DURATION, F(sync.history), "90d", 0, 0,
+	  MAX_DURATION, "how long the changes made for each user are kept" },
 	{ "sync", "create_users", T_BOOL, F(sync.create_users), "yes", 0, 0, 0,
 	  "create phone users for new AD users" },
 	{ "sync", "deactivate", T_DEACTIVATE, F(sync.deactivate), "disable", 0,

@@ -64,6 +64,7 @@ struct config {
 	} telephony;
 	struct config_sync {
 		unsigned int interval, import_interval, full_sync_interval; /* s */
+		unsigned int history; /* s: ringsyncctl history; 0: none kept */
 		int create_users, dry_run;
 		enum config_deactivate deactivate;
 		struct config_threshold max_deactivations;

@@ -230,6 +230,8 @@ push_to_json(const struct record_push *p)
 		w_str(o, "pushed", p->pushed);
 	if (p->failed[0])
 		w_str(o, "failed", p->failed);
+	if (p->profile != NULL)
+		json_object_set(o, "profile", p->profile);
 	w_error(o, &p->err);
 	return o;
 }
@@ -340,6 +342,8 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->push.creating = r_bool(&p, "creating");
 	r_hash(&p, "pushed", u->push.pushed);
 	r_hash(&p, "failed", u->push.failed);
+	if (r_get(&p, "profile") != NULL)
+		u->push.profile = r_strings(&p, r_get(&p, "profile"), "profile");
 	r_error(&p, &u->push.err);
 	u->imp.enabled = r_bool(&i, "enabled");
 	u->imp.link = r_uint(&i, "link");
@@ -407,6 +411,7 @@ record_user_clear(struct record_user *u)
 	free(u->push.scim_id);
 	free(u->push.ext_id);
 	free(u->push.err.msg);
+	json_decref(u->push.profile);
 	free(u->imp.ext_id);
 	free(u->imp.paired);
 	free(u->imp.direct_number);

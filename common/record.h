@@ -71,6 +71,8 @@ struct record_push {
 	int creating;                 /* a create was sent and not yet answered */
 	char pushed[PROFILE_HASH_LEN + 1]; /* hash of the profile last pushed */
 	char failed[PROFILE_HASH_LEN + 1]; /* hash that got a data error */
+	json_t *profile;              /* owned: the profile last pushed (field ->
+	                               * value), or NULL: not known */
 	struct record_error err;
 };
 
@@ -342,6 +344,50 @@ int record_member_del(struct store_txn *txn, const char *guid, char *err,
     size_t errlen);
 /* record_members_clear: the scope is gone: every member with it. */
 int record_members_clear(struct store_txn *txn, char *err, size_t errlen);
+
+/*
+ * The history (history: "objectGUID/stamp" -> a change made for the
+ * user): what the pusher, the importer and the writer did, kept for
+ * [sync] history and at most RECORD_HISTORY_CAP entries a user.
+ */
+#define RECORD_HISTORY_CAP 100
+
+struct record_event {
+	char guid[AD_GUID_LEN + 1];
+	unsigned long long stamp;     /* when (record_stamp: microseconds) */
+	unsigned long long cycle;     /* the cycle that made it; 0: none */
+	char *what;                   /* owned: created, linked, updated, ... */
+	json_t *changes;              /* owned: name -> [old, new] (JSON null:
+	                               * none), or NULL */
+	char *detail;                 /* owned: ids, reason; or NULL */
+};
+
+typedef int record_event_cb(const struct record_event *ev, void *arg);
+
+/*
+ * record_event_add: ev (its guid, what, changes, detail; stamped now)
+ * into the history, then guid's entries beyond cap and older than
+ * keep_before (Unix seconds; 0: any age) deleted. 0, or -1 with err.
+ */
+int record_event_add(struct store_txn *txn, struct record_event *ev,
+    unsigned int cap, long long keep_before, char *err, size_t errlen);
+/* record_events_walk: guid's entries, oldest first; 0, 1 stopped, -1. */
+int record_events_walk(struct store_txn *txn, const char *guid,
+    record_event_cb *cb, void *arg);
+/*
+ * record_events_prune: delete up to max entries (of any user) older than
+ * before (Unix seconds); *deleted says how many. 0, or -1 with err.
+ */
+int record_events_prune(struct store_txn *txn, long long before, size_t max,
+    size_t *deleted, char *err, size_t errlen);
+void record_event_clear(struct record_event *ev);
+/* record_event_changes: name -> [old, new] for every name whose value
+ * differs between was and now (objects of strings, NULL: empty); NULL
+ * when none differs. A new reference. */
+json_t *record_event_changes(const json_t *was, const json_t *now);
+/* record_event_values: name -> [new] (the value before not known) for
+ * every non-empty value of now; NULL when there is none. */
+json_t *record_event_values(const json_t *now);
 
 /*
  * record_migrate: rewrite the records of a store of schema version from

@@ -31,14 +31,14 @@
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
-	"seen", "members",
+	"seen", "members", "history",
 };
 
 struct store {
 	MDB_env *env;          /* owned */
 	MDB_dbi dbi[STORE_NDB];
-	int absent;            /* read-only open of an older store: the
-	                        * members database is not there yet (empty) */
+	unsigned int absent;   /* read-only open of an older store: the
+	                        * databases (1 << db) not there yet (empty) */
 	int lock_fd;           /* owned; -1 for read-only opens */
 	int rdonly;
 	int writing;           /* a write transaction of ours is open */
@@ -249,8 +249,9 @@ open_dbs(struct store *st, char *err, size_t errlen)
 	for (int i = 0; i < STORE_NDB; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], st->rdonly ? 0 : MDB_CREATE,
 		    &st->dbi[i]);
-		if (rc == MDB_NOTFOUND && st->rdonly && i == STORE_MEMBERS) {
-			st->absent = 1; /* version 2: read as empty */
+		if (rc == MDB_NOTFOUND && st->rdonly && (i == STORE_MEMBERS ||
+		    i == STORE_HISTORY)) {
+			st->absent |= 1u << i; /* an older store: read as empty */
 			continue;
 		}
 		if (rc == MDB_NOTFOUND && st->rdonly) {
@@ -517,7 +518,7 @@ store_get(struct store_txn *txn, enum store_db db, const char *key,
 
 	if (k.mv_size == 0 || k.mv_size > 511)
 		return -1;
-	if (db == STORE_MEMBERS && txn->st->absent)
+	if (txn->st->absent & (1u << db))
 		return 1;
 	touch(txn->st);
 	rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
@@ -553,7 +554,7 @@ store_count(struct store_txn *txn, enum store_db db, size_t *n)
 {
 	MDB_stat ms;
 
-	if (db == STORE_MEMBERS && txn->st->absent) {
+	if (txn->st->absent & (1u << db)) {
 		*n = 0;
 		return 0;
 	}
@@ -623,7 +624,7 @@ store_iter_open(struct store_txn *txn, enum store_db db, const char *start,
 	MDB_cursor *cur;
 
 	*out = NULL;
-	if (db == STORE_MEMBERS && txn->st->absent) {
+	if (txn->st->absent & (1u << db)) {
 		*out = xcalloc(1, sizeof(**out)); /* an empty walk */
 		return 0;
 	}

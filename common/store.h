@@ -39,6 +39,7 @@ enum store_db {
 	STORE_EMAILS,   /* lower-cased email -> objectGUID (the join key) */
 	STORE_SEEN,     /* objectGUIDs seen by the running full scan */
 	STORE_MEMBERS,  /* objectGUID -> the scope group bringing it in (v3) */
+	STORE_HISTORY,  /* objectGUID/stamp -> a change made for the user */
 	STORE_NDB
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "schema.h"
@@ -76,6 +77,48 @@ sync_user_failed(struct sync *s, struct cycle *c, const char *dn, const char *em
 	    log_q(dn), log_q(email), log_q(attr), log_q(value));
 }
 
+void
+sync_history(struct sync *s, struct store_txn *txn, const char *guid,
+    unsigned long long cycle, const char *what, json_t *changes,
+    const char *detail)
+{
+	struct record_event ev = { .cycle = cycle, .what = (char *)what,
+		.changes = changes, .detail = (char *)detail };
+	unsigned int keep = s->cfg->sync.history;
+	char err[256];
+
+	if (keep > 0 && !s->dry_run && guid != NULL) {
+		snprintf(ev.guid, sizeof(ev.guid), "%s", guid);
+		if (record_event_add(txn, &ev, RECORD_HISTORY_CAP,
+		    (long long)time(NULL) - (long long)keep, err, sizeof(err)) < 0)
+			log_err("cannot record the history of a user guid=%s error=%s",
+			    log_q(guid), log_q(err));
+	}
+	json_decref(changes);
+}
+
+/*
+ * history_prune: a full cycle drops the history older than [sync] history
+ * (all of it when none is kept), at most HISTORY_PRUNE_MAX entries a
+ * cycle, so that a first prune of a large store does not hold the
+ * transaction long; the next full cycle goes on.
+ */
+#define HISTORY_PRUNE_MAX 50000
+
+static void
+history_prune(struct sync *s, struct store_txn *txn, long long now)
+{
+	unsigned int keep = s->cfg->sync.history;
+	size_t n;
+	char err[256];
+
+	if (record_events_prune(txn, keep > 0 ? now - (long long)keep : now + 1,
+	    HISTORY_PRUNE_MAX, &n, err, sizeof(err)) < 0)
+		log_err("cannot prune the history error=%s", log_q(err));
+	else if (n > 0)
+		log_info("history pruned entries=%zu older_than=%us", n, keep);
+}
+
 static const char *
 result_name(const struct cycle *c)
 {
@@ -133,6 +176,8 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 		log_err("cannot record the cycle error=%s", log_q(err));
 		store_abort(txn);
 	} else {
+		if (c->full)
+			history_prune(s, txn, now);
 		sync_txn_commit(s, txn);
 	}
 }

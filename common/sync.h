@@ -108,6 +108,9 @@ int sync_users_list(struct store *st, int failed_only,
     void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
     char *err, size_t errlen);
 
+/* sync_lower_dup: an email as the store keys it (lower case), owned. */
+char *sync_lower_dup(const char *s);
+
 /* The store's figures for ringsyncctl status. */
 struct sync_counts {
 	unsigned int users, linked, failed, held;

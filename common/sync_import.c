@@ -191,7 +191,7 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	struct sync *s = im->s;
 	char *owner = record_email_owner(txn, x->email), err[256];
 	const char *link;
-	char id[32];
+	char id[32], detail[96];
 	struct record_user u;
 	int linked = 0;
 
@@ -213,6 +213,9 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		s->ic.linked++;
 		log_info("phone user linked by import dn=%s email=%s ext_id=%s",
 		    log_q(u.ad.dn), log_q(x->email), id);
+		snprintf(detail, sizeof(detail), "by import (the extension list), "
+		    "ext_id=%s%s", id, x->enabled ? "" : " (not enabled)");
+		sync_history(s, txn, u.guid, s->ic.id, "linked", NULL, detail);
 	} else if ((link = record_user_ext_id(&u)) == NULL) {
 		/* The pusher's SCIM user, with this email: its extension. */
 		util_str_set(&u.imp.ext_id, id);

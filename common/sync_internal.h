@@ -26,7 +26,6 @@ unsigned int sync_count_linked(struct store_txn *txn);
 int sync_held_each(struct store_txn *txn, int release, unsigned int *n,
     char *err, size_t errlen);
 unsigned long long sync_next_seq(void);
-char *sync_lower_dup(const char *s);
 
 /* sync_plan.c: pure decisions. */
 enum scan_action {

@@ -204,6 +204,33 @@ save_user(struct push *p, struct store_txn *txn, struct item *it)
 }
 
 /*
+ * pushed_profile: the profile the item pushed is the one last pushed now;
+ * the history says what changed from the one before (what, its detail).
+ */
+static void
+pushed_profile(struct push *p, struct store_txn *txn, struct item *it,
+    const char *what, const char *detail)
+{
+	json_t *was = it->u.push.profile;
+	int created = strcmp(what, "created") == 0;
+	json_t *changes;
+	char more[256];
+
+	if (was == NULL && !created) {
+		changes = record_event_values(it->o.profile);
+		snprintf(more, sizeof(more), "%s (the values pushed before are not "
+		    "known)", detail);
+		detail = more;
+	} else
+		changes = record_event_changes(was, it->o.profile);
+	if (changes != NULL || was == NULL || strcmp(what, "updated") != 0)
+		sync_history(p->s, txn, it->o.guid, it->o.cycle, what, changes,
+		    detail);
+	it->u.push.profile = it->o.profile ? json_deep_copy(it->o.profile) : NULL;
+	json_decref(was);
+}
+
+/*
  * phone_failure: log a phone-side failure of a user, naming the AD
  * attribute and value when the API named a field.
  */
@@ -394,6 +421,7 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	struct item *it = arg;
 	struct push *p = it->p;
 	struct store_txn *txn = sync_txn_begin(p->s);
+	char detail[160];
 
 	if (txn != NULL) {
 		if (e->kind == PHONE_OK && user != NULL) {
@@ -410,6 +438,10 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			p->s->c.created++;
 			log_info("phone user created dn=%s email=%s scim_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
+			json_decref(it->u.push.profile);
+			it->u.push.profile = NULL;
+			snprintf(detail, sizeof(detail), "scim_id=%s", user->id);
+			pushed_profile(p, txn, it, "created", detail);
 		} else {
 			/* The server may have created it: the next try searches. */
 			it->u.push.creating = e->may_have_acted;
@@ -465,6 +497,7 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	struct item *it = arg;
 	struct push *p = it->p;
 	struct store_txn *txn;
+	char detail[160];
 
 	if (e->kind == PHONE_OK && user == NULL) {
 		create(it);
@@ -481,6 +514,10 @@ find_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			p->s->c.linked++;
 			log_info("phone user linked by email dn=%s email=%s scim_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(user->id));
+			snprintf(detail, sizeof(detail), "by email, scim_id=%s%s",
+			    user->id, user->active ? "" : " (inactive)");
+			sync_history(p->s, txn, it->o.guid, it->o.cycle, "linked", NULL,
+			    detail);
 		} else {
 			it->u.push.creating = it->was_creating; /* a search creates nothing */
 			settle(p, txn, it, e);
@@ -499,6 +536,8 @@ static void
 bulk_result(struct push *p, struct store_txn *txn, struct item *it,
     const struct phone_bulk_result *r)
 {
+	char detail[160];
+
 	if (!r->ok) {
 		settle(p, txn, it, &r->err);
 		return;
@@ -510,10 +549,19 @@ bulk_result(struct push *p, struct store_txn *txn, struct item *it,
 		log_info("phone user deactivated reason=%s dn=%s email=%s ext_id=%s",
 		    log_q(it->o.reason), log_q(it->o.dn), log_q(it->o.email),
 		    log_q(it->u.push.ext_id));
+		snprintf(detail, sizeof(detail), "reason=%s ext_id=%s",
+		    it->o.reason ? it->o.reason : "-",
+		    it->u.push.ext_id ? it->u.push.ext_id : "-");
+		sync_history(p->s, txn, it->o.guid, it->o.cycle, "deactivated", NULL,
+		    detail);
 	} else {
+		snprintf(detail, sizeof(detail), "ext_id=%s",
+		    it->u.push.ext_id ? it->u.push.ext_id : "-");
 		if (!it->u.push.active)
 			log_info("phone user enabled again dn=%s email=%s ext_id=%s",
 			    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.ext_id));
+		pushed_profile(p, txn, it, it->u.push.active ? "updated" : "enabled",
+		    detail);
 		it->u.push.active = 1;
 		snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
 		p->s->c.updated++;
@@ -584,6 +632,7 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	struct item *it = arg;
 	struct push *p = it->p;
 	struct store_txn *txn = sync_txn_begin(p->s);
+	char detail[160];
 
 	(void)user;
 	if (txn != NULL) {
@@ -591,6 +640,14 @@ delete_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			log_info("phone user deleted (deactivate = delete) reason=%s dn=%s "
 			    "email=%s scim_id=%s", log_q(it->o.reason), log_q(it->o.dn),
 			    log_q(it->o.email), log_q(it->u.push.scim_id));
+			snprintf(detail, sizeof(detail), "reason=%s scim_id=%s%s",
+			    it->o.reason ? it->o.reason : "-",
+			    it->u.push.scim_id ? it->u.push.scim_id : "-",
+			    e->kind == PHONE_NOT_FOUND ? " (already gone)" : "");
+			sync_history(p->s, txn, it->o.guid, it->o.cycle, "deleted", NULL,
+			    detail);
+			json_decref(it->u.push.profile);
+			it->u.push.profile = NULL;
 			util_str_set(&it->u.push.scim_id, NULL);
 			util_str_set(&it->u.push.ext_id, NULL);
 			it->u.push.active = 0;

@@ -127,6 +127,15 @@ int sync_txn_commit(struct sync *s, struct store_txn *txn);
 /* sync.c: log a per-user error (docs/behaviour.md) and count it in c. */
 void sync_user_failed(struct sync *s, struct cycle *c, const char *dn,
     const char *email, const char *attr, const char *value, const char *msg);
+/*
+ * sync.c: a change made for the user into its history ([sync] history;
+ * nothing in a dry run): the cycle that made it, what, the changes
+ * (stolen; NULL: none) and a detail (or NULL). A failure is logged; the
+ * change itself stands.
+ */
+void sync_history(struct sync *s, struct store_txn *txn, const char *guid,
+    unsigned long long cycle, const char *what, json_t *changes,
+    const char *detail);
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */
 const char *sync_field_attr(const struct sync *s, const char *field);
 

@@ -54,6 +54,40 @@ job_free(struct wjob *j)
 }
 
 /*
+ * written_changes: attribute -> [as last given, now] of a write-back, or
+ * [now] for an attribute ringsync never gave AD (its value before is not
+ * known: the writer compares but does not keep it).
+ */
+static json_t *
+written_changes(const json_t *given, const json_t *now)
+{
+	json_t *was = json_object(), *same = json_object(), *fresh = json_object();
+	json_t *v, *changes, *set;
+	const char *k;
+
+	json_object_foreach((json_t *)now, k, v) {
+		json_t *o = json_object_get(given, k);
+
+		if (o != NULL) {
+			json_object_set(was, k, o);
+			json_object_set(same, k, v);
+		} else
+			json_object_set(fresh, k, v);
+	}
+	changes = record_event_changes(was, same);
+	set = record_event_values(fresh);
+	if (changes == NULL)
+		changes = json_incref(set);
+	else if (set != NULL)
+		json_object_update(changes, set);
+	json_decref(set);
+	json_decref(was);
+	json_decref(same);
+	json_decref(fresh);
+	return changes;
+}
+
+/*
  * record: one result, in txn: the writer's part of the user record (what
  * AD was last given, the write-back lane's error), and the queue entry
  * done.
@@ -68,6 +102,9 @@ record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 	if (record_user_get(txn, j->guid, &u, NULL, 0) != 0)
 		return; /* the user is gone: the entry goes with it */
 	if (j->ok) {
+		if (j->changed > 0)
+			sync_history(w->s, txn, u.guid, w->s->ic.id, "written back",
+			    written_changes(u.wb.attrs, j->attrs), NULL);
 		json_object_update(u.wb.attrs, j->attrs);
 		record_error_clear(&u.wb.err);
 		if (j->changed > 0) {

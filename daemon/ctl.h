@@ -67,6 +67,18 @@ int ctl_users(const struct config *cfg, int failed_only);
  */
 int ctl_release(const struct config *cfg);
 
+/*
+ * ctl_user_guid: the objectGUID of the user name names (an sAMAccountName,
+ * a mail address, a DN or an objectGUID): from the store when it knows the
+ * name, else through one AD search. 1 found, 0 no such user, -2 the name
+ * fits several AD users, -1 AD cannot be asked; err says which.
+ */
+int ctl_user_guid(const struct config *cfg, struct store *st, const char *name,
+    char guid[37], char *err, size_t errlen);
+
+/* ctl_history: ringsyncctl history USER, read-only; 0, 1 no such user, 2, 3. */
+int ctl_history(const struct config *cfg, int argc, char **argv);
+
 /* ctl_schema: ringsyncctl schema; 0, 2 or 3. */
 int ctl_schema(const struct config *cfg);
 

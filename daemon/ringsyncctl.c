@@ -34,6 +34,9 @@ ctl_usage(FILE *f)
 	    "                      monitoring check: exit 0 OK, 1 WARNING, 2 CRITICAL\n"
 	    "  users [--failed]    one line per user: email, DN, phone id, state, "
 	    "last error\n"
+	    "  history USER        the changes made for USER (sAMAccountName, mail, "
+	    "DN or\n"
+	    "                      objectGUID), oldest first, with times and cycles\n"
 	    "  schema              fetch the phone system's user schema, custom "
 	    "fields and\n"
 	    "                      the AD attributes of class user; cache them for "
@@ -188,6 +191,7 @@ static const struct command commands[] = {
 	{ "users", 0, run_users },
 	{ "release-deactivations", 0, run_release },
 	{ "schema", 1, run_schema },
+	{ "history", 1, ctl_history },
 	{ "auth", 1, ctl_auth },
 };
 

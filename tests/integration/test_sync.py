@@ -1,5 +1,6 @@
 """The sync engine end to end (issue #5): a throwaway Samba AD DC, the
 phone-API emulator and the real ringsyncd, asserting on both sides."""
+import base64
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import time
 import unittest
+import uuid
 
 import rstest
 import samba_fixture
@@ -426,6 +428,73 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.once(conf)
         self.assertEqual(self.ext("hank@example.test")["status"], "Enabled")
         self.assertEqual(len(self.emu.users_by_email()), 3)   # nothing created twice
+
+    def guid(self, cn):
+        raw = self.dc.search(self.dn(cn), attrs=["objectGUID"])[0]["objectguid"][0]
+        return str(uuid.UUID(bytes_le=base64.b64decode(raw)))
+
+    def history(self, conf, user, expect=0):
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "history", user])
+        self.assertEqual(rc, expect, out)
+        return out
+
+    def test_history_of_a_user(self):
+        self.start_emulator({
+            "free_extensions": {"count": 5, "start": 601},
+            "inventory_numbers": {"count": 2, "start": "+16505552000"},
+            "extensions": [{"id": 650, "extensionNumber": "650", "status": "Enabled",
+                            "contact": {"firstName": "Lee", "lastName": "Sync",
+                                        "email": "lee@example.test"}}]})
+        self.add(person("kim", self.ou, sAMAccountName="kim.hist"),
+                 person("lee", self.ou, sAMAccountName="lee.hist"))
+        conf = self.conf()
+        self.once(conf)
+        self.set_attr("kim", "department", "Sales")
+        self.once(conf)
+        self.set_attr("kim", "userAccountControl", "514")
+        self.once(conf)
+        kim = self.ext("kim@example.test")
+        # The same history by sAMAccountName, mail, DN and objectGUID.
+        out = self.history(conf, "kim.hist")
+        for name in ("KIM@example.test", self.dn("kim").lower(), self.guid("kim").upper()):
+            self.assertEqual(self.history(conf, name), out)
+        events = [l.split()[1] for l in out.splitlines() if not l.startswith(" ")]
+        self.assertEqual(events, ["created", "written", "updated", "deactivated"], out)
+        lines = out.splitlines()
+        created = lines.index([l for l in lines if " created " in l][0])
+        self.assertIn("scim_id=%s" % kim["id"], lines[created])
+        self.assertIn('    department: (none) -> "Eng"', lines[created + 1:])
+        # The AD values before the first write-back are not known (the
+        # writer compares, it does not keep them).
+        self.assertIn('    telephoneNumber: ? -> "%s#%s"'
+                      % ((kim["directNumbers"] or [""])[0], kim["extensionNumber"]), lines)
+        self.assertIn('    ipPhone: ? -> "%s"' % kim["extensionNumber"], lines)
+        updated = lines.index([l for l in lines if " updated " in l][0])
+        self.assertEqual(lines[updated + 1:updated + 2], ['    department: "Eng" -> "Sales"'])
+        self.assertRegex(lines[updated],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ updated ext_id=%s$" % kim["id"])
+        self.assertIn("reason=disabled", [l for l in lines if " deactivated " in l][0])
+        # Linked by email: no created line; what the phone user held before
+        # ringsyncd's first update is not known, and the update says so.
+        lee = self.history(conf, "lee@example.test").splitlines()
+        self.assertEqual([l.split()[1] for l in lee if not l.startswith(" ")],
+                         ["linked", "updated", "written"], lee)
+        self.assertTrue(lee[0].endswith(" linked by email, scim_id=650"), lee)
+        self.assertTrue(lee[1].endswith(" updated ext_id=650 (the values pushed "
+                                        "before are not known)"), lee)
+        self.assertIn('    department: ? -> "Eng"', lee)
+        # Unknown user: exit 1, the message names it.
+        rc, err = self.run_cmd([RINGSYNCCTL, "-c", conf, "history", "nobody.here"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no user nobody.here", err)
+        # A user in AD whom the store has never seen: known, nothing recorded.
+        self.add(person("max", self.ou, sAMAccountName="max.hist"))
+        self.assertIn("no change recorded for max.hist", self.history(conf, "max.hist"))
+        # history = 0 keeps none, and a full cycle prunes what there was.
+        conf = self.conf(sync="history = 0")
+        out = self.once(conf, "--full-resync")
+        self.assertIn("history pruned entries=", out)
+        self.assertIn("[sync] history = 0 keeps none", self.history(conf, "kim.hist"))
 
     def test_deactivate_modes_delete_and_none(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 451}})
