@@ -108,6 +108,13 @@ int sync_users_list(struct store *st, int failed_only,
     void (*cb)(const struct sync_user_view *u, void *arg), void *arg,
     char *err, size_t errlen);
 
+struct record_user;
+/*
+ * sync_user_state: linked, deactivated, not-linked, inactive, creating or
+ * failed, as ringsyncctl users says.
+ */
+const char *sync_user_state(const struct record_user *u);
+
 /* sync_lower_dup: an email as the store keys it (lower case), owned. */
 char *sync_lower_dup(const char *s);
 

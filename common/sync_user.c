@@ -157,8 +157,8 @@ sync_count(struct store *st, struct sync_counts *out, char *err,
 	return rc;
 }
 
-static const char *
-user_state(const struct record_user *u)
+const char *
+sync_user_state(const struct record_user *u)
 {
 	if (u->push.creating)
 		return "creating";
@@ -198,7 +198,7 @@ list_cb(struct record_user *u, void *arg)
 	struct list *l = arg;
 	const struct record_error *e = record_user_error(u);
 	struct sync_user_view view = { u->guid, u->ad.dn, u->ad.email,
-		record_user_phone_id(u), user_state(u), e ? e->msg : NULL,
+		record_user_phone_id(u), sync_user_state(u), e ? e->msg : NULL,
 		record_user_ext_id(u), record_user_scim_id(u),
 		u->imp.direct_number, u->imp.extension_number, NULL };
 

@@ -2,7 +2,8 @@
  * ctl: what ringsyncctl's files share. ringsyncctl.c holds main, the
  * argument parsing, the dispatch and the helpers below; each command
  * group has its file: ctl_status.c (status), ctl_auth.c (auth login and
- * auth status), ctl_users.c (users, release-deactivations), ctl_schema.c
+ * auth status), ctl_users.c (users, release-deactivations), ctl_user.c
+ * (finding one user, history), ctl_explain.c (explain), ctl_schema.c
  * (schema). A command returns the program's exit status.
  */
 #ifndef RINGSYNC_CTL_H
@@ -75,6 +76,19 @@ int ctl_release(const struct config *cfg);
  */
 int ctl_user_guid(const struct config *cfg, struct store *st, const char *name,
     char guid[37], char *err, size_t errlen);
+
+/*
+ * ctl_store_guid: the objectGUID (owned) the store knows name by (an
+ * objectGUID of a user or of a history, a mail address, a DN), or NULL.
+ */
+char *ctl_store_guid(struct store *st, const char *name);
+
+/*
+ * ctl_explain: ringsyncctl explain USER, read-only: the store and one AD
+ * search; 0, 1 no such user, 2, 3 AD unreachable (what the store knows is
+ * printed).
+ */
+int ctl_explain(const struct config *cfg, int argc, char **argv);
 
 /* ctl_history: ringsyncctl history USER, read-only; 0, 1 no such user, 2, 3. */
 int ctl_history(const struct config *cfg, int argc, char **argv);

@@ -40,9 +40,8 @@ dn_cb(const struct sync_user_view *u, void *arg)
 		f->guid = xstrdup(u->guid);
 }
 
-/* store_guid: the objectGUID the store knows name by, or NULL. */
-static char *
-store_guid(struct store *st, const char *name)
+char *
+ctl_store_guid(struct store *st, const char *name)
 {
 	struct store_txn *txn;
 	struct record_user u;
@@ -88,7 +87,7 @@ ctl_user_guid(const struct config *cfg, struct store *st, const char *name,
 	struct ev_loop *loop;
 	struct ad *ad;
 	struct ad_entry e;
-	char *g = store_guid(st, name);
+	char *g = ctl_store_guid(st, name);
 	int rc;
 
 	if (g != NULL) {

@@ -34,6 +34,10 @@ ctl_usage(FILE *f)
 	    "                      monitoring check: exit 0 OK, 1 WARNING, 2 CRITICAL\n"
 	    "  users [--failed]    one line per user: email, DN, phone id, state, "
 	    "last error\n"
+	    "  explain USER        why USER is or is not in scope, linked, pushed: "
+	    "AD against\n"
+	    "                      the store, field by field; the outbox, errors, "
+	    "write-back\n"
 	    "  history USER        the changes made for USER (sAMAccountName, mail, "
 	    "DN or\n"
 	    "                      objectGUID), oldest first, with times and cycles\n"
@@ -192,6 +196,7 @@ static const struct command commands[] = {
 	{ "release-deactivations", 0, run_release },
 	{ "schema", 1, run_schema },
 	{ "history", 1, ctl_history },
+	{ "explain", 1, ctl_explain },
 	{ "auth", 1, ctl_auth },
 };
 

@@ -148,6 +148,14 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertIn(" scope_group=%s" % phones, self.line(out, "ann@"))
         self.assertIn(" scope_group=%s" % phones, self.line(out, "cat@"))
         self.assertNotIn("eve@", out)
+        # explain names the bringing group, or that none brings the user in.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "cat@example.test"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("    groups           member of %s\n" % phones, out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "eve@example.test"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("    groups           no: a member of none of the scope groups", out)
+        self.assertIn("In short: out of scope (in no scope group); ", out)
         # Direct add and remove; an add at depth 3; gus leaves one of his two.
         self.member("add", phones, self.dn("eve"))
         self.member("delete", phones, self.dn("ben"), self.dn("gus"))

@@ -496,6 +496,121 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertIn("history pruned entries=", out)
         self.assertIn("[sync] history = 0 keeps none", self.history(conf, "kim.hist"))
 
+    def explain(self, conf, user, expect=0):
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", user])
+        self.assertEqual(rc, expect, out)
+        return out
+
+    def section(self, out, title):
+        """The lines of one section of explain's output, its title first."""
+        lines = out.splitlines()
+        start = [i for i, l in enumerate(lines) if l.startswith(title)][0]
+        end = start + 1
+        while end < len(lines) and lines[end].startswith("    "):
+            end += 1
+        return lines[start:end]
+
+    def test_explain_a_user(self):
+        self.start_emulator({"free_extensions": {"count": 6, "start": 701}})
+        outside = "OU=x-explain,%s" % CORP
+        self.add(person("nia", self.ou, sAMAccountName="nia.expl"),
+                 person("oto", self.ou, sAMAccountName="oto.expl"),
+                 person("pat", self.ou, sAMAccountName="pat.expl", mail=None),
+                 person("rex", self.ou, sAMAccountName="rex.expl", description="skip"),
+                 person("dup1", self.ou, mail="same@example.test"),
+                 person("dup2", self.ou, mail="same@example.test"),
+                 person("sue", self.ou, sAMAccountName="sue.expl", st="Calif."),
+                 person("uli", outside, sAMAccountName="uli.expl"))
+        conf = self.conf(sync="max_deactivations = 1")
+        with open(conf) as f:
+            text = f.read()
+        self.write("ringsyncd.conf", text.replace("page_size = 50", "page_size = 50\n"
+                   "user_filter = (&(objectCategory=person)(objectClass=user)(mail=*)"
+                   "(!(description=skip)))"), 0o644)
+        self.once(conf, expect=1)                # sue and dup2 fail
+        nia = self.ext("nia@example.test")
+
+        # In scope, linked, up to date.
+        out = self.explain(conf, "nia.expl")
+        self.assertIn("    base_dn          yes: under " + self.ou, out)
+        self.assertIn("    user_filter      matches: ", out)
+        self.assertIn("    account          enabled", out)
+        self.assertIn("Phone user: linked", out)
+        self.assertIn('    ext_id           "%s"' % nia["id"], out)
+        self.assertIn('    department       "Eng"   same', out)
+        self.assertIn("Outbox: nothing waits", out)
+        self.assertIn("Errors: none", out)
+        wb = self.section(out, "Write-back")
+        self.assertIn('    ipPhone          "%s" / "%s" / "%s"' % ((nia["extensionNumber"],) * 3),
+                      wb)
+        self.assertTrue(out.endswith("In short: in scope; linked; the profile last "
+                                     "pushed is the one AD wants\n"), out)
+        # The same user by mail, DN and objectGUID.
+        for name in ("nia@example.test", self.dn("nia"), self.guid("nia")):
+            self.assertEqual(self.explain(conf, name).splitlines()[1:],
+                             out.splitlines()[1:])
+
+        # AD changed, not pushed yet: field by field.
+        self.set_attr("nia", "department", "Sales")
+        out = self.explain(conf, "nia.expl")
+        self.assertIn('    department       "Sales"   last pushed "Eng"', out)
+        self.assertIn("AD wants a profile not pushed yet", out)
+
+        # Each reason for being out of scope, named.
+        self.assertIn("out of scope (user_filter does not match)",
+                      self.explain(conf, "rex.expl"))
+        self.assertIn("out of scope (user_filter does not match)",
+                      self.explain(conf, "pat.expl"))    # no mail: (mail=*)
+        out = self.explain(conf, "uli.expl")
+        self.assertIn("    base_dn          no: not under " + self.ou, out)
+        self.assertIn("the store does not know this user yet", out)
+        # Of two users with one mail, the first scanned keeps it; the other
+        # is out of scope, naming the first.
+        outs = {cn: self.explain(conf, self.dn(cn)) for cn in ("dup1", "dup2")}
+        losers = [cn for cn in outs if "is also the mail of" in outs[cn]]
+        self.assertEqual(len(losers), 1, outs)
+        other = self.dn("dup1" if losers[0] == "dup2" else "dup2")
+        self.assertIn('"same@example.test" is also the mail of %s\n' % other,
+                      outs[losers[0]])
+        self.assertIn("in scope, but held back (its mail is also %s's); failed" % other,
+                      outs[losers[0]])
+        out = self.explain(conf, "sue.expl")
+        self.assertIn("    data             st Calif.: state must be a standard", out)
+        self.assertIn("In short: in scope, but held back (its st cannot be pushed); "
+                      "failed", out)
+        self.assertIn("Phone user: failed", out)
+        self.assertIn("    AD data          The st is invalid", out)
+
+        # Held deactivations: what waits, and why.
+        self.set_attr("nia", "userAccountControl", "514")
+        self.set_attr("oto", "userAccountControl", "514")
+        self.assertIn("deactivations held", self.once(conf))
+        out = self.explain(conf, "oto.expl")
+        self.assertIn("    account          disabled (userAccountControl 514): "
+                      "deactivate = disable", out)
+        self.assertIn("Outbox: a deactivation waits (reason=disabled)", out)
+        self.assertIn("    held: more deactivations than max_deactivations", out)
+        self.assertIn("out of scope (disabled in AD); linked", out)
+
+        # Unknown: exit 1. A deleted user is still explained by the store.
+        rc, err = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "nobody.here"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no user nobody.here", err)
+        self.dc.tool(["ldapdelete", self.dn("nia")])
+        out = self.explain(conf, "nia@example.test")
+        self.assertIn("AD: no such user in the domain (the store last saw it at %s)"
+                      % self.dn("nia"), out)
+        self.assertIn("In short: gone from AD; ", out)
+        # AD unreachable: what the store knows, and exit 3.
+        with open(conf) as f:
+            text = f.read()
+        bad = re.sub(r"uri = \S+", "uri = ldaps://127.0.0.1:9", text)
+        self.write("ringsyncd.conf", bad, 0o644)
+        out = self.explain(conf, "oto@example.test", expect=3)
+        self.assertIn("AD: cannot be asked: ", out)
+        self.assertIn("Outbox: a deactivation waits", out)
+        self.assertIn("In short: AD could not be asked; linked", out)
+
     def test_deactivate_modes_delete_and_none(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 451}})
         self.add(person("pia", self.ou), person("quin", self.ou))
