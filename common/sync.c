@@ -364,6 +364,7 @@ sync_scan_finished(struct sync *s)
 	else
 		summary(s, &s->c);
 	start_pending(s);
+	sync_reqs_check(s);
 	check_idle(s);
 }
 
@@ -397,6 +398,7 @@ sync_push_finished(struct sync *s)
 		s->summary_due = 0;
 		summary(s, &s->c);
 	}
+	sync_reqs_check(s);
 	check_idle(s);
 }
 
@@ -739,6 +741,7 @@ sync_free(struct sync *s)
 	ev_timer_stop(s->loop, &s->retry);
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ev_timer_stop(s->loop, &s->idle_timer);
+	sync_reqs_free(s);
 	ad_free(s->ad);
 	phone_free(s->phone);
 	json_decref(s->schema);

@@ -73,6 +73,28 @@ void sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg);
 void sync_request(struct sync *s, enum sync_kind kind);
 
 /*
+ * sync_user_request: process the user with objectGUID guid now
+ * (ringsyncctl sync): at the next scan (the caller then asks for one with
+ * sync_request, which may answer at once, AD being unreachable, so the
+ * request must be recorded first) read it from AD whatever the watermark
+ * says, decide as if AD had
+ * changed it, and push: a profile already pushed is pushed again (what
+ * the phone side changed is set back), a retry waiting for its time goes
+ * now, a failed push is tried again; a waiting deactivation (held or not)
+ * is left as it is. cb(ok, text, arg) once that scan has ended and the
+ * pusher is idle; text: "processed", "not found ...", or why not (AD
+ * unreachable, stopping). Returns the request (its owner is the engine
+ * until cb or sync_user_cancel), or NULL when the engine takes none
+ * (stopping, --once).
+ */
+struct sync_req;
+typedef void sync_user_cb(int ok, const char *text, void *arg);
+struct sync_req *sync_user_request(struct sync *s, const char *guid,
+    sync_user_cb *cb, void *arg);
+/* sync_user_cancel: forget the request; its cb never runs. */
+void sync_user_cancel(struct sync *s, struct sync_req *r);
+
+/*
  * sync_once: scan (full or incremental), push everything that can be
  * pushed now, import, write back, then cb with the --once status.
  */

@@ -53,6 +53,24 @@ void sync_plan_entry(const struct record_user *u, const struct ad_entry *e,
     const char *hash, const struct record_out *pending,
     struct scan_decision *out);
 
+/*
+ * sync_plan_requested: d (sync_plan_entry's decision, same arguments) for
+ * a user an operator asked to have processed now (ringsyncctl sync): an
+ * enabled user with a good profile is pushed even when nothing changed
+ * (reason "requested" for a linked one, "new" for another: a failed
+ * create is tried again); a waiting deactivation is kept as it is.
+ */
+void sync_plan_requested(const struct record_user *u, const struct ad_entry *e,
+    const char *hash, const struct record_out *pending,
+    struct scan_decision *d);
+
+/* A user asked for by ringsyncctl sync, as a scan reads it. */
+#define SYNC_ASKED_MAX 100          /* users per scan; more wait for the next */
+struct sync_asked {
+	char guid[AD_GUID_LEN + 1];
+	int found;                      /* the scan met it in AD, in scope */
+};
+
 enum push_action {
 	PUSH_DROP,        /* nothing to do any more: forget the entry */
 	PUSH_CREATE,      /* link by email, else create */

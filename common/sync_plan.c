@@ -75,6 +75,25 @@ sync_plan_entry(const struct record_user *u, const struct ad_entry *e,
 	}
 }
 
+void
+sync_plan_requested(const struct record_user *u, const struct ad_entry *e,
+    const char *hash, const struct record_out *pending,
+    struct scan_decision *d)
+{
+	if (e->deleted || e->disabled) {
+		/* A deactivation under way or held stays as it is: a request
+		 * never lets one past max_deactivations. */
+		if (d->action == SCAN_DEACTIVATE && pending != NULL && !pending->active)
+			d->action = SCAN_NONE;
+		return;
+	}
+	if (hash == NULL || d->action == SCAN_PUSH)
+		return; /* a data error, or pushed anyway */
+	d->action = SCAN_PUSH;
+	d->reason = u != NULL && record_user_phone_id(u) != NULL ? "requested" :
+	    "new";
+}
+
 enum push_action
 sync_plan_push(const struct record_out *o, const struct record_user *u, long long now)
 {
@@ -88,7 +107,8 @@ sync_plan_push(const struct record_out *o, const struct record_user *u, long lon
 		return PUSH_CREATE;
 	/* Pushed already (a link by import, or an older entry): only when
 	 * something differs, or the phone user is to be enabled again. */
-	if (record_user_active(u) && strcmp(u->push.pushed, o->hash) == 0)
+	if (record_user_active(u) && strcmp(u->push.pushed, o->hash) == 0 &&
+	    (o->reason == NULL || strcmp(o->reason, "requested") != 0))
 		return PUSH_DROP;
 	return PUSH_UPDATE;
 }

@@ -918,6 +918,7 @@ budget_wait(struct push *p)
 		return 0;
 	ev_timer_set(&p->wait, w < 0 ? 0.5 : w, 0.);
 	ev_timer_start(p->s->loop, &p->wait);
+	sync_reqs_check(p->s); /* a request whose user is done needs no wait */
 	return 1;
 }
 

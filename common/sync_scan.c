@@ -40,6 +40,12 @@ struct scan_ctx {
 	struct ad_member *added;          /* owned: new members to fetch */
 	size_t nadded, capadded, fetched;
 	int fetch_all;                    /* many new members: one scan of all */
+	/* The users ringsyncctl sync asked for (sync_req.c). */
+	struct sync_asked *asked;         /* owned, sorted */
+	size_t nasked;
+	int asking;                       /* the search for them runs */
+	int asked_sent, asked_done;
+	int only_asked;                   /* nothing else to scan: no watermark */
 };
 
 static struct store_txn *
@@ -179,7 +185,7 @@ data_error(struct scan_ctx *x, struct record_user *u, const char *email,
 /* decide: the user record updated and the entry's consequence queued. */
 static void
 decide(struct scan_ctx *x, struct record_user *u, int known,
-    const struct ad_entry *e, char *email)
+    const struct ad_entry *e, char *email, int requested)
 {
 	struct sync *s = x->s;
 	struct profile p = { 0 };
@@ -196,6 +202,9 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 	    0) == 0;
 	sync_plan_entry(known ? u : NULL, e, ok ? hash : NULL,
 	    has_pending ? &pending : NULL, &d);
+	if (requested)
+		sync_plan_requested(known ? u : NULL, e, ok ? hash : NULL,
+		    has_pending ? &pending : NULL, &d);
 	if (has_pending)
 		record_out_clear(&pending);
 	if (d.action == SCAN_NONE && !known && (e->deleted || e->disabled))
@@ -265,6 +274,25 @@ in_scope_groups(struct scan_ctx *x, const char *guid)
 		    x->res->nmembers, sizeof(key), member_cmp) != NULL;
 	}
 	return record_member_get(x->txn, guid, via) == 0;
+}
+
+/*
+ * asked_met: a user ringsyncctl sync asked for, now met in scope (by the
+ * range scan too: then it is decided once, and not searched for again)?
+ */
+static int
+asked_met(struct scan_ctx *x, const char *guid)
+{
+	struct sync_asked key, *a;
+
+	if (x->nasked == 0)
+		return 0;
+	snprintf(key.guid, sizeof(key.guid), "%s", guid);
+	a = bsearch(&key, x->asked, x->nasked, sizeof(*x->asked),
+	    (int (*)(const void *, const void *))strcmp);
+	if (a != NULL)
+		a->found = 1;
+	return a != NULL;
 }
 
 /* is_added: a new member of this cycle? (added is sorted: a diff's order) */
@@ -341,7 +369,7 @@ handle_entry(struct scan_ctx *x, const struct ad_entry *e)
 		memset(&u, 0, sizeof(u));
 		snprintf(u.guid, sizeof(u.guid), "%s", e->guid);
 	}
-	decide(x, &u, known, e, email);
+	decide(x, &u, known, e, email, asked_met(x, e->guid));
 	record_user_clear(&u);
 	free(email);
 }
@@ -549,6 +577,7 @@ scan_free(struct scan_ctx *x)
 	ad_scope_result_free(x->res);
 	record_scope_clear(&x->stored);
 	free(x->added);
+	free(x->asked);
 	free(x);
 }
 
@@ -758,6 +787,21 @@ scope_report(struct scan_ctx *x)
 
 static int start_ad_scan(struct scan_ctx *x, const char *filter);
 
+/* guid_term: the filter term (objectGUID=\\xx...) of guid at filter + o;
+ * returns the new end. */
+static size_t
+guid_term(char *filter, size_t o, const char *guid)
+{
+	unsigned char b[16];
+
+	if (ad_guid_parse(guid, b) < 0)
+		return o;
+	o += (size_t)sprintf(filter + o, "(objectGUID=");
+	for (int k = 0; k < 16; k++)
+		o += (size_t)sprintf(filter + o, "\\%02x", b[k]);
+	return o + (size_t)sprintf(filter + o, ")");
+}
+
 
 /* fetch_next: the next batch of new members, by objectGUID; 1 when sent. */
 static int
@@ -780,19 +824,47 @@ fetch_next(struct scan_ctx *x)
 		n = FETCH_BATCH;
 	filter = xmalloc(n * 64 + 4);
 	o += (size_t)sprintf(filter, "(|");
-	for (size_t i = 0; i < n; i++) {
-		unsigned char b[16];
-
-		if (ad_guid_parse(x->added[x->fetched + i].guid, b) < 0)
-			continue;
-		o += (size_t)sprintf(filter + o, "(objectGUID=");
-		for (int k = 0; k < 16; k++)
-			o += (size_t)sprintf(filter + o, "\\%02x", b[k]);
-		o += (size_t)sprintf(filter + o, ")");
-	}
+	for (size_t i = 0; i < n; i++)
+		o = guid_term(filter, o, x->added[x->fetched + i].guid);
 	sprintf(filter + o, ")");
 	x->fetched += n;
 	x->fetching = 1;
+	rc = start_ad_scan(x, filter);
+	free(filter);
+	return rc == 0 ? 1 : -1;
+}
+
+/*
+ * fetch_asked: after the cycle's other searches, the users ringsyncctl
+ * sync asked for, by objectGUID (user_filter and base_dn apply); 1 when
+ * sent, 0 when there are none, -1 when the search could not start.
+ */
+static int
+fetch_asked(struct scan_ctx *x)
+{
+	char *filter;
+	size_t o, n = 0;
+	int rc;
+
+	if (x->nasked == 0 || x->asked_sent)
+		return 0;
+	x->asked_sent = 1;
+	filter = xmalloc(x->nasked * 64 + 4);
+	o = (size_t)sprintf(filter, "(|");
+	for (size_t i = 0; i < x->nasked; i++)
+		if (!x->asked[i].found && ++n)
+			o = guid_term(filter, o, x->asked[i].guid);
+	sprintf(filter + o, ")");
+	if (n == 0) { /* the range scan met them all */
+		free(filter);
+		x->asked_done = 1;
+		return 0;
+	}
+	log_info("%sreading %zu users asked for by ringsyncctl sync",
+	    x->s->dry_run ? "dry run: " : "", n);
+	x->asking = 1;
+	x->fetching = 1;
+	x->fetch_all = 0; /* the new members' scan of all users is over */
 	rc = start_ad_scan(x, filter);
 	free(filter);
 	return rc == 0 ? 1 : -1;
@@ -811,8 +883,27 @@ conclude(struct scan_ctx *x)
 	}
 	scope_commit(x);
 	hold(x);
-	if (!x->failed && !s->dry_run)
+	if (!x->failed && !s->dry_run && !x->only_asked)
 		store_watermark(x);
+}
+
+/* asked_failure: why the asked-for users were not processed, or NULL. */
+static const char *
+asked_failure(const struct scan_ctx *x)
+{
+	const struct cycle *c = &x->s->c;
+
+	if (c->ad_down)
+		return "Active Directory could not be reached (see ringsyncd's log): "
+		    "nothing was done";
+	if (c->scope_failed)
+		return "the scope groups cannot be read (see ringsyncctl status): "
+		    "nothing was decided";
+	if (x->failed)
+		return "the state store refused a write (see ringsyncd's log)";
+	if (!x->asked_done)
+		return "the scan ended before it read the user (see ringsyncd's log)";
+	return NULL;
 }
 
 static void
@@ -820,6 +911,8 @@ scan_end(struct scan_ctx *x)
 {
 	struct sync *s = x->s;
 
+	if (x->nasked > 0)
+		sync_reqs_scanned(s, x->asked, x->nasked, asked_failure(x));
 	s->scan = NULL;
 	scan_free(x);
 	sync_scan_finished(s);
@@ -842,9 +935,12 @@ done_cb(void *arg, int ok, const char *err)
 		return;
 	}
 	page_cb(x);
+	if (x->asking)
+		x->asked_done = 1;
 	if (!x->fetching && x->res != NULL && !x->plan.full && !x->failed)
 		scope_diff(x);
-	if (!x->failed && (rc = fetch_next(x)) != 0) {
+	if (!x->failed && ((rc = fetch_next(x)) != 0 ||
+	    (rc = fetch_asked(x)) != 0)) {
 		if (rc > 0)
 			return; /* done_cb again at its end */
 		s->c.ad_down = 1;
@@ -1080,27 +1176,39 @@ scope_start(struct scan_ctx *x, int reread)
 void
 sync_scan_start(struct sync *s)
 {
-	struct scan_ctx *x;
+	struct scan_ctx *x = xcalloc(1, sizeof(*x));
 	int reread;
 
+	x->s = s;
+	x->nasked = sync_reqs_take(s, &x->asked);
 	if (connect_ad(s) < 0) {
-		sync_scan_finished(s);
+		scan_end(x);
 		return;
 	}
-	x = xcalloc(1, sizeof(*x));
-	x->s = s;
 	plan_scan(s, x);
 	reread = scope_plan(x);
 	if (!x->plan.full && x->plan.lower > x->plan.upper && !reread) {
-		scan_free(x); /* idle: nothing changed since the watermark */
-		sync_scan_finished(s);
-		return;
+		if (x->nasked == 0) {
+			scan_free(x); /* idle: nothing changed since the watermark */
+			sync_scan_finished(s);
+			return;
+		}
+		x->only_asked = 1; /* the stored scope holds: no group read */
 	}
 	for (size_t i = 0; i < s->cfg->push.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->push.v[i].value;
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;
 	s->scan = x;
+	if (x->only_asked) {
+		int rc = fetch_asked(x);
+
+		if (rc == 0)
+			conclude(x);
+		if (rc <= 0)
+			scan_end(x);
+		return;
+	}
 	if (s->cfg->ldap.groups.n > 0) {
 		if (scope_start(x, reread) < 0)
 			scan_end(x);

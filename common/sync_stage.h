@@ -110,6 +110,7 @@ struct sync {
 	struct sync_metrics metrics;
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
+	struct sync_req *reqs;        /* owned: ringsyncctl sync's, in order */
 	char err[1024];
 };
 
@@ -142,6 +143,20 @@ const char *sync_field_attr(const struct sync *s, const char *field);
 /* sync_metrics.c: a cycle ended with result: count it, write the file. */
 void sync_metrics_cycle(struct sync *s, const struct cycle *c,
     const char *result, int ok);
+
+/*
+ * sync_req.c: the scanner takes the waiting requests (their users, sorted,
+ * each once; at most SYNC_ASKED_MAX) in *v (owned by the caller), says
+ * what it found (failed: why the scan did not read them, or NULL), and
+ * check answers those read whose user has nothing due in the outbox any
+ * more, or all of them once the scan lane is idle (sync.c and the pusher
+ * call it when they finish or wait).
+ */
+size_t sync_reqs_take(struct sync *s, struct sync_asked **v);
+void sync_reqs_scanned(struct sync *s, const struct sync_asked *v, size_t n,
+    const char *failed);
+void sync_reqs_check(struct sync *s);
+void sync_reqs_free(struct sync *s);
 
 void sync_scan_start(struct sync *s);
 void sync_scan_abort(struct sync *s);

@@ -3,8 +3,8 @@
  * argument parsing, the dispatch and the helpers below; each command
  * group has its file: ctl_status.c (status), ctl_auth.c (auth login and
  * auth status), ctl_users.c (users, release-deactivations), ctl_user.c
- * (finding one user, history), ctl_explain.c (explain), ctl_schema.c
- * (schema). A command returns the program's exit status.
+ * (finding one user, history), ctl_explain.c (explain), ctl_sync.c
+ * (sync), ctl_schema.c (schema). A command returns the program's exit status.
  */
 #ifndef RINGSYNC_CTL_H
 #define RINGSYNC_CTL_H
@@ -89,6 +89,14 @@ char *ctl_store_guid(struct store *st, const char *name);
  * printed).
  */
 int ctl_explain(const struct config *cfg, int argc, char **argv);
+
+/*
+ * ctl_sync: ringsyncctl sync [--timeout DURATION] USER: the running daemon
+ * processes USER now (its control socket), then explain; explain's status,
+ * 1 when the daemon did not answer in time, 2, 3 no daemon running or it
+ * could not process the user.
+ */
+int ctl_sync(const struct config *cfg, int argc, char **argv);
 
 /* ctl_history: ringsyncctl history USER, read-only; 0, 1 no such user, 2, 3. */
 int ctl_history(const struct config *cfg, int argc, char **argv);

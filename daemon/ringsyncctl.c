@@ -38,6 +38,11 @@ ctl_usage(FILE *f)
 	    "AD against\n"
 	    "                      the store, field by field; the outbox, errors, "
 	    "write-back\n"
+	    "  sync [--timeout DURATION] USER\n"
+	    "                      the running ringsyncd processes USER now "
+	    "(pushes it even\n"
+	    "                      when nothing changed), then explain "
+	    "(default timeout 5m)\n"
 	    "  history USER        the changes made for USER (sAMAccountName, mail, "
 	    "DN or\n"
 	    "                      objectGUID), oldest first, with times and cycles\n"
@@ -197,6 +202,7 @@ static const struct command commands[] = {
 	{ "schema", 1, run_schema },
 	{ "history", 1, ctl_history },
 	{ "explain", 1, ctl_explain },
+	{ "sync", 1, ctl_sync },
 	{ "auth", 1, ctl_auth },
 };
 

@@ -18,6 +18,7 @@
 
 #include "ad.h"
 #include "config.h"
+#include "ctlsock.h"
 #include "log.h"
 #include "schema.h"
 #include "store.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct config *cfg;
 	struct store *store;
 	struct sync *sync;
+	struct ctlsock *ctl;    /* owned: the control socket, or NULL */
 	ev_timer poll, import, full;
 	ev_signal sighup, sigterm, sigint, sigusr1;
 	int full_pending; /* the next poll cycle is a full sync (--full-resync) */
@@ -394,6 +396,62 @@ reload(struct daemon *d)
 		apply_reload(d);
 }
 
+/* The control socket: ringsyncctl sync asks for a user (ctlsock.h). */
+static void
+sock_reply_cb(int ok, const char *text, void *arg)
+{
+	ctlsock_reply(arg, ok, text);
+}
+
+static void
+sock_request(struct ctlsock_conn *c, const char *guid, void *arg)
+{
+	struct daemon *d = arg;
+	struct sync_req *r = sync_user_request(d->sync, guid, sock_reply_cb, c);
+
+	if (r == NULL) {
+		ctlsock_reply(c, 0, "ringsyncd is stopping");
+		return;
+	}
+	ctlsock_conn_set(c, r);
+	sync_request(d->sync, SYNC_INCREMENTAL); /* may answer c at once */
+	ev_timer_again(d->loop, &d->poll);
+}
+
+static void
+sock_gone(void *cookie, void *arg)
+{
+	struct daemon *d = arg;
+
+	sync_user_cancel(d->sync, cookie);
+}
+
+static void
+sock_problem(const char *what, void *arg)
+{
+	(void)arg;
+	log_warning("%s", what);
+}
+
+static const struct ctlsock_ops sock_ops = { sock_request, sock_gone,
+	sock_problem };
+
+/*
+ * sock_listen: the control socket for ringsyncctl sync. Without it the
+ * daemon still syncs: the command then says it cannot reach ringsyncd.
+ */
+static void
+sock_listen(struct daemon *d)
+{
+	char err[512];
+
+	d->ctl = ctlsock_listen(d->loop, d->cfg->sync.state_dir, &sock_ops, d, err,
+	    sizeof(err));
+	if (d->ctl == NULL)
+		log_warning("no control socket: ringsyncctl sync cannot reach this "
+		    "daemon error=%s", log_q(err));
+}
+
 static void
 stopped_cb(void *arg)
 {
@@ -412,6 +470,8 @@ stop(struct daemon *d)
 	ev_timer_stop(d->loop, &d->full);
 	ev_signal_stop(d->loop, &d->sighup);
 	ev_signal_stop(d->loop, &d->sigusr1);
+	ctlsock_close(d->ctl, "ringsyncd is stopping");
+	d->ctl = NULL;
 	sync_stop(d->sync, stopped_cb, d);
 }
 
@@ -531,11 +591,13 @@ main(int argc, char **argv)
 	} else {
 		d.full_pending = d.opt.full_resync;
 		loop_setup(&d);
+		sock_listen(&d);
 		sync_notify_start(d.sync);
 		/* Type=notify: configuration loaded, store open, loop next. */
 		sd_notify(0, "READY=1");
 		ev_run(d.loop, 0);
 	}
+	ctlsock_close(d.ctl, "ringsyncd is stopping");
 	sync_free(d.sync);
 	ev_loop_destroy(d.loop);
 	config_free(d.pending_cfg);

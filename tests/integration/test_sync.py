@@ -611,6 +611,98 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertIn("Outbox: a deactivation waits", out)
         self.assertIn("In short: AD could not be asked; linked", out)
 
+    def sync_user(self, conf, user, *args, expect=0):
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "sync"] + list(args) + [user])
+        self.assertEqual(rc, expect, out)
+        return out
+
+    def test_sync_one_user(self):
+        """ringsyncctl sync USER: the running daemon processes the user now
+        (its next poll is an hour away), pushes it even when nothing
+        changed, and answers once the push is done; without a daemon, or
+        when the daemon cannot answer in time, it says so."""
+        self.start_emulator({"free_extensions": {"count": 4, "start": 741}})
+        outside = "OU=x-sync1,%s" % CORP
+        self.add(person("ann", self.ou, sAMAccountName="ann.sync1"),
+                 person("ben", self.ou, sAMAccountName="ben.sync1"),
+                 person("vic", outside, sAMAccountName="vic.sync1"))
+        conf = self.conf(sync="interval = 1h\nimport_interval = 1h")
+        out = self.sync_user(conf, "ann.sync1", expect=3)
+        self.assertIn("ringsyncd is not running for state_dir", out)
+        self.once(conf)
+        ann = self.ext("ann@example.test")
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        d.wait_output("cycle done kind=incremental", 60)
+        d.wait_output("cycle done kind=import", 60)
+        sock = os.path.join(self.tmp, "state", "ringsyncd.sock")
+        self.assertEqual(oct(os.stat(sock).st_mode), oct(0o140600))  # a socket, 0600
+
+        # Changed in AD: pushed now, and the answer comes after the push.
+        self.set_attr("ann", "department", "Sales")
+        out = self.sync_user(conf, "ann.sync1")
+        self.assertTrue(out.startswith("ringsyncd: processed\nUser ann.sync1 (objectGUID %s)\n"
+                                       % self.guid("ann")), out)
+        self.assertIn('    department       "Sales"   same', out)
+        self.assertTrue(out.endswith("In short: in scope; linked; the profile last pushed "
+                                     "is the one AD wants\n"), out)
+        self.assertEqual(self.ext("ann@example.test")["contact"]["department"], "Sales")
+
+        # Nothing changed: pushed again all the same (what the phone side
+        # changed is set back), ann alone.
+        seq, mark = self.emu.last_seq(), len(d.output())
+        self.sync_user(conf, "ann@example.test")
+        self.assertEqual([r["status"] for r in self.requests(
+            seq, "POST", "/restapi/v1.0/account/~/extension-bulk-update")], [202])
+        log = d.output()[mark:]
+        self.assertIn("user sync requested (ringsyncctl sync) guid=" + self.guid("ann"), log)
+        self.assertEqual(re.findall(r"phone user updated dn=.* email=\"?([^\s\"]+)", log),
+                         ["ann@example.test"])
+        self.assertEqual(self.ext("ann@example.test")["id"], ann["id"])
+
+        # Disabled in AD: deactivated now (within max_deactivations).
+        self.set_attr("ben", "userAccountControl", "514")
+        out = self.sync_user(conf, "ben.sync1")
+        self.assertEqual(self.ext("ben@example.test")["status"], "Disabled")
+        self.assertIn("out of scope (disabled in AD); deactivated", out)
+
+        # Outside base_dn: nothing done, and explain says why.
+        out = self.sync_user(conf, "vic.sync1")
+        self.assertIn("ringsyncd: not in scope", out)
+        self.assertIn("    base_dn          no: not under " + self.ou, out)
+        self.assertNotIn("vic@example.test", self.emu.users_by_email())
+        # Unknown: exit 1, the daemon not asked.
+        rc, err = self.run_cmd([RINGSYNCCTL, "-c", conf, "sync", "nobody.sync1"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no user nobody.sync1", err)
+
+        # A push behind the rate limit (one Heavy call an hour, used by the
+        # first push below): no answer within --timeout (exit 1, and where
+        # the user stands); the daemon forgets the client that left.
+        self.emu.call("POST", "/_emu/limits", {"Heavy": 1, "window": 3600, "penalty": 600})
+        self.set_attr("ann", "l", "Toronto")
+        self.assertTrue(self.sync_user(conf, "ann@example.test").startswith(
+            "ringsyncd: processed\n"))
+        self.set_attr("ann", "l", "Ottawa")
+        out = self.sync_user(conf, "ann@example.test", "--timeout", "1s", expect=1)
+        self.assertIn("ringsyncd has not answered within 1 s", out)
+        self.assertIn('    city             "Ottawa"   last pushed "Toronto"', out)
+        self.assertIn("Outbox: a push waits (reason=changed)", out)
+        d.stop()
+        self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
+        self.assertFalse(os.path.exists(sock))
+        self.assertIn("ringsyncd is not running", self.sync_user(conf, "ann@example.test",
+                                                                 expect=3))
+        # The next daemon pushes what waited.
+        self.emu.call("POST", "/_emu/limits", {"Heavy": 100, "window": 1, "penalty": 2})
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd-again")
+        rstest.wait_for(lambda: os.path.exists(sock), 60, "the control socket")
+        out = self.sync_user(conf, "ann.sync1")
+        self.assertTrue(out.startswith("ringsyncd: processed\n"), out)
+        self.assertEqual(self.ext("ann@example.test")["contact"]["businessAddress"]["city"],
+                         "Ottawa")
+        d.stop()
+        self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
+
     def test_deactivate_modes_delete_and_none(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 451}})
         self.add(person("pia", self.ou), person("quin", self.ou))

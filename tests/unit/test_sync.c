@@ -141,6 +141,65 @@ test_plan_entry_pending(void **state)
 	assert_string_equal(d.reason, "deleted");
 }
 
+/* ringsyncctl sync: pushed even when nothing changed; deactivations kept. */
+static void
+test_plan_requested(void **state)
+{
+	struct ad_entry e = { 0 };
+	struct record_user u = linked(1, "aaaaaaaaaaaaaaaa"), unlinked = { 0 };
+	struct record_out deact = { 0 }, upd = { 0 };
+	struct scan_decision d;
+
+	(void)state;
+	upd.active = 1;
+	snprintf(upd.hash, sizeof(upd.hash), "aaaaaaaaaaaaaaaa");
+	/* Linked and up to date: pushed again. */
+	sync_plan_entry(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	sync_plan_requested(&u, &e, "aaaaaaaaaaaaaaaa", NULL, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "requested");
+	/* Changed: the usual push, with its reason. */
+	sync_plan_entry(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
+	sync_plan_requested(&u, &e, "bbbbbbbbbbbbbbbb", NULL, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "changed");
+	/* A profile that failed: tried again (linked, and a create). */
+	snprintf(u.push.failed, sizeof(u.push.failed), "cccccccccccccccc");
+	sync_plan_entry(&u, &e, "cccccccccccccccc", &upd, &d);
+	assert_int_equal(d.action, SCAN_DROP);
+	sync_plan_requested(&u, &e, "cccccccccccccccc", &upd, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "requested");
+	snprintf(unlinked.push.failed, sizeof(unlinked.push.failed), "cccccccccccccccc");
+	sync_plan_entry(&unlinked, &e, "cccccccccccccccc", NULL, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	sync_plan_requested(&unlinked, &e, "cccccccccccccccc", NULL, &d);
+	assert_int_equal(d.action, SCAN_PUSH);
+	assert_string_equal(d.reason, "new");
+	sync_plan_requested(NULL, &e, "cccccccccccccccc", NULL, &d);
+	assert_string_equal(d.reason, "new");
+	/* A data error stays one. */
+	sync_plan_entry(&u, &e, NULL, NULL, &d);
+	sync_plan_requested(&u, &e, NULL, NULL, &d);
+	assert_int_equal(d.action, SCAN_DATA_ERROR);
+	/* Disabled: a waiting deactivation (held or not) is left as it is. */
+	e.disabled = 1;
+	u = linked(1, "aaaaaaaaaaaaaaaa");
+	deact.held = RECORD_HOLD_HELD;
+	sync_plan_entry(&u, &e, NULL, &deact, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	sync_plan_requested(&u, &e, NULL, &deact, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+	/* None waiting: the deactivation is queued as usual (through the hold). */
+	sync_plan_entry(&u, &e, NULL, NULL, &d);
+	sync_plan_requested(&u, &e, NULL, NULL, &d);
+	assert_int_equal(d.action, SCAN_DEACTIVATE);
+	/* Never a create for a disabled user. */
+	sync_plan_entry(NULL, &e, NULL, NULL, &d);
+	sync_plan_requested(NULL, &e, NULL, NULL, &d);
+	assert_int_equal(d.action, SCAN_NONE);
+}
+
 static void
 test_plan_push(void **state)
 {
@@ -154,6 +213,9 @@ test_plan_push(void **state)
 	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
 	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
 	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DROP);
+	o.reason = "requested"; /* ringsyncctl sync: pushed again */
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
+	o.reason = NULL;
 	u.push.active = 0;
 	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE); /* enable again */
 	o.not_before = 200;
@@ -259,6 +321,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_entry),
 		cmocka_unit_test(test_plan_entry_pending),
+		cmocka_unit_test(test_plan_requested),
 		cmocka_unit_test(test_plan_push),
 		cmocka_unit_test(test_plan_writeback),
 		cmocka_unit_test(test_records_round_trip),
