@@ -129,12 +129,32 @@ static const struct key keys[] = {
 	  "err | warning | notice | info | debug" },
 	{ "log", "metrics_file", T_PATH, F(log.metrics_file), NULL, 0, 0, 0,
 	  "Prometheus text-format metrics, rewritten after every cycle" },
+
+	{ "notify", "command", T_PATH, F(notify.command), NULL, K_FILE, 0, 0,
+	  "program run with each event as JSON on its standard input" },
+	{ "notify", "webhook", T_URL, F(notify.webhook), NULL, 0, 0, 0,
+	  "https:// URL each event is POSTed to as JSON" },
+	{ "notify", "tls_ca_cert", T_PATH, F(notify.tls_ca_cert), NULL,
+	  K_FILE | K_RESTART, 0, 0, "extra CA bundle for the webhook's server" },
+	{ "notify", "mail_to", T_STR, F(notify.mail_to), NULL, 0, 0, 0,
+	  "address(es) each event is mailed to, through sendmail" },
+	{ "notify", "mail_from", T_STR, F(notify.mail_from), NULL, 0, 0, 0,
+	  "the mail's From: (default: sendmail's, the daemon's user)" },
+	{ "notify", "sendmail", T_PATH, F(notify.sendmail), "/usr/sbin/sendmail",
+	  0, 0, 0, "the sendmail program (run as sendmail -t -i)" },
+	{ "notify", "min_interval", T_DURATION, F(notify.min_interval), "1h", 0, 0,
+	  MAX_DURATION, "the same event is raised at most once per interval" },
+	{ "notify", "alert_after", T_DURATION, F(notify.alert_after), "15m", 0, 0,
+	  MAX_DURATION, "AD or the phone system unreachable this long: an event" },
+	{ "notify", "failure_alert", T_THRESHOLD, F(notify.failure_alert), "20%",
+	  0, 0, 0, "more failing users than this (a number or a percentage): an "
+	  "event" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const sections[] = {
-	"ldap", "telephony", "sync", "push", "writeback", "log",
+	"ldap", "telephony", "sync", "push", "writeback", "log", "notify",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 enum { SEC_PUSH = 3, SEC_WRITEBACK = 4 };
@@ -1209,6 +1229,19 @@ check_cross(struct parse *p, const struct config *cfg)
 		problem(p, key_line(p, "telephony", "redirect_uri"), "redirect_uri: "
 		    "'%s' is not an http:// or https:// URL",
 		    cfg->telephony.redirect_uri);
+	if (cfg->notify.webhook != NULL &&
+	    strncasecmp(cfg->notify.webhook, "https://", 8) != 0)
+		problem(p, key_line(p, "notify", "webhook"), "webhook: '%s' must be an "
+		    "https:// URL (the events go over verified TLS)",
+		    cfg->notify.webhook);
+	if (cfg->notify.command != NULL && access(cfg->notify.command, X_OK) < 0)
+		problem(p, key_line(p, "notify", "command"), "command: %s cannot be "
+		    "run: %s", cfg->notify.command, strerror(errno));
+	if (cfg->notify.mail_to != NULL && access(cfg->notify.sendmail, X_OK) < 0)
+		problem(p, key_line(p, "notify", "sendmail"), "sendmail: %s cannot be "
+		    "run (mail_to needs it: install a mail transfer agent such as "
+		    "exim4 or postfix, or the sendmail of msmtp-mta): %s",
+		    cfg->notify.sendmail, strerror(errno));
 	if (cfg->telephony.connect_to != NULL &&
 	    !util_host_port_valid(cfg->telephony.connect_to))
 		problem(p, key_line(p, "telephony", "connect_to"), "connect_to: "
@@ -1455,7 +1488,7 @@ config_keep_restart_keys(const struct config *old, struct config *new,
 
 		if (!(keys[k].flags & K_RESTART))
 			continue;
-		/* Only string keys need a restart today (state_dir). */
+		/* Only string keys need a restart (state_dir, tls_ca_cert). */
 		a = (char **)((char *)old + keys[k].off);
 		b = (char **)((char *)new + keys[k].off);
 		if ((*a == NULL) == (*b == NULL) && (*a == NULL || strcmp(*a, *b) == 0))

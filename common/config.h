@@ -77,6 +77,12 @@ struct config {
 		int level;    /* LOG_ERR .. LOG_DEBUG */
 		char *metrics_file; /* Prometheus text, after every cycle; or NULL */
 	} log;
+	struct config_notify {
+		char *command, *webhook, *tls_ca_cert, *mail_to, *mail_from;
+		char *sendmail;
+		unsigned int min_interval, alert_after; /* seconds */
+		struct config_threshold failure_alert;
+	} notify;
 };
 
 struct config_problems {

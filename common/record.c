@@ -1177,6 +1177,50 @@ record_cycle_get(struct store_txn *txn, enum record_cycle_key k,
 }
 
 int
+record_alerts_get(struct store_txn *txn, const char *const *names, size_t n,
+    struct record_alert *v, char *err, size_t errlen)
+{
+	json_t *j;
+	int rc = load(txn, STORE_META, "alerts", &j, err, errlen);
+
+	memset(v, 0, n * sizeof(*v));
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct rdr r = { json_object_get(j, names[i]), NULL };
+
+		if (r.o == NULL)
+			continue;
+		if (!json_is_object(r.o))
+			r.bad = "record";
+		v[i].since = (long long)r_uint(&r, "since");
+		v[i].sent = (long long)r_uint(&r, "sent");
+		v[i].notified = r_bool(&r, "notified");
+		rc = r_done(&r, "alerts", err, errlen);
+	}
+	json_decref(j);
+	if (rc < 0)
+		memset(v, 0, n * sizeof(*v));
+	return rc < 0 ? -1 : 0;
+}
+
+int
+record_alerts_put(struct store_txn *txn, const char *const *names, size_t n,
+    const struct record_alert *v, char *err, size_t errlen)
+{
+	json_t *j = json_object();
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(j, names[i], json_pack("{s:I, s:I, s:b}", "since",
+		    (json_int_t)v[i].since, "sent", (json_int_t)v[i].sent, "notified",
+		    v[i].notified));
+	rc = store_put_json(txn, STORE_META, "alerts", j, err, errlen);
+	json_decref(j);
+	return rc;
+}
+
+int
 record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
     const struct record_cycle *c, char *err, size_t errlen)
 {

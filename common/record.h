@@ -295,6 +295,25 @@ int record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
     const struct record_cycle *c, char *err, size_t errlen);
 
 /*
+ * What [notify] last said of each event (meta: alerts, one object keyed by
+ * the event's name), so a restart neither repeats nor forgets an event.
+ */
+struct record_alert {
+	long long since;              /* failing since (Unix time); 0: not failing */
+	long long sent;               /* the last raise went out then; 0: never */
+	int notified;                 /* raised and not resolved since */
+};
+
+/*
+ * record_alerts_get: the n events named in names into v (zeroed when
+ * absent); 0, or -1 with err (v zeroed). record_alerts_put: all n.
+ */
+int record_alerts_get(struct store_txn *txn, const char *const *names,
+    size_t n, struct record_alert *v, char *err, size_t errlen);
+int record_alerts_put(struct store_txn *txn, const char *const *names,
+    size_t n, const struct record_alert *v, char *err, size_t errlen);
+
+/*
  * The group scope ([ldap] groups): the scope groups as last resolved and
  * every group nested in them (meta: scope), and the users they bring in
  * (members: objectGUID -> the objectGUID of the scope group). Written

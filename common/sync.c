@@ -14,11 +14,14 @@
 #include <time.h>
 
 #include "log.h"
+#include "notify.h"
 #include "schema.h"
 #include "sync_stage.h"
 #include "util.h"
 
 #define STOP_GRACE 8.0 /* s: SIGTERM must end within 10 s (ringsyncd(8)) */
+#define ONCE_NOTIFY_WAIT 35.0 /* s: --once waits for its notifications */
+#define STOP_NOTIFY_WAIT 1.5  /* s: a stop waits as long, within the 10 s */
 
 const char *
 sync_kind_name(enum sync_kind kind)
@@ -203,6 +206,8 @@ summary(struct sync *s, struct cycle *c)
 	record(s, c, usn);
 	sync_metrics_cycle(s, c, result_name(c), !c->ad_down && !c->phone_down &&
 	    !c->scope_failed);
+	if (notify_enabled(s->notify) && !s->dry_run)
+		sync_alert_cycle(s, c, sync_metrics_counts(s, c));
 }
 
 static enum sync_status
@@ -289,6 +294,21 @@ sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg)
 	s->idle_arg = arg;
 }
 
+/* stopped: the lanes and the notifications are done: the stop goes on. */
+static void
+stopped(void *arg)
+{
+	struct sync *s = arg;
+
+	ev_timer_stop(s->loop, &s->stop_timer);
+	if (s->stop_cb != NULL) {
+		void (*cb)(void *) = s->stop_cb;
+
+		s->stop_cb = NULL;
+		cb(s->stop_arg);
+	}
+}
+
 /* check_idle: everything has stopped: a stop or a deferred reload goes on. */
 static void
 check_idle(struct sync *s)
@@ -296,12 +316,10 @@ check_idle(struct sync *s)
 	if (sync_busy(s))
 		return;
 	if (s->stopping) {
-		ev_timer_stop(s->loop, &s->stop_timer);
-		if (s->stop_cb != NULL) {
-			void (*cb)(void *) = s->stop_cb;
-
-			s->stop_cb = NULL;
-			cb(s->stop_arg);
+		/* the last notifications go out first (a moment at most) */
+		if (s->stop_cb != NULL && !s->stop_flushing) {
+			s->stop_flushing = 1;
+			notify_flush(s->notify, STOP_NOTIFY_WAIT, stopped, s);
 		}
 		return;
 	}
@@ -325,6 +343,14 @@ idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void start_pending(struct sync *s);
 
+static void
+once_done(void *arg)
+{
+	struct sync *s = arg;
+
+	s->once_cb(s->once_status, s->once_arg);
+}
+
 /* once_step: --once runs scan, push, import, write-back in turn. */
 static void
 once_step(struct sync *s)
@@ -345,7 +371,9 @@ once_step(struct sync *s)
 
 		summary(s, &s->ic);
 		s->once = SYNC_ONCE_OFF;
-		s->once_cb(a > b ? a : b, s->once_arg);
+		s->once_status = a > b ? a : b;
+		/* the notifications of the run go out before it ends */
+		notify_flush(s->notify, ONCE_NOTIFY_WAIT, once_done, s);
 	}
 }
 
@@ -659,6 +687,11 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 		return NULL;
 	}
 	phone_set_event_cb(s->phone, phone_event, s);
+	if (sync_alert_setup(s, cfg, err, errlen) < 0) {
+		phone_free(s->phone);
+		free(s);
+		return NULL;
+	}
 	s->ad = ad_new(loop, cfg);
 	schema_load(s);
 	ev_timer_init(&s->retry, retry_cb, 1., 0.);
@@ -716,6 +749,8 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 
 	if (sync_busy(s))
 		return util_errbuf_set(err, errlen, "a cycle is running");
+	if (sync_alert_setup(s, cfg, err, errlen) < 0)
+		return -1;
 	p = phone_new(s->loop, &cfg->telephony, s->dry_run ? NULL : s->store,
 	    NULL, err, errlen);
 	if (p == NULL)
@@ -742,6 +777,7 @@ sync_free(struct sync *s)
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	sync_reqs_free(s);
+	notify_free(s->notify);
 	ad_free(s->ad);
 	phone_free(s->phone);
 	json_decref(s->schema);

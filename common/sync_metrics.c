@@ -191,6 +191,23 @@ changed(const struct cycle *c)
 	    c->unmatched || c->duplicates;
 }
 
+const struct sync_counts *
+sync_metrics_counts(struct sync *s, const struct cycle *c)
+{
+	struct sync_metrics *m = &s->metrics;
+	char err[512];
+
+	if (m->counted && !changed(c))
+		return &m->n;
+	if (sync_count(s->store, &m->n, err, sizeof(err)) < 0) {
+		log_warning("cannot count the store's users error=%s", log_q(err));
+		m->counted = 0;
+		return NULL;
+	}
+	m->counted = 1;
+	return &m->n;
+}
+
 void
 sync_metrics_cycle(struct sync *s, const struct cycle *c, const char *result,
     int ok)
@@ -207,9 +224,7 @@ sync_metrics_cycle(struct sync *s, const struct cycle *c, const char *result,
 		m->last_ok[c->kind == SYNC_IMPORT] = (long long)ev_now(s->loop);
 	if (s->cfg->log.metrics_file == NULL || s->dry_run)
 		return;
-	if ((!m->counted || changed(c)) &&
-	    sync_count(s->store, &m->n, err, sizeof(err)) == 0)
-		m->counted = 1;
+	sync_metrics_counts(s, c);
 	if (write_all(s, s->cfg->log.metrics_file, err, sizeof(err)) < 0) {
 		if (!m->failing)
 			log_warning("cannot write the metrics file error=%s", log_q(err));

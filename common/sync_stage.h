@@ -111,6 +111,9 @@ struct sync {
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
 	struct sync_req *reqs;        /* owned: ringsyncctl sync's, in order */
+	struct notify *notify;        /* owned: [notify]'s channels */
+	enum sync_status once_status; /* --once: waits for the notifications */
+	int stop_flushing;            /* a stop waits for the notifications */
 	char err[1024];
 };
 
@@ -143,6 +146,23 @@ const char *sync_field_attr(const struct sync *s, const char *field);
 /* sync_metrics.c: a cycle ended with result: count it, write the file. */
 void sync_metrics_cycle(struct sync *s, const struct cycle *c,
     const char *result, int ok);
+/*
+ * sync_metrics_counts: the store's counts after cycle c (read again only
+ * when c changed something, or never read yet), or NULL (logged).
+ */
+const struct sync_counts *sync_metrics_counts(struct sync *s,
+    const struct cycle *c);
+
+/*
+ * sync_alert.c: [notify]. setup: the channels of cfg (at start and at a
+ * reload, before cfg is the engine's); 0, or -1 with err. cycle: after
+ * each cycle's summary, what its end says of each event, with the store's
+ * counts n (NULL: unknown).
+ */
+int sync_alert_setup(struct sync *s, const struct config *cfg, char *err,
+    size_t errlen);
+void sync_alert_cycle(struct sync *s, const struct cycle *c,
+    const struct sync_counts *n);
 
 /*
  * sync_req.c: the scanner takes the waiting requests (their users, sorted,

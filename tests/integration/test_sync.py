@@ -1,11 +1,14 @@
 """The sync engine end to end (issue #5): a throwaway Samba AD DC, the
 phone-API emulator and the real ringsyncd, asserting on both sides."""
 import base64
+import http.server
 import json
 import os
 import re
 import signal
+import ssl
 import subprocess
+import threading
 import time
 import unittest
 import uuid
@@ -702,6 +705,144 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          "Ottawa")
         d.stop()
         self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
+
+    def hook_server(self):
+        """An HTTPS listener on loopback (a certificate for 127.0.0.1 from a
+        CA of the test's own) collecting what is POSTed to it; (url, CA
+        file, the list of bodies)."""
+        ca_key, ca = os.path.join(self.tmp, "hook-ca.key"), os.path.join(self.tmp, "hook-ca.pem")
+        key, csr, cert = (os.path.join(self.tmp, n) for n in ("hook.key", "hook.csr", "hook.pem"))
+        ext = self.write("hook.ext", "subjectAltName = IP:127.0.0.1\n")
+        for argv in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                      "-keyout", ca_key, "-out", ca, "-subj", "/CN=ringsync test hook CA"],
+                     ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                      "-subj", "/CN=127.0.0.1"],
+                     ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                      "-CAcreateserial", "-days", "1", "-out", cert, "-extfile", ext]):
+            subprocess.run(["openssl"] + argv, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        got = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                got.append((self.headers.get("Content-Type"), self.rfile.read(n).decode()))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return "https://127.0.0.1:%d/hooks/ringsync" % srv.server_address[1], ca, got
+
+    def test_notifications(self):
+        """[notify]: each event through the command, the webhook and mail,
+        raised once, resolved when it clears; a failing channel is logged
+        and the sync goes on; no secret in any of them."""
+        self.start_emulator({"free_extensions": {"count": 6, "start": 761}})
+        self.add(*[person("nt%d" % i, self.ou) for i in range(4)])
+        url, ca, posts = self.hook_server()
+        cmd_out, mail_out = os.path.join(self.tmp, "events"), os.path.join(self.tmp, "mail")
+        cmd = self.write("event.sh", "#!/bin/sh\ncat >> %s\n" % cmd_out, 0o755)
+        sendmail = self.write("sendmail", "#!/bin/sh\n{ echo \"argv: $*\"; cat; "
+                              "echo ----; } >> %s\n" % mail_out, 0o755)
+        notify = ("[notify]\ncommand = %s\nwebhook = %s\ntls_ca_cert = %s\n"
+                  "mail_to = phone-admins@example.test\nsendmail = %s\n"
+                  "alert_after = 0s\nfailure_alert = 1\n" % (cmd, url, ca, sendmail))
+        conf = self.conf(sync="max_deactivations = 1", extra=notify)
+
+        def events():
+            if not os.path.exists(cmd_out):
+                return []
+            with open(cmd_out) as f:
+                return [json.loads(l) for l in f]
+
+        def check_channels(n):
+            """The command got n events; the webhook and mail the same."""
+            ev = events()
+            self.assertEqual(len(ev), n, ev)
+            self.assertEqual([json.loads(b) for _, b in posts], ev)
+            self.assertEqual({t for t, _ in posts}, {"application/json"})
+            with open(mail_out) as f:
+                mails = f.read().split("----\n")[:-1]
+            self.assertEqual(len(mails), n)
+            m = mails[-1]
+            self.assertTrue(m.startswith("argv: -t -i\nTo: phone-admins@example.test\n"
+                                         "Subject: [ringsync %s] %s%s\n" % (
+                                             ev[-1]["host"], "resolved: " if
+                                             ev[-1]["state"] == "resolved" else "",
+                                             ev[-1]["summary"])), m)
+            self.assertIn('"event": "%s"' % ev[-1]["event"], m)
+            return ev[-1]
+
+        out = self.once(conf)
+        self.assertEqual(events(), [])                 # nothing failing, nothing sent
+        # Held deactivations: raised once, on every channel.
+        for i in range(2):
+            self.set_attr("nt%d" % i, "userAccountControl", "514")
+        out = self.once(conf)
+        self.assertIn("notification raised event=deactivations_held", out)
+        e = check_channels(1)
+        self.assertEqual((e["source"], e["event"], e["state"], e["brand"]),
+                         ("ringsync", "deactivations_held", "raised", "TELUS Business Connect"))
+        self.assertTrue(e["summary"].startswith("2 deactivations are held"), e)
+        self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.once(conf)                                # still held: not again
+        check_channels(1)
+        # Released and done: resolved.
+        rc, text = self.run_cmd([RINGSYNCCTL, "-c", conf, "release-deactivations"])
+        self.assertEqual(rc, 0, text)
+        self.once(conf)
+        e = check_channels(2)
+        self.assertEqual((e["event"], e["state"]), ("deactivations_held", "resolved"))
+        self.assertNotIn("since", e)
+
+        # AD unreachable (alert_after = 0s: at once), the webhook's server
+        # not trusted: that channel fails, logged; the others deliver.
+        with open(conf) as f:
+            text = f.read()
+        bad = re.sub(r"uri = \S+", "uri = ldaps://127.0.0.1:9", text)
+        bad = bad.replace("tls_ca_cert = %s\n" % ca, "")
+        self.write("ringsyncd.conf", bad, 0o644)
+        out = self.once(conf, expect=3)
+        self.assertRegex(out, r"notification failed channel=webhook "
+                              r"event=ad_unreachable error=.*(?i:certificate|SSL|TLS)")
+        ev = events()
+        self.assertEqual((ev[-1]["event"], ev[-1]["state"]), ("ad_unreachable", "raised"))
+        self.assertEqual(len(posts), 2)                # refused at the handshake
+        self.write("ringsyncd.conf", text, 0o644)
+        self.once(conf)
+        ev = events()
+        self.assertEqual((ev[-1]["event"], ev[-1]["state"]), ("ad_unreachable", "resolved"))
+        self.assertEqual(json.loads(posts[-1][1]), ev[-1])
+
+        # More failing users than failure_alert (1): raised, naming the count.
+        for i in (2, 3):
+            self.set_attr("nt%d" % i, "st", "Calif.")
+        self.once(conf, expect=1)
+        ev = events()
+        self.assertEqual((ev[-1]["event"], ev[-1]["state"]), ("users_failing", "raised"))
+        self.assertTrue(ev[-1]["summary"].startswith("2 of 4 users fail"), ev[-1])
+        # A restart repeats nothing: the state is in the store.
+        self.once(conf, expect=0)
+        self.assertEqual(len(events()), len(ev))
+
+        # No secret in any payload.
+        with open(self.dc.env["SVC_PW_FILE"]) as f:
+            password = f.read().strip()
+        everything = "".join(b for _, b in posts)
+        for path in (cmd_out, mail_out):
+            with open(path) as f:
+                everything += f.read()
+        for secret in (rstest.FAKE_JWT, rstest.FAKE_CLIENT_SECRET, password):
+            self.assertNotIn(secret, everything)
 
     def test_deactivate_modes_delete_and_none(self):
         self.start_emulator({"free_extensions": {"count": 5, "start": 451}})

@@ -311,6 +311,41 @@ test_cycle(void **state)
 	store_close(st);
 }
 
+/* [notify]'s state: kept per event; a bad one reads as none, said. */
+static void
+test_alerts(void **state)
+{
+	static const char *const names[] = { "deactivations_held", "ad_unreachable" };
+	struct store *st = open_ok(tu_tmpdir(), 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_alert a[2] = { { 1796297700, 1796297714, 1 }, { 0, 0, 0 } };
+	struct record_alert got[2];
+	char err[256];
+
+	(void)state;
+	memset(got, 0xff, sizeof(got));
+	assert_int_equal(record_alerts_get(txn, names, 2, got, err, sizeof(err)), 0);
+	assert_int_equal(got[0].since + got[0].sent + got[0].notified, 0);
+	assert_int_equal(record_alerts_put(txn, names, 2, a, err, sizeof(err)), 0);
+	assert_int_equal(record_alerts_get(txn, names, 2, got, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(got[i].since, a[i].since);
+		assert_int_equal(got[i].sent, a[i].sent);
+		assert_int_equal(got[i].notified, a[i].notified);
+	}
+	/* an event the store does not know yet (a newer release's): none */
+	assert_int_equal(record_alerts_get(txn, names + 1, 1, got, err,
+	    sizeof(err)), 0);
+	assert_int_equal(got[0].notified, 0);
+	put_raw(txn, STORE_META, "alerts", "{\"deactivations_held\":{\"since\":"
+	    "\"soon\"}}");
+	assert_int_equal(record_alerts_get(txn, names, 2, got, err, sizeof(err)), -1);
+	assert_string_equal(err, "alerts.since: wrong type");
+	assert_int_equal(got[0].since, 0);
+	store_abort(txn);
+	store_close(st);
+}
+
 /* Each stage's put replaces its part alone; the link follows the newest. */
 static void
 test_parts(void **state)
@@ -778,6 +813,7 @@ main(void)
 		cmocka_unit_test(test_out_invalid),
 		cmocka_unit_test(test_wb_codec),
 		cmocka_unit_test(test_cycle),
+		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),
