@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <lber.h>
 #include <ldap.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "ad_internal.h"
 #include "util.h"
@@ -220,6 +223,79 @@ bind_gssapi(struct conn *c, const struct config_ldap *l, char *err,
 	return 0;
 }
 
+/*
+ * The handshake watchdog. libldap bounds the TCP connect (NETWORK_TIMEOUT)
+ * and each operation (TIMEOUT), but not the TLS handshake of ldaps:// or
+ * StartTLS: a DC (or a middlebox) that accepts the connection and then
+ * says nothing would block the loop for ever, SIGTERM included. While a
+ * handshake runs, an ITIMER_REAL of [ldap] timeout is armed; when it
+ * expires, the handler shuts the socket down (shutdown(2) is
+ * async-signal-safe), the blocked read ends and the connect fails like
+ * any unreachable DC. The socket is learnt from libldap's connect callback.
+ */
+static volatile sig_atomic_t watch_fd = -1;
+static struct sigaction watch_old;
+
+static void
+watch_alarm(int sig)
+{
+	int fd = watch_fd;
+
+	(void)sig;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+static int
+watch_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+    struct ldap_conncb *ctx)
+{
+	ber_socket_t fd;
+
+	(void)ld;
+	(void)srv;
+	(void)addr;
+	(void)ctx;
+	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1)
+		watch_fd = fd;
+	return 0;
+}
+
+static void
+watch_del(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
+{
+	(void)ld;
+	(void)sb;
+	(void)ctx;
+	watch_fd = -1;
+}
+
+static struct ldap_conncb watch_cb = { watch_add, watch_del, NULL };
+
+static void
+watch_start(unsigned int secs, int fd)
+{
+	struct sigaction sa;
+	struct itimerval it = { { 0, 0 }, { (time_t)secs, 0 } };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watch_alarm; /* no SA_RESTART: the read is interrupted */
+	sigemptyset(&sa.sa_mask);
+	watch_fd = fd;
+	sigaction(SIGALRM, &sa, &watch_old);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void
+watch_stop(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	watch_fd = -1;
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &watch_old, NULL);
+}
+
 static int
 conn_set_options(struct conn *c, const struct config_ldap *l)
 {
@@ -231,6 +307,7 @@ conn_set_options(struct conn *c, const struct config_ldap *l)
 	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
 	    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) ||
 	    ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv) ||
+	    ldap_set_option(c->ld, LDAP_OPT_CONNECT_CB, &watch_cb) ||
 	    ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req))
 		return -1;
 	if (l->tls_ca_cert != NULL &&
@@ -256,7 +333,10 @@ conn_open(struct conn *c, const char *uri, char *err, size_t errlen)
 		util_errbuf_set(err, errlen, "%s: cannot set LDAP options", uri);
 		goto fail;
 	}
-	if ((rc = ldap_connect(c->ld)) != LDAP_SUCCESS) {
+	watch_start(l->timeout, -1); /* the socket comes from watch_add */
+	rc = ldap_connect(c->ld);
+	watch_stop();
+	if (rc != LDAP_SUCCESS) {
 		ad_ld_error(c->ld, rc, "cannot connect", why, sizeof(why));
 		util_errbuf_set(err, errlen, "%s: %s%s", uri, why, c->tls &&
 		    !l->starttls ? ": check that the DC listens there and that its "
@@ -264,8 +344,15 @@ conn_open(struct conn *c, const char *uri, char *err, size_t errlen)
 		    "a system CA)" : "");
 		goto fail;
 	}
+	if (strncasecmp(uri, "ldap://", 7) == 0 && l->starttls) {
+		if (ldap_get_option(c->ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS)
+			fd = -1;
+		watch_start(l->timeout, fd);
+		rc = ldap_start_tls_s(c->ld, NULL, NULL);
+		watch_stop();
+	}
 	if (strncasecmp(uri, "ldap://", 7) == 0 && l->starttls &&
-	    (rc = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS) {
+	    rc != LDAP_SUCCESS) {
 		ad_ld_error(c->ld, rc, "StartTLS", why, sizeof(why));
 		util_errbuf_set(err, errlen, "%s: %s", uri, why);
 		goto fail;

@@ -199,6 +199,40 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         d.stop()
         self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
 
+    def test_dc_that_stalls_the_tls_handshake(self):
+        """A DC (or a middlebox) that accepts the connection and then says
+        nothing: libldap bounds neither the ldaps:// handshake nor
+        StartTLS's, so ringsync does ([ldap] timeout): a cycle, explain and
+        a SIGTERM all end instead of hanging, and nothing is decided."""
+        self.start_emulator({"free_extensions": {"count": 2, "start": 881}})
+        self.add(person("stl", self.ou, sAMAccountName="stl.tls"))
+        proxy = rstest.StallProxy(self, 636)
+        conf = self.conf(sync="interval = 1h\nimport_interval = 1h")
+        with open(conf) as f:
+            text = f.read()
+        uri = "uri = " + self.dc.env["LDAP_URI"]
+        conf = self.write("ringsyncd.conf", text.replace(
+            uri + "\n", "%s:%d\n" % (uri, proxy.port)).replace(
+            "page_size = 50", "page_size = 50\ntimeout = 2s"), 0o644)
+        self.once(conf)                                # through the proxy: fine
+        ext = self.ext("stl@example.test")
+        proxy.freeze()
+        out = self.once(conf, expect=3)
+        self.assertIn("cannot reach Active Directory", out)
+        self.assertIn("cycle done kind=incremental", out)
+        out = self.explain(conf, "stl@example.test", expect=3)
+        self.assertIn("AD: cannot be asked: ", out)
+        # The running daemon: its first cycle ends, and so does a SIGTERM.
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        d.wait_output("cannot reach Active Directory", 60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(30), 0, d.output()[-3000:])
+        proxy.thaw()
+        self.set_attr("stl", "department", "Ops")
+        self.once(conf)
+        self.assertEqual(self.ext("stl@example.test")["id"], ext["id"])
+        self.assertEqual(self.ext("stl@example.test")["contact"]["department"], "Ops")
+
     def test_push_import_writeback_with_every_platform_switch(self):
         """Where the platform's definitions allow two behaviours, the
         emulator takes the other one everywhere at once: creates, a link,
