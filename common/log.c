@@ -20,7 +20,8 @@ static struct {
 	FILE *stream;
 	char *secrets[SECRET_MAX]; /* owned; ring, next slot in secret_next */
 	size_t secret_next;
-} lg = { LOG_INFO, LOG_F_STDERR, NULL, { NULL }, 0 };
+	char status[160];          /* the terminal's status line, or "" */
+} lg = { LOG_INFO, LOG_F_STDERR, NULL, { NULL }, 0, "" };
 
 static const struct {
 	const char *name;
@@ -103,11 +104,26 @@ log_vemit(int prio, const char *fmt, va_list ap)
 	log_redact(line, sizeof(line), raw);
 	syslog(prio, "%s", line);
 	if (lg.flags & LOG_F_STDERR)
-		fprintf(stderr, "%s: %s\n", log_level_name(prio), line);
+		fprintf(stderr, "%s%s: %s\n%s", lg.status[0] ? "\r\033[K" : "",
+		    log_level_name(prio), line, lg.status);
 	if (lg.stream != NULL) {
 		fprintf(lg.stream, "%s: %s\n", log_level_name(prio), line);
 		fflush(lg.stream);
 	}
+}
+
+void
+log_status(const char *line)
+{
+	if (line == NULL || *line == '\0') {
+		if (lg.status[0])
+			fputs("\r\033[K", stderr);
+		lg.status[0] = '\0';
+		return;
+	}
+	snprintf(lg.status, sizeof(lg.status), "%s", line);
+	fprintf(stderr, "\r\033[K%s", lg.status);
+	fflush(stderr);
 }
 
 void

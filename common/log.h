@@ -38,6 +38,13 @@ int log_get_level(void);
  */
 void log_set_stream(FILE *f);
 
+/*
+ * log_status: one line kept at the bottom of a terminal's stderr (the
+ * caller checks that stderr is one), redrawn under every line logged
+ * there; NULL or "": cleared.
+ */
+void log_status(const char *line);
+
 void log_emit(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vemit(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

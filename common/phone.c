@@ -557,3 +557,12 @@ phone_group_counts(const struct phone *p, enum http_group g,
 {
 	http_group_counts(p->http, g, sent, limited);
 }
+
+void
+phone_group_budget(const struct phone *p, enum http_group g, int *limit,
+    int *window)
+{
+	int inflight;
+
+	http_group_state(p->http, g, limit, window, &inflight);
+}

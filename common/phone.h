@@ -387,6 +387,9 @@ unsigned long long phone_requests(const struct phone *p);
 /* phone_group_counts: requests sent and 429s received in a rate group. */
 void phone_group_counts(const struct phone *p, enum http_group g,
     unsigned long long *sent, unsigned long long *limited);
+/* phone_group_budget: a rate group's budget as the client knows it now. */
+void phone_group_budget(const struct phone *p, enum http_group g, int *limit,
+    int *window);
 /* phone_token_expiry: the current tokens' expiry (Unix times, 0: none). */
 void phone_token_expiry(const struct phone *p, long long *access,
     long long *refresh);

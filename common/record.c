@@ -1177,6 +1177,54 @@ record_cycle_get(struct store_txn *txn, enum record_cycle_key k,
 }
 
 int
+record_progress_get(struct store_txn *txn, struct record_progress *p,
+    char *err, size_t errlen)
+{
+	json_t *j;
+	struct rdr r;
+	int rc = load(txn, STORE_META, "progress", &j, err, errlen);
+
+	memset(p, 0, sizeof(*p));
+	p->left = -1;
+	if (rc != 0)
+		return rc;
+	r.o = j;
+	r.bad = json_is_object(j) ? NULL : "record";
+	r_buf(&r, "phase", p->phase, sizeof(p->phase));
+	p->done = r_uint(&r, "done");
+	p->total = r_uint(&r, "total");
+	p->per_hour = (unsigned int)r_uint(&r, "per_hour");
+	p->left = json_object_get(j, "left") ? (long long)r_uint(&r, "left") : -1;
+	p->since = (long long)r_uint(&r, "since");
+	p->updated = (long long)r_uint(&r, "updated");
+	json_decref(j);
+	return r_done(&r, "progress", err, errlen);
+}
+
+int
+record_progress_put(struct store_txn *txn, const struct record_progress *p,
+    char *err, size_t errlen)
+{
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "phase", p->phase,
+	    "done", (json_int_t)p->done, "total", (json_int_t)p->total, "per_hour",
+	    (json_int_t)p->per_hour, "since", (json_int_t)p->since, "updated",
+	    (json_int_t)p->updated);
+	int rc;
+
+	if (p->left >= 0)
+		json_object_set_new(j, "left", json_integer(p->left));
+	rc = store_put_json(txn, STORE_META, "progress", j, err, errlen);
+	json_decref(j);
+	return rc;
+}
+
+int
+record_progress_del(struct store_txn *txn, char *err, size_t errlen)
+{
+	return store_del(txn, STORE_META, "progress", err, errlen);
+}
+
+int
 record_alerts_get(struct store_txn *txn, const char *const *names, size_t n,
     struct record_alert *v, char *err, size_t errlen)
 {

@@ -295,6 +295,26 @@ int record_cycle_put(struct store_txn *txn, enum record_cycle_key k,
     const struct record_cycle *c, char *err, size_t errlen);
 
 /*
+ * The long work running now (meta: progress), for ringsyncctl status:
+ * written by the engine while the pusher works through a large outbox,
+ * removed when it is done.
+ */
+struct record_progress {
+	char phase[16];               /* creating, updating, pushing */
+	unsigned long long done, total;
+	unsigned int per_hour;        /* the pace the estimate uses; 0: unknown */
+	long long left;               /* seconds left; -1: unknown */
+	long long since, updated;     /* Unix times */
+};
+
+/* record_progress_get: 0 found, 1 none, -1 unreadable or invalid (err). */
+int record_progress_get(struct store_txn *txn, struct record_progress *p,
+    char *err, size_t errlen);
+int record_progress_put(struct store_txn *txn, const struct record_progress *p,
+    char *err, size_t errlen);
+int record_progress_del(struct store_txn *txn, char *err, size_t errlen);
+
+/*
  * What [notify] last said of each event (meta: alerts, one object keyed by
  * the event's name), so a restart neither repeats nor forgets an event.
  */

@@ -262,6 +262,10 @@ push_state_set(struct sync *s, enum sync_push_state to)
 	    (to == SYNC_PUSH_RUNNING && s->push_state == SYNC_PUSH_RUNNING) ||
 	    (to == SYNC_PUSH_IDLE && s->push_state == SYNC_PUSH_IDLE))
 		lane_broken("push", s->push_state, to);
+	if (s->push_state == SYNC_PUSH_IDLE)
+		sync_progress_start(s);
+	else if (to == SYNC_PUSH_IDLE)
+		sync_progress_stop(s);
 	s->push_state = to;
 }
 
@@ -546,6 +550,7 @@ stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	s->scan_state = SYNC_SCAN_IDLE;
 	s->push_state = SYNC_PUSH_IDLE;
 	s->import_state = SYNC_IMPORT_IDLE;
+	sync_progress_stop(s);
 	check_idle(s);
 }
 
@@ -777,6 +782,8 @@ sync_free(struct sync *s)
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ev_timer_stop(s->loop, &s->idle_timer);
 	sync_reqs_free(s);
+	if (s->prog.active)
+		ev_timer_stop(s->loop, &s->prog.tick);
 	notify_free(s->notify);
 	ad_free(s->ad);
 	phone_free(s->phone);

@@ -140,6 +140,14 @@ const char *sync_user_state(const struct record_user *u);
 /* sync_lower_dup: an email as the store keys it (lower case), owned. */
 char *sync_lower_dup(const char *s);
 
+/*
+ * sync_progress_line: long work for people, "creating 3,200 of 4,000, 10 a
+ * minute, about 80 min left" into buf (left_s < 0: no estimate); buf.
+ */
+const char *sync_progress_line(char *buf, size_t len, const char *phase,
+    unsigned long long done, unsigned long long total, double per_min,
+    double left_s);
+
 /* The store's figures for ringsyncctl status. */
 struct sync_counts {
 	unsigned int users, linked, failed, held;

@@ -64,6 +64,15 @@ void sync_plan_requested(const struct record_user *u, const struct ad_entry *e,
     const char *hash, const struct record_out *pending,
     struct scan_decision *d);
 
+/*
+ * sync_progress_estimate: seconds to settle `left` outbox entries at a rate
+ * group's budget (limit requests a window of seconds), items_per_call
+ * entries a request (1 for creates; a bulk update carries many); *per_min
+ * the pace in entries a minute. -1 (and 0) when the budget is unknown.
+ */
+double sync_progress_estimate(unsigned long long left, int limit, int window,
+    double items_per_call, double *per_min);
+
 /* A user asked for by ringsyncctl sync, as a scan reads it. */
 #define SYNC_ASKED_MAX 100          /* users per scan; more wait for the next */
 struct sync_asked {

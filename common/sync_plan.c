@@ -2,6 +2,7 @@
  * sync_plan: the engine's decisions as pure functions of plain records;
  * the stages only carry them out.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +136,69 @@ sync_plan_writeback(const struct config_map *writeback, const char *direct,
 		*want = NULL;
 	}
 	return differs;
+}
+
+double
+sync_progress_estimate(unsigned long long left, int limit, int window,
+    double items_per_call, double *per_min)
+{
+	*per_min = 0;
+	if (limit <= 0 || window <= 0 || items_per_call <= 0)
+		return -1;
+	*per_min = (double)limit * 60. / (double)window * items_per_call;
+	return (double)left / *per_min * 60.;
+}
+
+/* count: n with thousands separated by commas, into buf. */
+static const char *
+count(char *buf, size_t len, unsigned long long n)
+{
+	char digits[32];
+	size_t nd, o = 0;
+
+	nd = (size_t)snprintf(digits, sizeof(digits), "%llu", n);
+	for (size_t i = 0; i < nd && o + 2 < len; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* span: seconds for people: "45 s", "80 min", "3 h 20 min". */
+static const char *
+span(char *buf, size_t len, double secs)
+{
+	long long s = (long long)(secs + 0.5), m = (s + 30) / 60;
+
+	if (s < 90)
+		snprintf(buf, len, "%lld s", s);
+	else if (m < 90)
+		snprintf(buf, len, "%lld min", m);
+	else
+		snprintf(buf, len, "%lld h %lld min", m / 60, m % 60);
+	return buf;
+}
+
+const char *
+sync_progress_line(char *buf, size_t len, const char *phase,
+    unsigned long long done, unsigned long long total, double per_min,
+    double left_s)
+{
+	char d[32], t[32], r[32], l[32];
+
+	if (left_s < 0 || per_min <= 0) {
+		snprintf(buf, len, "%s %s of %s", phase, count(d, sizeof(d), done),
+		    count(t, sizeof(t), total));
+		return buf;
+	}
+	if (per_min >= 10)
+		snprintf(r, sizeof(r), "%.0f", per_min);
+	else
+		snprintf(r, sizeof(r), "%.1f", per_min);
+	snprintf(buf, len, "%s %s of %s, %s a minute, about %s left", phase,
+	    count(d, sizeof(d), done), count(t, sizeof(t), total), r,
+	    span(l, sizeof(l), left_s));
+	return buf;
 }

@@ -488,6 +488,7 @@ create(struct item *it)
 		item_finished(p);
 		return;
 	}
+	sync_progress_sent(p->s, 1);
 	phone_create_user(p->s->phone, &it->prof, it->o.guid, create_cb, it);
 }
 
@@ -678,6 +679,7 @@ scim_find_cb(const struct phone_error *e, const struct phone_user *user,
 
 	if (e->kind == PHONE_OK && user != NULL) {
 		util_str_set(&it->u.push.scim_id, user->id);
+		sync_progress_sent(p->s, 1);
 		phone_delete_user(p->s->phone, user->id, delete_cb, it);
 		return;
 	}
@@ -997,6 +999,7 @@ round_send(struct push *p)
 		}
 		if (it->act == PUSH_DEACTIVATE && deleting(p)) {
 			p->outstanding++;
+			sync_progress_sent(p->s, 1);
 			phone_delete_user(p->s->phone, it->u.push.scim_id, delete_cb, it);
 			continue;
 		}
@@ -1008,6 +1011,7 @@ round_send(struct push *p)
 	}
 	if (b > 0) {
 		p->outstanding++;
+		sync_progress_sent(p->s, b);
 		phone_bulk_update(p->s->phone, p->bulk, b, bulk_cb, p);
 	}
 	item_finished(p);

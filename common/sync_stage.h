@@ -41,6 +41,20 @@ struct sync_metrics {
 	int counted, failing;
 };
 
+/* The push lane's long work, as sync_progress.c reports it. */
+struct sync_progress {
+	ev_timer tick;
+	int active;                   /* the push lane is busy */
+	int long_work;                /* reported (it lasts or will) */
+	int tty;                      /* --once on a terminal: a status line */
+	double t0, wall0, noted;      /* loop times: start, last notice */
+	unsigned long long done, total;
+	unsigned long long calls, items; /* the pusher's write requests, entries */
+	unsigned long long created, updated; /* of the phase */
+	unsigned long long cycle, c_created, c_updated; /* the cycle counted */
+	unsigned int decile;          /* the last tenth noted */
+};
+
 struct push;
 struct import;
 struct writer;
@@ -114,6 +128,7 @@ struct sync {
 	struct notify *notify;        /* owned: [notify]'s channels */
 	enum sync_status once_status; /* --once: waits for the notifications */
 	int stop_flushing;            /* a stop waits for the notifications */
+	struct sync_progress prog;
 	char err[1024];
 };
 
@@ -177,6 +192,12 @@ void sync_reqs_scanned(struct sync *s, const struct sync_asked *v, size_t n,
     const char *failed);
 void sync_reqs_check(struct sync *s);
 void sync_reqs_free(struct sync *s);
+
+/* sync_progress.c: the push lane left idle; it is idle again. */
+void sync_progress_start(struct sync *s);
+void sync_progress_stop(struct sync *s);
+/* sync_progress_sent: the pusher sends a write request carrying n entries. */
+void sync_progress_sent(struct sync *s, size_t n);
 
 void sync_scan_start(struct sync *s);
 void sync_scan_abort(struct sync *s);

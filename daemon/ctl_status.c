@@ -20,6 +20,8 @@
 #include "sync.h"
 #include "util.h"
 
+#define PROGRESS_FRESH 30 /* s: ringsyncd rewrites it every 2 s while working */
+
 static void
 print_time(const char *label, long long t)
 {
@@ -227,6 +229,10 @@ status_read(const struct config *cfg, const struct status_opts *so,
 	    &ss->cycle[RECORD_CYCLE_FULL] : NULL;
 	ss->wrc = store_watermark_get(txn, &ss->w, ss->err, sizeof(ss->err));
 	ss->have_scope = record_scope_get(txn, &ss->scope, NULL, 0) == 0;
+	/* a record a stopped or killed daemon left is not news */
+	ss->have_prog = record_progress_get(txn, &ss->prog, NULL, 0) == 0 &&
+	    ss->prog.updated + PROGRESS_FRESH >= (long long)time(NULL) &&
+	    ctl_daemon_pid(cfg->sync.state_dir) > 0;
 	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
 		memset(&ss->tok, 0, sizeof(ss->tok));
 	store_abort(txn);
@@ -365,6 +371,14 @@ status_report(const struct config *cfg, const struct status_state *ss,
 		printf("%-16s running (pid %ld)\n", "ringsyncd", pid);
 	else
 		printf("%-16s not running\n", "ringsyncd");
+	if (ss->have_prog) {
+		char line[160], since[32];
+
+		printf("%-16s %s (since %s)\n", "working", sync_progress_line(line,
+		    sizeof(line), ss->prog.phase, ss->prog.done, ss->prog.total,
+		    ss->prog.per_hour / 60., (double)ss->prog.left),
+		    ctl_fmt_time(ss->prog.since, since, sizeof(since)));
+	}
 	print_watermark(ss);
 	print_cycle("scan cycle", ss->scan);
 	print_cycle("full sync", ss->full);

@@ -48,6 +48,8 @@ struct status_state {
 	long long scan_age, import_age;   /* s since a success; -1 none */
 	struct record_scope scope;        /* owned when have_scope */
 	int have_scope;
+	struct record_progress prog;      /* long work running now, when */
+	int have_prog;                    /* updated recently (ringsyncd runs) */
 };
 
 /*

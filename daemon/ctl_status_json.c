@@ -134,6 +134,12 @@ ctl_status_json(const struct config *cfg, const struct status_opts *so,
 	json_object_set_new(o, "counts", counts_json(&ss->n));
 	json_object_set_new(o, "scope", scope_json(cfg, ss));
 	json_object_set_new(o, "session", session_json(cfg, ss));
+	json_object_set_new(o, "progress", !ss->have_prog ? json_null() :
+	    json_pack("{s:s, s:I, s:I, s:f, s:o, s:I, s:I}", "phase", ss->prog.phase,
+	    "done", (json_int_t)ss->prog.done, "total", (json_int_t)ss->prog.total,
+	    "per_minute", ss->prog.per_hour / 60., "left", ss->prog.left >= 0 ?
+	    json_integer(ss->prog.left) : json_null(), "since",
+	    (json_int_t)ss->prog.since, "updated", (json_int_t)ss->prog.updated));
 	print_json(o);
 }
 

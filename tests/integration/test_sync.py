@@ -4,6 +4,7 @@ import base64
 import http.server
 import json
 import os
+import pty
 import re
 import signal
 import ssl
@@ -739,6 +740,84 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          "Ottawa")
         d.stop()
         self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
+
+    def test_progress_of_a_rate_bound_push(self):
+        """Long work reports itself: 16 creates at a compressed Heavy budget
+        (2 a 4 s) give notice lines every tenth with an estimate from the
+        budget, ringsyncctl status (and --json) shows them while they run,
+        and --once on a terminal keeps one updating line on stderr."""
+        limits = ["--window", "4", "--limits", "Light=200,Medium=100,Heavy=2,Auth=20",
+                  "--penalty", "2", "--task-delay", "0.05"]
+        self.start_emulator({"free_extensions": {"count": 30, "start": 301}}, args=limits)
+        self.add(*[person("pg%02d" % i, self.ou) for i in range(16)])
+        conf = self.conf(sync="interval = 1h\nimport_interval = 1h")
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        pat = re.compile(r"progress: (\w+) (\d+) of (\d+), .* left phase=push done=(\d+) "
+                         r"total=(\d+) per_minute=(\S+) left_s=(\d+)")
+
+        def created():
+            return len([e for e in self.emu.users_by_email() if e.startswith("pg")])
+
+        seen = []                          # (monotonic time, match) as they come
+        status = json_status = None
+        while created() < 16:
+            for m in pat.finditer(d.output()):
+                if m.group(0) not in [x.group(0) for _, x in seen]:
+                    seen.append((time.monotonic(), m))
+            if status is None and any(int(m.group(4)) >= 4 for _, m in seen):
+                rc, status = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
+                rc, json_status = self.run_cmd([RINGSYNCCTL, "-c", conf, "status",
+                                                "--json"])
+            time.sleep(0.1)
+        t_end = time.monotonic()
+        d.wait_output("progress: creating done phase=push done=16", 60)
+        # A line every tenth (the first ones may come with the client's
+        # default budget, before the server's headers taught it the real).
+        dones = [int(m.group(4)) for _, m in seen]
+        self.assertEqual(dones, sorted(dones))
+        self.assertGreaterEqual(len({int(x) * 10 // 16 for x in dones}), 5, dones)
+        self.assertEqual({m.group(5) for _, m in seen}, {"16"})
+        self.assertIn("creating", {m.group(1) for _, m in seen})
+        # ringsyncctl status while it ran.
+        self.assertRegex(status, r"\nworking +creating \d+ of 16, 30 a minute, about "
+                                 r"\d+ s left \(since ")
+        prog = json.loads(json_status)["progress"]
+        self.assertEqual((prog["phase"], prog["total"], prog["per_minute"]),
+                         ("creating", 16, 30.0))
+        # The estimate, from a line at a fifth or more of the way: within
+        # 20% of the time it actually took (not under valgrind, which
+        # slows the daemon itself more than the budget does).
+        t, m = [(t, m) for t, m in seen if int(m.group(4)) >= 4][0]
+        actual, estimate = t_end - t, float(m.group(7))
+        if not os.environ.get("RINGSYNC_WRAPPER"):
+            self.assertLess(abs(estimate - actual), 0.2 * actual + 1,
+                            (estimate, actual, m.group(0)))
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "status"])
+        self.assertNotIn("\nworking ", out)
+        self.assertIsNone(json.loads(self.run_cmd([RINGSYNCCTL, "-c", conf, "status",
+                                                   "--json"])[1])["progress"])
+        d.stop()
+
+        # --once on a terminal: one line, rewritten in place, then cleared.
+        self.add(*[person("pt%02d" % i, self.ou) for i in range(10)])
+        master, slave = pty.openpty()
+        p = subprocess.Popen(rstest.wrap([RINGSYNCD, "--once", "-c", conf]),
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:                # the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            tty += chunk
+        os.close(master)
+        self.assertEqual(p.wait(120), 0, tty[-2000:])
+        self.assertRegex(tty.decode(), r"\r\x1b\[Kcreating \d+ of 10, ")
+        self.assertIn(b"\r\x1b[Knotice: progress: creating done", tty)
 
     def hook_server(self):
         """An HTTPS listener on loopback (a certificate for 127.0.0.1 from a

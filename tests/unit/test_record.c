@@ -346,6 +346,40 @@ test_alerts(void **state)
 	store_close(st);
 }
 
+/* The long work's record: round trip, an unknown estimate, removal. */
+static void
+test_progress_record(void **state)
+{
+	struct store *st = open_ok(tu_tmpdir(), 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_progress p = { "creating", 3200, 4000, 600, 4800,
+	    1796297700, 1796297714 }, got;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), 1);
+	assert_int_equal(record_progress_put(txn, &p, err, sizeof(err)), 0);
+	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), 0);
+	assert_string_equal(got.phase, "creating");
+	assert_int_equal(got.done, 3200);
+	assert_int_equal(got.total, 4000);
+	assert_int_equal(got.per_hour, 600);
+	assert_int_equal(got.left, 4800);
+	assert_int_equal(got.since, 1796297700);
+	assert_int_equal(got.updated, 1796297714);
+	p.left = -1;
+	assert_int_equal(record_progress_put(txn, &p, err, sizeof(err)), 0);
+	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), 0);
+	assert_int_equal(got.left, -1);
+	put_raw(txn, STORE_META, "progress", "{\"phase\":\"creating\",\"done\":\"x\"}");
+	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), -1);
+	assert_string_equal(err, "progress.done: wrong type");
+	assert_int_equal(record_progress_del(txn, err, sizeof(err)), 0);
+	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), 1);
+	store_abort(txn);
+	store_close(st);
+}
+
 /* Each stage's put replaces its part alone; the link follows the newest. */
 static void
 test_parts(void **state)
@@ -814,6 +848,7 @@ main(void)
 		cmocka_unit_test(test_wb_codec),
 		cmocka_unit_test(test_cycle),
 		cmocka_unit_test(test_alerts),
+		cmocka_unit_test(test_progress_record),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),

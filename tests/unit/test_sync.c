@@ -200,6 +200,46 @@ test_plan_requested(void **state)
 	assert_int_equal(d.action, SCAN_NONE);
 }
 
+/* Long work: the estimate from a rate budget, and the line people read. */
+static void
+test_progress(void **state)
+{
+	double per_min, left;
+	char buf[160];
+
+	(void)state;
+	/* 800 creates left at Heavy 10 a minute: 80 min. */
+	left = sync_progress_estimate(800, 10, 60, 1., &per_min);
+	assert_true(per_min > 9.99 && per_min < 10.01);
+	assert_true(left > 4799.9 && left < 4800.1);
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "creating", 3200,
+	    4000, per_min, left), "creating 3,200 of 4,000, 10 a minute, about 80 "
+	    "min left");
+	/* Bulk updates carry many a request. */
+	left = sync_progress_estimate(100000, 10, 60, 1000., &per_min);
+	assert_true(left > 599.9 && left < 600.1);
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "updating", 0,
+	    100000, per_min, left), "updating 0 of 100,000, 10000 a minute, about "
+	    "10 min left");
+	/* A compressed window: 2 a 4 s; seconds and hours. */
+	left = sync_progress_estimate(14, 2, 4, 1., &per_min);
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "creating", 2,
+	    16, per_min, left), "creating 2 of 16, 30 a minute, about 28 s left");
+	left = sync_progress_estimate(1000, 1, 20, 1., &per_min);
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "pushing", 1,
+	    1001, per_min, left), "pushing 1 of 1,001, 3.0 a minute, about 5 h 33 "
+	    "min left");
+	left = sync_progress_estimate(7199, 60, 60, 1., &per_min); /* 119m59s */
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "creating", 0,
+	    7199, per_min, left), "creating 0 of 7,199, 60 a minute, about 2 h 0 "
+	    "min left");
+	/* No budget known: counts only. */
+	assert_true(sync_progress_estimate(5, 0, 60, 1., &per_min) < 0);
+	assert_true(per_min == 0);
+	assert_string_equal(sync_progress_line(buf, sizeof(buf), "pushing", 5,
+	    10, per_min, -1), "pushing 5 of 10");
+}
+
 static void
 test_plan_push(void **state)
 {
@@ -322,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_plan_entry),
 		cmocka_unit_test(test_plan_entry_pending),
 		cmocka_unit_test(test_plan_requested),
+		cmocka_unit_test(test_progress),
 		cmocka_unit_test(test_plan_push),
 		cmocka_unit_test(test_plan_writeback),
 		cmocka_unit_test(test_records_round_trip),
