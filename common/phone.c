@@ -43,6 +43,7 @@ call_group(enum phone_call c)
 	case PHONE_CALL_NUMBERS:
 		return HTTP_HEAVY;
 	case PHONE_CALL_EXTENSIONS:
+	case PHONE_CALL_DIRECTORY:
 		return HTTP_MEDIUM;
 	default:
 		return HTTP_LIGHT;

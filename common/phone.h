@@ -80,6 +80,8 @@ enum phone_call {
 	PHONE_CALL_SCIM_SCHEMAS,
 	PHONE_CALL_EXTENSIONS,
 	PHONE_CALL_NUMBERS,
+	PHONE_CALL_DIRECTORY,
+	PHONE_CALL_EXT_NUMBERS,
 	PHONE_CALL_CUSTOM_FIELDS,
 	PHONE_CALL_BULK_UPDATE,
 	PHONE_CALL_BULK_TASK,
@@ -207,6 +209,18 @@ struct phone_number {
 	char *extension_number;    /* or NULL */
 };
 
+/*
+ * A company directory entry (GET .../directory/entries): only what the
+ * import needs. The directory lists Enabled, Disabled and NotActivated
+ * extensions that are not hidden, and only the numbers not hidden.
+ */
+struct phone_dir_entry {
+	long long id;              /* the extension id (sent as a string) */
+	char *email, *status, *extension_number; /* or NULL */
+	char *direct;              /* the first DirectNumber shown, the primary
+	                              one first; NULL: none shown */
+};
+
 struct phone_custom_field {    /* an account custom field */
 	char *id, *category, *display_name;
 };
@@ -249,6 +263,16 @@ void phone_extension_clear(struct phone_extension *x);
 int phone_parse_number(const json_t *j, struct phone_number *out, char *err,
     size_t errlen);
 void phone_number_clear(struct phone_number *n);
+int phone_parse_dir_entry(const json_t *j, struct phone_dir_entry *out,
+    char *err, size_t errlen);
+void phone_dir_entry_clear(struct phone_dir_entry *d);
+/*
+ * phone_parse_dir_page: the directory's paging (page, totalPages; no
+ * navigation): *has_next when a page follows. Without totalPages, a page
+ * of n > 0 entries may have a next one.
+ */
+int phone_parse_dir_page(const json_t *j, long long asked, size_t n,
+    int *has_next, char *err, size_t errlen);
 int phone_parse_custom_field(const json_t *j, struct phone_custom_field *out,
     char *err, size_t errlen);
 void phone_custom_field_clear(struct phone_custom_field *f);
@@ -344,6 +368,8 @@ typedef void phone_user_cb(const struct phone_error *err,
 typedef void phone_extensions_cb(const struct phone_extension *v, size_t n,
     void *arg);
 typedef void phone_numbers_cb(const struct phone_number *v, size_t n,
+    void *arg);
+typedef void phone_directory_cb(const struct phone_dir_entry *v, size_t n,
     void *arg);
 typedef void phone_custom_fields_cb(const struct phone_error *err,
     const struct phone_custom_field *v, size_t n, void *arg);
@@ -467,6 +493,18 @@ void phone_list_extensions(struct phone *p, const struct phone_ext_filter *f,
 void phone_list_numbers(struct phone *p, const char *usage_type,
     phone_numbers_cb *page, phone_done_cb *done, void *arg);
 void phone_custom_fields(struct phone *p, phone_custom_fields_cb *cb,
+    void *arg);
+/*
+ * phone_list_directory: the company directory's User entries (Medium,
+ * PHONE_DIRECTORY_PER_PAGE asked a page; a server that gives fewer pages
+ * on as well).
+ */
+#define PHONE_DIRECTORY_PER_PAGE 2000
+void phone_list_directory(struct phone *p, phone_directory_cb *page,
+    phone_done_cb *done, void *arg);
+/* phone_extension_numbers: one extension's numbers of usage_type (Light). */
+void phone_extension_numbers(struct phone *p, long long ext_id,
+    const char *usage_type, phone_numbers_cb *page, phone_done_cb *done,
     void *arg);
 
 /*

@@ -37,6 +37,7 @@ phone_call_name(enum phone_call c)
 		"none", "token", "scim-search", "scim-create", "scim-patch",
 		"scim-delete", "scim-get",
 		"scim-config", "scim-schemas", "extensions", "numbers",
+		"directory", "extension-numbers",
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
 	};
 

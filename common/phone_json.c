@@ -497,6 +497,106 @@ phone_parse_number(const json_t *j, struct phone_number *out, char *err,
 }
 
 void
+phone_dir_entry_clear(struct phone_dir_entry *d)
+{
+	free(d->email);
+	free(d->status);
+	free(d->extension_number);
+	free(d->direct);
+	memset(d, 0, sizeof(*d));
+}
+
+/* dir_direct: the first DirectNumber shown, the primary one first. */
+static int
+dir_direct(const json_t *phones, struct phone_dir_entry *out, char *err,
+    size_t errlen)
+{
+	const json_t *ph;
+	size_t i;
+	int primary, hidden, best = 0;
+	char *num, *usage;
+
+	json_array_foreach(phones, i, ph) {
+		if (!json_is_object(ph))
+			return util_errbuf_set(err, errlen, "phoneNumbers: not an object");
+		if (want_str(ph, "phoneNumber", REQUIRED, &num, err, errlen) < 0)
+			return -1;
+		if (want_str(ph, "usageType", OPTIONAL, &usage, err, errlen) < 0 ||
+		    want_bool(ph, "primary", OPTIONAL, &primary, err, errlen) < 0 ||
+		    want_bool(ph, "hidden", OPTIONAL, &hidden, err, errlen) < 0) {
+			free(num);
+			return -1;
+		}
+		if (!hidden && usage != NULL && strcmp(usage, "DirectNumber") == 0 &&
+		    (out->direct == NULL || (primary && !best))) {
+			free(out->direct);
+			out->direct = num;
+			best = primary;
+			num = NULL;
+		}
+		free(num);
+		free(usage);
+	}
+	return 0;
+}
+
+int
+phone_parse_dir_entry(const json_t *j, struct phone_dir_entry *out,
+    char *err, size_t errlen)
+{
+	const json_t *phones;
+	char *id = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(j))
+		return util_errbuf_set(err, errlen, "directory entry: not an object");
+	if (want_id(j, "id", &id, err, errlen) < 0 ||
+	    (parse_ll(id, &out->id) < 0 && util_errbuf_set(err, errlen,
+	    "id is not a number: %s", id) < 0) ||
+	    want_str(j, "email", OPTIONAL, &out->email, err, errlen) < 0 ||
+	    want_str(j, "status", OPTIONAL, &out->status, err, errlen) < 0 ||
+	    want_str(j, "extensionNumber", OPTIONAL, &out->extension_number, err,
+	    errlen) < 0 ||
+	    want_arr(j, "phoneNumbers", OPTIONAL, &phones, err, errlen) < 0 ||
+	    dir_direct(phones, out, err, errlen) < 0) {
+		free(id);
+		phone_dir_entry_clear(out);
+		return prefix_err(err, errlen, "directory entry");
+	}
+	free(id);
+	return 0;
+}
+
+int
+phone_parse_dir_page(const json_t *j, long long asked, size_t n,
+    int *has_next, char *err, size_t errlen)
+{
+	const json_t *paging;
+	long long page = asked, pages = -1;
+
+	*has_next = 0;
+	if (!json_is_object(j) ||
+	    want_obj(j, "paging", OPTIONAL, &paging, err, errlen) < 0)
+		return prefix_err(err, errlen, "directory paging");
+	if (paging != NULL && json_object_get(paging, "page") != NULL &&
+	    want_int(paging, "page", REQUIRED, &page, err, errlen) < 0)
+		return prefix_err(err, errlen, "directory paging");
+	if (paging != NULL && json_object_get(paging, "totalPages") != NULL &&
+	    want_int(paging, "totalPages", REQUIRED, &pages, err, errlen) < 0)
+		return prefix_err(err, errlen, "directory paging");
+	if (page != asked)
+		return util_errbuf_set(err, errlen, "directory paging: page %lld "
+		    "instead of %lld", page, asked);
+	/*
+	 * A server that cuts perPage counts its pages by its own size, so a
+	 * short page is not the end; without totalPages, the end is an empty
+	 * page (one request more).
+	 */
+	*has_next = pages >= 0 ? page < pages : n > 0;
+	return 0;
+}
+
+void
 phone_custom_field_clear(struct phone_custom_field *f)
 {
 	free(f->id);

@@ -1,6 +1,7 @@
 /*
- * phone_list: the client's paged lists (phone.h, phone_int.h): extensions
- * and phone numbers (page N+1 is asked with the same query: the server's
+ * phone_list: the client's paged lists (phone.h, phone_int.h): extensions,
+ * phone numbers (the account's, one extension's) and the company
+ * directory (page N+1 is asked with the same query: the server's
  * nextPage URI is a hint, never followed, so a token is only ever sent to
  * the configured server), and the account's custom fields.
  */
@@ -23,6 +24,7 @@ struct op_list {
 	long long page;
 	phone_extensions_cb *ext;
 	phone_numbers_cb *num;
+	phone_directory_cb *dir;
 	phone_done_cb *done;
 	void *arg;
 };
@@ -85,6 +87,52 @@ list_numbers(struct op_list *op, const json_t *recs, struct phone_error *e)
 	return rc;
 }
 
+static int
+list_directory(struct op_list *op, const json_t *recs, struct phone_error *e)
+{
+	size_t n = 0, i;
+	struct phone_dir_entry *v = xcalloc(json_array_size(recs) + 1,
+	    sizeof(*v));
+	const json_t *rec;
+	int rc = 0;
+
+	json_array_foreach(recs, i, rec) {
+		if (phone_parse_dir_entry(rec, &v[n], e->detail,
+		    sizeof(e->detail)) < 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	if (rc == 0)
+		op->dir(v, n, op->arg);
+	for (i = 0; i < n; i++)
+		phone_dir_entry_clear(&v[i]);
+	free(v);
+	return rc;
+}
+
+/* list_page: the records of one page to the caller; -1 malformed. */
+static int
+list_page(struct op_list *op, const json_t *body, const json_t *recs,
+    struct phone_error *e, int *has_next)
+{
+	struct phone_page pg;
+
+	if (op->call == PHONE_CALL_DIRECTORY) {
+		if (phone_parse_dir_page(body, op->page, json_array_size(recs),
+		    has_next, e->detail, sizeof(e->detail)) < 0)
+			return -1;
+		return list_directory(op, recs, e);
+	}
+	if (phone_parse_page(body, op->page, &pg, e->detail,
+	    sizeof(e->detail)) < 0)
+		return -1;
+	*has_next = pg.has_next;
+	return op->call == PHONE_CALL_EXTENSIONS ? list_extensions(op, recs, e) :
+	    list_numbers(op, recs, e);
+}
+
 static void
 list_done(struct phone_req *r, const struct phone_error *err,
     const json_t *body)
@@ -92,17 +140,13 @@ list_done(struct phone_req *r, const struct phone_error *err,
 	struct op_list *op = r->ctx;
 	struct phone_error e = *err;
 	const json_t *recs = json_object_get(body, "records");
-	struct phone_page pg;
+	int has_next = 0;
 
 	if (e.kind == PHONE_OK && !json_is_array(recs))
 		phone_malformed(&e, "list: records is not an array");
-	if (e.kind == PHONE_OK && phone_parse_page(body, op->page, &pg,
-	    e.detail, sizeof(e.detail)) < 0)
+	if (e.kind == PHONE_OK && list_page(op, body, recs, &e, &has_next) < 0)
 		e.kind = PHONE_MALFORMED;
-	if (e.kind == PHONE_OK && (op->call == PHONE_CALL_EXTENSIONS ?
-	    list_extensions(op, recs, &e) : list_numbers(op, recs, &e)) < 0)
-		e.kind = PHONE_MALFORMED;
-	if (e.kind == PHONE_OK && pg.has_next) {
+	if (e.kind == PHONE_OK && has_next) {
 		if (op->page < MAX_PAGES) {
 			op->page++;
 			list_request(r->p, op);
@@ -121,7 +165,8 @@ list_request(struct phone *p, struct op_list *op)
 
 	snprintf(num, sizeof(num), "%lld", op->page);
 	phone_url_add(&url, "page", num);
-	snprintf(num, sizeof(num), "%d", p->opts.per_page);
+	snprintf(num, sizeof(num), "%d", op->call == PHONE_CALL_DIRECTORY ?
+	    PHONE_DIRECTORY_PER_PAGE : p->opts.per_page);
 	phone_url_add(&url, "perPage", num);
 	phone_send_new(p, op->call, "GET", url, list_done, op);
 }
@@ -164,6 +209,35 @@ phone_list_numbers(struct phone *p, const char *usage_type,
 	struct op_list *op = list_new(p, PHONE_CALL_NUMBERS,
 	    PHONE_ACCOUNT "/phone-number", done, arg);
 
+	op->num = page;
+	if (usage_type != NULL)
+		phone_url_add(&op->url, "usageType", usage_type);
+	list_request(p, op);
+}
+
+void
+phone_list_directory(struct phone *p, phone_directory_cb *page,
+    phone_done_cb *done, void *arg)
+{
+	struct op_list *op = list_new(p, PHONE_CALL_DIRECTORY,
+	    PHONE_ACCOUNT "/directory/entries", done, arg);
+
+	op->dir = page;
+	phone_url_add(&op->url, "type", "User");
+	list_request(p, op);
+}
+
+void
+phone_extension_numbers(struct phone *p, long long ext_id,
+    const char *usage_type, phone_numbers_cb *page, phone_done_cb *done,
+    void *arg)
+{
+	char path[96];
+	struct op_list *op;
+
+	snprintf(path, sizeof(path), PHONE_ACCOUNT "/extension/%lld/phone-number",
+	    ext_id);
+	op = list_new(p, PHONE_CALL_EXT_NUMBERS, path, done, arg);
 	op->num = page;
 	if (usage_type != NULL)
 		phone_url_add(&op->url, "usageType", usage_type);

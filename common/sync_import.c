@@ -1,10 +1,17 @@
 /*
- * sync_import: the importer. Lists the account's direct numbers and its
- * user extensions, joins them by extension id and to AD users by email,
- * links phone users to AD users, and queues write-back of the numbers
- * that differ from what was last written. A pusher's link that knows the
- * SCIM user alone gets its extension id here: the extension with its
- * email is that user's (record_import.paired).
+ * sync_import: the importer. Lists the account's user extensions and the
+ * company directory (both Medium: the account's number list is Heavy, and
+ * the writes need that budget), joins them by extension id and to AD users
+ * by email, links phone users to AD users, and queues write-back of the
+ * numbers that differ from what was last written. A pusher's link that
+ * knows the SCIM user alone gets its extension id here: the extension with
+ * its email is that user's (record_import.paired).
+ *
+ * The directory leaves out hidden users, hidden numbers and some statuses,
+ * so what it does not show is unknown, not removed: a linked user missing
+ * from it, or shown without the direct number last imported, has its
+ * numbers read on its own (Light), or, when more than ASK_MAX users need
+ * that, from the account's number list (Heavy) once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include "util.h"
 
 #define IMPORT_TXN_BATCH 1000
+#define ASK_MAX 100       /* users read one by one; more: the Heavy list */
 
 struct ext_rec {
 	long long id;
@@ -29,12 +37,27 @@ struct num_rec {
 	char *number;
 };
 
+struct dir_rec {
+	long long ext_id;
+	char *number;         /* the direct number shown, or NULL */
+};
+
+struct ask_rec {          /* a user the directory could not answer for */
+	char guid[64];
+	long long ext_id;
+};
+
 struct import {
 	struct sync *s;       /* not owned */
 	struct ext_rec *ext;  /* owned */
 	size_t next, extcap;
-	struct num_rec *num;  /* owned */
+	struct num_rec *num;  /* owned: the asked users' numbers */
 	size_t nnum, numcap;
+	struct dir_rec *dir;  /* owned: the directory, by extension id */
+	size_t ndir, dircap;
+	struct ask_rec *ask;  /* owned */
+	size_t nask, askcap, asked;
+	int heavy;            /* the asked numbers come from the Heavy list */
 };
 
 static void
@@ -46,8 +69,12 @@ import_free(struct import *im)
 	}
 	for (size_t i = 0; i < im->nnum; i++)
 		free(im->num[i].number);
+	for (size_t i = 0; i < im->ndir; i++)
+		free(im->dir[i].number);
 	free(im->ext);
 	free(im->num);
+	free(im->dir);
+	free(im->ask);
 	free(im);
 }
 
@@ -86,11 +113,43 @@ num_cmp(const void *a, const void *b)
 }
 
 static int
+dir_cmp(const void *a, const void *b)
+{
+	const struct dir_rec *x = a, *y = b;
+
+	return x->ext_id < y->ext_id ? -1 : x->ext_id > y->ext_id;
+}
+
+/* dir_find: the extension's directory entry, or NULL when not listed. */
+static const struct dir_rec *
+dir_find(const struct import *im, long long ext_id)
+{
+	struct dir_rec key = { ext_id, NULL };
+
+	return im->ndir == 0 ? NULL : bsearch(&key, im->dir, im->ndir,
+	    sizeof(*im->dir), dir_cmp);
+}
+
+static int
 ext_cmp(const void *a, const void *b)
 {
 	const struct ext_rec *x = a, *y = b;
 
 	return strcmp(x->email ? x->email : "", y->email ? y->email : "");
+}
+
+/* ask: the user's numbers are to be read on their own. */
+static void
+ask(struct import *im, const char *guid, long long ext_id)
+{
+	struct ask_rec *a;
+
+	if (im->nask == im->askcap)
+		im->ask = xreallocarray(im->ask, im->askcap = im->askcap ?
+		    im->askcap * 2 : 64, sizeof(*im->ask));
+	a = &im->ask[im->nask++];
+	snprintf(a->guid, sizeof(a->guid), "%s", guid);
+	a->ext_id = ext_id;
 }
 
 /* first_number: the extension's first direct number, or NULL. */
@@ -191,9 +250,10 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	struct sync *s = im->s;
 	char *owner = record_email_owner(txn, x->email), err[256];
 	const char *link;
+	const struct dir_rec *d;
 	char id[32], detail[96];
 	struct record_user u;
-	int linked = 0;
+	int linked = 0, fresh = 0;
 
 	if (owner == NULL || record_user_get(txn, owner, &u, NULL, 0) != 0) {
 		s->ic.unmatched++;
@@ -221,15 +281,27 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		util_str_set(&u.imp.ext_id, id);
 		util_str_set(&u.imp.paired, u.push.scim_id);
 		link = id;
+		fresh = 1;
 		log_debug("extension of the phone user found by import dn=%s "
 		    "email=%s scim_id=%s ext_id=%s", log_q(u.ad.dn), log_q(x->email),
 		    log_q(u.push.scim_id), id);
 	}
 	if (strcmp(link, id) == 0 && !u.ad.deleted) {
-		util_str_set(&u.imp.direct_number, first_number(im, x->id));
 		util_str_set(&u.imp.extension_number, x->number);
 		record_error_clear(&u.imp.err);
-		queue_writeback(im, txn, &u);
+		/*
+		 * Not in the directory, or shown there without the number it had
+		 * (or, new here, without any): hidden or gone, the directory cannot
+		 * say. Its numbers are read on their own after this pass.
+		 */
+		d = dir_find(im, x->id);
+		if (d == NULL || (d->number == NULL && (linked || fresh ||
+		    u.imp.direct_number != NULL)))
+			ask(im, u.guid, x->id);
+		else {
+			util_str_set(&u.imp.direct_number, d->number);
+			queue_writeback(im, txn, &u);
+		}
 	}
 	if (linked)
 		record_import_link(txn, u.guid, &u.imp, err, sizeof(err));
@@ -238,14 +310,29 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	record_user_clear(&u);
 }
 
+static void ask_start(struct import *im);
+
+/* report: what the import read, where it was not the directory. */
+static void
+report(struct import *im)
+{
+	log_debug("import read the company directory entries=%zu extensions=%zu",
+	    im->ndir, im->next);
+	if (im->nask > 0)
+		log_info("import: users the company directory does not show with "
+		    "their numbers (hidden there, or a status it does not list) read "
+		    "%s count=%zu", im->heavy ? "from the account's number list "
+		    "(one Heavy list)" : "one by one (Light)", im->nask);
+}
+
 static void
 process(struct import *im)
 {
 	struct store_txn *txn;
 	size_t since = 0;
 
-	if (im->nnum > 0)
-		qsort(im->num, im->nnum, sizeof(*im->num), num_cmp);
+	if (im->ndir > 0)
+		qsort(im->dir, im->ndir, sizeof(*im->dir), dir_cmp);
 	if (im->next > 0)
 		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
 	if ((txn = sync_txn_begin(im->s)) == NULL) {
@@ -269,7 +356,147 @@ process(struct import *im)
 	if (im->s->ic.unmatched > 0)
 		log_notice("phone users without an AD user (never created in AD) "
 		    "count=%u", im->s->ic.unmatched);
+	if (txn == NULL || im->nask == 0) {
+		report(im);
+		import_end(im);
+		return;
+	}
+	ask_start(im);
+}
+
+/* add_number: one direct number of ext_id; the primary one sorts first. */
+static void
+add_number(struct import *im, long long ext_id, const struct phone_number *v)
+{
+	struct num_rec *r;
+
+	if (im->nnum == im->numcap)
+		im->num = xreallocarray(im->num, im->numcap = im->numcap ?
+		    im->numcap * 2 : 1024, sizeof(*im->num));
+	r = &im->num[im->nnum];
+	r->ext_id = ext_id;
+	r->order = (v->primary ? 0 : (size_t)1 << 40) + im->nnum;
+	im->nnum++;
+	r->number = xstrdup(v->phone_number);
+}
+
+/* ask_finish: the asked users' numbers into their records. */
+static void
+ask_finish(struct import *im)
+{
+	struct store_txn *txn;
+	struct record_user u;
+	char id[32], err[256];
+	const char *link;
+	size_t since = 0;
+
+	if (im->nnum > 0)
+		qsort(im->num, im->nnum, sizeof(*im->num), num_cmp);
+	if ((txn = sync_txn_begin(im->s)) == NULL) {
+		import_end(im);
+		return;
+	}
+	for (size_t i = 0; i < im->nask; i++) {
+		if (record_user_get(txn, im->ask[i].guid, &u, NULL, 0) != 0)
+			continue;
+		snprintf(id, sizeof(id), "%lld", im->ask[i].ext_id);
+		link = record_user_ext_id(&u);
+		if (link != NULL && strcmp(link, id) == 0 && !u.ad.deleted) {
+			util_str_set(&u.imp.direct_number,
+			    first_number(im, im->ask[i].ext_id));
+			queue_writeback(im, txn, &u);
+			record_import_put(txn, u.guid, &u.imp, err, sizeof(err));
+		}
+		record_user_clear(&u);
+		if (++since >= IMPORT_TXN_BATCH && !im->s->dry_run) {
+			sync_txn_commit(im->s, txn);
+			if ((txn = sync_txn_begin(im->s)) == NULL)
+				break;
+			since = 0;
+		}
+	}
+	if (txn != NULL)
+		sync_txn_commit(im->s, txn);
+	report(im);
 	import_end(im);
+}
+
+/* The Heavy list: every assigned direct number of the account. */
+static void
+heavy_page(const struct phone_number *v, size_t n, void *arg)
+{
+	struct import *im = arg;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].extension_id != 0 && v[i].phone_number != NULL)
+			add_number(im, v[i].extension_id, &v[i]);
+}
+
+static void
+heavy_done(const struct phone_error *e, void *arg)
+{
+	struct import *im = arg;
+
+	if (e->kind != PHONE_OK) {
+		list_failed(im, e, "direct numbers");
+		return;
+	}
+	ask_finish(im);
+}
+
+/* One extension's numbers (Light), one user after the other. */
+static void ask_next(struct import *im);
+
+static void
+one_page(const struct phone_number *v, size_t n, void *arg)
+{
+	struct import *im = arg;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].phone_number != NULL && (v[i].usage_type == NULL ||
+		    strcmp(v[i].usage_type, "DirectNumber") == 0))
+			add_number(im, im->ask[im->asked].ext_id, &v[i]);
+}
+
+static void
+one_done(const struct phone_error *e, void *arg)
+{
+	struct import *im = arg;
+
+	if (e->kind == PHONE_NOT_FOUND) {
+		/* gone since the list: the next import will not list it either */
+		log_debug("extension gone before its numbers were read ext_id=%lld",
+		    im->ask[im->asked].ext_id);
+		im->ask[im->asked].guid[0] = '\0';
+	} else if (e->kind != PHONE_OK) {
+		list_failed(im, e, "one user's direct numbers");
+		return;
+	}
+	im->asked++;
+	ask_next(im);
+}
+
+static void
+ask_next(struct import *im)
+{
+	if (im->asked == im->nask) {
+		ask_finish(im);
+		return;
+	}
+	phone_extension_numbers(im->s->phone, im->ask[im->asked].ext_id,
+	    "DirectNumber", one_page, one_done, im);
+}
+
+static void
+ask_start(struct import *im)
+{
+	if (im->nask > ASK_MAX) {
+		im->heavy = 1;
+		phone_list_numbers(im->s->phone, "DirectNumber", heavy_page,
+		    heavy_done, im);
+		return;
+	}
+	ask_next(im);
 }
 
 static void
@@ -293,11 +520,11 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 	}
 }
 
-static void num_page(const struct phone_number *v, size_t n, void *arg);
-static void num_done(const struct phone_error *e, void *arg);
+static void dir_page(const struct phone_dir_entry *v, size_t n, void *arg);
+static void dir_done(const struct phone_error *e, void *arg);
 
 /*
- * ext_done: the numbers are listed after the extensions, so that a user
+ * ext_done: the directory is listed after the extensions, so that a user
  * created between the two lists is missing from this import (the next one
  * has it) rather than present without its direct number, which would be
  * written back incomplete and then corrected.
@@ -310,37 +537,33 @@ ext_done(const struct phone_error *e, void *arg)
 	if (e->kind != PHONE_OK)
 		list_failed(im, e, "extensions");
 	else
-		phone_list_numbers(im->s->phone, "DirectNumber", num_page, num_done,
-		    im);
+		phone_list_directory(im->s->phone, dir_page, dir_done, im);
 }
 
 static void
-num_page(const struct phone_number *v, size_t n, void *arg)
+dir_page(const struct phone_dir_entry *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
 	for (size_t i = 0; i < n; i++) {
-		struct num_rec *r;
+		struct dir_rec *r;
 
-		if (v[i].extension_id == 0 || v[i].phone_number == NULL)
-			continue;
-		if (im->nnum == im->numcap)
-			im->num = xreallocarray(im->num, im->numcap = im->numcap ?
-			    im->numcap * 2 : 1024, sizeof(*im->num));
-		r = &im->num[im->nnum];
-		r->ext_id = v[i].extension_id;
-		r->order = im->nnum++;
-		r->number = xstrdup(v[i].phone_number);
+		if (im->ndir == im->dircap)
+			im->dir = xreallocarray(im->dir, im->dircap = im->dircap ?
+			    im->dircap * 2 : 1024, sizeof(*im->dir));
+		r = &im->dir[im->ndir++];
+		r->ext_id = v[i].id;
+		r->number = v[i].direct ? xstrdup(v[i].direct) : NULL;
 	}
 }
 
 static void
-num_done(const struct phone_error *e, void *arg)
+dir_done(const struct phone_error *e, void *arg)
 {
 	struct import *im = arg;
 
 	if (e->kind != PHONE_OK) {
-		list_failed(im, e, "direct numbers");
+		list_failed(im, e, "the company directory");
 		return;
 	}
 	process(im);

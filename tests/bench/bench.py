@@ -251,6 +251,7 @@ def api_figures(reqs):
 
 def is_import_path(path):
     return path.startswith("/restapi/v1.0/account/~/phone-number") or \
+        path.startswith("/restapi/v1.0/account/~/directory") or \
         path.startswith("/restapi/v1.0/account/~/extension") and \
         not path.startswith("/restapi/v1.0/account/~/extension-bulk-update")
 
@@ -365,7 +366,7 @@ class Bench:
         if hold_import:
             self.emu.call("POST", "/_emu/fault", {
                 "kind": "delay", "count": 1, "delay": hold_import,
-                "path_prefix": "/restapi/v1.0/account/~/phone-number"})
+                "path_prefix": "/restapi/v1.0/account/~/directory"})
         return self.ringsyncd_run(name, conf, "--once", *args, expect=expect)
 
     def lanes(self, r):

@@ -86,6 +86,7 @@ SCIM_ID_RE = re.compile(r"1[0-9]{18}")
 LONG_ID_RE = re.compile(r"[0-9]{19}")     # beyond every extension id
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 100, 1000
+DIRECTORY_STATUSES = ("Enabled", "Disabled", "NotActivated")   # what the directory lists
 SCIM_DEFAULT_COUNT, SCIM_MAX_COUNT = 100, 1000
 BULK_MAX = 500
 MAX_BODY = 32 * 1024 * 1024
@@ -303,6 +304,7 @@ class Behaviour:
         "bulk_result_ids": ("string", "number"),
         "state_mandatory": (False, True),
         "scim_ids": ("same", "distinct"),
+        "directory_per_page": (1000, 2000),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
@@ -841,6 +843,7 @@ class Extension:
     custom: dict = field(default_factory=dict)    # custom field id -> value
     external_id: str = None                       # SCIM externalId
     numbers: list = field(default_factory=list)   # phone number ids, primary first
+    hidden: bool = False                          # left out of the company directory
     created: float = 0.0
     modified: float = 0.0
     version: int = 1                              # bumped on every real change
@@ -868,6 +871,7 @@ class PhoneNumber:
     type: str = "VoiceFax"
     status: str = "Normal"
     ext_id: int = None
+    hidden: bool = False                          # not shown in the company directory
 
 
 class SeedError(ValueError):
@@ -1138,6 +1142,29 @@ class Directory:
                 for fid in sorted(ext.custom, key=id_sort_key)]
         return rec
 
+    def directory_record(self, ext):
+        """The company directory's entry (ContactResource) of a listed
+        extension: the extension id as a string, and the numbers it shows
+        (the direct numbers not hidden, then the contact's mobile)."""
+        c = ext.contact
+        rec = {"id": str(ext.id), "type": ext.type, "status": ext.status,
+               "extensionNumber": ext.number, "hidden": False}
+        for key in ("firstName", "lastName", "email", "department", "jobTitle"):
+            if c.get(key):
+                rec[key] = c[key]
+        phones = []
+        for n in ext.numbers:
+            num = self.numbers[n]
+            if not num.hidden:
+                phones.append({"phoneNumber": num.number, "type": num.type,
+                               "usageType": "DirectNumber", "hidden": False,
+                               "primary": not phones})
+        if c.get("mobilePhone"):
+            phones.append({"phoneNumber": c["mobilePhone"], "usageType": "MobileNumber",
+                           "hidden": False, "primary": False})
+        rec["phoneNumbers"] = phones
+        return rec
+
     def number_record(self, num, base):
         """The REST phone number record."""
         owner = self.extensions.get(num.ext_id)
@@ -1244,8 +1271,12 @@ class Seeder:
         if not isinstance(ext_type, str) or not isinstance(external, (str, type(None))) \
                 or not isinstance(info, (dict, type(None))):
             raise SeedError("extension %d: bad type, externalId or statusInfo" % ext_id)
+        hidden = spec.get("hidden", False)
+        if not isinstance(hidden, bool):
+            raise SeedError("extension %d: hidden must be true or false" % ext_id)
         self.d.add_extension(Extension(ext_id, number, ext_type, status, info, contact,
-                                       custom, external, created=self.now, modified=self.now))
+                                       custom, external, hidden=hidden, created=self.now,
+                                       modified=self.now))
 
     def _extension_id(self, spec):
         ext_id = parse_int(spec.get("id", self.d.next_ext_id))
@@ -1299,8 +1330,10 @@ class Seeder:
         if owner is not None and (ext is None or usage != "DirectNumber"):
             raise SeedError("number %s: extensionId needs an existing extension and "
                             "usageType DirectNumber" % phone)
+        if not isinstance(spec.get("hidden", False), bool):
+            raise SeedError("number %s: hidden must be true or false" % phone)
         num = PhoneNumber(num_id, phone, usage, str(spec.get("type", "VoiceFax")),
-                          str(spec.get("status", "Normal")))
+                          str(spec.get("status", "Normal")), hidden=spec.get("hidden", False))
         self.d.add_number(num)
         if ext is not None:
             self.d.assign_number(num, ext, primary=spec.get("primary") is True)
@@ -2234,6 +2267,29 @@ class RestApi:
             raise rest_errors([not_found("taskId", task_id)])
         return json_response(200, self.emu.tasks.view(task, req.base_url))
 
+    def directory(self, req):
+        """GET .../directory/entries: the listed statuses only, hidden users
+        left out; EnumeratedPagingModel paging (no navigation); perPage up
+        to the directory_per_page switch (1000 or 2000)."""
+        types = req.q_all("type")
+        page = parse_int(req.q("page", "1"))
+        per_page = parse_int(req.q("perPage", "1000"))
+        if page is None or page < 1:
+            raise rest_errors([invalid("page", req.q("page"))])
+        if per_page is None or per_page < 1:
+            raise rest_errors([invalid("perPage", req.q("perPage"))])
+        per_page = min(per_page, self.emu.behaviour.directory_per_page)
+        listed = [e for e in self.d.sorted_extensions()
+                  if e.status in DIRECTORY_STATUSES and not e.hidden
+                  and (not types or e.type in types)]
+        start = (page - 1) * per_page
+        chunk = listed[start:start + per_page]
+        return json_response(200, {
+            "records": [self.d.directory_record(e) for e in chunk],
+            "paging": {"page": page, "perPage": per_page,
+                       "totalPages": math.ceil(len(listed) / per_page),
+                       "totalElements": len(listed)}})
+
     def number_list(self, req):
         usage = req.q_all("usageType")
         nums = [n for n in self.d.sorted_numbers() if not usage or n.usage in usage]
@@ -2274,6 +2330,7 @@ def api_routes(oauth, scim, rest):
         ("GET", a + r"/extension-bulk-update/tasks/(?P<task_id>[^/]+)", "Light",
          rest.bulk_task),
         ("GET", a + r"/phone-number", "Heavy", rest.number_list),
+        ("GET", a + r"/directory/entries", "Medium", rest.directory),
         ("GET", a + r"/custom-fields", "Light", rest.custom_fields),
     ]
 
@@ -2440,10 +2497,21 @@ class ControlApi:
             raise ControlError(409, "Extension already in use")
         if phones is not None and not distinct_e164(phones):
             raise ControlError(400, "directNumbers must be distinct E.164 strings")
+        hidden, hidden_numbers = body.get("hidden"), body.get("hiddenNumbers")
+        if hidden is not None and not isinstance(hidden, bool):
+            raise ControlError(400, "hidden must be true or false")
+        if hidden_numbers is not None and not (isinstance(hidden_numbers, list) and all(
+                isinstance(x, str) for x in hidden_numbers)):
+            raise ControlError(400, "hiddenNumbers must be a list of E.164 strings")
         if number is not None:
             d.set_extension_number(ext, number, time.time())
         if phones is not None:
             d.set_direct_numbers(ext, phones, time.time())
+        if hidden is not None:
+            ext.hidden = hidden
+        if hidden_numbers is not None:
+            for n in ext.numbers:
+                d.numbers[n].hidden = d.numbers[n].number in hidden_numbers
         return ctl_response(200, {"ok": True, "extension": d.ext_record(ext, req.base_url),
                                   "directNumbers": [d.numbers[n].number for n in ext.numbers]})
 

@@ -904,6 +904,59 @@ class RestTests(EmuCase):
                          [("+16505550101", True), ("+16505550102", False)])
         self.assertStatus(self.api("GET", ACCT + "/extension/999/phone-number"), 404)
 
+    def test_directory(self):
+        """The company directory: listed statuses only, hidden users and
+        numbers left out, ids as strings, EnumeratedPagingModel paging."""
+        reply = self.api("GET", ACCT + "/directory/entries?type=User")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        body = reply.json
+        self.assertEqual(set(body), {"records", "paging"})
+        self.assertEqual(body["paging"], {"page": 1, "perPage": 1000, "totalPages": 1,
+                                          "totalElements": 4})
+        recs = {r["id"]: r for r in body["records"]}
+        self.assertEqual(sorted(recs), ["101", "102", "103", "104"])   # no Unassigned
+        ann = recs["101"]
+        self.assertEqual((ann["email"], ann["extensionNumber"], ann["status"]),
+                         ("ann.lee@example.com", "101", "Enabled"))
+        self.assertEqual([(p["phoneNumber"], p["usageType"], p["primary"])
+                          for p in ann["phoneNumbers"]],
+                         [("+16505550101", "DirectNumber", True),
+                          ("+16505550102", "DirectNumber", False),
+                          ("+14155550101", "MobileNumber", False)])
+        self.assertEqual(recs["102"]["status"], "Disabled")
+        # Hidden: a user, then one number of another.
+        self.emu.ctl("POST", "extension/102", {"hidden": True})
+        self.emu.ctl("POST", "extension/101", {"hiddenNumbers": ["+16505550101"]})
+        recs = {r["id"]: r for r in self.api("GET", ACCT + "/directory/entries").json["records"]}
+        self.assertNotIn("102", recs)
+        self.assertEqual([(p["phoneNumber"], p["primary"]) for p in recs["101"]["phoneNumbers"]
+                          if p["usageType"] == "DirectNumber"], [("+16505550102", True)])
+        # The per-extension list still has everything.
+        mine = self.api("GET", ACCT + "/extension/101/phone-number").json["records"]
+        self.assertEqual(len(mine), 2)
+        self.emu.ctl("POST", "extension/102", {"hidden": False})
+        self.assertEqual(len(self.api("GET", ACCT + "/directory/entries").json["records"]), 4)
+        self.emu.ctl("POST", "extension/102", {"hidden": 1}, expect=400)
+        # Frozen is not listed.
+        self.emu.ctl("POST", "seed", {"extensions": [{"id": 105, "status": "Frozen",
+                                                       "contact": {"email": "f@example.com"}},
+                                                      {"id": 106, "hidden": True}]})
+        ids = [r["id"] for r in self.api("GET", ACCT + "/directory/entries").json["records"]]
+        self.assertNotIn("105", ids)
+        self.assertNotIn("106", ids)
+        # Paging, and the largest page by the switch.
+        page2 = self.api("GET", ACCT + "/directory/entries?perPage=3&page=2").json
+        self.assertEqual(([r["id"] for r in page2["records"]], page2["paging"]["totalPages"]),
+                         (["104"], 2))
+        self.assertEqual(self.api("GET", ACCT + "/directory/entries?perPage=5000")
+                         .json["paging"]["perPage"], 1000)
+        self.emu.ctl("POST", "behaviour", {"directory_per_page": 2000})
+        self.assertEqual(self.api("GET", ACCT + "/directory/entries?perPage=5000")
+                         .json["paging"]["perPage"], 2000)
+        self.emu.ctl("POST", "behaviour", {"directory_per_page": 1500}, expect=400)
+        self.assertEqual(self.api("GET", ACCT + "/directory/entries?page=0").status, 400)
+
     def test_custom_fields(self):
         reply = self.api("GET", ACCT + "/custom-fields")
         self.assertStatus(reply, 200)
@@ -942,6 +995,7 @@ class RestTests(EmuCase):
                  ("GET", ACCT + "/phone-number", None, "Heavy"),
                  ("GET", ACCT + "/extension/101/phone-number", None, "Light"),
                  ("GET", ACCT + "/custom-fields", None, "Light"),
+                 ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
         for method, path, body, group in table:
             reply = self.api(method, path, body)
@@ -1133,7 +1187,8 @@ class BehaviourTests(EmuCase):
         self.assertEqual(self.emu.ctl("GET", "behaviour"),
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
                           "bulk_result_ids": "string", "state_mandatory": False,
-                          "scim_ids": "same", "refresh_ttl_app": 0, "session_limit": 0})
+                          "scim_ids": "same", "directory_per_page": 1000,
+                          "refresh_ttl_app": 0, "session_limit": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
                     {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True},

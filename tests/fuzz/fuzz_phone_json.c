@@ -103,6 +103,27 @@ one_page(const json_t *j)
 			    pg.total_pages < 0 || pg.page < pg.total_pages));
 }
 
+static void
+one_directory(const json_t *j)
+{
+	const json_t *recs = json_object_get(j, "records"), *rec;
+	struct phone_dir_entry d;
+	char err[256] = "";
+	size_t i;
+	int next;
+
+	if (phone_parse_dir_page(j, 1, json_array_size(recs), &next, err,
+	    sizeof(err)) < 0)
+		fz_check(err[0] != '\0');
+	json_array_foreach(recs, i, rec) {
+		if (phone_parse_dir_entry(rec, &d, err, sizeof(err)) == 0)
+			fz_check(d.id != 0 || d.direct == NULL || d.direct != NULL);
+		else
+			fz_check(err[0] != '\0' && d.direct == NULL && d.email == NULL);
+		phone_dir_entry_clear(&d);
+	}
+}
+
 /* The records of a bulk update: one extension twice, as the API allows. */
 static void
 one_task(const json_t *j)
@@ -175,7 +196,7 @@ static const struct {
 	{ "number", one_number }, { "custom-field", one_custom_field },
 	{ "spc", one_spc }, { "schemas", one_schemas }, { "page", one_page },
 	{ "task", one_task }, { "token", one_token },
-	{ "error-item", one_error_item },
+	{ "error-item", one_error_item }, { "directory", one_directory },
 };
 
 FZ_JSON_INIT

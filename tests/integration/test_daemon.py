@@ -101,7 +101,7 @@ class DaemonTest(rstest.TestCase):
         # never from inside that client's own callback.
         path = self.conf("import_interval = 1h\n")
         self.emu.call("POST", "/_emu/fault", {"kind": "delay", "count": 1, "delay": 5,
-                                             "path_prefix": "/restapi/v1.0/account/~/phone-number"})
+                                             "path_prefix": "/restapi/v1.0/account/~/directory"})
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
         # SIGHUP once the import's request has reached the emulator (the
         # delay fault is taken on arrival): the loop runs, the import waits.

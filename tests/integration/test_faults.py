@@ -333,7 +333,7 @@ class FaultTest(test_sync.SyncTest):
         cns = ["a%02d" % i for i in range(n)]
         self.add(*[person(cn, self.ou) for cn in cns])
         # Phase 1: bursts and storms on everything the first sync uses.
-        scim, numbers = "/scim/v2/Users", "/restapi/v1.0/account/~/phone-number"
+        scim, numbers = "/scim/v2/Users", "/restapi/v1.0/account/~/directory"
         self.emu_fault("503", 2, "/restapi/oauth/token")
         self.emu_fault("503", 4, scim)
         self.emu_fault("reset", 2, scim)

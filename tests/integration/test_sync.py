@@ -159,6 +159,80 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          {"telephoneNumber": "+16505559999#299", "ipPhone": "299"})
         self.assertEqual(summaries(out, "import")[0]["written_back"], "1")
 
+    def test_import_reads_the_directory(self):
+        """The import reads numbers from the company directory (Medium), not
+        the account's number list (Heavy). What the directory does not show
+        is unknown, not removed: a hidden user's numbers are read on their
+        own (Light) and reach AD; a hidden number stays in AD; more hidden
+        users than the one-by-one limit take one Heavy list instead."""
+        acct = "/restapi/v1.0/account/~"
+        self.start_emulator({"free_extensions": {"count": 130, "start": 401},
+                             "inventory_numbers": {"count": 3, "start": "+16505553000"}})
+        self.add(person("dir.a", self.ou), person("dir.b", self.ou),
+                 person("dir.c", self.ou), person("dir.d", self.ou))
+        conf = self.conf()
+        self.once(conf)
+        exts = {cn: self.ext(cn + "@example.test") for cn in ("dir.a", "dir.b", "dir.c", "dir.d")}
+        for cn, x in exts.items():
+            direct = (x["directNumbers"] or [""])[0]
+            self.assertEqual(self.ad(cn, "telephoneNumber")["telephoneNumber"],
+                             "%s#%s" % (direct, x["extensionNumber"]))
+        self.assertEqual(self.requests(0, "GET", acct + "/phone-number"), [])
+        self.assertEqual(len(self.requests(0, "GET", acct + "/directory/entries")), 1)
+        # The one created without a number was asked on its own, once.
+        lone = [cn for cn, x in exts.items() if not x["directNumbers"]]
+        self.assertEqual(len(lone), 1)
+        one_by_one = [r["path"] for r in self.requests(0, "GET", acct + "/extension/")
+                      if r["path"].endswith("/phone-number")]
+        self.assertEqual(one_by_one, ["%s/extension/%d/phone-number"
+                                      % (acct, exts[lone[0]]["id"])])
+
+        # One hidden with a new number, one whose number is hidden, one
+        # whose number changed (the three that have numbers).
+        seq = self.emu.last_seq()
+        (na, a), (nb, b), (nc, c) = [(cn, x) for cn, x in sorted(exts.items())
+                                     if x["directNumbers"]]
+        self.emu.call("POST", "/_emu/extension/%d" % a["id"],
+                      {"hidden": True, "directNumbers": ["+16505554001"]})
+        self.emu.call("POST", "/_emu/extension/%d" % b["id"],
+                      {"hiddenNumbers": b["directNumbers"]})
+        self.emu.call("POST", "/_emu/extension/%d" % c["id"],
+                      {"directNumbers": ["+16505554003"]})
+        out = self.once(conf)
+        self.assertEqual(self.ad(na, "telephoneNumber")["telephoneNumber"],
+                         "+16505554001#%s" % a["extensionNumber"])
+        self.assertEqual(self.ad(nb, "telephoneNumber")["telephoneNumber"],
+                         "%s#%s" % (b["directNumbers"][0], b["extensionNumber"]))
+        self.assertEqual(self.ad(nc, "telephoneNumber")["telephoneNumber"],
+                         "+16505554003#%s" % c["extensionNumber"])
+        self.assertEqual(summaries(out, "import")[0]["written_back"], "2")
+        # Read on their own: the hidden user and the one whose number the
+        # directory no longer shows; not the one that never had a number.
+        asked = sorted(r["path"] for r in self.requests(seq, "GET", acct + "/extension/")
+                       if r["path"].endswith("/phone-number"))
+        self.assertEqual(asked, sorted("%s/extension/%d/phone-number" % (acct, x["id"])
+                                       for x in (a, b)))
+        self.assertEqual(self.requests(seq, "GET", acct + "/phone-number"), [])
+        self.assertIn("read one by one (Light) count=2", out)
+
+        # More hidden users than are read one by one: one Heavy list.
+        news = ["dir.n%03d" % i for i in range(105)]
+        self.add(*[person(cn, self.ou) for cn in news])
+        self.once(conf)
+        seq = self.emu.last_seq()
+        for cn in news:
+            self.emu.call("POST", "/_emu/extension/%d" % self.ext(cn + "@example.test")["id"],
+                          {"hidden": True})
+        x = self.ext("dir.n007@example.test")
+        self.emu.call("POST", "/_emu/extension/%d" % x["id"], {"directNumbers": ["+16505554107"]})
+        out = self.once(conf)
+        self.assertEqual(len(self.requests(seq, "GET", acct + "/phone-number")), 1)
+        self.assertEqual([r for r in self.requests(seq, "GET", acct + "/extension/")
+                          if r["path"].endswith("/phone-number")], [])
+        self.assertIn("from the account's number list (one Heavy list) count=", out)
+        self.assertEqual(self.ad("dir.n007", "telephoneNumber")["telephoneNumber"],
+                         "+16505554107#%s" % x["extensionNumber"])
+
     def test_sigterm_while_dc_stalls_write_back(self):
         # The DC stops answering while a write-back is in flight (a proxy in
         # front of it holds the request); SIGTERM must still end ringsyncd
@@ -247,7 +321,8 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.emu.call("POST", "/_emu/behaviour", {
             "cmn101_status": 403, "empty_paging": "none", "bulk_ids": "string",
             "bulk_result_ids": "number", "state_mandatory": True,
-            "refresh_ttl_app": 604800, "session_limit": 5, "scim_ids": "distinct"})
+            "refresh_ttl_app": 604800, "session_limit": 5, "scim_ids": "distinct",
+            "directory_per_page": 2000})
         self.add(person("sw.one", self.ou), person("sw.two", self.ou),
                  person("sw.linked", self.ou))
         conf = self.conf()

@@ -658,6 +658,70 @@ test_parse_extension(void **state)
 	json_decref(j);
 }
 
+/* The company directory: the shown DirectNumber, primary first; paging. */
+static void
+test_parse_directory(void **state)
+{
+	struct phone_dir_entry d;
+	char err[256];
+	json_t *j;
+	int next;
+
+	(void)state;
+	j = jparse("{\"id\":\"3000000001\",\"email\":\"a@b.c\",\"status\":"
+	    "\"Enabled\",\"extensionNumber\":\"101\",\"phoneNumbers\":["
+	    "{\"phoneNumber\":\"+14155550101\",\"usageType\":\"MobileNumber\","
+	    "\"primary\":true},{\"phoneNumber\":\"+16505550102\",\"usageType\":"
+	    "\"DirectNumber\"},{\"phoneNumber\":\"+16505550103\",\"usageType\":"
+	    "\"DirectNumber\",\"hidden\":true,\"primary\":true},{\"phoneNumber\":"
+	    "\"+16505550101\",\"usageType\":\"DirectNumber\",\"primary\":true}]}");
+	assert_int_equal(phone_parse_dir_entry(j, &d, err, sizeof(err)), 0);
+	assert_true(d.id == 3000000001LL);
+	assert_string_equal(d.email, "a@b.c");
+	assert_string_equal(d.extension_number, "101");
+	assert_string_equal(d.direct, "+16505550101");
+	phone_dir_entry_clear(&d);
+	json_decref(j);
+	/* an integer id; no number shown */
+	j = jparse("{\"id\":101,\"phoneNumbers\":[{\"phoneNumber\":\"+1\","
+	    "\"usageType\":\"ContactNumber\"}]}");
+	assert_int_equal(phone_parse_dir_entry(j, &d, err, sizeof(err)), 0);
+	assert_true(d.id == 101 && d.direct == NULL && d.email == NULL);
+	phone_dir_entry_clear(&d);
+	json_decref(j);
+	j = jparse("{\"id\":\"x1\"}");
+	assert_int_equal(phone_parse_dir_entry(j, &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "directory entry: id is not a number: x1");
+	json_decref(j);
+	j = jparse("{\"id\":\"1\",\"phoneNumbers\":[{\"usageType\":\"DirectNumber\"}]}");
+	assert_int_equal(phone_parse_dir_entry(j, &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "directory entry: phoneNumber is missing");
+	json_decref(j);
+
+	/* paging: totalPages decides, even for a short page (a cut perPage) */
+	j = jparse("{\"records\":[],\"paging\":{\"page\":1,\"perPage\":1000,"
+	    "\"totalPages\":2}}");
+	assert_int_equal(phone_parse_dir_page(j, 1, 1000, &next, err, sizeof(err)), 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(phone_parse_dir_page(j, 2, 1000, &next, err, sizeof(err)), -1);
+	assert_string_equal(err, "directory paging: page 1 instead of 2");
+	json_decref(j);
+	j = jparse("{\"records\":[],\"paging\":{\"page\":2,\"totalPages\":2}}");
+	assert_int_equal(phone_parse_dir_page(j, 2, 5, &next, err, sizeof(err)), 0);
+	assert_int_equal(next, 0);
+	json_decref(j);
+	/* no totalPages: on until an empty page */
+	j = jparse("{\"records\":[]}");
+	assert_int_equal(phone_parse_dir_page(j, 3, 7, &next, err, sizeof(err)), 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(phone_parse_dir_page(j, 3, 0, &next, err, sizeof(err)), 0);
+	assert_int_equal(next, 0);
+	json_decref(j);
+	j = jparse("{\"records\":[],\"paging\":{\"page\":\"1\"}}");
+	assert_int_equal(phone_parse_dir_page(j, 1, 0, &next, err, sizeof(err)), -1);
+	json_decref(j);
+}
+
 static void
 test_parse_number_user_field(void **state)
 {
@@ -1330,6 +1394,7 @@ main(void)
 		cmocka_unit_test(test_bulk_record),
 		cmocka_unit_test(test_scim_create_body),
 		cmocka_unit_test(test_parse_extension),
+		cmocka_unit_test(test_parse_directory),
 		cmocka_unit_test(test_parse_number_user_field),
 		cmocka_unit_test(test_parse_page),
 		cmocka_unit_test(test_parse_page_omitted),

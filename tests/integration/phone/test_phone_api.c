@@ -502,6 +502,118 @@ test_list_numbers_paged(void **state)
 	phone_free(p);
 }
 
+/* first_query: the query of the first logged request to path. */
+static const char *
+first_query(const json_t *log, const char *path)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(log, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "path")), path) == 0)
+			return json_string_value(json_object_get(e, "query"));
+	return "";
+}
+
+/* The directory's entries with a direct number: u17's is checked. */
+struct dir_res {
+	struct res r;
+	size_t with_number;
+	int u17_ok;
+};
+
+static void
+dir_page_cb(const struct phone_dir_entry *v, size_t n, void *arg)
+{
+	struct dir_res *d = arg;
+
+	d->r.pages++;
+	d->r.n += n;
+	for (size_t i = 0; i < n; i++) {
+		res_add_id(&d->r, v[i].id);
+		d->with_number += v[i].direct != NULL;
+		if (v[i].id == 10017)
+			d->u17_ok = v[i].direct != NULL &&
+			    strcmp(v[i].direct, "+14152000017") == 0 &&
+			    strcmp(v[i].email, "u17@example.com") == 0 &&
+			    strcmp(v[i].extension_number, "20017") == 0;
+	}
+}
+
+/*
+ * The company directory, whichever page size the server allows (its
+ * definitions say 2,000 and 1,000): every listed user once; a hidden user
+ * left out; one user's numbers on their own (Light).
+ */
+static void
+test_list_directory(void **state)
+{
+	struct phone *p = phone_default();
+	size_t users = count_state("extensions", "status", "Enabled");
+	const int per_page[] = { 1000, 2000 };
+	struct res one = { 0 };
+	long long seq;
+	json_t *log;
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct dir_res d = { 0 };
+
+		assert_int_equal(emu_post(&C.emu, "/_emu/behaviour",
+		    "{\"directory_per_page\": %d}", per_page[k]), 0);
+		seq = emu_last_seq(&C.emu);
+		phone_list_directory(p, dir_page_cb, done_cb, &d);
+		RUN(&C, &d.r);
+		ASSERT_KIND(&d.r, PHONE_OK);
+		assert_int_equal(d.r.n, users);
+		assert_int_equal(d.r.pages, (int)((users + per_page[k] - 1) /
+		    per_page[k]));
+		assert_true(d.with_number >= SEED_USERS); /* and those given numbers */
+		assert_true(d.u17_ok);
+		assert_unique(&d.r);
+		log = emu_log(&C.emu, seq);
+		assert_int_equal(count_log(log, "GET", ACCT "/directory/entries",
+		    200, "Medium"), d.r.pages);
+		assert_string_equal(first_query(log, ACCT "/directory/entries"),
+		    "type=User&page=1&perPage=2000");
+		json_decref(log);
+		res_clear(&d.r);
+	}
+	assert_int_equal(emu_post(&C.emu, "/_emu/extension/10017",
+	    "{\"hidden\": true}"), 0);
+	{
+		struct dir_res d = { 0 };
+
+		phone_list_directory(p, dir_page_cb, done_cb, &d);
+		RUN(&C, &d.r);
+		ASSERT_KIND(&d.r, PHONE_OK);
+		assert_int_equal(d.r.n, users - 1);
+		assert_false(d.u17_ok);
+		res_clear(&d.r);
+	}
+	seq = emu_last_seq(&C.emu);
+	phone_extension_numbers(p, 10017, "DirectNumber", num_page_cb, done_cb,
+	    &one);
+	RUN(&C, &one);
+	ASSERT_KIND(&one, PHONE_OK);
+	assert_int_equal(one.n, 1);
+	log = emu_log(&C.emu, seq);
+	assert_int_equal(count_log(log, "GET", ACCT "/extension/10017/phone-number",
+	    200, "Light"), 1);
+	json_decref(log);
+	res_clear(&one);
+	phone_extension_numbers(p, 424242, "DirectNumber", num_page_cb, done_cb,
+	    &one);
+	RUN(&C, &one);
+	ASSERT_KIND(&one, PHONE_NOT_FOUND);
+	res_clear(&one);
+	assert_int_equal(emu_post(&C.emu, "/_emu/extension/10017",
+	    "{\"hidden\": false}"), 0);
+	assert_int_equal(emu_post(&C.emu, "/_emu/behaviour",
+	    "{\"directory_per_page\": 1000}"), 0);
+	phone_free(p);
+}
+
 static void
 test_bulk_update_results(void **state)
 {
@@ -716,6 +828,7 @@ main(void)
 		cmocka_unit_test(test_discovery_and_custom_fields),
 		cmocka_unit_test(test_list_extensions_paged),
 		cmocka_unit_test(test_list_numbers_paged),
+		cmocka_unit_test(test_list_directory),
 		cmocka_unit_test(test_bulk_update_results),
 		cmocka_unit_test(test_bulk_update_chunks),
 		cmocka_unit_test(test_response_size_bounded),
