@@ -23,7 +23,7 @@
 
 enum ktype {
 	T_STR, T_DN, T_FILTER, T_PATH, T_BOOL, T_UINT, T_DURATION, T_URIS, T_DNS,
-	T_URL, T_DEACTIVATE, T_THRESHOLD, T_FACILITY, T_LEVEL, T_SASL,
+	T_URL, T_DEACTIVATE, T_THRESHOLD, T_FACILITY, T_LEVEL, T_SASL, T_PERCENT,
 };
 
 /* key flags */
@@ -103,6 +103,9 @@ static const struct key keys[] = {
 	  0, 0, "verify the API server's certificate" },
 	{ "telephony", "timeout", T_DURATION, F(telephony.timeout), "30s", 0, 1,
 	  3600, "HTTP request timeout" },
+	{ "telephony", "read_share", T_PERCENT, F(telephony.read_share), "30%",
+	  0, 1, 100, "share of each rate group's budget the import uses, on "
+	  "average" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },
@@ -999,6 +1002,16 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		return parse_dns(v, field, err, errlen);
 	case T_DEACTIVATE:
 		return parse_deactivate(v, field, err, errlen);
+	case T_PERCENT: {
+		struct config_threshold t;
+
+		if (config_parse_threshold(v, &t) < 0 || !t.percent ||
+		    t.value < k->min || t.value > k->max)
+			return util_errbuf_set(err, errlen, "'%s' is not a percentage "
+			    "from %lu%% to %lu%%", v, k->min, k->max);
+		*(unsigned int *)field = t.value;
+		return 0;
+	}
 	case T_THRESHOLD:
 		if (config_parse_threshold(v, field) < 0)
 			return util_errbuf_set(err, errlen, "'%s' is not a number or a "

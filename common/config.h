@@ -61,6 +61,7 @@ struct config {
 		const char *brand_id; /* of a known brand (brand.h), or NULL */
 		int tls_verify;
 		unsigned int timeout; /* seconds */
+		unsigned int read_share; /* % of a group's budget the import uses */
 	} telephony;
 	struct config_sync {
 		unsigned int interval, import_interval, full_sync_interval; /* s */

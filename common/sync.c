@@ -401,6 +401,44 @@ sync_scan_finished(struct sync *s)
 }
 
 void
+sync_import_costed(struct sync *s, const unsigned int *calls)
+{
+	int limit[HTTP_NGROUPS], window[HTTP_NGROUPS], g;
+	unsigned int every, conf = s->cfg->sync.import_interval;
+
+	for (int i = 0; i < HTTP_NGROUPS; i++)
+		phone_group_budget(s->phone, (enum http_group)i, &limit[i],
+		    &window[i]);
+	every = sync_import_interval(conf, calls, limit, window,
+	    s->cfg->telephony.read_share, &g);
+	/* said when it starts, ends, or moves by more than a quarter */
+	if (g >= 0 && (s->import_noted == 0 || every > s->import_noted +
+	    s->import_noted / 4 || every < s->import_noted - s->import_noted / 4)) {
+		s->import_noted = every;
+		log_notice("import every %u s instead of import_interval: one import "
+		    "makes %u %s requests, and read_share=%u%% of that group's budget "
+		    "(%d a %d s) allows no more often group=%s calls=%u interval_s=%u",
+		    every, calls[g], http_group_name((enum http_group)g),
+		    s->cfg->telephony.read_share, limit[g], window[g],
+		    http_group_name((enum http_group)g), calls[g], every);
+	} else if (g < 0 && s->import_noted != 0) {
+		s->import_noted = 0;
+		log_notice("import every import_interval again: one import fits "
+		    "read_share=%u%% of the budget interval_s=%u",
+		    s->cfg->telephony.read_share, every);
+	}
+	s->import_every = every;
+}
+
+unsigned int
+sync_import_every(const struct sync *s)
+{
+	unsigned int conf = s->cfg->sync.import_interval;
+
+	return s->import_every > conf ? s->import_every : conf;
+}
+
+void
 sync_push_kick(struct sync *s)
 {
 	if (s->push_state == SYNC_PUSH_RUNNING) {

@@ -71,6 +71,12 @@ void sync_set_idle_cb(struct sync *s, void (*cb)(void *arg), void *arg);
  * when the current work is done (requests of one kind coalesce).
  */
 void sync_request(struct sync *s, enum sync_kind kind);
+/*
+ * sync_import_every: seconds between imports: [sync] import_interval, or
+ * longer when one import's requests would take more than [telephony]
+ * read_share of a rate group's budget at that interval.
+ */
+unsigned int sync_import_every(const struct sync *s);
 
 /*
  * sync_user_request: process the user with objectGUID guid now

@@ -58,6 +58,7 @@ struct import {
 	struct ask_rec *ask;  /* owned */
 	size_t nask, askcap, asked;
 	int heavy;            /* the asked numbers come from the Heavy list */
+	unsigned int calls[HTTP_NGROUPS]; /* requests by rate group */
 };
 
 static void
@@ -316,6 +317,7 @@ static void ask_start(struct import *im);
 static void
 report(struct import *im)
 {
+	sync_import_costed(im->s, im->calls);
 	log_debug("import read the company directory entries=%zu extensions=%zu",
 	    im->ndir, im->next);
 	if (im->nask > 0)
@@ -427,6 +429,7 @@ heavy_page(const struct phone_number *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
+	im->calls[HTTP_HEAVY]++;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].extension_id != 0 && v[i].phone_number != NULL)
 			add_number(im, v[i].extension_id, &v[i]);
@@ -452,6 +455,7 @@ one_page(const struct phone_number *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
+	im->calls[HTTP_LIGHT]++;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].phone_number != NULL && (v[i].usage_type == NULL ||
 		    strcmp(v[i].usage_type, "DirectNumber") == 0))
@@ -504,6 +508,7 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
+	im->calls[HTTP_MEDIUM]++;
 	for (size_t i = 0; i < n; i++) {
 		const char *email = v[i].field[PHONE_F_EMAIL];
 		struct ext_rec *x;
@@ -545,6 +550,7 @@ dir_page(const struct phone_dir_entry *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
+	im->calls[HTTP_MEDIUM]++;
 	for (size_t i = 0; i < n; i++) {
 		struct dir_rec *r;
 

@@ -73,6 +73,17 @@ void sync_plan_requested(const struct record_user *u, const struct ad_entry *e,
 double sync_progress_estimate(unsigned long long left, int limit, int window,
     double items_per_call, double *per_min);
 
+/*
+ * sync_import_interval: the seconds between imports so that one import's
+ * requests (calls, by rate group) stay within share percent of each
+ * group's budget (limit requests a window of seconds; 0: unknown, not
+ * counted), and never less than configured. *group: the group that
+ * decides, or -1 when the configured interval does.
+ */
+unsigned int sync_import_interval(unsigned int configured,
+    const unsigned int *calls, const int *limit, const int *window,
+    unsigned int share, int *group);
+
 /* A user asked for by ringsyncctl sync, as a scan reads it. */
 #define SYNC_ASKED_MAX 100          /* users per scan; more wait for the next */
 struct sync_asked {

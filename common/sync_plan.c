@@ -138,6 +138,27 @@ sync_plan_writeback(const struct config_map *writeback, const char *direct,
 	return differs;
 }
 
+unsigned int
+sync_import_interval(unsigned int configured, const unsigned int *calls,
+    const int *limit, const int *window, unsigned int share, int *group)
+{
+	double need, best = configured;
+
+	*group = -1;
+	for (int g = 0; g < HTTP_NGROUPS; g++) {
+		if (calls[g] == 0 || limit[g] <= 0 || window[g] <= 0 || share == 0)
+			continue;
+		/* calls at share% of limit per window */
+		need = (double)calls[g] * (double)window[g] * 100. /
+		    ((double)limit[g] * (double)share);
+		if (need > best) {
+			best = need;
+			*group = g;
+		}
+	}
+	return best >= 4e9 ? 4000000000u : (unsigned int)(best + 0.999);
+}
+
 double
 sync_progress_estimate(unsigned long long left, int limit, int window,
     double items_per_call, double *per_min)

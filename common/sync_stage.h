@@ -129,6 +129,8 @@ struct sync {
 	enum sync_status once_status; /* --once: waits for the notifications */
 	int stop_flushing;            /* a stop waits for the notifications */
 	struct sync_progress prog;
+	unsigned int import_every;    /* s between imports its cost allows */
+	unsigned int import_noted;    /* the one last logged; 0: none */
 	char err[1024];
 };
 
@@ -192,6 +194,12 @@ void sync_reqs_scanned(struct sync *s, const struct sync_asked *v, size_t n,
     const char *failed);
 void sync_reqs_check(struct sync *s);
 void sync_reqs_free(struct sync *s);
+
+/*
+ * sync_import_costed: the requests a complete import made, by rate group:
+ * import_every follows (sync_import_interval), noticed when it changes.
+ */
+void sync_import_costed(struct sync *s, const unsigned int *calls);
 
 /* sync_progress.c: the push lane left idle; it is idle again. */
 void sync_progress_start(struct sync *s);

@@ -43,6 +43,7 @@ struct daemon {
 	struct sync *sync;
 	struct ctlsock *ctl;    /* owned: the control socket, or NULL */
 	ev_timer poll, import, full;
+	double import_last;        /* loop time of the last import asked */
 	ev_signal sighup, sigterm, sigint, sigusr1;
 	int full_pending; /* the next poll cycle is a full sync (--full-resync) */
 	struct config *pending_cfg; /* a reload waiting for the cycle to end */
@@ -300,9 +301,20 @@ static void
 import_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
+	double now = ev_now(loop);
 
-	(void)loop;
 	(void)revents;
+	/*
+	 * The timer keeps import_interval; an import that costs more than
+	 * read_share of a budget at that pace waits for its own interval.
+	 */
+	if (d->import_last > 0 &&
+	    now - d->import_last + 0.5 < (double)sync_import_every(d->sync)) {
+		log_debug("import not due yet (read_share): next in %.0f s",
+		    d->import_last + sync_import_every(d->sync) - now);
+		return;
+	}
+	d->import_last = now;
 	sync_request(d->sync, SYNC_IMPORT);
 }
 

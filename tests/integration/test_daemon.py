@@ -115,6 +115,26 @@ class DaemonTest(rstest.TestCase):
         self.assertEqual(d.wait(10), 0, d.output())
         self.assertIn("stopped status=0", d.output())
 
+    def test_import_interval_follows_read_share(self):
+        # Medium 4 a minute: one import (the extension list and the
+        # directory, 2 Medium) at 30% of it may come every 100 s, not every
+        # import_interval = 1s; the timer's ticks meanwhile import nothing.
+        self.emu = rstest.Emulator(self, args=["--limits", "Medium=4", "--window", "60"])
+        path = self.conf("import_interval = 1s\n")
+        d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
+        d.wait_output("import every 100 s instead of import_interval: one import "
+                      "makes 2 Medium requests, and read_share=30% of that group's "
+                      "budget (4 a 60 s) allows no more often group=Medium calls=2 "
+                      "interval_s=100", 60)
+        start = len(d.output())
+        rstest.wait_for(lambda: d.output()[start:].count("import not due yet") >= 3, 60,
+                        "three ticks of the import timer")
+        dirs = [r for r in self.emu.log() if r["path"].endswith("/directory/entries")]
+        self.assertEqual(len(dirs), 1, dirs)
+        self.assertEqual(d.output().count("cycle done kind=import"), 1)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.output())
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_ctl_as_root_acts_as_state_owner(self):
         path = self.conf()

@@ -123,6 +123,7 @@ test_valid_defaults(void **state)
 	assert_null(cfg->telephony.jwt_file);
 	assert_int_equal(cfg->sync.interval, 60);
 	assert_int_equal(cfg->sync.import_interval, 300);
+	assert_int_equal(cfg->telephony.read_share, 30);
 	assert_int_equal(cfg->sync.full_sync_interval, 86400);
 	assert_int_equal(cfg->sync.deactivate, CONFIG_DEACTIVATE_DISABLE);
 	assert_int_equal(cfg->sync.max_deactivations.value, 50);
@@ -176,6 +177,49 @@ test_overrides(void **state)
 	config_free(cfg);
 	free(text);
 	free(path);
+}
+
+/* with_share: the base configuration with read_share = v (line 9). */
+static char *
+with_share(const char *v)
+{
+	char *base = base_conf("", ""), *sync = strstr(base, "[sync]\n"), *text;
+
+	assert_non_null(sync);
+	*sync = '\0';
+	text = xasprintf("%sread_share = %s\n[sync]\n%s", base, v, sync + 7);
+	free(base);
+	return text;
+}
+
+/* read_share: a percentage from 1% to 100%, nothing else. */
+static void
+test_read_share(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text = with_share("100%");
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->telephony.read_share, 100);
+	config_free(cfg);
+	free(text);
+	free(path);
+	for (const char *const *v = (const char *const[]){ "30", "0%", "101%",
+	    "x%", NULL }; *v != NULL; v++) {
+		char want[96];
+
+		text = with_share(*v);
+		assert_int_equal(load(text, &cfg, &pr, &path), -1);
+		snprintf(want, sizeof(want), "read_share: '%s' is not a percentage "
+		    "from 1%% to 100%%", *v);
+		assert_true(has(&pr, path, 9, want));
+		config_problems_free(&pr);
+		memset(&pr, 0, sizeof(pr));
+		free(text);
+		free(path);
+	}
 }
 
 static void
@@ -909,6 +953,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_defaults),
 		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_read_share),
 		cmocka_unit_test(test_unknown_key_and_section),
 		cmocka_unit_test(test_bad_values_all_reported),
 		cmocka_unit_test(test_missing_required),

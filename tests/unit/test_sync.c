@@ -240,6 +240,44 @@ test_progress(void **state)
 	    10, per_min, -1), "pushing 5 of 10");
 }
 
+/* The import's interval from its cost and read_share. */
+static void
+test_import_interval(void **state)
+{
+	/* Light, Medium, Heavy, Auth: the platform's defaults a minute */
+	const int limit[] = { 50, 40, 10, 5 }, window[] = { 60, 60, 60, 60 };
+	unsigned int calls[4] = { 0, 2, 0, 0 };
+	int g;
+
+	(void)state;
+	/* 10,000 users: 2 Medium a 5 min, far below 30% */
+	assert_int_equal(sync_import_interval(300, calls, limit, window, 30, &g),
+	    300);
+	assert_int_equal(g, -1);
+	/* 100,000 users: 200 Medium (extensions and directory) */
+	calls[HTTP_MEDIUM] = 200;
+	assert_int_equal(sync_import_interval(300, calls, limit, window, 30, &g),
+	    1000);
+	assert_int_equal(g, HTTP_MEDIUM);
+	/* the whole budget: 200 / 40 a minute = 5 min */
+	assert_int_equal(sync_import_interval(60, calls, limit, window, 100, &g),
+	    300);
+	/* a Heavy fallback decides when it costs more */
+	calls[HTTP_HEAVY] = 100;
+	assert_int_equal(sync_import_interval(300, calls, limit, window, 30, &g),
+	    2000);
+	assert_int_equal(g, HTTP_HEAVY);
+	/* an unknown budget does not count; a compressed window */
+	const int none[] = { 0, 0, 0, 0 }, w6[] = { 6, 6, 6, 6 };
+	assert_int_equal(sync_import_interval(300, calls, none, window, 30, &g),
+	    300);
+	calls[HTTP_HEAVY] = 0;
+	calls[HTTP_MEDIUM] = 2;
+	assert_int_equal(sync_import_interval(1, calls, (const int[]){ 50, 4, 10,
+	    5 }, (const int[]){ 60, 60, 60, 60 }, 30, &g), 100);
+	assert_int_equal(sync_import_interval(1, calls, limit, w6, 30, &g), 1);
+}
+
 static void
 test_plan_push(void **state)
 {
@@ -363,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_plan_entry_pending),
 		cmocka_unit_test(test_plan_requested),
 		cmocka_unit_test(test_progress),
+		cmocka_unit_test(test_import_interval),
 		cmocka_unit_test(test_plan_push),
 		cmocka_unit_test(test_plan_writeback),
 		cmocka_unit_test(test_records_round_trip),
