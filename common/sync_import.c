@@ -313,6 +313,20 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 
 static void ask_start(struct import *im);
 
+/*
+ * batch_step: one more user in *txn; every IMPORT_TXN_BATCH users it is
+ * committed and a new one begun (-1, *txn NULL: it could not be).
+ */
+static int
+batch_step(struct import *im, struct store_txn **txn, size_t *since)
+{
+	if (++*since < IMPORT_TXN_BATCH || im->s->dry_run)
+		return 0;
+	sync_txn_commit(im->s, *txn);
+	*since = 0;
+	return (*txn = sync_txn_begin(im->s)) == NULL ? -1 : 0;
+}
+
 /* report: what the import read, where it was not the directory. */
 static void
 report(struct import *im)
@@ -346,12 +360,8 @@ process(struct import *im)
 		if (im->ext[i].email == NULL || im->ext[i].dup)
 			continue;
 		join_one(im, txn, &im->ext[i]);
-		if (++since >= IMPORT_TXN_BATCH && !im->s->dry_run) {
-			sync_txn_commit(im->s, txn);
-			if ((txn = sync_txn_begin(im->s)) == NULL)
-				break;
-			since = 0;
-		}
+		if (batch_step(im, &txn, &since) < 0)
+			break;
 	}
 	if (txn != NULL)
 		sync_txn_commit(im->s, txn);
@@ -410,12 +420,8 @@ ask_finish(struct import *im)
 			record_import_put(txn, u.guid, &u.imp, err, sizeof(err));
 		}
 		record_user_clear(&u);
-		if (++since >= IMPORT_TXN_BATCH && !im->s->dry_run) {
-			sync_txn_commit(im->s, txn);
-			if ((txn = sync_txn_begin(im->s)) == NULL)
-				break;
-			since = 0;
-		}
+		if (batch_step(im, &txn, &since) < 0)
+			break;
 	}
 	if (txn != NULL)
 		sync_txn_commit(im->s, txn);
