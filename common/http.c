@@ -38,6 +38,7 @@ struct http_req {
 	size_t body_len;
 	char *user, *password;           /* owned; wiped */
 	int idempotent, max_attempts, attempts, rate_retries;
+	int background;                  /* waits for the group's other requests */
 	int hops;                        /* redirects followed */
 	double sent;                     /* monotonic time of the last send */
 	ev_timer wait;                   /* backoff */
@@ -69,6 +70,7 @@ struct http {
 	int verify;
 	unsigned int timeout;
 	size_t max_body;
+	unsigned int read_share;         /* % for background requests; 0: all */
 	struct http_pace pace[HTTP_NGROUPS];
 	struct req_list queue[HTTP_NGROUPS];
 	struct req_list failed;
@@ -285,6 +287,34 @@ start(struct http_req *r, double now)
 	}
 }
 
+/*
+ * pick: the group's next request that may go now, in queue order: a
+ * background one only within read_share of the budget, and nothing past a
+ * foreground one that must wait (a retried background request at the head
+ * does not hold up the writes behind it). NULL, with *wake the earliest
+ * time one may, when none can.
+ */
+static struct http_req *
+pick(struct http *h, int g, double now, double *wake)
+{
+	double fg = http_pace_next(&h->pace[g], now), bg = -1, t;
+	struct http_req *q;
+
+	*wake = HUGE_VAL;
+	TAILQ_FOREACH(q, &h->queue[g], qlink) {
+		if (q->background && bg < 0)
+			bg = http_pace_next_share(&h->pace[g], now, h->read_share);
+		t = q->background ? bg : fg;
+		if (t <= now)
+			return q;
+		if (t < *wake)
+			*wake = t;
+		if (!q->background)
+			break;
+	}
+	return NULL;
+}
+
 /* dispatch: the scheduler: refusals first, then each group's queue. */
 static void
 dispatch(struct http *h)
@@ -297,16 +327,12 @@ dispatch(struct http *h)
 		deliver(r, HTTP_E_REFUSED, 0, -1);
 	}
 	for (int g = 0; g < HTTP_NGROUPS; g++) {
-		while ((r = TAILQ_FIRST(&h->queue[g])) != NULL) {
-			t = http_pace_next(&h->pace[g], now);
-			if (t > now) {
-				if (t < next)
-					next = t;
-				break;
-			}
+		while ((r = pick(h, g, now, &t)) != NULL) {
 			TAILQ_REMOVE(&h->queue[g], r, qlink);
 			start(r, now);
 		}
+		if (t < next)
+			next = t;
 	}
 	if (next < HUGE_VAL) {
 		ev_timer_stop(h->loop, &h->pace_timer);
@@ -657,6 +683,7 @@ http_new(struct ev_loop *loop, const struct http_opts *opts, char *err,
 	h->verify = opts->verify;
 	h->timeout = opts->timeout ? opts->timeout : 30;
 	h->max_body = opts->max_body ? opts->max_body : HTTP_MAX_BODY;
+	h->read_share = opts->read_share;
 	TAILQ_INIT(&h->failed);
 	TAILQ_INIT(&h->all);
 	LIST_INIT(&h->socks);
@@ -741,6 +768,25 @@ http_set_event_cb(struct http *h, http_event_cb *cb, void *arg)
 	h->event_arg = arg;
 }
 
+/*
+ * queue_add: a new request at the end of its group's queue, but a
+ * foreground one before the first background one: writes (and the reads
+ * they wait for) go first, the import's lists fill what is left.
+ */
+static void
+queue_add(struct http *h, struct http_req *r)
+{
+	struct http_req *q;
+
+	if (!r->background)
+		TAILQ_FOREACH(q, &h->queue[r->group], qlink)
+			if (q->background) {
+				TAILQ_INSERT_BEFORE(q, r, qlink);
+				return;
+			}
+	TAILQ_INSERT_TAIL(&h->queue[r->group], r, qlink);
+}
+
 void
 http_submit(struct http *h, const struct http_request *req, http_done_cb *cb,
     void *arg)
@@ -767,6 +813,7 @@ http_submit(struct http *h, const struct http_request *req, http_done_cb *cb,
 	if (r->headers == NULL)
 		abort(); /* curl_slist_append fails only when memory runs out */
 	r->idempotent = req->idempotent;
+	r->background = req->background;
 	r->max_attempts = req->max_attempts > 0 ? req->max_attempts :
 	    HTTP_DEFAULT_ATTEMPTS;
 	r->cb = cb;
@@ -782,7 +829,7 @@ http_submit(struct http *h, const struct http_request *req, http_done_cb *cb,
 		TAILQ_INSERT_TAIL(&h->failed, r, qlink);
 	} else {
 		r->state = REQ_QUEUED;
-		TAILQ_INSERT_TAIL(&h->queue[r->group], r, qlink);
+		queue_add(h, r);
 	}
 	kick(h);
 }

@@ -89,6 +89,13 @@ void http_pace_clear(struct http_pace *p);  /* frees the arrays */
  * be sent; HUGE_VAL when only a completion can free budget.
  */
 double http_pace_next(struct http_pace *p, double now);
+/*
+ * http_pace_next_share: the same for a background request, which may take
+ * only share percent of the limit (at least one request a window; 0 or
+ * 100: the whole limit).
+ */
+double http_pace_next_share(struct http_pace *p, double now,
+    unsigned int share);
 /* http_pace_start: a request is sent at now (the caller checked next). */
 void http_pace_start(struct http_pace *p, double now);
 /*
@@ -132,6 +139,8 @@ struct http_opts {
 	int verify;             /* verify the server's certificate and name */
 	unsigned int timeout;   /* seconds per attempt (whole transfer) */
 	size_t max_body;        /* response bytes; 0: HTTP_MAX_BODY */
+	unsigned int read_share; /* % of a group's limit background requests
+	                          * may use; 0: all of it */
 };
 
 #define HTTP_MAX_BODY ((size_t)32 << 20)
@@ -179,6 +188,10 @@ struct http_request {
 	const char *basic_password;
 	int idempotent;           /* may be repeated after a failure */
 	int max_attempts;         /* 0: HTTP_DEFAULT_ATTEMPTS */
+	int background;           /* a read that can wait: sent after every
+	                           * other request its group has queued, and
+	                           * only while the group's window holds less
+	                           * than read_share of its limit */
 };
 
 /* Events for the caller's log (all borrowed for the callback's duration). */

@@ -100,8 +100,9 @@ pace_prune(struct http_pace *p, double now)
 	}
 }
 
-double
-http_pace_next(struct http_pace *p, double now)
+/* next_at: http_pace_next with limit requests a window. */
+static double
+next_at(struct http_pace *p, double now, size_t limit)
 {
 	size_t first = 0, n, k;
 
@@ -114,13 +115,32 @@ http_pace_next(struct http_pace *p, double now)
 	    p->done[first].done + p->window + PACE_MARGIN <= now)
 		first++;
 	n = p->ninflight + (p->ndone - first);
-	if (n < (size_t)p->limit)
+	if (n < limit)
 		return now;
 	/* the oldest n - limit + 1 counted completions must expire first */
-	k = first + (n - (size_t)p->limit);
+	k = first + (n - limit);
 	if (k >= p->ndone)
 		return HUGE_VAL;
 	return p->done[k].done + p->window + PACE_MARGIN;
+}
+
+double
+http_pace_next(struct http_pace *p, double now)
+{
+	return next_at(p, now, (size_t)p->limit);
+}
+
+double
+http_pace_next_share(struct http_pace *p, double now, unsigned int share)
+{
+	size_t cap = (size_t)p->limit;
+
+	if (share > 0 && share < 100) {
+		cap = (size_t)p->limit * share / 100;
+		if (cap < 1)
+			cap = 1;
+	}
+	return next_at(p, now, cap);
 }
 
 void

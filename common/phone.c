@@ -50,6 +50,26 @@ call_group(enum phone_call c)
 	}
 }
 
+/*
+ * background: the import's reads (whole lists, one user's numbers) wait
+ * for the writes and take at most read_share of a budget; a lookup of one
+ * user by email is the pusher's, and goes with the writes.
+ */
+static int
+background(const struct phone_req *r)
+{
+	switch (r->call) {
+	case PHONE_CALL_DIRECTORY:
+	case PHONE_CALL_NUMBERS:
+	case PHONE_CALL_EXT_NUMBERS:
+		return 1;
+	case PHONE_CALL_EXTENSIONS:
+		return strstr(r->url, "email=") == NULL;
+	default:
+		return 0;
+	}
+}
+
 static int
 scim_call(enum phone_call c)
 {
@@ -268,6 +288,7 @@ phone_req_send(struct phone_req *r)
 	hr.basic_password = r->basic ? p->auth.client_secret : NULL;
 	hr.idempotent = r->idempotent;
 	hr.max_attempts = p->opts.max_attempts;
+	hr.background = background(r);
 	http_submit(p->http, &hr, req_http_cb, r);
 	if (authz != NULL)
 		explicit_bzero(authz, strlen(authz));
@@ -485,6 +506,7 @@ phone_new(struct ev_loop *loop, const struct config_telephony *cfg,
 	ho.verify = cfg->tls_verify;
 	ho.timeout = cfg->timeout;
 	ho.max_body = p->opts.max_body;
+	ho.read_share = cfg->read_share;
 	if (!http_url_allowed(p->server)) {
 		util_errbuf_set(err, errlen, "server %s: only https:// (or http:// to "
 		    "a loopback address) is allowed", p->server);

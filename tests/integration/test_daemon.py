@@ -116,16 +116,20 @@ class DaemonTest(rstest.TestCase):
         self.assertIn("stopped status=0", d.output())
 
     def test_import_interval_follows_read_share(self):
-        # Medium 4 a minute: one import (the extension list and the
-        # directory, 2 Medium) at 30% of it may come every 100 s, not every
+        # Medium 4 a 20 s: the import's reads take 30% of it, one a window
+        # (the second waits for room), and one import (the extension list
+        # and the directory, 2 Medium) may come every 34 s, not every
         # import_interval = 1s; the timer's ticks meanwhile import nothing.
-        self.emu = rstest.Emulator(self, args=["--limits", "Medium=4", "--window", "60"])
+        self.emu = rstest.Emulator(self, args=["--limits", "Medium=4", "--window", "20"])
         path = self.conf("import_interval = 1s\n")
         d = self.start([RINGSYNCD, "-f", "-d", "-c", path], "ringsyncd")
-        d.wait_output("import every 100 s instead of import_interval: one import "
+        d.wait_output("import every 34 s instead of import_interval: one import "
                       "makes 2 Medium requests, and read_share=30% of that group's "
-                      "budget (4 a 60 s) allows no more often group=Medium calls=2 "
-                      "interval_s=100", 60)
+                      "budget (4 a 20 s) allows no more often group=Medium calls=2 "
+                      "interval_s=34", 120)
+        medium = [r["t"] for r in self.emu.log() if r["group"] == "Medium"]
+        self.assertEqual(len(medium), 2, medium)
+        self.assertGreaterEqual(medium[1] - medium[0], 19.9, medium)   # one a window
         start = len(d.output())
         rstest.wait_for(lambda: d.output()[start:].count("import not due yet") >= 3, 60,
                         "three ticks of the import timer")

@@ -1206,6 +1206,37 @@ test_same_origin(void **state)
 	    "(not a URL)");
 }
 
+/* A background request takes at most read_share of the limit. */
+static void
+test_pace_share(void **state)
+{
+	struct http_pace p;
+
+	(void)state;
+	http_pace_init(&p, 40, 60);
+	http_pace_start(&p, 0);
+	http_pace_end(&p, 0, 0.1, NULL);
+	/* 30% of 40 is 12: 11 more in the window, then only writes */
+	for (int i = 0; i < 11; i++) {
+		assert_true(http_pace_next_share(&p, 1, 30) == 1);
+		http_pace_start(&p, 1);
+		http_pace_end(&p, 1, 1.1, NULL);
+	}
+	assert_true(http_pace_next_share(&p, 1.2, 30) > 60);
+	assert_true(http_pace_next(&p, 1.2) == 1.2);
+	/* 0 and 100 mean the whole limit; a tiny share is still one */
+	assert_true(http_pace_next_share(&p, 1.2, 0) == 1.2);
+	assert_true(http_pace_next_share(&p, 1.2, 100) == 1.2);
+	http_pace_clear(&p);
+	http_pace_init(&p, 3, 60);
+	assert_true(http_pace_next_share(&p, 0, 10) == 0); /* probe */
+	http_pace_start(&p, 0);
+	http_pace_end(&p, 0, 0.1, NULL);
+	assert_true(http_pace_next_share(&p, 0.2, 10) > 60);
+	assert_true(http_pace_next(&p, 0.2) == 0.2);
+	http_pace_clear(&p);
+}
+
 static void
 test_pace_probe_burst_window(void **state)
 {
@@ -1408,6 +1439,7 @@ main(void)
 		cmocka_unit_test(test_group_names_defaults),
 		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_pace_probe_burst_window),
+		cmocka_unit_test(test_pace_share),
 		cmocka_unit_test(test_pace_learns_from_headers),
 		cmocka_unit_test(test_pace_simulated_server),
 		cmocka_unit_test(test_pace_memory_bounded),

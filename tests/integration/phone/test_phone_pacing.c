@@ -119,18 +119,25 @@ all_done(struct pace_run *pr, int n)
 }
 
 static struct phone *
-fresh_client(void)
+share_client(unsigned int read_share)
 {
 	struct config_telephony t;
 	struct res r = { 0 };
 	struct phone *p;
 
 	emu_telephony(&C.emu, &t, 10);
+	t.read_share = read_share;
 	p = new_phone(&C, &t, NULL, NULL);
 	phone_auth_check(p, done_cb, &r);
 	RUN(&C, &r);
 	ASSERT_KIND(&r, PHONE_OK);
 	return p;
+}
+
+static struct phone *
+fresh_client(void)
+{
+	return share_client(0);
 }
 
 static void
@@ -209,6 +216,96 @@ test_default_limits(void **state)
 	free(dept);
 }
 
+static void
+dir_count_cb(const struct phone_dir_entry *v, size_t n, void *arg)
+{
+	struct res *r = arg;
+
+	(void)v;
+	r->pages++;
+	r->n += n;
+}
+
+/*
+ * The import's reads wait for the writes and stay within read_share: 40
+ * lookups by email (the pusher's, Medium) queued after the directory list
+ * (the import's, Medium) all go first, and each directory page goes only
+ * while the window holds fewer than 30% of the Medium limit (12 of 40).
+ */
+static void
+test_reads_wait_for_writes(void **state)
+{
+	const int n = 40;
+	struct res *look = xcalloc((size_t)n, sizeof(*look)), dir = { 0 };
+	char (*email)[32] = xcalloc((size_t)n, sizeof(*email));
+	struct phone *p = share_client(30);
+	long long seq = emu_last_seq(&C.emu), first_dir = -1, last_look = -1;
+	/* arrival numbers (the order the server counted them), not seq */
+	const json_t *e;
+	json_t *log;
+	size_t i;
+	int done;
+
+	(void)state;
+	phone_list_directory(p, dir_count_cb, done_cb, &dir);
+	for (int k = 0; k < n; k++) {
+		struct phone_ext_filter f = { "User", NULL, email[k] };
+
+		snprintf(email[k], sizeof(email[k]), "u%d@example.com", k);
+		phone_list_extensions(p, &f, ext_page_cb, done_cb, &look[k]);
+	}
+	for (double waited = 0; waited < 60; waited += 1) {
+		int tick = 0;
+
+		done = dir.done;
+		for (int k = 0; k < n; k++)
+			done &= look[k].done;
+		if (done)
+			break;
+		(void)loop_until(C.loop, &tick, 1);
+	}
+	ASSERT_KIND(&dir, PHONE_OK);
+	assert_int_equal(dir.n, 2500);
+	for (int k = 0; k < n; k++) {
+		ASSERT_KIND(&look[k], PHONE_OK);
+		assert_int_equal(look[k].n, 1);
+	}
+	log = emu_log(&C.emu, seq);
+	assert_int_equal(count_log(log, NULL, NULL, 429, NULL), 0);
+	json_array_foreach(log, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+		long long s = json_integer_value(json_object_get(e, "arrival"));
+
+		if (strstr(path, "/directory/entries") != NULL) {
+			double t = json_number_value(json_object_get(e, "t"));
+			size_t before = 0, j;
+			const json_t *o;
+
+			if (first_dir < 0 || s < first_dir)
+				first_dir = s;
+			/* the Medium requests the server saw in the window before it */
+			json_array_foreach(log, j, o)
+				if (strcmp(json_string_value(json_object_get(o, "group")),
+				    "Medium") == 0 && json_number_value(json_object_get(o,
+				    "t")) > t - WINDOW && json_integer_value(json_object_get(o,
+				    "arrival")) < s)
+					before++;
+			if (before >= 12)
+				fail_msg("a directory page with %zu Medium requests in its "
+				    "window", before);
+		} else if (strstr(path, "/extension") != NULL && s > last_look)
+			last_look = s;
+	}
+	assert_true(first_dir > last_look); /* the writes' lookups first */
+	json_decref(log);
+	for (int k = 0; k < n; k++)
+		res_clear(&look[k]);
+	res_clear(&dir);
+	phone_free(p);
+	free(look);
+	free(email);
+}
+
 /* A Heavy limit of 4 where the documentation says 10: learnt, no 429. */
 static void
 test_learns_other_limits(void **state)
@@ -249,6 +346,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_limits),
+		cmocka_unit_test(test_reads_wait_for_writes),
 		cmocka_unit_test(test_learns_other_limits),
 	};
 
