@@ -34,6 +34,7 @@ import math
 import os
 import re
 import secrets
+import select
 import signal
 import socket
 import ssl
@@ -42,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -305,6 +307,10 @@ class Behaviour:
         "state_mandatory": (False, True),
         "scim_ids": ("same", "distinct"),
         "directory_per_page": (1000, 2000),
+        "ws_permission": (True, False),
+        "ws_recovery": ("success", "fail"),
+        "directory_events": (True, False),
+        "ext_event_shape": ("flat", "nested"),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
@@ -878,6 +884,11 @@ class SeedError(ValueError):
     pass
 
 
+# The change feed's hook for every extension change (WsHub.changed): kept
+# outside the Directory, which a seed deep-copies.
+CHANGE_HOOK = [None]
+
+
 class Directory:
     """The account's extensions, phone numbers and custom fields.
 
@@ -949,6 +960,8 @@ class Directory:
         if ext.snapshot() != before:
             ext.version += 1
             ext.modified = now
+            if CHANGE_HOOK[0] is not None:
+                CHANGE_HOOK[0](self, ext, "Update")
 
     def add_extension(self, ext):
         self.extensions[ext.id] = ext
@@ -2051,6 +2064,18 @@ class OAuthApi:
         self.emu.tokens.revoke(token)
         return Response(200)
 
+    def wstoken(self, req):
+        """The change feed's single-use WebSocket token (a Bearer call)."""
+        self.emu.tokens.check_bearer(req.headers.get("Authorization"), time.monotonic())
+        if not self.emu.behaviour.ws_permission:
+            raise rest_errors([err_item(
+                "CMN-408", "In order to call this API endpoint, application needs "
+                "to have [WebSockets Subscriptions] permission")], 403)
+        scheme = "wss" if req.base_url.startswith("https") else "ws"
+        return json_response(200, {"ws_access_token": self.emu.ws.issue(),
+                                   "uri": "%s://%s/ws" % (scheme, req.base_url.split("://", 1)[1]),
+                                   "expires_in": 60})
+
 
 FILTER_RE = re.compile(r'\s*([A-Za-z][\w.]*)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.I)
 
@@ -2310,6 +2335,7 @@ def api_routes(oauth, scim, rest):
         ("POST", r"/restapi/oauth/token", "Auth", oauth.token),
         ("GET", r"/restapi/oauth/authorize", "Auth", oauth.authorize),
         ("POST", r"/restapi/oauth/revoke", "Auth", oauth.revoke),
+        ("POST", r"/restapi/oauth/wstoken", "Auth", oauth.wstoken),
         ("GET", s + r"/Users", "Light", scim.list),
         ("POST", s + r"/Users/\.search", "Light", scim.search),
         ("POST", s + r"/Users", "Heavy", scim.create),
@@ -2401,6 +2427,9 @@ class ControlApi:
             ("GET", r"/_emu/health", None, self.health),
             ("GET", r"/_emu/behaviour", None, self.get_behaviour),
             ("POST", r"/_emu/behaviour", None, self.set_behaviour),
+            ("GET", r"/_emu/ws", None, self.ws_view),
+            ("POST", r"/_emu/ws/close", None, self.ws_close),
+            ("POST", r"/_emu/ws/drop", None, self.ws_drop),
         ])
 
     def handle(self, req):
@@ -2410,8 +2439,11 @@ class ControlApi:
             return ctl_response(status, {"ok": False, "error": "unknown control call"})
         try:
             with self.emu.lock:
-                self.emu.advance_tasks()
-                return route.handler(req, **params)
+                try:
+                    self.emu.advance_tasks()
+                    return route.handler(req, **params)
+                finally:
+                    self.emu.ws.flush()
         except ControlError as exc:
             return ctl_response(exc.status, {"ok": False, "error": str(exc)})
 
@@ -2434,6 +2466,8 @@ class ControlApi:
             Seeder(directory, time.time()).load(data)
         except SeedError as exc:
             raise ControlError(400, str(exc)) from None
+        finally:
+            self.emu.ws.pending = {}    # a seed is the starting state: no events
         self.emu.directory = directory
         return ctl_response(200, {"ok": True, "extensions": len(directory.extensions),
                                   "numbers": len(directory.numbers)})
@@ -2515,6 +2549,18 @@ class ControlApi:
         return ctl_response(200, {"ok": True, "extension": d.ext_record(ext, req.base_url),
                                   "directNumbers": [d.numbers[n].number for n in ext.numbers]})
 
+    def ws_view(self, req):
+        return ctl_response(200, self.emu.ws.view())
+
+    def ws_close(self, req):
+        body = self._body(req)
+        self.emu.ws.close_all(body.get("mode", "close"), body.get("code", "WSG-903"))
+        return ctl_response(200, {"ok": True})
+
+    def ws_drop(self, req):
+        self.emu.ws.drop_next += int(self._body(req).get("count", 1))
+        return ctl_response(200, {"ok": True})
+
     def get_limits(self, req):
         return ctl_response(200, self.emu.limiter.config())
 
@@ -2574,6 +2620,8 @@ class Emulator:
         self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
         self.control = ControlApi(self)
         self.server_name = cfg.server_name      # None: any Host
+        self.ws = WsHub(self, cfg.ws_idle, 180)
+        CHANGE_HOOK[0] = self.ws.changed
 
     def load_seed_file(self, path):
         with open(path, encoding="utf-8") as f:
@@ -2581,7 +2629,11 @@ class Emulator:
         Seeder(self.directory, time.time()).load(data)
 
     def reset(self):
+        self.ws.close_all("drop", "reset")
+        self.ws.sessions, self.ws.tokens, self.ws.pending = [], {}, {}
+        self.ws.tokens_issued = self.ws.dropped = self.ws.drop_next = 0
         self.directory = Directory()
+        CHANGE_HOOK[0] = self.ws.changed
         self.behaviour.reset()
         self.apply_behaviour()
         self.tasks.reset()
@@ -2654,13 +2706,16 @@ class Emulator:
     def _process(self, req, route, params, others):
         try:
             with self.lock:
-                self.advance_tasks()
-                if route is None:
-                    raise no_route(req, others)
-                if not route.pattern.pattern.startswith("/restapi/oauth/"):
-                    self.tokens.check_bearer(req.headers.get("Authorization"),
-                                             time.monotonic())
-                return route.handler(req, **params)
+                try:
+                    self.advance_tasks()
+                    if route is None:
+                        raise no_route(req, others)
+                    if not route.pattern.pattern.startswith("/restapi/oauth/"):
+                        self.tokens.check_bearer(req.headers.get("Authorization"),
+                                                 time.monotonic())
+                    return route.handler(req, **params)
+                finally:
+                    self.ws.flush()
         except ApiError as exc:
             return self.behaviour.adjust(req, exc.response)
         except Exception as exc:        # noqa: BLE001 - answer 500, keep serving
@@ -2727,6 +2782,10 @@ class Handler(BaseHTTPRequestHandler):
         pass                            # requests are in /_emu/log instead
 
     def do_GET(self):
+        if self.path.startswith("/ws") and \
+                self.headers.get("Upgrade", "").lower() == "websocket":
+            ws_serve(self, self.server.emulator.ws, self.server.emulator)
+            return
         self._serve()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
@@ -2821,6 +2880,255 @@ class Handler(BaseHTTPRequestHandler):
             pass
         self.rfile.close()      # drop makefile()'s reference: close() is then real
         self.connection.close()
+
+
+# ---------------------------------------------------------------------------
+# The change feed: WebSocket sessions (RFC 6455 framing written here: the
+# emulator is standard-library-only test code).
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_FILTERS = ("/restapi/v1.0/account/~/extension",
+              "/restapi/v1.0/account/~/directory/entries")
+
+
+class WsSession:
+    def __init__(self, hub, sock):
+        self.hub, self.sock = hub, sock
+        self.id = secrets.token_hex(8)
+        self.wsc = secrets.token_urlsafe(24)
+        self.seq = 0
+        self.filters, self.sub_id = [], None
+        self.connected, self.closed_at, self.buffer = True, None, []
+        self.sent = self.heartbeats = self.recoveries = 0
+        self.closed_reason = None
+        self.send_lock = threading.Lock()
+
+    def send_frame(self, opcode, payload):
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([n])
+        elif n < 65536:
+            head += bytes([126]) + struct.pack("!H", n)
+        else:
+            head += bytes([127]) + struct.pack("!Q", n)
+        with self.send_lock:
+            try:
+                self.sock.sendall(head + payload)
+            except OSError:
+                pass
+
+    def send(self, msg):
+        self.send_frame(1, json.dumps(msg).encode())
+
+    def notify(self, event, body):
+        self.seq += 1
+        msg = [{"type": "ServerNotification", "messageId": str(uuid.uuid4()), "status": 200,
+                "wsc": {"token": self.wsc, "sequence": self.seq}},
+               {"uuid": str(uuid.uuid4()), "event": event, "timestamp": iso_time(time.time()),
+                "subscriptionId": self.sub_id, "ownerId": "1", "body": body}]
+        if self.connected:
+            self.sent += 1
+            self.send(msg)
+        elif len(self.buffer) <= 100:
+            self.buffer.append(msg)
+
+
+class WsHub:
+    def __init__(self, emu, idle, recovery_timeout):
+        self.emu, self.idle, self.recovery_timeout = emu, idle, recovery_timeout
+        self.tokens, self.sessions, self.pending = {}, [], {}
+        self.tokens_issued = self.dropped = self.drop_next = 0
+
+    def issue(self):
+        tok = secrets.token_urlsafe(24)
+        self.tokens[tok] = time.monotonic() + 60
+        self.tokens_issued += 1
+        return tok
+
+    def changed(self, directory, ext, kind):
+        """Noted while a request changes the directory; flush() sends one
+        notification per extension once the request is done (a number moved
+        from one user to another touches both, each once)."""
+        if ext.type != "User":
+            return
+        was = self.pending.get(ext.id)
+        self.pending[ext.id] = (directory, ext, was[2] if was else kind)
+
+    def flush(self):
+        pending, self.pending = self.pending, {}
+        for directory, ext, kind in pending.values():
+            self._send(directory, ext, kind)
+
+    def _send(self, directory, ext, kind):
+        ext_body = {"extensionId": str(ext.id), "eventType": kind,
+                    "hints": [] if kind != "Update" else ["CompanyNumbers", "ExtensionInfo"]}
+        if self.emu.behaviour.ext_event_shape == "nested":
+            ext_body = {"extensions": [ext_body]}
+        out = [(WS_FILTERS[0], ext_body)]
+        if self.emu.behaviour.directory_events and not ext.hidden and \
+                ext.status in ("Enabled", "Disabled", "NotActivated"):
+            rec = directory.directory_record(ext)
+            rec["eventType"] = kind
+            out.append((WS_FILTERS[1], rec))
+        for event, body in out:
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                self.dropped += 1
+                continue
+            for sess in self.sessions:
+                if event in sess.filters:
+                    sess.notify(event, json.loads(json.dumps(body)))
+
+    def view(self):
+        return {"sessions": [{"id": x.id, "connected": x.connected, "filters": x.filters,
+                              "notifications_sent": x.sent, "heartbeats": x.heartbeats,
+                              "recoveries": x.recoveries, "closed_reason": x.closed_reason}
+                             for x in self.sessions],
+                "tokens_issued": self.tokens_issued, "dropped": self.dropped}
+
+    def close_all(self, mode, code):
+        for x in list(self.sessions):
+            if x.connected:
+                x.closed_reason = code if mode == "close" else "drop"
+                if mode == "close":
+                    x.send([{"type": "Error", "messageId": str(uuid.uuid4()), "status": 400},
+                            {"errorCode": code, "message": "Session closed"}])
+                    x.send_frame(8, struct.pack("!H", 1000) + code.encode())
+                try:
+                    x.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def ws_serve(handler, hub, emu):
+    """One WebSocket connection in the handler's thread."""
+    split = urlsplit(handler.path)
+    q = parse_qs(split.query)
+    tok = (q.get("access_token") or [""])[0]
+    with emu.lock:
+        ok = hub.tokens.pop(tok, 0) > time.monotonic()
+    if not ok:
+        handler._write(json_response(401, {"errorCode": "WSG-401",
+                                           "message": "Invalid or expired token"}))
+        return
+    key = handler.headers.get("Sec-WebSocket-Key", "")
+    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    handler.send_response(101)
+    handler.send_header("Upgrade", "websocket")
+    handler.send_header("Connection", "Upgrade")
+    handler.send_header("Sec-WebSocket-Accept", accept)
+    handler.end_headers()
+    handler.wfile.flush()
+    handler.close_connection = True
+    sock = handler.connection
+    wsc = (q.get("wsc") or [""])[0]
+    with emu.lock:
+        old = next((x for x in hub.sessions if x.wsc == wsc and not x.connected), None)
+        recovered = old is not None and emu.behaviour.ws_recovery == "success" and \
+            time.monotonic() - old.closed_at < hub.recovery_timeout and len(old.buffer) <= 100
+        if recovered:
+            sess, sess.sock, sess.connected = old, sock, True
+            sess.recoveries += 1
+        else:
+            sess = WsSession(hub, sock)
+            hub.sessions.append(sess)
+        meta = {"type": "ConnectionDetails", "messageId": str(uuid.uuid4()), "status": 200,
+                "wsc": {"token": sess.wsc, "sequence": sess.seq},
+                "recoveryTimeout": hub.recovery_timeout, "recoveryBufferSize": 100,
+                "idleTimeout": hub.idle, "absoluteTimeout": 86400, "maxActiveRequests": 10}
+        if wsc:
+            meta["recoveryState"] = "Successful" if recovered else "Failed"
+        sess.send([meta, {}])
+        if recovered:
+            for msg in sess.buffer:
+                sess.sent += 1
+                sess.send(msg)
+            sess.buffer = []
+    last = time.monotonic()
+    sock.settimeout(None)
+
+    def ready():
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        return bool(select.select([sock], [], [], 0.2)[0])
+
+    def recv_exact(n):
+        out = b""
+        while len(out) < n:
+            chunk = sock.recv(n - len(out))
+            if not chunk:
+                raise OSError("closed")
+            out += chunk
+        return out
+    try:
+        while True:
+            if not ready():
+                if time.monotonic() - last > hub.idle:
+                    sess.closed_reason = "WSG-902"
+                    sess.send([{"type": "Error", "messageId": str(uuid.uuid4()), "status": 400},
+                               {"errorCode": "WSG-902", "message": "Idle timeout"}])
+                    sess.send_frame(8, struct.pack("!H", 1000) + b"WSG-902")
+                    break
+                continue
+            b = recv_exact(2)
+            opcode, n = b[0] & 0x0F, b[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", recv_exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", recv_exact(8))[0]
+            mask = recv_exact(4) if b[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(c ^ mask[i % 4] for i, c in enumerate(recv_exact(n)))
+            last = time.monotonic()
+            if opcode == 8:
+                sess.send_frame(8, data[:2])
+                break
+            if opcode == 9:
+                sess.send_frame(10, data)
+                continue
+            if opcode != 1:
+                continue
+            with emu.lock:
+                ws_message(sess, data)
+    except OSError:
+        pass
+    with emu.lock:
+        if sess.sock is sock:
+            sess.connected, sess.closed_at = False, time.monotonic()
+
+
+def ws_message(sess, data):
+    try:
+        msg = json.loads(data.decode())
+        meta = msg[0]
+    except (ValueError, IndexError, KeyError, TypeError):
+        return
+    if meta.get("type") == "Heartbeat":
+        sess.heartbeats += 1
+        sess.send([{"type": "Heartbeat", "messageId": meta.get("messageId"), "status": 200}])
+        return
+    if meta.get("type") != "ClientRequest":
+        return
+    mid = meta.get("messageId")
+    body = msg[1] if len(msg) > 1 and isinstance(msg[1], dict) else {}
+    filters = body.get("eventFilters")
+    if meta.get("method") != "POST" or meta.get("path") != "/restapi/v1.0/subscription/":
+        sess.send([{"type": "ClientRequest", "messageId": mid, "status": 404},
+                   {"errorCode": "CMN-102", "message": "Resource not found"}])
+        return
+    if not isinstance(filters, list) or not filters:
+        sess.send([{"type": "ClientRequest", "messageId": mid, "status": 400},
+                   {"errorCode": "CMN-101", "message": "eventFilters is required"}])
+        return
+    bad = [f for f in filters if f not in WS_FILTERS]
+    if bad:
+        sess.send([{"type": "ClientRequest", "messageId": mid, "status": 400},
+                   {"errorCode": "SUB-508", "message": "Event filter %s is not supported" % bad[0]}])
+        return
+    sess.filters, sess.sub_id = list(filters), secrets.token_hex(8)
+    sess.send([{"type": "ClientRequest", "messageId": mid, "status": 200},
+               {"id": sess.sub_id, "eventFilters": filters, "status": "Active",
+                "deliveryMode": {"transportType": "WebSocket"}, "expiresIn": 86400}])
 
 
 class EmuServer(ThreadingHTTPServer):
@@ -2921,6 +3229,8 @@ def parse_args(argv):
                    help="cap on access token lifetime in seconds (default 3600)")
     p.add_argument("--refresh-ttl-max", type=int_at_least(1), default=REFRESH_TTL_MAX,
                    help="cap on refresh token lifetime in seconds (default 2592000)")
+    p.add_argument("--ws-idle", type=float, default=1800.0,
+                   help="seconds a WebSocket session may stay silent")
     p.add_argument("--task-delay", type=seconds, default=0.2,
                    help="seconds a bulk-update task stays InProgress (default 0.2)")
     p.add_argument("--log-file", help="append the API request log here as JSON lines")

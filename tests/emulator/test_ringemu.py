@@ -1188,8 +1188,11 @@ class BehaviourTests(EmuCase):
                          {"cmn101_status": 400, "empty_paging": "full", "bulk_ids": "string",
                           "bulk_result_ids": "string", "state_mandatory": False,
                           "scim_ids": "same", "directory_per_page": 1000,
-                          "refresh_ttl_app": 0, "session_limit": 0})
+                          "refresh_ttl_app": 0, "session_limit": 0,
+                          "ws_permission": True, "ws_recovery": "success",
+                          "directory_events": True, "ext_event_shape": "flat"})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
+                    {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
                     {"refresh_ttl_app": -1}, {"bulk_ids": "any", "cmn101_status": True},
                     {"scim_ids": "other"}, {"scim_ids": 1}):
@@ -1816,6 +1819,272 @@ class ServerNameTests(EmuCase):
         for host in ("127.0.0.1:%d" % self.emu.port, "elsewhere.example", BIZ):
             reply = self.emu.request("GET", "/_emu/health", headers={"Host": host})
             self.assertEqual((reply.status, reply.json), (200, {"ok": True}))
+
+
+class WsClient:
+    """A minimal RFC 6455 client (masked frames, text and control frames
+    only) for the emulator's change feed."""
+
+    def __init__(self, emu, uri, token, wsc=None):
+        split = urlsplit(uri)
+        query = "access_token=" + quote(token) + ("&wsc=" + quote(wsc) if wsc else "")
+        self.sock = socket.create_connection(("127.0.0.1", emu.port), 10)
+        if split.scheme == "wss":
+            ctx = ssl.create_default_context(cafile=emu.tls["ca"])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(("GET %s?%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                           % (split.path, query, emu.port, key)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                break
+            head += chunk
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines[0] else 0
+        self.headers = {k.strip().lower(): v.strip() for k, _, v in
+                        (x.partition(":") for x in lines[1:] if x)}
+        want = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.accepted = self.status == 101 and self.headers.get("sec-websocket-accept") == want
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, msg, opcode=1):
+        data = json.dumps(msg).encode() if opcode == 1 else msg
+        mask = os.urandom(4)
+        n = len(data)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        else:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        self.sock.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(data)))
+
+    def _exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise EOFError("connection closed")
+            out += chunk
+        return out
+
+    def frame(self, timeout=10):
+        """(opcode, payload) of the next frame from the server."""
+        self.sock.settimeout(timeout)
+        b = self._exact(2)
+        self.assert_unmasked = not b[1] & 0x80
+        n = b[1] & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._exact(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._exact(8), "big")
+        return b[0] & 0x0F, self._exact(n)
+
+    def message(self, timeout=10):
+        """The next JSON message, skipping pongs; None at a close frame."""
+        while True:
+            opcode, data = self.frame(timeout)
+            if opcode == 1:
+                return json.loads(data.decode())
+            if opcode == 8:
+                self.close_payload = data
+                return None
+
+    def quiet(self, timeout=0.3):
+        """True when nothing arrives within `timeout` (used only to show that
+        an event is not sent: the emulator sends before its control call
+        answers, so a message that is due has already been written)."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK)
+        except socket.timeout:
+            return True
+        return not data
+
+
+class ChangeFeedTests(EmuCase):
+    """The change feed: wstoken, the /ws session, subscription, heartbeats,
+    notifications for control changes, close, drop and recovery."""
+
+    FILTERS = [ACCT + "/extension", ACCT + "/directory/entries"]
+
+    def connect(self, wsc=None, token=None):
+        reply = self.api("POST", "/restapi/oauth/wstoken", token=token or self.tok)
+        self.assertStatus(reply, 200)
+        body = reply.json
+        self.assertEqual(set(body), {"ws_access_token", "uri", "expires_in"})
+        ws = WsClient(self.emu, body["uri"], body["ws_access_token"], wsc)
+        self.addCleanup(ws.close)
+        self.assertTrue(ws.accepted, ws.status)
+        details = ws.message()
+        self.assertEqual(details[0]["type"], "ConnectionDetails")
+        return ws, details[0], body
+
+    def subscribe(self, ws, filters=None):
+        mid = "m-" + os.urandom(4).hex()
+        ws.send([{"type": "ClientRequest", "messageId": mid, "method": "POST",
+                  "path": "/restapi/v1.0/subscription/"},
+                 {"eventFilters": self.FILTERS if filters is None else filters,
+                  "deliveryMode": {"transportType": "WebSocket"}}])
+        answer = ws.message()
+        self.assertEqual(answer[0]["messageId"], mid)
+        return answer
+
+    def test_token_and_connection_details(self):
+        self.assertStatus(self.emu.request("POST", "/restapi/oauth/wstoken"), 401)
+        ws, meta, body = self.connect()
+        self.assertEqual(body["uri"], "ws://127.0.0.1:%d/ws" % self.emu.port)
+        self.assertEqual((meta["recoveryTimeout"], meta["recoveryBufferSize"],
+                          meta["idleTimeout"], meta["absoluteTimeout"]), (180, 100, 1800, 86400))
+        self.assertEqual(set(meta["wsc"]), {"token", "sequence"})
+        self.assertNotIn("recoveryState", meta)
+        # Single use: the same token again is refused before the upgrade.
+        again = WsClient(self.emu, body["uri"], body["ws_access_token"])
+        self.addCleanup(again.close)
+        self.assertEqual((again.status, again.accepted), (401, False))
+        self.assertEqual(self.emu.ctl("GET", "log")["requests"][-1]["group"], "Auth")
+        self.assertNotIn(body["ws_access_token"], json.dumps(self.emu.ctl("GET", "log")))
+
+    def test_permission_switch(self):
+        self.emu.ctl("POST", "behaviour", {"ws_permission": False})
+        reply = self.api("POST", "/restapi/oauth/wstoken")
+        self.assertStatus(reply, 403)
+        self.assertEqual(reply.json["errorCode"], "CMN-408")
+
+    def test_subscription_answers(self):
+        ws, _, _ = self.connect()
+        answer = self.subscribe(ws, [ACCT + "/presence"])
+        self.assertEqual((answer[0]["status"], answer[1]["errorCode"]), (400, "SUB-508"))
+        answer = self.subscribe(ws, [])
+        self.assertEqual(answer[1]["errorCode"], "CMN-101")
+        ws.send([{"type": "ClientRequest", "messageId": "x", "method": "GET",
+                  "path": "/restapi/v1.0/elsewhere"}, {}])
+        self.assertEqual(ws.message()[1]["errorCode"], "CMN-102")
+        answer = self.subscribe(ws)
+        self.assertEqual((answer[0]["status"], answer[1]["status"], answer[1]["eventFilters"]),
+                         (200, "Active", self.FILTERS))
+        ws.send([{"type": "Heartbeat", "messageId": "hb-1"}])
+        self.assertEqual(ws.message()[0], {"type": "Heartbeat", "messageId": "hb-1",
+                                           "status": 200})
+        ws.send(b"ping!", opcode=9)
+        self.assertEqual(ws.frame(), (10, b"ping!"))
+        view = self.emu.ctl("GET", "ws")["sessions"]
+        self.assertEqual([(x["connected"], x["filters"], x["heartbeats"]) for x in view],
+                         [(True, self.FILTERS, 1)])
+
+    def test_notifications_one_per_extension_per_change(self):
+        ws, _, _ = self.connect()
+        self.subscribe(ws)
+        # Moving a number from 101 to 102 changes both: one extension event
+        # and one directory entry each, though 101 lost a number and 102
+        # also lost its own.
+        self.emu.ctl("POST", "extension/102", {"directNumbers": ["+16505550101"]})
+        got = [ws.message() for _ in range(4)]
+        self.assertTrue(ws.quiet())
+        self.assertEqual({m[0]["type"] for m in got}, {"ServerNotification"})
+        seqs = [m[0]["wsc"]["sequence"] for m in got]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(len({m[1]["uuid"] for m in got}), 4)
+        ext = [m[1]["body"] for m in got if m[1]["event"] == self.FILTERS[0]]
+        self.assertEqual(sorted(b["extensionId"] for b in ext), ["101", "102"])
+        self.assertEqual({b["eventType"] for b in ext}, {"Update"})
+        self.assertIn("CompanyNumbers", ext[0]["hints"])
+        entries = {m[1]["body"]["id"]: m[1]["body"] for m in got
+                   if m[1]["event"] == self.FILTERS[1]}
+        self.assertEqual([p["phoneNumber"] for p in entries["102"]["phoneNumbers"]
+                          if p["usageType"] == "DirectNumber"], ["+16505550101"])
+        self.assertEqual([p["phoneNumber"] for p in entries["101"]["phoneNumbers"]
+                          if p["usageType"] == "DirectNumber"], ["+16505550102"])
+        # An API update notifies too; a call that changes nothing does not.
+        self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Ops"}})
+        self.assertEqual([m[1]["body"].get("department") or m[1]["body"].get("extensionId")
+                          for m in (ws.message(), ws.message())], ["101", "Ops"])
+        self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Ops"}})
+        self.assertTrue(ws.quiet())
+
+    def test_event_switches_and_hidden_users(self):
+        ws, _, _ = self.connect()
+        self.subscribe(ws)
+        self.emu.ctl("POST", "behaviour", {"ext_event_shape": "nested",
+                                           "directory_events": False})
+        self.emu.ctl("POST", "extension/101", {"extensionNumber": "111"})
+        body = ws.message()[1]["body"]
+        self.assertEqual(body["extensions"][0]["extensionId"], "101")
+        self.assertTrue(ws.quiet())
+        self.emu.ctl("POST", "behaviour", {"ext_event_shape": "flat", "directory_events": True})
+        self.emu.ctl("POST", "extension/101", {"hidden": True, "extensionNumber": "112"})
+        self.assertEqual(ws.message()[1]["body"]["extensionId"], "101")
+        self.assertTrue(ws.quiet())         # hidden: no directory entry
+
+    def test_drop_close_and_recovery(self):
+        ws, meta, _ = self.connect()
+        self.subscribe(ws)
+        self.emu.ctl("POST", "ws/drop", {"count": 2})
+        self.emu.ctl("POST", "extension/101", {"extensionNumber": "121"})
+        self.assertTrue(ws.quiet())
+        self.assertEqual(self.emu.ctl("GET", "ws")["dropped"], 2)
+        # A close by the server: an Error message, then the close frame.
+        self.emu.ctl("POST", "ws/close", {"mode": "close", "code": "WSG-903"})
+        err = ws.message()
+        self.assertEqual((err[0]["type"], err[1]["errorCode"]), ("Error", "WSG-903"))
+        self.assertIsNone(ws.message())
+        self.assertEqual(ws.close_payload[2:], b"WSG-903")
+        rstest_wait(lambda: not self.emu.ctl("GET", "ws")["sessions"][0]["connected"])
+        # Missed while away; replayed on recovery, the subscription kept.
+        self.emu.ctl("POST", "extension/101", {"extensionNumber": "122"})
+        ws2, meta2, _ = self.connect(wsc=meta["wsc"]["token"])
+        self.assertEqual(meta2["recoveryState"], "Successful")
+        replay = [ws2.message(), ws2.message()]
+        self.assertEqual({m[1]["event"] for m in replay}, set(self.FILTERS))
+        self.assertEqual(self.emu.ctl("GET", "ws")["sessions"][0]["recoveries"], 1)
+        # Dropped like a network failure, and the recovery refused: a new
+        # session that has no subscription and does not get the old events.
+        self.emu.ctl("POST", "behaviour", {"ws_recovery": "fail"})
+        self.emu.ctl("POST", "ws/close", {"mode": "drop"})
+        with self.assertRaises((EOFError, OSError)):
+            ws2.message()
+        rstest_wait(lambda: not self.emu.ctl("GET", "ws")["sessions"][0]["connected"])
+        self.emu.ctl("POST", "extension/101", {"extensionNumber": "123"})
+        ws3, meta3, _ = self.connect(wsc=meta["wsc"]["token"])
+        self.assertEqual(meta3["recoveryState"], "Failed")
+        self.assertNotEqual(meta3["wsc"]["token"], meta["wsc"]["token"])
+        self.assertTrue(ws3.quiet())
+        self.assertEqual([x["filters"] for x in self.emu.ctl("GET", "ws")["sessions"]],
+                         [self.FILTERS, []])
+
+
+class WsIdleTests(EmuCase):
+    args = EmuCase.args + ["--ws-idle", "0.5"]
+
+    def test_idle_session_is_closed(self):
+        # (That heartbeats keep a session is shown by the daemon's test,
+        # which must send them in time; here only the close is checked, which
+        # depends on no timing.)
+        ws, meta, _ = ChangeFeedTests.connect(self)
+        self.assertEqual(meta["idleTimeout"], 0.5)
+        err = ws.message(timeout=30)
+        self.assertEqual(err[1]["errorCode"], "WSG-902")
+        self.assertIsNone(ws.message())
+        self.assertEqual(ws.close_payload[2:], b"WSG-902")
+        rstest_wait(lambda: self.emu.ctl("GET", "ws")["sessions"][0]["closed_reason"] ==
+                    "WSG-902")
+
+
+def rstest_wait(cond, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in %d s" % timeout)
+        time.sleep(0.02)
 
 
 class ProcessTests(unittest.TestCase):
