@@ -106,6 +106,8 @@ static const struct key keys[] = {
 	{ "telephony", "read_share", T_PERCENT, F(telephony.read_share), "30%",
 	  0, 1, 100, "share of each rate group's budget the import uses, on "
 	  "average" },
+	{ "telephony", "change_feed", T_BOOL, F(telephony.change_feed), "yes", 0,
+	  0, 0, "subscribe to the phone system's change events (WebSocket)" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },

@@ -62,6 +62,7 @@ struct config {
 		int tls_verify;
 		unsigned int timeout; /* seconds */
 		unsigned int read_share; /* % of a group's budget the import uses */
+		int change_feed;         /* subscribe to the change events */
 	} telephony;
 	struct config_sync {
 		unsigned int interval, import_interval, full_sync_interval; /* s */

@@ -35,6 +35,7 @@ call_group(enum phone_call c)
 	switch (c) {
 	case PHONE_CALL_TOKEN:
 	case PHONE_CALL_REVOKE:
+	case PHONE_CALL_WS_TOKEN:
 		return HTTP_AUTH;
 	case PHONE_CALL_SCIM_CREATE:
 	case PHONE_CALL_SCIM_PATCH:

@@ -86,6 +86,8 @@ enum phone_call {
 	PHONE_CALL_BULK_UPDATE,
 	PHONE_CALL_BULK_TASK,
 	PHONE_CALL_REVOKE,
+	PHONE_CALL_WS_TOKEN,
+	PHONE_CALL_EXTENSION,
 	PHONE_NCALLS
 };
 
@@ -506,6 +508,22 @@ void phone_list_directory(struct phone *p, phone_directory_cb *page,
 void phone_extension_numbers(struct phone *p, long long ext_id,
     const char *usage_type, phone_numbers_cb *page, phone_done_cb *done,
     void *arg);
+
+/* phone_get_extension: one extension (Light); x is borrowed for the call. */
+typedef void phone_extension_cb(const struct phone_error *err,
+    const struct phone_extension *x, void *arg);
+void phone_get_extension(struct phone *p, long long ext_id,
+    phone_extension_cb *cb, void *arg);
+
+/*
+ * phone_ws_token: a WebSocket token for the change feed (POST
+ * /restapi/oauth/wstoken, Auth group, with the session's access token):
+ * cb(err, token, uri, expires_in) with borrowed strings, the token
+ * registered with log_secret_add and wiped after the call.
+ */
+typedef void phone_ws_token_cb(const struct phone_error *err,
+    const char *token, const char *uri, long long expires_in, void *arg);
+void phone_ws_token(struct phone *p, phone_ws_token_cb *cb, void *arg);
 
 /*
  * phone_bulk_update: update n extensions, at most 500 per request (the

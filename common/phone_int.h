@@ -67,6 +67,8 @@ struct phone_op_any {
 		phone_spc_cb *spc;
 		phone_schema_cb *schema;
 		phone_custom_fields_cb *fields;
+		phone_extension_cb *ext;
+		phone_ws_token_cb *ws;
 	} cb;
 	void *arg;
 };

@@ -3,13 +3,16 @@
  * phone numbers (the account's, one extension's) and the company
  * directory (page N+1 is asked with the same query: the server's
  * nextPage URI is a hint, never followed, so a token is only ever sent to
- * the configured server), and the account's custom fields.
+ * the configured server), the account's custom fields, one extension, and
+ * the change feed's WebSocket token.
  */
 #include "phone_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 #define MAX_PAGES 100000
@@ -283,4 +286,81 @@ phone_custom_fields(struct phone *p, phone_custom_fields_cb *cb, void *arg)
 {
 	phone_simple_get(p, PHONE_CALL_CUSTOM_FIELDS,
 	    PHONE_ACCOUNT "/custom-fields", fields_done, arg)->cb.fields = cb;
+}
+
+/* ---------------------------------------------------------------------
+ * One extension */
+
+static void
+extension_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct phone_op_any *op = r->ctx;
+	struct phone_error e = *err;
+	struct phone_extension x;
+	int ok = 0;
+
+	memset(&x, 0, sizeof(x));
+	if (e.kind == PHONE_OK) {
+		if (phone_parse_extension(body, &x, e.detail, sizeof(e.detail)) < 0)
+			e.kind = PHONE_MALFORMED;
+		else
+			ok = 1;
+	}
+	op->cb.ext(&e, ok ? &x : NULL, op->arg);
+	if (ok)
+		phone_extension_clear(&x);
+	phone_op_end(r->p, &op->base);
+}
+
+void
+phone_get_extension(struct phone *p, long long ext_id, phone_extension_cb *cb,
+    void *arg)
+{
+	char path[80];
+
+	snprintf(path, sizeof(path), PHONE_ACCOUNT "/extension/%lld", ext_id);
+	phone_simple_get(p, PHONE_CALL_EXTENSION, path, extension_done,
+	    arg)->cb.ext = cb;
+}
+
+/* ---------------------------------------------------------------------
+ * The change feed's token */
+
+static void
+ws_token_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct phone_op_any *op = r->ctx;
+	struct phone_error e = *err;
+	const json_t *tok = json_object_get(body, "ws_access_token");
+	const json_t *uri = json_object_get(body, "uri");
+	const json_t *ttl = json_object_get(body, "expires_in");
+	char *token = NULL;
+
+	if (e.kind == PHONE_OK && (!json_is_string(tok) ||
+	    *json_string_value(tok) == '\0' || !json_is_string(uri)))
+		phone_malformed(&e, "wstoken: ws_access_token or uri is missing");
+	if (e.kind == PHONE_OK) {
+		token = xstrdup(json_string_value(tok));
+		log_secret_add(token);
+	}
+	op->cb.ws(&e, token, e.kind == PHONE_OK ? json_string_value(uri) : NULL,
+	    json_is_integer(ttl) ? (long long)json_integer_value(ttl) : -1,
+	    op->arg);
+	if (token != NULL)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	phone_op_end(r->p, &op->base);
+}
+
+void
+phone_ws_token(struct phone *p, phone_ws_token_cb *cb, void *arg)
+{
+	struct phone_op_any *op = phone_op_new(p, sizeof(*op), NULL);
+
+	op->arg = arg;
+	op->cb.ws = cb;
+	phone_send_new(p, PHONE_CALL_WS_TOKEN, "POST",
+	    phone_url(p, "/restapi/oauth/wstoken"), ws_token_done, op);
 }

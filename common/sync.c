@@ -30,6 +30,8 @@ sync_kind_name(enum sync_kind kind)
 	case SYNC_INCREMENTAL: return "incremental";
 	case SYNC_IMPORT: return "import";
 	case SYNC_FULL: return "full";
+	case SYNC_CHANGES: return "changes";
+	case SYNC_NKINDS: break;
 	}
 	return "unknown";
 }
@@ -151,7 +153,9 @@ record(struct sync *s, const struct cycle *c, const char *usn)
 	char err[256];
 	int ok = !c->ad_down && !c->phone_down && !c->scope_failed;
 
-	if (s->dry_run || (txn = sync_txn_begin(s)) == NULL)
+	/* The change feed's short cycles leave the import's summary alone. */
+	if (s->dry_run || c->kind == SYNC_CHANGES ||
+	    (txn = sync_txn_begin(s)) == NULL)
 		return;
 	memset(&r, 0, sizeof(r));
 	r.last_ok = now;
@@ -231,6 +235,7 @@ cycle_init(struct sync *s, struct cycle *c, enum sync_kind kind)
 	c->api0 = phone_requests(s->phone);
 	c->store0 = s->store_errors;
 	snprintf(c->dc, sizeof(c->dc), "-");
+	log_debug("cycle start kind=%s", sync_kind_name(kind));
 }
 
 /*
@@ -535,6 +540,19 @@ start_pending(struct sync *s)
 		import_state_set(s, SYNC_IMPORT_READING);
 		sync_import_start(s);
 	}
+	if (s->import_state == SYNC_IMPORT_IDLE && !(lanes_apart &&
+	    s->scan_state != SYNC_SCAN_IDLE) &&
+	    (s->pending & (1u << SYNC_CHANGES))) {
+		struct sync_change *v;
+		size_t n = sync_changes_take(s, &v);
+
+		s->pending &= ~(1u << SYNC_CHANGES);
+		if (n > 0) {
+			cycle_init(s, &s->ic, SYNC_CHANGES);
+			import_state_set(s, SYNC_IMPORT_READING);
+			sync_import_changes(s, v, n);
+		}
+	}
 }
 
 void
@@ -602,6 +620,8 @@ sync_stop(struct sync *s, void (*cb)(void *arg), void *arg)
 	ev_timer_stop(s->loop, &s->retry);
 	ad_notify_stop(s->ad);
 	s->notify_on = 0;
+	feed_stop(s->feed);
+	ev_timer_stop(s->loop, &s->changes_timer);
 	ev_timer_set(&s->stop_timer, STOP_GRACE, 0.);
 	ev_timer_start(s->loop, &s->stop_timer);
 	check_idle(s);
@@ -801,6 +821,12 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	phone_free(s->phone);
 	s->phone = p;
 	phone_set_event_cb(p, phone_event, s);
+	/* The feed used the old client and configuration: a new session. */
+	if (s->feed_wanted) {
+		sync_feed_free(s);
+		s->cfg = cfg;
+		sync_feed_start(s);
+	}
 	s->notify_on = 0;
 	ad_set_config(s->ad, cfg); /* drops connections and notification */
 	s->cfg = cfg;
@@ -825,6 +851,8 @@ sync_free(struct sync *s)
 	notify_free(s->notify);
 	ad_free(s->ad);
 	phone_free(s->phone);
+	sync_feed_free(s); /* after the phone client: no token call back */
+	sync_changes_clear(s);
 	json_decref(s->schema);
 	free(s);
 }

@@ -29,6 +29,8 @@ enum sync_kind {
 	SYNC_INCREMENTAL, /* the poll timer: usnChanged scan, then push */
 	SYNC_IMPORT,      /* the import timer: numbers, then write-back */
 	SYNC_FULL,        /* the full-sync timer and --full-resync */
+	SYNC_CHANGES,     /* the change feed: its users' numbers, then write-back */
+	SYNC_NKINDS
 };
 
 /* Exit statuses of --once (docs/behaviour.md, exit statuses). */
@@ -114,6 +116,15 @@ void sync_stop(struct sync *s, void (*cb)(void *arg), void *arg);
 
 /* sync_notify_start: start AD change notification (change_notify = yes). */
 void sync_notify_start(struct sync *s);
+/*
+ * sync_feed_start: open the phone system's change feed ([telephony]
+ * change_feed = yes; not in a dry run): its events schedule their users'
+ * numbers and write-back at once (SYNC_CHANGES), and a gap in them a full
+ * import.
+ */
+void sync_feed_start(struct sync *s);
+/* sync_feed_state: the change feed's state name ("off" when none). */
+const char *sync_feed_state(const struct sync *s);
 
 const char *sync_kind_name(enum sync_kind kind);
 

@@ -12,6 +12,13 @@
  * from it, or shown without the direct number last imported, has its
  * numbers read on its own (Light), or, when more than ASK_MAX users need
  * that, from the account's number list (Heavy) once.
+ *
+ * The change feed's cycles (sync_import_changes) go through the same
+ * join with the few extensions whose events came: the entries the events
+ * carried stand in for the lists, an extension without one is read on its
+ * own, and the asked numbers are always read one by one. Such a cycle
+ * links nobody (a full import does, seeing every duplicate); it waits
+ * for a create the pusher has not heard back from yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,7 @@ struct ext_rec {
 	char *email;          /* lower-cased, or NULL */
 	char *number;         /* extension number */
 	int enabled, dup;
+	unsigned int again;   /* a change put off this often (sync_changes.c) */
 };
 
 struct num_rec {
@@ -59,6 +67,11 @@ struct import {
 	size_t nask, askcap, asked;
 	int heavy;            /* the asked numbers come from the Heavy list */
 	unsigned int calls[HTTP_NGROUPS]; /* requests by rate group */
+	/* A cycle of the change feed's changes (sync_import_changes): */
+	int changes;
+	int need_import;      /* a phone user of an unlinked AD user changed */
+	struct sync_change *chg; /* owned: the changes without an entry */
+	size_t nchg, fetched;
 };
 
 static void
@@ -76,6 +89,7 @@ import_free(struct import *im)
 	free(im->num);
 	free(im->dir);
 	free(im->ask);
+	sync_changes_free(im->chg, im->nchg);
 	free(im);
 }
 
@@ -83,9 +97,15 @@ static void
 import_end(struct import *im)
 {
 	struct sync *s = im->s;
+	int again = im->changes && im->need_import && !s->ic.phone_down;
 
 	s->imp = NULL;
 	import_free(im);
+	if (again) {
+		log_debug("change feed: a phone user of an AD user not linked yet "
+		    "changed: a full import follows");
+		sync_request(s, SYNC_IMPORT);
+	}
 	sync_import_finished(s);
 }
 
@@ -257,7 +277,8 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	int linked = 0, fresh = 0;
 
 	if (owner == NULL || record_user_get(txn, owner, &u, NULL, 0) != 0) {
-		s->ic.unmatched++;
+		if (!im->changes)
+			s->ic.unmatched++;
 		log_debug("phone user without an AD user email=%s ext_id=%lld",
 		    log_q(x->email), x->id);
 		free(owner);
@@ -265,6 +286,20 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	}
 	free(owner);
 	snprintf(id, sizeof(id), "%lld", x->id);
+	if (im->changes && u.push.creating) {
+		/* The pusher's create of this very user: wait for its link. */
+		d = dir_find(im, x->id);
+		sync_changes_again(s, x->id, x->again, x->email, x->number,
+		    x->enabled, d != NULL ? d->number : NULL, d != NULL);
+		record_user_clear(&u);
+		return;
+	}
+	if (im->changes && record_user_phone_id(&u) == NULL) {
+		/* Linking is the import's: it sees every duplicate. */
+		im->need_import = 1;
+		record_user_clear(&u);
+		return;
+	}
 	if (record_user_phone_id(&u) == NULL) {
 		util_str_set(&u.imp.ext_id, id);
 		util_str_set(&u.imp.paired, NULL);
@@ -332,6 +367,11 @@ static void
 report(struct import *im)
 {
 	sync_import_costed(im->s, im->calls);
+	if (im->changes) {
+		log_debug("change feed: changes read extensions=%zu asked=%zu "
+		    "light_calls=%u", im->next, im->nask, im->calls[HTTP_LIGHT]);
+		return;
+	}
 	log_debug("import read the company directory entries=%zu extensions=%zu",
 	    im->ndir, im->next);
 	if (im->nask > 0)
@@ -355,7 +395,8 @@ process(struct import *im)
 		import_end(im);
 		return;
 	}
-	mark_duplicates(im, txn);
+	if (!im->changes)
+		mark_duplicates(im, txn);
 	for (size_t i = 0; i < im->next; i++) {
 		if (im->ext[i].email == NULL || im->ext[i].dup)
 			continue;
@@ -500,7 +541,7 @@ ask_next(struct import *im)
 static void
 ask_start(struct import *im)
 {
-	if (im->nask > ASK_MAX) {
+	if (im->nask > ASK_MAX && !im->changes) {
 		im->heavy = 1;
 		phone_list_numbers(im->s->phone, "DirectNumber", heavy_page,
 		    heavy_done, im);
@@ -509,26 +550,49 @@ ask_start(struct import *im)
 	ask_next(im);
 }
 
+/* add_ext: one phone user for the join (email lower-cased here). */
+static struct ext_rec *
+add_ext(struct import *im, long long id, const char *email, const char *number,
+    const char *status)
+{
+	struct ext_rec *x;
+
+	if (im->next == im->extcap)
+		im->ext = xreallocarray(im->ext, im->extcap = im->extcap ?
+		    im->extcap * 2 : 1024, sizeof(*im->ext));
+	x = &im->ext[im->next++];
+	x->id = id;
+	x->email = email && *email ? sync_lower_dup(email) : NULL;
+	x->number = number ? xstrdup(number) : NULL;
+	x->enabled = status && strcmp(status, "Enabled") == 0;
+	x->dup = 0;
+	x->again = 0;
+	return x;
+}
+
+/* add_dir: one directory entry's direct number (NULL: none shown). */
+static void
+add_dir(struct import *im, long long ext_id, const char *direct)
+{
+	struct dir_rec *r;
+
+	if (im->ndir == im->dircap)
+		im->dir = xreallocarray(im->dir, im->dircap = im->dircap ?
+		    im->dircap * 2 : 1024, sizeof(*im->dir));
+	r = &im->dir[im->ndir++];
+	r->ext_id = ext_id;
+	r->number = direct ? xstrdup(direct) : NULL;
+}
+
 static void
 ext_page(const struct phone_extension *v, size_t n, void *arg)
 {
 	struct import *im = arg;
 
 	im->calls[HTTP_MEDIUM]++;
-	for (size_t i = 0; i < n; i++) {
-		const char *email = v[i].field[PHONE_F_EMAIL];
-		struct ext_rec *x;
-
-		if (im->next == im->extcap)
-			im->ext = xreallocarray(im->ext, im->extcap = im->extcap ?
-			    im->extcap * 2 : 1024, sizeof(*im->ext));
-		x = &im->ext[im->next++];
-		x->id = v[i].id;
-		x->email = email && *email ? sync_lower_dup(email) : NULL;
-		x->number = v[i].extension_number ? xstrdup(v[i].extension_number) : NULL;
-		x->enabled = v[i].status && strcmp(v[i].status, "Enabled") == 0;
-		x->dup = 0;
-	}
+	for (size_t i = 0; i < n; i++)
+		add_ext(im, v[i].id, v[i].field[PHONE_F_EMAIL],
+		    v[i].extension_number, v[i].status);
 }
 
 static void dir_page(const struct phone_dir_entry *v, size_t n, void *arg);
@@ -557,16 +621,8 @@ dir_page(const struct phone_dir_entry *v, size_t n, void *arg)
 	struct import *im = arg;
 
 	im->calls[HTTP_MEDIUM]++;
-	for (size_t i = 0; i < n; i++) {
-		struct dir_rec *r;
-
-		if (im->ndir == im->dircap)
-			im->dir = xreallocarray(im->dir, im->dircap = im->dircap ?
-			    im->dircap * 2 : 1024, sizeof(*im->dir));
-		r = &im->dir[im->ndir++];
-		r->ext_id = v[i].id;
-		r->number = v[i].direct ? xstrdup(v[i].direct) : NULL;
-	}
+	for (size_t i = 0; i < n; i++)
+		add_dir(im, v[i].id, v[i].direct);
 }
 
 static void
@@ -590,6 +646,73 @@ sync_import_start(struct sync *s)
 	im->s = s;
 	s->imp = im;
 	phone_list_extensions(s->phone, &f, ext_page, ext_done, im);
+}
+
+static void fetch_next(struct import *im);
+
+static void
+fetch_done(const struct phone_error *e, const struct phone_extension *x,
+    void *arg)
+{
+	struct import *im = arg;
+	long long id = im->chg[im->fetched].ext_id;
+
+	im->calls[HTTP_LIGHT]++;
+	if (e->kind == PHONE_NOT_FOUND)
+		log_debug("change feed: extension gone before it was read "
+		    "ext_id=%lld", id);
+	else if (e->kind != PHONE_OK) {
+		list_failed(im, e, "a changed extension");
+		return;
+	} else if (x->type == NULL || strcmp(x->type, "User") == 0)
+		/* Not in the directory's view: its numbers are asked. */
+		add_ext(im, x->id, x->field[PHONE_F_EMAIL], x->extension_number,
+		    x->status)->again = im->chg[im->fetched].again;
+	im->fetched++;
+	fetch_next(im);
+}
+
+static void
+fetch_next(struct import *im)
+{
+	if (im->fetched == im->nchg) {
+		process(im);
+		return;
+	}
+	phone_get_extension(im->s->phone, im->chg[im->fetched].ext_id,
+	    fetch_done, im);
+}
+
+void
+sync_import_changes(struct sync *s, struct sync_change *v, size_t n)
+{
+	struct import *im = xcalloc(1, sizeof(*im));
+	size_t k = 0;
+
+	im->s = s;
+	im->changes = 1;
+	s->imp = im;
+	for (size_t i = 0; i < n; i++) {
+		const struct phone_dir_entry *d = &v[i].entry;
+
+		if (d->id == 0 || d->email == NULL || *d->email == '\0') {
+			v[k].ext_id = v[i].ext_id;     /* read it: kept in v */
+			v[k].again = v[i].again;
+			if (k != i) {
+				v[k].entry = v[i].entry;
+				memset(&v[i].entry, 0, sizeof(v[i].entry));
+			}
+			k++;
+			continue;
+		}
+		add_ext(im, d->id, d->email, d->extension_number,
+		    d->status)->again = v[i].again;
+		add_dir(im, d->id, d->direct);
+		phone_dir_entry_clear(&v[i].entry);
+	}
+	im->chg = v;
+	im->nchg = k;
+	fetch_next(im);
 }
 
 void

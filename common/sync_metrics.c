@@ -45,17 +45,18 @@ static void
 cycles(FILE *f, const struct sync_metrics *m)
 {
 	static const enum sync_kind kinds[] = { SYNC_INCREMENTAL, SYNC_FULL,
-		SYNC_IMPORT };
+		SYNC_IMPORT, SYNC_CHANGES };
+	const size_t nk = sizeof(kinds) / sizeof(kinds[0]);
 
 	head(f, "ringsync_cycles_total", "counter", "Cycles ended since ringsyncd "
 	    "started, by kind and result.");
-	for (size_t k = 0; k < 3; k++)
+	for (size_t k = 0; k < nk; k++)
 		for (size_t r = 0; r < SYNC_METRIC_RESULTS; r++)
 			fprintf(f, "ringsync_cycles_total{kind=\"%s\",result=\"%s\"} %llu\n",
 			    sync_kind_name(kinds[k]), results[r], m->cycles[kinds[k]][r]);
 	head(f, "ringsync_cycle_duration_seconds", "gauge", "The length of the "
 	    "last cycle of each kind.");
-	for (size_t k = 0; k < 3; k++)
+	for (size_t k = 0; k < nk; k++)
 		fprintf(f, "ringsync_cycle_duration_seconds{kind=\"%s\"} %.3f\n",
 		    sync_kind_name(kinds[k]), m->duration[kinds[k]]);
 	head(f, "ringsync_last_success_timestamp_seconds", "gauge", "The end of "
@@ -115,6 +116,14 @@ requests(FILE *f, const struct sync *s)
 	    "ringsync_ldap_operations_total{op=\"modify\"} %llu\n"
 	    "ringsync_ldap_operations_total{op=\"bind\"} %llu\n", ops[0], ops[1],
 	    ops[2]);
+	head(f, "ringsync_change_feed_active", "gauge", "1 while the phone "
+	    "system's change feed is subscribed, else 0.");
+	fprintf(f, "ringsync_change_feed_active %d\n",
+	    feed_state(s->feed) == FEED_ACTIVE);
+	head(f, "ringsync_change_feed_events_total", "counter", "Change-feed "
+	    "notifications received (replays left out).");
+	fprintf(f, "ringsync_change_feed_events_total %llu\n",
+	    feed_events(s->feed));
 }
 
 /* state_gauges: the session's expiry and the scope groups, from the store. */
@@ -221,7 +230,7 @@ sync_metrics_cycle(struct sync *s, const struct cycle *c, const char *result,
 	m->cycles[c->kind][r]++;
 	m->duration[c->kind] = ev_now(s->loop) - c->t0;
 	if (ok)
-		m->last_ok[c->kind == SYNC_IMPORT] = (long long)ev_now(s->loop);
+		m->last_ok[c->kind == SYNC_IMPORT || c->kind == SYNC_CHANGES] = (long long)ev_now(s->loop);
 	if (s->cfg->log.metrics_file == NULL || s->dry_run)
 		return;
 	sync_metrics_counts(s, c);

@@ -5,6 +5,7 @@
 #ifndef RINGSYNC_SYNC_STAGE_H
 #define RINGSYNC_SYNC_STAGE_H
 
+#include "feed.h"
 #include "sync_internal.h"
 
 /*
@@ -34,8 +35,8 @@ struct cycle {
 /* What [log] metrics_file reports beyond the store (sync_metrics.c). */
 #define SYNC_METRIC_RESULTS 5
 struct sync_metrics {
-	unsigned long long cycles[3][SYNC_METRIC_RESULTS]; /* kind, result */
-	double duration[3];          /* the last cycle's, by kind (s) */
+	unsigned long long cycles[SYNC_NKINDS][SYNC_METRIC_RESULTS]; /* kind, result */
+	double duration[SYNC_NKINDS]; /* the last cycle's, by kind (s) */
 	long long last_ok[2];        /* scan lane, import lane (Unix) */
 	struct sync_counts n;        /* the store's counts, as last read */
 	int counted, failing;
@@ -129,10 +130,57 @@ struct sync {
 	enum sync_status once_status; /* --once: waits for the notifications */
 	int stop_flushing;            /* a stop waits for the notifications */
 	struct sync_progress prog;
+	struct feed *feed;            /* owned: the change feed, or NULL */
+	int feed_wanted;              /* the daemon started it (kept at reloads) */
+	struct sync_pending *changes; /* owned: the feed's changes not yet read */
+	ev_timer changes_timer;       /* the earliest held change is due */
 	unsigned int import_every;    /* s between imports its cost allows */
 	unsigned int import_noted;    /* the one last logged; 0: none */
 	char err[1024];
 };
+
+/*
+ * A change of one extension for the import lane (sync_changes.c takes
+ * them from the feed): its directory entry when the event carried it,
+ * else entry.id is 0 and the importer reads the extension (Light).
+ */
+struct sync_change {
+	long long ext_id;
+	unsigned int again;             /* tries put off so far */
+	struct phone_dir_entry entry;   /* owned strings */
+};
+
+/*
+ * sync_changes_take: the feed's changes that are due (an entry, or held
+ * long enough for the directory's event to come), at most a batch, in *v
+ * (owned by the caller, with their strings; sync_changes_free); the others
+ * stay. 0 when none is due.
+ */
+size_t sync_changes_take(struct sync *s, struct sync_change **v);
+void sync_changes_free(struct sync_change *v, size_t n);
+/*
+ * sync_changes_again: the change of ext_id could not be used yet (its
+ * user's create is still unanswered): pending again, due after a moment,
+ * with what was known (listed: the directory entry's direct number, which
+ * may be NULL; else the extension is read anew). tries: the times it was
+ * put off before; given up after a few: the import has it.
+ */
+void sync_changes_again(struct sync *s, long long ext_id, unsigned int tries,
+    const char *email, const char *number, int enabled, const char *direct,
+    int listed);
+/* sync_feed_free: the feed (after phone_free: no token calls back). */
+void sync_feed_free(struct sync *s);
+/* sync_changes_clear: forget the changes not read yet. */
+void sync_changes_clear(struct sync *s);
+/*
+ * sync_import_changes: the import lane's cycle for changes v (taken over):
+ * the extensions without an entry are read (Light), then joined as the
+ * import joins them; a user the directory does not show with its numbers
+ * has them read (Light, never the Heavy list); a phone user whose AD user
+ * is not linked yet makes a full import follow (the import links, with its
+ * duplicate rule). Ends like an import: sync_import_finished.
+ */
+void sync_import_changes(struct sync *s, struct sync_change *v, size_t n);
 
 /* sync.c: each stage says when it has finished. */
 void sync_scan_finished(struct sync *s);

@@ -3,7 +3,8 @@
 
 RINGSYNC_BUILD_DEPS="build-essential cmake pkg-config libldap2-dev
   libcurl4-openssl-dev libjansson-dev libev-dev liblmdb-dev libinih-dev
-  libssl-dev libcmocka-dev libsystemd-dev"
+  libssl-dev libcmocka-dev libsystemd-dev libwebsockets-dev
+  libwebsockets-evlib-ev"
 RINGSYNC_TEST_DEPS="python3 openssl ldap-utils lmdb-utils curl
   samba samba-ad-dc samba-ad-provision krb5-user python3-ldb python3-samba
   libsasl2-modules-gssapi-mit valgrind python3-prometheus-client

@@ -343,7 +343,7 @@ class Bench:
                 "tls_ca_cert = " + env["CA_CERT"],
                 "[telephony]", "brand = RingCentral", "server = " + self.emu.url,
                 "client_id = ringsync-test", "client_secret_file = " + self.emu.secret_file,
-                "jwt_file = " + self.emu.jwt_file,
+                "jwt_file = " + self.emu.jwt_file, "change_feed = no",
                 "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
                 "[push]", push]) + "\n")
         return path

@@ -139,6 +139,44 @@ class DaemonTest(rstest.TestCase):
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait(10), 0, d.output())
 
+    def test_change_feed_without_the_permission(self):
+        # The app lacks the WebSocket permission: one notice, one token
+        # request, and the daemon goes on (its import lane reads as before).
+        self.emu = rstest.Emulator(self)
+        self.emu.call("POST", "/_emu/behaviour", {"ws_permission": False})
+        path = self.conf()
+        d = self.start([RINGSYNCD, "-f", "-c", path], "ringsyncd")
+        d.wait_output("change feed off: the app lacks the WebSocket Subscriptions "
+                      "permission", 60)
+        d.wait_output("cycle done kind=import", 60)
+        self.assertEqual(d.output().count("change feed off"), 1)
+        tokens = [r for r in self.emu.log() if r["path"] == "/restapi/oauth/wstoken"]
+        self.assertEqual([r["status"] for r in tokens], [403])
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.output())
+
+    def test_change_feed_subscribes_and_stops(self):
+        # No AD needed: the feed is the phone side's. It subscribes to both
+        # filters, answers the server's idle timer with heartbeats (the
+        # emulator's idle timeout is 1.5 s: a session that sends nothing is
+        # closed), and SIGTERM ends it.
+        self.emu = rstest.Emulator(self, args=["--ws-idle", "1.5"])
+        path = self.conf("[log]\nlevel = debug\n")
+        d = self.start([RINGSYNCD, "-f", "-c", path], "ringsyncd")
+        d.wait_output("change feed active", 60)
+        rstest.wait_for(lambda: any(s["heartbeats"] >= 3 for s in
+                                    self.emu.call("GET", "/_emu/ws")["sessions"]), 60,
+                        "three heartbeats")
+        sessions = self.emu.call("GET", "/_emu/ws")["sessions"]
+        self.assertEqual(len(sessions), 1, sessions)       # never closed for idling
+        self.assertEqual(sorted(sessions[0]["filters"]),
+                         ["/restapi/v1.0/account/~/directory/entries",
+                          "/restapi/v1.0/account/~/extension"])
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.output())
+        self.assertNotIn("access_token=", d.output())
+        self.assertNoSecrets(d.output())
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_ctl_as_root_acts_as_state_owner(self):
         path = self.conf()

@@ -59,7 +59,7 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
             "groups = " + " ; ".join(groups), extra,
             "[telephony]", "brand = TELUS Business Connect", "server = " + self.emu.url,
             "client_id = ringsync-test", "client_secret_file = " + self.emu.secret_file,
-            "jwt_file = " + self.emu.jwt_file,
+            "jwt_file = " + self.emu.jwt_file, "change_feed = no",
             "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
             "[log]", log]) + "\n", 0o644)
 
