@@ -60,6 +60,15 @@ struct http_sock {
 	LIST_ENTRY(http_sock) link;
 };
 
+/*
+ * sends: the monotonic times of one lane's sends in a group, oldest first,
+ * kept for one window (what status shows as the budget used).
+ */
+struct sends {
+	double *t;                       /* owned: t[head .. n - 1] are live */
+	size_t head, n, cap;
+};
+
 struct http {
 	struct ev_loop *loop;            /* not owned */
 	CURLM *multi;                    /* owned */
@@ -79,6 +88,8 @@ struct http {
 	unsigned long long nsent;
 	unsigned long long sent_by[HTTP_NGROUPS];    /* by rate group */
 	unsigned long long limited_by[HTTP_NGROUPS]; /* 429s by rate group */
+	struct sends lane_sends[HTTP_NGROUPS][2]; /* send times, by foreground
+	                                           * (0) and background (1) */
 	LIST_HEAD(, http_sock) socks;
 	http_event_cb *event_cb;
 	void *event_arg;
@@ -259,6 +270,41 @@ setup_easy(struct http_req *r)
 	setup_method(r);
 }
 
+/* sends_prune: forget the sends before since. */
+static void
+sends_prune(struct sends *v, double since)
+{
+	while (v->head < v->n && v->t[v->head] < since)
+		v->head++;
+	if (v->head == v->n)
+		v->head = v->n = 0;
+}
+
+/*
+ * sends_note: one more send at now. A failed allocation loses the count,
+ * never the request: the figure is for status only.
+ */
+static void
+sends_note(struct sends *v, double now, int window)
+{
+	sends_prune(v, now - (window > 0 ? window : 60));
+	if (v->n == v->cap && v->head > 0) {
+		memmove(v->t, v->t + v->head, (v->n - v->head) * sizeof(*v->t));
+		v->n -= v->head;
+		v->head = 0;
+	}
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		double *t = realloc(v->t, cap * sizeof(*t));
+
+		if (t == NULL)
+			return;
+		v->t = t;
+		v->cap = cap;
+	}
+	v->t[v->n++] = now;
+}
+
 /* start: hand a request to curl; its group's budget was checked. */
 static void
 start(struct http_req *r, double now)
@@ -278,6 +324,8 @@ start(struct http_req *r, double now)
 	r->state = REQ_ACTIVE;
 	h->nsent++;
 	h->sent_by[r->group]++;
+	sends_note(&h->lane_sends[r->group][r->background ? 1 : 0], now,
+	    h->pace[r->group].window);
 	http_pace_start(&h->pace[r->group], now);
 	mc = curl_multi_add_handle(h->multi, r->easy);
 	if (mc != CURLM_OK) {
@@ -753,8 +801,11 @@ http_free(struct http *h)
 	curl_multi_cleanup(h->multi);
 	while (!LIST_EMPTY(&h->socks))
 		sock_free(LIST_FIRST(&h->socks));
-	for (int g = 0; g < HTTP_NGROUPS; g++)
+	for (int g = 0; g < HTTP_NGROUPS; g++) {
 		http_pace_clear(&h->pace[g]);
+		free(h->lane_sends[g][0].t);
+		free(h->lane_sends[g][1].t);
+	}
 	free(h->ca_file);
 	curl_slist_free_all(h->connect_to);
 	free(h);
@@ -865,6 +916,27 @@ http_group_wait(struct http *h, enum http_group g)
 	if (next == HUGE_VAL)
 		return -1;
 	return next > now ? next - now : 0;
+}
+
+void
+http_group_use(struct http *h, enum http_group g, struct http_group_use *u)
+{
+	double now = mono_now();
+	int window = h->pace[g].window > 0 ? h->pace[g].window : 60;
+	struct http_req *q;
+
+	memset(u, 0, sizeof(*u));
+	u->limit = h->pace[g].limit;
+	u->window = h->pace[g].window;
+	u->inflight = (unsigned int)h->pace[g].ninflight;
+	for (int l = 0; l < 2; l++) {
+		struct sends *v = &h->lane_sends[g][l];
+
+		sends_prune(v, now - window);
+		u->sent[l] = (unsigned int)(v->n - v->head);
+	}
+	TAILQ_FOREACH(q, &h->queue[g], qlink)
+		u->queued[q->background ? 1 : 0]++;
 }
 
 void

@@ -96,6 +96,8 @@ double http_pace_next(struct http_pace *p, double now);
  */
 double http_pace_next_share(struct http_pace *p, double now,
     unsigned int share);
+/* http_share_cap: requests a window share percent of limit allows. Pure. */
+size_t http_share_cap(int limit, unsigned int share);
 /* http_pace_start: a request is sent at now (the caller checked next). */
 void http_pace_start(struct http_pace *p, double now);
 /*
@@ -260,6 +262,19 @@ void http_group_counts(const struct http *h, enum http_group g,
  */
 void http_group_state(const struct http *h, enum http_group g, int *limit,
     int *window, int *inflight);
+
+/*
+ * http_group_use: what group g's budget is spent on now, by lane: [0] the
+ * foreground (writes, and the pusher's lookups), [1] the background reads
+ * (read_share): requests sent within the last window, and queued.
+ */
+struct http_group_use {
+	int limit, window;
+	unsigned int inflight;
+	unsigned int sent[2], queued[2];
+};
+void http_group_use(struct http *h, enum http_group g,
+    struct http_group_use *u);
 
 /*
  * http_group_wait: seconds until one more request of group g could be sent

@@ -133,14 +133,20 @@ http_pace_next(struct http_pace *p, double now)
 double
 http_pace_next_share(struct http_pace *p, double now, unsigned int share)
 {
-	size_t cap = (size_t)p->limit;
+	return next_at(p, now, http_share_cap(p->limit, share));
+}
+
+size_t
+http_share_cap(int limit, unsigned int share)
+{
+	size_t cap = limit > 0 ? (size_t)limit : 0;
 
 	if (share > 0 && share < 100) {
-		cap = (size_t)p->limit * share / 100;
+		cap = cap * share / 100;
 		if (cap < 1)
 			cap = 1;
 	}
-	return next_at(p, now, cap);
+	return cap;
 }
 
 void

@@ -583,6 +583,12 @@ phone_group_counts(const struct phone *p, enum http_group g,
 }
 
 void
+phone_group_use(struct phone *p, enum http_group g, struct http_group_use *u)
+{
+	http_group_use(p->http, g, u);
+}
+
+void
 phone_group_budget(const struct phone *p, enum http_group g, int *limit,
     int *window)
 {

@@ -415,6 +415,9 @@ unsigned long long phone_requests(const struct phone *p);
 /* phone_group_counts: requests sent and 429s received in a rate group. */
 void phone_group_counts(const struct phone *p, enum http_group g,
     unsigned long long *sent, unsigned long long *limited);
+/* phone_group_use: a rate group's budget used now, by lane (http.h). */
+void phone_group_use(struct phone *p, enum http_group g,
+    struct http_group_use *u);
 /* phone_group_budget: a rate group's budget as the client knows it now. */
 void phone_group_budget(const struct phone *p, enum http_group g, int *limit,
     int *window);

@@ -1224,6 +1224,73 @@ record_progress_del(struct store_txn *txn, char *err, size_t errlen)
 	return store_del(txn, STORE_META, "progress", err, errlen);
 }
 
+/* By enum http_group; the lanes by their index in the record. */
+static const char *const budget_groups[RECORD_BUDGET_GROUPS] = {
+	"Light", "Medium", "Heavy", "Auth",
+};
+static const char *const budget_lanes[2] = { "push", "read" };
+
+int
+record_budget_get(struct store_txn *txn, struct record_budget *b, char *err,
+    size_t errlen)
+{
+	json_t *j;
+	struct rdr r, gs;
+	int rc = load(txn, STORE_META, "budget", &j, err, errlen);
+
+	memset(b, 0, sizeof(*b));
+	if (rc != 0)
+		return rc;
+	r.o = j;
+	r.bad = json_is_object(j) ? NULL : "record";
+	b->read_share = (unsigned int)r_uint(&r, "read_share");
+	b->updated = (long long)r_uint(&r, "updated");
+	gs = r_part(&r, "groups");
+	for (int g = 0; g < RECORD_BUDGET_GROUPS; g++) {
+		struct rdr x = r_part(&gs, budget_groups[g]);
+
+		b->g[g].limit = (int)r_uint(&x, "limit");
+		b->g[g].window = (int)r_uint(&x, "window");
+		for (int l = 0; l < 2; l++) {
+			struct rdr y = r_part(&x, budget_lanes[l]);
+
+			b->g[g].sent[l] = (unsigned int)r_uint(&y, "sent");
+			b->g[g].queued[l] = (unsigned int)r_uint(&y, "queued");
+			if (y.bad != NULL)
+				r_fail(&x, y.bad);
+		}
+		if (x.bad != NULL)
+			r_fail(&gs, x.bad);
+	}
+	if (gs.bad != NULL)
+		r_fail(&r, gs.bad);
+	json_decref(j);
+	return r_done(&r, "budget", err, errlen);
+}
+
+int
+record_budget_put(struct store_txn *txn, const struct record_budget *b,
+    char *err, size_t errlen)
+{
+	json_t *gs = json_object(), *j;
+	int rc;
+
+	for (int g = 0; g < RECORD_BUDGET_GROUPS; g++) {
+		const struct record_budget_group *x = &b->g[g];
+
+		json_object_set_new(gs, budget_groups[g], json_pack(
+		    "{s:i, s:i, s:{s:I, s:I}, s:{s:I, s:I}}", "limit", x->limit,
+		    "window", x->window, "push", "sent", (json_int_t)x->sent[0],
+		    "queued", (json_int_t)x->queued[0], "read", "sent",
+		    (json_int_t)x->sent[1], "queued", (json_int_t)x->queued[1]));
+	}
+	j = json_pack("{s:I, s:I, s:o}", "read_share", (json_int_t)b->read_share,
+	    "updated", (json_int_t)b->updated, "groups", gs);
+	rc = store_put_json(txn, STORE_META, "budget", j, err, errlen);
+	json_decref(j);
+	return rc;
+}
+
 int
 record_alerts_get(struct store_txn *txn, const char *const *names, size_t n,
     struct record_alert *v, char *err, size_t errlen)

@@ -307,6 +307,28 @@ struct record_progress {
 	long long since, updated;     /* Unix times */
 };
 
+/*
+ * The rate budgets as the running daemon's phone client sees them (meta:
+ * budget), rewritten when they change: for each group its limit a window,
+ * and by lane (push: writes and the pusher's lookups; read: the import's
+ * background reads) the requests sent within the last window and queued.
+ */
+#define RECORD_BUDGET_GROUPS 4        /* enum http_group */
+struct record_budget {
+	struct record_budget_group {
+		int limit, window;
+		unsigned int sent[2], queued[2]; /* [0] push, [1] read */
+	} g[RECORD_BUDGET_GROUPS];
+	unsigned int read_share;      /* % */
+	long long updated;            /* Unix time */
+};
+
+/* record_budget_get: 0 found, 1 none, -1 unreadable or invalid (err). */
+int record_budget_get(struct store_txn *txn, struct record_budget *b,
+    char *err, size_t errlen);
+int record_budget_put(struct store_txn *txn, const struct record_budget *b,
+    char *err, size_t errlen);
+
 /* record_progress_get: 0 found, 1 none, -1 unreadable or invalid (err). */
 int record_progress_get(struct store_txn *txn, struct record_progress *p,
     char *err, size_t errlen);

@@ -622,6 +622,7 @@ sync_stop(struct sync *s, void (*cb)(void *arg), void *arg)
 	s->notify_on = 0;
 	feed_stop(s->feed);
 	ev_timer_stop(s->loop, &s->changes_timer);
+	sync_budget_stop(s);
 	ev_timer_set(&s->stop_timer, STOP_GRACE, 0.);
 	ev_timer_start(s->loop, &s->stop_timer);
 	check_idle(s);
@@ -845,6 +846,7 @@ sync_free(struct sync *s)
 	ev_timer_stop(s->loop, &s->retry);
 	ev_timer_stop(s->loop, &s->stop_timer);
 	ev_timer_stop(s->loop, &s->idle_timer);
+	sync_budget_stop(s);
 	sync_reqs_free(s);
 	if (s->prog.active)
 		ev_timer_stop(s->loop, &s->prog.tick);

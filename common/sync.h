@@ -123,6 +123,11 @@ void sync_notify_start(struct sync *s);
  * import.
  */
 void sync_feed_start(struct sync *s);
+/*
+ * sync_budget_start: every 5 s, the rate budgets used by lane into the
+ * store when they changed (meta budget, ringsyncctl status); the daemon.
+ */
+void sync_budget_start(struct sync *s);
 /* sync_feed_state: the change feed's state name ("off" when none). */
 const char *sync_feed_state(const struct sync *s);
 

@@ -245,3 +245,64 @@ sync_metrics_cycle(struct sync *s, const struct cycle *c, const char *result,
 		m->failing = 0;
 	}
 }
+
+/* ------------------------------------------------------------ budgets */
+
+#define BUDGET_TICK 5.0 /* s */
+
+static void
+budget_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sync *s = w->data;
+	struct record_budget b;
+	struct store_txn *txn;
+	char err[256];
+
+	(void)loop;
+	(void)revents;
+	memset(&b, 0, sizeof(b)); /* padding too: compared with memcmp */
+	for (int g = 0; g < HTTP_NGROUPS && g < RECORD_BUDGET_GROUPS; g++) {
+		struct http_group_use u;
+
+		phone_group_use(s->phone, (enum http_group)g, &u);
+		b.g[g].limit = u.limit > 0 ? u.limit : 0;
+		b.g[g].window = u.window > 0 ? u.window : 0;
+		for (int l = 0; l < 2; l++) {
+			b.g[g].sent[l] = u.sent[l];
+			b.g[g].queued[l] = u.queued[l];
+		}
+	}
+	b.read_share = s->cfg->telephony.read_share;
+	b.updated = s->budget.updated;
+	if (s->budget.updated != 0 && memcmp(&b, &s->budget, sizeof(b)) == 0)
+		return;
+	b.updated = (long long)ev_now(s->loop);
+	if ((txn = sync_txn_begin(s)) == NULL)
+		return;
+	if (record_budget_put(txn, &b, err, sizeof(err)) < 0) {
+		store_abort(txn);
+		return;
+	}
+	sync_txn_commit(s, txn);
+	s->budget = b;
+}
+
+void
+sync_budget_start(struct sync *s)
+{
+	if (s->budget_on || s->dry_run)
+		return;
+	ev_timer_init(&s->budget_timer, budget_tick, 0., BUDGET_TICK);
+	s->budget_timer.data = s;
+	ev_timer_start(s->loop, &s->budget_timer);
+	s->budget_on = 1;
+}
+
+void
+sync_budget_stop(struct sync *s)
+{
+	if (!s->budget_on)
+		return;
+	ev_timer_stop(s->loop, &s->budget_timer);
+	s->budget_on = 0;
+}

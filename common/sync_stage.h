@@ -134,6 +134,9 @@ struct sync {
 	int feed_wanted;              /* the daemon started it (kept at reloads) */
 	struct sync_pending *changes; /* owned: the feed's changes not yet read */
 	ev_timer changes_timer;       /* the earliest held change is due */
+	ev_timer budget_timer;        /* the rate budgets into the store */
+	int budget_on;
+	struct record_budget budget;  /* the one last written */
 	unsigned int import_every;    /* s between imports its cost allows */
 	unsigned int import_noted;    /* the one last logged; 0: none */
 	char err[1024];
@@ -208,6 +211,8 @@ void sync_history(struct sync *s, struct store_txn *txn, const char *guid,
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */
 const char *sync_field_attr(const struct sync *s, const char *field);
 
+/* sync_metrics.c: the budget ticker's end (sync_stop, sync_free). */
+void sync_budget_stop(struct sync *s);
 /* sync_metrics.c: a cycle ended with result: count it, write the file. */
 void sync_metrics_cycle(struct sync *s, const struct cycle *c,
     const char *result, int ok);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "ctl_status.h"
+#include "http.h"
 #include "log.h"
 #include "record.h"
 #include "store.h"
@@ -233,6 +234,9 @@ status_read(const struct config *cfg, const struct status_opts *so,
 	ss->have_prog = record_progress_get(txn, &ss->prog, NULL, 0) == 0 &&
 	    ss->prog.updated + PROGRESS_FRESH >= (long long)time(NULL) &&
 	    ctl_daemon_pid(cfg->sync.state_dir) > 0;
+	/* written by the running daemon at its start and at every change */
+	ss->have_budget = record_budget_get(txn, &ss->budget, NULL, 0) == 0 &&
+	    ctl_daemon_pid(cfg->sync.state_dir) > 0;
 	if (store_tokens_get(txn, &ss->tok, ss->err, sizeof(ss->err)) < 0)
 		memset(&ss->tok, 0, sizeof(ss->tok));
 	store_abort(txn);
@@ -359,6 +363,32 @@ print_scope(const struct config *cfg, const struct status_state *ss)
 		printf("%-16s %s\n", "scope error", ss->scope.error);
 }
 
+/*
+ * print_budget: each rate group's budget and what the daemon's two lanes
+ * sent of it within the last window: push (writes and the pusher's
+ * lookups) and read (the import's reads, at most read_share of it).
+ */
+static void
+print_budget(const struct status_state *ss)
+{
+	const struct record_budget *b = &ss->budget;
+
+	if (!ss->have_budget)
+		return;
+	for (int g = 0; g < RECORD_BUDGET_GROUPS; g++) {
+		const struct record_budget_group *x = &b->g[g];
+		char label[32];
+
+		snprintf(label, sizeof(label), "budget %s",
+		    http_group_name((enum http_group)g));
+		printf("%-16s %d a %d s: push %u (queued %u), read %u of %u "
+		    "(queued %u)\n", label, x->limit, x->window, x->sent[0],
+		    x->queued[0], x->sent[1],
+		    (unsigned int)http_share_cap(x->limit, b->read_share),
+		    x->queued[1]);
+	}
+}
+
 /* status_report: the state for a person, after the check's line. */
 static void
 status_report(const struct config *cfg, const struct status_state *ss,
@@ -379,6 +409,7 @@ status_report(const struct config *cfg, const struct status_state *ss,
 		    ss->prog.per_hour / 60., (double)ss->prog.left),
 		    ctl_fmt_time(ss->prog.since, since, sizeof(since)));
 	}
+	print_budget(ss);
 	print_watermark(ss);
 	print_cycle("scan cycle", ss->scan);
 	print_cycle("full sync", ss->full);

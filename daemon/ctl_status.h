@@ -50,6 +50,8 @@ struct status_state {
 	int have_scope;
 	struct record_progress prog;      /* long work running now, when */
 	int have_prog;                    /* updated recently (ringsyncd runs) */
+	struct record_budget budget;      /* the rate budgets used, when */
+	int have_budget;                  /* ringsyncd runs */
 };
 
 /*

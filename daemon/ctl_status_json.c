@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl_status.h"
+#include "http.h"
 #include "util.h"
 
 static json_t *
@@ -76,6 +77,32 @@ scope_json(const struct config *cfg, const struct status_state *ss)
 }
 
 /* session_json: expiry times only: a token never leaves the store. */
+/* budget_json: the rate budgets by group and lane, or null (no daemon). */
+static json_t *
+budget_json(const struct status_state *ss)
+{
+	const struct record_budget *b = &ss->budget;
+	json_t *gs;
+
+	if (!ss->have_budget)
+		return json_null();
+	gs = json_object();
+	for (int g = 0; g < RECORD_BUDGET_GROUPS; g++) {
+		const struct record_budget_group *x = &b->g[g];
+
+		json_object_set_new(gs, http_group_name((enum http_group)g),
+		    json_pack("{s:i, s:i, s:{s:I, s:I}, s:{s:I, s:I, s:I}}",
+		    "limit", x->limit, "window", x->window, "push", "sent",
+		    (json_int_t)x->sent[0], "queued", (json_int_t)x->queued[0],
+		    "read", "sent", (json_int_t)x->sent[1], "queued",
+		    (json_int_t)x->queued[1], "cap",
+		    (json_int_t)http_share_cap(x->limit, b->read_share)));
+	}
+	return json_pack("{s:I, s:I, s:o}", "read_share",
+	    (json_int_t)b->read_share, "updated", (json_int_t)b->updated,
+	    "groups", gs);
+}
+
 static json_t *
 session_json(const struct config *cfg, const struct status_state *ss)
 {
@@ -134,6 +161,7 @@ ctl_status_json(const struct config *cfg, const struct status_opts *so,
 	json_object_set_new(o, "counts", counts_json(&ss->n));
 	json_object_set_new(o, "scope", scope_json(cfg, ss));
 	json_object_set_new(o, "session", session_json(cfg, ss));
+	json_object_set_new(o, "budget", budget_json(ss));
 	json_object_set_new(o, "progress", !ss->have_prog ? json_null() :
 	    json_pack("{s:s, s:I, s:I, s:f, s:o, s:I, s:I}", "phase", ss->prog.phase,
 	    "done", (json_int_t)ss->prog.done, "total", (json_int_t)ss->prog.total,

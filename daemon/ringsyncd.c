@@ -606,6 +606,7 @@ main(int argc, char **argv)
 		sock_listen(&d);
 		sync_notify_start(d.sync);
 		sync_feed_start(d.sync);
+		sync_budget_start(d.sync);
 		/* Type=notify: configuration loaded, store open, loop next. */
 		sd_notify(0, "READY=1");
 		ev_run(d.loop, 0);

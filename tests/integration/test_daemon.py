@@ -177,6 +177,49 @@ class DaemonTest(rstest.TestCase):
         self.assertNotIn("access_token=", d.output())
         self.assertNoSecrets(d.output())
 
+    def test_status_shows_the_budget_by_group_and_lane(self):
+        # The import's reads (Medium: the extension list and the directory)
+        # count on the read lane, the session's token on the push lane
+        # (Auth). The emulator's window is long, so they stay in it while
+        # the test looks.
+        self.emu = rstest.Emulator(self, args=["--window", "600"])
+        path = self.conf()
+        with open(path) as f:
+            text = f.read()
+        path = self.write("ringsyncd.conf", text.replace(
+            "[telephony]\n", "[telephony]\nread_share = 25%\nchange_feed = no\n", 1), 0o644)
+        d = self.start([RINGSYNCD, "-f", "-c", path], "ringsyncd")
+        try:
+            d.wait_output("cycle done kind=import", 60)
+        except AssertionError:
+            raise AssertionError(d.output()[-3000:]) from None
+        reads = len([r for r in self.emu.log() if r["group"] == "Medium"])
+        self.assertGreaterEqual(reads, 2)
+
+        def shown():
+            rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status"])
+            m = re.search(r"^budget Medium +40 a 600 s: push 0 \(queued 0\), "
+                          r"read (\d+) of 10 \(queued 0\)$", out, re.M)
+            return out if m and int(m.group(1)) == reads else None
+        out = rstest.wait_for(shown, 60, "the import's reads in the status")
+        self.assertRegex(out, r"(?m)^budget Auth +5 a 600 s: push 1 \(queued 0\), "
+                              r"read 0 of 1 \(queued 0\)$")
+        # A group not called yet shows the documented budget (the window the
+        # server names is learnt from its first answer).
+        self.assertRegex(out, r"(?m)^budget Heavy +10 a 60 s: push 0 \(queued 0\), "
+                              r"read 0 of 2 \(queued 0\)$")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status", "--json"])
+        b = json.loads(out)["budget"]
+        self.assertEqual(b["read_share"], 25)
+        self.assertEqual(b["groups"]["Medium"],
+                         {"limit": 40, "window": 600, "push": {"sent": 0, "queued": 0},
+                          "read": {"sent": reads, "queued": 0, "cap": 10}})
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.output())
+        # No daemon, no budget: the figures were the running daemon's.
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", path, "status", "--json"])
+        self.assertIsNone(json.loads(out)["budget"])
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_ctl_as_root_acts_as_state_owner(self):
         path = self.conf()

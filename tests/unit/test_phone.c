@@ -1235,6 +1235,12 @@ test_pace_share(void **state)
 	assert_true(http_pace_next_share(&p, 0.2, 10) > 60);
 	assert_true(http_pace_next(&p, 0.2) == 0.2);
 	http_pace_clear(&p);
+	/* the cap status shows: the same rule */
+	assert_int_equal(http_share_cap(40, 30), 12);
+	assert_int_equal(http_share_cap(3, 10), 1);
+	assert_int_equal(http_share_cap(40, 0), 40);
+	assert_int_equal(http_share_cap(40, 100), 40);
+	assert_int_equal(http_share_cap(0, 30), 1);
 }
 
 static void

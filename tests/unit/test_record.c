@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "record.h"
@@ -376,6 +377,39 @@ test_progress_record(void **state)
 	assert_string_equal(err, "progress.done: wrong type");
 	assert_int_equal(record_progress_del(txn, err, sizeof(err)), 0);
 	assert_int_equal(record_progress_get(txn, &got, err, sizeof(err)), 1);
+	store_abort(txn);
+	store_close(st);
+}
+
+/* The rate budgets' record: every group and lane round trips. */
+static void
+test_budget_record(void **state)
+{
+	struct store *st = open_ok(tu_tmpdir(), 0);
+	struct store_txn *txn = begin(st, 0);
+	struct record_budget b, got;
+	char err[256];
+
+	(void)state;
+	memset(&b, 0, sizeof(b)); /* padding too: compared as memory */
+	assert_int_equal(record_budget_get(txn, &got, err, sizeof(err)), 1);
+	for (int g = 0; g < RECORD_BUDGET_GROUPS; g++) {
+		b.g[g].limit = 10 * (g + 1);
+		b.g[g].window = 60;
+		b.g[g].sent[0] = (unsigned int)g;
+		b.g[g].sent[1] = (unsigned int)g + 100;
+		b.g[g].queued[0] = (unsigned int)g + 200;
+		b.g[g].queued[1] = (unsigned int)g + 300;
+	}
+	b.read_share = 30;
+	b.updated = 1796297714;
+	assert_int_equal(record_budget_put(txn, &b, err, sizeof(err)), 0);
+	assert_int_equal(record_budget_get(txn, &got, err, sizeof(err)), 0);
+	assert_memory_equal(&got, &b, sizeof(b));
+	put_raw(txn, STORE_META, "budget",
+	    "{\"groups\":{\"Heavy\":{\"read\":{\"sent\":-1}}}}");
+	assert_int_equal(record_budget_get(txn, &got, err, sizeof(err)), -1);
+	assert_string_equal(err, "budget.sent: wrong type");
 	store_abort(txn);
 	store_close(st);
 }
@@ -849,6 +883,7 @@ main(void)
 		cmocka_unit_test(test_cycle),
 		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_progress_record),
+		cmocka_unit_test(test_budget_record),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_parts_across_transactions),
 		cmocka_unit_test(test_walk_invalid),
