@@ -1530,6 +1530,13 @@ class ControlTests(EmuCase):
         self.emu.ctl("POST", "extension/101", {"extensionNumber": "102"}, expect=409)
         self.emu.ctl("POST", "extension/999", {"extensionNumber": "5"}, expect=404)
         self.emu.ctl("POST", "extension/101", {"directNumbers": ["6505550000"]}, expect=400)
+        # The same view without a rate limit or a log entry.
+        self.emu.ctl("DELETE", "log")
+        view = self.emu.ctl("GET", "extension/101")
+        self.assertEqual(view["extension"], self.ext(101))
+        self.assertEqual(view["directNumbers"], ["+16505550201"])
+        self.assertEqual(len(self.emu.ctl("GET", "log")["requests"]), 1)    # self.ext's
+        self.emu.ctl("GET", "extension/999", expect=404)
 
     def test_seed_and_reset(self):
         before = self.emu.state()
