@@ -293,6 +293,20 @@ profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1])
 	snprintf(out, PROFILE_HASH_LEN + 1, "%016llx", (unsigned long long)h);
 }
 
+void
+profile_hash_values(const char *const *fields, const char *const *values,
+    size_t n, char out[PROFILE_HASH_LEN + 1])
+{
+	struct profile p = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		add_field(&p, fields[i], xstrdup(values[i] ? values[i] : ""));
+	if (p.n > 1)
+		qsort(p.v, p.n, sizeof(*p.v), field_cmp);
+	profile_hash(&p, out);
+	profile_clear(&p);
+}
+
 json_t *
 profile_to_json(const struct profile *p)
 {

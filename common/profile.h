@@ -54,6 +54,14 @@ const char *profile_get(const struct profile *p, const char *field);
  */
 void profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1]);
 
+/*
+ * profile_hash_values: profile_hash of the n fields with these values (in
+ * any order; NULL is ""), as a profile holding them would hash: what a
+ * phone user already holds, compared with what AD wants.
+ */
+void profile_hash_values(const char *const *fields, const char *const *values,
+    size_t n, char out[PROFILE_HASH_LEN + 1]);
+
 /* JSON form for the outbox: {"field": "value", ...}. */
 json_t *profile_to_json(const struct profile *p);
 /* profile_from_json: 0, or -1 when o is not an object of strings. */

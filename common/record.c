@@ -247,6 +247,8 @@ import_to_json(const struct record_import *i)
 	w_uint(o, "link", i->link);
 	w_str(o, "direct_number", i->direct_number);
 	w_str(o, "extension_number", i->extension_number);
+	if (i->phone_hash[0] != '\0')
+		w_str(o, "phone_hash", i->phone_hash);
 	w_error(o, &i->err);
 	return o;
 }
@@ -349,6 +351,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->imp.link = r_uint(&i, "link");
 	u->imp.direct_number = r_str(&i, "direct_number");
 	u->imp.extension_number = r_str(&i, "extension_number");
+	r_hash(&i, "phone_hash", u->imp.phone_hash);
 	r_error(&i, &u->imp.err);
 	u->wb.attrs = r_strings(&w, r_get(&w, "written"), "written");
 	r_error(&w, &u->wb.err);

@@ -86,6 +86,11 @@ struct record_import {
 	unsigned long long link;      /* stamp of ext_id (record_import_link) */
 	char *direct_number;          /* owned; as last imported, or NULL */
 	char *extension_number;       /* owned */
+	char phone_hash[PROFILE_HASH_LEN + 1]; /* the profile hash of what the
+	                               * phone user held at the last import
+	                               * ("": unknown): a user this store
+	                               * never pushed is pushed only when AD
+	                               * wants something else (reconcile) */
 	struct record_error err;
 };
 

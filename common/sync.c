@@ -360,12 +360,31 @@ once_done(void *arg)
 	s->once_cb(s->once_status, s->once_arg);
 }
 
-/* once_step: --once runs scan, push, import, write-back in turn. */
+/*
+ * once_step: --once runs the scan (and the pusher's updates of linked
+ * users), then either the import first (its list links the users it has),
+ * the pusher's links and creates, and the import again for their numbers;
+ * or, when that costs more than searching them, the pusher, then the
+ * import (sync_link.c). Both end with the write-back.
+ */
 static void
 once_step(struct sync *s)
 {
 	if (s->scan_state != SYNC_SCAN_IDLE || s->push_state != SYNC_PUSH_IDLE)
 		return;
+	if (s->once == SYNC_ONCE_SCAN && s->link_wait) {
+		if (sync_link_first_pays(s)) {
+			s->once = SYNC_ONCE_LINK;
+			cycle_init(s, &s->ic, SYNC_IMPORT);
+			import_state_set(s, SYNC_IMPORT_READING);
+			sync_import_start(s);
+			return;
+		}
+		s->link_wait = 0;
+		sync_push_kick(s); /* what it left: back here when it is done */
+		if (s->push_state != SYNC_PUSH_IDLE)
+			return;
+	}
 	if (s->once == SYNC_ONCE_SCAN) {
 		s->once = SYNC_ONCE_IMPORT;
 		summary(s, &s->c);
@@ -373,6 +392,23 @@ once_step(struct sync *s)
 		import_state_set(s, SYNC_IMPORT_READING);
 		sync_import_start(s);
 		return;
+	}
+	if (s->once == SYNC_ONCE_LINK && s->import_state == SYNC_IMPORT_IDLE) {
+		s->once = SYNC_ONCE_PUSH;
+		sync_link_done(s);
+		sync_push_kick(s);
+		if (s->push_state != SYNC_PUSH_IDLE)
+			return;
+	}
+	if (s->once == SYNC_ONCE_PUSH) {
+		summary(s, &s->c);
+		s->once = SYNC_ONCE_IMPORT;
+		if (s->c.created + s->c.linked > 0 && !s->stopping) {
+			/* their numbers: the same import cycle reads again */
+			import_state_set(s, SYNC_IMPORT_READING);
+			sync_import_start(s);
+			return;
+		}
 	}
 	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE) {
 		enum sync_status a = status_of(s, &s->c),
@@ -390,6 +426,7 @@ void
 sync_scan_finished(struct sync *s)
 {
 	scan_state_set(s, SYNC_SCAN_IDLE);
+	s->scans_ended++;
 	if (!s->stopping)
 		sync_push_kick(s);
 	if (s->once != SYNC_ONCE_OFF) {
@@ -498,6 +535,10 @@ sync_writer_finished(struct sync *s)
 		return;
 	}
 	summary(s, &s->ic);
+	if (s->link_wait && s->ic.kind == SYNC_IMPORT) {
+		sync_link_done(s);
+		sync_push_kick(s);
+	}
 	start_pending(s);
 	check_idle(s);
 }
@@ -534,6 +575,7 @@ start_pending(struct sync *s)
 	}
 	if (s->import_state == SYNC_IMPORT_IDLE && !(lanes_apart &&
 	    s->scan_state != SYNC_SCAN_IDLE) &&
+	    !(s->link_wait && s->scans_ended == 0) &&
 	    (s->pending & (1u << SYNC_IMPORT))) {
 		s->pending &= ~(1u << SYNC_IMPORT);
 		cycle_init(s, &s->ic, SYNC_IMPORT);
@@ -568,6 +610,7 @@ void
 sync_once(struct sync *s, int full, sync_done_cb *cb, void *arg)
 {
 	s->once = SYNC_ONCE_SCAN;
+	s->link_wait = !s->dry_run;
 	s->once_cb = cb;
 	s->once_arg = arg;
 	cycle_init(s, &s->c, full ? SYNC_FULL : SYNC_INCREMENTAL);

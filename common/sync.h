@@ -124,6 +124,12 @@ void sync_notify_start(struct sync *s);
  */
 void sync_feed_start(struct sync *s);
 /*
+ * sync_link_first_start: the daemon, before its first cycle: when the
+ * store has no successful import yet, the users to link or create wait
+ * for the first import, which follows the first scan (sync_link.c).
+ */
+void sync_link_first_start(struct sync *s);
+/*
  * sync_budget_start: every 5 s, the rate budgets used by lane into the
  * store when they changed (meta budget, ringsyncctl status); the daemon.
  */

@@ -37,6 +37,8 @@ struct ext_rec {
 	char *number;         /* extension number */
 	int enabled, dup;
 	unsigned int again;   /* a change put off this often (sync_changes.c) */
+	char hash[PROFILE_HASH_LEN + 1]; /* what it holds (sync_phone_hash),
+	                       * "": unknown */
 };
 
 struct num_rec {
@@ -324,6 +326,8 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	}
 	if (strcmp(link, id) == 0 && !u.ad.deleted) {
 		util_str_set(&u.imp.extension_number, x->number);
+		if (x->hash[0] != '\0')
+			memcpy(u.imp.phone_hash, x->hash, sizeof(u.imp.phone_hash));
 		record_error_clear(&u.imp.err);
 		/*
 		 * Not in the directory, or shown there without the number it had
@@ -551,9 +555,10 @@ ask_start(struct import *im)
 }
 
 /* add_ext: one phone user for the join (email lower-cased here). */
+/* add_ext: one extension; full, when known, gives its profile's hash. */
 static struct ext_rec *
 add_ext(struct import *im, long long id, const char *email, const char *number,
-    const char *status)
+    const char *status, const struct phone_extension *full)
 {
 	struct ext_rec *x;
 
@@ -567,6 +572,8 @@ add_ext(struct import *im, long long id, const char *email, const char *number,
 	x->enabled = status && strcmp(status, "Enabled") == 0;
 	x->dup = 0;
 	x->again = 0;
+	if (full == NULL || sync_phone_hash(im->s, full, x->hash) < 0)
+		x->hash[0] = '\0';
 	return x;
 }
 
@@ -592,7 +599,7 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 	im->calls[HTTP_MEDIUM]++;
 	for (size_t i = 0; i < n; i++)
 		add_ext(im, v[i].id, v[i].field[PHONE_F_EMAIL],
-		    v[i].extension_number, v[i].status);
+		    v[i].extension_number, v[i].status, &v[i]);
 }
 
 static void dir_page(const struct phone_dir_entry *v, size_t n, void *arg);
@@ -667,7 +674,7 @@ fetch_done(const struct phone_error *e, const struct phone_extension *x,
 	} else if (x->type == NULL || strcmp(x->type, "User") == 0)
 		/* Not in the directory's view: its numbers are asked. */
 		add_ext(im, x->id, x->field[PHONE_F_EMAIL], x->extension_number,
-		    x->status)->again = im->chg[im->fetched].again;
+		    x->status, x)->again = im->chg[im->fetched].again;
 	im->fetched++;
 	fetch_next(im);
 }
@@ -706,7 +713,7 @@ sync_import_changes(struct sync *s, struct sync_change *v, size_t n)
 			continue;
 		}
 		add_ext(im, d->id, d->email, d->extension_number,
-		    d->status)->again = v[i].again;
+		    d->status, NULL)->again = v[i].again;
 		add_dir(im, d->id, d->direct);
 		phone_dir_entry_clear(&v[i].entry);
 	}

@@ -106,9 +106,14 @@ sync_plan_push(const struct record_out *o, const struct record_user *u, long lon
 		return linked && record_user_active(u) ? PUSH_DEACTIVATE : PUSH_DROP;
 	if (!linked)
 		return PUSH_CREATE;
-	/* Pushed already (a link by import, or an older entry): only when
-	 * something differs, or the phone user is to be enabled again. */
-	if (record_user_active(u) && strcmp(u->push.pushed, o->hash) == 0 &&
+	/*
+	 * Pushed already (an older entry), or, never pushed from this store
+	 * (linked by the import: an adoption, a new node), held by the phone
+	 * user as the last import read it: only when something differs, or
+	 * the phone user is to be enabled again.
+	 */
+	if (record_user_active(u) && (strcmp(u->push.pushed, o->hash) == 0 ||
+	    (u->push.pushed[0] == '\0' && strcmp(u->imp.phone_hash, o->hash) == 0)) &&
 	    (o->reason == NULL || strcmp(o->reason, "requested") != 0))
 		return PUSH_DROP;
 	return PUSH_UPDATE;

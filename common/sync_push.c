@@ -744,6 +744,9 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 		it->act = PUSH_DROP;
 	}
 	it->need = needs(p, it);
+	if (p->s->link_wait && (it->act == PUSH_CREATE ||
+	    (it->need == NEED_EXT && it->act == PUSH_UPDATE)))
+		return 0; /* the coming import links it from the list */
 	if (it->need != NEED_NONE && it->act != PUSH_WAIT) {
 		/* One call per user, like a create. */
 		if (*ncreates >= ROUND_CREATES)
@@ -753,6 +756,16 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 	}
 	switch (it->act) {
 	case PUSH_DROP:
+		if (it->known && it->o.active &&
+		    strcmp(it->u.push.pushed, it->o.hash) != 0) {
+			/* The phone user holds it already (reconcile): in step. */
+			snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
+			    it->o.hash);
+			record_error_clear(&it->u.push.err);
+			save_user(p, txn, it);
+			log_debug("phone user holds the profile already dn=%s "
+			    "email=%s", log_q(it->o.dn), log_q(it->o.email));
+		}
 		out_done(txn, &it->o);
 		return 0;
 	case PUSH_WAIT:

@@ -84,11 +84,17 @@ enum sync_import_state {
 	SYNC_IMPORT_WRITING,  /* the writer drains the write-back queue */
 };
 
-/* --once: the scan lane to its end, then the import lane to its end. */
+/*
+ * --once: the scan lane to its end, then the import lane to its end; or,
+ * linking first (sync_link.c), the scan, the import (LINK), the pusher's
+ * creates (PUSH), and the import again for their numbers.
+ */
 enum sync_once_state {
 	SYNC_ONCE_OFF,
 	SYNC_ONCE_SCAN,
 	SYNC_ONCE_IMPORT,
+	SYNC_ONCE_LINK,
+	SYNC_ONCE_PUSH,
 };
 
 struct sync {
@@ -134,6 +140,9 @@ struct sync {
 	int feed_wanted;              /* the daemon started it (kept at reloads) */
 	struct sync_pending *changes; /* owned: the feed's changes not yet read */
 	ev_timer changes_timer;       /* the earliest held change is due */
+	int link_wait;                /* the pusher leaves links and creates
+	                               * to the coming import (sync_link.c) */
+	unsigned int scans_ended;     /* scan cycles ended since the start */
 	ev_timer budget_timer;        /* the rate budgets into the store */
 	int budget_on;
 	struct record_budget budget;  /* the one last written */
@@ -211,6 +220,21 @@ void sync_history(struct sync *s, struct store_txn *txn, const char *guid,
 /* sync.c: the AD attribute mapped to a phone field, or NULL. */
 const char *sync_field_attr(const struct sync *s, const char *field);
 
+/*
+ * sync_link.c: sync_link_first_pays: --once after its scan: 1 when more
+ * users wait to be linked or created than two imports cost calls (said at
+ * info). sync_link_done: the import for them has ended.
+ */
+int sync_link_first_pays(struct sync *s);
+/*
+ * sync_phone_hash: the profile hash of what phone user x holds in the
+ * mapped fields (as profile_hash of the push would be, the values as the
+ * platform gives them); 0, or -1 when a mapped field cannot be read from
+ * the extension (a custom field the schema cache does not know).
+ */
+int sync_phone_hash(struct sync *s, const struct phone_extension *x,
+    char out[PROFILE_HASH_LEN + 1]);
+void sync_link_done(struct sync *s);
 /* sync_metrics.c: the budget ticker's end (sync_stop, sync_free). */
 void sync_budget_stop(struct sync *s);
 /* sync_metrics.c: a cycle ended with result: count it, write the file. */

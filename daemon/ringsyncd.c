@@ -607,6 +607,7 @@ main(int argc, char **argv)
 		sync_notify_start(d.sync);
 		sync_feed_start(d.sync);
 		sync_budget_start(d.sync);
+		sync_link_first_start(d.sync);
 		/* Type=notify: configuration loaded, store open, loop next. */
 		sd_notify(0, "READY=1");
 		ev_run(d.loop, 0);

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import ssl
 import subprocess
@@ -160,6 +161,93 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(self.ad("alice", "telephoneNumber", "ipPhone"),
                          {"telephoneNumber": "+16505559999#299", "ipPhone": "299"})
         self.assertEqual(summaries(out, "import")[0]["written_back"], "1")
+
+    def test_first_day_links_from_the_list(self):
+        """The usual first day: 600 AD users, 540 of them already on the
+        phone side (emails in other cases, one disabled there, two with a
+        second phone user of the same email). --once links from the
+        extension list before any push: an email search only for a user
+        the list did not have, no duplicate, every number written back in
+        the same run. Then a new node (an empty store) on the synced
+        account: no create, no search but the duplicates'."""
+        cns = ["ad.%03d" % i for i in range(600)]
+        exts, nums = [], []
+        # What AD would push (person()'s attributes), except for one user in
+        # ten (another last name) and a few emails in other cases.
+        differ = {i for i in range(540) if i % 10 == 0 or i % 50 == 1} - {1, 2}
+        for i in range(540):
+            email = "%s@example.test" % cns[i]
+            exts.append({"id": 5000 + i, "extensionNumber": str(5000 + i),
+                         "status": "Disabled" if i == 0 else "Enabled",
+                         "contact": {"firstName": cns[i].capitalize(),
+                                     "lastName": "Old" if i % 10 == 0 else "Sync",
+                                     "email": email.title() if i % 50 == 1 else email,
+                                     "department": "Eng",
+                                     "businessAddress": {"city": "Palo Alto", "state": "CA",
+                                                         "country": "US"}}})
+            nums.append({"phoneNumber": "+1650556%04d" % i, "extensionId": 5000 + i})
+        for i in (1, 2):
+            exts.append({"id": 9000 + i, "extensionNumber": str(9000 + i),
+                         "status": "Enabled",
+                         "contact": {"firstName": "Other", "lastName": "User%d" % i,
+                                     "email": "%s@example.test" % cns[i]}})
+        self.start_emulator({"extensions": exts, "numbers": nums,
+                             "free_extensions": {"count": 70, "start": 7001},
+                             "inventory_numbers": {"count": 70, "start": "+16505570000"}})
+        self.add(*[person(cn, self.ou) for cn in cns])
+        conf = self.conf()
+        out = self.once(conf, expect=1)           # the two duplicates fail
+        self.assertIn("linking first from the extension list", out)
+        creates = [r for r in self.requests(0, "POST", "/scim/v2/Users") if r["status"] == 201]
+        searches = [r for r in self.requests(0, prefix="/scim/v2/Users")
+                    if r["method"] == "GET" or r["path"].endswith("/.search")]
+        self.assertEqual(len(creates), 60)
+        # One search per user the list did not have (the 60 new ones), and
+        # the duplicates' (the search is what tells the pusher so).
+        self.assertLessEqual(len(searches), 62)
+        by_email = self.emu.users_by_email()
+        self.assertEqual(sorted(e for e, v in by_email.items() if len(v) > 1),
+                         ["ad.001@example.test", "ad.002@example.test"])
+        self.assertEqual(len(by_email), 600)
+        imp = summaries(out, "import")
+        self.assertEqual(len(imp), 1, imp)       # one import cycle, read twice
+        self.assertEqual(imp[0]["linked"], "538")
+        # Reconciled: the linked users whose data differ are pushed, no other.
+        scan = summaries(out, "incremental")[0]
+        self.assertEqual((scan["created"], scan["updated"]), ("60", str(len(differ))))
+        self.assertEqual(self.ext("ad.010@example.test")["contact"]["lastName"], "Sync")
+        # Every number in AD at the end of the run, the created ones too.
+        for i, cn in enumerate(cns):
+            if i in (1, 2):
+                continue
+            x = by_email["%s@example.test" % cn][0]
+            self.assertEqual(self.ad(cn, "ipPhone")["ipPhone"], x["extensionNumber"], cn)
+        self.assertEqual(by_email["ad.000@example.test"][0]["status"], "Enabled")
+
+        # A new node: the store is gone, the account is synced.
+        shutil.rmtree(os.path.join(self.tmp, "state"))
+        seq = self.emu.last_seq()
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        d.wait_output("linking first from the extension list: no import has succeeded", 60)
+        d.wait_output("cycle done kind=import", 120)
+
+        def settled():
+            rc, text = self.run_cmd([RINGSYNCCTL, "-c", conf, "status", "--json"])
+            return json.loads(text)["counts"]["outbox"] <= 2      # the duplicates
+        rstest.wait_for(settled, 120, "the outbox pushed")
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(15), 0, d.output()[-3000:])
+        self.assertEqual([r for r in self.requests(seq, "POST", "/scim/v2/Users")
+                          if r["status"] == 201], [])
+        searches = [r for r in self.requests(seq, prefix="/scim/v2/Users")
+                    if r["method"] == "GET" or r["path"].endswith("/.search")]
+        self.assertLessEqual(len(searches), 2)
+        # Nothing differs: no profile pushed again.
+        self.assertEqual(self.requests(seq, "POST", "/restapi/v1.0/account/~/extension-bulk"),
+                         [])
+        self.assertEqual([r for r in self.requests(seq, prefix="/scim/v2/Users/")
+                          if r["method"] in ("PUT", "PATCH")], [])
+        self.assertEqual(len(self.emu.users_by_email()), 600)
 
     def test_import_reads_the_directory(self):
         """The import reads numbers from the company directory (Medium), not

@@ -309,6 +309,17 @@ test_plan_push(void **state)
 	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_WAIT);   /* held */
 	o.held = RECORD_HOLD_NONE;
 	assert_int_equal(sync_plan_push(&o, NULL, 100), PUSH_DROP);
+	/* Never pushed from this store (linked by the import): only when the
+	 * phone user does not hold it already; once pushed, the push's hash. */
+	o.active = 1;
+	u.push.pushed[0] = '\0';
+	snprintf(u.imp.phone_hash, sizeof(u.imp.phone_hash), "aaaaaaaaaaaaaaaa");
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DROP);
+	snprintf(o.hash, sizeof(o.hash), "cccccccccccccccc");
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
+	snprintf(u.push.pushed, sizeof(u.push.pushed), "dddddddddddddddd");
+	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
 }
 
 static void
