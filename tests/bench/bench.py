@@ -45,6 +45,7 @@ KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 IDLE_CYCLES = 3
 CREATES = 20             # new AD users created on the phone side
 DEACTIVATIONS = 40       # below max_deactivations' default of 50
+EDITS = 40               # AD edits timed one at a time to the phone side, per case
 GROUPS_OU = "OU=BenchGroups,DC=example,DC=test"   # outside base_dn
 GROUP_ADDS = 100         # members added to the deepest nested group
 
@@ -691,6 +692,74 @@ class Bench:
             "expected_heavy": math.ceil(len(users) / 500), "summary": s["summary"],
             "ldap": s["ldap"]}
 
+    def edit_latencies(self, d, edits, tag):
+        """One user's department edited in AD at a time; each timed from
+        ldapmodify's return to the emulator holding the value (polled by
+        its control call, which is rate-free), with the import's reads
+        that were made meanwhile."""
+        samples = []
+        for k in range(edits):
+            i = k % max(1, min(self.n, UPDATES))
+            value = "Edit %s %d" % (tag, k)
+            mark = self.emu_log.mark()
+            self.ldapmodify("edit-%s-%d" % (tag, k),
+                            "dn: CN=user%d,%s\nchangetype: modify\nreplace: department\n"
+                            "department: %s\n-\n\n" % (i, USERS_OU, value), as_admin=True)
+            t0 = time.monotonic()
+            path = "/_emu/extension/%d" % (3000000001 + i)
+            deadline = t0 + 600
+            while self.emu.call("GET", path)["extension"]["contact"].get(
+                    "department") != value:
+                if time.monotonic() > deadline or d.p.poll() is not None:
+                    raise AssertionError("edit %s %d never reached the phone side" % (tag, k))
+                time.sleep(0.01)
+            reads = [r for r in self.emu_log.since(mark) if is_import_path(r["path"])]
+            samples.append({"s": round(time.monotonic() - t0, 4), "import_reads": len(reads)})
+        return samples
+
+    @staticmethod
+    def percentiles(samples):
+        v = sorted(x["s"] for x in samples)
+        rank = lambda q: v[max(0, math.ceil(q * len(v)) - 1)]      # nearest rank
+        return {"n": len(v), "p50_s": rank(0.5), "p99_s": rank(0.99), "max_s": v[-1]}
+
+    def phase_edit_latency(self):
+        """AD edit -> phone at the default limits (compressed window): the
+        daemon with AD change notification, first with no import, then with
+        imports back to back (import_interval = 1s, which the daemon
+        stretches to what read_share of the budget allows): the figure the
+        budget shares are for."""
+        out = {}
+        for tag, every in (("no_import", "1h"), ("import", "1s")):
+            conf = self.conf("edit-%s.conf" % tag,
+                             sync="interval = 1h\nimport_interval = %s\n"
+                             "full_sync_interval = 1d" % every)
+            with open(conf) as f:
+                text = f.read()
+            with open(conf, "w") as f:
+                f.write(text.replace("[telephony]\n", "change_notify = yes\n[telephony]\n", 1))
+            self.limits(fast=True)    # the start-up cycles only
+            log("N=%d: AD edit -> phone, %s" % (self.n, tag.replace("_", " ")))
+            env = dict(os.environ, LD_PRELOAD=self.shim)
+            d = Run([self.ringsyncd, "-f", "-c", conf],
+                    os.path.join(self.tmp, "edit-%s.log" % tag), env)
+            try:
+                d.wait_line(r"cycle done kind=incremental")
+                d.wait_line(r"cycle done kind=import")
+                d.wait_line(r"AD change notification active")
+                self.limits()
+                samples = self.edit_latencies(d, EDITS, tag)
+                imports = sum(1 for _, l in d.lines if "cycle done kind=import" in l)
+            finally:
+                d.signal(signal.SIGTERM)
+                d.wait()
+            out[tag] = dict(self.percentiles(samples), samples=samples,
+                            imports_done=imports,
+                            edits_during_import_reads=sum(1 for x in samples
+                                                          if x["import_reads"] > 0),
+                            daemon_rc=d.rc)
+        self.res["phases"]["edit_latency"] = out
+
     def phase_ldap_check(self):
         """Untimed: the operations ldapcount saw against those the DC
         logged (Samba at debug level 10) in one run with a write-back."""
@@ -832,6 +901,7 @@ class Bench:
             self.phase_updates()
             self.phase_creates()
             self.phase_deactivations()
+            self.phase_edit_latency()
             self.phase_ldap_check()
             self.phase_groups()
         finally:
