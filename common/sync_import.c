@@ -554,8 +554,10 @@ ask_start(struct import *im)
 	ask_next(im);
 }
 
-/* add_ext: one phone user for the join (email lower-cased here). */
-/* add_ext: one extension; full, when known, gives its profile's hash. */
+/*
+ * add_ext: one phone user for the join (email lower-cased here); full, the
+ * whole extension when known, gives the hash of what it holds.
+ */
 static struct ext_rec *
 add_ext(struct import *im, long long id, const char *email, const char *number,
     const char *status, const struct phone_extension *full)

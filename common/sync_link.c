@@ -48,7 +48,7 @@ tally_one(struct record_out *o, void *arg)
 	if (known)
 		record_user_adopt(&u);
 	act = sync_plan_push(o, known ? &u : NULL, t->now);
-	if (act == PUSH_CREATE || (act == PUSH_UPDATE &&
+	if (act == PUSH_CREATE || (known && act == PUSH_UPDATE &&
 	    record_user_ext_id(&u) == NULL))
 		t->users++;
 	if (known)
