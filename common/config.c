@@ -1484,7 +1484,7 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 		free(buf);
 		return util_errbuf_set(err, errlen, "%s is empty", path);
 	}
-	log_secret_add(buf);
+	log_secret_keep(buf);
 	*out = buf;
 	return 0;
 }

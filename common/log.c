@@ -8,6 +8,7 @@
 #include "util.h"
 
 #define SECRET_MAX 64
+#define SECRET_KEEP 16  /* the configuration's secrets */
 #define QBUF_N 16
 #define QBUF_LEN 300
 #define QVALUE_MAX 256
@@ -19,9 +20,10 @@ static struct {
 	int flags;
 	FILE *stream;
 	char *secrets[SECRET_MAX]; /* owned; ring, next slot in secret_next */
+	char *kept[SECRET_KEEP];   /* owned: never pushed out (log_secret_keep) */
 	size_t secret_next;
 	char status[160];          /* the terminal's status line, or "" */
-} lg = { LOG_INFO, LOG_F_STDERR, NULL, { NULL }, 0, "" };
+} lg = { LOG_INFO, LOG_F_STDERR, NULL, { NULL }, { NULL }, 0, "" };
 
 static const struct {
 	const char *name;
@@ -293,11 +295,31 @@ log_secret_add(const char *secret)
 }
 
 void
+log_secret_keep(const char *secret)
+{
+	if (secret == NULL || strlen(secret) < 4)
+		return;
+	for (size_t i = 0; i < SECRET_KEEP; i++) {
+		if (lg.kept[i] != NULL && strcmp(lg.kept[i], secret) == 0)
+			return;
+		if (lg.kept[i] == NULL) {
+			lg.kept[i] = xstrdup(secret);
+			return;
+		}
+	}
+	log_secret_add(secret); /* more than the configuration has: the ring */
+}
+
+void
 log_secret_clear(void)
 {
 	for (size_t i = 0; i < SECRET_MAX; i++) {
 		free(lg.secrets[i]);
 		lg.secrets[i] = NULL;
+	}
+	for (size_t i = 0; i < SECRET_KEEP; i++) {
+		free(lg.kept[i]);
+		lg.kept[i] = NULL;
 	}
 	lg.secret_next = 0;
 }
@@ -368,8 +390,9 @@ match_secret_key(const char *in, size_t i)
 static size_t
 registered_secret_len(const char *in)
 {
-	for (size_t s = 0; s < SECRET_MAX; s++) {
-		const char *sec = lg.secrets[s];
+	for (size_t s = 0; s < SECRET_MAX + SECRET_KEEP; s++) {
+		const char *sec = s < SECRET_MAX ? lg.secrets[s] :
+		    lg.kept[s - SECRET_MAX];
 
 		if (sec && sec[0] == in[0] && strncmp(in, sec, strlen(sec)) == 0)
 			return strlen(sec);

@@ -75,9 +75,16 @@ const char *log_quote(char *buf, size_t len, const char *value);
 /*
  * log_secret_add: remember a secret (copied) so that it is redacted from
  * every later line. Strings shorter than 4 bytes are ignored. The registry
- * keeps the 64 newest secrets (tokens rotate).
+ * keeps the 64 newest secrets (tokens rotate), and those of
+ * log_secret_keep for good.
  */
 void log_secret_add(const char *secret);
+/*
+ * log_secret_keep: the same for a secret that lives as long as the process
+ * (the configuration's files: the bind password, the client secret, the
+ * JWT): never pushed out by rotating tokens.
+ */
+void log_secret_keep(const char *secret);
 void log_secret_clear(void);
 
 /*

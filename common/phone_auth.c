@@ -462,13 +462,9 @@ grant_ok(struct phone_req *r, const json_t *body, struct phone_error *e)
 		e->kind = PHONE_MALFORMED;
 		return -1;
 	}
-	/*
-	 * log.c keeps the 64 newest secrets: rotating tokens would push the
-	 * client secret and the JWT out after a few dozen renewals, so they
-	 * are registered again (a no-op while they are still there).
-	 */
-	log_secret_add(p->auth.client_secret);
-	log_secret_add(p->auth.jwt);
+	/* kept for the process's life, whatever the tokens that rotate */
+	log_secret_keep(p->auth.client_secret);
+	log_secret_keep(p->auth.jwt);
 	tokens_wipe(&p->auth.tok);
 	p->auth.tok = t;
 	p->auth.failed_said = 0;

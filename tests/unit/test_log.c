@@ -118,7 +118,8 @@ test_redact_registered(void **state)
 	redact_eq("abc", "abc");
 	log_secret_clear();
 	redact_eq("Sup3rS3cretValue", "Sup3rS3cretValue");
-	/* The registry keeps the newest secrets. */
+	/* The registry keeps the newest secrets, and the kept ones always. */
+	log_secret_keep("bind-password-of-the-config");
 	for (int i = 0; i < 100; i++) {
 		char s[32];
 
@@ -127,7 +128,9 @@ test_redact_registered(void **state)
 	}
 	redact_eq("secret-number-099", "[redacted]");
 	redact_eq("secret-number-000", "secret-number-000");
+	redact_eq("pw=bind-password-of-the-config", "pw=[redacted]");
 	log_secret_clear();
+	redact_eq("bind-password-of-the-config", "bind-password-of-the-config");
 }
 
 static void
