@@ -131,7 +131,7 @@ def run(demo, ringsyncd, build):
     print("\nbefore: %d AD users in %s, %d phone users, %d free extensions"
           % (len(before), OU, sum(len(v) for v in phone_before.values()),
              len([x for x in emu.state()["extensions"] if x["status"] == "Unassigned"])))
-    print("running: ringsyncd --once (AD scan, push, import, write-back) ...")
+    print("running: ringsyncd --once (AD scan, import and link, push, write-back) ...")
     rc, out = demo.run_cmd([ringsyncd, "--once", "-c", conf])
     after = ad_users(dc)
     phone = emu.users_by_email()
@@ -141,7 +141,8 @@ def run(demo, ringsyncd, build):
         if m:
             failures.setdefault(m.group(2), m.group(1))
     created = {m.group(1) for m in re.finditer(r"phone user created dn=CN=([^,]+),", out)}
-    linked = {m.group(1) for m in re.finditer(r"phone user linked by email dn=CN=([^,]+),", out)}
+    linked = {m.group(1) for m in re.finditer(r"phone user linked by (?:email|import) "
+                                                r"dn=\"?CN=([^,]+),", out)}
     rows = []
     for cn, *_ in PEOPLE:
         b, a = before.get(cn, {}), after.get(cn, {})
