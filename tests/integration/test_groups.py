@@ -200,7 +200,9 @@ class GroupTest(samba_fixture.DCTestCase, rstest.TestCase):
         d.wait_output("cycle done kind=incremental", 60)
         d.wait_output("cycle done kind=import", 60)
         d.wait_output("AD change notification active", 60)
-        self.assertEqual(self.statuses("nia", "oto"), {"nia": "Enabled", "oto": None})
+        # A new store links first: the create follows the first import.
+        rstest.wait_for(lambda: self.statuses("nia", "oto") ==
+                        {"nia": "Enabled", "oto": None}, 60, "nia created")
         self.member("add", inner, self.dn("oto"))
         try:
             rstest.wait_for(lambda: self.status("oto") == "Enabled", 60,
