@@ -499,7 +499,7 @@ token_cb(const struct phone_error *e, const char *token, const char *uri,
 			f->refused_said = 1;
 			return;
 		}
-		f->backoff = f->backoff <= 0 ? 5. : f->backoff * 2;
+		f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
 		if (f->backoff > FEED_BACKOFF_MAX)
 			f->backoff = FEED_BACKOFF_MAX;
 		log_warning("change feed: no WebSocket token: retrying in %.0f s "
@@ -573,7 +573,7 @@ token_cb(const struct phone_error *e, const char *token, const char *uri,
 	    f->recovering ? " (recovering the session)" : "");
 	f->wsi = NULL;
 	if (lws_client_connect_via_info(&ci) == NULL && f->wsi == NULL) {
-		f->backoff = f->backoff <= 0 ? 5. : f->backoff * 2;
+		f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
 		if (f->backoff > FEED_BACKOFF_MAX)
 			f->backoff = FEED_BACKOFF_MAX;
 		log_warning("change feed: cannot connect: retrying in %.0f s host=%s",
