@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "brand.h"
+#include "expr.h"
 #include "log.h"
 #include "phone_field.h"
 #include "util.h"
@@ -490,6 +491,7 @@ pair_set(struct config_map *m, const char *key, const char *value, int line)
 		i = (int)m->n++;
 		m->v[i].key = xstrdup(key);
 		m->v[i].value = NULL;
+		m->v[i].expr = NULL;
 	}
 	util_str_set(&m->v[i].value, value);
 	m->v[i].line = line;
@@ -501,10 +503,26 @@ map_free(struct config_map *m)
 	for (size_t i = 0; i < m->n; i++) {
 		free(m->v[i].key);
 		free(m->v[i].value);
+		expr_free(m->v[i].expr);
 	}
 	free(m->v);
 	m->v = NULL;
 	m->n = 0;
+}
+
+size_t
+config_pair_attrs(const struct config_pair *pv, const char **out, size_t max)
+{
+	size_t n;
+
+	if (max == 0 || *pv->value == '\0')
+		return 0;
+	if (pv->expr == NULL) {
+		out[0] = pv->value;
+		return 1;
+	}
+	n = expr_attrs(pv->expr, out, max);
+	return n < max ? n : max;
 }
 
 const char *
@@ -574,9 +592,17 @@ handle_push(struct parse *p, const char *name, const char *value)
 		return;
 	}
 	if (*value != '\0' && !valid_attr(value)) {
-		problem(p, p->lineno, "[push] %s: '%s' is not an AD attribute name",
-		    field, value);
-		return;
+		struct expr_error ee;
+		struct expr *e = expr_parse(value, &ee);
+		char caret[256];
+
+		if (e == NULL) {
+			problem(p, p->lineno, "[push] %s: %s (at character %zu)\n%s",
+			    field, ee.msg, ee.pos + 1, expr_caret(value, ee.pos, caret,
+			    sizeof(caret)));
+			return;
+		}
+		expr_free(e);
 	}
 	pair_set(&p->push, field, value, p->lineno);
 }
@@ -1124,6 +1150,7 @@ apply_map(struct config_map *out, const struct config_map *written,
 			continue;
 		free(out->v[at].key);
 		free(out->v[at].value);
+		expr_free(out->v[at].expr);
 		memmove(&out->v[at], &out->v[at + 1],
 		    (out->n - (size_t)at - 1) * sizeof(*out->v));
 		out->n--;
@@ -1195,6 +1222,37 @@ check_ldap_bind(struct parse *p, const struct config *cfg)
 			    "ldaps:// or set starttls = yes", l->uri.v[i]);
 }
 
+/*
+ * compile_push: each [push] value that is more than an AD attribute name
+ * into its tree (handle_push parsed it once already, for the message).
+ */
+static void
+compile_push(struct config_map *push)
+{
+	for (size_t i = 0; i < push->n; i++) {
+		struct expr_error ee;
+
+		if (*push->v[i].value != '\0' && !valid_attr(push->v[i].value))
+			push->v[i].expr = expr_parse(push->v[i].value, &ee);
+	}
+}
+
+/* push_reads: 1 when [push] value pv reads AD attribute attr. */
+static int
+push_reads(const struct config_pair *pv, const char *attr)
+{
+	const char *v[EXPR_MAX_ARGS];
+	size_t n;
+
+	if (pv->expr == NULL)
+		return strcasecmp(pv->value, attr) == 0;
+	n = expr_attrs(pv->expr, v, EXPR_MAX_ARGS);
+	for (size_t i = 0; i < n && i < EXPR_MAX_ARGS; i++)
+		if (strcasecmp(v[i], attr) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 reserved_attr(const char *attr)
 {
@@ -1215,7 +1273,7 @@ check_mapping(struct parse *p, const struct config *cfg)
 			problem(p, line, "[writeback] %s: ringsync never writes this "
 			    "attribute", w->key);
 		for (size_t j = 0; j < cfg->push.n; j++)
-			if (strcasecmp(cfg->push.v[j].value, w->key) == 0)
+			if (push_reads(&cfg->push.v[j], w->key))
 				problem(p, line, "attribute %s is mastered in both "
 				    "directions: pushed as [push] %s and written back by "
 				    "[writeback] %s; remove one of them", w->key,
@@ -1431,6 +1489,7 @@ config_load(const char *path, int flags, struct config **out,
 	apply_brand(&p, cfg);
 	apply_map(&cfg->push, &p.push, push_defaults,
 	    push_defaults_get(push_defaults));
+	compile_push(&cfg->push);
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

@@ -31,10 +31,14 @@ struct config_strv {
 };
 
 /* One "key = value" of [push] or [writeback], with its line (0: default). */
+struct expr;
+
 struct config_pair {
 	char *key;   /* owned */
 	char *value; /* owned */
 	int line;
+	struct expr *expr; /* owned: [push], a value that is more than an AD
+	                    * attribute name (expr.h); NULL: the attribute */
 };
 
 struct config_map {
@@ -105,6 +109,13 @@ int config_load(const char *path, int flags, struct config **out,
 void config_free(struct config *cfg);
 void config_problems_free(struct config_problems *pr);
 
+/*
+ * config_pair_attrs: the AD attributes a [push] pair reads (its value, or
+ * those its expression reads) into out, at most max; returns how many it
+ * put there. Borrowed from the pair.
+ */
+size_t config_pair_attrs(const struct config_pair *pv, const char **out,
+    size_t max);
 /* config_map_get: the value for key (case-insensitive), or NULL. */
 const char *config_map_get(const struct config_map *m, const char *key);
 

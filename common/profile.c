@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "expr.h"
 #include "iso3166.h"
 #include "phone_field.h"
 #include "util.h"
@@ -227,39 +228,96 @@ trimmed(const struct ad_entry *e, const char *attr)
 	return r;
 }
 
+static const char *
+entry_lookup(const char *attr, void *arg)
+{
+	return ad_entry_get(arg, attr);
+}
+
+/* value_of: what [push] pair pv gives for e, trimmed (newly allocated). */
+static char *
+value_of(const struct ad_entry *e, const struct config_pair *pv)
+{
+	char *v, *t, *r;
+
+	if (pv->expr == NULL)
+		return trimmed(e, pv->value);
+	v = expr_eval(pv->expr, entry_lookup, (void *)(uintptr_t)e);
+	t = util_str_trim(v);
+	r = xstrdup(t);
+	free(v);
+	return r;
+}
+
+/*
+ * attr_of: what a message names as the AD attribute of pv: the attribute,
+ * the one attribute its expression reads, or else the expression.
+ */
+static const char *
+attr_of(const struct config_pair *pv)
+{
+	const char *a[2];
+
+	if (pv->expr == NULL || expr_attrs(pv->expr, a, 2) != 1)
+		return pv->value;
+	return a[0];
+}
+
+/* problem_read: the entry's problem attribute is one pv reads. */
+static int
+problem_read(const struct ad_entry *e, const struct config_pair *pv)
+{
+	const char *a[EXPR_MAX_ARGS];
+	size_t n;
+
+	if (e->problem_attr == NULL)
+		return 0;
+	if (pv->expr == NULL)
+		return strcasecmp(e->problem_attr, pv->value) == 0;
+	n = expr_attrs(pv->expr, a, EXPR_MAX_ARGS);
+	for (size_t i = 0; i < n && i < EXPR_MAX_ARGS; i++)
+		if (strcasecmp(e->problem_attr, a[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int
 profile_build(const struct ad_entry *e, const struct config_map *push,
     struct profile *out, struct profile_error *err)
 {
 	const char *cfield = phone_field_of_kind(PHONE_FIELD_COUNTRY)->name;
-	const char *cattr = config_map_get(push, cfield);
+	const struct config_pair *cpair = NULL;
 	char *country = NULL, msg[200];
 
 	memset(out, 0, sizeof(*out));
 	memset(err, 0, sizeof(*err));
+	for (size_t i = 0; i < push->n; i++)
+		if (strcasecmp(push->v[i].key, cfield) == 0)
+			cpair = &push->v[i];
 	/* The country first: state and phone numbers depend on it. */
-	if (cattr != NULL) {
-		char *v = trimmed(e, cattr);
+	if (cpair != NULL) {
+		char *v = value_of(e, cpair);
 
 		if (*v != '\0' && profile_norm_country(v, &country, msg,
 		    sizeof(msg)) < 0) {
-			set_error(err, cfield, cattr, v, msg);
+			set_error(err, cfield, attr_of(cpair), v, msg);
 			free(v);
 			return -1;
 		}
 		free(v);
 	}
 	for (size_t i = 0; i < push->n; i++) {
-		const char *field = push->v[i].key, *attr = push->v[i].value;
+		const struct config_pair *pv = &push->v[i];
+		const char *field = pv->key;
 		char *v, *norm = NULL;
 
-		if (e->problem_attr != NULL && strcasecmp(e->problem_attr, attr) == 0) {
-			set_error(err, field, attr, NULL, e->problem);
+		if (problem_read(e, pv)) {
+			set_error(err, field, e->problem_attr, NULL, e->problem);
 			goto fail;
 		}
-		v = trimmed(e, attr);
+		v = value_of(e, pv);
 		if (normalise(field, country, v, &norm, msg, sizeof(msg)) < 0) {
-			set_error(err, field, attr, *v ? v : NULL, msg);
+			set_error(err, field, attr_of(pv), *v ? v : NULL, msg);
 			free(v);
 			goto fail;
 		}

@@ -145,10 +145,19 @@ schema_check(const json_t *cache, const struct config *cfg,
 			    "user schema has no attribute %s", cfg->path, p->line, p->key,
 			    schema_scim_attr(p->key)));
 		}
-		if (json_is_array(ad) && !has_ad(ad, p->value))
-			add_problem(pr, xasprintf("%s:%d: [push] %s = %s: Active Directory "
-			    "has no attribute '%s' for class user (`ringsyncctl schema` "
-			    "lists them)", cfg->path, p->line, p->key, p->value, p->value));
+		if (json_is_array(ad)) {
+			const char *attrs[16];
+			size_t n = config_pair_attrs(p, attrs, 16);
+
+			/* an expression's attributes, each (the issue says: the
+			 * schema cache must know every one) */
+			for (size_t k = 0; k < n; k++)
+				if (!has_ad(ad, attrs[k]))
+					add_problem(pr, xasprintf("%s:%d: [push] %s = %s: Active "
+					    "Directory has no attribute '%s' for class user "
+					    "(`ringsyncctl schema` lists them)", cfg->path,
+					    p->line, p->key, p->value, attrs[k]));
+		}
 	}
 	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
 		const struct config_pair *p = &cfg->writeback.v[i];

@@ -1196,7 +1196,8 @@ sync_scan_start(struct sync *s)
 		x->only_asked = 1; /* the stored scope holds: no group read */
 	}
 	for (size_t i = 0; i < s->cfg->push.n && x->nattrs < MAX_SCAN_ATTRS; i++)
-		x->attrs[x->nattrs++] = s->cfg->push.v[i].value;
+		x->nattrs += config_pair_attrs(&s->cfg->push.v[i],
+		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;
 	s->scan = x;

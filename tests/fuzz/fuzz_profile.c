@@ -25,13 +25,14 @@
 #define MAX_RAW 64
 
 static struct config_pair pairs[] = {
-	{ "firstName", "givenName", 0 }, { "lastName", "sn", 0 },
-	{ "email", "mail", 0 }, { "mobilePhone", "mobile", 0 },
-	{ "businessPhone", "telephoneNumber", 0 },
-	{ "street", "streetAddress", 0 }, { "city", "l", 0 },
-	{ "state", "st", 0 }, { "zip", "postalCode", 0 }, { "country", "c", 0 },
-	{ "department", "department", 0 }, { "jobTitle", "title", 0 },
-	{ "custom.Cost Center", "extensionAttribute1", 0 },
+	{ "firstName", "givenName", 0, NULL }, { "lastName", "sn", 0, NULL },
+	{ "email", "mail", 0, NULL }, { "mobilePhone", "mobile", 0, NULL },
+	{ "businessPhone", "telephoneNumber", 0, NULL },
+	{ "street", "streetAddress", 0, NULL }, { "city", "l", 0, NULL },
+	{ "state", "st", 0, NULL }, { "zip", "postalCode", 0, NULL },
+	{ "country", "c", 0, NULL },
+	{ "department", "department", 0, NULL }, { "jobTitle", "title", 0, NULL },
+	{ "custom.Cost Center", "extensionAttribute1", 0, NULL },
 };
 
 static void

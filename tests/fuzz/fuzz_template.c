@@ -37,7 +37,7 @@ from_api(char *v)
 static void
 check_writeback(const char *tpl, const char *dn, const char *en)
 {
-	struct config_pair pair = { "telephoneNumber", (char *)tpl, 1 };
+	struct config_pair pair = { "telephoneNumber", (char *)tpl, 1, NULL };
 	struct config_map wb = { &pair, 1 };
 	char *r = profile_render(tpl, dn, en);
 	json_t *want, *old = json_object();

@@ -427,6 +427,59 @@ test_cross_checks(void **state)
 	free(path);
 }
 
+/* [push] values are expressions: checked at load, with their place. */
+static void
+test_push_expressions(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	const char *attrs[8];
+	char *path, *text = base_conf("",
+	    "[push]\nfirstName = coalesce(givenName, \"Unknown\")\n"
+	    "department = upper(department)\n");
+	int ok = 0;
+
+	(void)state;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	for (size_t i = 0; i < cfg->push.n; i++) {
+		const struct config_pair *pv = &cfg->push.v[i];
+
+		if (strcmp(pv->key, "firstName") == 0) {
+			assert_non_null(pv->expr);
+			assert_int_equal(config_pair_attrs(pv, attrs, 8), 1);
+			assert_string_equal(attrs[0], "givenName");
+			ok++;
+		} else if (strcmp(pv->key, "lastName") == 0) {
+			assert_null(pv->expr);             /* a plain attribute */
+			assert_int_equal(config_pair_attrs(pv, attrs, 8), 1);
+			assert_string_equal(attrs[0], "sn");
+			ok++;
+		}
+	}
+	assert_int_equal(ok, 2);
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* Every bad one reported, with its line, the place and a caret. */
+	text = base_conf("", "[push]\nfirstName = lowr(givenName)\n"
+	    "lastName = join(\" \", sn\n"
+	    "mobilePhone = left(mobile, \"3\")\n"
+	    "department = upper(ipPhone)\n"
+	    "[writeback]\nipPhone = {extensionNumber}\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "\\[push\\] firstName: unknown function "
+	    "lowr: .*\\(at character 1\\)\n  lowr\\(givenName\\)\n  \\^"));
+	assert_true(has(&pr, path, 13, "\\[push\\] lastName: a \\) is missing "
+	    "\\(at character 13\\)"));
+	assert_true(has(&pr, path, 14, "\\[push\\] mobilePhone: left: argument 2 "
+	    "is a count"));
+	assert_true(has(&pr, path, 17, "attribute ipPhone is mastered in both "
+	    "directions: pushed as \\[push\\] department"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
 static void
 test_plain_ldap_simple_bind(void **state)
 {
@@ -962,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_long_lines_and_continuation),
 		cmocka_unit_test(test_cross_checks),
+		cmocka_unit_test(test_push_expressions),
 		cmocka_unit_test(test_plain_ldap_simple_bind),
 		cmocka_unit_test(test_secret_modes),
 		cmocka_unit_test(test_durations),

@@ -266,7 +266,8 @@ build_one(int f, const char *value, struct profile *p,
 		snprintf(attrs[g], sizeof(attrs[g]), "f%d", g);
 		pairs[push.n].key = (char *)phone_field_name(g);
 		pairs[push.n].value = attrs[g];
-		pairs[push.n++].line = 0;
+		pairs[push.n].line = 0;
+		pairs[push.n++].expr = NULL;
 		if (*v != '\0') {
 			raw[n].attr = attrs[g];
 			raw[n].val = v;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "iso3166.h"
+#include "expr.h"
 #include "profile.h"
 #include "util.h"
 
@@ -41,11 +42,11 @@ static struct config_map
 default_push(void)
 {
 	static struct config_pair pairs[] = {
-		{ "firstName", "givenName", 0 }, { "lastName", "sn", 0 },
-		{ "email", "mail", 0 }, { "mobilePhone", "mobile", 0 },
-		{ "street", "streetAddress", 0 }, { "city", "l", 0 },
-		{ "state", "st", 0 }, { "zip", "postalCode", 0 },
-		{ "country", "c", 0 }, { "department", "department", 0 },
+		{ "firstName", "givenName", 0, NULL }, { "lastName", "sn", 0, NULL },
+		{ "email", "mail", 0, NULL }, { "mobilePhone", "mobile", 0, NULL },
+		{ "street", "streetAddress", 0, NULL }, { "city", "l", 0, NULL },
+		{ "state", "st", 0, NULL }, { "zip", "postalCode", 0, NULL },
+		{ "country", "c", 0, NULL }, { "department", "department", 0, NULL },
 	};
 	struct config_map m = { pairs, sizeof(pairs) / sizeof(pairs[0]) };
 
@@ -290,6 +291,58 @@ test_hash_and_json(void **state)
 	json_decref(j);
 }
 
+/* A [push] value that is an expression: evaluated, then normalised. */
+static void
+test_build_expressions(void **state)
+{
+	struct expr_error ee;
+	struct config_pair pairs[] = {
+		{ "firstName", "coalesce(givenName, \"Unknown\")", 0, NULL },
+		{ "lastName", "upper(sn)", 0, NULL },
+		{ "email", "mail", 0, NULL },
+		{ "state", "switch(l, \"Toronto\", \"Ontario\", st)", 0, NULL },
+		{ "country", "coalesce(c, \"US\")", 0, NULL },
+	};
+	struct config_map push = { pairs, sizeof(pairs) / sizeof(pairs[0]) };
+	struct profile p;
+	struct profile_error err;
+	struct ad_entry e;
+
+	(void)state;
+	for (size_t i = 0; i < push.n; i++)
+		if (strcmp(pairs[i].value, "mail") != 0)
+			assert_non_null(pairs[i].expr = expr_parse(pairs[i].value, &ee));
+	entry(&e, "sn", " Lee ", "mail", "ann@example.test", "l", "Toronto",
+	    "c", "CA", NULL);
+	assert_int_equal(profile_build(&e, &push, &p, &err), 0);
+	ad_entry_clear(&e);
+	assert_string_equal(profile_get(&p, "firstName"), "Unknown");
+	assert_string_equal(profile_get(&p, "lastName"), "LEE");
+	assert_string_equal(profile_get(&p, "state"), "Ontario");
+	assert_string_equal(profile_get(&p, "country"), "CA");
+	profile_clear(&p);
+	/* A bad value from an expression names the expression (it reads two
+	 * attributes), or the one attribute it reads. */
+	entry(&e, "givenName", "Ann", "sn", "Lee", "mail", "ann@example.test",
+	    "l", "Paris", "st", "Calif.", NULL);
+	assert_int_equal(profile_build(&e, &push, &p, &err), -1);
+	ad_entry_clear(&e);
+	assert_string_equal(err.field, "state");
+	assert_string_equal(err.attr, pairs[3].value);
+	assert_string_equal(err.value, "Calif.");
+	profile_error_clear(&err);
+	entry(&e, "givenName", "Ann", "sn", "Lee", "mail", "ann@example.test",
+	    "c", "Atlantis", NULL);
+	assert_int_equal(profile_build(&e, &push, &p, &err), -1);
+	ad_entry_clear(&e);
+	assert_string_equal(err.field, "country");
+	assert_string_equal(err.attr, "c");
+	assert_string_equal(err.value, "Atlantis");
+	profile_error_clear(&err);
+	for (size_t i = 0; i < push.n; i++)
+		expr_free(pairs[i].expr);
+}
+
 /* Email addresses: at most 254 characters (RFC 5321; the store's index). */
 static void
 test_email_length(void **state)
@@ -342,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_countries),
 		cmocka_unit_test(test_phones),
 		cmocka_unit_test(test_hash_and_json),
+		cmocka_unit_test(test_build_expressions),
 		cmocka_unit_test(test_email_length),
 		cmocka_unit_test(test_render),
 	};

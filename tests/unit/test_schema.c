@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expr.h"
 #include "schema.h"
 #include "util.h"
 
@@ -53,16 +54,16 @@ static void
 test_check(void **state)
 {
 	struct config_pair push[] = {
-		{ "firstName", "givenName", 10 },
-		{ "email", "mail", 11 },
-		{ "state", "st", 12 },                  /* st: not in the AD list */
-		{ "jobTitle", "title", 13 },            /* title: not in SCIM nor AD */
-		{ "custom.cost center", "employeeID", 14 },
-		{ "custom.Room", "sn", 15 },            /* no such custom field */
+		{ "firstName", "givenName", 10, NULL },
+		{ "email", "mail", 11, NULL },
+		{ "state", "st", 12, NULL },                  /* st: not in the AD list */
+		{ "jobTitle", "title", 13, NULL },            /* title: not in SCIM nor AD */
+		{ "custom.cost center", "employeeID", 14, NULL },
+		{ "custom.Room", "sn", 15, NULL },            /* no such custom field */
 	};
 	struct config_pair wb[] = {
-		{ "telephoneNumber", "{directNumber}", 20 },
-		{ "ipPhon", "{extensionNumber}", 21 },
+		{ "telephoneNumber", "{directNumber}", 20, NULL },
+		{ "ipPhon", "{extensionNumber}", 21, NULL },
 	};
 	struct config cfg = { 0 };
 	struct config_problems pr = { 0 };
@@ -90,6 +91,27 @@ test_check(void **state)
 	/* Without the AD list only the phone side is checked. */
 	assert_int_equal(schema_check(noad, &cfg, &pr), 2);
 	config_problems_free(&pr);
+	/* An expression: each attribute it reads is checked. */
+	{
+		struct expr_error ee;
+		struct config_pair one[] = {
+			{ "firstName", "coalesce(givenName, nickName, \"x\")", 30, NULL },
+			{ "email", "mail", 31, NULL },
+		};
+		struct config c2 = { 0 };
+
+		one[0].expr = expr_parse(one[0].value, &ee);
+		assert_non_null(one[0].expr);
+		c2.path = "r.conf";
+		c2.push.v = one;
+		c2.push.n = 2;
+		assert_int_equal(schema_check(j, &c2, &pr), 1);
+		assert_non_null(strstr(pr.v[0], "r.conf:30: [push] firstName = "
+		    "coalesce(givenName, nickName, \"x\"): Active Directory has no "
+		    "attribute 'nickName'"));
+		config_problems_free(&pr);
+		expr_free(one[0].expr);
+	}
 	assert_string_equal(schema_scim_attr("zip"), "addresses.postalCode");
 	assert_null(schema_scim_attr("custom.x"));
 	json_decref(j);

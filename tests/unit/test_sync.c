@@ -326,8 +326,8 @@ static void
 test_plan_writeback(void **state)
 {
 	struct config_pair pairs[] = {
-		{ "telephoneNumber", "{directNumber}#{extensionNumber}", 0 },
-		{ "ipPhone", "{extensionNumber}", 0 },
+		{ "telephoneNumber", "{directNumber}#{extensionNumber}", 0, NULL },
+		{ "ipPhone", "{extensionNumber}", 0, NULL },
 	};
 	struct config_map wb = { pairs, 2 };
 	json_t *written = json_object(), *want;
