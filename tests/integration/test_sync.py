@@ -1458,6 +1458,41 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(rc, 2, out)
         self.assertIn("--crit-age soon: expected a duration", out)
 
+    def test_push_expressions(self):
+        """[push] values as expressions: a default, a constant, a function;
+        the result normalised and pushed; a bad one refused by -t with its
+        line and a caret."""
+        self.start_emulator({"free_extensions": {"count": 5, "start": 401},
+                             "inventory_numbers": {"count": 2, "start": "+16505554400"}})
+        self.add(person("expr.a", self.ou, givenName=None, displayName="Alex A",
+                        c=None, st=None, department=" sales "),
+                 person("expr.b", self.ou, c="CA", st="Ontario"))
+        conf = self.conf(extra="[push]\nfirstName = coalesce(givenName, displayName)\n"
+                               "country = coalesce(c, \"US\")\n"
+                               "department = upper(trim(department))\n"
+                               "jobTitle = join(\" / \", trim(department), \"Staff\")")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 0, out)
+        self.once(conf)
+        a, b = self.ext("expr.a@example.test"), self.ext("expr.b@example.test")
+        self.assertEqual((a["contact"]["firstName"], a["contact"]["department"],
+                          a["contact"]["jobTitle"]),
+                         ("Alex A", "SALES", "sales / Staff"))
+        self.assertEqual(a["contact"]["businessAddress"]["country"], "US")
+        self.assertEqual((b["contact"]["firstName"], b["contact"]["businessAddress"]["country"],
+                          b["contact"]["department"], b["contact"]["jobTitle"]),
+                         ("Expr.b", "CA", "ENG", "Eng / Staff"))
+        # A bad expression: -t names the line and points at the place.
+        with open(conf) as f:
+            text = f.read()
+        bad = self.write("bad.conf", text.replace("upper(trim(department))",
+                                                  "uper(trim(department))"), 0o644)
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", bad])
+        self.assertEqual(rc, 2, out)
+        line = text.splitlines().index("department = upper(trim(department))") + 1
+        self.assertIn("bad.conf:%d: [push] department: unknown function uper" % line, out)
+        self.assertIn("  uper(trim(department))\n  ^", out)
+
     def test_schema_and_custom_field(self):
         self.start_emulator({
             "custom_fields": [{"id": "7", "category": "User", "displayName": "Cost Center"},
