@@ -66,6 +66,15 @@ struct feed {
 
 static void connect_next(struct feed *f, double delay);
 
+/* backoff_more: the wait after one more failure (2 s, doubling, 5 min). */
+static void
+backoff_more(struct feed *f)
+{
+	f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
+	if (f->backoff > FEED_BACKOFF_MAX)
+		f->backoff = FEED_BACKOFF_MAX;
+}
+
 enum feed_state
 feed_state(const struct feed *f)
 {
@@ -350,9 +359,7 @@ closed(struct feed *f, struct lws *wsi, const char *why)
 		f->backoff = 0;
 		connect_next(f, 0.2);
 	} else {
-		f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
-		if (f->backoff > FEED_BACKOFF_MAX)
-			f->backoff = FEED_BACKOFF_MAX;
+		backoff_more(f);
 		log_warning("change feed: cannot connect: retrying in %.0f s "
 		    "reason=%s", f->backoff, log_q(why));
 		connect_next(f, f->backoff);
@@ -499,9 +506,7 @@ token_cb(const struct phone_error *e, const char *token, const char *uri,
 			f->refused_said = 1;
 			return;
 		}
-		f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
-		if (f->backoff > FEED_BACKOFF_MAX)
-			f->backoff = FEED_BACKOFF_MAX;
+		backoff_more(f);
 		log_warning("change feed: no WebSocket token: retrying in %.0f s "
 		    "status=%ld error=%s", f->backoff, e->http_status,
 		    log_q(e->code[0] ? e->code : e->detail));
@@ -573,9 +578,7 @@ token_cb(const struct phone_error *e, const char *token, const char *uri,
 	    f->recovering ? " (recovering the session)" : "");
 	f->wsi = NULL;
 	if (lws_client_connect_via_info(&ci) == NULL && f->wsi == NULL) {
-		f->backoff = f->backoff <= 0 ? 2. : f->backoff * 2;
-		if (f->backoff > FEED_BACKOFF_MAX)
-			f->backoff = FEED_BACKOFF_MAX;
+		backoff_more(f);
 		log_warning("change feed: cannot connect: retrying in %.0f s host=%s",
 		    f->backoff, log_q(host));
 		f->state = FEED_WAITING;
