@@ -25,6 +25,7 @@
 enum ktype {
 	T_STR, T_DN, T_FILTER, T_PATH, T_BOOL, T_UINT, T_DURATION, T_URIS, T_DNS,
 	T_URL, T_DEACTIVATE, T_THRESHOLD, T_FACILITY, T_LEVEL, T_SASL, T_PERCENT,
+	T_CREATE_METHOD,
 };
 
 /* key flags */
@@ -109,6 +110,9 @@ static const struct key keys[] = {
 	  "average" },
 	{ "telephony", "change_feed", T_BOOL, F(telephony.change_feed), "yes", 0,
 	  0, 0, "subscribe to the phone system's change events (WebSocket)" },
+	{ "telephony", "create_method", T_CREATE_METHOD,
+	  F(telephony.create_method), "scim", 0, 0, 0,
+	  "how users are created: scim (SCIM create) or extension (REST create)" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },
@@ -161,9 +165,10 @@ static const struct key keys[] = {
 
 static const char *const sections[] = {
 	"ldap", "telephony", "sync", "push", "writeback", "log", "notify",
+	"create",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
-enum { SEC_PUSH = 3, SEC_WRITEBACK = 4 };
+enum { SEC_PUSH = 3, SEC_WRITEBACK = 4, SEC_CREATE = 7 };
 
 struct kv_default {
 	const char *key, *value;
@@ -199,6 +204,7 @@ struct parse {
 	char *raw[NKEYS]; /* owned: value text as written */
 	int key_line[NKEYS];
 	struct config_map push, writeback; /* as written, before defaults */
+	struct config_map create;          /* [create]: no defaults */
 	struct config_problems *pr;
 	size_t nproblems_at_start;
 };
@@ -329,7 +335,8 @@ indented_key(const struct parse *p, const char *s)
 	size_t n = 0;
 	char name[64];
 
-	if (p->section == SEC_PUSH || p->section == SEC_WRITEBACK)
+	if (p->section == SEC_PUSH || p->section == SEC_WRITEBACK ||
+	    p->section == SEC_CREATE)
 		return 1;
 	if (p->section < 0)
 		return strchr(s, '=') != NULL;
@@ -526,6 +533,24 @@ config_pair_attrs(const struct config_pair *pv, const char **out, size_t max)
 }
 
 const char *
+config_pair_attr(const struct config_pair *pv)
+{
+	const char *a[2];
+
+	if (pv->expr == NULL || expr_attrs(pv->expr, a, 2) != 1)
+		return pv->value;
+	return a[0];
+}
+
+const struct config_pair *
+config_map_pair(const struct config_map *m, const char *key)
+{
+	int i = key ? pair_find(m, key) : -1;
+
+	return i < 0 ? NULL : &m->v[i];
+}
+
+const char *
 config_map_get(const struct config_map *m, const char *key)
 {
 	int i = pair_find(m, key);
@@ -577,13 +602,42 @@ unknown_push(struct parse *p, const char *name)
 	    s ? s : "", s ? "'?)" : "", list);
 }
 
+/*
+ * check_expr: 0 when value is an AD attribute name or an expression that
+ * parses; else -1, the problem reported with its place.
+ */
+static int
+check_expr(struct parse *p, const char *section, const char *field,
+    const char *value)
+{
+	struct expr_error ee;
+	struct expr *e;
+	char caret[256];
+
+	if (*value == '\0' || valid_attr(value))
+		return 0;
+	if ((e = expr_parse(value, &ee)) == NULL) {
+		problem(p, p->lineno, "[%s] %s: %s (at character %zu)\n%s", section,
+		    field, ee.msg, ee.pos + 1, expr_caret(value, ee.pos, caret,
+		    sizeof(caret)));
+		return -1;
+	}
+	expr_free(e);
+	return 0;
+}
+
 static void
 handle_push(struct parse *p, const char *name, const char *value)
 {
 	const char *field = push_field(name);
 
 	if (field == NULL) {
-		unknown_push(p, name);
+		if (strcasecmp(name, phone_field_name(PHONE_F_EXTENSION_NUMBER)) == 0)
+			problem(p, p->lineno, "[push] %s: the phone system masters the "
+			    "extension number (written back by [writeback]); set it at "
+			    "create with [create] %s", name, name);
+		else
+			unknown_push(p, name);
 		return;
 	}
 	if (pair_find(&p->push, field) >= 0) {
@@ -591,20 +645,34 @@ handle_push(struct parse *p, const char *name, const char *value)
 		    "%d)", name, p->push.v[pair_find(&p->push, field)].line);
 		return;
 	}
-	if (*value != '\0' && !valid_attr(value)) {
-		struct expr_error ee;
-		struct expr *e = expr_parse(value, &ee);
-		char caret[256];
+	if (check_expr(p, "push", field, value) == 0)
+		pair_set(&p->push, field, value, p->lineno);
+}
 
-		if (e == NULL) {
-			problem(p, p->lineno, "[push] %s: %s (at character %zu)\n%s",
-			    field, ee.msg, ee.pos + 1, expr_caret(value, ee.pos, caret,
-			    sizeof(caret)));
-			return;
-		}
-		expr_free(e);
+/* [create]: a pushed field, custom.<name>, or the extension number. */
+static void
+handle_create(struct parse *p, const char *name, const char *value)
+{
+	const char *xn = phone_field_name(PHONE_F_EXTENSION_NUMBER);
+	const char *field = strcasecmp(name, xn) == 0 ? xn : push_field(name);
+
+	if (field == NULL) {
+		problem(p, p->lineno, "unknown phone field '%s' in [create] (a "
+		    "[push] field, custom.<name> or %s)", name, xn);
+		return;
 	}
-	pair_set(&p->push, field, value, p->lineno);
+	if (pair_find(&p->create, field) >= 0) {
+		problem(p, p->lineno, "duplicate key '%s' in [create] (first on line "
+		    "%d)", name, p->create.v[pair_find(&p->create, field)].line);
+		return;
+	}
+	if (*value == '\0') {
+		problem(p, p->lineno, "[create] %s: no value (remove the line to set "
+		    "nothing at create)", field);
+		return;
+	}
+	if (check_expr(p, "create", field, value) == 0)
+		pair_set(&p->create, field, value, p->lineno);
 }
 
 static void
@@ -684,6 +752,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	}
 	if (p->section == SEC_PUSH)
 		handle_push(p, name, value);
+	else if (p->section == SEC_CREATE)
+		handle_create(p, name, value);
 	else if (p->section == SEC_WRITEBACK)
 		handle_writeback(p, name, value);
 	else
@@ -986,6 +1056,23 @@ parse_uint(const struct key *k, const char *v, unsigned int *field, char *err,
 }
 
 static int
+parse_create_method(const char *v, enum config_create_method *field,
+    char *err, size_t errlen)
+{
+	if (strcasecmp(v, "scim") == 0)
+		*field = CONFIG_CREATE_SCIM;
+	else if (strcasecmp(v, "extension") == 0)
+		*field = CONFIG_CREATE_EXTENSION;
+	else if (strcasecmp(v, "batch") == 0)
+		return util_errbuf_set(err, errlen, "'batch' is not available in "
+		    "this version: use scim or extension");
+	else
+		return util_errbuf_set(err, errlen, "'%s' is not scim or extension",
+		    v);
+	return 0;
+}
+
+static int
 parse_deactivate(const char *v, enum config_deactivate *field, char *err,
     size_t errlen)
 {
@@ -1030,6 +1117,8 @@ parse_typed(const struct key *k, const char *v, void *field, char *err,
 		return parse_dns(v, field, err, errlen);
 	case T_DEACTIVATE:
 		return parse_deactivate(v, field, err, errlen);
+	case T_CREATE_METHOD:
+		return parse_create_method(v, field, err, errlen);
 	case T_PERCENT: {
 		struct config_threshold t;
 
@@ -1223,11 +1312,11 @@ check_ldap_bind(struct parse *p, const struct config *cfg)
 }
 
 /*
- * compile_push: each [push] value that is more than an AD attribute name
- * into its tree (handle_push parsed it once already, for the message).
+ * compile_map: each [push] or [create] value that is more than an AD
+ * attribute name into its tree (parsed once already, for the message).
  */
 static void
-compile_push(struct config_map *push)
+compile_map(struct config_map *push)
 {
 	for (size_t i = 0; i < push->n; i++) {
 		struct expr_error ee;
@@ -1278,6 +1367,21 @@ check_mapping(struct parse *p, const struct config *cfg)
 				    "directions: pushed as [push] %s and written back by "
 				    "[writeback] %s; remove one of them", w->key,
 				    cfg->push.v[j].key, w->key);
+	}
+	for (size_t i = 0; i < cfg->create.n; i++) {
+		const struct config_pair *c = &cfg->create.v[i];
+		int at = pair_find(&cfg->push, c->key);
+
+		if (at < 0)
+			continue;
+		if (cfg->push.v[at].line != 0)
+			problem(p, c->line, "[create] %s: also pushed by [push] %s (line "
+			    "%d); a value set at create only is never pushed: remove one "
+			    "of them", c->key, c->key, cfg->push.v[at].line);
+		else
+			problem(p, c->line, "[create] %s: also pushed by default (from "
+			    "%s); to set it at create only, add '%s =' to [push]",
+			    c->key, cfg->push.v[at].value, c->key);
 	}
 	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
 		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
@@ -1452,6 +1556,7 @@ config_free(struct config *cfg)
 			free(*(char **)field);
 	}
 	map_free(&cfg->push);
+	map_free(&cfg->create);
 	map_free(&cfg->writeback);
 	free(cfg->path);
 	free(cfg);
@@ -1463,6 +1568,7 @@ parse_free(struct parse *p)
 	for (size_t k = 0; k < NKEYS; k++)
 		free(p->raw[k]);
 	map_free(&p->push);
+	map_free(&p->create);
 	map_free(&p->writeback);
 }
 
@@ -1489,7 +1595,9 @@ config_load(const char *path, int flags, struct config **out,
 	apply_brand(&p, cfg);
 	apply_map(&cfg->push, &p.push, push_defaults,
 	    push_defaults_get(push_defaults));
-	compile_push(&cfg->push);
+	compile_map(&cfg->push);
+	apply_map(&cfg->create, &p.create, NULL, 0);
+	compile_map(&cfg->create);
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

@@ -19,6 +19,12 @@ enum config_deactivate {
 	CONFIG_DEACTIVATE_NONE,
 };
 
+/* [telephony] create_method: the call that creates a phone user. */
+enum config_create_method {
+	CONFIG_CREATE_SCIM,      /* SCIM POST /Users (Heavy) */
+	CONFIG_CREATE_EXTENSION, /* REST POST .../extension (Medium) */
+};
+
 /* max_deactivations: an absolute count, or a percentage of linked users. */
 struct config_threshold {
 	unsigned int value;
@@ -67,6 +73,7 @@ struct config {
 		unsigned int timeout; /* seconds */
 		unsigned int read_share; /* % of a group's budget the import uses */
 		int change_feed;         /* subscribe to the change events */
+		enum config_create_method create_method;
 	} telephony;
 	struct config_sync {
 		unsigned int interval, import_interval, full_sync_interval; /* s */
@@ -78,6 +85,8 @@ struct config {
 	} sync;
 	struct config_map push;      /* phone field -> AD attribute */
 	struct config_map writeback; /* AD attribute -> template */
+	struct config_map create;    /* phone field -> expression, at create
+	                              * only: never in push (config_load) */
 	struct config_log {
 		int facility; /* LOG_DAEMON, ... */
 		int level;    /* LOG_ERR .. LOG_DEBUG */
@@ -116,6 +125,15 @@ void config_problems_free(struct config_problems *pr);
  */
 size_t config_pair_attrs(const struct config_pair *pv, const char **out,
     size_t max);
+/*
+ * config_pair_attr: what a message names as the AD attribute of pv: the
+ * attribute, the one attribute its expression reads, or else the
+ * expression. Borrowed from the pair.
+ */
+const char *config_pair_attr(const struct config_pair *pv);
+/* config_map_pair: the pair of key (case-insensitive), or NULL. */
+const struct config_pair *config_map_pair(const struct config_map *m,
+    const char *key);
 /* config_map_get: the value for key (case-insensitive), or NULL. */
 const char *config_map_get(const struct config_map *m, const char *key);
 

@@ -45,6 +45,7 @@ call_group(enum phone_call c)
 		return HTTP_HEAVY;
 	case PHONE_CALL_EXTENSIONS:
 	case PHONE_CALL_DIRECTORY:
+	case PHONE_CALL_EXTENSION_CREATE:
 		return HTTP_MEDIUM;
 	default:
 		return HTTP_LIGHT;

@@ -88,6 +88,7 @@ enum phone_call {
 	PHONE_CALL_REVOKE,
 	PHONE_CALL_WS_TOKEN,
 	PHONE_CALL_EXTENSION,
+	PHONE_CALL_EXTENSION_CREATE,
 	PHONE_NCALLS
 };
 
@@ -177,6 +178,15 @@ json_t *phone_bulk_record(const struct phone_bulk_item *item);
  */
 json_t *phone_scim_create_body(const struct phone_profile *prof,
     const char *external_id, char *err, size_t errlen);
+
+/*
+ * phone_extension_create_body: the ExtensionCreationRequest for prof: type
+ * User, status Enabled, contact with businessAddress (empty fields left
+ * out), customFields, extensionNumber when extension_number is not NULL.
+ * NULL with a reason when email, firstName or lastName is missing.
+ */
+json_t *phone_extension_create_body(const struct phone_profile *prof,
+    const char *extension_number, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------
  * Results, and their parsers (pure; 0, or -1 with a reason: malformed).
@@ -517,6 +527,14 @@ typedef void phone_extension_cb(const struct phone_error *err,
     const struct phone_extension *x, void *arg);
 void phone_get_extension(struct phone *p, long long ext_id,
     phone_extension_cb *cb, void *arg);
+/*
+ * phone_create_extension: create a user extension with the REST create
+ * (POST .../extension, Medium): contact, custom fields and the extension
+ * number (NULL: the next free one) in one call; cb gets the new extension.
+ * Never repeated by the client: a repeat could make a second user.
+ */
+void phone_create_extension(struct phone *p, const struct phone_profile *prof,
+    const char *extension_number, phone_extension_cb *cb, void *arg);
 
 /*
  * phone_ws_token: a WebSocket token for the change feed (POST

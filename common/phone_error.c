@@ -39,7 +39,7 @@ phone_call_name(enum phone_call c)
 		"scim-config", "scim-schemas", "extensions", "numbers",
 		"directory", "extension-numbers",
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
-		"ws-token", "extension",
+		"ws-token", "extension", "extension-create",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";

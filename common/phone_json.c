@@ -86,6 +86,48 @@ phone_bulk_record(const struct phone_bulk_item *item)
 	return rec;
 }
 
+/* drop_empty: o without its "" members, and its objects' (in place). */
+static void
+drop_empty(json_t *o)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(o, tmp, k, v) {
+		if (json_is_object(v))
+			drop_empty(v);
+		if ((json_is_string(v) && json_string_length(v) == 0) ||
+		    (json_is_object(v) && json_object_size(v) == 0))
+			json_object_del(o, k);
+	}
+}
+
+json_t *
+phone_extension_create_body(const struct phone_profile *prof,
+    const char *extension_number, char *err, size_t errlen)
+{
+	static const enum phone_field needed[] = {
+		PHONE_F_EMAIL, PHONE_F_FIRST_NAME, PHONE_F_LAST_NAME,
+	};
+	struct phone_bulk_item item = { 0, prof, NULL, extension_number };
+	json_t *rec, *contact;
+
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+		if (prof->field[needed[i]] == NULL || *prof->field[needed[i]] == '\0') {
+			snprintf(err, errlen, "a new phone user needs %s",
+			    phone_field_name(needed[i]));
+			return NULL;
+		}
+	rec = phone_bulk_record(&item);
+	json_object_del(rec, "id");
+	if ((contact = json_object_get(rec, "contact")) != NULL)
+		drop_empty(contact);
+	json_object_set_new(rec, "type", json_string("User"));
+	json_object_set_new(rec, "status", json_string("Enabled"));
+	return rec;
+}
+
 static const char *
 nonempty(const struct phone_profile *p, enum phone_field f)
 {

@@ -324,6 +324,35 @@ phone_get_extension(struct phone *p, long long ext_id, phone_extension_cb *cb,
 	    arg)->cb.ext = cb;
 }
 
+void
+phone_create_extension(struct phone *p, const struct phone_profile *prof,
+    const char *extension_number, phone_extension_cb *cb, void *arg)
+{
+	struct phone_op_any *op = phone_op_new(p, sizeof(*op), NULL);
+	char why[256];
+	json_t *body = phone_extension_create_body(prof, extension_number, why,
+	    sizeof(why));
+	struct phone_req *r;
+	char *url;
+
+	op->arg = arg;
+	op->cb.ext = cb;
+	if (body == NULL) {
+		phone_defer_error(p, PHONE_CALL_EXTENSION_CREATE, PHONE_DATA, why,
+		    extension_done, op);
+		return;
+	}
+	url = phone_url(p, PHONE_ACCOUNT "/extension");
+	r = phone_req_new(p, PHONE_CALL_EXTENSION_CREATE, "POST", url);
+	free(url);
+	r->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	r->idempotent = 0; /* a repeated create could make a second user */
+	r->done = extension_done;
+	r->ctx = op;
+	phone_req_send(r);
+}
+
 /* ---------------------------------------------------------------------
  * The change feed's token */
 

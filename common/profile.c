@@ -249,20 +249,6 @@ value_of(const struct ad_entry *e, const struct config_pair *pv)
 	return r;
 }
 
-/*
- * attr_of: what a message names as the AD attribute of pv: the attribute,
- * the one attribute its expression reads, or else the expression.
- */
-static const char *
-attr_of(const struct config_pair *pv)
-{
-	const char *a[2];
-
-	if (pv->expr == NULL || expr_attrs(pv->expr, a, 2) != 1)
-		return pv->value;
-	return a[0];
-}
-
 /* problem_read: the entry's problem attribute is one pv reads. */
 static int
 problem_read(const struct ad_entry *e, const struct config_pair *pv)
@@ -300,7 +286,7 @@ profile_build(const struct ad_entry *e, const struct config_map *push,
 
 		if (*v != '\0' && profile_norm_country(v, &country, msg,
 		    sizeof(msg)) < 0) {
-			set_error(err, cfield, attr_of(cpair), v, msg);
+			set_error(err, cfield, config_pair_attr(cpair), v, msg);
 			free(v);
 			return -1;
 		}
@@ -317,7 +303,7 @@ profile_build(const struct ad_entry *e, const struct config_map *push,
 		}
 		v = value_of(e, pv);
 		if (normalise(field, country, v, &norm, msg, sizeof(msg)) < 0) {
-			set_error(err, field, attr_of(pv), *v ? v : NULL, msg);
+			set_error(err, field, config_pair_attr(pv), *v ? v : NULL, msg);
 			free(v);
 			goto fail;
 		}
@@ -334,21 +320,121 @@ fail:
 	return -1;
 }
 
-void
-profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1])
+/* hash_more: FNV-1a 64 of p's "<prefix>field=value\n" lines, after h. */
+static uint64_t
+hash_more(uint64_t h, const char *prefix, const struct profile *p)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
 	for (size_t i = 0; i < p->n; i++) {
-		const char *parts[] = { p->v[i].field, "=", p->v[i].value, "\n" };
+		const char *parts[] = { prefix, p->v[i].field, "=", p->v[i].value,
+		    "\n" };
 
-		for (size_t k = 0; k < 4; k++)
+		for (size_t k = 0; k < 5; k++)
 			for (const unsigned char *s = (const unsigned char *)parts[k]; *s; s++) {
 				h ^= *s;
 				h *= 0x100000001b3ULL;
 			}
 	}
+	return h;
+}
+
+void
+profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1])
+{
+	uint64_t h = hash_more(0xcbf29ce484222325ULL, "", p);
+
 	snprintf(out, PROFILE_HASH_LEN + 1, "%016llx", (unsigned long long)h);
+}
+
+void
+profile_hash_create(const struct profile *p, const struct profile *create,
+    char out[PROFILE_HASH_LEN + 1])
+{
+	uint64_t h = hash_more(hash_more(0xcbf29ce484222325ULL, "", p), "create.",
+	    create);
+
+	snprintf(out, PROFILE_HASH_LEN + 1, "%016llx", (unsigned long long)h);
+}
+
+/*
+ * norm_extension: an extension number is digits only, at most
+ * PROFILE_EXTENSION_MAX of them (the account may allow fewer: the pusher
+ * checks its limit).
+ */
+static int
+norm_extension(const char *v, char **out, char *msg, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (n > PROFILE_EXTENSION_MAX || strspn(v, "0123456789") != n)
+		return util_errbuf_set(msg, len, "'%s' is not an extension number (%d "
+		    "digits at most, digits only)", v, PROFILE_EXTENSION_MAX);
+	*out = xstrdup(v);
+	return 0;
+}
+
+int
+profile_build_create(const struct ad_entry *e, const struct config_map *create,
+    const struct profile *pushed, struct profile *out,
+    struct profile_error *err)
+{
+	const char *cfield = phone_field_of_kind(PHONE_FIELD_COUNTRY)->name;
+	const char *xn = phone_field_name(PHONE_F_EXTENSION_NUMBER);
+	const char *pc = pushed ? profile_get(pushed, cfield) : NULL;
+	char *country = pc && *pc ? xstrdup(pc) : NULL, msg[200];
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	/* A country set at create rules the state and numbers set with it. */
+	for (size_t i = 0; i < create->n; i++) {
+		char *v;
+
+		if (strcasecmp(create->v[i].key, cfield) != 0)
+			continue;
+		v = value_of(e, &create->v[i]);
+		if (*v != '\0') {
+			free(country);
+			country = NULL;
+			if (profile_norm_country(v, &country, msg, sizeof(msg)) < 0) {
+				set_error(err, cfield, config_pair_attr(&create->v[i]), v, msg);
+				free(v);
+				return -1;
+			}
+		}
+		free(v);
+	}
+	for (size_t i = 0; i < create->n; i++) {
+		const struct config_pair *pv = &create->v[i];
+		char *v, *norm = NULL;
+		int rc;
+
+		if (problem_read(e, pv)) {
+			set_error(err, pv->key, e->problem_attr, NULL, e->problem);
+			goto fail;
+		}
+		v = value_of(e, pv);
+		if (*v == '\0') { /* an empty result sets nothing */
+			free(v);
+			continue;
+		}
+		rc = strcmp(pv->key, xn) == 0 ?
+		    norm_extension(v, &norm, msg, sizeof(msg)) :
+		    normalise(pv->key, country, v, &norm, msg, sizeof(msg));
+		if (rc < 0) {
+			set_error(err, pv->key, config_pair_attr(pv), v, msg);
+			free(v);
+			goto fail;
+		}
+		free(v);
+		add_field(out, pv->key, norm);
+	}
+	free(country);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	return 0;
+fail:
+	free(country);
+	profile_clear(out);
+	return -1;
 }
 
 void

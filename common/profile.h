@@ -19,6 +19,7 @@
 
 #define PROFILE_HASH_LEN 16
 #define PROFILE_EMAIL_MAX 254  /* RFC 5321: longer is not an address */
+#define PROFILE_EXTENSION_MAX 8 /* digits: the platform's longest */
 
 struct profile_field {
 	char *field; /* owned: phone field, e.g. "state", "custom.Cost Center" */
@@ -43,6 +44,15 @@ struct profile_error {
  */
 int profile_build(const struct ad_entry *e, const struct config_map *push,
     struct profile *out, struct profile_error *err);
+/*
+ * profile_build_create: the [create] values of e, normalised like the
+ * pushed ones (the country of pushed, unless [create] sets one); an empty
+ * result sets nothing (the field is left out); extensionNumber must be
+ * digits. Returns 0, or -1 with the problem in *err.
+ */
+int profile_build_create(const struct ad_entry *e,
+    const struct config_map *create, const struct profile *pushed,
+    struct profile *out, struct profile_error *err);
 void profile_clear(struct profile *p);
 void profile_error_clear(struct profile_error *e);
 /* profile_get: the value of field, or NULL when it is not mapped. */
@@ -53,6 +63,15 @@ const char *profile_get(const struct profile *p, const char *field);
  * "field=value\n" in field order), as 16 hex digits.
  */
 void profile_hash(const struct profile *p, char out[PROFILE_HASH_LEN + 1]);
+
+/*
+ * profile_hash_create: the hash of p and of the values create sets at
+ * create ("create.field=value\n" after p's lines): what an unlinked user's
+ * entry is compared by, so that a changed create value tries again.
+ * profile_hash(p) when create is empty.
+ */
+void profile_hash_create(const struct profile *p, const struct profile *create,
+    char out[PROFILE_HASH_LEN + 1]);
 
 /*
  * profile_hash_values: profile_hash of the n fields with these values (in

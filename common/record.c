@@ -226,6 +226,7 @@ push_to_json(const struct record_push *p)
 	json_object_set_new(o, "active", json_boolean(p->active));
 	w_uint(o, "link", p->link);
 	w_flag(o, "creating", p->creating);
+	w_flag(o, "completing", p->completing);
 	if (p->pushed[0])
 		w_str(o, "pushed", p->pushed);
 	if (p->failed[0])
@@ -342,6 +343,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->push.active = r_bool(&p, "active");
 	u->push.link = r_uint(&p, "link");
 	u->push.creating = r_bool(&p, "creating");
+	u->push.completing = r_bool(&p, "completing");
 	r_hash(&p, "pushed", u->push.pushed);
 	r_hash(&p, "failed", u->push.failed);
 	if (r_get(&p, "profile") != NULL)
@@ -710,8 +712,12 @@ record_out_to_json(const struct record_out *o)
 	w_str(j, "email", o->email);
 	if (o->profile != NULL)
 		json_object_set(j, "profile", o->profile);
+	if (o->create != NULL)
+		json_object_set(j, "create", o->create);
 	if (o->hash[0])
 		w_str(j, "hash", o->hash);
+	if (o->push_hash[0])
+		w_str(j, "push_hash", o->push_hash);
 	w_uint(j, "attempts", o->attempts);
 	if (o->not_before)
 		json_object_set_new(j, "not_before", json_integer(o->not_before));
@@ -766,7 +772,11 @@ record_out_from_json(const char *guid, const json_t *j,
 	if ((p = r_get(&r, "profile")) != NULL && !json_is_object(p))
 		r_fail(&r, "profile");
 	o->profile = json_is_object(p) ? json_deep_copy(p) : NULL;
+	if ((p = r_get(&r, "create")) != NULL && !json_is_object(p))
+		r_fail(&r, "create");
+	o->create = json_is_object(p) ? json_deep_copy(p) : NULL;
 	r_hash(&r, "hash", o->hash);
+	r_hash(&r, "push_hash", o->push_hash);
 	o->attempts = (unsigned int)r_uint(&r, "attempts");
 	if ((p = r_get(&r, "not_before")) != NULL && !json_is_integer(p))
 		r_fail(&r, "not_before");
@@ -823,6 +833,7 @@ record_out_clear(struct record_out *o)
 	free(o->dn);
 	free(o->email);
 	json_decref(o->profile);
+	json_decref(o->create);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -69,6 +69,8 @@ struct record_push {
 	int active;                   /* 0 once deactivated */
 	unsigned long long link;      /* stamp of the ids/active (record_push_put) */
 	int creating;                 /* a create was sent and not yet answered */
+	int completing;               /* created: the [create] values the create
+	                               * could not carry go in the next update */
 	char pushed[PROFILE_HASH_LEN + 1]; /* hash of the profile last pushed */
 	char failed[PROFILE_HASH_LEN + 1]; /* hash that got a data error */
 	json_t *profile;              /* owned: the profile last pushed (field ->
@@ -125,12 +127,26 @@ struct record_out {
 	char *reason;                 /* owned: new, changed, enabled, disabled, ... */
 	char *dn, *email;             /* owned */
 	json_t *profile;              /* owned; NULL for deactivations */
-	char hash[PROFILE_HASH_LEN + 1];
+	json_t *create;               /* owned: the [create] values, for a user
+	                               * not linked yet; NULL: none */
+	char hash[PROFILE_HASH_LEN + 1]; /* of profile, and create if any */
+	char push_hash[PROFILE_HASH_LEN + 1]; /* of profile alone, when create
+	                               * is set; "" otherwise */
 	unsigned int attempts;
 	long long not_before;         /* Unix time; 0: now */
 	enum record_hold held;
 	unsigned long long cycle;     /* the scan that wrote it */
 };
+
+/*
+ * record_out_hash: what entry o is compared by: for a linked user the
+ * profile alone (the [create] values no longer apply), else with them.
+ */
+static inline const char *
+record_out_hash(const struct record_out *o, int linked)
+{
+	return linked && o->push_hash[0] != '\0' ? o->push_hash : o->hash;
+}
 
 /* A write-back waiting for the writer (writeback, by objectGUID). */
 struct record_wb {

@@ -119,31 +119,32 @@ custom_names(const json_t *cache)
 	return s;
 }
 
-size_t
-schema_check(const json_t *cache, const struct config *cfg,
-    struct config_problems *pr)
+/* check_map: the [push] or [create] pairs of m against the cache. */
+static void
+check_map(const json_t *cache, const struct config *cfg, const char *section,
+    const struct config_map *m, struct config_problems *pr)
 {
 	const json_t *ad = json_object_get(cache, "ad");
-	size_t n0 = pr->n;
 
-	for (size_t i = 0; i < cfg->push.n; i++) {
-		const struct config_pair *p = &cfg->push.v[i];
+	for (size_t i = 0; i < m->n; i++) {
+		const struct config_pair *p = &m->v[i];
 
 		if (strncasecmp(p->key, "custom.", 7) == 0) {
 			if (schema_custom_id(cache, p->key + 7) == NULL) {
 				char *names = custom_names(cache);
 
-				add_problem(pr, xasprintf("%s:%d: [push] %s: the phone system "
+				add_problem(pr, xasprintf("%s:%d: [%s] %s: the phone system "
 				    "has no custom user field named '%s' (it has: %s; "
 				    "`ringsyncctl schema` refreshes the list)", cfg->path,
-				    p->line, p->key, p->key + 7, *names ? names : "none"));
+				    p->line, section, p->key, p->key + 7,
+				    *names ? names : "none"));
 				free(names);
 			}
 		} else if (schema_scim_attr(p->key) != NULL &&
 		    !has_scim(cache, schema_scim_attr(p->key))) {
-			add_problem(pr, xasprintf("%s:%d: [push] %s: the phone system's "
-			    "user schema has no attribute %s", cfg->path, p->line, p->key,
-			    schema_scim_attr(p->key)));
+			add_problem(pr, xasprintf("%s:%d: [%s] %s: the phone system's "
+			    "user schema has no attribute %s", cfg->path, p->line,
+			    section, p->key, schema_scim_attr(p->key)));
 		}
 		if (json_is_array(ad)) {
 			const char *attrs[16];
@@ -153,12 +154,23 @@ schema_check(const json_t *cache, const struct config *cfg,
 			 * schema cache must know every one) */
 			for (size_t k = 0; k < n; k++)
 				if (!has_ad(ad, attrs[k]))
-					add_problem(pr, xasprintf("%s:%d: [push] %s = %s: Active "
+					add_problem(pr, xasprintf("%s:%d: [%s] %s = %s: Active "
 					    "Directory has no attribute '%s' for class user "
 					    "(`ringsyncctl schema` lists them)", cfg->path,
-					    p->line, p->key, p->value, attrs[k]));
+					    p->line, section, p->key, p->value, attrs[k]));
 		}
 	}
+}
+
+size_t
+schema_check(const json_t *cache, const struct config *cfg,
+    struct config_problems *pr)
+{
+	const json_t *ad = json_object_get(cache, "ad");
+	size_t n0 = pr->n;
+
+	check_map(cache, cfg, "push", &cfg->push, pr);
+	check_map(cache, cfg, "create", &cfg->create, pr);
 	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
 		const struct config_pair *p = &cfg->writeback.v[i];
 

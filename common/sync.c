@@ -69,7 +69,11 @@ sync_txn_commit(struct sync *s, struct store_txn *txn)
 const char *
 sync_field_attr(const struct sync *s, const char *field)
 {
-	return field ? config_map_get(&s->cfg->push, field) : NULL;
+	const struct config_pair *pv = config_map_pair(&s->cfg->push, field);
+
+	if (pv == NULL)
+		pv = config_map_pair(&s->cfg->create, field);
+	return pv ? config_pair_attr(pv) : NULL;
 }
 
 void

@@ -69,7 +69,7 @@ sync_plan_entry(const struct record_user *u, const struct ad_entry *e,
 		 * is on its way: the pusher enables it again after). */
 		out->action = SCAN_PUSH;
 		out->reason = "enabled";
-	} else if (pending != NULL && strcmp(pending->hash, hash) != 0) {
+	} else if (pending != NULL && strcmp(record_out_hash(pending, 1), hash) != 0) {
 		/* Changed back before an older profile went out. */
 		out->action = SCAN_PUSH;
 		out->reason = "changed";
@@ -99,6 +99,7 @@ enum push_action
 sync_plan_push(const struct record_out *o, const struct record_user *u, long long now)
 {
 	int linked = u != NULL && record_user_phone_id(u) != NULL;
+	const char *hash = record_out_hash(o, linked);
 
 	if (o->not_before > now || o->held)
 		return PUSH_WAIT; /* held, or under review */
@@ -112,8 +113,9 @@ sync_plan_push(const struct record_out *o, const struct record_user *u, long lon
 	 * user as the last import read it: only when something differs, or
 	 * the phone user is to be enabled again.
 	 */
-	if (record_user_active(u) && (strcmp(u->push.pushed, o->hash) == 0 ||
-	    (u->push.pushed[0] == '\0' && strcmp(u->imp.phone_hash, o->hash) == 0)) &&
+	if (record_user_active(u) && !u->push.completing &&
+	    (strcmp(u->push.pushed, hash) == 0 ||
+	    (u->push.pushed[0] == '\0' && strcmp(u->imp.phone_hash, hash) == 0)) &&
 	    (o->reason == NULL || strcmp(o->reason, "requested") != 0))
 		return PUSH_DROP;
 	return PUSH_UPDATE;

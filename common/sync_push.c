@@ -50,8 +50,10 @@ struct item {
 	char *lookup_email;          /* owned: the extension list's filter */
 	size_t nfound;               /* extensions of lookup_email */
 	long long found;             /* the one found */
-	struct phone_profile prof;   /* strings borrowed from o.profile */
+	struct phone_profile prof;   /* strings borrowed from o.profile (and
+	                              * o.create for a create or completing) */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
+	const char *ext_number;      /* [create] extensionNumber, borrowed */
 };
 
 struct push {
@@ -70,33 +72,57 @@ struct push {
 
 static void round_start(struct push *p);
 
-/*
- * fill_profile: the phone profile of the outbox entry; custom.<name>
- * values go by the field id the schema cache knows (missing ones are
- * reported once per phase by custom_missing).
- */
 static void
-fill_profile(struct item *it)
+fill_from(struct item *it, const json_t *values)
 {
+	const char *xn = phone_field_name(PHONE_F_EXTENSION_NUMBER);
 	const char *k;
 	json_t *v;
 
-	memset(&it->prof, 0, sizeof(it->prof));
-	free(it->cv);
-	it->cv = xcalloc(json_object_size(it->o.profile) + 1, sizeof(*it->cv));
-	json_object_foreach(it->o.profile, k, v) {
+	json_object_foreach((json_t *)values, k, v) {
 		int f = phone_field_from_name(k);
 		const char *id;
 
 		if (f >= 0) {
 			it->prof.field[f] = json_string_value(v);
+		} else if (strcmp(k, xn) == 0) {
+			it->ext_number = json_string_value(v);
 		} else if (strncasecmp(k, "custom.", 7) == 0 &&
 		    (id = schema_custom_id(it->p->s->schema, k + 7)) != NULL) {
 			it->cv[it->prof.ncustom].id = id;
 			it->cv[it->prof.ncustom++].value = json_string_value(v);
 		}
 	}
+}
+
+/*
+ * fill_profile: the phone profile of the outbox entry; custom.<name>
+ * values go by the field id the schema cache knows (missing ones are
+ * reported once per phase by custom_missing). A create, and the update
+ * that completes one, carry the [create] values too.
+ */
+static void
+fill_profile(struct item *it)
+{
+	int with_create = it->o.create != NULL && (it->act == PUSH_CREATE ||
+	    it->u.push.completing);
+
+	memset(&it->prof, 0, sizeof(it->prof));
+	it->ext_number = NULL;
+	free(it->cv);
+	it->cv = xcalloc(json_object_size(it->o.profile) + (with_create ?
+	    json_object_size(it->o.create) : 0) + 1, sizeof(*it->cv));
+	fill_from(it, it->o.profile);
+	if (with_create)
+		fill_from(it, it->o.create);
 	it->prof.custom = it->cv;
+}
+
+/* entry_hash: what the entry is compared by now (record_out_hash). */
+static const char *
+entry_hash(const struct item *it)
+{
+	return record_out_hash(&it->o, record_user_phone_id(&it->u) != NULL);
 }
 
 /* custom_unknown: the first mapped custom field the cache lacks, or NULL. */
@@ -246,6 +272,8 @@ phone_failure(struct push *p, struct item *it, const struct phone_error *e)
 	char msg[600];
 
 	phone_error_message(e, s->cfg->telephony.brand, msg, sizeof(msg));
+	if (value == NULL && field != NULL && it->o.create != NULL)
+		value = json_string_value(json_object_get(it->o.create, field));
 	if (value == NULL && e->value[0])
 		value = e->value;
 	sync_user_failed(s, &s->c, it->o.dn, it->o.email, attr, value, msg);
@@ -258,6 +286,14 @@ static void
 settle(struct push *p, struct store_txn *txn, struct item *it,
     const struct phone_error *e)
 {
+	if (e->kind == PHONE_EXTENSION_IN_USE && it->u.push.completing) {
+		/* Created with the number the platform gave: the rest of the
+		 * profile goes on without the [create] one. */
+		phone_failure(p, it, e);
+		it->u.push.completing = 0;
+		retry_later(txn, it, -1);
+		return;
+	}
 	switch (e->kind) {
 	case PHONE_AUTH:
 		p->s->c.phone_down = 1;
@@ -288,7 +324,8 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	default:
 		/* Data errors wait until the AD value changes. */
 		phone_failure(p, it, e);
-		snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s", it->o.hash);
+		snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s",
+		    entry_hash(it));
 		out_done(txn, &it->o);
 	}
 }
@@ -421,6 +458,7 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	struct item *it = arg;
 	struct push *p = it->p;
 	struct store_txn *txn = sync_txn_begin(p->s);
+	int more = it->prof.ncustom > 0 || it->ext_number != NULL;
 	char detail[160];
 
 	if (txn != NULL) {
@@ -430,9 +468,12 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			it->u.push.active = 1;
 			it->u.push.creating = 0;
 			record_error_clear(&it->u.push.err);
-			/* SCIM cannot set custom fields: a bulk update follows. */
-			if (it->prof.ncustom == 0) {
-				snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
+			/* SCIM cannot set custom fields or the extension number: a
+			 * bulk update follows, with the [create] ones too. */
+			it->u.push.completing = more && it->o.create != NULL;
+			if (!more) {
+				snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
+				    entry_hash(it));
 				out_done(txn, &it->o);
 			}
 			p->s->c.created++;
@@ -449,11 +490,53 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 		}
 		save_user(p, txn, it);
 		if (sync_txn_commit(p->s, txn) == 0 && e->kind == PHONE_OK &&
-		    user != NULL && it->prof.ncustom > 0) {
-			/* The custom fields' bulk update needs the extension. */
+		    user != NULL && more) {
+			/* The bulk update that follows needs the extension. */
 			ext_lookup(it, it->o.email);
 			return;
 		}
+	}
+	item_finished(p);
+}
+
+/* extension_created: the answer of a REST create (create_method). */
+static void
+extension_created(const struct phone_error *e, const struct phone_extension *x,
+    void *arg)
+{
+	struct item *it = arg;
+	struct push *p = it->p;
+	struct store_txn *txn = sync_txn_begin(p->s);
+	char detail[160], id[32];
+
+	if (txn != NULL) {
+		if (e->kind == PHONE_OK && x != NULL) {
+			snprintf(id, sizeof(id), "%lld", x->id);
+			util_str_set(&it->u.push.scim_id, NULL);
+			util_str_set(&it->u.push.ext_id, id);
+			it->u.push.active = 1;
+			it->u.push.creating = 0;
+			it->u.push.completing = 0; /* it carried everything */
+			record_error_clear(&it->u.push.err);
+			snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
+			    entry_hash(it));
+			out_done(txn, &it->o);
+			p->s->c.created++;
+			log_info("phone user created dn=%s email=%s ext_id=%s "
+			    "extension_number=%s", log_q(it->o.dn), log_q(it->o.email),
+			    id, log_q(x->extension_number));
+			json_decref(it->u.push.profile);
+			it->u.push.profile = NULL;
+			snprintf(detail, sizeof(detail), "ext_id=%s extension_number=%s",
+			    id, x->extension_number ? x->extension_number : "-");
+			pushed_profile(p, txn, it, "created", detail);
+		} else {
+			/* The server may have created it: the next try searches. */
+			it->u.push.creating = e->may_have_acted;
+			settle(p, txn, it, e);
+		}
+		save_user(p, txn, it);
+		sync_txn_commit(p->s, txn);
 	}
 	item_finished(p);
 }
@@ -469,7 +552,8 @@ create(struct item *it)
 		    "email=%s", log_q(it->o.dn), log_q(it->o.email));
 		if ((txn = sync_txn_begin(p->s)) != NULL) {
 			it->u.push.creating = it->was_creating;
-			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s", it->o.hash);
+			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s",
+			    entry_hash(it));
 			save_user(p, txn, it);
 			out_done(txn, &it->o);
 			sync_txn_commit(p->s, txn);
@@ -489,7 +573,11 @@ create(struct item *it)
 		return;
 	}
 	sync_progress_sent(p->s, 1);
-	phone_create_user(p->s->phone, &it->prof, it->o.guid, create_cb, it);
+	if (p->s->cfg->telephony.create_method == CONFIG_CREATE_EXTENSION)
+		phone_create_extension(p->s->phone, &it->prof, it->ext_number,
+		    extension_created, it);
+	else
+		phone_create_user(p->s->phone, &it->prof, it->o.guid, create_cb, it);
 }
 
 static void
@@ -564,7 +652,9 @@ bulk_result(struct push *p, struct store_txn *txn, struct item *it,
 		pushed_profile(p, txn, it, it->u.push.active ? "updated" : "enabled",
 		    detail);
 		it->u.push.active = 1;
-		snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s", it->o.hash);
+		it->u.push.completing = 0;
+		snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
+		    entry_hash(it));
 		p->s->c.updated++;
 		log_info("phone user updated dn=%s email=%s ext_id=%s",
 		    log_q(it->o.dn), log_q(it->o.email), log_q(it->u.push.ext_id));
@@ -698,7 +788,7 @@ scim_find_cb(const struct phone_error *e, const struct phone_user *user,
 			record_error_set(&it->u.push.err, msg);
 			it->u.push.err.failures++;
 			snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s",
-			    it->o.hash);
+			    entry_hash(it));
 			out_done(txn, &it->o);
 		} else {
 			settle(p, txn, it, e);
@@ -757,10 +847,10 @@ consider(struct push *p, struct store_txn *txn, struct item *it, long long now,
 	switch (it->act) {
 	case PUSH_DROP:
 		if (it->known && it->o.active &&
-		    strcmp(it->u.push.pushed, it->o.hash) != 0) {
+		    strcmp(it->u.push.pushed, entry_hash(it)) != 0) {
 			/* The phone user holds it already (reconcile): in step. */
 			snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
-			    it->o.hash);
+			    entry_hash(it));
 			record_error_clear(&it->u.push.err);
 			save_user(p, txn, it);
 			log_debug("phone user holds the profile already dn=%s "
@@ -1018,6 +1108,8 @@ round_send(struct push *p)
 		}
 		p->bulk[b].extension_id = strtoll(it->u.push.ext_id, NULL, 10);
 		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
+		p->bulk[b].extension_number = it->act == PUSH_UPDATE &&
+		    it->u.push.completing ? it->ext_number : NULL;
 		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
 		    it->u.push.active ? NULL : "Enabled";
 		p->bulk_idx[b++] = i;

@@ -60,7 +60,8 @@ page_txn(struct scan_ctx *x)
 
 static void
 put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
-    int active, const char *reason, const struct profile *p, const char *hash)
+    int active, const char *reason, const struct profile *p,
+    const struct profile *create, const char *hash)
 {
 	struct record_out o = { 0 };
 	char err[256];
@@ -72,8 +73,11 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 	o.dn = e->dn;
 	o.email = (char *)email;
 	o.profile = p ? profile_to_json(p) : NULL;
+	o.create = create && create->n > 0 ? profile_to_json(create) : NULL;
 	if (hash != NULL)
 		snprintf(o.hash, sizeof(o.hash), "%s", hash);
+	if (o.create != NULL)
+		profile_hash(p, o.push_hash);
 	o.cycle = x->s->c.id;
 	/* Deactivations wait for the end of the scan: max_deactivations. */
 	o.held = active ? RECORD_HOLD_NONE : x->hold_now ? RECORD_HOLD_HELD :
@@ -85,10 +89,14 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 		x->failed = 1;
 	}
 	json_decref(o.profile);
+	json_decref(o.create);
 	if (x->s->dry_run)
 		log_info("dry run: would %s the phone user reason=%s dn=%s email=%s",
 		    !active ? "deactivate" : strcmp(reason, "new") == 0 ?
 		    "link or create" : "update", reason, log_q(e->dn), log_q(email));
+	for (size_t i = 0; x->s->dry_run && create != NULL && i < create->n; i++)
+		log_info("dry run: a create sets %s=%s dn=%s", create->v[i].field,
+		    log_q(create->v[i].value), log_q(e->dn));
 }
 
 /* The email index follows the user's mail; a clash is the user's error. */
@@ -188,7 +196,7 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
     const struct ad_entry *e, char *email, int requested)
 {
 	struct sync *s = x->s;
-	struct profile p = { 0 };
+	struct profile p = { 0 }, c = { 0 };
 	struct profile_error pe = { 0 };
 	struct scan_decision d;
 	struct record_out pending;
@@ -196,8 +204,15 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 	int ok = 0, has_pending;
 
 	if (!e->deleted && !e->disabled &&
-	    (ok = profile_build(e, &s->cfg->push, &p, &pe) == 0))
-		profile_hash(&p, hash);
+	    (ok = profile_build(e, &s->cfg->push, &p, &pe) == 0)) {
+		/* A user not linked yet is compared with its [create] values
+		 * too: one that failed tries again when they change. */
+		if (s->cfg->create.n > 0 && !(known &&
+		    record_user_phone_id(u) != NULL))
+			ok = profile_build_create(e, &s->cfg->create, &p, &c, &pe) == 0;
+		if (ok)
+			profile_hash_create(&p, &c, hash);
+	}
 	has_pending = known && record_out_get(x->txn, e->guid, &pending, NULL,
 	    0) == 0;
 	sync_plan_entry(known ? u : NULL, e, ok ? hash : NULL,
@@ -222,10 +237,10 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 		record_error_clear(&u->ad.err); /* the AD data is good again */
 	switch (d.action) {
 	case SCAN_PUSH:
-		put_out(x, e, email, 1, d.reason, &p, hash);
+		put_out(x, e, email, 1, d.reason, &p, &c, hash);
 		break;
 	case SCAN_DEACTIVATE:
-		put_out(x, e, u->ad.email, 0, d.reason, NULL, NULL);
+		put_out(x, e, u->ad.email, 0, d.reason, NULL, NULL, NULL);
 		s->c.deactivations++;
 		break;
 	case SCAN_DATA_ERROR:
@@ -246,6 +261,7 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 		x->failed = 1;
 out:
 	profile_clear(&p);
+	profile_clear(&c);
 	profile_error_clear(&pe);
 }
 
@@ -325,7 +341,7 @@ leave_scope(struct scan_ctx *x, const char *guid)
 
 		if (!queued || pending.active) {
 			snprintf(e.guid, sizeof(e.guid), "%s", guid);
-			put_out(x, &e, u.ad.email, 0, "left-scope-groups", NULL, NULL);
+			put_out(x, &e, u.ad.email, 0, "left-scope-groups", NULL, NULL, NULL);
 			x->s->c.deactivations++;
 		}
 		if (queued)
@@ -461,7 +477,7 @@ sweep_cb(struct record_user *u, void *arg)
 		struct ad_entry e = { .dn = u->ad.dn };
 
 		snprintf(e.guid, sizeof(e.guid), "%s", u->guid);
-		put_out(x, &e, u->ad.email, 0, "out-of-scope", NULL, NULL);
+		put_out(x, &e, u->ad.email, 0, "out-of-scope", NULL, NULL, NULL);
 		x->s->c.deactivations++;
 	} else if (record_user_phone_id(u) == NULL) {
 		forget(x, u);
@@ -1197,6 +1213,9 @@ sync_scan_start(struct sync *s)
 	}
 	for (size_t i = 0; i < s->cfg->push.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->nattrs += config_pair_attrs(&s->cfg->push.v[i],
+		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
+	for (size_t i = 0; i < s->cfg->create.n && x->nattrs < MAX_SCAN_ATTRS; i++)
+		x->nattrs += config_pair_attrs(&s->cfg->create.v[i],
 		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;

@@ -391,6 +391,9 @@ find(struct explain *x, struct ev_loop *loop, const char *guid)
 	for (size_t i = 0; i < x->cfg->push.n && n < MAX_FIND_ATTRS; i++)
 		n += config_pair_attrs(&x->cfg->push.v[i], attrs + n,
 		    MAX_FIND_ATTRS - n);
+	for (size_t i = 0; i < x->cfg->create.n && n < MAX_FIND_ATTRS; i++)
+		n += config_pair_attrs(&x->cfg->create.v[i], attrs + n,
+		    MAX_FIND_ATTRS - n);
 	for (size_t i = 0; i < x->cfg->writeback.n && n < MAX_FIND_ATTRS; i++)
 		attrs[n++] = x->cfg->writeback.v[i].key;
 	x->ad = ad_new(loop, x->cfg);

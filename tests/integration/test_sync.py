@@ -1493,6 +1493,53 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertIn("bad.conf:%d: [push] department: unknown function uper" % line, out)
         self.assertIn("  uper(trim(department))\n  ^", out)
 
+    def test_create_only_values(self):
+        """[create] values go in the create only (SCIM create: the extension
+        number by the bulk update right after); a number in use is the user's
+        error naming the attribute and value, and nothing else waits; a
+        create-only value changed later in AD is not pushed."""
+        self.start_emulator({
+            "extensions": [{"extensionNumber": "1234",
+                            "contact": {"firstName": "Old", "lastName": "Owner",
+                                        "email": "owner@example.test"}}],
+            "free_extensions": {"count": 5, "start": 401}})
+        self.add(person("mk.a", self.ou, ipPhone="+1 650 555-1777", department="Sales"),
+                 person("mk.b", self.ou, ipPhone="x1234"),
+                 person("mk.c", self.ou, department=None))
+        conf = self.conf(extra="[push]\ndepartment =\n"
+                               "[create]\nextensionNumber = right(digits(ipPhone), 4)\n"
+                               "department = coalesce(department, \"New hires\")")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 0, out)
+        out = self.once(conf, "-n")
+        self.assertIn("dry run: a create sets extensionNumber=1777 dn=CN=mk.a,", out)
+        self.assertIn("dry run: a create sets department=\"New hires\" dn=CN=mk.c,", out)
+        out = self.once(conf, expect=1)   # a user failed
+        a, b, c = (self.ext("mk.%s@example.test" % n) for n in "abc")
+        self.assertEqual((a["extensionNumber"], a["contact"].get("department")),
+                         ("1777", "Sales"))
+        self.assertEqual(c["contact"].get("department"), "New hires")
+        self.assertTrue(c["extensionNumber"].startswith("40"), c)
+        # mk.b: created with the number the platform gave, the rest pushed,
+        # and the error names the attribute and the value.
+        self.assertTrue(b["extensionNumber"].startswith("40"), b)
+        self.assertEqual(b["contact"].get("department"), "Eng")
+        self.assertRegex(out, r"user failed: Extension already in use: .*"
+                              r"email=mk\.b@example\.test attribute=ipPhone value=1234")
+        self.assertEqual(out.count("Extension already in use"), 1, out)
+        # The write-back: the numbers the users have.
+        self.assertEqual(self.ad("mk.a", "ipPhone")["ipPhone"], "1777")
+        self.assertEqual(self.ad("mk.b", "ipPhone")["ipPhone"], b["extensionNumber"])
+        # Create-only: a later AD change is not pushed, and nothing is
+        # tried again for mk.b.
+        self.set_attr("mk.a", "department", "Marketing")
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertNotIn("user failed", out)
+        self.assertEqual(self.ext("mk.a@example.test")["contact"].get("department"), "Sales")
+        self.assertEqual([r for r in self.requests(seq, "POST")
+                          if "bulk" in r["path"] or "/Users" in r["path"]], [])
+
     def test_schema_and_custom_field(self):
         self.start_emulator({
             "custom_fields": [{"id": "7", "category": "User", "displayName": "Cost Center"},

@@ -64,6 +64,15 @@ base_conf(const char *extra_ldap, const char *extra_tail)
 	    fx.secret, extra_ldap, fx.client, fx.state, extra_tail);
 }
 
+/* with_telephony: text with lines added at the top of its [telephony]. */
+static char *
+with_telephony(const char *text, const char *lines)
+{
+	const char *at = strstr(text, "[telephony]\n") + strlen("[telephony]\n");
+
+	return xasprintf("%.*s%s%s", (int)(at - text), text, lines, at);
+}
+
 /* load: write text as a config and load it; returns rc, fills pr. */
 static int
 load(const char *text, struct config **cfg, struct config_problems *pr,
@@ -475,6 +484,82 @@ test_push_expressions(void **state)
 	    "is a count"));
 	assert_true(has(&pr, path, 17, "attribute ipPhone is mastered in both "
 	    "directions: pushed as \\[push\\] department"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
+test_create_section(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	const struct config_pair *pv;
+	char *path, *text = base_conf("",
+	    "[push]\ndepartment =\n"
+	    "[create]\nextensionNumber = right(digits(ipPhone), 4)\n"
+	    "department = coalesce(department, \"New hires\")\n"
+	    "custom.Badge = employeeID\n"), *t;
+
+	(void)state;
+	t = with_telephony(text, "create_method = extension\n");
+	free(text);
+	text = t;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->create.n, 3);
+	assert_int_equal(cfg->telephony.create_method, CONFIG_CREATE_EXTENSION);
+	assert_null(config_map_get(&cfg->push, "department"));
+	pv = config_map_pair(&cfg->create, "EXTENSIONNUMBER");
+	assert_non_null(pv);
+	assert_string_equal(pv->key, "extensionNumber");
+	assert_non_null(pv->expr);
+	assert_string_equal(config_pair_attr(pv), "ipPhone");
+	pv = config_map_pair(&cfg->create, "custom.Badge");
+	assert_non_null(pv);
+	assert_null(pv->expr);
+	assert_string_equal(config_pair_attr(pv), "employeeID");
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* The default is the SCIM create. */
+	text = base_conf("", "");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->telephony.create_method, CONFIG_CREATE_SCIM);
+	assert_int_equal(cfg->create.n, 0);
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* Every bad one reported with its line. */
+	text = base_conf("", "[push]\njobTitle = title\n"
+	    "extensionNumber = ipPhone\n"
+	    "[create]\nsite = physicalDeliveryOfficeName\n"
+	    "jobTitle = title\n"
+	    "department = upper(department\n"
+	    "mobilePhone = mobile\n"
+	    "MOBILEPHONE = mobile\n"
+	    "city =\n"
+	    "[create]\n");
+	t = with_telephony(text, "create_method = batch\n");
+	free(text);
+	text = t;
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 14, "\\[push\\] extensionNumber: the phone "
+	    "system masters the extension number .*set it at create with "
+	    "\\[create\\] extensionNumber"));
+	assert_true(has(&pr, path, 16, "unknown phone field 'site' in "
+	    "\\[create\\]"));
+	assert_true(has(&pr, path, 17, "\\[create\\] jobTitle: also pushed by "
+	    "\\[push\\] jobTitle \\(line 13\\)"));
+	assert_true(has(&pr, path, 18, "\\[create\\] department: a \\) is "
+	    "missing"));
+	assert_true(has(&pr, path, 19, "\\[create\\] mobilePhone: also pushed by "
+	    "default \\(from mobile\\); to set it at create only, add "
+	    "'mobilePhone =' to \\[push\\]"));
+	assert_true(has(&pr, path, 20, "duplicate key 'MOBILEPHONE' in "
+	    "\\[create\\] \\(first on line 19\\)"));
+	assert_true(has(&pr, path, 21, "\\[create\\] city: no value"));
+	assert_true(has(&pr, path, 7, "create_method: 'batch' is not available"));
+	assert_true(has(&pr, path, 22, "section \\[create\\] appears twice"));
 	config_problems_free(&pr);
 	free(text);
 	free(path);
@@ -1016,6 +1101,7 @@ main(void)
 		cmocka_unit_test(test_long_lines_and_continuation),
 		cmocka_unit_test(test_cross_checks),
 		cmocka_unit_test(test_push_expressions),
+		cmocka_unit_test(test_create_section),
 		cmocka_unit_test(test_plain_ldap_simple_bind),
 		cmocka_unit_test(test_secret_modes),
 		cmocka_unit_test(test_durations),

@@ -560,6 +560,40 @@ test_bulk_record(void **state)
 }
 
 static void
+test_extension_create_body(void **state)
+{
+	struct phone_custom_value cv[] = { { "12", "CC-1" } };
+	struct phone_profile prof = { 0 };
+	char err[128];
+
+	(void)state;
+	prof.field[PHONE_F_FIRST_NAME] = "Ann";
+	prof.field[PHONE_F_EMAIL] = "ann@example.com";
+	assert_null(phone_extension_create_body(&prof, NULL, err, sizeof(err)));
+	assert_string_equal(err, "a new phone user needs lastName");
+	prof.field[PHONE_F_LAST_NAME] = "Lee";
+	prof.field[PHONE_F_MOBILE_PHONE] = "";
+	prof.field[PHONE_F_CITY] = "";
+	prof.field[PHONE_F_STATE] = "CA";
+	prof.field[PHONE_F_DEPARTMENT] = "Sales";
+	prof.custom = cv;
+	prof.ncustom = 1;
+	/* Empty fields are left out: a create has nothing to clear. */
+	assert_json_eq(phone_extension_create_body(&prof, "1234", err,
+	    sizeof(err)), "{\"extensionNumber\":\"1234\",\"type\":\"User\","
+	    "\"status\":\"Enabled\",\"contact\":{\"firstName\":\"Ann\","
+	    "\"lastName\":\"Lee\",\"email\":\"ann@example.com\","
+	    "\"department\":\"Sales\",\"businessAddress\":{\"state\":\"CA\"}},"
+	    "\"customFields\":[{\"id\":\"12\",\"value\":\"CC-1\"}]}");
+	prof.field[PHONE_F_STATE] = "";
+	prof.ncustom = 0;
+	assert_json_eq(phone_extension_create_body(&prof, NULL, err,
+	    sizeof(err)), "{\"type\":\"User\",\"status\":\"Enabled\","
+	    "\"contact\":{\"firstName\":\"Ann\",\"lastName\":\"Lee\","
+	    "\"email\":\"ann@example.com\",\"department\":\"Sales\"}}");
+}
+
+static void
 test_scim_create_body(void **state)
 {
 	struct phone_profile prof = { 0 };
@@ -1430,6 +1464,7 @@ main(void)
 		cmocka_unit_test(test_param_field),
 		cmocka_unit_test(test_bulk_record),
 		cmocka_unit_test(test_scim_create_body),
+		cmocka_unit_test(test_extension_create_body),
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_directory),
 		cmocka_unit_test(test_parse_number_user_field),

@@ -345,6 +345,68 @@ test_build_expressions(void **state)
 
 /* Email addresses: at most 254 characters (RFC 5321; the store's index). */
 static void
+test_build_create(void **state)
+{
+	struct expr_error ee;
+	struct config_pair pairs[] = {
+		{ "extensionNumber", "right(digits(ipPhone), 4)", 0, NULL },
+		{ "department", "coalesce(department, \"New hires\")", 0, NULL },
+		{ "state", "st", 0, NULL },
+		{ "jobTitle", "title", 0, NULL },
+	};
+	struct config_map create = { pairs, sizeof(pairs) / sizeof(pairs[0]) };
+	struct config_map none = { NULL, 0 };
+	struct profile pushed = { 0 }, p, q;
+	struct profile_error err;
+	struct ad_entry e;
+	char h1[PROFILE_HASH_LEN + 1], h2[PROFILE_HASH_LEN + 1];
+	json_t *j;
+
+	(void)state;
+	assert_non_null(pairs[0].expr = expr_parse(pairs[0].value, &ee));
+	assert_non_null(pairs[1].expr = expr_parse(pairs[1].value, &ee));
+	/* The pushed country rules the state set at create. */
+	assert_non_null(j = json_pack("{s:s}", "country", "CA"));
+	assert_int_equal(profile_from_json(j, &pushed), 0);
+	json_decref(j);
+	entry(&e, "ipPhone", "+1 (650) 555-1234", "st", "Ontario", NULL);
+	assert_int_equal(profile_build_create(&e, &create, &pushed, &p, &err), 0);
+	ad_entry_clear(&e);
+	assert_string_equal(profile_get(&p, "extensionNumber"), "1234");
+	assert_string_equal(profile_get(&p, "department"), "New hires");
+	assert_string_equal(profile_get(&p, "state"), "Ontario");
+	assert_null(profile_get(&p, "jobTitle")); /* empty: sets nothing */
+	/* The entry's hash moves with a create value; none: the profile's. */
+	profile_hash_create(&pushed, &p, h1);
+	profile_hash(&pushed, h2);
+	assert_string_not_equal(h1, h2);
+	assert_int_equal(profile_build_create(&e, &none, &pushed, &q, &err), 0);
+	profile_hash_create(&pushed, &q, h1);
+	assert_string_equal(h1, h2);
+	profile_clear(&q);
+	profile_clear(&p);
+	/* Not an extension number: the user's error, naming the attribute. */
+	entry(&e, "ipPhone", "ext. 12a", NULL);
+	pairs[0].value = "ipPhone";
+	expr_free(pairs[0].expr);
+	pairs[0].expr = NULL;
+	assert_int_equal(profile_build_create(&e, &create, &pushed, &p, &err), -1);
+	ad_entry_clear(&e);
+	assert_string_equal(err.field, "extensionNumber");
+	assert_string_equal(err.attr, "ipPhone");
+	assert_string_equal(err.value, "ext. 12a");
+	assert_non_null(strstr(err.msg, "is not an extension number"));
+	profile_error_clear(&err);
+	entry(&e, "ipPhone", "123456789", NULL);
+	assert_int_equal(profile_build_create(&e, &create, &pushed, &p, &err), -1);
+	ad_entry_clear(&e);
+	assert_string_equal(err.value, "123456789");
+	profile_error_clear(&err);
+	expr_free(pairs[1].expr);
+	profile_clear(&pushed);
+}
+
+static void
 test_email_length(void **state)
 {
 	char in[300], err[128], *out;
@@ -396,6 +458,7 @@ main(void)
 		cmocka_unit_test(test_phones),
 		cmocka_unit_test(test_hash_and_json),
 		cmocka_unit_test(test_build_expressions),
+		cmocka_unit_test(test_build_create),
 		cmocka_unit_test(test_email_length),
 		cmocka_unit_test(test_render),
 	};

@@ -96,6 +96,7 @@ test_user_round_trip(void **state)
 	u.push.active = 1;
 	u.push.link = 3;
 	u.push.creating = 1;
+	u.push.completing = 1;
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "0123456789abcdef");
 	snprintf(u.push.failed, sizeof(u.push.failed), "fedcba9876543210");
 	record_error_set(&u.push.err, "no free extension");
@@ -117,7 +118,7 @@ test_user_round_trip(void **state)
 	assert_string_equal(v.ad.err.msg, "bad st");
 	assert_string_equal(v.push.scim_id, "42");
 	assert_string_equal(v.push.ext_id, "44");
-	assert_true(v.push.active && v.push.creating);
+	assert_true(v.push.active && v.push.creating && v.push.completing);
 	assert_int_equal(v.push.link, 3);
 	assert_string_equal(v.push.pushed, u.push.pushed);
 	assert_string_equal(v.push.failed, u.push.failed);
@@ -195,7 +196,9 @@ test_out_round_trip(void **state)
 	o.dn = xstrdup("CN=Ann,DC=x");
 	o.email = xstrdup("ann@example.test");
 	o.profile = json_pack("{s:s}", "email", "ann@example.test");
+	o.create = json_pack("{s:s}", "extensionNumber", "1234");
 	snprintf(o.hash, sizeof(o.hash), "0123456789abcdef");
+	snprintf(o.push_hash, sizeof(o.push_hash), "00000000000000aa");
 	o.attempts = 2;
 	o.not_before = 1700000000;
 	o.cycle = 9;
@@ -212,7 +215,9 @@ test_out_round_trip(void **state)
 		assert_string_equal(p.reason, "new");
 		assert_string_equal(p.email, "ann@example.test");
 		assert_true(json_equal(p.profile, o.profile));
+		assert_true(json_equal(p.create, o.create));
 		assert_string_equal(p.hash, o.hash);
+		assert_string_equal(p.push_hash, o.push_hash);
 		assert_int_equal(p.attempts, 2);
 		assert_int_equal(p.not_before, 1700000000);
 		assert_int_equal(p.cycle, 9);
@@ -231,6 +236,7 @@ test_out_invalid(void **state)
 		"{\"active\":false,\"held\":3}",
 		"{\"active\":false,\"seq\":\"1\"}",
 		"{\"active\":false,\"profile\":[]}",
+		"{\"active\":false,\"create\":\"1234\"}",
 		"{\"active\":false,\"not_before\":1.5}",
 	};
 	struct record_out o;

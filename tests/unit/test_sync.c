@@ -320,6 +320,17 @@ test_plan_push(void **state)
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "dddddddddddddddd");
 	snprintf(o.hash, sizeof(o.hash), "aaaaaaaaaaaaaaaa");
 	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
+	/* An entry with [create] values: a linked user is compared by its
+	 * profile alone; one whose create still needs completing is pushed. */
+	snprintf(o.hash, sizeof(o.hash), "eeeeeeeeeeeeeeee");
+	snprintf(o.push_hash, sizeof(o.push_hash), "dddddddddddddddd");
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_DROP);
+	u.push.completing = 1;
+	assert_int_equal(sync_plan_push(&o, &u, 100), PUSH_UPDATE);
+	u.push.completing = 0;
+	assert_string_equal(record_out_hash(&o, 0), "eeeeeeeeeeeeeeee");
+	o.push_hash[0] = '\0';
+	assert_string_equal(record_out_hash(&o, 1), "eeeeeeeeeeeeeeee");
 }
 
 static void
