@@ -53,6 +53,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 # Constants
 
 ACCOUNT_PATH = "/restapi/v1.0/account/~"
+ACCOUNT_V2_PATH = "/restapi/v2/accounts/~"
 SCIM_PATH = "/scim/v2"
 GROUPS = ("Light", "Medium", "Heavy", "Auth")
 DEFAULT_LIMITS = {"Light": 50, "Medium": 40, "Heavy": 10, "Auth": 5}
@@ -113,9 +114,15 @@ EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 SERVER_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
+# Provisioning (v1 create, v2 batch create, sites, cost centers, roles)
+MAIN_SITE = "main-site"             # the main site's id on a multi-site account
+MAX_EXT_LEN_DEFAULT = 5             # service-info limits.maxExtensionNumberLength
+FIRST_FREE_NUMBER = 101             # where the search for a free extension number starts
+CREATE_STATUSES = ("Enabled", "NotActivated")
+
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
-                "EXT-107": 409}
+                "CMN-406": 409, "EXT-107": 409, "EXT-402": 403}
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -199,6 +206,22 @@ def not_found(param, value=None):
 
 def ext_in_use(value):
     return err_item("EXT-107", "Extension already in use", "extensionNumber", value)
+
+
+def mandatory(param):
+    return err_item("CMN-100", "Mandatory parameter [%s] not specified." % param, param)
+
+
+def duplicate(param, value, code="CMN-406"):
+    """A value another extension has, on a create: CMN-406, or CMN-101 (the
+    code of a duplicate extension number is not published: either may come)."""
+    if code == "CMN-101":
+        return invalid(param, value)
+    return err_item("CMN-406", "Duplicate value for parameter [%s]." % param, param, value)
+
+
+def licence_limit():
+    return err_item("EXT-402", "License limit has been reached.")
 
 
 def rest_body(items):
@@ -311,6 +334,8 @@ class Behaviour:
         "ws_recovery": ("success", "fail"),
         "directory_events": (True, False),
         "ext_event_shape": ("flat", "nested"),
+        "duplicate_extension_code": ("CMN-406", "CMN-101"),
+        "v1_create_uses_unassigned": (False, True),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
 
@@ -853,6 +878,8 @@ class Extension:
     created: float = 0.0
     modified: float = 0.0
     version: int = 1                              # bumped on every real change
+    site: str = None                              # site id; None: the main site
+    cost_center: int = None                       # cost center id, if any
 
     @property
     def scim_visible(self):
@@ -865,8 +892,8 @@ class Extension:
 
     def snapshot(self):
         return json.dumps([self.number, self.type, self.status, self.status_info,
-                           self.contact, self.custom, self.external_id, self.numbers],
-                          sort_keys=True)
+                           self.contact, self.custom, self.external_id, self.numbers,
+                           self.site, self.cost_center], sort_keys=True)
 
 
 @dataclass
@@ -903,6 +930,10 @@ class Directory:
         self.by_phone = {}          # E.164 -> phone number id
         self.state_mandatory = False    # the behaviour switches of those names
         self.scim_ids = "same"
+        self.sites = {}             # id -> {"id", "name", "code"?, "extensionNumber"?}
+        self.company_name = None    # names the main site
+        self.cost_centers = {}      # id (int) -> {"id", "name", "billingCode"?, "parentId"?}
+        self.max_ext_len = MAX_EXT_LEN_DEFAULT
         self.next_ext_id = EXT_ID_BASE
         self.next_number_id = NUMBER_ID_BASE
         self._sorted = None
@@ -953,6 +984,73 @@ class Directory:
     def inventory_number(self):
         spare = [n for n in self.numbers.values() if n.usage == "Inventory"]
         return min(spare, key=lambda n: n.id) if spare else None
+
+    # -- sites, cost centers, extension numbers
+
+    @property
+    def multi_site(self):
+        """Sites exist only on a multi-site account (then main-site too)."""
+        return bool(self.sites)
+
+    def add_site(self, site):
+        if not self.sites:
+            self.sites[MAIN_SITE] = {"id": MAIN_SITE,
+                                     "name": self.company_name or "Main Site"}
+        self.sites[site["id"]] = site
+
+    def site_numbers(self):
+        return {s["extensionNumber"] for s in self.sites.values() if s.get("extensionNumber")}
+
+    def number_taken(self, number, ext=None):
+        """Whether an extension number belongs to another extension or a site."""
+        return self.by_number.get(number, ext.id if ext else None) != (
+            ext.id if ext else None) or number in self.site_numbers()
+
+    def next_free_number(self):
+        """The lowest free extension number from 101 within the account's
+        maximum length (None when every one is taken)."""
+        sites, candidate = self.site_numbers(), FIRST_FREE_NUMBER
+        while len(str(candidate)) <= self.max_ext_len:
+            number = str(candidate)
+            if number not in self.by_number and number not in sites:
+                return number
+            candidate += 1
+        return None
+
+    def site_ref(self, ext):
+        """{id, name} of an extension's site; None on a single-site account."""
+        if not self.multi_site:
+            return None
+        site = self.sites.get(ext.site or MAIN_SITE) or self.sites[MAIN_SITE]
+        return {"id": site["id"], "name": site["name"]}
+
+    def site_errors(self, value):
+        """A `site` {id} of a write: (site id or None for main, errors)."""
+        if not isinstance(value, dict):
+            return None, [invalid("site")]
+        sid = value.get("id")
+        if not isinstance(sid, str) or not sid:
+            return None, [invalid("site.id", sid)]
+        if sid not in self.sites:
+            return None, [not_found("site.id", sid)]
+        return (None if sid == MAIN_SITE else sid), []
+
+    def cost_center_errors(self, value):
+        """A `costCenter` {id} (a string, as CostCenterInfo has it): (id, errors)."""
+        if not isinstance(value, dict):
+            return None, [invalid("costCenter")]
+        cid = value.get("id")
+        if not isinstance(cid, str) or not re.fullmatch(r"[0-9]{1,18}", cid):
+            return None, [invalid("costCenter.id", cid)]
+        if int(cid) not in self.cost_centers:
+            return None, [not_found("costCenter.id", cid)]
+        return int(cid), []
+
+    def email_taken(self, email):
+        """Another extension (any type, not Unassigned) has this email."""
+        key = fold(email)
+        return any(fold(e.contact.get("email")) == key and e.status != "Unassigned"
+                   for e in self.extensions.values())
 
     # -- changes
 
@@ -1005,6 +1103,7 @@ class Directory:
         errs, plan = [], {}
         self._plan_status(ext, upd, plan, errs)
         self._plan_number(ext, upd, plan, errs)
+        self._plan_site(upd, plan, errs)
         if "contact" in upd:
             contact, cerrs = merge_contact(ext.contact, upd["contact"])
             errs += cerrs or contact_errors(contact, ext.contact) or (
@@ -1049,10 +1148,16 @@ class Directory:
         number = upd["extensionNumber"]
         if not isinstance(number, str) or not EXT_NUMBER_RE.fullmatch(number):
             errs.append(invalid("extensionNumber", number))
-        elif self.by_number.get(number, ext.id) != ext.id:
+        elif self.number_taken(number, ext):
             errs.append(ext_in_use(number))
         else:
             plan["number"] = number
+
+    def _plan_site(self, upd, plan, errs):
+        if "site" in upd:
+            site, serrs = self.site_errors(upd["site"])
+            errs += serrs
+            plan["site"] = site
 
     def _merge_custom(self, old, items, errs):
         new = dict(old)
@@ -1094,10 +1199,57 @@ class Directory:
         ext.contact, ext.external_id = dict(fields.contact), fields.external_id
         ext.status = "Disabled" if fields.active is False else "Enabled"
         ext.status_info, ext.custom, ext.created = None, {}, now
+        ext.cost_center = None
         spare = self.inventory_number()
         if spare is not None:
             self.assign_number(spare, ext, primary=True)
         self._touched(ext, before, now)
+
+    def create_user(self, new, now, take_unassigned, dup_code="CMN-406"):
+        """A REST create (v1 or a v2 batch record) whose values are valid:
+        `new` has contact, status, number (None: choose), site, cost_center,
+        custom. take_unassigned: the user takes the Unassigned User extension
+        with the lowest number, as a SCIM create does, else a new extension is
+        made. Either way it gets the lowest-id Inventory number, if any.
+        Returns (extension, errors): the email or the number in use (the
+        number's code: dup_code), or no Unassigned extension left."""
+        errs = []
+        if self.email_taken(new["contact"]["email"]):
+            errs.append(duplicate("contact.email", new["contact"]["email"]))
+        ext = self.free_extension() if take_unassigned else None
+        number = new["number"]
+        if number is not None and self.number_taken(number, ext):
+            errs.append(duplicate("extensionNumber", number, dup_code))
+        if errs:
+            return None, errs
+        if take_unassigned and ext is None:
+            return None, [licence_limit()]
+        if number is None and ext is None:
+            number = self.next_free_number()
+            if number is None:
+                return None, [invalid("extensionNumber")]
+        kind, before = "Create", None
+        if ext is None:
+            ext = Extension(self.next_ext_id, number, created=now, modified=now)
+            self.add_extension(ext)
+        else:
+            kind, before = "Update", ext.snapshot()
+            if number is not None and number != ext.number:
+                del self.by_number[ext.number]
+                ext.number = number
+                self.by_number[number] = ext.id
+        ext.contact, ext.status, ext.status_info = new["contact"], new["status"], None
+        ext.custom, ext.external_id, ext.created = new["custom"], None, now
+        ext.site, ext.cost_center = new["site"], new["cost_center"]
+        spare = self.inventory_number()
+        if spare is not None:
+            self.assign_number(spare, ext, primary=True)
+        if before is None:
+            if CHANGE_HOOK[0] is not None:
+                CHANGE_HOOK[0](self, ext, kind)
+        else:
+            self._touched(ext, before, now)
+        return ext, []
 
     def unassign(self, ext, now):
         """SCIM DELETE: back to Unassigned, direct numbers back to Inventory."""
@@ -1105,7 +1257,7 @@ class Directory:
         for num_id in list(ext.numbers):
             self.release_number(self.numbers[num_id])
         ext.status, ext.status_info, ext.contact = "Unassigned", None, {}
-        ext.custom, ext.external_id = {}, None
+        ext.custom, ext.external_id, ext.cost_center = {}, None, None
         self._touched(ext, before, now)
 
     def set_direct_numbers(self, ext, phones, now):
@@ -1153,6 +1305,12 @@ class Directory:
                 {"id": fid, "value": ext.custom[fid],
                  "displayName": self.custom_fields[fid]["displayName"]}
                 for fid in sorted(ext.custom, key=id_sort_key)]
+        site = self.site_ref(ext)
+        if site is not None:
+            rec["site"] = site
+        if ext.cost_center is not None:
+            rec["costCenter"] = {"id": str(ext.cost_center),
+                                 "name": self.cost_centers[ext.cost_center]["name"]}
         return rec
 
     def directory_record(self, ext):
@@ -1165,6 +1323,9 @@ class Directory:
         for key in ("firstName", "lastName", "email", "department", "jobTitle"):
             if c.get(key):
                 rec[key] = c[key]
+        site = self.site_ref(ext)
+        if site is not None:
+            rec["site"] = site
         phones = []
         for n in ext.numbers:
             num = self.numbers[n]
@@ -1198,7 +1359,8 @@ class Directory:
                                   for f in sorted(e.custom, key=id_sort_key)],
                  "externalId": e.external_id, "scimId": self.scim_id(e),
                  "directNumbers": [self.numbers[n].number for n in e.numbers],
-                 "version": e.version}
+                 "version": e.version,
+                 "site": (self.site_ref(e) or {}).get("id"), "costCenter": e.cost_center}
                 for e in self.sorted_extensions()]
         nums = [{"id": n.id, "phoneNumber": n.number, "usageType": n.usage,
                  "type": n.type, "status": n.status, "extensionId": n.ext_id,
@@ -1207,7 +1369,9 @@ class Directory:
         fields = [self.custom_fields[f] for f in sorted(self.custom_fields, key=id_sort_key)]
         users = [dict(id=self.scim_id(e), **scim_core(e)) for e in self.scim_users()]
         return {"extensions": exts, "numbers": nums, "custom_fields": fields,
-                "scim_users": users}
+                "scim_users": users, "sites": list(self.sites.values()),
+                "cost_centers": [self.cost_centers[c] for c in sorted(self.cost_centers)],
+                "max_extension_length": self.max_ext_len}
 
 
 def id_sort_key(value):
@@ -1218,11 +1382,13 @@ def id_sort_key(value):
 class Seeder:
     """Validates a seed document and loads it into a Directory.
 
-    Keys: custom_fields, extensions, free_extensions, main_number, numbers,
+    Keys: company_name, max_extension_length, sites, cost_centers,
+    custom_fields, extensions, free_extensions, main_number, numbers,
     inventory_numbers (see README). Callers load into a copy and swap it in
     only on success, so a bad seed changes nothing."""
 
-    KEYS = ("custom_fields", "extensions", "free_extensions", "main_number",
+    KEYS = ("company_name", "max_extension_length", "sites", "cost_centers",
+            "custom_fields", "extensions", "free_extensions", "main_number",
             "numbers", "inventory_numbers")
 
     def __init__(self, directory, now):
@@ -1234,6 +1400,14 @@ class Seeder:
         unknown = sorted(set(data) - set(self.KEYS))
         if unknown:
             raise SeedError("unknown seed keys: %s" % ", ".join(unknown))
+        self.account(data)
+        for spec in self._list(data, "sites"):
+            self.site(spec)
+        for spec in self._list(data, "cost_centers"):
+            self.cost_center(spec)
+        for cc in self.d.cost_centers.values():
+            if cc.get("parentId") is not None and cc["parentId"] not in self.d.cost_centers:
+                raise SeedError("cost center %d: unknown parentId %r" % (cc["id"], cc["parentId"]))
         for spec in self._list(data, "custom_fields"):
             self.custom_field(spec)
         for spec in self._list(data, "extensions"):
@@ -1259,6 +1433,62 @@ class Seeder:
         if not isinstance(spec, dict):
             raise SeedError("%s must be an object" % what)
         return spec
+
+    def account(self, data):
+        if "company_name" in data:
+            name = data["company_name"]
+            if not isinstance(name, str) or not name.strip():
+                raise SeedError("company_name must be a non-empty string")
+            self.d.company_name = name
+            if MAIN_SITE in self.d.sites:
+                self.d.sites[MAIN_SITE]["name"] = name
+        if "max_extension_length" in data:
+            length = data["max_extension_length"]
+            if parse_int(length) is None or isinstance(length, str) or not 3 <= length <= 8:
+                raise SeedError("max_extension_length must be an integer from 3 to 8")
+            self.d.max_ext_len = length
+
+    @staticmethod
+    def _opt_str(spec, key, what):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SeedError("%s: %s must be a string" % (what, key))
+        return value
+
+    def site(self, spec):
+        self._dict(spec, "site")
+        sid, name = spec.get("id"), spec.get("name")
+        if isinstance(sid, int) and not isinstance(sid, bool):
+            sid = str(sid)
+        if not isinstance(sid, str) or not sid or sid == MAIN_SITE or sid in self.d.sites \
+                or not isinstance(name, str) or not name:
+            raise SeedError("site needs a new id (not %s) and a name: %r" % (MAIN_SITE, spec))
+        site = {"id": sid, "name": name}
+        code = self._opt_str(spec, "code", "site " + sid)
+        number = self._opt_str(spec, "extensionNumber", "site " + sid)
+        if code is not None:
+            site["code"] = code
+        if number is not None:
+            if not EXT_NUMBER_RE.fullmatch(number) or self.d.number_taken(number):
+                raise SeedError("site %s: extensionNumber invalid or in use: %r" % (sid, number))
+            site["extensionNumber"] = number
+        self.d.add_site(site)
+
+    def cost_center(self, spec):
+        self._dict(spec, "cost center")
+        cid, name, parent = spec.get("id"), spec.get("name"), spec.get("parentId")
+        if not isinstance(cid, int) or isinstance(cid, bool) or not 1 <= cid <= EXT_ID_MAX \
+                or cid in self.d.cost_centers or not isinstance(name, str) or not name:
+            raise SeedError("cost center needs a new numeric id and a name: %r" % (spec,))
+        if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
+            raise SeedError("cost center %d: parentId must be a number" % cid)
+        cc = {"id": cid, "name": name}
+        billing = self._opt_str(spec, "billingCode", "cost center %d" % cid)
+        if billing is not None:
+            cc["billingCode"] = billing
+        if parent is not None:
+            cc["parentId"] = parent
+        self.d.cost_centers[cid] = cc
 
     def custom_field(self, spec):
         self._dict(spec, "custom field")
@@ -1287,9 +1517,28 @@ class Seeder:
         hidden = spec.get("hidden", False)
         if not isinstance(hidden, bool):
             raise SeedError("extension %d: hidden must be true or false" % ext_id)
+        site, cost_center = self._ext_site(spec, ext_id), self._ext_cost_center(spec, ext_id)
         self.d.add_extension(Extension(ext_id, number, ext_type, status, info, contact,
                                        custom, external, hidden=hidden, created=self.now,
-                                       modified=self.now))
+                                       modified=self.now, site=site,
+                                       cost_center=cost_center))
+
+    def _ext_site(self, spec, ext_id):
+        if spec.get("site") is None:
+            return None
+        sid = spec["site"]
+        if not isinstance(sid, str) or sid not in self.d.sites:
+            raise SeedError("extension %d: unknown site %r (sites: %s)" % (
+                ext_id, sid, ", ".join(self.d.sites) or "none"))
+        return None if sid == MAIN_SITE else sid
+
+    def _ext_cost_center(self, spec, ext_id):
+        if spec.get("costCenter") is None:
+            return None
+        cid = parse_int(spec["costCenter"])
+        if cid is None or cid not in self.d.cost_centers:
+            raise SeedError("extension %d: unknown costCenter %r" % (ext_id, spec["costCenter"]))
+        return cid
 
     def _extension_id(self, spec):
         ext_id = parse_int(spec.get("id", self.d.next_ext_id))
@@ -1305,24 +1554,27 @@ class Seeder:
         if isinstance(number, int) and not isinstance(number, bool):
             number = str(number)
         if not isinstance(number, str) or not EXT_NUMBER_RE.fullmatch(number) \
-                or number in self.d.by_number:
+                or self.d.number_taken(number):
             raise SeedError("extensionNumber invalid or duplicate: %r" % (number,))
         return number
 
     def _next_ext_number(self):
         used = [int(n) for n in self.d.by_number if n.isdigit()]
-        return str(max(used) + 1 if used else 101)
+        number, sites = max(used) + 1 if used else 101, self.d.site_numbers()
+        while str(number) in sites:
+            number += 1
+        return str(number)
 
     def free_extensions(self, spec):
         self._dict(spec, "free_extensions")
         count, start = parse_int(spec.get("count", 0)), parse_int(spec.get("start", 1000))
         if count is None or start is None or not 0 <= count <= 1000000 or start < 0:
             raise SeedError("free_extensions needs count (0..1000000) and start")
-        made, candidate = 0, start
+        made, candidate, sites = 0, start, self.d.site_numbers()
         while made < count:
             if self.d.next_ext_id > EXT_ID_MAX:
                 raise SeedError("free_extensions: no extension id left below 10^18")
-            if str(candidate) not in self.d.by_number:
+            if str(candidate) not in self.d.by_number and str(candidate) not in sites:
                 self.d.add_extension(Extension(self.d.next_ext_id, str(candidate),
                                                status="Unassigned", created=self.now,
                                                modified=self.now))
@@ -2266,6 +2518,61 @@ class RestApi:
             raise rest_errors(errs)
         return json_response(200, self.d.ext_record(ext, req.base_url))
 
+    def ext_create(self, req):
+        """POST .../extension (ExtensionCreationRequest): a User extension,
+        answered with its record (GetExtensionInfoResponse)."""
+        new, errs = self._creation(rest_json(req))
+        if errs:
+            raise rest_errors(errs)
+        b = self.emu.behaviour
+        ext, errs = self.d.create_user(new, time.time(), b.v1_create_uses_unassigned,
+                                       b.duplicate_extension_code)
+        if errs:
+            raise rest_errors(errs)
+        return json_response(200, self.d.ext_record(ext, req.base_url))
+
+    def _creation(self, body):
+        """Validate an ExtensionCreationRequest: (values for create_user,
+        errors). Keys the emulator does not model are accepted and ignored."""
+        d, errs = self.d, []
+        new = {"number": None, "site": None, "cost_center": None, "custom": {}}
+        contact = body.get("contact")
+        if contact is None:
+            contact = {}
+        new["contact"], cerrs = merge_contact({}, contact)
+        errs += cerrs
+        if not cerrs:
+            errs += contact_errors(new["contact"], {}) or (
+                state_missing(new["contact"], {}) if d.state_mandatory else [])
+        if isinstance(contact, dict):
+            for key in ("email", "firstName"):
+                if not new["contact"].get(key) and "contact." + key not in \
+                        [e.get("parameterName") for e in errs]:
+                    errs.append(mandatory("contact." + key))
+            if not isinstance(contact.get("emailAsLoginName", False), bool):
+                errs.append(invalid("contact.emailAsLoginName"))
+        if body.get("type", "User") != "User":
+            errs.append(invalid("type", body.get("type")))
+        new["status"] = body.get("status", "Enabled")
+        if new["status"] not in CREATE_STATUSES:
+            errs.append(invalid("status", new["status"]))
+        if "extensionNumber" in body:
+            number = body["extensionNumber"]
+            if not isinstance(number, str) or not re.fullmatch(
+                    r"[0-9]{1,%d}" % d.max_ext_len, number):
+                errs.append(invalid("extensionNumber", number))
+            else:
+                new["number"] = number
+        if body.get("site") is not None:
+            new["site"], serrs = d.site_errors(body["site"])
+            errs += serrs
+        if body.get("costCenter") is not None:
+            new["cost_center"], cerrs = d.cost_center_errors(body["costCenter"])
+            errs += cerrs
+        if "customFields" in body:
+            new["custom"] = d._merge_custom({}, body["customFields"], errs)
+        return new, errs
+
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
@@ -2349,6 +2656,7 @@ def api_routes(oauth, scim, rest):
         ("GET", s + r"/ResourceTypes", "Light", scim.resource_types),
         ("GET", s + r"/ResourceTypes/(?P<name>[^/]+)", "Light", scim.resource_type),
         ("GET", a + r"/extension", "Medium", rest.ext_list),
+        ("POST", a + r"/extension", "Medium", rest.ext_create),
         ("GET", ext, "Light", rest.ext_get),
         ("PUT", ext, "Medium", rest.ext_put),
         ("GET", ext + r"/phone-number", "Light", rest.ext_numbers),

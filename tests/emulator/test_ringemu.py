@@ -988,6 +988,7 @@ class RestTests(EmuCase):
                  ("GET", "/scim/v2/Schemas", None, "Light"),
                  ("GET", "/scim/v2/ResourceTypes", None, "Light"),
                  ("GET", ACCT + "/extension", None, "Medium"),
+                 ("POST", ACCT + "/extension", create_body("rg@example.com"), "Medium"),
                  ("GET", ACCT + "/extension/101", None, "Light"),
                  ("PUT", ACCT + "/extension/101", {}, "Medium"),
                  ("POST", ACCT + "/extension-bulk-update", bulk, "Heavy"),
@@ -1008,6 +1009,275 @@ class RestTests(EmuCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+# A multi-site account with cost centers, added to SEED by the tests that need it.
+SITES_SEED = {
+    "company_name": "Acme Inc",
+    "sites": [{"id": "4001", "name": "Berlin", "code": "BER", "extensionNumber": "4000"},
+              {"id": "5001", "name": "Austin", "code": "AUS"}],
+    "cost_centers": [{"id": 7, "name": "Sales", "billingCode": "BC-7"},
+                     {"id": 8, "name": "Sales EMEA", "parentId": 7}],
+    "extensions": [{"id": 201, "extensionNumber": "201", "site": "4001", "costCenter": 8,
+                    "contact": {"firstName": "Eve", "lastName": "Berg",
+                                "email": "eve@example.com"}}],
+}
+
+
+def create_body(email, **extra):
+    body = {"contact": {"firstName": "Nia", "lastName": "Cole", "email": email}}
+    body.update(extra)
+    return body
+
+
+class CreateTests(EmuCase):
+    """POST .../extension (v1 create) and the seed of sites and cost centers."""
+
+    def create(self, body, status=200):
+        reply = self.api("POST", ACCT + "/extension", body)
+        self.assertStatus(reply, status)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        return reply.json
+
+    def visible(self, ext_id, email):
+        """The user is seen everywhere a SCIM-created one is."""
+        listed = self.api("GET", ACCT + "/extension?email=" + quote(email)).json["records"]
+        self.assertEqual([r["id"] for r in listed], [ext_id])
+        users = self.scim_find('email eq "%s"' % email).json["Resources"]
+        self.assertEqual([u["id"] for u in users], [str(ext_id)])
+        self.assertTrue(users[0]["active"])
+        entries = self.api("GET", ACCT + "/directory/entries").json["records"]
+        self.assertIn(str(ext_id), [e["id"] for e in entries])
+        view = self.emu.ctl("GET", "extension/%d" % ext_id)
+        self.assertEqual(view["extension"], self.ext(ext_id))
+        return listed[0], users[0], view
+
+    def test_create_minimal(self):
+        ext = self.create(create_body("nia@example.com"))
+        self.assertEqual((ext["extensionNumber"], ext["type"], ext["status"], ext["name"]),
+                         ("105", "User", "Enabled", "Nia Cole"))    # lowest free from 101
+        self.assertGreater(ext["id"], 2 ** 31)
+        self.assertEqual(ext["uri"], "%s%s/extension/%d" % (self.emu.base, ACCT, ext["id"]))
+        self.assertEqual(ext["contact"], {"firstName": "Nia", "lastName": "Cole",
+                                          "email": "nia@example.com"})
+        for key in ("site", "costCenter"):          # a single-site account, none given
+            self.assertNotIn(key, ext)
+        listed, user, view = self.visible(ext["id"], "nia@example.com")
+        self.assertEqual(listed, ext)
+        self.assertEqual(view["directNumbers"], ["+16505551000"])    # an Inventory number
+        # A new extension: the Unassigned ones are left (switch default).
+        self.assertEqual(len(self.api("GET", ACCT + "/extension?status=Unassigned")
+                             .json["records"]), 3)
+        log = self.emu.ctl("GET", "log")["requests"]
+        create = [e for e in log if e["method"] == "POST" and e["path"] == ACCT + "/extension"]
+        self.assertEqual([(e["group"], e["status"]) for e in create], [("Medium", 200)])
+
+    def test_create_everything_on_a_multi_site_account(self):
+        self.emu.ctl("POST", "seed", SITES_SEED)
+        contact = {"firstName": "Ola", "lastName": "Nord", "email": "ola@example.com",
+                   "department": "Sales", "jobTitle": "Rep", "businessPhone": "+14155550199",
+                   "mobilePhone": "+14155550198", "company": "Acme",
+                   "emailAsLoginName": True,
+                   "businessAddress": {"street": "1 Elm", "city": "Austin", "state": "TX",
+                                       "zip": "73301", "country": "US"}}
+        ext = self.create({"contact": contact, "type": "User", "status": "NotActivated",
+                           "extensionNumber": "4321", "site": {"id": "5001"},
+                           "costCenter": {"id": "7"},
+                           "customFields": [{"id": "1", "value": "CC-5"}],
+                           "password": "ignored", "regionalSettings": {}})
+        del contact["emailAsLoginName"]
+        self.assertEqual((ext["extensionNumber"], ext["status"], ext["contact"]),
+                         ("4321", "NotActivated", contact))
+        self.assertEqual(ext["site"], {"id": "5001", "name": "Austin"})
+        self.assertEqual(ext["costCenter"], {"id": "7", "name": "Sales"})
+        self.assertEqual(ext["customFields"][0]["value"], "CC-5")
+        _, user, view = self.visible(ext["id"], "ola@example.com")
+        self.assertEqual(view["extension"]["site"], {"id": "5001", "name": "Austin"})
+        self.assertEqual(view["extension"]["costCenter"], {"id": "7", "name": "Sales"})
+        self.assertEqual(user["title"], "Rep")
+        # No site given on a multi-site account: the main site, named after the company.
+        plain = self.create(create_body("pat@example.com", site={"id": "main-site"}))
+        self.assertEqual(plain["site"], {"id": "main-site", "name": "Acme Inc"})
+        self.assertEqual(self.create(create_body("quin@example.com"))["site"],
+                         {"id": "main-site", "name": "Acme Inc"})
+        self.assertEqual(self.ext(101)["site"], {"id": "main-site", "name": "Acme Inc"})
+        eve = self.ext(201)
+        self.assertEqual((eve["site"], eve["costCenter"]), ({"id": "4001", "name": "Berlin"},
+                                                            {"id": "8", "name": "Sales EMEA"}))
+        entry = [e for e in self.api("GET", ACCT + "/directory/entries").json["records"]
+                 if e["id"] == "201"][0]
+        self.assertEqual(entry["site"], {"id": "4001", "name": "Berlin"})
+        state = self.emu.state()
+        self.assertEqual([s["id"] for s in state["sites"]], ["main-site", "4001", "5001"])
+        self.assertEqual([(x["id"], x["site"], x["costCenter"]) for x in state["extensions"]
+                          if x["id"] in (101, 201, ext["id"])],
+                         [(101, "main-site", None), (201, "4001", 8),
+                          (ext["id"], "5001", 7)])
+
+    def test_create_errors(self):
+        self.emu.ctl("POST", "seed", {"cost_centers": [{"id": 7, "name": "Sales"}]})
+        before = self.emu.state()
+        ok = create_body("new@example.com")
+        cases = [
+            ({}, 400, "CMN-100", "contact.email"),
+            ({"contact": {"firstName": "A"}}, 400, "CMN-100", "contact.email"),
+            ({"contact": {"email": "a@example.com"}}, 400, "CMN-100", "contact.firstName"),
+            ({"contact": "x"}, 400, "CMN-101", "contact"),
+            (create_body("not-an-email"), 400, "CMN-101", "contact.email"),
+            ({"contact": {"firstName": 7, "email": "a@example.com"}}, 400, "CMN-101",
+             "contact.firstName"),
+            (dict(ok, contact=dict(ok["contact"], businessAddress={"state": "Calif."})),
+             400, "CMN-101", "contact.businessAddress.state"),
+            (dict(ok, contact=dict(ok["contact"], emailAsLoginName="yes")), 400, "CMN-101",
+             "contact.emailAsLoginName"),
+            (dict(ok, type="Department"), 400, "CMN-101", "type"),
+            (dict(ok, status="Disabled"), 400, "CMN-101", "status"),
+            (dict(ok, status="Unassigned"), 400, "CMN-101", "status"),
+            (dict(ok, extensionNumber="123456"), 400, "CMN-101", "extensionNumber"),
+            (dict(ok, extensionNumber="12a"), 400, "CMN-101", "extensionNumber"),
+            (dict(ok, extensionNumber=105), 400, "CMN-101", "extensionNumber"),
+            (dict(ok, site={"id": "main-site"}), 404, "CMN-102", "site.id"),   # single-site
+            (dict(ok, site="4001"), 400, "CMN-101", "site"),
+            (dict(ok, costCenter={"id": "99"}), 404, "CMN-102", "costCenter.id"),
+            (dict(ok, costCenter={"id": 7}), 400, "CMN-101", "costCenter.id"),
+            (dict(ok, customFields=[{"id": "77", "value": "x"}]), 404, "CMN-102",
+             "customFields.id"),
+        ]
+        for body, status, code, param in cases:
+            reply = self.api("POST", ACCT + "/extension", body)
+            self.assertEqual((reply.status, reply.json["errorCode"],
+                              reply.json["errors"][0].get("parameterName")),
+                             (status, code, param), body)
+        message = "Mandatory parameter [contact.%s] not specified."
+        self.assertEqual(self.api("POST", ACCT + "/extension", {}).json, {
+            "errorCode": "CMN-100", "message": message % "email", "errors": [
+                {"errorCode": "CMN-100", "message": message % "email",
+                 "parameterName": "contact.email"},
+                {"errorCode": "CMN-100", "message": message % "firstName",
+                 "parameterName": "contact.firstName"}]})
+        bad = self.api("POST", ACCT + "/extension", b"{oops")
+        self.assertEqual((bad.status, bad.json["errorCode"]), (400, "CMN-103"))
+        self.assertEqual(self.emu.state(), before)
+        # The account's maximum length (service-info) bounds the number.
+        self.emu.ctl("POST", "seed", {"max_extension_length": 6})
+        self.assertEqual(self.create(dict(ok, extensionNumber="123456"))["extensionNumber"],
+                         "123456")
+
+    def test_duplicate_email(self):
+        before = self.emu.state()
+        for email in ("ANN.LEE@example.com", "bob.ray@example.com"):    # Disabled counts too
+            reply = self.api("POST", ACCT + "/extension", create_body(email))
+            self.assertStatus(reply, 409)
+            message = "Duplicate value for parameter [contact.email]."
+            self.assertEqual(reply.json, {"errorCode": "CMN-406", "message": message, "errors": [
+                {"errorCode": "CMN-406", "message": message, "parameterName": "contact.email",
+                 "parameterValue": email}]})
+        self.assertEqual(self.emu.state(), before)
+        # The email of a user deleted through SCIM is free again.
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/102"), 204)
+        self.create(create_body("bob.ray@example.com"))
+
+    def test_duplicate_extension_number_both_codes(self):
+        self.emu.ctl("POST", "seed", {"sites": [{"id": "4001", "name": "Berlin",
+                                                 "extensionNumber": "4000"}]})
+        before = self.emu.state()
+        for number in ("101", "1000", "4000"):      # a user's, an Unassigned one's, a site's
+            reply = self.api("POST", ACCT + "/extension",
+                             create_body("n%s@example.com" % number, extensionNumber=number))
+            message = "Duplicate value for parameter [extensionNumber]."
+            self.assertEqual((reply.status, reply.json), (409, {
+                "errorCode": "CMN-406", "message": message, "errors": [
+                    {"errorCode": "CMN-406", "message": message,
+                     "parameterName": "extensionNumber", "parameterValue": number}]}))
+        self.emu.ctl("POST", "behaviour", {"duplicate_extension_code": "CMN-101"})
+        reply = self.api("POST", ACCT + "/extension",
+                         create_body("x@example.com", extensionNumber="101"))
+        message = "Parameter [extensionNumber] value is invalid."
+        self.assertEqual((reply.status, reply.json), (400, {
+            "errorCode": "CMN-101", "message": message, "errors": [
+                {"errorCode": "CMN-101", "message": message, "parameterName": "extensionNumber",
+                 "parameterValue": "101"}]}))
+        self.emu.ctl("POST", "behaviour", {"cmn101_status": 403})
+        self.assertStatus(self.api("POST", ACCT + "/extension",
+                                   create_body("x@example.com", extensionNumber="101")), 403)
+        self.emu.ctl("POST", "behaviour", {"duplicate_extension_code": "CMN-999"}, expect=400)
+        self.assertEqual(self.emu.state(), before)
+
+    def test_uses_unassigned_switch(self):
+        # false (default): a new extension; with the switch, the Unassigned
+        # User extension with the lowest number, as a SCIM create takes.
+        free = {x["extensionNumber"]: x["id"] for x in self.emu.state()["extensions"]
+                if x["status"] == "Unassigned"}
+        self.emu.ctl("POST", "behaviour", {"v1_create_uses_unassigned": True})
+        first = self.create(create_body("u1@example.com"))
+        self.assertEqual((first["id"], first["extensionNumber"], first["status"]),
+                         (free["1000"], "1000", "Enabled"))
+        second = self.create(create_body("u2@example.com", extensionNumber="777"))
+        self.assertEqual((second["id"], second["extensionNumber"]), (free["1001"], "777"))
+        self.visible(second["id"], "u2@example.com")
+        self.assertEqual(self.emu.ctl("GET", "extension/%d" % second["id"])["directNumbers"],
+                         ["+16505551001"])
+        self.create(create_body("u3@example.com"))
+        reply = self.api("POST", ACCT + "/extension", create_body("u4@example.com"))
+        self.assertEqual((reply.status, reply.json), (403, {
+            "errorCode": "EXT-402", "message": "License limit has been reached.",
+            "errors": [{"errorCode": "EXT-402", "message": "License limit has been reached."}]}))
+        self.emu.ctl("POST", "behaviour", {"v1_create_uses_unassigned": False})
+        self.create(create_body("u4@example.com"))
+        self.emu.ctl("POST", "behaviour", {"v1_create_uses_unassigned": 1}, expect=400)
+
+    def test_next_free_number_within_the_maximum_length(self):
+        self.emu.ctl("POST", "reset")
+        self.emu.ctl("POST", "limits", HIGH_LIMITS)
+        self.tok = self.emu.token()["access_token"]
+        self.emu.ctl("POST", "seed", {"max_extension_length": 3, "extensions": [
+            {"extensionNumber": str(n)} for n in range(101, 999)]})
+        self.assertEqual(self.create(create_body("a@example.com"))["extensionNumber"], "999")
+        reply = self.api("POST", ACCT + "/extension", create_body("b@example.com"))
+        self.assertEqual((reply.status, reply.json["errors"][0]["parameterName"]),
+                         (400, "extensionNumber"))
+        reply = self.api("POST", ACCT + "/extension",
+                         create_body("b@example.com", extensionNumber="1234"))
+        self.assertEqual((reply.status, reply.json["errorCode"]), (400, "CMN-101"))
+
+    def test_seed_rejects_bad_provisioning_data(self):
+        before = self.emu.state()
+        bad = [
+            {"extensions": [{"site": "4001"}]},                       # no sites at all
+            {"sites": [{"id": "4001", "name": "B"}], "extensions": [{"site": "9"}]},
+            {"sites": [{"id": "4001"}]},                              # no name
+            {"sites": [{"id": "main-site", "name": "M"}]},
+            {"sites": [{"id": "4001", "name": "B"}, {"id": "4001", "name": "C"}]},
+            {"sites": [{"id": "", "name": "B"}]},
+            {"sites": [{"id": "4001", "name": "B", "extensionNumber": "101"}]},   # a user's
+            {"sites": [{"id": "4001", "name": "B", "code": 5}]},
+            {"sites": {"id": "4001"}},
+            {"cost_centers": [{"id": "7", "name": "S"}]},              # id must be a number
+            {"cost_centers": [{"id": 7}]},
+            {"cost_centers": [{"id": 7, "name": "S"}, {"id": 7, "name": "T"}]},
+            {"cost_centers": [{"id": 8, "name": "S", "parentId": 9}]},
+            {"extensions": [{"costCenter": 7}]},
+            {"max_extension_length": 9}, {"max_extension_length": "5"},
+            {"company_name": ""}, {"company_name": 5},
+        ]
+        for seed in bad:
+            reply = self.emu.request("POST", "/_emu/seed", seed)
+            self.assertEqual(reply.status, 400, seed)
+            self.assertFalse(reply.json["ok"])
+        self.assertEqual(self.emu.state(), before)
+        # Sites and cost centers of one seed can be named by a later one.
+        self.emu.ctl("POST", "seed", {"sites": [{"id": 4001, "name": "B"}],
+                                      "cost_centers": [{"id": 7, "name": "S"}]})
+        self.emu.ctl("POST", "seed", {"company_name": "Later Ltd",
+                                      "cost_centers": [{"id": 8, "name": "T", "parentId": 7}],
+                                      "extensions": [{"id": 301, "site": "4001",
+                                                      "costCenter": 8}]})
+        state = self.emu.state()
+        self.assertEqual(state["sites"], [{"id": "main-site", "name": "Later Ltd"},
+                                          {"id": "4001", "name": "B"}])
+        self.assertEqual(state["cost_centers"], [{"id": 7, "name": "S"},
+                                                 {"id": 8, "name": "T", "parentId": 7}])
+        self.assertEqual(self.ext(301)["site"], {"id": "4001", "name": "B"})
 
 
 class RateLimitTests(EmuCase):
@@ -1190,7 +1460,9 @@ class BehaviourTests(EmuCase):
                           "scim_ids": "same", "directory_per_page": 1000,
                           "refresh_ttl_app": 0, "session_limit": 0,
                           "ws_permission": True, "ws_recovery": "success",
-                          "directory_events": True, "ext_event_shape": "flat"})
+                          "directory_events": True, "ext_event_shape": "flat",
+                          "duplicate_extension_code": "CMN-406",
+                          "v1_create_uses_unassigned": False})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
@@ -1478,7 +1750,8 @@ class ControlTests(EmuCase):
         self.assertEqual(self.emu.request("GET", "/_emu/state").body, first)
         state = json.loads(first)
         self.assertEqual(set(state), {"extensions", "numbers", "custom_fields", "tasks",
-                                      "scim_users"})
+                                      "scim_users", "sites", "cost_centers",
+                                      "max_extension_length"})
         self.assertEqual([u["id"] for u in state["scim_users"]], ["101", "102", "103", "104"])
         ext = state["extensions"][0]
         self.assertEqual((ext["id"], ext["directNumbers"], ext["customFields"]),
@@ -2016,6 +2289,36 @@ class ChangeFeedTests(EmuCase):
         self.assertEqual([m[1]["body"].get("department") or m[1]["body"].get("extensionId")
                           for m in (ws.message(), ws.message())], ["101", "Ops"])
         self.api("PUT", ACCT + "/extension/101", {"contact": {"department": "Ops"}})
+        self.assertTrue(ws.quiet())
+
+    def test_creates_notify(self):
+        """A v1 create notifies like a SCIM create: one extension event and
+        one directory entry; a new extension is a Create, an Unassigned one
+        taken an Update."""
+        ws, _, _ = self.connect()
+        self.subscribe(ws)
+        reply = self.api("POST", ACCT + "/extension", create_body("feed@example.com"))
+        self.assertStatus(reply, 200)
+        got = {m[1]["event"]: m[1]["body"] for m in (ws.message(), ws.message())}
+        self.assertTrue(ws.quiet())
+        self.assertEqual(got[self.FILTERS[0]], {"extensionId": str(reply.json["id"]),
+                                                "eventType": "Create", "hints": []})
+        entry = got[self.FILTERS[1]]
+        self.assertEqual((entry["id"], entry["email"], entry["eventType"]),
+                         (str(reply.json["id"]), "feed@example.com", "Create"))
+        self.emu.ctl("POST", "behaviour", {"v1_create_uses_unassigned": True})
+        reply = self.api("POST", ACCT + "/extension", create_body("feed2@example.com"))
+        got = {m[1]["event"]: m[1]["body"] for m in (ws.message(), ws.message())}
+        self.assertTrue(ws.quiet())
+        self.assertEqual((got[self.FILTERS[0]]["extensionId"], got[self.FILTERS[0]]["eventType"],
+                          got[self.FILTERS[1]]["eventType"]),
+                         (str(reply.json["id"]), "Update", "Update"))
+        scim = self.api("POST", "/scim/v2/Users", new_user("feed3@example.com"))
+        got = {m[1]["event"]: m[1]["body"] for m in (ws.message(), ws.message())}
+        self.assertEqual(got[self.FILTERS[0]]["extensionId"], scim.json["id"])
+        # A create that fails sends nothing.
+        self.assertStatus(self.api("POST", ACCT + "/extension",
+                                   create_body("feed@example.com")), 409)
         self.assertTrue(ws.quiet())
 
     def test_event_switches_and_hidden_users(self):
