@@ -2573,6 +2573,50 @@ class RestApi:
             new["custom"] = d._merge_custom({}, body["customFields"], errs)
         return new, errs
 
+    def sites(self, req):
+        """GET .../sites: every site, main-site first, no paging (none on a
+        single-site account)."""
+        base = req.base_url + ACCOUNT_PATH + "/sites"
+        records = [dict(site, uri="%s/%s" % (base, site["id"]))
+                   for site in self.d.sites.values()]
+        return json_response(200, {"uri": base, "records": records})
+
+    def _id_list(self, body, key):
+        """A list of extension ids (strings, or JSON integers) naming
+        extensions: the extensions, or CMN-101 / CMN-102 on `key`."""
+        ids = body.get(key, [])
+        if not isinstance(ids, list):
+            raise rest_errors([invalid(key)])
+        exts = []
+        for raw in ids:
+            if parse_int(raw) is None:
+                raise rest_errors([invalid(key, raw)])
+            ext = self.d.ext(raw)
+            if ext is None:
+                raise rest_errors([not_found(key, raw)])
+            exts.append(ext)
+        return exts
+
+    def site_bulk_assign(self, req, site_id):
+        """POST .../sites/{siteId}/bulk-assign: added extensions move to the
+        site; removed ones that are in it go back to the main site. 204."""
+        if site_id not in self.d.sites:
+            raise rest_errors([not_found("siteId", site_id)])
+        body = rest_json(req)
+        removed = self._id_list(body, "removedExtensionIds")
+        added = self._id_list(body, "addedExtensionIds")
+        target, now = None if site_id == MAIN_SITE else site_id, time.time()
+        for ext in removed:
+            if ext.site == target:
+                before = ext.snapshot()
+                ext.site = None
+                self.d._touched(ext, before, now)
+        for ext in added:
+            before = ext.snapshot()
+            ext.site = target
+            self.d._touched(ext, before, now)
+        return Response(204)
+
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
@@ -2666,6 +2710,8 @@ def api_routes(oauth, scim, rest):
         ("GET", a + r"/phone-number", "Heavy", rest.number_list),
         ("GET", a + r"/directory/entries", "Medium", rest.directory),
         ("GET", a + r"/custom-fields", "Light", rest.custom_fields),
+        ("GET", a + r"/sites", "Light", rest.sites),
+        ("POST", a + r"/sites/(?P<site_id>[^/]+)/bulk-assign", "Medium", rest.site_bulk_assign),
     ]
 
 

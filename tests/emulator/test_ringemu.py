@@ -996,6 +996,8 @@ class RestTests(EmuCase):
                  ("GET", ACCT + "/phone-number", None, "Heavy"),
                  ("GET", ACCT + "/extension/101/phone-number", None, "Light"),
                  ("GET", ACCT + "/custom-fields", None, "Light"),
+                 ("GET", ACCT + "/sites", None, "Light"),
+                 ("POST", ACCT + "/sites/x/bulk-assign", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
         for method, path, body, group in table:
@@ -1278,6 +1280,93 @@ class CreateTests(EmuCase):
         self.assertEqual(state["cost_centers"], [{"id": 7, "name": "S"},
                                                  {"id": 8, "name": "T", "parentId": 7}])
         self.assertEqual(self.ext(301)["site"], {"id": "4001", "name": "B"})
+
+
+class SiteTests(EmuCase):
+    """GET .../sites, POST .../sites/{id}/bulk-assign, and `site` in updates."""
+
+    def setUp(self):
+        super().setUp()
+        self.emu.ctl("POST", "seed", SITES_SEED)
+
+    def site_of(self, ext_id):
+        return self.ext(ext_id)["site"]["id"]
+
+    def test_list(self):
+        reply = self.api("GET", ACCT + "/sites")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        base = self.emu.base + ACCT + "/sites"
+        self.assertEqual(reply.json, {"uri": base, "records": [
+            {"id": "main-site", "name": "Acme Inc", "uri": base + "/main-site"},
+            {"id": "4001", "name": "Berlin", "code": "BER", "extensionNumber": "4000",
+             "uri": base + "/4001"},
+            {"id": "5001", "name": "Austin", "code": "AUS", "uri": base + "/5001"}]})
+        self.emu.ctl("POST", "reset")
+        self.emu.ctl("POST", "limits", HIGH_LIMITS)
+        tok = self.emu.token()["access_token"]
+        single = self.api("GET", ACCT + "/sites", token=tok).json
+        self.assertEqual(single["records"], [])
+        self.emu.ctl("POST", "seed", {"sites": [{"id": "9", "name": "Nine"}]})
+        self.assertEqual([r["name"] for r in self.api("GET", ACCT + "/sites", token=tok)
+                          .json["records"]], ["Main Site", "Nine"])
+
+    def test_bulk_assign(self):
+        path = ACCT + "/sites/5001/bulk-assign"
+        reply = self.api("POST", path, {"addedExtensionIds": ["101", "102"],
+                                        "removedExtensionIds": ["201"]})
+        self.assertStatus(reply, 204)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        self.assertEqual((self.site_of(101), self.site_of(102)), ("5001", "5001"))
+        self.assertEqual(self.site_of(201), "4001")         # not in 5001: unchanged
+        self.assertStatus(self.api("POST", ACCT + "/sites/4001/bulk-assign",
+                                   {"removedExtensionIds": ["201"]}), 204)
+        self.assertEqual(self.site_of(201), "main-site")
+        self.assertStatus(self.api("POST", ACCT + "/sites/main-site/bulk-assign",
+                                   {"addedExtensionIds": [101]}), 204)
+        self.assertEqual(self.site_of(101), "main-site")
+        self.assertStatus(self.api("POST", path, {}), 204)
+        before = self.emu.state()
+        cases = [(ACCT + "/sites/9999/bulk-assign", {"addedExtensionIds": ["101"]},
+                  404, "CMN-102", "siteId"),
+                 (path, {"addedExtensionIds": ["101", "999"]}, 404, "CMN-102",
+                  "addedExtensionIds"),
+                 (path, {"removedExtensionIds": ["x"]}, 400, "CMN-101", "removedExtensionIds"),
+                 (path, {"addedExtensionIds": "101"}, 400, "CMN-101", "addedExtensionIds")]
+        for p, body, status, code, param in cases:
+            reply = self.api("POST", p, body)
+            self.assertEqual((reply.status, reply.json["errorCode"],
+                              reply.json["errors"][0]["parameterName"]),
+                             (status, code, param), body)
+        self.assertEqual(self.api("POST", path, b"[").json["errorCode"], "CMN-103")
+        self.assertEqual(self.emu.state(), before)          # all or nothing
+
+    def test_site_in_put_and_bulk_update(self):
+        reply = self.api("PUT", ACCT + "/extension/101", {"site": {"id": "4001"}})
+        self.assertEqual((reply.status, reply.json["site"]), (200, {"id": "4001", "name": "Berlin"}))
+        reply = self.api("PUT", ACCT + "/extension/101", {"site": {"id": "nope"}})
+        self.assertEqual((reply.status, reply.json["errors"][0]["parameterName"]),
+                         (404, "site.id"))
+        results = BehaviourTests.bulk_results(self, [
+            {"id": "102", "site": {"id": "5001"}},
+            {"id": "103", "site": {"id": "9999"}},
+            {"id": "104", "site": "5001"},
+            {"id": "201", "site": {"id": "main-site"}}])
+        self.assertEqual([(r["status"], (r.get("errors") or [{}])[0].get("parameterName"))
+                          for r in results],
+                         [("Success", None), ("Fail", "site.id"), ("Fail", "site"),
+                          ("Success", None)])
+        self.assertEqual(results[1]["errors"][0], {
+            "errorCode": "CMN-102", "message": "Resource for parameter [site.id] is not found.",
+            "parameterName": "site.id", "parameterValue": "9999"})
+        self.assertEqual([self.site_of(i) for i in (101, 102, 103, 104, 201)],
+                         ["4001", "5001", "main-site", "main-site", "main-site"])
+        # A site change is a change: version and change feed.
+        versions = {x["id"]: x["version"] for x in self.emu.state()["extensions"]}
+        self.api("PUT", ACCT + "/extension/101", {"site": {"id": "4001"}})     # the same
+        self.api("PUT", ACCT + "/extension/102", {"site": {"id": "4001"}})
+        after = {x["id"]: x["version"] for x in self.emu.state()["extensions"]}
+        self.assertEqual((after[101], after[102]), (versions[101], versions[102] + 1))
 
 
 class RateLimitTests(EmuCase):
