@@ -122,7 +122,8 @@ CREATE_STATUSES = ("Enabled", "NotActivated")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
-                "CMN-406": 409, "EXT-107": 409, "EXT-402": 403}
+                "CMN-106": 400, "CMN-406": 409, "CMN-408": 403, "EXT-107": 409,
+                "EXT-402": 403}
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -222,6 +223,21 @@ def duplicate(param, value, code="CMN-406"):
 
 def licence_limit():
     return err_item("EXT-402", "License limit has been reached.")
+
+
+def too_many(limit):
+    return err_item("CMN-106", "Batch request is limited to %d entries" % limit)
+
+
+def permission_error(name):
+    """403 CMN-408: the app lacks a permission (permissionName as the
+    platform's answers carry it, at the top and in errors[])."""
+    item = err_item("CMN-408", "In order to call this API endpoint, application needs "
+                    "to have [%s] permission" % name)
+    item["permissionName"] = name
+    body = rest_body([item])
+    body["permissionName"] = name
+    return ApiError(json_response(403, body))
 
 
 def rest_body(items):
@@ -336,8 +352,9 @@ class Behaviour:
         "ext_event_shape": ("flat", "nested"),
         "duplicate_extension_code": ("CMN-406", "CMN-101"),
         "v1_create_uses_unassigned": (False, True),
+        "role_permission": (True, False),
     }
-    NUMBERS = ("refresh_ttl_app", "session_limit")     # 0: off
+    NUMBERS = ("refresh_ttl_app", "session_limit", "role_bulk_max")     # 0: off
 
     def __init__(self):
         self.reset()
@@ -880,6 +897,7 @@ class Extension:
     version: int = 1                              # bumped on every real change
     site: str = None                              # site id; None: the main site
     cost_center: int = None                       # cost center id, if any
+    roles: list = None                            # role ids; None: the default role
 
     @property
     def scim_visible(self):
@@ -893,7 +911,7 @@ class Extension:
     def snapshot(self):
         return json.dumps([self.number, self.type, self.status, self.status_info,
                            self.contact, self.custom, self.external_id, self.numbers,
-                           self.site, self.cost_center], sort_keys=True)
+                           self.site, self.cost_center, self.roles], sort_keys=True)
 
 
 @dataclass
@@ -933,6 +951,8 @@ class Directory:
         self.sites = {}             # id -> {"id", "name", "code"?, "extensionNumber"?}
         self.company_name = None    # names the main site
         self.cost_centers = {}      # id (int) -> {"id", "name", "billingCode"?, "parentId"?}
+        self.roles = {}             # id (str) -> {"id", "displayName"}
+        self.default_role = None    # a role id (the first seeded unless named)
         self.max_ext_len = MAX_EXT_LEN_DEFAULT
         self.next_ext_id = EXT_ID_BASE
         self.next_number_id = NUMBER_ID_BASE
@@ -1045,6 +1065,24 @@ class Directory:
         if int(cid) not in self.cost_centers:
             return None, [not_found("costCenter.id", cid)]
         return int(cid), []
+
+    @staticmethod
+    def has_roles(ext):
+        """Users hold roles: User extensions that are not Unassigned."""
+        return ext.type == "User" and ext.status != "Unassigned"
+
+    def ext_roles(self, ext):
+        """The role ids assigned to an extension (the default one unless
+        another was assigned; none on an account without roles)."""
+        if not self.has_roles(ext):
+            return []
+        if ext.roles:
+            return list(ext.roles)
+        return [self.default_role] if self.default_role else []
+
+    def role_view(self, role_id, base):
+        return {"uri": "%s%s/user-role/%s" % (base, ACCOUNT_PATH, role_id), "id": role_id,
+                "displayName": self.roles[role_id]["displayName"]}
 
     def email_taken(self, email):
         """Another extension (any type, not Unassigned) has this email."""
@@ -1199,7 +1237,7 @@ class Directory:
         ext.contact, ext.external_id = dict(fields.contact), fields.external_id
         ext.status = "Disabled" if fields.active is False else "Enabled"
         ext.status_info, ext.custom, ext.created = None, {}, now
-        ext.cost_center = None
+        ext.cost_center, ext.roles = None, None
         spare = self.inventory_number()
         if spare is not None:
             self.assign_number(spare, ext, primary=True)
@@ -1241,6 +1279,7 @@ class Directory:
         ext.contact, ext.status, ext.status_info = new["contact"], new["status"], None
         ext.custom, ext.external_id, ext.created = new["custom"], None, now
         ext.site, ext.cost_center = new["site"], new["cost_center"]
+        ext.roles = new.get("roles")
         spare = self.inventory_number()
         if spare is not None:
             self.assign_number(spare, ext, primary=True)
@@ -1257,7 +1296,7 @@ class Directory:
         for num_id in list(ext.numbers):
             self.release_number(self.numbers[num_id])
         ext.status, ext.status_info, ext.contact = "Unassigned", None, {}
-        ext.custom, ext.external_id, ext.cost_center = {}, None, None
+        ext.custom, ext.external_id, ext.cost_center, ext.roles = {}, None, None, None
         self._touched(ext, before, now)
 
     def set_direct_numbers(self, ext, phones, now):
@@ -1305,6 +1344,10 @@ class Directory:
                 {"id": fid, "value": ext.custom[fid],
                  "displayName": self.custom_fields[fid]["displayName"]}
                 for fid in sorted(ext.custom, key=id_sort_key)]
+        roles = self.ext_roles(ext)
+        if roles:
+            rec["roles"] = [{"uri": "%s%s/user-role/%s" % (base, ACCOUNT_PATH, r), "id": r}
+                            for r in roles]
         site = self.site_ref(ext)
         if site is not None:
             rec["site"] = site
@@ -1360,7 +1403,8 @@ class Directory:
                  "externalId": e.external_id, "scimId": self.scim_id(e),
                  "directNumbers": [self.numbers[n].number for n in e.numbers],
                  "version": e.version,
-                 "site": (self.site_ref(e) or {}).get("id"), "costCenter": e.cost_center}
+                 "site": (self.site_ref(e) or {}).get("id"), "costCenter": e.cost_center,
+                 "roles": self.ext_roles(e)}
                 for e in self.sorted_extensions()]
         nums = [{"id": n.id, "phoneNumber": n.number, "usageType": n.usage,
                  "type": n.type, "status": n.status, "extensionId": n.ext_id,
@@ -1371,6 +1415,8 @@ class Directory:
         return {"extensions": exts, "numbers": nums, "custom_fields": fields,
                 "scim_users": users, "sites": list(self.sites.values()),
                 "cost_centers": [self.cost_centers[c] for c in sorted(self.cost_centers)],
+                "roles": [self.roles[r] for r in sorted(self.roles, key=id_sort_key)],
+                "default_role": self.default_role,
                 "max_extension_length": self.max_ext_len}
 
 
@@ -1382,13 +1428,13 @@ def id_sort_key(value):
 class Seeder:
     """Validates a seed document and loads it into a Directory.
 
-    Keys: company_name, max_extension_length, sites, cost_centers,
-    custom_fields, extensions, free_extensions, main_number, numbers,
+    Keys: company_name, max_extension_length, sites, cost_centers, roles,
+    default_role, custom_fields, extensions, free_extensions, main_number, numbers,
     inventory_numbers (see README). Callers load into a copy and swap it in
     only on success, so a bad seed changes nothing."""
 
-    KEYS = ("company_name", "max_extension_length", "sites", "cost_centers",
-            "custom_fields", "extensions", "free_extensions", "main_number",
+    KEYS = ("company_name", "max_extension_length", "sites", "cost_centers", "roles",
+            "default_role", "custom_fields", "extensions", "free_extensions", "main_number",
             "numbers", "inventory_numbers")
 
     def __init__(self, directory, now):
@@ -1408,6 +1454,13 @@ class Seeder:
         for cc in self.d.cost_centers.values():
             if cc.get("parentId") is not None and cc["parentId"] not in self.d.cost_centers:
                 raise SeedError("cost center %d: unknown parentId %r" % (cc["id"], cc["parentId"]))
+        for spec in self._list(data, "roles"):
+            self.role(spec)
+        if data.get("default_role") is not None:
+            role = self._role_id(data["default_role"])
+            if role not in self.d.roles:
+                raise SeedError("default_role %r is not a seeded role" % (data["default_role"],))
+            self.d.default_role = role
         for spec in self._list(data, "custom_fields"):
             self.custom_field(spec)
         for spec in self._list(data, "extensions"):
@@ -1490,6 +1543,21 @@ class Seeder:
             cc["parentId"] = parent
         self.d.cost_centers[cid] = cc
 
+    @staticmethod
+    def _role_id(value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value if isinstance(value, str) and value else None
+
+    def role(self, spec):
+        self._dict(spec, "role")
+        rid, name = self._role_id(spec.get("id")), spec.get("displayName")
+        if rid is None or rid in self.d.roles or not isinstance(name, str) or not name:
+            raise SeedError("role needs a new id and a displayName: %r" % (spec,))
+        self.d.roles[rid] = {"id": rid, "displayName": name}
+        if self.d.default_role is None:
+            self.d.default_role = rid
+
     def custom_field(self, spec):
         self._dict(spec, "custom field")
         fid, name = spec.get("id"), spec.get("displayName")
@@ -1521,7 +1589,16 @@ class Seeder:
         self.d.add_extension(Extension(ext_id, number, ext_type, status, info, contact,
                                        custom, external, hidden=hidden, created=self.now,
                                        modified=self.now, site=site,
-                                       cost_center=cost_center))
+                                       cost_center=cost_center,
+                                       roles=self._ext_role(spec, ext_id)))
+
+    def _ext_role(self, spec, ext_id):
+        if spec.get("role") is None:
+            return None
+        role = self._role_id(spec["role"])
+        if role not in self.d.roles:
+            raise SeedError("extension %d: unknown role %r" % (ext_id, spec["role"]))
+        return [role]
 
     def _ext_site(self, spec, ext_id):
         if spec.get("site") is None:
@@ -2617,6 +2694,102 @@ class RestApi:
             self.d._touched(ext, before, now)
         return Response(204)
 
+    # -- roles
+
+    def _role_permission(self):
+        """Role writes (and the default role's read) need RoleManagement."""
+        if not self.emu.behaviour.role_permission:
+            raise permission_error("RoleManagement")
+
+    def _role(self, role_id):
+        if role_id not in self.d.roles:
+            raise rest_errors([not_found("roleId", role_id)])
+        return role_id
+
+    def role_list(self, req):
+        roles = sorted(self.d.roles, key=id_sort_key)
+        return paged(req, roles, lambda r: self.d.role_view(r, req.base_url),
+                     self.emu.behaviour.empty_paging)
+
+    def role_default(self, req):
+        self._role_permission()
+        if self.d.default_role is None:
+            raise rest_errors([not_found("roleId", "default")])
+        return json_response(200, self.d.role_view(self.d.default_role, req.base_url))
+
+    def _assigned(self, ext, req):
+        return [self.d.role_view(r, req.base_url) for r in self.d.ext_roles(ext)]
+
+    def assigned_roles(self, req):
+        """GET .../assigned-role: every user with its roles (paged)."""
+        users = [e for e in self.d.sorted_extensions() if self.d.has_roles(e)]
+        base = req.base_url + ACCOUNT_PATH
+
+        def render(ext):
+            return {"uri": "%s/extension/%d/assigned-role" % (base, ext.id),
+                    "extensionId": str(ext.id), "roles": self._assigned(ext, req)}
+        return paged(req, users, render, self.emu.behaviour.empty_paging)
+
+    def ext_roles_get(self, req, ext_id):
+        ext = self._ext(ext_id)
+        return json_response(200, {
+            "uri": "%s%s/extension/%d/assigned-role" % (req.base_url, ACCOUNT_PATH, ext.id),
+            "records": self._assigned(ext, req)})
+
+    def ext_roles_put(self, req, ext_id):
+        """PUT .../extension/{id}/assigned-role {records: [{id}]}: the user's
+        roles become these (at least one)."""
+        self._role_permission()
+        ext = self._ext(ext_id)
+        if not self.d.has_roles(ext):
+            raise rest_errors([invalid("extensionId", ext_id)])
+        records = rest_json(req).get("records")
+        if not isinstance(records, list) or not records:
+            raise rest_errors([invalid("records")])
+        roles = []
+        for rec in records:
+            rid = rec.get("id") if isinstance(rec, dict) else None
+            if not isinstance(rid, str) or not rid:
+                raise rest_errors([invalid("records.id", rid)])
+            if rid not in self.d.roles:
+                raise rest_errors([not_found("records.id", rid)])
+            if rid not in roles:
+                roles.append(rid)
+        before = ext.snapshot()
+        ext.roles = roles
+        self.d._touched(ext, before, time.time())
+        return self.ext_roles_get(req, ext_id)
+
+    def role_bulk_assign(self, req, role_id):
+        """POST .../user-role/{roleId}/bulk-assign: the added users get this
+        role (in place of theirs); the removed ones that have it lose it
+        (none left: the default role). 204."""
+        self._role_permission()
+        role = self._role(role_id)
+        body = rest_json(req)
+        limit = self.emu.behaviour.role_bulk_max
+        count = sum(len(body[k]) for k in ("addedExtensionIds", "removedExtensionIds")
+                    if isinstance(body.get(k), list))
+        if limit and count > limit:
+            raise rest_errors([too_many(limit)])
+        removed = self._id_list(body, "removedExtensionIds")
+        added = self._id_list(body, "addedExtensionIds")
+        for key, exts in (("removedExtensionIds", removed), ("addedExtensionIds", added)):
+            for ext in exts:
+                if not self.d.has_roles(ext):
+                    raise rest_errors([invalid(key, str(ext.id))])
+        now = time.time()
+        for ext in removed:
+            if ext.roles and role in ext.roles:
+                before = ext.snapshot()
+                ext.roles = [r for r in ext.roles if r != role] or None
+                self.d._touched(ext, before, now)
+        for ext in added:
+            before = ext.snapshot()
+            ext.roles = [role]
+            self.d._touched(ext, before, now)
+        return Response(204)
+
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
@@ -2712,6 +2885,13 @@ def api_routes(oauth, scim, rest):
         ("GET", a + r"/custom-fields", "Light", rest.custom_fields),
         ("GET", a + r"/sites", "Light", rest.sites),
         ("POST", a + r"/sites/(?P<site_id>[^/]+)/bulk-assign", "Medium", rest.site_bulk_assign),
+        ("GET", a + r"/user-role", "Medium", rest.role_list),
+        ("GET", a + r"/user-role/default", "Light", rest.role_default),
+        ("POST", a + r"/user-role/(?P<role_id>[^/]+)/bulk-assign", "Heavy",
+         rest.role_bulk_assign),
+        ("GET", a + r"/assigned-role", "Medium", rest.assigned_roles),
+        ("GET", ext + r"/assigned-role", "Light", rest.ext_roles_get),
+        ("PUT", ext + r"/assigned-role", "Medium", rest.ext_roles_put),
     ]
 
 

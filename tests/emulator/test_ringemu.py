@@ -998,6 +998,12 @@ class RestTests(EmuCase):
                  ("GET", ACCT + "/custom-fields", None, "Light"),
                  ("GET", ACCT + "/sites", None, "Light"),
                  ("POST", ACCT + "/sites/x/bulk-assign", {}, "Medium"),
+                 ("GET", ACCT + "/user-role", None, "Medium"),
+                 ("GET", ACCT + "/user-role/default", None, "Light"),
+                 ("POST", ACCT + "/user-role/x/bulk-assign", {}, "Heavy"),
+                 ("GET", ACCT + "/assigned-role", None, "Medium"),
+                 ("GET", ACCT + "/extension/101/assigned-role", None, "Light"),
+                 ("PUT", ACCT + "/extension/101/assigned-role", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
         for method, path, body, group in table:
@@ -1369,6 +1375,208 @@ class SiteTests(EmuCase):
         self.assertEqual((after[101], after[102]), (versions[101], versions[102] + 1))
 
 
+ROLES_SEED = {
+    "roles": [{"id": "1", "displayName": "Super Admin"},
+              {"id": "2", "displayName": "Standard"},
+              {"id": "3", "displayName": "Phone Admin"}],
+    "default_role": "2",
+    "extensions": [{"id": 211, "extensionNumber": "211", "role": "1",
+                    "contact": {"firstName": "Ada", "lastName": "Root",
+                                "email": "ada@example.com"}}],
+}
+PERMISSION_ERROR = {
+    "errorCode": "CMN-408",
+    "message": "In order to call this API endpoint, application needs to have "
+               "[RoleManagement] permission",
+    "errors": [{"errorCode": "CMN-408",
+                "message": "In order to call this API endpoint, application needs to have "
+                           "[RoleManagement] permission",
+                "permissionName": "RoleManagement"}],
+    "permissionName": "RoleManagement"}
+
+
+class RoleTests(EmuCase):
+    """user-role, assigned-role, bulk-assign and the RoleManagement switch."""
+
+    def setUp(self):
+        super().setUp()
+        self.emu.ctl("POST", "seed", ROLES_SEED)
+
+    def roles_of(self, ext_id):
+        reply = self.api("GET", ACCT + "/extension/%s/assigned-role" % ext_id)
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Light")
+        return [r["id"] for r in reply.json["records"]]
+
+    def test_lists(self):
+        reply = self.api("GET", ACCT + "/user-role?perPage=2")
+        self.assertStatus(reply, 200)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Medium")
+        body = reply.json
+        base = self.emu.base + ACCT + "/user-role/"
+        self.assertEqual(body["records"], [
+            {"uri": base + "1", "id": "1", "displayName": "Super Admin"},
+            {"uri": base + "2", "id": "2", "displayName": "Standard"}])
+        self.assertEqual((body["paging"]["totalElements"], body["paging"]["totalPages"]), (3, 2))
+        self.assertIn("nextPage", body["navigation"])
+        self.assertEqual(self.api("GET", ACCT + "/user-role?page=0").status, 400)
+        reply = self.api("GET", ACCT + "/user-role/default")
+        self.assertEqual((reply.status, reply.header("X-Rate-Limit-Group"), reply.json),
+                         (200, "Light", {"uri": base + "2", "id": "2",
+                                         "displayName": "Standard"}))
+        # Every user has one role: the default unless seeded; others none.
+        self.assertEqual(self.roles_of(211), ["1"])
+        self.assertEqual(self.roles_of(101), ["2"])
+        self.assertEqual(self.roles_of(102), ["2"])                 # Disabled: a user still
+        unassigned = self.api("GET", ACCT + "/extension?status=Unassigned").json["records"][0]
+        self.assertEqual(self.roles_of(unassigned["id"]), [])
+        self.assertNotIn("roles", unassigned)
+        self.assertStatus(self.api("GET", ACCT + "/extension/999/assigned-role"), 404)
+        mine = self.api("GET", ACCT + "/extension/101/assigned-role").json
+        self.assertEqual(mine, {"uri": self.emu.base + ACCT + "/extension/101/assigned-role",
+                                "records": [{"uri": base + "2", "id": "2",
+                                             "displayName": "Standard"}]})
+        # The extension list and GET carry roles[] {uri, id} (the SDK's record has them).
+        self.assertEqual(self.ext(211)["roles"], [{"uri": base + "1", "id": "1"}])
+        listed = {r["id"]: r for r in self.api("GET", ACCT + "/extension").json["records"]}
+        self.assertEqual(listed[101]["roles"], [{"uri": base + "2", "id": "2"}])
+        # All users' roles, paged.
+        reply = self.api("GET", ACCT + "/assigned-role?perPage=2&page=3")
+        self.assertEqual((reply.status, reply.header("X-Rate-Limit-Group")), (200, "Medium"))
+        self.assertEqual(reply.json["paging"]["totalElements"], 5)
+        self.assertEqual(reply.json["records"], [{
+            "uri": self.emu.base + ACCT + "/extension/211/assigned-role",
+            "extensionId": "211", "roles": [{"uri": base + "1", "id": "1",
+                                             "displayName": "Super Admin"}]}])
+        self.assertEqual([x["roles"] for x in self.emu.state()["extensions"]
+                          if x["id"] in (101, 211)], [["2"], ["1"]])
+
+    def test_put_assigned_role(self):
+        path = ACCT + "/extension/101/assigned-role"
+        reply = self.api("PUT", path, {"records": [{"id": "3"}, {"id": "1"}, {"id": "3"}]})
+        self.assertEqual((reply.status, reply.header("X-Rate-Limit-Group")), (200, "Medium"))
+        self.assertEqual([r["id"] for r in reply.json["records"]], ["3", "1"])
+        self.assertEqual(self.roles_of(101), ["3", "1"])
+        before = self.emu.state()
+        unassigned = self.api("GET", ACCT + "/extension?status=Unassigned").json["records"][0]
+        cases = [(ACCT + "/extension/999/assigned-role", {"records": [{"id": "1"}]},
+                  404, "CMN-102", "extensionId"),
+                 (ACCT + "/extension/%d/assigned-role" % unassigned["id"],
+                  {"records": [{"id": "1"}]}, 400, "CMN-101", "extensionId"),
+                 (path, {"records": []}, 400, "CMN-101", "records"),
+                 (path, {}, 400, "CMN-101", "records"),
+                 (path, {"records": [{"id": 1}]}, 400, "CMN-101", "records.id"),
+                 (path, {"records": [{"id": "9"}]}, 404, "CMN-102", "records.id")]
+        for p, body, status, code, param in cases:
+            reply = self.api("PUT", p, body)
+            self.assertEqual((reply.status, reply.json["errorCode"],
+                              reply.json["errors"][0]["parameterName"]),
+                             (status, code, param), body)
+        self.assertEqual(self.emu.state(), before)
+
+    def test_bulk_assign(self):
+        path = ACCT + "/user-role/3/bulk-assign"
+        reply = self.api("POST", path, {"addedExtensionIds": ["101", 102, "211"]})
+        self.assertEqual((reply.status, reply.body, reply.header("X-Rate-Limit-Group")),
+                         (204, b"", "Heavy"))
+        self.assertEqual([self.roles_of(i) for i in (101, 102, 211, 103)],
+                         [["3"], ["3"], ["3"], ["2"]])
+        self.assertStatus(self.api("POST", path, {"removedExtensionIds": ["101", "103"]}), 204)
+        self.assertEqual((self.roles_of(101), self.roles_of(103)), (["2"], ["2"]))  # default
+        # Added and removed in one call: removed first.
+        self.assertStatus(self.api("POST", ACCT + "/user-role/1/bulk-assign", {
+            "addedExtensionIds": ["104"], "removedExtensionIds": ["104"]}), 204)
+        self.assertEqual(self.roles_of(104), ["1"])
+        before = self.emu.state()
+        unassigned = self.api("GET", ACCT + "/extension?status=Unassigned").json["records"][0]
+        cases = [(ACCT + "/user-role/9/bulk-assign", {"addedExtensionIds": ["101"]},
+                  404, "CMN-102", "roleId"),
+                 (path, {"addedExtensionIds": ["101", "999"]}, 404, "CMN-102",
+                  "addedExtensionIds"),
+                 (path, {"addedExtensionIds": [str(unassigned["id"])]}, 400, "CMN-101",
+                  "addedExtensionIds"),
+                 (path, {"removedExtensionIds": {}}, 400, "CMN-101", "removedExtensionIds")]
+        for p, body, status, code, param in cases:
+            reply = self.api("POST", p, body)
+            self.assertEqual((reply.status, reply.json["errorCode"],
+                              reply.json["errors"][0]["parameterName"]),
+                             (status, code, param), body)
+        self.assertEqual(self.emu.state(), before)
+
+    def test_bulk_limit_switch(self):
+        path = ACCT + "/user-role/3/bulk-assign"
+        body = {"addedExtensionIds": ["101", "102"], "removedExtensionIds": ["103"]}
+        self.emu.ctl("POST", "behaviour", {"role_bulk_max": 2})
+        before = self.emu.state()
+        reply = self.api("POST", path, body)
+        message = "Batch request is limited to 2 entries"
+        self.assertEqual((reply.status, reply.json), (400, {
+            "errorCode": "CMN-106", "message": message,
+            "errors": [{"errorCode": "CMN-106", "message": message}]}))
+        self.assertEqual(self.emu.state(), before)
+        self.assertStatus(self.api("POST", path, {"addedExtensionIds": ["101", "102"]}), 204)
+        self.emu.ctl("POST", "behaviour", {"role_bulk_max": 0})     # no limit
+        body["addedExtensionIds"] = [str(i) for i in (101, 102, 103, 104, 211)] * 200
+        self.assertStatus(self.api("POST", path, body), 204)
+        self.emu.ctl("POST", "behaviour", {"role_bulk_max": -1}, expect=400)
+
+    def test_role_permission_switch(self):
+        self.emu.ctl("POST", "behaviour", {"role_permission": False})
+        before = self.emu.state()
+        writes = [("GET", ACCT + "/user-role/default", None, "Light"),
+                  ("PUT", ACCT + "/extension/101/assigned-role", {"records": [{"id": "1"}]},
+                   "Medium"),
+                  ("PUT", ACCT + "/extension/999/assigned-role", {}, "Medium"),  # before 404
+                  ("POST", ACCT + "/user-role/1/bulk-assign", {"addedExtensionIds": ["101"]},
+                   "Heavy"),
+                  ("POST", ACCT + "/user-role/9/bulk-assign", b"{", "Heavy")]
+        for method, path, body, group in writes:
+            reply = self.api(method, path, body)
+            self.assertEqual((reply.status, reply.json, reply.header("X-Rate-Limit-Group")),
+                             (403, PERMISSION_ERROR, group), path)
+        self.assertEqual(self.emu.state(), before)
+        # Reads that need only ReadAccounts still work.
+        for path in ("/user-role", "/assigned-role", "/extension/101/assigned-role"):
+            self.assertStatus(self.api("GET", ACCT + path), 200)
+        self.emu.ctl("POST", "behaviour", {"role_permission": True})
+        self.assertStatus(self.api("GET", ACCT + "/user-role/default"), 200)
+
+    def test_created_users_hold_the_default_role(self):
+        ext = self.api("POST", ACCT + "/extension", create_body("r1@example.com")).json
+        self.assertEqual(self.roles_of(ext["id"]), ["2"])
+        self.assertEqual([r["id"] for r in ext["roles"]], ["2"])
+        scim = self.api("POST", "/scim/v2/Users", new_user("r2@example.com")).json
+        self.assertEqual(self.roles_of(scim["id"]), ["2"])
+        # A SCIM delete forgets the roles: the next user of the extension starts again.
+        self.api("PUT", ACCT + "/extension/%s/assigned-role" % scim["id"],
+                 {"records": [{"id": "3"}]})
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/" + scim["id"]), 204)
+        self.assertEqual(self.roles_of(scim["id"]), [])
+        again = self.api("POST", "/scim/v2/Users", new_user("r3@example.com")).json
+        self.assertEqual((again["id"], self.roles_of(again["id"])), (scim["id"], ["2"]))
+
+    def test_account_without_roles(self):
+        self.emu.ctl("POST", "reset")
+        self.emu.ctl("POST", "limits", HIGH_LIMITS)
+        self.tok = self.emu.token()["access_token"]
+        self.emu.ctl("POST", "seed", SEED)
+        self.assertEqual(self.api("GET", ACCT + "/user-role").json["records"], [])
+        reply = self.api("GET", ACCT + "/user-role/default")
+        self.assertEqual((reply.status, reply.json["errorCode"]), (404, "CMN-102"))
+        self.assertEqual(self.roles_of(101), [])
+        self.assertNotIn("roles", self.ext(101))
+        # Roles seeded later: the first is the default, for users seeded before.
+        self.emu.ctl("POST", "seed", {"roles": [{"id": 5, "displayName": "User"},
+                                                {"id": "6", "displayName": "Admin"}]})
+        self.assertEqual(self.roles_of(101), ["5"])
+        for bad in ({"roles": [{"id": "7"}]}, {"roles": [{"id": "5", "displayName": "X"}]},
+                    {"default_role": "9"}, {"extensions": [{"role": "9"}]},
+                    {"roles": {"id": "7"}}):
+            self.emu.ctl("POST", "seed", bad, expect=400)
+        self.emu.ctl("POST", "seed", {"default_role": 6})
+        self.assertEqual(self.roles_of(101), ["6"])
+
+
 class RateLimitTests(EmuCase):
     args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
             "--task-delay", "0"]
@@ -1551,7 +1759,8 @@ class BehaviourTests(EmuCase):
                           "ws_permission": True, "ws_recovery": "success",
                           "directory_events": True, "ext_event_shape": "flat",
                           "duplicate_extension_code": "CMN-406",
-                          "v1_create_uses_unassigned": False})
+                          "v1_create_uses_unassigned": False, "role_permission": True,
+                          "role_bulk_max": 0})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
@@ -1840,7 +2049,7 @@ class ControlTests(EmuCase):
         state = json.loads(first)
         self.assertEqual(set(state), {"extensions", "numbers", "custom_fields", "tasks",
                                       "scim_users", "sites", "cost_centers",
-                                      "max_extension_length"})
+                                      "max_extension_length", "roles", "default_role"})
         self.assertEqual([u["id"] for u in state["scim_users"]], ["101", "102", "103", "104"])
         ext = state["extensions"][0]
         self.assertEqual((ext["id"], ext["directNumbers"], ext["customFields"]),
