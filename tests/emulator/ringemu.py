@@ -123,7 +123,7 @@ CREATE_STATUSES = ("Enabled", "NotActivated")
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
                 "CMN-106": 400, "CMN-406": 409, "CMN-408": 403, "EXT-107": 409,
-                "EXT-402": 403}
+                "EXT-402": 403, "FeatureNotAvailable": 403}
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -223,6 +223,11 @@ def duplicate(param, value, code="CMN-406"):
 
 def licence_limit():
     return err_item("EXT-402", "License limit has been reached.")
+
+
+def feature_missing(param=None):
+    """The account lacks a feature (cost centers)."""
+    return err_item("FeatureNotAvailable", "The requested feature is not available", param)
 
 
 def too_many(limit):
@@ -353,6 +358,7 @@ class Behaviour:
         "duplicate_extension_code": ("CMN-406", "CMN-101"),
         "v1_create_uses_unassigned": (False, True),
         "role_permission": (True, False),
+        "cost_center_feature": (True, False),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit", "role_bulk_max")     # 0: off
 
@@ -2644,7 +2650,7 @@ class RestApi:
             new["site"], serrs = d.site_errors(body["site"])
             errs += serrs
         if body.get("costCenter") is not None:
-            new["cost_center"], cerrs = d.cost_center_errors(body["costCenter"])
+            new["cost_center"], cerrs = self._cost_center(body["costCenter"])
             errs += cerrs
         if "customFields" in body:
             new["custom"] = d._merge_custom({}, body["customFields"], errs)
@@ -2790,6 +2796,19 @@ class RestApi:
             self.d._touched(ext, before, now)
         return Response(204)
 
+    def _cost_center(self, value):
+        """A create's costCenter {id}: (id, errors); the feature first."""
+        if not self.emu.behaviour.cost_center_feature:
+            return None, [feature_missing("costCenter")]
+        return self.d.cost_center_errors(value)
+
+    def cost_centers(self, req):
+        """GET /restapi/v2/accounts/~/cost-centers: all of them, no paging."""
+        if not self.emu.behaviour.cost_center_feature:
+            raise rest_errors([feature_missing()])
+        return json_response(200, {"records": [dict(self.d.cost_centers[c])
+                                               for c in sorted(self.d.cost_centers)]})
+
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
@@ -2853,7 +2872,7 @@ class RestApi:
 
 def api_routes(oauth, scim, rest):
     """(method, path regex, rate group, handler): the tables of tests/emulator/README.md."""
-    a, s = re.escape(ACCOUNT_PATH), re.escape(SCIM_PATH)
+    a, s, v2 = re.escape(ACCOUNT_PATH), re.escape(SCIM_PATH), re.escape(ACCOUNT_V2_PATH)
     ext, uid = a + r"/extension/(?P<ext_id>[^/]+)", s + r"/Users/(?P<user_id>[^/]+)"
     return [
         ("POST", r"/restapi/oauth/token", "Auth", oauth.token),
@@ -2892,6 +2911,7 @@ def api_routes(oauth, scim, rest):
         ("GET", a + r"/assigned-role", "Medium", rest.assigned_roles),
         ("GET", ext + r"/assigned-role", "Light", rest.ext_roles_get),
         ("PUT", ext + r"/assigned-role", "Medium", rest.ext_roles_put),
+        ("GET", v2 + r"/cost-centers", "Light", rest.cost_centers),
     ]
 
 

@@ -1003,6 +1003,7 @@ class RestTests(EmuCase):
                  ("POST", ACCT + "/user-role/x/bulk-assign", {}, "Heavy"),
                  ("GET", ACCT + "/assigned-role", None, "Medium"),
                  ("GET", ACCT + "/extension/101/assigned-role", None, "Light"),
+                 ("GET", "/restapi/v2/accounts/~/cost-centers", None, "Light"),
                  ("PUT", ACCT + "/extension/101/assigned-role", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
@@ -1577,6 +1578,53 @@ class RoleTests(EmuCase):
         self.assertEqual(self.roles_of(101), ["6"])
 
 
+FEATURE_ERROR = {"errorCode": "FeatureNotAvailable",
+                 "message": "The requested feature is not available",
+                 "errors": [{"errorCode": "FeatureNotAvailable",
+                             "message": "The requested feature is not available"}]}
+
+
+class CostCenterTests(EmuCase):
+    """GET /restapi/v2/accounts/~/cost-centers and the feature switch."""
+
+    PATH = "/restapi/v2/accounts/~/cost-centers"
+
+    def test_list_and_feature(self):
+        empty = self.api("GET", self.PATH)
+        self.assertEqual((empty.status, empty.json, empty.header("X-Rate-Limit-Group")),
+                         (200, {"records": []}, "Light"))
+        self.emu.ctl("POST", "seed", SITES_SEED)
+        self.assertEqual(self.api("GET", self.PATH).json, {"records": [
+            {"id": 7, "name": "Sales", "billingCode": "BC-7"},
+            {"id": 8, "name": "Sales EMEA", "parentId": 7}]})
+        listed = {r["id"]: r for r in self.api("GET", ACCT + "/extension").json["records"]}
+        self.assertEqual(listed[201]["costCenter"], {"id": "8", "name": "Sales EMEA"})
+        self.assertNotIn("costCenter", listed[101])
+        self.emu.ctl("POST", "behaviour", {"cost_center_feature": False})
+        reply = self.api("GET", self.PATH)
+        self.assertEqual((reply.status, reply.json, reply.header("X-Rate-Limit-Group")),
+                         (403, FEATURE_ERROR, "Light"))
+        before = self.emu.state()
+        reply = self.api("POST", ACCT + "/extension",
+                         create_body("cc@example.com", costCenter={"id": "7"}))
+        self.assertEqual((reply.status, reply.json["errorCode"],
+                          reply.json["errors"][0]["parameterName"]),
+                         (403, "FeatureNotAvailable", "costCenter"))
+        self.assertEqual(self.emu.state(), before)
+        self.assertStatus(self.api("POST", ACCT + "/extension", create_body("cc@example.com")),
+                          200)
+        self.emu.ctl("POST", "behaviour", {"cost_center_feature": True})
+        reply = self.api("POST", ACCT + "/extension",
+                         create_body("cc2@example.com", costCenter={"id": "7"}))
+        self.assertEqual((reply.status, reply.json["costCenter"]), (200, {"id": "7",
+                                                                         "name": "Sales"}))
+
+    def test_updates_take_no_cost_center(self):
+        self.emu.ctl("POST", "seed", SITES_SEED)
+        reply = self.api("PUT", ACCT + "/extension/201", {"costCenter": {"id": "7"}})
+        self.assertEqual((reply.status, reply.json["costCenter"]["id"]), (200, "8"))
+
+
 class RateLimitTests(EmuCase):
     args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
             "--task-delay", "0"]
@@ -1760,7 +1808,7 @@ class BehaviourTests(EmuCase):
                           "directory_events": True, "ext_event_shape": "flat",
                           "duplicate_extension_code": "CMN-406",
                           "v1_create_uses_unassigned": False, "role_permission": True,
-                          "role_bulk_max": 0})
+                          "role_bulk_max": 0, "cost_center_feature": True})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
