@@ -2796,6 +2796,19 @@ class RestApi:
             self.d._touched(ext, before, now)
         return Response(204)
 
+    def service_info(self, req):
+        """GET .../service-info (AccountServiceInfo): brand, plan, country
+        and the limit creates obey (maxExtensionNumberLength)."""
+        us = {"id": "1", "uri": req.base_url + "/restapi/v1.0/dictionary/country/1",
+              "name": "United States", "isoCode": "US", "callingCode": "1"}
+        return json_response(200, {
+            "uri": req.base_url + ACCOUNT_PATH + "/service-info",
+            "servicePlanName": "RingEX Advanced",
+            "brand": {"id": "1210", "name": "RingCentral", "homeCountry": us},
+            "contractedCountry": us,
+            "servicePlan": {"id": "12000", "name": "RingEX Advanced", "edition": "Advanced"},
+            "limits": {"maxExtensionNumberLength": self.d.max_ext_len}})
+
     def _cost_center(self, value):
         """A create's costCenter {id}: (id, errors); the feature first."""
         if not self.emu.behaviour.cost_center_feature:
@@ -2911,6 +2924,7 @@ def api_routes(oauth, scim, rest):
         ("GET", a + r"/assigned-role", "Medium", rest.assigned_roles),
         ("GET", ext + r"/assigned-role", "Light", rest.ext_roles_get),
         ("PUT", ext + r"/assigned-role", "Medium", rest.ext_roles_put),
+        ("GET", a + r"/service-info", "Light", rest.service_info),
         ("GET", v2 + r"/cost-centers", "Light", rest.cost_centers),
     ]
 

@@ -1004,6 +1004,7 @@ class RestTests(EmuCase):
                  ("GET", ACCT + "/assigned-role", None, "Medium"),
                  ("GET", ACCT + "/extension/101/assigned-role", None, "Light"),
                  ("GET", "/restapi/v2/accounts/~/cost-centers", None, "Light"),
+                 ("GET", ACCT + "/service-info", None, "Light"),
                  ("PUT", ACCT + "/extension/101/assigned-role", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
@@ -1248,6 +1249,20 @@ class CreateTests(EmuCase):
         reply = self.api("POST", ACCT + "/extension",
                          create_body("b@example.com", extensionNumber="1234"))
         self.assertEqual((reply.status, reply.json["errorCode"]), (400, "CMN-101"))
+
+    def test_service_info(self):
+        reply = self.api("GET", ACCT + "/service-info")
+        self.assertEqual((reply.status, reply.header("X-Rate-Limit-Group")), (200, "Light"))
+        info = reply.json
+        self.assertEqual(info["uri"], self.emu.base + ACCT + "/service-info")
+        self.assertEqual(info["limits"], {"maxExtensionNumberLength": 5})
+        self.assertEqual((info["brand"]["id"], info["brand"]["homeCountry"]["isoCode"],
+                          info["contractedCountry"]["isoCode"]), ("1210", "US", "US"))
+        self.assertEqual(set(info["servicePlan"]), {"id", "name", "edition"})
+        self.emu.ctl("POST", "seed", {"max_extension_length": 8})
+        self.assertEqual(self.api("GET", ACCT + "/service-info").json["limits"]
+                         ["maxExtensionNumberLength"], 8)
+        self.assertEqual(self.emu.state()["max_extension_length"], 8)
 
     def test_seed_rejects_bad_provisioning_data(self):
         before = self.emu.state()
