@@ -119,6 +119,9 @@ MAIN_SITE = "main-site"             # the main site's id on a multi-site account
 MAX_EXT_LEN_DEFAULT = 5             # service-info limits.maxExtensionNumberLength
 FIRST_FREE_NUMBER = 101             # where the search for a free extension number starts
 CREATE_STATUSES = ("Enabled", "NotActivated")
+BATCH_MAX = 10                      # records of one v2 batch-provisioning call
+BATCH_FIELD_MAX = 64                # characters of a batch record's name or email
+DEVICE_TYPES = ("OtherPhone", "WebRTC")
 
 # HTTP status of a REST error, by errorCode (first error of a response).
 ERROR_STATUS = {"CMN-100": 400, "CMN-101": 400, "CMN-102": 404, "CMN-103": 400,
@@ -359,6 +362,8 @@ class Behaviour:
         "v1_create_uses_unassigned": (False, True),
         "role_permission": (True, False),
         "cost_center_feature": (True, False),
+        "batch_create_uses_unassigned": (False, True),
+        "batch_result_order": ("same", "reversed"),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit", "role_bulk_max")     # 0: off
 
@@ -2796,6 +2801,102 @@ class RestApi:
             self.d._touched(ext, before, now)
         return Response(204)
 
+    def batch_users(self, req):
+        """POST /restapi/v2/accounts/~/batch-provisioning/users: up to 10
+        records, each created on its own (a bad one fails alone), answered
+        at once with one result per record."""
+        records = rest_json(req).get("records")
+        if not isinstance(records, list) or not records:
+            raise rest_errors([invalid("records")])
+        if len(records) > BATCH_MAX:
+            raise rest_errors([too_many(BATCH_MAX)])
+        b, results = self.emu.behaviour, []
+        for record in records:
+            new, errs = self._batch_record(record)
+            if not errs:
+                ext, errs = self.d.create_user(new, time.time(), b.batch_create_uses_unassigned,
+                                               b.duplicate_extension_code)
+            if errs:
+                results.append({"successful": False, "errors": errs})
+            else:
+                results.append({"successful": True,
+                                "extension": {"id": str(ext.id), "devices": []}})
+        if b.batch_result_order == "reversed":
+            results.reverse()
+        return json_response(200, {"results": results})
+
+    def _batch_record(self, rec):
+        """Validate a BatchProvisionUsersRequestItem: (values for
+        create_user, errors). No site: the item has none (ignored)."""
+        if not isinstance(rec, dict):
+            return None, [invalid("records")]
+        d, errs = self.d, []
+        new = {"number": None, "site": None, "cost_center": None, "custom": {},
+               "status": "Enabled", "roles": None, "contact": {}}
+        if rec.get("status", "Enabled") != "Enabled":
+            errs.append(invalid("status", rec.get("status")))
+        contact = rec.get("contact")
+        if not isinstance(contact, dict):
+            errs.append(mandatory("contact.email") if contact is None else invalid("contact"))
+            contact = None
+        for key in ("firstName", "lastName", "email") if contact is not None else ():
+            value = contact.get(key)
+            if value is None or value == "":
+                if key != "lastName":
+                    errs.append(mandatory("contact." + key))
+            elif not isinstance(value, str) or len(value) > BATCH_FIELD_MAX or (
+                    key == "email" and not EMAIL_RE.fullmatch(value)):
+                errs.append(invalid("contact." + key, value))
+            else:
+                new["contact"][key] = value
+        if contact is not None and contact.get("mobileNumber") is not None:
+            mobile = contact["mobileNumber"]
+            if not isinstance(mobile, str) or not E164_RE.fullmatch(mobile):
+                errs.append(invalid("contact.mobileNumber", mobile))
+            else:
+                new["contact"]["mobilePhone"] = mobile
+        if contact is not None and not isinstance(contact.get("emailAsLoginName", True), bool):
+            errs.append(invalid("contact.emailAsLoginName"))
+        if "extensionNumber" in rec:
+            number = rec["extensionNumber"]
+            if not isinstance(number, str) or not re.fullmatch(
+                    r"[0-9]{3,%d}" % min(8, d.max_ext_len), number):
+                errs.append(invalid("extensionNumber", number))
+            else:
+                new["number"] = number
+        if rec.get("costCenter") is not None:
+            new["cost_center"], cerrs = self._cost_center(rec["costCenter"])
+            errs += cerrs
+        if rec.get("roles") is not None:
+            new["roles"] = self._batch_roles(rec["roles"], errs)
+        devices = rec.get("devices")
+        if devices is not None:
+            if not isinstance(devices, list) or len(devices) > 1 or \
+                    not all(isinstance(x, dict) for x in devices):
+                errs.append(invalid("devices"))
+            elif devices and devices[0].get("deviceInfo") is not None:
+                info = devices[0]["deviceInfo"]
+                if not isinstance(info, dict) or info.get("type") not in DEVICE_TYPES:
+                    errs.append(invalid("devices.deviceInfo.type",
+                                        info.get("type") if isinstance(info, dict) else None))
+        return new, errs
+
+    def _batch_roles(self, roles, errs):
+        """A batch record's roles: at most one {id}."""
+        if not isinstance(roles, list) or len(roles) > 1:
+            errs.append(invalid("roles"))
+            return None
+        if not roles:
+            return None
+        rid = roles[0].get("id") if isinstance(roles[0], dict) else None
+        if not isinstance(rid, str) or not rid:
+            errs.append(invalid("roles.id", rid))
+        elif rid not in self.d.roles:
+            errs.append(not_found("roles.id", rid))
+        else:
+            return [rid]
+        return None
+
     def service_info(self, req):
         """GET .../service-info (AccountServiceInfo): brand, plan, country
         and the limit creates obey (maxExtensionNumberLength)."""
@@ -2926,6 +3027,7 @@ def api_routes(oauth, scim, rest):
         ("PUT", ext + r"/assigned-role", "Medium", rest.ext_roles_put),
         ("GET", a + r"/service-info", "Light", rest.service_info),
         ("GET", v2 + r"/cost-centers", "Light", rest.cost_centers),
+        ("POST", v2 + r"/batch-provisioning/users", "Heavy", rest.batch_users),
     ]
 
 

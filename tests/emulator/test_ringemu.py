@@ -1005,6 +1005,8 @@ class RestTests(EmuCase):
                  ("GET", ACCT + "/extension/101/assigned-role", None, "Light"),
                  ("GET", "/restapi/v2/accounts/~/cost-centers", None, "Light"),
                  ("GET", ACCT + "/service-info", None, "Light"),
+                 ("POST", "/restapi/v2/accounts/~/batch-provisioning/users",
+                  {"records": [batch_record("rgb@example.com")]}, "Heavy"),
                  ("PUT", ACCT + "/extension/101/assigned-role", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
@@ -1640,6 +1642,206 @@ class CostCenterTests(EmuCase):
         self.assertEqual((reply.status, reply.json["costCenter"]["id"]), (200, "8"))
 
 
+def batch_record(email, **extra):
+    record = {"status": "Enabled",
+              "contact": {"firstName": "Bo", "lastName": "Lind", "email": email}}
+    record.update(extra)
+    return record
+
+
+class BatchTests(EmuCase):
+    """POST /restapi/v2/accounts/~/batch-provisioning/users."""
+
+    PATH = "/restapi/v2/accounts/~/batch-provisioning/users"
+
+    def setUp(self):
+        super().setUp()
+        self.emu.ctl("POST", "seed", dict(SITES_SEED, **{
+            k: v for k, v in ROLES_SEED.items() if k != "extensions"}))
+
+    def batch(self, records, status=200):
+        reply = self.api("POST", self.PATH, {"records": records})
+        self.assertStatus(reply, status)
+        self.assertEqual(reply.header("X-Rate-Limit-Group"), "Heavy")
+        return reply.json
+
+    def id_by_email(self, email):
+        """What a client does to confirm a result: list the extensions by email."""
+        records = self.api("GET", ACCT + "/extension?email=" + quote(email)).json["records"]
+        return [r["id"] for r in records]
+
+    def test_create_three(self):
+        records = [
+            batch_record("b1@example.com"),
+            batch_record("b2@example.com", extensionNumber="7001", costCenter={"id": "7"},
+                         roles=[{"id": "3"}], site={"id": "4001"},
+                         devices=[{"deviceInfo": {"type": "OtherPhone",
+                                                  "phoneInfo": {"phoneNumber": "+1"}}}]),
+            {"contact": {"firstName": "Cy", "email": "b3@example.com",
+                         "mobileNumber": "+14155550177", "emailAsLoginName": False}}]
+        body = self.batch(records)
+        self.assertEqual(set(body), {"results"})
+        results = body["results"]
+        self.assertEqual([set(r) for r in results], [{"successful", "extension"}] * 3)
+        self.assertTrue(all(r["successful"] and r["extension"]["devices"] == []
+                            for r in results))
+        ids = [r["extension"]["id"] for r in results]
+        self.assertTrue(all(isinstance(i, str) for i in ids))          # a string, as defined
+        for i, record in enumerate(records):
+            email = record["contact"]["email"]
+            self.assertEqual(self.id_by_email(email), [int(ids[i])])
+            self.assertEqual([u["id"] for u in self.scim_find('email eq "%s"' % email)
+                              .json["Resources"]], [ids[i]])
+        entries = {e["id"]: e for e in self.api("GET", ACCT + "/directory/entries")
+                   .json["records"]}
+        self.assertTrue(set(ids) <= set(entries))
+        b2 = self.ext(ids[1])
+        self.assertEqual((b2["extensionNumber"], b2["status"], b2["costCenter"],
+                          [r["id"] for r in b2["roles"]], b2["site"]["id"]),
+                         ("7001", "Enabled", {"id": "7", "name": "Sales"}, ["3"], "main-site"))
+        b1, b3 = self.ext(ids[0]), self.ext(ids[2])
+        self.assertEqual([r["id"] for r in b1["roles"]], ["2"])       # the default
+        self.assertEqual(b3["contact"], {"firstName": "Cy", "email": "b3@example.com",
+                                         "mobilePhone": "+14155550177"})
+        self.assertEqual(b1["extensionNumber"], "105")                 # the lowest free
+        self.assertEqual(len(self.api("GET", ACCT + "/extension?status=Unassigned")
+                             .json["records"]), 3)                      # left (switch)
+        log = [e for e in self.emu.ctl("GET", "log")["requests"] if e["path"] == self.PATH]
+        self.assertEqual([(e["method"], e["group"], e["status"]) for e in log],
+                         [("POST", "Heavy", 200)])
+
+    def test_bad_records_fail_alone(self):
+        long = "x" * 65
+        bad = [
+            (batch_record("e1@example.com", status="NotActivated"), "CMN-101", "status"),
+            ({"status": "Enabled"}, "CMN-100", "contact.email"),
+            ({"contact": "x"}, "CMN-101", "contact"),
+            ({"contact": {"firstName": "A"}}, "CMN-100", "contact.email"),
+            ({"contact": {"email": "e2@example.com"}}, "CMN-100", "contact.firstName"),
+            (batch_record("not-an-email"), "CMN-101", "contact.email"),
+            ({"contact": {"firstName": long, "email": "e3@example.com"}}, "CMN-101",
+             "contact.firstName"),
+            ({"contact": {"firstName": "A", "lastName": long, "email": "e4@example.com"}},
+             "CMN-101", "contact.lastName"),
+            (batch_record("e5" + "x" * 60 + "@example.com"), "CMN-101", "contact.email"),
+        ]
+        bad2 = [
+            (batch_record("e6@example.com", contact={"firstName": "A", "email": "e6@example.com",
+                                                     "mobileNumber": "555"}),
+             "CMN-101", "contact.mobileNumber"),
+            (batch_record("e7@example.com", extensionNumber="12"), "CMN-101", "extensionNumber"),
+            (batch_record("e8@example.com", extensionNumber="123456"), "CMN-101",
+             "extensionNumber"),                                       # over the account's 5
+            (batch_record("e9@example.com", costCenter={"id": "99"}), "CMN-102", "costCenter.id"),
+            (batch_record("e10@example.com", roles=[{"id": "1"}, {"id": "2"}]), "CMN-101",
+             "roles"),
+            (batch_record("e11@example.com", roles=[{"id": "9"}]), "CMN-102", "roles.id"),
+            (batch_record("e12@example.com", devices=[{}, {}]), "CMN-101", "devices"),
+            (batch_record("e13@example.com", devices=[{"deviceInfo": {"type": "HardPhone"}}]),
+             "CMN-101", "devices.deviceInfo.type"),
+            ("record", "CMN-101", "records"),
+        ]
+        for n, cases in enumerate((bad, bad2)):
+            good = batch_record("good-%d@example.com" % n)
+            results = self.batch([c[0] for c in cases] + [good])["results"]
+            self.assertEqual([(r["successful"], r["errors"][0]["errorCode"],
+                               r["errors"][0].get("parameterName")) for r in results[:-1]],
+                             [(False, code, param) for _, code, param in cases])
+            self.assertTrue(all(set(r) == {"successful", "errors"} for r in results[:-1]))
+            self.assertTrue(results[-1]["successful"])
+            self.assertEqual(len(self.id_by_email(good["contact"]["email"])), 1)
+        self.assertEqual(self.id_by_email("e1@example.com"), [])
+        results = self.batch([batch_record("e14@example.com", extensionNumber="12345678")])
+        self.assertFalse(results["results"][0]["successful"])
+        self.emu.ctl("POST", "seed", {"max_extension_length": 8})
+        results = self.batch([batch_record("e14@example.com", extensionNumber="12345678")])
+        self.assertTrue(results["results"][0]["successful"])
+
+    def test_request_errors(self):
+        before = self.emu.state()
+        reply = self.api("POST", self.PATH, {"records": [batch_record(
+            "t%d@example.com" % i) for i in range(11)]})
+        message = "Batch request is limited to 10 entries"
+        self.assertEqual((reply.status, reply.json), (400, {
+            "errorCode": "CMN-106", "message": message,
+            "errors": [{"errorCode": "CMN-106", "message": message}]}))
+        for body in ({"records": []}, {"records": {}}, {}):
+            reply = self.api("POST", self.PATH, body)
+            self.assertEqual((reply.status, reply.json["errorCode"],
+                              reply.json["errors"][0]["parameterName"]), (400, "CMN-101", "records"))
+        self.assertEqual(self.api("POST", self.PATH, b"{").json["errorCode"], "CMN-103")
+        self.assertEqual(self.emu.state(), before)
+        self.assertEqual(len(self.batch([batch_record("t%d@example.com" % i)
+                                         for i in range(10)])["results"]), 10)
+
+    def test_duplicates(self):
+        results = self.batch([batch_record("ann.lee@example.com"),
+                              batch_record("dupe@example.com"),
+                              batch_record("DUPE@example.com"),
+                              batch_record("n1@example.com", extensionNumber="101"),
+                              batch_record("n2@example.com", extensionNumber="4000")])["results"]
+        self.assertEqual([r["successful"] for r in results], [False, True, False, False, False])
+        email_error = {"errorCode": "CMN-406",
+                       "message": "Duplicate value for parameter [contact.email].",
+                       "parameterName": "contact.email"}
+        self.assertEqual(results[0]["errors"], [dict(email_error,
+                                                     parameterValue="ann.lee@example.com")])
+        self.assertEqual(results[2]["errors"], [dict(email_error,
+                                                     parameterValue="DUPE@example.com")])
+        self.assertEqual([(r["errors"][0]["errorCode"], r["errors"][0]["parameterName"])
+                          for r in results[3:]], [("CMN-406", "extensionNumber")] * 2)
+        self.emu.ctl("POST", "behaviour", {"duplicate_extension_code": "CMN-101"})
+        results = self.batch([batch_record("n3@example.com", extensionNumber="101")])["results"]
+        self.assertEqual(results[0]["errors"], [{
+            "errorCode": "CMN-101", "message": "Parameter [extensionNumber] value is invalid.",
+            "parameterName": "extensionNumber", "parameterValue": "101"}])
+
+    def test_result_order_switch(self):
+        emails = ["o%d@example.com" % i for i in range(4)]
+        records = [batch_record(e) for e in emails]
+        records[2]["contact"]["email"] = "ann.lee@example.com"          # fails
+        same = self.batch(records)["results"]
+        self.assertEqual([r["successful"] for r in same], [True, True, False, True])
+        for i in (0, 1, 3):
+            self.assertEqual(self.id_by_email(emails[i]), [int(same[i]["extension"]["id"])])
+        self.emu.ctl("POST", "behaviour", {"batch_result_order": "reversed"})
+        emails = ["r%d@example.com" % i for i in range(4)]
+        records = [batch_record(e) for e in emails]
+        records[0]["contact"]["email"] = "ann.lee@example.com"          # fails
+        results = self.batch(records)["results"]
+        self.assertEqual([r["successful"] for r in results], [True, True, True, False])
+        # results[i] does not belong to records[i]: a client that pairs them by
+        # position is wrong; listing by email confirms each created user.
+        confirmed = {e: self.id_by_email(e) for e in emails[1:]}
+        self.assertTrue(all(len(v) == 1 for v in confirmed.values()))
+        self.assertEqual(sorted(int(r["extension"]["id"]) for r in results if r["successful"]),
+                         sorted(v[0] for v in confirmed.values()))
+        self.assertNotEqual(int(results[1]["extension"]["id"]), confirmed[emails[1]][0])
+        self.assertEqual(self.id_by_email("r0@example.com"), [])
+        self.emu.ctl("POST", "behaviour", {"batch_result_order": "random"}, expect=400)
+
+    def test_uses_unassigned_switch(self):
+        free = sorted((int(x["extensionNumber"]), x["id"]) for x in self.emu.state()["extensions"]
+                      if x["status"] == "Unassigned")
+        self.emu.ctl("POST", "behaviour", {"batch_create_uses_unassigned": True})
+        results = self.batch([batch_record("f%d@example.com" % i) for i in range(4)])["results"]
+        self.assertEqual([r["successful"] for r in results], [True, True, True, False])
+        self.assertEqual([int(r["extension"]["id"]) for r in results[:3]], [i for _, i in free])
+        self.assertEqual(results[3]["errors"], [{"errorCode": "EXT-402",
+                                                 "message": "License limit has been reached."}])
+        self.emu.ctl("POST", "behaviour", {"batch_create_uses_unassigned": False})
+        self.assertTrue(self.batch([batch_record("f3@example.com")])["results"][0]["successful"])
+
+    def test_cost_center_feature(self):
+        self.emu.ctl("POST", "behaviour", {"cost_center_feature": False})
+        results = self.batch([batch_record("c1@example.com", costCenter={"id": "7"}),
+                              batch_record("c2@example.com")])["results"]
+        self.assertEqual(results[0]["errors"], [{
+            "errorCode": "FeatureNotAvailable",
+            "message": "The requested feature is not available", "parameterName": "costCenter"}])
+        self.assertTrue(results[1]["successful"])
+
+
 class RateLimitTests(EmuCase):
     args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
             "--task-delay", "0"]
@@ -1823,7 +2025,9 @@ class BehaviourTests(EmuCase):
                           "directory_events": True, "ext_event_shape": "flat",
                           "duplicate_extension_code": "CMN-406",
                           "v1_create_uses_unassigned": False, "role_permission": True,
-                          "role_bulk_max": 0, "cost_center_feature": True})
+                          "role_bulk_max": 0, "cost_center_feature": True,
+                          "batch_create_uses_unassigned": False,
+                          "batch_result_order": "same"})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
@@ -2677,6 +2881,16 @@ class ChangeFeedTests(EmuCase):
         scim = self.api("POST", "/scim/v2/Users", new_user("feed3@example.com"))
         got = {m[1]["event"]: m[1]["body"] for m in (ws.message(), ws.message())}
         self.assertEqual(got[self.FILTERS[0]]["extensionId"], scim.json["id"])
+        # A batch notifies once per created user; its failed records not at all.
+        reply = self.api("POST", "/restapi/v2/accounts/~/batch-provisioning/users", {"records": [
+            batch_record("feed4@example.com"), batch_record("feed@example.com"),
+            batch_record("feed5@example.com")]})
+        ids = [r["extension"]["id"] for r in reply.json["results"] if r["successful"]]
+        got = [ws.message() for _ in range(4)]
+        self.assertTrue(ws.quiet())
+        self.assertEqual(sorted(m[1]["body"].get("extensionId") or m[1]["body"]["id"]
+                                for m in got), sorted(ids * 2))
+        self.assertEqual({m[1]["body"]["eventType"] for m in got}, {"Create"})
         # A create that fails sends nothing.
         self.assertStatus(self.api("POST", ACCT + "/extension",
                                    create_body("feed@example.com")), 409)
