@@ -12,7 +12,8 @@ Layout, top to bottom:
   RateLimiter              per-group sliding windows and penalties
   TokenStore               client check, grants, access/refresh tokens, codes
   contact rules            state/province tables, contact merge and validation
-  Directory                extensions, phone numbers, custom fields, seeding
+  Directory                extensions, phone numbers, custom fields, sites,
+                           cost centers, roles, creates, seeding
   TaskQueue                extension-bulk-update tasks
   SCIM mapping             extension <-> SCIM User, PATCH operations
   FaultInjector, RequestLog

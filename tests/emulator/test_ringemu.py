@@ -1010,6 +1010,7 @@ class RestTests(EmuCase):
                  ("PUT", ACCT + "/extension/101/assigned-role", {}, "Medium"),
                  ("GET", ACCT + "/directory/entries", None, "Medium"),
                  ("POST", "/restapi/oauth/revoke", b"token=x", "Auth")]
+        self.emu.ctl("DELETE", "log")
         for method, path, body, group in table:
             reply = self.api(method, path, body)
             self.assertLess(reply.status, 500)
@@ -1017,6 +1018,10 @@ class RestTests(EmuCase):
             self.assertEqual(reply.header("X-Rate-Limit-Window"), "6")
             self.assertIsNotNone(reply.header("X-Rate-Limit-Limit"))
             self.assertIsNotNone(reply.header("X-Rate-Limit-Remaining"))
+        # The request log names the same group for each call.
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual([(e["method"], e["path"], e["group"]) for e in log],
+                         [(m, p.split("?")[0], g) for m, p, _, g in table])
         self.assertIsNone(self.emu.request("GET", "/_emu/health").header("X-Rate-Limit-Group"))
 
 
