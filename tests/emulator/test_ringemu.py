@@ -1372,7 +1372,8 @@ class SiteTests(EmuCase):
 
     def test_site_in_put_and_bulk_update(self):
         reply = self.api("PUT", ACCT + "/extension/101", {"site": {"id": "4001"}})
-        self.assertEqual((reply.status, reply.json["site"]), (200, {"id": "4001", "name": "Berlin"}))
+        self.assertEqual((reply.status, reply.json["site"]),
+                         (200, {"id": "4001", "name": "Berlin"}))
         reply = self.api("PUT", ACCT + "/extension/101", {"site": {"id": "nope"}})
         self.assertEqual((reply.status, reply.json["errors"][0]["parameterName"]),
                          (404, "site.id"))
@@ -1773,7 +1774,8 @@ class BatchTests(EmuCase):
         for body in ({"records": []}, {"records": {}}, {}):
             reply = self.api("POST", self.PATH, body)
             self.assertEqual((reply.status, reply.json["errorCode"],
-                              reply.json["errors"][0]["parameterName"]), (400, "CMN-101", "records"))
+                              reply.json["errors"][0]["parameterName"]),
+                             (400, "CMN-101", "records"))
         self.assertEqual(self.api("POST", self.PATH, b"{").json["errorCode"], "CMN-103")
         self.assertEqual(self.emu.state(), before)
         self.assertEqual(len(self.batch([batch_record("t%d@example.com" % i)
