@@ -46,6 +46,7 @@ call_group(enum phone_call c)
 	case PHONE_CALL_EXTENSIONS:
 	case PHONE_CALL_DIRECTORY:
 	case PHONE_CALL_EXTENSION_CREATE:
+	case PHONE_CALL_ROLES:
 		return HTTP_MEDIUM;
 	default:
 		return HTTP_LIGHT;
@@ -64,6 +65,11 @@ background(const struct phone_req *r)
 	case PHONE_CALL_DIRECTORY:
 	case PHONE_CALL_NUMBERS:
 	case PHONE_CALL_EXT_NUMBERS:
+	case PHONE_CALL_SITES:
+	case PHONE_CALL_ROLES:
+	case PHONE_CALL_DEFAULT_ROLE:
+	case PHONE_CALL_COST_CENTERS:
+	case PHONE_CALL_SERVICE_INFO:
 		return 1;
 	case PHONE_CALL_EXTENSIONS:
 		return strstr(r->url, "email=") == NULL;

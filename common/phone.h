@@ -89,6 +89,11 @@ enum phone_call {
 	PHONE_CALL_WS_TOKEN,
 	PHONE_CALL_EXTENSION,
 	PHONE_CALL_EXTENSION_CREATE,
+	PHONE_CALL_SITES,
+	PHONE_CALL_ROLES,
+	PHONE_CALL_DEFAULT_ROLE,
+	PHONE_CALL_COST_CENTERS,
+	PHONE_CALL_SERVICE_INFO,
 	PHONE_NCALLS
 };
 
@@ -237,6 +242,20 @@ struct phone_custom_field {    /* an account custom field */
 	char *id, *category, *display_name;
 };
 
+/* What the account offers a new user: sites, roles and cost centers. */
+enum phone_items {
+	PHONE_ITEMS_SITES,        /* GET .../sites (Light) */
+	PHONE_ITEMS_ROLES,        /* GET .../user-role (Medium, paged) */
+	PHONE_ITEMS_COST_CENTERS, /* v2 GET .../cost-centers (Light) */
+};
+
+struct phone_item {            /* one site, role or cost center */
+	char *id;                  /* a cost center's number as text */
+	char *name;                /* a role's displayName */
+	char *code;                /* a site's code, a cost center's
+	                            * billingCode; NULL: none */
+};
+
 struct phone_spc {             /* SCIM ServiceProviderConfig */
 	int patch, bulk, filter, sort, etag, change_password;
 	long long max_results;
@@ -288,6 +307,12 @@ int phone_parse_dir_page(const json_t *j, long long asked, size_t n,
 int phone_parse_custom_field(const json_t *j, struct phone_custom_field *out,
     char *err, size_t errlen);
 void phone_custom_field_clear(struct phone_custom_field *f);
+int phone_parse_item(const json_t *j, enum phone_items what,
+    struct phone_item *out, char *err, size_t errlen);
+void phone_item_clear(struct phone_item *it);
+/* phone_parse_service_info: limits.maxExtensionNumberLength (1..8). */
+int phone_parse_service_info(const json_t *j, int *max_ext_len, char *err,
+    size_t errlen);
 int phone_parse_spc(const json_t *j, struct phone_spc *out, char *err,
     size_t errlen);
 /* phone_parse_schemas: a ListResponse of Schema resources, flattened. */
@@ -527,6 +552,23 @@ typedef void phone_extension_cb(const struct phone_error *err,
     const struct phone_extension *x, void *arg);
 void phone_get_extension(struct phone *p, long long ext_id,
     phone_extension_cb *cb, void *arg);
+/*
+ * phone_list_items: every site, role or cost center of the account (all
+ * pages); v is borrowed for the call. A role read and the default role
+ * need the app permission RoleManagement, cost centers the account's
+ * cost-center feature: without, an error of kind PHONE_AUTH.
+ */
+typedef void phone_items_cb(const struct phone_error *err,
+    const struct phone_item *v, size_t n, void *arg);
+void phone_list_items(struct phone *p, enum phone_items what,
+    phone_items_cb *cb, void *arg);
+/* phone_default_role: the account's default user role (n 1; Light). */
+void phone_default_role(struct phone *p, phone_items_cb *cb, void *arg);
+/* phone_service_info: the account's longest extension number (Light). */
+typedef void phone_service_cb(const struct phone_error *err, int max_ext_len,
+    void *arg);
+void phone_service_info(struct phone *p, phone_service_cb *cb, void *arg);
+
 /*
  * phone_create_extension: create a user extension with the REST create
  * (POST .../extension, Medium): contact, custom fields and the extension

@@ -39,7 +39,8 @@ phone_call_name(enum phone_call c)
 		"scim-config", "scim-schemas", "extensions", "numbers",
 		"directory", "extension-numbers",
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
-		"ws-token", "extension", "extension-create",
+		"ws-token", "extension", "extension-create", "sites", "roles",
+		"default-role", "cost-centers", "service-info",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";
@@ -415,6 +416,11 @@ kind_of(enum phone_call call, long status, const struct err_body *b,
 		return PHONE_AUTH;
 	if (call == PHONE_CALL_SCIM_CREATE && status == 403 && b->scim &&
 	    b->rest_code == NULL)
+		return PHONE_NO_FREE_EXTENSION;
+	/* The REST create's answer on a full account is not published: the
+	 * licence code EXT-402 is taken to be it (docs/phone-api.md). */
+	if (call == PHONE_CALL_EXTENSION_CREATE && status == 403 &&
+	    eq(b->rest_code, "EXT-402"))
 		return PHONE_NO_FREE_EXTENSION;
 	k = body_code_kind(b);
 	return in_use(k != PHONE_OK ? k : status_kind(call, status, b), param);

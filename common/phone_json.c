@@ -664,6 +664,58 @@ phone_parse_custom_field(const json_t *j, struct phone_custom_field *out,
 	return 0;
 }
 
+int
+phone_parse_item(const json_t *j, enum phone_items what, struct phone_item *out,
+    char *err, size_t errlen)
+{
+	static const char *const names[] = { "site", "role", "cost center" };
+	const char *name = what == PHONE_ITEMS_ROLES ? "displayName" : "name";
+	const char *code = what == PHONE_ITEMS_SITES ? "code" :
+	    what == PHONE_ITEMS_COST_CENTERS ? "billingCode" : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(j))
+		return util_errbuf_set(err, errlen, "%s: not an object", names[what]);
+	if (want_id(j, "id", &out->id, err, errlen) < 0 ||
+	    want_str(j, name, REQUIRED, &out->name, err, errlen) < 0 ||
+	    (code != NULL && want_str(j, code, OPTIONAL, &out->code, err,
+	    errlen) < 0)) {
+		phone_item_clear(out);
+		return prefix_err(err, errlen, names[what]);
+	}
+	return 0;
+}
+
+void
+phone_item_clear(struct phone_item *it)
+{
+	free(it->id);
+	free(it->name);
+	free(it->code);
+	memset(it, 0, sizeof(*it));
+}
+
+int
+phone_parse_service_info(const json_t *j, int *max_ext_len, char *err,
+    size_t errlen)
+{
+	const json_t *limits;
+	long long n;
+
+	*max_ext_len = 0;
+	if (!json_is_object(j))
+		return util_errbuf_set(err, errlen, "service-info: not an object");
+	if (want_obj(j, "limits", REQUIRED, &limits, err, errlen) < 0 ||
+	    want_int(limits, "maxExtensionNumberLength", REQUIRED, &n, err,
+	    errlen) < 0)
+		return prefix_err(err, errlen, "service-info");
+	if (n < 1 || n > 8)
+		return util_errbuf_set(err, errlen, "service-info: "
+		    "maxExtensionNumberLength %lld is not from 1 to 8", n);
+	*max_ext_len = (int)n;
+	return 0;
+}
+
 /* spc_feature: {"supported": bool} of a ServiceProviderConfig member. */
 static int
 spc_feature(const json_t *j, const char *key, int req, int *out, char *err,

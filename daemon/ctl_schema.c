@@ -28,7 +28,13 @@ struct fetch {
 	size_t ncustom;
 	int failed;
 	const char *brand;
+	json_t *account;   /* owned: sites, roles, default_role, cost_centers,
+	                    * max_extension_length; a read that failed: its
+	                    * key holds {"error": message} */
+	int step;          /* the next account read (account_next) */
 };
+
+static void account_next(struct fetch *f);
 
 static void
 phone_failed(struct fetch *f, const struct phone_error *e, const char *what)
@@ -59,7 +65,125 @@ custom_cb(const struct phone_error *e, const struct phone_custom_field *v,
 		}
 		f->ncustom = n;
 	}
-	ev_break(f->loop, EVBREAK_ONE);
+	if (f->failed)
+		ev_break(f->loop, EVBREAK_ONE);
+	else
+		account_next(f);
+}
+
+/* The account's offer (sites, roles, cost centers): a read the account or
+ * the app does not allow is said, and the others go on. */
+static const char *const account_keys[] = {
+	"sites", "roles", "default_role", "cost_centers", "max_extension_length",
+};
+
+static void
+account_failed(struct fetch *f, const struct phone_error *e)
+{
+	char msg[600];
+
+	/* A 403 here is the app's permission or the account's feature. */
+	if (e->http_status == 403)
+		snprintf(msg, sizeof(msg), "the app or the account does not allow "
+		    "it (%s%s%s)", e->code[0] ? e->code : "HTTP 403",
+		    e->detail[0] ? ": " : "", e->detail);
+	else
+		phone_error_message(e, f->brand, msg, sizeof(msg));
+	json_object_set_new(f->account, account_keys[f->step - 1],
+	    json_pack("{s:s}", "error", msg));
+}
+
+static void
+items_cb(const struct phone_error *e, const struct phone_item *v, size_t n,
+    void *arg)
+{
+	struct fetch *f = arg;
+	json_t *a = json_array();
+
+	if (e->kind != PHONE_OK) {
+		json_decref(a);
+		account_failed(f, e);
+		account_next(f);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s, s:s}", "id", v[i].id, "name", v[i].name);
+
+		if (v[i].code != NULL)
+			json_object_set_new(o, "code", json_string(v[i].code));
+		json_array_append_new(a, o);
+	}
+	if (strcmp(account_keys[f->step - 1], "default_role") == 0) {
+		json_object_set(f->account, "default_role", json_array_get(a, 0));
+		json_decref(a);
+	} else {
+		json_object_set_new(f->account, account_keys[f->step - 1], a);
+	}
+	account_next(f);
+}
+
+static void
+service_cb(const struct phone_error *e, int max_ext_len, void *arg)
+{
+	struct fetch *f = arg;
+
+	if (e->kind != PHONE_OK)
+		account_failed(f, e);
+	else
+		json_object_set_new(f->account, "max_extension_length",
+		    json_integer(max_ext_len));
+	account_next(f);
+}
+
+static void
+account_next(struct fetch *f)
+{
+	if (f->account == NULL)
+		f->account = json_object();
+	switch (f->step++) {
+	case 0:
+		phone_list_items(f->phone, PHONE_ITEMS_SITES, items_cb, f);
+		break;
+	case 1:
+		phone_list_items(f->phone, PHONE_ITEMS_ROLES, items_cb, f);
+		break;
+	case 2:
+		phone_default_role(f->phone, items_cb, f);
+		break;
+	case 3:
+		phone_list_items(f->phone, PHONE_ITEMS_COST_CENTERS, items_cb, f);
+		break;
+	case 4:
+		phone_service_info(f->phone, service_cb, f);
+		break;
+	default:
+		ev_break(f->loop, EVBREAK_ONE);
+	}
+}
+
+/* print_items: "sites:" and one line each, or why they are not known. */
+static void
+print_items(const json_t *account, const char *key, const char *title)
+{
+	const json_t *v = json_object_get(account, key), *it;
+	size_t i;
+
+	printf("%s:\n", title);
+	if (json_is_object(v)) {
+		printf("  (not available: %s)\n",
+		    json_string_value(json_object_get(v, "error")));
+		return;
+	}
+	if (json_array_size(v) == 0)
+		printf("  (none)\n");
+	json_array_foreach(v, i, it) {
+		const char *code = json_string_value(json_object_get(it, "code"));
+
+		printf("  %-30s id=%s%s%s\n",
+		    json_string_value(json_object_get(it, "name")),
+		    json_string_value(json_object_get(it, "id")), code ? " code=" : "",
+		    code ? code : "");
+	}
 }
 
 static void
@@ -89,7 +213,7 @@ schema_cb(const struct phone_error *e, const struct phone_schema *s, void *arg)
 static void
 print_cache(const struct config *cfg, const json_t *cache)
 {
-	const json_t *ad = json_object_get(cache, "ad");
+	const json_t *ad = json_object_get(cache, "ad"), *account;
 	size_t i;
 	json_t *v;
 
@@ -130,6 +254,27 @@ print_cache(const struct config *cfg, const json_t *cache)
 	json_array_foreach(json_object_get(cache, "scim"), i, v)
 		printf(" %s", json_string_value(json_object_get(v, "name")));
 	printf("\n");
+	if ((account = json_object_get(cache, "account")) != NULL) {
+		const json_t *dr = json_object_get(account, "default_role");
+		const json_t *mx = json_object_get(account, "max_extension_length");
+
+		print_items(account, "sites", "sites ([policy] site: a name or code)");
+		print_items(account, "roles", "user roles ([roles])");
+		if (json_object_get(dr, "name") != NULL)
+			printf("default role: %s\n",
+			    json_string_value(json_object_get(dr, "name")));
+		else
+			printf("default role: (not available: %s)\n",
+			    json_string_value(json_object_get(dr, "error")));
+		print_items(account, "cost_centers",
+		    "cost centers ([policy] cost_center: a name)");
+		if (json_is_integer(mx))
+			printf("longest extension number: %lld digits\n",
+			    (long long)json_integer_value(mx));
+		else
+			printf("longest extension number: not known: %s\n",
+			    json_string_value(json_object_get(mx, "error")));
+	}
 	if (json_is_array(ad)) {
 		printf("AD attributes of class user (%zu):", json_array_size(ad));
 		json_array_foreach(ad, i, v)
@@ -176,6 +321,8 @@ ctl_schema(const struct config *cfg)
 	if (!f.failed) {
 		cache = schema_cache_new(&f.scim, f.custom, f.ncustom,
 		    ad_ok ? attrs : NULL, nattrs, (long long)time(NULL));
+		if (f.account != NULL)
+			json_object_set(cache, "account", f.account);
 		if (store_begin(st, 0, &txn, err, sizeof(err)) < 0 ||
 		    store_put_json(txn, STORE_META, SCHEMA_KEY, cache, err,
 		    sizeof(err)) < 0 || store_commit(txn, err, sizeof(err)) < 0) {
@@ -197,6 +344,7 @@ ctl_schema(const struct config *cfg)
 		phone_custom_field_clear(&f.custom[i]);
 	free(f.custom);
 	phone_schema_clear(&f.scim);
+	json_decref(f.account);
 	store_close(st);
 	return rc;
 }

@@ -1540,6 +1540,52 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual([r for r in self.requests(seq, "POST")
                           if "bulk" in r["path"] or "/Users" in r["path"]], [])
 
+    def test_create_by_rest_cmn406(self):
+        self._create_by_rest("CMN-406")
+
+    def test_create_by_rest_cmn101(self):
+        self._create_by_rest("CMN-101")
+
+    def _create_by_rest(self, code):
+        """create_method = extension: one Medium call carries the contact, the
+        custom field and the [create] extension number; a number in use
+        (answered with code, one of the two the platform may use) creates
+        nothing, names the attribute and value, blocks nobody else, and the
+        user is created once AD gives a free number."""
+        self.start_emulator({
+            "custom_fields": [{"id": "7", "category": "User", "displayName": "Badge"}],
+            "extensions": [{"extensionNumber": "1234",
+                            "contact": {"firstName": "Old", "lastName": "Owner",
+                                        "email": "owner@example.test"}}]})
+        self.emu.call("POST", "/_emu/behaviour", {"duplicate_extension_code": code})
+        self.add(person("rc.a", self.ou, ipPhone="x5551", employeeID="B-1"),
+                 person("rc.b", self.ou, ipPhone="x1234"))
+        conf = self.conf(feed="change_feed = no\ncreate_method = extension",
+                         extra="[create]\nextensionNumber = digits(ipPhone)\n"
+                               "custom.Badge = employeeID")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        seq = self.emu.last_seq()
+        out = self.once(conf, expect=1)
+        a = self.ext("rc.a@example.test")
+        self.assertEqual(a["extensionNumber"], "5551")
+        self.assertEqual(a["customFields"], [{"id": "7", "value": "B-1"}])
+        creates = self.requests(seq, "POST", "/restapi/v1.0/account/~/extension")
+        self.assertEqual([r["group"] for r in creates], ["Medium", "Medium"])
+        self.assertEqual(self.requests(seq, "POST", "/scim/v2/Users"), [])
+        self.assertEqual([r for r in self.requests(seq, "POST") if "bulk" in r["path"]], [])
+        self.assertNotIn("rc.b@example.test", self.emu.users_by_email())
+        self.assertRegex(out, r"user failed: Extension already in use: .*"
+                              r"email=rc\.b@example\.test attribute=ipPhone value=1234")
+        # Not tried again while AD says the same; then AD gives a free one.
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertNotIn("user failed", out)
+        self.assertEqual(self.requests(seq, "POST", "/restapi/v1.0/account/~/extension"), [])
+        self.set_attr("rc.b", "ipPhone", "x5552")
+        self.once(conf)
+        self.assertEqual(self.ext("rc.b@example.test")["extensionNumber"], "5552")
+
     def test_schema_and_custom_field(self):
         self.start_emulator({
             "custom_fields": [{"id": "7", "category": "User", "displayName": "Cost Center"},
@@ -1584,6 +1630,55 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.once(conf)
         self.assertEqual(custom("cb@example.test").get("7"), "CC-200")
         self.assertEqual(custom("ca@example.test").get("7"), "CC-100")
+
+    def test_schema_lists_the_account_offer(self):
+        """ringsyncctl schema also lists the sites, roles, default role and
+        cost centers and the longest extension number, caching them; what
+        the app or the account does not allow is said, the rest goes on;
+        -t checks [create] like [push]."""
+        self.start_emulator({
+            "company_name": "Example Corp",
+            "sites": [{"id": "2001", "name": "Toronto", "code": "TOR",
+                       "extensionNumber": "200"}],
+            "roles": [{"id": "1", "displayName": "Standard"},
+                      {"id": "3", "displayName": "Sales Agent"}],
+            "default_role": "1",
+            "cost_centers": [{"id": 17, "name": "R&D", "billingCode": "B-17"}],
+            "max_extension_length": 4})
+        self.add(person("sa", self.ou))
+        conf = self.conf(extra="[create]\nextensionNumber = digits(ipPhone)")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"sites \(\[policy\] site: a name or code\):\n"
+                              r"  Example Corp +id=main-site\n  Toronto +id=2001 code=TOR\n")
+        self.assertRegex(out, r"user roles \(\[roles\]\):\n  Standard +id=1\n"
+                              r"  Sales Agent +id=3\n")
+        self.assertIn("default role: Standard\n", out)
+        self.assertRegex(out, r"cost centers \(\[policy\] cost_center: a name\):\n"
+                              r"  R&D +id=17 code=B-17\n")
+        self.assertIn("longest extension number: 4 digits\n", out)
+        groups = {r["path"].split("?")[0]: r["group"] for r in self.emu.log()}
+        self.assertEqual(groups["/restapi/v1.0/account/~/sites"], "Light")
+        self.assertEqual(groups["/restapi/v1.0/account/~/user-role"], "Medium")
+        self.assertEqual(groups["/restapi/v2/accounts/~/cost-centers"], "Light")
+        # Without RoleManagement and the cost-center feature: said, not fatal.
+        self.emu.call("POST", "/_emu/behaviour", {"role_permission": False,
+                                                  "cost_center_feature": False})
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("  Toronto", out)
+        self.assertRegex(out, r"default role: \(not available: the app or the account "
+                              r"does not allow it \(CMN-408: .*RoleManagement")
+        self.assertRegex(out, r"cost centers \(\[policy\] cost_center: a name\):\n"
+                              r"  \(not available: ")
+        bad = self.conf(extra="[create]\ncustom.Nope = employeeID\n"
+                              "department = departmnt\n[push]\ndepartment =")
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", bad])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"\[create\] custom.Nope: the phone system has no custom "
+                              r"user field named 'Nope'")
+        self.assertRegex(out, r"\[create\] department = departmnt: Active Directory has "
+                              r"no attribute 'departmnt'")
 
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},

@@ -813,6 +813,62 @@ test_parse_number_user_field(void **state)
 }
 
 static void
+test_parse_items(void **state)
+{
+	struct phone_item it;
+	char err[256];
+	json_t *j;
+	int max;
+
+	(void)state;
+	j = jparse("{\"id\":\"main-site\",\"name\":\"HQ\",\"code\":\"HQ1\","
+	    "\"extensionNumber\":\"100\"}");
+	assert_int_equal(phone_parse_item(j, PHONE_ITEMS_SITES, &it, err,
+	    sizeof(err)), 0);
+	assert_string_equal(it.id, "main-site");
+	assert_string_equal(it.name, "HQ");
+	assert_string_equal(it.code, "HQ1");
+	phone_item_clear(&it);
+	json_decref(j);
+	/* A cost center's id is a number; a role is named by displayName. */
+	j = jparse("{\"id\":7,\"name\":\"R&D\",\"billingCode\":\"B-7\","
+	    "\"parentId\":1}");
+	assert_int_equal(phone_parse_item(j, PHONE_ITEMS_COST_CENTERS, &it, err,
+	    sizeof(err)), 0);
+	assert_string_equal(it.id, "7");
+	assert_string_equal(it.code, "B-7");
+	phone_item_clear(&it);
+	assert_int_equal(phone_parse_item(j, PHONE_ITEMS_ROLES, &it, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "role: displayName is missing");
+	json_decref(j);
+	j = jparse("{\"id\":\"1\",\"displayName\":\"Standard\"}");
+	assert_int_equal(phone_parse_item(j, PHONE_ITEMS_ROLES, &it, err,
+	    sizeof(err)), 0);
+	assert_string_equal(it.name, "Standard");
+	assert_null(it.code);
+	phone_item_clear(&it);
+	json_decref(j);
+	j = jparse("{\"name\":\"HQ\"}");
+	assert_int_equal(phone_parse_item(j, PHONE_ITEMS_SITES, &it, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "site: id is missing");
+	json_decref(j);
+	j = jparse("{\"limits\":{\"maxExtensionNumberLength\":5}}");
+	assert_int_equal(phone_parse_service_info(j, &max, err, sizeof(err)), 0);
+	assert_int_equal(max, 5);
+	json_decref(j);
+	j = jparse("{\"limits\":{\"maxExtensionNumberLength\":9}}");
+	assert_int_equal(phone_parse_service_info(j, &max, err, sizeof(err)), -1);
+	json_decref(j);
+	j = jparse("{\"limits\":{}}");
+	assert_int_equal(phone_parse_service_info(j, &max, err, sizeof(err)), -1);
+	assert_string_equal(err, "service-info: maxExtensionNumberLength is "
+	    "missing");
+	json_decref(j);
+}
+
+static void
 test_parse_page(void **state)
 {
 	struct phone_page pg;
@@ -1465,6 +1521,7 @@ main(void)
 		cmocka_unit_test(test_bulk_record),
 		cmocka_unit_test(test_scim_create_body),
 		cmocka_unit_test(test_extension_create_body),
+		cmocka_unit_test(test_parse_items),
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_directory),
 		cmocka_unit_test(test_parse_number_user_field),
