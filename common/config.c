@@ -165,10 +165,10 @@ static const struct key keys[] = {
 
 static const char *const sections[] = {
 	"ldap", "telephony", "sync", "push", "writeback", "log", "notify",
-	"create",
+	"create", "policy",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
-enum { SEC_PUSH = 3, SEC_WRITEBACK = 4, SEC_CREATE = 7 };
+enum { SEC_PUSH = 3, SEC_WRITEBACK = 4, SEC_CREATE = 7, SEC_POLICY = 8 };
 
 struct kv_default {
 	const char *key, *value;
@@ -205,6 +205,7 @@ struct parse {
 	int key_line[NKEYS];
 	struct config_map push, writeback; /* as written, before defaults */
 	struct config_map create;          /* [create]: no defaults */
+	struct config_map policy;          /* [policy] site, cost_center */
 	struct config_problems *pr;
 	size_t nproblems_at_start;
 };
@@ -336,7 +337,7 @@ indented_key(const struct parse *p, const char *s)
 	char name[64];
 
 	if (p->section == SEC_PUSH || p->section == SEC_WRITEBACK ||
-	    p->section == SEC_CREATE)
+	    p->section == SEC_CREATE || p->section == SEC_POLICY)
 		return 1;
 	if (p->section < 0)
 		return strchr(s, '=') != NULL;
@@ -675,6 +676,45 @@ handle_create(struct parse *p, const char *name, const char *value)
 		pair_set(&p->create, field, value, p->lineno);
 }
 
+/*
+ * [policy]: site and cost_center, expressions resolved against the
+ * account's lists (the schema cache). The keys of later versions are
+ * named as such rather than taken for typos.
+ */
+static void
+handle_policy(struct parse *p, const char *name, const char *value)
+{
+	static const char *const keys_now[] = { "site", "cost_center" };
+	const char *key = NULL;
+
+	for (size_t i = 0; i < sizeof(keys_now) / sizeof(keys_now[0]); i++)
+		if (strcasecmp(name, keys_now[i]) == 0)
+			key = keys_now[i];
+	if (key == NULL) {
+		if (strncasecmp(name, "extension_range", 15) == 0 ||
+		    strcasecmp(name, "manage_roles") == 0)
+			problem(p, p->lineno, "[policy] %s is not available in this "
+			    "version (set extension numbers with [create] "
+			    "extensionNumber)", name);
+		else
+			problem(p, p->lineno, "unknown key '%s' in [policy] (keys: site, "
+			    "cost_center)", name);
+		return;
+	}
+	if (pair_find(&p->policy, key) >= 0) {
+		problem(p, p->lineno, "duplicate key '%s' in [policy] (first on line "
+		    "%d)", name, p->policy.v[pair_find(&p->policy, key)].line);
+		return;
+	}
+	if (*value == '\0') {
+		problem(p, p->lineno, "[policy] %s: no value (remove the line to "
+		    "leave it to the phone system)", key);
+		return;
+	}
+	if (check_expr(p, "policy", key, value) == 0)
+		pair_set(&p->policy, key, value, p->lineno);
+}
+
 static void
 handle_writeback(struct parse *p, const char *name, const char *value)
 {
@@ -754,6 +794,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		handle_push(p, name, value);
 	else if (p->section == SEC_CREATE)
 		handle_create(p, name, value);
+	else if (p->section == SEC_POLICY)
+		handle_policy(p, name, value);
 	else if (p->section == SEC_WRITEBACK)
 		handle_writeback(p, name, value);
 	else
@@ -1354,6 +1396,8 @@ reserved_attr(const char *attr)
 static void
 check_mapping(struct parse *p, const struct config *cfg)
 {
+	const struct config_pair *pv;
+
 	for (size_t i = 0; i < cfg->writeback.n; i++) {
 		const struct config_pair *w = &cfg->writeback.v[i];
 		int line = w->line ? w->line : section_or_eof(p, "writeback");
@@ -1383,6 +1427,11 @@ check_mapping(struct parse *p, const struct config *cfg)
 			    "%s); to set it at create only, add '%s =' to [push]",
 			    c->key, cfg->push.v[at].value, c->key);
 	}
+	if ((pv = config_map_pair(&cfg->policy, "cost_center")) != NULL &&
+	    cfg->telephony.create_method != CONFIG_CREATE_EXTENSION)
+		problem(p, pv->line, "[policy] cost_center needs [telephony] "
+		    "create_method = extension: the SCIM create cannot set a cost "
+		    "center and no later call can");
 	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
 		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
 		    "it is the key that joins AD users to phone users",
@@ -1557,6 +1606,7 @@ config_free(struct config *cfg)
 	}
 	map_free(&cfg->push);
 	map_free(&cfg->create);
+	map_free(&cfg->policy);
 	map_free(&cfg->writeback);
 	free(cfg->path);
 	free(cfg);
@@ -1569,6 +1619,7 @@ parse_free(struct parse *p)
 		free(p->raw[k]);
 	map_free(&p->push);
 	map_free(&p->create);
+	map_free(&p->policy);
 	map_free(&p->writeback);
 }
 
@@ -1598,6 +1649,8 @@ config_load(const char *path, int flags, struct config **out,
 	compile_map(&cfg->push);
 	apply_map(&cfg->create, &p.create, NULL, 0);
 	compile_map(&cfg->create);
+	apply_map(&cfg->policy, &p.policy, NULL, 0);
+	compile_map(&cfg->policy);
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

@@ -87,6 +87,8 @@ struct config {
 	struct config_map writeback; /* AD attribute -> template */
 	struct config_map create;    /* phone field -> expression, at create
 	                              * only: never in push (config_load) */
+	struct config_map policy;    /* [policy] site, cost_center ->
+	                              * expression (a name or code) */
 	struct config_log {
 		int facility; /* LOG_DAEMON, ... */
 		int level;    /* LOG_ERR .. LOG_DEBUG */

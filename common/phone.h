@@ -164,6 +164,14 @@ struct phone_bulk_item {
 	const struct phone_profile *profile; /* NULL: no contact change */
 	const char *status;                  /* "Enabled", "Disabled" or NULL */
 	const char *extension_number;        /* a new extension number, or NULL */
+	const char *site_id;                 /* move to this site, or NULL */
+};
+
+/* What a REST create sets besides the profile (NULL: not set). */
+struct phone_create_extra {
+	const char *extension_number;  /* NULL: the next free one */
+	const char *site_id;
+	const char *cost_center_id;
 };
 
 /*
@@ -187,11 +195,12 @@ json_t *phone_scim_create_body(const struct phone_profile *prof,
 /*
  * phone_extension_create_body: the ExtensionCreationRequest for prof: type
  * User, status Enabled, contact with businessAddress (empty fields left
- * out), customFields, extensionNumber when extension_number is not NULL.
+ * out), customFields, and x's extensionNumber, site {id} and costCenter
+ * {id} when set.
  * NULL with a reason when email, firstName or lastName is missing.
  */
 json_t *phone_extension_create_body(const struct phone_profile *prof,
-    const char *extension_number, char *err, size_t errlen);
+    const struct phone_create_extra *x, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------
  * Results, and their parsers (pure; 0, or -1 with a reason: malformed).
@@ -212,6 +221,7 @@ struct phone_custom {          /* a custom field value of an extension */
 struct phone_extension {
 	long long id;
 	char *extension_number, *type, *status, *name;
+	char *site_id;              /* site.id on a multi-site account, or NULL */
 	char *field[PHONE_NFIELDS]; /* contact values, NULL when absent */
 	struct phone_custom *custom;
 	size_t ncustom;
@@ -576,7 +586,7 @@ void phone_service_info(struct phone *p, phone_service_cb *cb, void *arg);
  * Never repeated by the client: a repeat could make a second user.
  */
 void phone_create_extension(struct phone *p, const struct phone_profile *prof,
-    const char *extension_number, phone_extension_cb *cb, void *arg);
+    const struct phone_create_extra *x, phone_extension_cb *cb, void *arg);
 
 /*
  * phone_ws_token: a WebSocket token for the change feed (POST

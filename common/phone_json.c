@@ -65,6 +65,9 @@ phone_bulk_record(const struct phone_bulk_item *item)
 	if (item->extension_number != NULL)
 		json_object_set_new(rec, "extensionNumber",
 		    json_string(item->extension_number));
+	if (item->site_id != NULL)
+		json_object_set_new(rec, "site", json_pack("{s:s}", "id",
+		    item->site_id));
 	if (p == NULL)
 		return rec;
 	contact = fields_object(p, REST, "contact");
@@ -105,12 +108,13 @@ drop_empty(json_t *o)
 
 json_t *
 phone_extension_create_body(const struct phone_profile *prof,
-    const char *extension_number, char *err, size_t errlen)
+    const struct phone_create_extra *x, char *err, size_t errlen)
 {
 	static const enum phone_field needed[] = {
 		PHONE_F_EMAIL, PHONE_F_FIRST_NAME, PHONE_F_LAST_NAME,
 	};
-	struct phone_bulk_item item = { 0, prof, NULL, extension_number };
+	struct phone_bulk_item item = { 0, prof, NULL, x ? x->extension_number :
+	    NULL, x ? x->site_id : NULL };
 	json_t *rec, *contact;
 
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
@@ -123,6 +127,9 @@ phone_extension_create_body(const struct phone_profile *prof,
 	json_object_del(rec, "id");
 	if ((contact = json_object_get(rec, "contact")) != NULL)
 		drop_empty(contact);
+	if (x != NULL && x->cost_center_id != NULL)
+		json_object_set_new(rec, "costCenter", json_pack("{s:s}", "id",
+		    x->cost_center_id));
 	json_object_set_new(rec, "type", json_string("User"));
 	json_object_set_new(rec, "status", json_string("Enabled"));
 	return rec;
@@ -419,6 +426,7 @@ phone_extension_clear(struct phone_extension *x)
 	free(x->type);
 	free(x->status);
 	free(x->name);
+	free(x->site_id);
 	for (int f = 0; f < PHONE_NFIELDS; f++)
 		free(x->field[f]);
 	for (size_t i = 0; i < x->ncustom; i++) {
@@ -479,7 +487,7 @@ int
 phone_parse_extension(const json_t *j, struct phone_extension *out,
     char *err, size_t errlen)
 {
-	const json_t *contact, *custom;
+	const json_t *contact, *custom, *site;
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(j))
@@ -493,7 +501,10 @@ phone_parse_extension(const json_t *j, struct phone_extension *out,
 	    want_obj(j, "contact", OPTIONAL, &contact, err, errlen) < 0 ||
 	    parse_contact(contact, out, err, errlen) < 0 ||
 	    want_arr(j, "customFields", OPTIONAL, &custom, err, errlen) < 0 ||
-	    parse_custom_values(custom, out, err, errlen) < 0) {
+	    parse_custom_values(custom, out, err, errlen) < 0 ||
+	    want_obj(j, "site", OPTIONAL, &site, err, errlen) < 0 ||
+	    (site != NULL && want_id(site, "id", &out->site_id, err,
+	    errlen) < 0)) {
 		phone_extension_clear(out);
 		return prefix_err(err, errlen, "extension");
 	}

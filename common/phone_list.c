@@ -326,12 +326,11 @@ phone_get_extension(struct phone *p, long long ext_id, phone_extension_cb *cb,
 
 void
 phone_create_extension(struct phone *p, const struct phone_profile *prof,
-    const char *extension_number, phone_extension_cb *cb, void *arg)
+    const struct phone_create_extra *x, phone_extension_cb *cb, void *arg)
 {
 	struct phone_op_any *op = phone_op_new(p, sizeof(*op), NULL);
 	char why[256];
-	json_t *body = phone_extension_create_body(prof, extension_number, why,
-	    sizeof(why));
+	json_t *body = phone_extension_create_body(prof, x, why, sizeof(why));
 	struct phone_req *r;
 	char *url;
 

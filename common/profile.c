@@ -355,6 +355,65 @@ profile_hash_create(const struct profile *p, const struct profile *create,
 	snprintf(out, PROFILE_HASH_LEN + 1, "%016llx", (unsigned long long)h);
 }
 
+void
+profile_set(struct profile *p, const char *field, const char *value)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].field, field) == 0) {
+			free(p->v[i].value);
+			p->v[i].value = xstrdup(value);
+			return;
+		}
+	add_field(p, field, xstrdup(value));
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof(*p->v), field_cmp);
+}
+
+int
+profile_resolve(const struct ad_entry *e, const struct config_pair *pv,
+    const json_t *list, const char *what, char **id, struct profile_error *err)
+{
+	const json_t *it;
+	char *v, names[200] = "", msg[400];
+	size_t i, o = 0;
+
+	*id = NULL;
+	memset(err, 0, sizeof(*err));
+	if (problem_read(e, pv)) {
+		set_error(err, pv->key, e->problem_attr, NULL, e->problem);
+		return -1;
+	}
+	v = value_of(e, pv);
+	json_array_foreach(list, i, it) {
+		const char *n = json_string_value(json_object_get(it, "name"));
+		const char *c = json_string_value(json_object_get(it, "code"));
+		const char *d = json_string_value(json_object_get(it, "id"));
+
+		if (d == NULL)
+			continue;
+		if (*v == '\0' ? strcmp(d, "main-site") == 0 :
+		    (n != NULL && strcasecmp(n, v) == 0) ||
+		    (c != NULL && strcasecmp(c, v) == 0)) {
+			*id = xstrdup(d);
+			free(v);
+			return 0;
+		}
+		if (n != NULL && o < sizeof(names))
+			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s",
+			    o ? ", " : "", n);
+	}
+	if (*v == '\0') { /* no value, and no main site to go to */
+		free(v);
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "'%s' is not a %s of the account (it has: "
+	    "%s; `ringsyncctl schema` refreshes the list)", v, what,
+	    *names ? names : "none");
+	set_error(err, pv->key, config_pair_attr(pv), v, msg);
+	free(v);
+	return -1;
+}
+
 /*
  * norm_extension: an extension number is digits only, at most
  * PROFILE_EXTENSION_MAX of them (the account may allow fewer: the pusher

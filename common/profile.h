@@ -53,6 +53,18 @@ int profile_build(const struct ad_entry *e, const struct config_map *push,
 int profile_build_create(const struct ad_entry *e,
     const struct config_map *create, const struct profile *pushed,
     struct profile *out, struct profile_error *err);
+/* profile_set: field = value in p (replaced, or added in order). */
+void profile_set(struct profile *p, const char *field, const char *value);
+/*
+ * profile_resolve: the id, in list (the schema cache's [{id, name, code}]),
+ * of the item whose name or code is what pv gives for e (without case);
+ * an empty result is the main site's id ("main-site") when list has it,
+ * else no id (*id NULL, 0). Returns 0, or -1 with the problem in *err
+ * naming what ("site") and the names list has.
+ */
+int profile_resolve(const struct ad_entry *e, const struct config_pair *pv,
+    const json_t *list, const char *what, char **id,
+    struct profile_error *err);
 void profile_clear(struct profile *p);
 void profile_error_clear(struct profile_error *e);
 /* profile_get: the value of field, or NULL when it is not mapped. */

@@ -171,6 +171,7 @@ schema_check(const json_t *cache, const struct config *cfg,
 
 	check_map(cache, cfg, "push", &cfg->push, pr);
 	check_map(cache, cfg, "create", &cfg->create, pr);
+	check_map(cache, cfg, "policy", &cfg->policy, pr);
 	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
 		const struct config_pair *p = &cfg->writeback.v[i];
 
@@ -180,4 +181,32 @@ schema_check(const json_t *cache, const struct config *cfg,
 			    p->key, p->key));
 	}
 	return pr->n - n0;
+}
+
+const json_t *
+schema_account_list(const json_t *cache, const char *key)
+{
+	const json_t *v = json_object_get(json_object_get(cache, "account"), key);
+
+	return json_is_array(v) ? v : NULL;
+}
+
+int
+schema_policy_ready(const json_t *cache, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	static const struct {
+		const char *key, *list, *what;
+	} need[] = {
+		{ "site", "sites", "sites" },
+		{ "cost_center", "cost_centers", "cost centers" },
+	};
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (config_map_pair(&cfg->policy, need[i].key) != NULL &&
+		    schema_account_list(cache, need[i].list) == NULL)
+			return util_errbuf_set(err, errlen, "[policy] %s needs the "
+			    "account's %s: run `ringsyncctl schema` (it reads and caches "
+			    "them) and start again", need[i].key, need[i].what);
+	return 0;
 }

@@ -38,6 +38,17 @@ const char *schema_scim_attr(const char *field);
  * without case), or NULL. cache may be NULL.
  */
 const char *schema_custom_id(const json_t *cache, const char *name);
+/*
+ * schema_account_list: the cached list of the account's "sites", "roles"
+ * or "cost_centers" ([{id, name, code}]), or NULL when it was not read.
+ */
+const json_t *schema_account_list(const json_t *cache, const char *key);
+/*
+ * schema_policy_ready: 0 when the cache holds every list [policy] resolves
+ * its values in; -1 with what to do.
+ */
+int schema_policy_ready(const json_t *cache, const struct config *cfg,
+    char *err, size_t errlen);
 
 /*
  * schema_check: every [push] key and AD attribute of cfg that the cache

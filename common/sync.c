@@ -791,20 +791,27 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	s->cfg = cfg;
 	s->store = st;
 	s->dry_run = dry_run;
+	schema_load(s);
+	if (schema_policy_ready(s->schema, cfg, err, errlen) < 0) {
+		json_decref(s->schema);
+		free(s);
+		return NULL;
+	}
 	s->phone = phone_new(loop, &cfg->telephony, dry_run ? NULL : st, NULL, err,
 	    errlen);
 	if (s->phone == NULL) {
+		json_decref(s->schema);
 		free(s);
 		return NULL;
 	}
 	phone_set_event_cb(s->phone, phone_event, s);
 	if (sync_alert_setup(s, cfg, err, errlen) < 0) {
 		phone_free(s->phone);
+		json_decref(s->schema);
 		free(s);
 		return NULL;
 	}
 	s->ad = ad_new(loop, cfg);
-	schema_load(s);
 	ev_timer_init(&s->retry, retry_cb, 1., 0.);
 	s->retry.data = s;
 	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);

@@ -136,12 +136,13 @@ sync_phone_hash(struct sync *s, const struct phone_extension *x,
 {
 	const struct config_map *push = &s->cfg->push;
 	const char **fields, **values;
+	size_t n = push->n;
 	int rc = 0;
 
 	if (push->n == 0)
 		return -1;
-	fields = xcalloc(push->n, sizeof(*fields));
-	values = xcalloc(push->n, sizeof(*values));
+	fields = xcalloc(push->n + 1, sizeof(*fields));
+	values = xcalloc(push->n + 1, sizeof(*values));
 	for (size_t i = 0; i < push->n && rc == 0; i++) {
 		const char *key = push->v[i].key, *id;
 		int f = phone_field_from_name(key);
@@ -159,8 +160,14 @@ sync_phone_hash(struct sync *s, const struct phone_extension *x,
 			rc = -1;
 		}
 	}
+	/* The site the scan resolved ([policy] site), where the account has
+	 * sites: its id, as the profile holds it. */
+	if (config_map_pair(&s->cfg->policy, "site") != NULL && x->site_id) {
+		fields[n] = "site";
+		values[n++] = x->site_id;
+	}
 	if (rc == 0)
-		profile_hash_values(fields, values, push->n, out);
+		profile_hash_values(fields, values, n, out);
 	free(fields);
 	free(values);
 	return rc;

@@ -54,6 +54,8 @@ struct item {
 	                              * o.create for a create or completing) */
 	struct phone_custom_value *cv; /* owned array; strings borrowed */
 	const char *ext_number;      /* [create] extensionNumber, borrowed */
+	const char *site_id;         /* [policy] site, borrowed */
+	const char *cost_center_id;  /* [policy] cost_center, borrowed */
 };
 
 struct push {
@@ -87,6 +89,10 @@ fill_from(struct item *it, const json_t *values)
 			it->prof.field[f] = json_string_value(v);
 		} else if (strcmp(k, xn) == 0) {
 			it->ext_number = json_string_value(v);
+		} else if (strcmp(k, "site") == 0) {
+			it->site_id = json_string_value(v);
+		} else if (strcmp(k, "costCenter") == 0) {
+			it->cost_center_id = json_string_value(v);
 		} else if (strncasecmp(k, "custom.", 7) == 0 &&
 		    (id = schema_custom_id(it->p->s->schema, k + 7)) != NULL) {
 			it->cv[it->prof.ncustom].id = id;
@@ -108,7 +114,7 @@ fill_profile(struct item *it)
 	    it->u.push.completing);
 
 	memset(&it->prof, 0, sizeof(it->prof));
-	it->ext_number = NULL;
+	it->ext_number = it->site_id = it->cost_center_id = NULL;
 	free(it->cv);
 	it->cv = xcalloc(json_object_size(it->o.profile) + (with_create ?
 	    json_object_size(it->o.create) : 0) + 1, sizeof(*it->cv));
@@ -458,7 +464,8 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 	struct item *it = arg;
 	struct push *p = it->p;
 	struct store_txn *txn = sync_txn_begin(p->s);
-	int more = it->prof.ncustom > 0 || it->ext_number != NULL;
+	int more = it->prof.ncustom > 0 || it->ext_number != NULL ||
+	    it->site_id != NULL;
 	char detail[160];
 
 	if (txn != NULL) {
@@ -468,8 +475,8 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			it->u.push.active = 1;
 			it->u.push.creating = 0;
 			record_error_clear(&it->u.push.err);
-			/* SCIM cannot set custom fields or the extension number: a
-			 * bulk update follows, with the [create] ones too. */
+			/* SCIM cannot set custom fields, the extension number or the
+			 * site: a bulk update follows, with the [create] ones too. */
 			it->u.push.completing = more && it->o.create != NULL;
 			if (!more) {
 				snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
@@ -573,11 +580,15 @@ create(struct item *it)
 		return;
 	}
 	sync_progress_sent(p->s, 1);
-	if (p->s->cfg->telephony.create_method == CONFIG_CREATE_EXTENSION)
-		phone_create_extension(p->s->phone, &it->prof, it->ext_number,
-		    extension_created, it);
-	else
+	if (p->s->cfg->telephony.create_method == CONFIG_CREATE_EXTENSION) {
+		struct phone_create_extra x = { it->ext_number, it->site_id,
+			it->cost_center_id };
+
+		phone_create_extension(p->s->phone, &it->prof, &x, extension_created,
+		    it);
+	} else {
 		phone_create_user(p->s->phone, &it->prof, it->o.guid, create_cb, it);
+	}
 }
 
 static void
@@ -1110,6 +1121,7 @@ round_send(struct push *p)
 		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
 		p->bulk[b].extension_number = it->act == PUSH_UPDATE &&
 		    it->u.push.completing ? it->ext_number : NULL;
+		p->bulk[b].site_id = it->act == PUSH_UPDATE ? it->site_id : NULL;
 		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
 		    it->u.push.active ? NULL : "Enabled";
 		p->bulk_idx[b++] = i;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "schema.h"
 #include "sync_stage.h"
 #include "util.h"
 
@@ -190,6 +191,38 @@ data_error(struct scan_ctx *x, struct record_user *u, const char *email,
 	record_out_del(x->txn, u->guid, err, sizeof(err));
 }
 
+/*
+ * apply_policy: the [policy] values into the profiles: the site (pushed:
+ * a change moves the user) into p, the cost center (at create only) into
+ * c for a user not linked yet; each by its id in the cached lists.
+ */
+static int
+apply_policy(struct sync *s, const struct ad_entry *e, int unlinked,
+    struct profile *p, struct profile *c, struct profile_error *pe)
+{
+	const struct config_pair *pv;
+	char *id;
+
+	if ((pv = config_map_pair(&s->cfg->policy, "site")) != NULL) {
+		if (profile_resolve(e, pv, schema_account_list(s->schema, "sites"),
+		    "site", &id, pe) < 0)
+			return -1;
+		if (id != NULL)
+			profile_set(p, "site", id);
+		free(id);
+	}
+	if (unlinked && (pv = config_map_pair(&s->cfg->policy,
+	    "cost_center")) != NULL) {
+		if (profile_resolve(e, pv, schema_account_list(s->schema,
+		    "cost_centers"), "cost center", &id, pe) < 0)
+			return -1;
+		if (id != NULL)
+			profile_set(c, "costCenter", id);
+		free(id);
+	}
+	return 0;
+}
+
 /* decide: the user record updated and the entry's consequence queued. */
 static void
 decide(struct scan_ctx *x, struct record_user *u, int known,
@@ -205,13 +238,18 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 
 	if (!e->deleted && !e->disabled &&
 	    (ok = profile_build(e, &s->cfg->push, &p, &pe) == 0)) {
+		int unlinked = !(known && record_user_phone_id(u) != NULL);
+
 		/* A user not linked yet is compared with its [create] values
 		 * too: one that failed tries again when they change. */
-		if (s->cfg->create.n > 0 && !(known &&
-		    record_user_phone_id(u) != NULL))
+		if (s->cfg->create.n > 0 && unlinked)
 			ok = profile_build_create(e, &s->cfg->create, &p, &c, &pe) == 0;
 		if (ok)
+			ok = apply_policy(s, e, unlinked, &p, &c, &pe) == 0;
+		if (ok)
 			profile_hash_create(&p, &c, hash);
+		else
+			profile_clear(&p);
 	}
 	has_pending = known && record_out_get(x->txn, e->guid, &pending, NULL,
 	    0) == 0;
@@ -1216,6 +1254,9 @@ sync_scan_start(struct sync *s)
 		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
 	for (size_t i = 0; i < s->cfg->create.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->nattrs += config_pair_attrs(&s->cfg->create.v[i],
+		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
+	for (size_t i = 0; i < s->cfg->policy.n && x->nattrs < MAX_SCAN_ATTRS; i++)
+		x->nattrs += config_pair_attrs(&s->cfg->policy.v[i],
 		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;

@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "profile.h"
 #include "record.h"
+#include "schema.h"
 #include "store.h"
 #include "sync.h"
 #include "util.h"
@@ -394,6 +395,9 @@ find(struct explain *x, struct ev_loop *loop, const char *guid)
 	for (size_t i = 0; i < x->cfg->create.n && n < MAX_FIND_ATTRS; i++)
 		n += config_pair_attrs(&x->cfg->create.v[i], attrs + n,
 		    MAX_FIND_ATTRS - n);
+	for (size_t i = 0; i < x->cfg->policy.n && n < MAX_FIND_ATTRS; i++)
+		n += config_pair_attrs(&x->cfg->policy.v[i], attrs + n,
+		    MAX_FIND_ATTRS - n);
 	for (size_t i = 0; i < x->cfg->writeback.n && n < MAX_FIND_ATTRS; i++)
 		attrs[n++] = x->cfg->writeback.v[i].key;
 	x->ad = ad_new(loop, x->cfg);
@@ -450,6 +454,24 @@ ctl_explain(const struct config *cfg, int argc, char **argv)
 	}
 	if (x.ad_state == 1)
 		x.have_profile = profile_build(&x.e, &cfg->push, &x.p, &x.pe) == 0;
+	if (x.have_profile && config_map_pair(&cfg->policy, "site") != NULL) {
+		/* The site the scan would resolve is part of the profile. */
+		json_t *cache = NULL;
+		char *id = NULL;
+
+		if (store_get_json(x.txn, STORE_META, SCHEMA_KEY, &cache, err,
+		    sizeof(err)) != 0)
+			cache = NULL;
+		if (profile_resolve(&x.e, config_map_pair(&cfg->policy, "site"),
+		    schema_account_list(cache, "sites"), "site", &id, &x.pe) < 0) {
+			profile_clear(&x.p);
+			x.have_profile = 0;
+		} else if (id != NULL) {
+			profile_set(&x.p, "site", id);
+		}
+		free(id);
+		json_decref(cache);
+	}
 
 	printf("User %s (objectGUID %s)\n", x.name, guid);
 	ad_section(&x);

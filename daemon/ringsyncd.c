@@ -560,8 +560,7 @@ new_sync(struct daemon *d)
 	d->sync = sync_new(d->loop, d->cfg, d->store, d->opt.dry_run ||
 	    d->cfg->sync.dry_run, err, sizeof(err));
 	if (d->sync == NULL)
-		fatal(EXIT_CONFIG, "cannot set up the phone-system client error=%s",
-		    log_q(err));
+		fatal(EXIT_CONFIG, "cannot set up the sync error=%s", log_q(err));
 	sync_set_idle_cb(d->sync, idle_cb, d);
 }
 

@@ -240,9 +240,9 @@ start(struct phone *p, const char *name, int *count)
 	static const struct phone_custom_value cv = { "1", "CC-1" };
 	static const struct phone_profile prof_cf = { .custom = &cv, .ncustom = 1 };
 	const struct phone_bulk_item items[3] = {
-		{ bulk_ids[0], &prof, NULL, NULL },
-		{ bulk_ids[1], NULL, "Disabled", NULL },
-		{ bulk_ids[2], &prof_cf, "Enabled", "150" },
+		{ bulk_ids[0], &prof, NULL, NULL, NULL },
+		{ bulk_ids[1], NULL, "Disabled", NULL, "main-site" },
+		{ bulk_ids[2], &prof_cf, "Enabled", "150", NULL },
 	};
 	static const struct phone_code_grant code = { "fuzz-code",
 		"http://127.0.0.1:8123/callback", "fuzz-verifier-fuzz-verifier-fuzz" };

@@ -1680,6 +1680,72 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertRegex(out, r"\[create\] department = departmnt: Active Directory has "
                               r"no attribute 'departmnt'")
 
+    def test_policy_site_and_cost_center(self):
+        """[policy] site and cost_center resolved by name or code against the
+        cached lists: set by the REST create, the site changed later by a bulk
+        update when AD's value changes, the cost center at create only; an
+        unknown site is the user's error naming the attribute and value."""
+        self.start_emulator({
+            "company_name": "Example Corp",
+            "sites": [{"id": "2001", "name": "Toronto", "code": "TOR"},
+                      {"id": "2002", "name": "Austin", "code": "AUS"}],
+            "cost_centers": [{"id": 17, "name": "R&D"}, {"id": 18, "name": "Sales"}]})
+        self.add(person("ps.a", self.ou, physicalDeliveryOfficeName="TOR", department="R&D"),
+                 person("ps.b", self.ou, physicalDeliveryOfficeName="toronto",
+                        department="Sales"),
+                 person("ps.c", self.ou, department=None),
+                 person("ps.d", self.ou, physicalDeliveryOfficeName="Mars"))
+        conf = self.conf(feed="change_feed = no\ncreate_method = extension",
+                         extra="[policy]\nsite = physicalDeliveryOfficeName\n"
+                               "cost_center = department")
+        # Without the cached lists ringsyncd says what to do.
+        out = self.once(conf, expect=2)
+        self.assertIn("[policy] site needs the account's sites: run `ringsyncctl schema`",
+                      out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        out = self.once(conf, expect=1)
+        a, b, c = (self.ext("ps.%s@example.test" % n) for n in "abc")
+        self.assertEqual((a["site"], str(a["costCenter"])), ("2001", "17"))
+        self.assertEqual((b["site"], str(b["costCenter"])), ("2001", "18"))
+        self.assertEqual((c["site"], c["costCenter"]), ("main-site", None))
+        self.assertNotIn("ps.d@example.test", self.emu.users_by_email())
+        self.assertRegex(out, r"user failed: The physicalDeliveryOfficeName is invalid: "
+                              r"'Mars' is not a site of the account \(it has: Example Corp, "
+                              r"Toronto, Austin; .*email=ps\.d@example\.test "
+                              r"attribute=physicalDeliveryOfficeName value=Mars")
+        # The site follows AD; the cost center does not (create only).
+        self.set_attr("ps.b", "physicalDeliveryOfficeName", "AUS")
+        self.set_attr("ps.a", "department", "Sales")
+        seq = self.emu.last_seq()
+        self.once(conf)
+        bulk = [r for r in self.requests(seq, "POST") if "bulk" in r["path"]]
+        self.assertEqual(len(bulk), 1, bulk)
+        self.assertEqual(self.ext("ps.b@example.test")["site"], "2002")
+        self.assertEqual(str(self.ext("ps.a@example.test")["costCenter"]), "17")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "ps.b@example.test"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("the profile last pushed is the one AD wants", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "ps.d@example.test"])
+        self.assertIn("'Mars' is not a site of the account", out)
+
+    def test_policy_site_with_the_scim_create(self):
+        """The SCIM create cannot set a site: the bulk update right after it
+        does, in the same run."""
+        self.start_emulator({
+            "sites": [{"id": "2001", "name": "Toronto", "code": "TOR"}],
+            "free_extensions": {"count": 3, "start": 501}})
+        self.add(person("pz.a", self.ou, physicalDeliveryOfficeName="TOR"))
+        conf = self.conf(extra="[policy]\nsite = physicalDeliveryOfficeName")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.ext("pz.a@example.test")["site"], "2001")
+        self.assertEqual(len(self.requests(seq, "POST", "/scim/v2/Users")), 1)
+        self.assertEqual(len([r for r in self.requests(seq, "POST") if "bulk" in r["path"]]),
+                         1)
+
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},
                              "inventory_numbers": {"count": 6, "start": "+16505570000"}})

@@ -566,6 +566,52 @@ test_create_section(void **state)
 }
 
 static void
+test_policy_section(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	const struct config_pair *pv;
+	char *path, *t, *text = base_conf("", "[policy]\n"
+	    "site = coalesce(physicalDeliveryOfficeName, \"HQ\")\n"
+	    "cost_center = department\n");
+
+	(void)state;
+	t = with_telephony(text, "create_method = extension\n");
+	free(text);
+	text = t;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	pv = config_map_pair(&cfg->policy, "site");
+	assert_non_null(pv);
+	assert_non_null(pv->expr);
+	assert_string_equal(config_pair_attr(pv), "physicalDeliveryOfficeName");
+	assert_non_null(config_map_pair(&cfg->policy, "cost_center"));
+	config_free(cfg);
+	free(text);
+	free(path);
+	/* A cost center needs the REST create; later keys are said to be so. */
+	text = base_conf("", "[policy]\ncost_center = department\n"
+	    "extension_range = 2000-2999\n"
+	    "manage_roles = yes\n"
+	    "sites = x\n"
+	    "site = upper(l\n"
+	    "cost_center = title\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "\\[policy\\] cost_center needs "
+	    "\\[telephony\\] create_method = extension"));
+	assert_true(has(&pr, path, 13, "\\[policy\\] extension_range is not "
+	    "available in this version"));
+	assert_true(has(&pr, path, 14, "\\[policy\\] manage_roles is not "
+	    "available"));
+	assert_true(has(&pr, path, 15, "unknown key 'sites' in \\[policy\\]"));
+	assert_true(has(&pr, path, 16, "\\[policy\\] site: a \\) is missing"));
+	assert_true(has(&pr, path, 17, "duplicate key 'cost_center' in "
+	    "\\[policy\\] \\(first on line 12\\)"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
+static void
 test_plain_ldap_simple_bind(void **state)
 {
 	struct config_problems pr = { 0 };
@@ -1065,10 +1111,14 @@ test_manpage_documents_every_key(void **state)
 			bad = 1;
 		}
 	}
-	/* ... and nothing that is not a key ([push], [writeback]: fields). */
+	/* ... and nothing that is not a key ([push], [writeback]: fields;
+	 * [policy]: its two keys, parsed apart). */
 	for (size_t j = 0; j < n; j++) {
 		int known = strcmp(keys[j].section, "push") == 0 ||
-		    strcmp(keys[j].section, "writeback") == 0;
+		    strcmp(keys[j].section, "writeback") == 0 ||
+		    (strcmp(keys[j].section, "policy") == 0 &&
+		    (strcmp(keys[j].name, "site") == 0 ||
+		    strcmp(keys[j].name, "cost_center") == 0));
 
 		for (size_t i = 0; i < config_key_count() && !known; i++) {
 			config_key_at(i, &info);
@@ -1102,6 +1152,7 @@ main(void)
 		cmocka_unit_test(test_cross_checks),
 		cmocka_unit_test(test_push_expressions),
 		cmocka_unit_test(test_create_section),
+		cmocka_unit_test(test_policy_section),
 		cmocka_unit_test(test_plain_ldap_simple_bind),
 		cmocka_unit_test(test_secret_modes),
 		cmocka_unit_test(test_durations),

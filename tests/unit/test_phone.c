@@ -531,7 +531,7 @@ test_bulk_record(void **state)
 {
 	struct phone_custom_value cv[] = { { "12", "CC-1" }, { "13", "" } };
 	struct phone_profile prof = { 0 };
-	struct phone_bulk_item item = { 3000000123LL, &prof, NULL, NULL };
+	struct phone_bulk_item item = { 3000000123LL, &prof, NULL, NULL, NULL };
 
 	(void)state;
 	prof.field[PHONE_F_FIRST_NAME] = "Zoë";
@@ -549,9 +549,12 @@ test_bulk_record(void **state)
 	item.profile = NULL;
 	item.status = "Disabled";
 	item.extension_number = "150";
+	item.site_id = "main-site";
 	assert_json_eq(phone_bulk_record(&item), "{\"id\":\"3000000123\","
-	    "\"status\":\"Disabled\",\"extensionNumber\":\"150\"}");
+	    "\"status\":\"Disabled\",\"extensionNumber\":\"150\",\"site\":"
+	    "{\"id\":\"main-site\"}}");
 	item.extension_number = NULL;
+	item.site_id = NULL;
 	memset(&prof, 0, sizeof(prof));
 	item.profile = &prof;
 	item.status = "Enabled";
@@ -564,6 +567,7 @@ test_extension_create_body(void **state)
 {
 	struct phone_custom_value cv[] = { { "12", "CC-1" } };
 	struct phone_profile prof = { 0 };
+	struct phone_create_extra x = { "1234", "2001", "17" };
 	char err[128];
 
 	(void)state;
@@ -579,8 +583,9 @@ test_extension_create_body(void **state)
 	prof.custom = cv;
 	prof.ncustom = 1;
 	/* Empty fields are left out: a create has nothing to clear. */
-	assert_json_eq(phone_extension_create_body(&prof, "1234", err,
-	    sizeof(err)), "{\"extensionNumber\":\"1234\",\"type\":\"User\","
+	assert_json_eq(phone_extension_create_body(&prof, &x, err,
+	    sizeof(err)), "{\"extensionNumber\":\"1234\",\"site\":{\"id\":"
+	    "\"2001\"},\"costCenter\":{\"id\":\"17\"},\"type\":\"User\","
 	    "\"status\":\"Enabled\",\"contact\":{\"firstName\":\"Ann\","
 	    "\"lastName\":\"Lee\",\"email\":\"ann@example.com\","
 	    "\"department\":\"Sales\",\"businessAddress\":{\"state\":\"CA\"}},"

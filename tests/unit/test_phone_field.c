@@ -382,7 +382,7 @@ test_bodies_put_every_field_at_its_path(void **state)
 	for (int f = 0; f < PHONE_NFIELDS; f++) {
 		const struct phone_field_info *fi = phone_field_get(f);
 		struct phone_profile prof = { 0 };
-		struct phone_bulk_item item = { 101, &prof, "Enabled", NULL };
+		struct phone_bulk_item item = { 101, &prof, "Enabled", NULL, NULL };
 		struct phone_extension x;
 		json_t *rec, *body;
 		char *value = xasprintf("v-%s", fi->name);
@@ -427,7 +427,7 @@ test_body_bytes(void **state)
 		"1 Main St", "Springfield", "CA", "94000", "US", "Sales", "Rep",
 	};
 	struct phone_profile prof = { 0 };
-	struct phone_bulk_item item = { 42, &prof, NULL, NULL };
+	struct phone_bulk_item item = { 42, &prof, NULL, NULL, NULL };
 	char err[64], *s;
 	json_t *j;
 

@@ -407,6 +407,54 @@ test_build_create(void **state)
 }
 
 static void
+test_resolve(void **state)
+{
+	struct expr_error ee;
+	struct config_pair site = { "site", "coalesce(l, \"\")", 0, NULL };
+	struct profile_error err;
+	struct ad_entry e;
+	json_t *sites = json_loads("[{\"id\":\"main-site\",\"name\":\"HQ\"},"
+	    "{\"id\":\"2001\",\"name\":\"Toronto\",\"code\":\"TOR\"}]", 0, NULL);
+	json_t *none = json_array();
+	char *id;
+
+	(void)state;
+	assert_non_null(site.expr = expr_parse(site.value, &ee));
+	/* By name or code, without case; no value is the main site. */
+	entry(&e, "l", "tor", NULL);
+	assert_int_equal(profile_resolve(&e, &site, sites, "site", &id, &err), 0);
+	ad_entry_clear(&e);
+	assert_string_equal(id, "2001");
+	free(id);
+	entry(&e, "l", " toronto ", NULL);
+	assert_int_equal(profile_resolve(&e, &site, sites, "site", &id, &err), 0);
+	ad_entry_clear(&e);
+	assert_string_equal(id, "2001");
+	free(id);
+	entry(&e, "sn", "x", NULL);
+	assert_int_equal(profile_resolve(&e, &site, sites, "site", &id, &err), 0);
+	assert_string_equal(id, "main-site");
+	free(id);
+	/* A single-site account: no value, no site. */
+	assert_int_equal(profile_resolve(&e, &site, none, "site", &id, &err), 0);
+	ad_entry_clear(&e);
+	assert_null(id);
+	/* Unknown: the user's error, naming the attribute, value and list. */
+	entry(&e, "l", "Mars", NULL);
+	assert_int_equal(profile_resolve(&e, &site, sites, "site", &id, &err), -1);
+	ad_entry_clear(&e);
+	assert_null(id);
+	assert_string_equal(err.attr, "l");
+	assert_string_equal(err.value, "Mars");
+	assert_non_null(strstr(err.msg, "'Mars' is not a site of the account (it "
+	    "has: HQ, Toronto;"));
+	profile_error_clear(&err);
+	expr_free(site.expr);
+	json_decref(sites);
+	json_decref(none);
+}
+
+static void
 test_email_length(void **state)
 {
 	char in[300], err[128], *out;
@@ -459,6 +507,7 @@ main(void)
 		cmocka_unit_test(test_hash_and_json),
 		cmocka_unit_test(test_build_expressions),
 		cmocka_unit_test(test_build_create),
+		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_email_length),
 		cmocka_unit_test(test_render),
 	};

@@ -622,12 +622,12 @@ test_bulk_update_results(void **state)
 	    "x" } };
 	struct phone_profile ann = { 0 }, bob = { 0 }, u2 = { 0 };
 	struct phone_bulk_item items[] = {
-		{ 101, &ann, NULL, NULL },
-		{ 102, &bob, NULL, NULL },
-		{ 999999, &ann, NULL, NULL },
-		{ 10000, NULL, NULL, "101" },
-		{ 10001, NULL, "Disabled", NULL },
-		{ 10002, &u2, NULL, NULL },
+		{ 101, &ann, NULL, NULL, NULL },
+		{ 102, &bob, NULL, NULL, NULL },
+		{ 999999, &ann, NULL, NULL, NULL },
+		{ 10000, NULL, NULL, "101", NULL },
+		{ 10001, NULL, "Disabled", NULL, NULL },
+		{ 10002, &u2, NULL, NULL, NULL },
 	};
 	struct res r = { 0 };
 	json_t *st;

@@ -145,7 +145,8 @@ push_updates(struct phone *p, struct pace_run *pr, int n,
     struct phone_profile *prof)
 {
 	for (int i = 0; i < n; i++) {
-		struct phone_bulk_item item = { 10000 + i, &prof[i], NULL, NULL };
+		struct phone_bulk_item item = { 10000 + i, &prof[i], NULL, NULL,
+		    NULL };
 
 		phone_bulk_update(p, &item, 1, bulk_cb, &pr->upd[i]);
 	}

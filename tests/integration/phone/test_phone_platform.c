@@ -222,8 +222,8 @@ bulk_two(struct phone *p, struct res *r, const char *department)
 {
 	struct phone_profile prof = { 0 };
 	struct phone_bulk_item items[] = {
-		{ 102, &prof, NULL, NULL },
-		{ 101, &prof, "Enabled", NULL },
+		{ 102, &prof, NULL, NULL, NULL },
+		{ 101, &prof, "Enabled", NULL, NULL },
 	};
 
 	prof.field[PHONE_F_DEPARTMENT] = department;
@@ -275,8 +275,8 @@ test_mandatory_state(void **state)
 	struct phone *p = phone_here();
 	struct phone_profile us = { 0 }, fr = { 0 };
 	struct phone_bulk_item items[] = {
-		{ 101, &us, NULL, NULL },
-		{ 102, &fr, NULL, NULL },
+		{ 101, &us, NULL, NULL, NULL },
+		{ 102, &fr, NULL, NULL, NULL },
 	};
 	struct res r = { 0 };
 	char msg[512];
