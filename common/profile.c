@@ -432,6 +432,24 @@ norm_extension(const char *v, char **out, char *msg, size_t len)
 }
 
 int
+profile_check_extension(const struct profile *c, const struct config_map *create,
+    int max, struct profile_error *err)
+{
+	const char *xn = phone_field_name(PHONE_F_EXTENSION_NUMBER);
+	const char *v = profile_get(c, xn);
+	const struct config_pair *pv = config_map_pair(create, xn);
+	char msg[200];
+
+	memset(err, 0, sizeof(*err));
+	if (v == NULL || pv == NULL || max <= 0 || strlen(v) <= (size_t)max)
+		return 0;
+	snprintf(msg, sizeof(msg), "'%s' is longer than the account's extension "
+	    "numbers (%d digits at most)", v, max);
+	set_error(err, xn, config_pair_attr(pv), v, msg);
+	return -1;
+}
+
+int
 profile_build_create(const struct ad_entry *e, const struct config_map *create,
     const struct profile *pushed, struct profile *out,
     struct profile_error *err)

@@ -53,6 +53,13 @@ int profile_build(const struct ad_entry *e, const struct config_map *push,
 int profile_build_create(const struct ad_entry *e,
     const struct config_map *create, const struct profile *pushed,
     struct profile *out, struct profile_error *err);
+/*
+ * profile_check_extension: 0 unless the extensionNumber of create values c
+ * is longer than max digits (the account's; 0: not known); -1 with the
+ * problem in *err naming the [create] attribute.
+ */
+int profile_check_extension(const struct profile *c,
+    const struct config_map *create, int max, struct profile_error *err);
 /* profile_set: field = value in p (replaced, or added in order). */
 void profile_set(struct profile *p, const char *field, const char *value);
 /*

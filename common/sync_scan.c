@@ -192,7 +192,9 @@ data_error(struct scan_ctx *x, struct record_user *u, const char *email,
 }
 
 /*
- * apply_policy: the [policy] values into the profiles: the site (pushed:
+ * apply_policy: a [create] extension number within the account's length
+ * (when ringsyncctl schema cached it), and the [policy] values into the
+ * profiles: the site (pushed:
  * a change moves the user) into p, the cost center (at create only) into
  * c for a user not linked yet; each by its id in the cached lists.
  */
@@ -201,8 +203,13 @@ apply_policy(struct sync *s, const struct ad_entry *e, int unlinked,
     struct profile *p, struct profile *c, struct profile_error *pe)
 {
 	const struct config_pair *pv;
+	const json_t *max = json_object_get(json_object_get(s->schema, "account"),
+	    "max_extension_length");
 	char *id;
 
+	if (unlinked && profile_check_extension(c, &s->cfg->create,
+	    json_is_integer(max) ? (int)json_integer_value(max) : 0, pe) < 0)
+		return -1;
 	if ((pv = config_map_pair(&s->cfg->policy, "site")) != NULL) {
 		if (profile_resolve(e, pv, schema_account_list(s->schema, "sites"),
 		    "site", &id, pe) < 0)

@@ -1559,7 +1559,8 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                                         "email": "owner@example.test"}}]})
         self.emu.call("POST", "/_emu/behaviour", {"duplicate_extension_code": code})
         self.add(person("rc.a", self.ou, ipPhone="x5551", employeeID="B-1"),
-                 person("rc.b", self.ou, ipPhone="x1234"))
+                 person("rc.b", self.ou, ipPhone="x1234"),
+                 person("rc.c", self.ou, ipPhone="x123456"))
         conf = self.conf(feed="change_feed = no\ncreate_method = extension",
                          extra="[create]\nextensionNumber = digits(ipPhone)\n"
                                "custom.Badge = employeeID")
@@ -1577,6 +1578,10 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertNotIn("rc.b@example.test", self.emu.users_by_email())
         self.assertRegex(out, r"user failed: Extension already in use: .*"
                               r"email=rc\.b@example\.test attribute=ipPhone value=1234")
+        # Longer than the account's numbers (schema cached 5): the user's error.
+        self.assertRegex(out, r"user failed: The ipPhone is invalid: '123456' is "
+                              r"longer than the account's extension numbers \(5 digits at "
+                              r"most\).* email=rc\.c@example\.test")
         # Not tried again while AD says the same; then AD gives a free one.
         seq = self.emu.last_seq()
         out = self.once(conf)

@@ -384,6 +384,15 @@ test_build_create(void **state)
 	profile_hash_create(&pushed, &q, h1);
 	assert_string_equal(h1, h2);
 	profile_clear(&q);
+	/* The account's length: known, and passed. */
+	assert_int_equal(profile_check_extension(&p, &create, 0, &err), 0);
+	assert_int_equal(profile_check_extension(&p, &create, 4, &err), 0);
+	assert_int_equal(profile_check_extension(&p, &create, 3, &err), -1);
+	assert_string_equal(err.attr, "ipPhone");
+	assert_string_equal(err.value, "1234");
+	assert_non_null(strstr(err.msg, "longer than the account's extension "
+	    "numbers (3 digits at most)"));
+	profile_error_clear(&err);
 	profile_clear(&p);
 	/* Not an extension number: the user's error, naming the attribute. */
 	entry(&e, "ipPhone", "ext. 12a", NULL);
