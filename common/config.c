@@ -112,7 +112,8 @@ static const struct key keys[] = {
 	  0, 0, "subscribe to the phone system's change events (WebSocket)" },
 	{ "telephony", "create_method", T_CREATE_METHOD,
 	  F(telephony.create_method), "scim", 0, 0, 0,
-	  "how users are created: scim (SCIM create) or extension (REST create)" },
+	  "how users are created: scim (SCIM create), extension (REST create) or "
+	  "batch (10 a call)" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },
@@ -1106,11 +1107,10 @@ parse_create_method(const char *v, enum config_create_method *field,
 	else if (strcasecmp(v, "extension") == 0)
 		*field = CONFIG_CREATE_EXTENSION;
 	else if (strcasecmp(v, "batch") == 0)
-		return util_errbuf_set(err, errlen, "'batch' is not available in "
-		    "this version: use scim or extension");
+		*field = CONFIG_CREATE_BATCH;
 	else
-		return util_errbuf_set(err, errlen, "'%s' is not scim or extension",
-		    v);
+		return util_errbuf_set(err, errlen, "'%s' is not scim, extension or "
+		    "batch", v);
 	return 0;
 }
 
@@ -1428,10 +1428,10 @@ check_mapping(struct parse *p, const struct config *cfg)
 			    c->key, cfg->push.v[at].value, c->key);
 	}
 	if ((pv = config_map_pair(&cfg->policy, "cost_center")) != NULL &&
-	    cfg->telephony.create_method != CONFIG_CREATE_EXTENSION)
+	    cfg->telephony.create_method == CONFIG_CREATE_SCIM)
 		problem(p, pv->line, "[policy] cost_center needs [telephony] "
-		    "create_method = extension: the SCIM create cannot set a cost "
-		    "center and no later call can");
+		    "create_method = extension or batch: the SCIM create cannot set a "
+		    "cost center and no later call can");
 	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
 		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
 		    "it is the key that joins AD users to phone users",

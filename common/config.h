@@ -23,6 +23,7 @@ enum config_deactivate {
 enum config_create_method {
 	CONFIG_CREATE_SCIM,      /* SCIM POST /Users (Heavy) */
 	CONFIG_CREATE_EXTENSION, /* REST POST .../extension (Medium) */
+	CONFIG_CREATE_BATCH,     /* v2 batch provisioning, 10 a call (Heavy) */
 };
 
 /* max_deactivations: an absolute count, or a percentage of linked users. */

@@ -42,6 +42,7 @@ call_group(enum phone_call c)
 	case PHONE_CALL_SCIM_DELETE:
 	case PHONE_CALL_BULK_UPDATE:
 	case PHONE_CALL_NUMBERS:
+	case PHONE_CALL_BATCH_CREATE:
 		return HTTP_HEAVY;
 	case PHONE_CALL_EXTENSIONS:
 	case PHONE_CALL_DIRECTORY:
@@ -393,6 +394,20 @@ phone_send_new(struct phone *p, enum phone_call call, const char *method,
 	struct phone_req *r = phone_req_new(p, call, method, url);
 
 	free(url);
+	r->done = done;
+	r->ctx = ctx;
+	phone_req_send(r);
+}
+
+void
+phone_send_json(struct phone *p, enum phone_call call, const char *method,
+    char *url, json_t *body, phone_req_done *done, void *ctx)
+{
+	struct phone_req *r = phone_req_new(p, call, method, url);
+
+	free(url);
+	r->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
 	r->done = done;
 	r->ctx = ctx;
 	phone_req_send(r);

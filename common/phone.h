@@ -94,6 +94,7 @@ enum phone_call {
 	PHONE_CALL_DEFAULT_ROLE,
 	PHONE_CALL_COST_CENTERS,
 	PHONE_CALL_SERVICE_INFO,
+	PHONE_CALL_BATCH_CREATE,
 	PHONE_NCALLS
 };
 
@@ -578,6 +579,31 @@ void phone_default_role(struct phone *p, phone_items_cb *cb, void *arg);
 typedef void phone_service_cb(const struct phone_error *err, int max_ext_len,
     void *arg);
 void phone_service_info(struct phone *p, phone_service_cb *cb, void *arg);
+
+/*
+ * phone_batch_create: create up to PHONE_BATCH_MAX users in one call (v2
+ * batch provisioning, Heavy): per user the names, email, mobile number and
+ * x's extension number and cost center (no site: the batch has none).
+ * cb gets the call's error, or one result per answer item; whether
+ * results[i] belongs to profiles[i] is not known: confirm by email.
+ */
+#define PHONE_BATCH_MAX 10
+struct phone_batch_result {
+	int ok;
+	long long extension_id;     /* when ok */
+	struct phone_error err;     /* when not ok */
+};
+typedef void phone_batch_cb(const struct phone_error *err,
+    const struct phone_batch_result *v, size_t n, void *arg);
+void phone_batch_create(struct phone *p, const struct phone_profile *const *prof,
+    const struct phone_create_extra *x, size_t n, phone_batch_cb *cb,
+    void *arg);
+/* phone_batch_body: the BatchProvisionUsersRequest of phone_batch_create. */
+json_t *phone_batch_body(const struct phone_profile *const *prof,
+    const struct phone_create_extra *x, size_t n);
+/* phone_parse_batch: the results of a batch create (v has n + 1 room). */
+int phone_parse_batch(const json_t *j, struct phone_batch_result *v,
+    size_t max, size_t *n, char *err, size_t errlen);
 
 /*
  * phone_create_extension: create a user extension with the REST create

@@ -40,7 +40,7 @@ phone_call_name(enum phone_call c)
 		"directory", "extension-numbers",
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
 		"ws-token", "extension", "extension-create", "sites", "roles",
-		"default-role", "cost-centers", "service-info",
+		"default-role", "cost-centers", "service-info", "batch-create",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";

@@ -136,6 +136,13 @@ char *phone_url_segment(const struct phone *p, const char *base,
 void phone_send_new(struct phone *p, enum phone_call call, const char *method,
     char *url, phone_req_done *done, void *ctx);
 /*
+ * phone_send_json: phone_send_new with body (JSON, taken over). A POST is
+ * never repeated by the client (phone_req_new): a create sent twice could
+ * make a second user.
+ */
+void phone_send_json(struct phone *p, enum phone_call call, const char *method,
+    char *url, json_t *body, phone_req_done *done, void *ctx);
+/*
  * phone_defer_error: end a call that cannot start with kind and detail,
  * from the loop (done(ctx) runs later, never from this call).
  */

@@ -1059,3 +1059,75 @@ phone_parse_token(const json_t *j, long long now, struct store_tokens *out,
 	out->refresh_expires = out->refresh_token ? now + rttl : 0;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------
+ * The batch create */
+
+json_t *
+phone_batch_body(const struct phone_profile *const *prof,
+    const struct phone_create_extra *x, size_t n)
+{
+	json_t *recs = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = json_object(), *c = json_object();
+		const char *m = prof[i]->field[PHONE_F_MOBILE_PHONE];
+
+		json_object_set_new(r, "status", json_string("Enabled"));
+		set_opt(c, "firstName", prof[i]->field[PHONE_F_FIRST_NAME]);
+		set_opt(c, "lastName", prof[i]->field[PHONE_F_LAST_NAME]);
+		set_opt(c, "email", prof[i]->field[PHONE_F_EMAIL]);
+		set_opt(c, "mobileNumber", m);
+		json_object_set_new(r, "contact", c);
+		if (x[i].extension_number != NULL)
+			json_object_set_new(r, "extensionNumber",
+			    json_string(x[i].extension_number));
+		if (x[i].cost_center_id != NULL)
+			json_object_set_new(r, "costCenter", json_pack("{s:s}", "id",
+			    x[i].cost_center_id));
+		json_array_append_new(recs, r);
+	}
+	return json_pack("{s:o}", "records", recs);
+}
+
+int
+phone_parse_batch(const json_t *j, struct phone_batch_result *v, size_t max,
+    size_t *n, char *err, size_t errlen)
+{
+	const json_t *res = json_object_get(j, "results"), *r;
+	size_t i;
+
+	*n = 0;
+	if (!json_is_array(res))
+		return util_errbuf_set(err, errlen, "batch create: results is not an "
+		    "array");
+	if (json_array_size(res) > max)
+		return util_errbuf_set(err, errlen, "batch create: %zu results for %zu "
+		    "users", json_array_size(res), max);
+	json_array_foreach(res, i, r) {
+		const json_t *ext, *errs;
+		char *id = NULL;
+		int ok;
+
+		memset(&v[i], 0, sizeof(v[i]));
+		if (!json_is_object(r) || want_bool(r, "successful", REQUIRED, &ok, err,
+		    errlen) < 0)
+			return prefix_err(err, errlen, "batch create");
+		v[i].ok = ok;
+		if (ok) {
+			if (want_obj(r, "extension", REQUIRED, &ext, err, errlen) < 0 ||
+			    want_id(ext, "id", &id, err, errlen) < 0 ||
+			    parse_ll(id, &v[i].extension_id) < 0) {
+				free(id);
+				return prefix_err(err, errlen, "batch create");
+			}
+			free(id);
+		} else {
+			errs = json_object_get(r, "errors");
+			phone_error_from_item(json_array_get(errs, 0),
+			    PHONE_CALL_BATCH_CREATE, &v[i].err);
+		}
+		(*n)++;
+	}
+	return 0;
+}

@@ -331,8 +331,6 @@ phone_create_extension(struct phone *p, const struct phone_profile *prof,
 	struct phone_op_any *op = phone_op_new(p, sizeof(*op), NULL);
 	char why[256];
 	json_t *body = phone_extension_create_body(prof, x, why, sizeof(why));
-	struct phone_req *r;
-	char *url;
 
 	op->arg = arg;
 	op->cb.ext = cb;
@@ -341,15 +339,51 @@ phone_create_extension(struct phone *p, const struct phone_profile *prof,
 		    extension_done, op);
 		return;
 	}
-	url = phone_url(p, PHONE_ACCOUNT "/extension");
-	r = phone_req_new(p, PHONE_CALL_EXTENSION_CREATE, "POST", url);
-	free(url);
-	r->body = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	r->idempotent = 0; /* a repeated create could make a second user */
-	r->done = extension_done;
-	r->ctx = op;
-	phone_req_send(r);
+	phone_send_json(p, PHONE_CALL_EXTENSION_CREATE, "POST", phone_url(p,
+	    PHONE_ACCOUNT "/extension"), body, extension_done, op);
+}
+
+/* ---------------------------------------------------------------------
+ * The batch create */
+
+struct op_batch {
+	struct phone_op base;
+	size_t n;
+	phone_batch_cb *cb;
+	void *arg;
+};
+
+static void
+batch_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct op_batch *op = r->ctx;
+	struct phone_error e = *err;
+	struct phone_batch_result *v = xcalloc(op->n + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (e.kind == PHONE_OK && phone_parse_batch(body, v, op->n, &n, e.detail,
+	    sizeof(e.detail)) < 0)
+		e.kind = PHONE_MALFORMED;
+	op->cb(&e, e.kind == PHONE_OK ? v : NULL, e.kind == PHONE_OK ? n : 0,
+	    op->arg);
+	free(v);
+	phone_op_end(r->p, &op->base);
+}
+
+void
+phone_batch_create(struct phone *p, const struct phone_profile *const *prof,
+    const struct phone_create_extra *x, size_t n, phone_batch_cb *cb,
+    void *arg)
+{
+	struct op_batch *op = phone_op_new(p, sizeof(*op), NULL);
+
+	op->n = n;
+	op->cb = cb;
+	op->arg = arg;
+	phone_send_json(p, PHONE_CALL_BATCH_CREATE, "POST", phone_url(p,
+	    "/restapi/v2/accounts/~/batch-provisioning/users"),
+	    phone_batch_body(prof, x, n), batch_done, op);
 }
 
 /* ---------------------------------------------------------------------

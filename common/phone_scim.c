@@ -163,7 +163,6 @@ phone_create_user(struct phone *p, const struct phone_profile *prof,
 	struct op_user *op = phone_op_new(p, sizeof(*op), op_user_clear);
 	char *url = phone_url(p, PHONE_SCIM "/Users"), why[256];
 	json_t *body = phone_scim_create_body(prof, external_id, why, sizeof(why));
-	struct phone_req *r;
 
 	op->cb = cb;
 	op->arg = arg;
@@ -173,14 +172,8 @@ phone_create_user(struct phone *p, const struct phone_profile *prof,
 		    user_done, op);
 		return;
 	}
-	r = phone_req_new(p, PHONE_CALL_SCIM_CREATE, "POST", url);
-	free(url);
-	r->body = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	r->idempotent = 0; /* a repeated create could make a second user */
-	r->done = user_done;
-	r->ctx = op;
-	phone_req_send(r);
+	phone_send_json(p, PHONE_CALL_SCIM_CREATE, "POST", url, body, user_done,
+	    op);
 }
 
 void

@@ -267,6 +267,18 @@ problem_read(const struct ad_entry *e, const struct config_pair *pv)
 	return 0;
 }
 
+/* build_end: out in field order (rc 0), or emptied (rc -1); rc. */
+static int
+build_end(struct profile *out, char *country, int rc)
+{
+	free(country);
+	if (rc < 0)
+		profile_clear(out);
+	else if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
+	return rc;
+}
+
 int
 profile_build(const struct ad_entry *e, const struct config_map *push,
     struct profile *out, struct profile_error *err)
@@ -310,14 +322,9 @@ profile_build(const struct ad_entry *e, const struct config_map *push,
 		free(v);
 		add_field(out, field, norm);
 	}
-	free(country);
-	if (out->n > 1)
-		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
-	return 0;
+	return build_end(out, country, 0);
 fail:
-	free(country);
-	profile_clear(out);
-	return -1;
+	return build_end(out, country, -1);
 }
 
 /* hash_more: FNV-1a 64 of p's "<prefix>field=value\n" lines, after h. */
@@ -504,14 +511,9 @@ profile_build_create(const struct ad_entry *e, const struct config_map *create,
 		free(v);
 		add_field(out, pv->key, norm);
 	}
-	free(country);
-	if (out->n > 1)
-		qsort(out->v, out->n, sizeof(*out->v), field_cmp);
-	return 0;
+	return build_end(out, country, 0);
 fail:
-	free(country);
-	profile_clear(out);
-	return -1;
+	return build_end(out, country, -1);
 }
 
 void

@@ -56,6 +56,17 @@ struct item {
 	const char *ext_number;      /* [create] extensionNumber, borrowed */
 	const char *site_id;         /* [policy] site, borrowed */
 	const char *cost_center_id;  /* [policy] cost_center, borrowed */
+	struct batch *batch;         /* the batch create it went in, or NULL */
+	int alone;                   /* a batch failed unattributably: alone */
+};
+
+/* One batch create in flight: its items, and what the answer said. */
+struct batch {
+	struct push *p;              /* not owned */
+	struct item **items;         /* owned array; the items are the round's */
+	size_t n, left;              /* items; confirmations outstanding */
+	size_t nfail;                /* results that were not successful */
+	struct phone_error fail;     /* the first of them */
 };
 
 struct push {
@@ -69,6 +80,8 @@ struct push {
 	char next[AD_GUID_LEN + 1];  /* the outbox is read on from here ("": start) */
 	int stop;                    /* auth failed: end the phase */
 	int custom_fetched;          /* the custom fields were read this phase */
+	struct item **batch;         /* owned array: creates for the batch */
+	size_t nbatch;
 	ev_timer wait;               /* until the Heavy budget allows a write */
 };
 
@@ -336,10 +349,17 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	}
 }
 
+static void batch_send(struct push *p);
+
+/* item_finished: one call less; the last sends the batch, or ends the round. */
 static void
 item_finished(struct push *p)
 {
-	if (--p->outstanding == 0)
+	if (--p->outstanding > 0)
+		return;
+	if (p->nbatch > 0)
+		batch_send(p);
+	else
 		round_start(p);
 }
 
@@ -548,6 +568,163 @@ extension_created(const struct phone_error *e, const struct phone_extension *x,
 	item_finished(p);
 }
 
+/* batch_item_done: one confirmation less; the batch ends with the last. */
+static void
+batch_item_done(struct batch *b)
+{
+	struct push *p = b->p;
+
+	if (--b->left == 0) {
+		free(b->items);
+		free(b);
+	}
+	item_finished(p);
+}
+
+/*
+ * confirm_done: the extension list by the user's email, after a batch
+ * create: the answer's results carry no email, so the list says whether
+ * this user was created, whatever the order of the results.
+ */
+static void
+confirm_done(const struct phone_error *e, void *arg)
+{
+	struct item *it = arg;
+	struct batch *b = it->batch;
+	struct push *p = it->p;
+	struct store_txn *txn = sync_txn_begin(p->s);
+	char id[32], detail[160];
+
+	if (txn == NULL) {
+		batch_item_done(b);
+		return;
+	}
+	if (e->kind == PHONE_OK && it->nfound == 1) {
+		snprintf(id, sizeof(id), "%lld", it->found);
+		util_str_set(&it->u.push.scim_id, NULL);
+		util_str_set(&it->u.push.ext_id, id);
+		it->u.push.active = 1;
+		it->u.push.creating = 0;
+		/* The batch carries names, email and mobile only: the profile
+		 * (with the [create] values) follows by bulk update. */
+		it->u.push.completing = it->o.create != NULL;
+		it->u.push.pushed[0] = '\0';
+		record_error_clear(&it->u.push.err);
+		p->s->c.created++;
+		log_info("phone user created by batch dn=%s email=%s ext_id=%s",
+		    log_q(it->o.dn), log_q(it->o.email), id);
+		json_decref(it->u.push.profile);
+		it->u.push.profile = NULL;
+		snprintf(detail, sizeof(detail), "ext_id=%s (batch create)", id);
+		pushed_profile(p, txn, it, "created", detail);
+	} else if (e->kind == PHONE_OK && it->nfound > 1) {
+		struct phone_error d = *e;
+
+		d.kind = PHONE_DUPLICATE_EMAIL;
+		snprintf(d.value, sizeof(d.value), "%s", it->lookup_email);
+		it->u.push.creating = 0;
+		settle(p, txn, it, &d);
+	} else if (e->kind == PHONE_OK && b->nfail > 0 && b->n == 1) {
+		it->u.push.creating = 0; /* its own refusal */
+		settle(p, txn, it, &b->fail);
+	} else if (e->kind == PHONE_OK && b->nfail > 0) {
+		/* Refused, but which result is whose is not known: alone. */
+		log_info("batch create: a result was not successful and the answer "
+		    "does not say whose; trying alone dn=%s email=%s",
+		    log_q(it->o.dn), log_q(it->o.email));
+		it->alone = 1;
+		p->batch = xreallocarray(p->batch, p->nbatch + 1, sizeof(*p->batch));
+		p->batch[p->nbatch++] = it;
+	} else if (e->kind == PHONE_OK) {
+		not_listed(p, txn, it);  /* the list lags: the next try searches */
+	} else {
+		settle(p, txn, it, e);   /* creating stays: the next try searches */
+	}
+	save_user(p, txn, it);
+	sync_txn_commit(p->s, txn);
+	batch_item_done(b);
+}
+
+static void
+batch_cb(const struct phone_error *e, const struct phone_batch_result *v,
+    size_t n, void *arg)
+{
+	struct batch *b = arg;
+	struct push *p = b->p;
+
+	for (size_t i = 0; e->kind == PHONE_OK && i < n; i++)
+		if (!v[i].ok && b->nfail++ == 0)
+			b->fail = v[i].err;
+	if (e->kind == PHONE_OK && n != b->n && b->nfail == 0) {
+		b->nfail = 1; /* fewer results than users: some were not made */
+		phone_error_ok(&b->fail, PHONE_CALL_BATCH_CREATE);
+		b->fail.kind = PHONE_MALFORMED;
+		snprintf(b->fail.detail, sizeof(b->fail.detail), "fewer results "
+		    "than users in the batch create");
+	}
+	b->left = b->n + 1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = b->items[i];
+		struct phone_ext_filter f = { "User", NULL, it->o.email };
+		struct store_txn *txn;
+
+		p->outstanding++;
+		if (e->kind == PHONE_OK) {
+			util_str_set(&it->lookup_email, it->o.email);
+			it->nfound = 0;
+			phone_list_extensions(p->s->phone, &f, lookup_page, confirm_done,
+			    it);
+			continue;
+		}
+		if ((txn = sync_txn_begin(p->s)) != NULL) {
+			it->u.push.creating = e->may_have_acted;
+			settle(p, txn, it, e);
+			save_user(p, txn, it);
+			sync_txn_commit(p->s, txn);
+		}
+		batch_item_done(b);
+	}
+	batch_item_done(b); /* the batch call itself */
+}
+
+/*
+ * batch_send: the round's creates, PHONE_BATCH_MAX a call (one whose
+ * batch failed unattributably alone, so that its answer is its own).
+ */
+static void
+batch_send(struct push *p)
+{
+	struct item **v = p->batch;
+	size_t n = p->nbatch, i = 0;
+
+	p->batch = NULL;
+	p->nbatch = 0;
+	p->outstanding = 1; /* held until every batch is sent */
+	while (i < n) {
+		struct batch *b = xcalloc(1, sizeof(*b));
+		const struct phone_profile *prof[PHONE_BATCH_MAX];
+		struct phone_create_extra x[PHONE_BATCH_MAX];
+
+		b->p = p;
+		b->items = xcalloc(PHONE_BATCH_MAX, sizeof(*b->items));
+		do {
+			struct item *it = v[i++];
+
+			it->batch = b;
+			prof[b->n] = &it->prof;
+			x[b->n].extension_number = it->ext_number;
+			x[b->n].site_id = NULL;
+			x[b->n].cost_center_id = it->cost_center_id;
+			b->items[b->n++] = it;
+		} while (i < n && b->n < PHONE_BATCH_MAX && !b->items[0]->alone &&
+		    !v[i]->alone);
+		p->outstanding++;
+		phone_batch_create(p->s->phone, prof, x, b->n, batch_cb, b);
+	}
+	free(v);
+	item_finished(p);
+}
+
 static void
 create(struct item *it)
 {
@@ -580,7 +757,12 @@ create(struct item *it)
 		return;
 	}
 	sync_progress_sent(p->s, 1);
-	if (p->s->cfg->telephony.create_method == CONFIG_CREATE_EXTENSION) {
+	if (p->s->cfg->telephony.create_method == CONFIG_CREATE_BATCH) {
+		/* Sent with the others once the round's searches are done. */
+		p->batch = xreallocarray(p->batch, p->nbatch + 1, sizeof(*p->batch));
+		p->batch[p->nbatch++] = it;
+		item_finished(p);
+	} else if (p->s->cfg->telephony.create_method == CONFIG_CREATE_EXTENSION) {
 		struct phone_create_extra x = { it->ext_number, it->site_id,
 			it->cost_center_id };
 
@@ -716,6 +898,9 @@ round_free(struct push *p)
 	free(p->items);
 	free(p->bulk);
 	free(p->bulk_idx);
+	free(p->batch);
+	p->batch = NULL;
+	p->nbatch = 0;
 	p->items = NULL;
 	p->bulk = NULL;
 	p->bulk_idx = NULL;
@@ -1119,8 +1304,10 @@ round_send(struct push *p)
 		}
 		p->bulk[b].extension_id = strtoll(it->u.push.ext_id, NULL, 10);
 		p->bulk[b].profile = it->act == PUSH_UPDATE ? &it->prof : NULL;
+		/* the batch create set the number already */
 		p->bulk[b].extension_number = it->act == PUSH_UPDATE &&
-		    it->u.push.completing ? it->ext_number : NULL;
+		    it->u.push.completing && p->s->cfg->telephony.create_method !=
+		    CONFIG_CREATE_BATCH ? it->ext_number : NULL;
 		p->bulk[b].site_id = it->act == PUSH_UPDATE ? it->site_id : NULL;
 		p->bulk[b].status = it->act == PUSH_DEACTIVATE ? "Disabled" :
 		    it->u.push.active ? NULL : "Enabled";

@@ -188,10 +188,44 @@ one_spc(const json_t *j)
 		fz_check(err[0] != '\0');
 }
 
+static void
+one_item(const json_t *j)
+{
+	static const enum phone_items kinds[] = { PHONE_ITEMS_SITES,
+		PHONE_ITEMS_ROLES, PHONE_ITEMS_COST_CENTERS };
+	struct phone_item it;
+	char err[256] = "";
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if (phone_parse_item(j, kinds[k], &it, err, sizeof(err)) == 0)
+			fz_check(it.id != NULL && it.name != NULL);
+		else
+			fz_check(err[0] != '\0' && it.id == NULL);
+		phone_item_clear(&it);
+	}
+}
+
+static void
+one_batch(const json_t *j)
+{
+	struct phone_batch_result v[PHONE_BATCH_MAX + 1];
+	char err[256] = "";
+	size_t n;
+	int max;
+
+	if (phone_parse_batch(j, v, PHONE_BATCH_MAX, &n, err, sizeof(err)) == 0)
+		fz_check(n <= PHONE_BATCH_MAX);
+	else
+		fz_check(err[0] != '\0');
+	if (phone_parse_service_info(j, &max, err, sizeof(err)) == 0)
+		fz_check(max >= 1 && max <= 8);
+}
+
 static const struct {
 	const char *tag;
 	void (*fn)(const json_t *);
 } parsers[] = {
+	{ "item", one_item }, { "batch", one_batch },
 	{ "user", one_user }, { "extension", one_extension },
 	{ "number", one_number }, { "custom-field", one_custom_field },
 	{ "spc", one_spc }, { "schemas", one_schemas }, { "page", one_page },

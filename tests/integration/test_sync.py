@@ -1591,6 +1591,42 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.once(conf)
         self.assertEqual(self.ext("rc.b@example.test")["extensionNumber"], "5552")
 
+    def test_create_by_batch(self):
+        """create_method = batch: 12 new users in two Heavy calls (10 + 2),
+        each confirmed by email although the answer lists its results in
+        another order; the profile follows by bulk update; a record refused
+        in a batch whose answer does not say whose is tried alone, and its
+        error then names the attribute and value."""
+        self.start_emulator({
+            "extensions": [{"extensionNumber": "1234",
+                            "contact": {"firstName": "Old", "lastName": "Owner",
+                                        "email": "owner@example.test"}}]})
+        self.emu.call("POST", "/_emu/behaviour", {"batch_result_order": "reversed"})
+        people = [person("bt.%02d" % i, self.ou, department="Dept %d" % i)
+                  for i in range(11)]
+        people.append(person("bt.xx", self.ou, ipPhone="x1234"))
+        self.add(*people)
+        conf = self.conf(feed="change_feed = no\ncreate_method = batch",
+                         extra="[create]\nextensionNumber = digits(ipPhone)")
+        seq = self.emu.last_seq()
+        out = self.once(conf, expect=1)
+        batches = self.requests(seq, "POST", "/restapi/v2/accounts/~/batch-provisioning")
+        self.assertEqual([r["group"] for r in batches], ["Heavy"] * 3, batches)
+        self.assertEqual(self.requests(seq, "POST", "/scim/v2/Users"), [])
+        users = self.emu.users_by_email()
+        for i in range(11):
+            x = self.ext("bt.%02d@example.test" % i)
+            self.assertEqual(x["contact"].get("department"), "Dept %d" % i)
+        self.assertNotIn("bt.xx@example.test", users)
+        self.assertIn("does not say whose; trying alone", out)
+        self.assertRegex(out, r"user failed: Extension already in use: .*"
+                              r"email=bt\.xx@example\.test attribute=ipPhone value=1234")
+        self.assertEqual(out.count("user failed"), 1, out)
+        # Linked by email, so the write-back has each user's own number.
+        for i in range(11):
+            self.assertEqual(self.ad("bt.%02d" % i, "ipPhone")["ipPhone"],
+                             self.ext("bt.%02d@example.test" % i)["extensionNumber"])
+
     def test_schema_and_custom_field(self):
         self.start_emulator({
             "custom_fields": [{"id": "7", "category": "User", "displayName": "Cost Center"},

@@ -521,6 +521,15 @@ test_create_section(void **state)
 	config_free(cfg);
 	free(text);
 	free(path);
+	text = base_conf("", "");
+	t = with_telephony(text, "create_method = BATCH\n");
+	free(text);
+	text = t;
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->telephony.create_method, CONFIG_CREATE_BATCH);
+	config_free(cfg);
+	free(text);
+	free(path);
 	/* The default is the SCIM create. */
 	text = base_conf("", "");
 	assert_int_equal(load(text, &cfg, &pr, &path), 0);
@@ -539,7 +548,7 @@ test_create_section(void **state)
 	    "MOBILEPHONE = mobile\n"
 	    "city =\n"
 	    "[create]\n");
-	t = with_telephony(text, "create_method = batch\n");
+	t = with_telephony(text, "create_method = fax\n");
 	free(text);
 	text = t;
 	assert_int_equal(load(text, &cfg, &pr, &path), -1);
@@ -558,7 +567,7 @@ test_create_section(void **state)
 	assert_true(has(&pr, path, 20, "duplicate key 'MOBILEPHONE' in "
 	    "\\[create\\] \\(first on line 19\\)"));
 	assert_true(has(&pr, path, 21, "\\[create\\] city: no value"));
-	assert_true(has(&pr, path, 7, "create_method: 'batch' is not available"));
+	assert_true(has(&pr, path, 7, "create_method: 'fax' is not scim, extension or batch"));
 	assert_true(has(&pr, path, 22, "section \\[create\\] appears twice"));
 	config_problems_free(&pr);
 	free(text);

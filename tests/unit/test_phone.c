@@ -818,6 +818,54 @@ test_parse_number_user_field(void **state)
 }
 
 static void
+test_batch(void **state)
+{
+	struct phone_profile a = { 0 }, b = { 0 };
+	const struct phone_profile *prof[] = { &a, &b };
+	struct phone_create_extra x[] = { { "1234", "2001", "17" },
+		{ NULL, NULL, NULL } };
+	struct phone_batch_result v[3];
+	size_t n;
+	char err[256];
+	json_t *j;
+
+	(void)state;
+	a.field[PHONE_F_FIRST_NAME] = "Ann";
+	a.field[PHONE_F_LAST_NAME] = "Lee";
+	a.field[PHONE_F_EMAIL] = "ann@example.com";
+	a.field[PHONE_F_MOBILE_PHONE] = "+16505550101";
+	a.field[PHONE_F_DEPARTMENT] = "Sales";  /* not in a batch record */
+	b.field[PHONE_F_FIRST_NAME] = "Bo";
+	b.field[PHONE_F_LAST_NAME] = "Ng";
+	b.field[PHONE_F_EMAIL] = "bo@example.com";
+	b.field[PHONE_F_MOBILE_PHONE] = "";
+	/* No site: the batch has none. */
+	assert_json_eq(phone_batch_body(prof, x, 2), "{\"records\":[{\"status\":"
+	    "\"Enabled\",\"contact\":{\"firstName\":\"Ann\",\"lastName\":\"Lee\","
+	    "\"email\":\"ann@example.com\",\"mobileNumber\":\"+16505550101\"},"
+	    "\"extensionNumber\":\"1234\",\"costCenter\":{\"id\":\"17\"}},"
+	    "{\"status\":\"Enabled\",\"contact\":{\"firstName\":\"Bo\","
+	    "\"lastName\":\"Ng\",\"email\":\"bo@example.com\"}}]}");
+	j = jparse("{\"results\":[{\"successful\":true,\"extension\":{\"id\":"
+	    "\"3000000007\",\"devices\":[]}},{\"successful\":false,\"errors\":"
+	    "[{\"errorCode\":\"CMN-406\",\"message\":\"Duplicate value\","
+	    "\"parameterName\":\"extensionNumber\"}]}]}");
+	assert_int_equal(phone_parse_batch(j, v, 2, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_true(v[0].ok);
+	assert_int_equal(v[0].extension_id, 3000000007LL);
+	assert_false(v[1].ok);
+	assert_int_equal(v[1].err.kind, PHONE_EXTENSION_IN_USE);
+	assert_int_equal(phone_parse_batch(j, v, 1, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "batch create: 2 results for 1 users");
+	json_decref(j);
+	j = jparse("{\"results\":[{\"successful\":true}]}");
+	assert_int_equal(phone_parse_batch(j, v, 2, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "batch create: extension is missing");
+	json_decref(j);
+}
+
+static void
 test_parse_items(void **state)
 {
 	struct phone_item it;
@@ -1527,6 +1575,7 @@ main(void)
 		cmocka_unit_test(test_scim_create_body),
 		cmocka_unit_test(test_extension_create_body),
 		cmocka_unit_test(test_parse_items),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_directory),
 		cmocka_unit_test(test_parse_number_user_field),
