@@ -692,11 +692,14 @@ handle_policy(struct parse *p, const char *name, const char *value)
 		if (strcasecmp(name, keys_now[i]) == 0)
 			key = keys_now[i];
 	if (key == NULL) {
-		if (strncasecmp(name, "extension_range", 15) == 0 ||
-		    strcasecmp(name, "manage_roles") == 0)
+		if (strncasecmp(name, "extension_range", 15) == 0)
 			problem(p, p->lineno, "[policy] %s is not available in this "
 			    "version (set extension numbers with [create] "
 			    "extensionNumber)", name);
+		else if (strcasecmp(name, "manage_roles") == 0)
+			problem(p, p->lineno, "[policy] %s is not available in this "
+			    "version (roles are left as the phone system has them)",
+			    name);
 		else
 			problem(p, p->lineno, "unknown key '%s' in [policy] (keys: site, "
 			    "cost_center)", name);

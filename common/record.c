@@ -213,6 +213,7 @@ ad_to_json(const struct record_ad *a)
 	w_flag(o, "disabled", a->disabled);
 	w_flag(o, "deleted", a->deleted);
 	w_error(o, &a->err);
+	w_str(o, "cost_center_said", a->cost_center_said);
 	return o;
 }
 
@@ -233,6 +234,7 @@ push_to_json(const struct record_push *p)
 		w_str(o, "failed", p->failed);
 	if (p->profile != NULL)
 		json_object_set(o, "profile", p->profile);
+	w_str(o, "cost_center", p->cost_center);
 	w_error(o, &p->err);
 	return o;
 }
@@ -332,6 +334,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->ad.disabled = r_bool(&a, "disabled");
 	u->ad.deleted = r_bool(&a, "deleted");
 	r_error(&a, &u->ad.err);
+	u->ad.cost_center_said = r_str(&a, "cost_center_said");
 	if (r_get(&p, "phone_id") != NULL || r_get(&i, "phone_id") != NULL) {
 		ids_v3(&p, &i, u);
 	} else {
@@ -348,6 +351,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	r_hash(&p, "failed", u->push.failed);
 	if (r_get(&p, "profile") != NULL)
 		u->push.profile = r_strings(&p, r_get(&p, "profile"), "profile");
+	u->push.cost_center = r_str(&p, "cost_center");
 	r_error(&p, &u->push.err);
 	u->imp.enabled = r_bool(&i, "enabled");
 	u->imp.link = r_uint(&i, "link");
@@ -413,10 +417,12 @@ record_user_clear(struct record_user *u)
 	free(u->ad.dn);
 	free(u->ad.email);
 	free(u->ad.err.msg);
+	free(u->ad.cost_center_said);
 	free(u->push.scim_id);
 	free(u->push.ext_id);
 	free(u->push.err.msg);
 	json_decref(u->push.profile);
+	free(u->push.cost_center);
 	free(u->imp.ext_id);
 	free(u->imp.paired);
 	free(u->imp.direct_number);

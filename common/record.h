@@ -59,6 +59,8 @@ struct record_ad {
 	char *email;                  /* owned; lower-cased: the join key */
 	int disabled, deleted;
 	struct record_error err;      /* the AD data cannot be pushed */
+	char *cost_center_said;       /* owned: the [policy] cost center last
+	                               * reported as not the one set at create */
 };
 
 /* The pusher's part: the phone side as it was last sent. */
@@ -75,6 +77,8 @@ struct record_push {
 	char failed[PROFILE_HASH_LEN + 1]; /* hash that got a data error */
 	json_t *profile;              /* owned: the profile last pushed (field ->
 	                               * value), or NULL: not known */
+	char *cost_center;            /* owned: the cost center id it was
+	                               * created with ([policy]), or NULL */
 	struct record_error err;
 };
 

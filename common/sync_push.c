@@ -544,6 +544,7 @@ extension_created(const struct phone_error *e, const struct phone_extension *x,
 			it->u.push.active = 1;
 			it->u.push.creating = 0;
 			it->u.push.completing = 0; /* it carried everything */
+			util_str_set(&it->u.push.cost_center, it->cost_center_id);
 			record_error_clear(&it->u.push.err);
 			snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
 			    entry_hash(it));
@@ -609,6 +610,7 @@ confirm_done(const struct phone_error *e, void *arg)
 		 * (with the [create] values) follows by bulk update. */
 		it->u.push.completing = it->o.create != NULL;
 		it->u.push.pushed[0] = '\0';
+		util_str_set(&it->u.push.cost_center, it->cost_center_id);
 		record_error_clear(&it->u.push.err);
 		p->s->c.created++;
 		log_info("phone user created by batch dn=%s email=%s ext_id=%s",

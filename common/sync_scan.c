@@ -98,6 +98,9 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 	for (size_t i = 0; x->s->dry_run && create != NULL && i < create->n; i++)
 		log_info("dry run: a create sets %s=%s dn=%s", create->v[i].field,
 		    log_q(create->v[i].value), log_q(e->dn));
+	if (x->s->dry_run && p != NULL && profile_get(p, "site") != NULL)
+		log_info("dry run: the site is site=%s dn=%s", log_q(profile_get(p,
+		    "site")), log_q(e->dn));
 }
 
 /* The email index follows the user's mail; a clash is the user's error. */
@@ -192,15 +195,50 @@ data_error(struct scan_ctx *x, struct record_user *u, const char *email,
 }
 
 /*
+ * cost_center_moved: a linked user whose [policy] cost center is no longer
+ * the one it was created with: said once (per value), since the platform
+ * cannot change a cost center by API.
+ */
+static void
+cost_center_moved(struct sync *s, struct record_user *u,
+    const struct ad_entry *e, const struct config_pair *pv)
+{
+	struct profile_error pe;
+	char *id = NULL;
+
+	if (u == NULL || u->push.cost_center == NULL)
+		return; /* not created with one by this store */
+	if (profile_resolve(e, pv, schema_account_list(s->schema, "cost_centers"),
+	    "cost center", &id, &pe) < 0) {
+		profile_error_clear(&pe);
+		return; /* reported at create; nothing to change now */
+	}
+	if (id == NULL || strcmp(id, u->push.cost_center) == 0) {
+		util_str_set(&u->ad.cost_center_said, NULL);
+	} else if (u->ad.cost_center_said == NULL ||
+	    strcmp(u->ad.cost_center_said, id) != 0) {
+		log_notice("the cost center AD now gives is not the one the user was "
+		    "created with, and the phone system cannot change it by API: "
+		    "change it in %s's web portal if it should move dn=%s email=%s "
+		    "cost_center=%s created_with=%s attribute=%s",
+		    s->cfg->telephony.brand, log_q(e->dn), log_q(u->ad.email), id,
+		    u->push.cost_center, log_q(config_pair_attr(pv)));
+		util_str_set(&u->ad.cost_center_said, id);
+	}
+	free(id);
+}
+
+/*
  * apply_policy: a [create] extension number within the account's length
  * (when ringsyncctl schema cached it), and the [policy] values into the
- * profiles: the site (pushed:
- * a change moves the user) into p, the cost center (at create only) into
- * c for a user not linked yet; each by its id in the cached lists.
+ * profiles: the site (pushed: a change moves the user) into p, the cost
+ * center (at create only) into c for a user not linked yet, each by its id
+ * in the cached lists; for a linked user, a cost center that moved is said.
  */
 static int
-apply_policy(struct sync *s, const struct ad_entry *e, int unlinked,
-    struct profile *p, struct profile *c, struct profile_error *pe)
+apply_policy(struct sync *s, struct record_user *u, const struct ad_entry *e,
+    int unlinked, struct profile *p, struct profile *c,
+    struct profile_error *pe)
 {
 	const struct config_pair *pv;
 	const json_t *max = json_object_get(json_object_get(s->schema, "account"),
@@ -218,6 +256,9 @@ apply_policy(struct sync *s, const struct ad_entry *e, int unlinked,
 			profile_set(p, "site", id);
 		free(id);
 	}
+	if (!unlinked && (pv = config_map_pair(&s->cfg->policy,
+	    "cost_center")) != NULL)
+		cost_center_moved(s, u, e, pv);
 	if (unlinked && (pv = config_map_pair(&s->cfg->policy,
 	    "cost_center")) != NULL) {
 		if (profile_resolve(e, pv, schema_account_list(s->schema,
@@ -252,7 +293,8 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 		if (s->cfg->create.n > 0 && unlinked)
 			ok = profile_build_create(e, &s->cfg->create, &p, &c, &pe) == 0;
 		if (ok)
-			ok = apply_policy(s, e, unlinked, &p, &c, &pe) == 0;
+			ok = apply_policy(s, known ? u : NULL, e, unlinked, &p, &c,
+			    &pe) == 0;
 		if (ok)
 			profile_hash_create(&p, &c, hash);
 		else

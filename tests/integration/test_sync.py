@@ -1745,6 +1745,9 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                       out)
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
         self.assertEqual(rc, 0, out)
+        out = self.once(conf, "-n", expect=1)   # ps.d's site is unknown
+        self.assertIn("dry run: the site is site=2001 dn=CN=ps.a,", out)
+        self.assertIn("dry run: a create sets costCenter=17 dn=CN=ps.a,", out)
         out = self.once(conf, expect=1)
         a, b, c = (self.ext("ps.%s@example.test" % n) for n in "abc")
         self.assertEqual((a["site"], str(a["costCenter"])), ("2001", "17"))
@@ -1759,7 +1762,11 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.set_attr("ps.b", "physicalDeliveryOfficeName", "AUS")
         self.set_attr("ps.a", "department", "Sales")
         seq = self.emu.last_seq()
-        self.once(conf)
+        out = self.once(conf)
+        self.assertRegex(out, r"notice: the cost center AD now gives is not the one the user "
+                              r"was created with, .*email=ps\.a@example\.test cost_center=18 "
+                              r"created_with=17 attribute=department")
+        self.assertEqual(out.count("the cost center AD now gives"), 1, out)
         bulk = [r for r in self.requests(seq, "POST") if "bulk" in r["path"]]
         self.assertEqual(len(bulk), 1, bulk)
         self.assertEqual(self.ext("ps.b@example.test")["site"], "2002")
@@ -1769,6 +1776,10 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertIn("the profile last pushed is the one AD wants", out)
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "ps.d@example.test"])
         self.assertIn("'Mars' is not a site of the account", out)
+        # Said once: another change of ps.a says nothing more of it.
+        self.set_attr("ps.a", "title", "Lead")
+        out = self.once(conf)
+        self.assertNotIn("the cost center AD now gives", out)
 
     def test_policy_site_with_the_scim_create(self):
         """The SCIM create cannot set a site: the bulk update right after it

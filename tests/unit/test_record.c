@@ -97,6 +97,8 @@ test_user_round_trip(void **state)
 	u.push.link = 3;
 	u.push.creating = 1;
 	u.push.completing = 1;
+	u.push.cost_center = xstrdup("17");
+	u.ad.cost_center_said = xstrdup("18");
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "0123456789abcdef");
 	snprintf(u.push.failed, sizeof(u.push.failed), "fedcba9876543210");
 	record_error_set(&u.push.err, "no free extension");
@@ -119,6 +121,8 @@ test_user_round_trip(void **state)
 	assert_string_equal(v.push.scim_id, "42");
 	assert_string_equal(v.push.ext_id, "44");
 	assert_true(v.push.active && v.push.creating && v.push.completing);
+	assert_string_equal(v.push.cost_center, "17");
+	assert_string_equal(v.ad.cost_center_said, "18");
 	assert_int_equal(v.push.link, 3);
 	assert_string_equal(v.push.pushed, u.push.pushed);
 	assert_string_equal(v.push.failed, u.push.failed);
