@@ -377,7 +377,10 @@ reader_section(struct parse *p, const char *s)
 		return;
 	}
 	const char *s2 = suggest(name, sections, NSECTIONS);
-	if (s2 != NULL)
+	if (strcasecmp(name, "roles") == 0)
+		problem(p, p->lineno, "section [roles] is not available in this "
+		    "version: roles are left as the phone system has them");
+	else if (s2 != NULL)
 		problem(p, p->lineno, "unknown section [%s] (did you mean [%s]?)",
 		    name, s2);
 	else
@@ -604,6 +607,20 @@ unknown_push(struct parse *p, const char *name)
 	    s ? s : "", s ? "'?)" : "", list);
 }
 
+/* duplicate: 1, reported, when m has key already (written as name). */
+static int
+duplicate(struct parse *p, const struct config_map *m, const char *section,
+    const char *name, const char *key)
+{
+	int at = pair_find(m, key);
+
+	if (at < 0)
+		return 0;
+	problem(p, p->lineno, "duplicate key '%s' in [%s] (first on line %d)",
+	    name, section, m->v[at].line);
+	return 1;
+}
+
 /*
  * check_expr: 0 when value is an AD attribute name or an expression that
  * parses; else -1, the problem reported with its place.
@@ -642,11 +659,8 @@ handle_push(struct parse *p, const char *name, const char *value)
 			unknown_push(p, name);
 		return;
 	}
-	if (pair_find(&p->push, field) >= 0) {
-		problem(p, p->lineno, "duplicate key '%s' in [push] (first on line "
-		    "%d)", name, p->push.v[pair_find(&p->push, field)].line);
+	if (duplicate(p, &p->push, "push", name, field))
 		return;
-	}
 	if (check_expr(p, "push", field, value) == 0)
 		pair_set(&p->push, field, value, p->lineno);
 }
@@ -663,11 +677,8 @@ handle_create(struct parse *p, const char *name, const char *value)
 		    "[push] field, custom.<name> or %s)", name, xn);
 		return;
 	}
-	if (pair_find(&p->create, field) >= 0) {
-		problem(p, p->lineno, "duplicate key '%s' in [create] (first on line "
-		    "%d)", name, p->create.v[pair_find(&p->create, field)].line);
+	if (duplicate(p, &p->create, "create", name, field))
 		return;
-	}
 	if (*value == '\0') {
 		problem(p, p->lineno, "[create] %s: no value (remove the line to set "
 		    "nothing at create)", field);
@@ -705,11 +716,8 @@ handle_policy(struct parse *p, const char *name, const char *value)
 			    "cost_center)", name);
 		return;
 	}
-	if (pair_find(&p->policy, key) >= 0) {
-		problem(p, p->lineno, "duplicate key '%s' in [policy] (first on line "
-		    "%d)", name, p->policy.v[pair_find(&p->policy, key)].line);
+	if (duplicate(p, &p->policy, "policy", name, key))
 		return;
-	}
 	if (*value == '\0') {
 		problem(p, p->lineno, "[policy] %s: no value (remove the line to "
 		    "leave it to the phone system)", key);
@@ -729,12 +737,8 @@ handle_writeback(struct parse *p, const char *name, const char *value)
 		    name);
 		return;
 	}
-	if (pair_find(&p->writeback, name) >= 0) {
-		problem(p, p->lineno, "duplicate key '%s' in [writeback] (first on "
-		    "line %d)", name,
-		    p->writeback.v[pair_find(&p->writeback, name)].line);
+	if (duplicate(p, &p->writeback, "writeback", name, name))
 		return;
-	}
 	if (config_template_check(value, err, sizeof(err)) < 0) {
 		problem(p, p->lineno, "[writeback] %s: template '%s': %s", name,
 		    value, err);

@@ -603,7 +603,8 @@ test_policy_section(void **state)
 	    "manage_roles = yes\n"
 	    "sites = x\n"
 	    "site = upper(l\n"
-	    "cost_center = title\n");
+	    "cost_center = title\n"
+	    "[roles]\nSales Agent = CN=Sales,DC=example,DC=test\n");
 	assert_int_equal(load(text, &cfg, &pr, &path), -1);
 	assert_true(has(&pr, path, 12, "\\[policy\\] cost_center needs "
 	    "\\[telephony\\] create_method = extension"));
@@ -615,6 +616,8 @@ test_policy_section(void **state)
 	assert_true(has(&pr, path, 16, "\\[policy\\] site: a \\) is missing"));
 	assert_true(has(&pr, path, 17, "duplicate key 'cost_center' in "
 	    "\\[policy\\] \\(first on line 12\\)"));
+	assert_true(has(&pr, path, 18, "section \\[roles\\] is not available in "
+	    "this version"));
 	config_problems_free(&pr);
 	free(text);
 	free(path);
