@@ -212,6 +212,33 @@ profile(struct explain *x)
 	}
 }
 
+/* at_create: what a create of a user not linked yet would set ([create]). */
+static void
+at_create(struct explain *x)
+{
+	struct profile c;
+	struct profile_error pe;
+
+	if (x->cfg->create.n == 0 || (x->known &&
+	    record_user_phone_id(&x->u) != NULL))
+		return;
+	printf("Set at create ([create])\n");
+	if (profile_build_create(&x->e, &x->cfg->create, &x->p, &c, &pe) < 0) {
+		printf("    cannot: %s (%s ", pe.msg, pe.attr);
+		quoted(pe.value);
+		printf(")\n");
+		profile_error_clear(&pe);
+		return;
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		printf("    %-16s ", c.v[i].field);
+		quoted(c.v[i].value);
+		printf("\n");
+	}
+	if (c.n == 0)
+		printf("    (nothing: every value is empty)\n");
+	profile_clear(&c);
+}
 
 /* ------------------------------------------------------------ queues */
 
@@ -478,8 +505,10 @@ ctl_explain(const struct config *cfg, int argc, char **argv)
 	if (x.ad_state == 1)
 		scope(&x);
 	link_section(&x, state, sizeof(state));
-	if (x.have_profile)
+	if (x.have_profile) {
 		profile(&x);
+		at_create(&x);
+	}
 	outbox(&x, guid);
 	errors(&x);
 	writeback(&x, guid);

@@ -1514,6 +1514,9 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         out = self.once(conf, "-n")
         self.assertIn("dry run: a create sets extensionNumber=1777 dn=CN=mk.a,", out)
         self.assertIn("dry run: a create sets department=\"New hires\" dn=CN=mk.c,", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "mk.a@example.test"])
+        self.assertRegex(out, r"Set at create \(\[create\]\)\n    department +\"Sales\"\n"
+                              r"    extensionNumber +\"1777\"\n")
         out = self.once(conf, expect=1)   # a user failed
         a, b, c = (self.ext("mk.%s@example.test" % n) for n in "abc")
         self.assertEqual((a["extensionNumber"], a["contact"].get("department")),
