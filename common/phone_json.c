@@ -502,12 +502,13 @@ phone_parse_extension(const json_t *j, struct phone_extension *out,
 	    parse_contact(contact, out, err, errlen) < 0 ||
 	    want_arr(j, "customFields", OPTIONAL, &custom, err, errlen) < 0 ||
 	    parse_custom_values(custom, out, err, errlen) < 0 ||
-	    want_obj(j, "site", OPTIONAL, &site, err, errlen) < 0 ||
-	    (site != NULL && want_id(site, "id", &out->site_id, err,
-	    errlen) < 0)) {
+	    want_obj(j, "site", OPTIONAL, &site, err, errlen) < 0) {
 		phone_extension_clear(out);
 		return prefix_err(err, errlen, "extension");
 	}
+	/* The site is only compared: one without a usable id is no site. */
+	if (site != NULL && want_id(site, "id", &out->site_id, err, errlen) < 0)
+		out->site_id = NULL;
 	return 0;
 }
 

@@ -693,6 +693,20 @@ test_parse_extension(void **state)
 	assert_string_equal(x.custom[0].display_name, "Cost Center");
 	assert_string_equal(x.custom[1].id, "2");
 	assert_null(x.custom[1].value);
+	assert_null(x.site_id);
+	phone_extension_clear(&x);
+	json_decref(j);
+	/* The site's id; a site without one is no site, not a bad record. */
+	j = jparse("{\"id\":1,\"status\":\"Enabled\",\"site\":{\"id\":"
+	    "\"main-site\",\"name\":\"HQ\"}}");
+	assert_int_equal(phone_parse_extension(j, &x, err, sizeof(err)), 0);
+	assert_string_equal(x.site_id, "main-site");
+	phone_extension_clear(&x);
+	json_decref(j);
+	j = jparse("{\"id\":1,\"status\":\"Enabled\",\"site\":{\"name\":"
+	    "\"HQ\"}}");
+	assert_int_equal(phone_parse_extension(j, &x, err, sizeof(err)), 0);
+	assert_null(x.site_id);
 	phone_extension_clear(&x);
 	json_decref(j);
 }
