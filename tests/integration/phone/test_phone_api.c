@@ -335,6 +335,74 @@ test_discovery_and_custom_fields(void **state)
 	phone_free(p);
 }
 
+static void
+items_cb(const struct phone_error *err, const struct phone_item *v, size_t n,
+    void *arg)
+{
+	struct res *r = arg;
+
+	r->err = *err;
+	r->n = n;
+	if (n > 0)
+		snprintf(r->given, sizeof(r->given), "%s", v[n - 1].name);
+	r->done = 1;
+}
+
+/* The account's offer: roles over two pages, the default role, sites, and
+ * a role read refused without RoleManagement. */
+static void
+test_account_items(void **state)
+{
+	struct phone *p = phone_default();
+	json_t *roles = json_array(), *log;
+	struct res r = { 0 };
+	long long seq;
+
+	(void)state;
+	for (int i = 1; i <= 150; i++) {
+		char id[16], name[32];
+
+		snprintf(id, sizeof(id), "%d", i);
+		snprintf(name, sizeof(name), "Role %03d", i);
+		json_array_append_new(roles, json_pack("{s:s, s:s}", "id", id,
+		    "displayName", name));
+	}
+	assert_int_equal(emu_seed(&C.emu, json_pack("{s:o, s:[{s:s, s:s, s:s}]}",
+	    "roles", roles, "sites", "id", "2001", "name", "Toronto", "code",
+	    "TOR")), 0);
+	seq = emu_last_seq(&C.emu);
+	phone_list_items(p, PHONE_ITEMS_ROLES, items_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_int_equal(r.n, 150);
+	assert_string_equal(r.given, "Role 150");
+	log = emu_log(&C.emu, seq);
+	assert_int_equal(count_log(log, "GET", "/restapi/v1.0/account/~/user-role",
+	    200, "Medium"), 2);
+	json_decref(log);
+	memset(&r, 0, sizeof(r));
+	phone_default_role(p, items_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_string_equal(r.given, "Role 001");
+	memset(&r, 0, sizeof(r));
+	phone_list_items(p, PHONE_ITEMS_SITES, items_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_OK);
+	assert_int_equal(r.n, 2); /* the main site and Toronto */
+	assert_string_equal(r.given, "Toronto");
+	assert_int_equal(emu_post(&C.emu, "/_emu/behaviour",
+	    "{\"role_permission\":false}"), 0);
+	memset(&r, 0, sizeof(r));
+	phone_default_role(p, items_cb, &r);
+	RUN(&C, &r);
+	ASSERT_KIND(&r, PHONE_AUTH);
+	assert_string_equal(r.err.code, "CMN-408");
+	assert_int_equal(emu_post(&C.emu, "/_emu/behaviour",
+	    "{\"role_permission\":true}"), 0);
+	phone_free(p);
+}
+
 static int
 cmp_ll(const void *a, const void *b)
 {
@@ -836,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_no_session_without_jwt),
 		cmocka_unit_test(test_refuses_plain_http_off_loopback),
 		cmocka_unit_test(test_cancel_all),
+		cmocka_unit_test(test_account_items), /* last: it seeds sites */
 	};
 	const struct CMUnitTest tls[] = {
 		cmocka_unit_test(test_auth_jwt),
