@@ -149,8 +149,14 @@ check_schema(const struct config *cfg, struct config_problems *pr)
 		store_abort(txn);
 	}
 	store_close(st);
+	/* [policy] resolves in cached lists: the daemon would not start. */
+	if (schema_policy_ready(cache, cfg, err, sizeof(err)) < 0) {
+		pr->v = xreallocarray(pr->v, pr->n + 1, sizeof(*pr->v));
+		pr->v[pr->n++] = xasprintf("%s: %s", cfg->path, err);
+		n++;
+	}
 	if (cache != NULL) {
-		n = schema_check(cache, cfg, pr);
+		n += schema_check(cache, cfg, pr);
 		json_decref(cache);
 	} else {
 		for (size_t i = 0; i < cfg->push.n; i++)

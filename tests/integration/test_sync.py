@@ -1743,6 +1743,10 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                          extra="[policy]\nsite = physicalDeliveryOfficeName\n"
                                "cost_center = department")
         # Without the cached lists ringsyncd says what to do.
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("[policy] site needs the account's sites: run `ringsyncctl schema`",
+                      out)
         out = self.once(conf, expect=2)
         self.assertIn("[policy] site needs the account's sites: run `ringsyncctl schema`",
                       out)
