@@ -320,6 +320,8 @@ struct ad_scope_req {
 	size_t nknown;
 	unsigned long long lower, upper;
 	int reread;                  /* read the membership whatever changed */
+	const char *what;            /* the groups in messages; NULL: "scope
+	                              * group" (borrowed: must outlive the read) */
 	int verify;                  /* without reread, and nothing changed:
 	                              * resolve the scope groups all the same
 	                              * (a group gone without a trace fails) */
@@ -370,6 +372,9 @@ void ad_scope_cancel(struct ad_scope *sc);
  * with err. Needs ad_connect.
  */
 int ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen);
+/* ad_group_check: ad_scope_check with what naming the group in err. */
+int ad_group_check(struct ad *ad, const char *dn, const char *what, char *err,
+    size_t errlen);
 
 enum ad_notify_event {
 	AD_NOTIFY_CHANGE,   /* something changed (debounced) */

@@ -36,6 +36,7 @@ struct ad_scope {
 	ad_scope_cb cb;
 	void *arg;
 	char **dns, **guids;          /* owned copies of the request's */
+	const char *what;             /* "scope group", or the request's */
 	char (*known)[AD_GUID_LEN + 1]; /* owned copy */
 	size_t n, nknown;
 	unsigned long long lower, upper;
@@ -460,15 +461,15 @@ after_resolve(struct ad_scope *sc)
 
 	sc->r->bad_group = 1; /* what fails here is the group's */
 	if (!sc->found && sc->by_dn)
-		fail(sc, "scope group %s not found in AD", dn);
+		fail(sc, "%s %s not found in AD", sc->what, dn);
 	else if (!sc->found)
-		fail(sc, "scope group %s (objectGUID %s) is gone from AD: not found "
-		    "by its objectGUID, not even as a deleted object", dn,
+		fail(sc, "%s %s (objectGUID %s) is gone from AD: not found "
+		    "by its objectGUID, not even as a deleted object", sc->what, dn,
 		    sc->guids[sc->i]);
 	else if (g->guid[0] == '\0')
-		fail(sc, "scope group %s has no usable objectGUID", dn);
+		fail(sc, "%s %s has no usable objectGUID", sc->what, dn);
 	else if (!sc->is_group && !g->deleted)
-		fail(sc, "scope group %s is not a group (objectClass)", dn);
+		fail(sc, "%s %s is not a group (objectClass)", sc->what, dn);
 	else if (sc->by_dn && sc->primary > 0) {
 		sc->r->bad_group = 0;
 		send_primary(sc);
@@ -528,10 +529,10 @@ step_next(struct ad_scope *sc, int code, int more)
 	case STEP_PRIMARY:
 		sc->r->bad_group = sc->found;
 		if (sc->found)
-			fail(sc, "scope group %s is the primary group (primaryGroupID) of "
+			fail(sc, "%s %s is the primary group (primaryGroupID) of "
 			    "users, and AD does not list those in member: for \"all "
 			    "users\" use base_dn and user_filter instead of groups",
-			    sc->dns[sc->i]);
+			    sc->what, sc->dns[sc->i]);
 		else
 			next_group(sc);
 		break;
@@ -612,6 +613,7 @@ scope_new(struct ad *ad, const struct ad_scope_req *req, ad_scope_cb cb,
 	sc->cb = cb;
 	sc->arg = arg;
 	sc->n = req->n;
+	sc->what = req->what != NULL ? req->what : "scope group";
 	sc->dns = xcalloc(req->n ? req->n : 1, sizeof(*sc->dns));
 	sc->guids = xcalloc(req->n ? req->n : 1, sizeof(*sc->guids));
 	for (size_t k = 0; k < req->n; k++) {
@@ -677,6 +679,13 @@ check_search(struct ad *ad, const char *base, int scope, const char *filter,
 int
 ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen)
 {
+	return ad_group_check(ad, dn, "scope group", err, errlen);
+}
+
+int
+ad_group_check(struct ad *ad, const char *dn, const char *what, char *err,
+    size_t errlen)
+{
 	char *attrs[] = { "objectClass", "primaryGroupToken", NULL };
 	char *none[] = { "1.1", NULL }, filter[64];
 	LDAP *ld = ad->main.ld;
@@ -694,13 +703,13 @@ ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen)
 	}
 	ldap_msgfree(res);
 	if (rc == LDAP_NO_SUCH_OBJECT || (rc == LDAP_SUCCESS && e == NULL))
-		return util_errbuf_set(err, errlen, "scope group %s not found in AD", dn);
+		return util_errbuf_set(err, errlen, "%s %s not found in AD", what, dn);
 	if (rc != LDAP_SUCCESS)
-		return util_errbuf_set(err, errlen, "scope group %s: %s", dn,
+		return util_errbuf_set(err, errlen, "%s %s: %s", what, dn,
 		    ldap_err2string(rc));
 	if (!group)
-		return util_errbuf_set(err, errlen, "scope group %s is not a group "
-		    "(objectClass)", dn);
+		return util_errbuf_set(err, errlen, "%s %s is not a group "
+		    "(objectClass)", what, dn);
 	if (primary == 0)
 		return 0;
 	snprintf(filter, sizeof(filter), "(primaryGroupID=%lu)", primary);
@@ -710,9 +719,9 @@ ad_scope_check(struct ad *ad, const char *dn, char *err, size_t errlen)
 	    ldap_first_entry(ld, res) : NULL;
 	ldap_msgfree(res);
 	if (e != NULL)
-		return util_errbuf_set(err, errlen, "scope group %s is the primary "
+		return util_errbuf_set(err, errlen, "%s %s is the primary "
 		    "group (primaryGroupID) of users, and AD does not list those in "
 		    "member: for \"all users\" use base_dn and user_filter instead of "
-		    "groups", dn);
+		    "groups", what, dn);
 	return 0;
 }

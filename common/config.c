@@ -20,6 +20,8 @@
 #include "util.h"
 
 #define MAX_DURATION (366UL * 86400UL)
+#define MAX_SCOPE_GROUPS 64
+#define MAX_ROLE_RULES 64
 #define PACKAGE_GROUP "ringsync"
 
 enum ktype {
@@ -114,6 +116,8 @@ static const struct key keys[] = {
 	  F(telephony.create_method), "scim", 0, 0, 0,
 	  "how users are created: scim (SCIM create), extension (REST create) or "
 	  "batch (10 a call)" },
+	{ "policy", "manage_roles", T_BOOL, F(manage_roles), "no", 0, 0, 0,
+	  "a user who leaves every [roles] group goes back to the default role" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },
@@ -166,10 +170,11 @@ static const struct key keys[] = {
 
 static const char *const sections[] = {
 	"ldap", "telephony", "sync", "push", "writeback", "log", "notify",
-	"create", "policy",
+	"create", "policy", "roles",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
-enum { SEC_PUSH = 3, SEC_WRITEBACK = 4, SEC_CREATE = 7, SEC_POLICY = 8 };
+enum { SEC_PUSH = 3, SEC_WRITEBACK = 4, SEC_CREATE = 7, SEC_POLICY = 8,
+	SEC_ROLES = 9 };
 
 struct kv_default {
 	const char *key, *value;
@@ -207,6 +212,7 @@ struct parse {
 	struct config_map push, writeback; /* as written, before defaults */
 	struct config_map create;          /* [create]: no defaults */
 	struct config_map policy;          /* [policy] site, cost_center */
+	struct config_map roles;           /* [roles] role name -> group DN */
 	struct config_problems *pr;
 	size_t nproblems_at_start;
 };
@@ -338,7 +344,8 @@ indented_key(const struct parse *p, const char *s)
 	char name[64];
 
 	if (p->section == SEC_PUSH || p->section == SEC_WRITEBACK ||
-	    p->section == SEC_CREATE || p->section == SEC_POLICY)
+	    p->section == SEC_CREATE || p->section == SEC_POLICY ||
+	    p->section == SEC_ROLES)
 		return 1;
 	if (p->section < 0)
 		return strchr(s, '=') != NULL;
@@ -377,10 +384,7 @@ reader_section(struct parse *p, const char *s)
 		return;
 	}
 	const char *s2 = suggest(name, sections, NSECTIONS);
-	if (strcasecmp(name, "roles") == 0)
-		problem(p, p->lineno, "section [roles] is not available in this "
-		    "version: roles are left as the phone system has them");
-	else if (s2 != NULL)
+	if (s2 != NULL)
 		problem(p, p->lineno, "unknown section [%s] (did you mean [%s]?)",
 		    name, s2);
 	else
@@ -693,6 +697,8 @@ handle_create(struct parse *p, const char *name, const char *value)
  * account's lists (the schema cache). The keys of later versions are
  * named as such rather than taken for typos.
  */
+static void handle_key(struct parse *p, const char *name, const char *value);
+
 static void
 handle_policy(struct parse *p, const char *name, const char *value)
 {
@@ -708,12 +714,10 @@ handle_policy(struct parse *p, const char *name, const char *value)
 			    "version (set extension numbers with [create] "
 			    "extensionNumber)", name);
 		else if (strcasecmp(name, "manage_roles") == 0)
-			problem(p, p->lineno, "[policy] %s is not available in this "
-			    "version (roles are left as the phone system has them)",
-			    name);
+			handle_key(p, name, value);
 		else
 			problem(p, p->lineno, "unknown key '%s' in [policy] (keys: site, "
-			    "cost_center)", name);
+			    "cost_center, manage_roles)", name);
 		return;
 	}
 	if (duplicate(p, &p->policy, "policy", name, key))
@@ -725,6 +729,35 @@ handle_policy(struct parse *p, const char *name, const char *value)
 	}
 	if (check_expr(p, "policy", key, value) == 0)
 		pair_set(&p->policy, key, value, p->lineno);
+}
+
+/*
+ * [roles]: <role name> = <group DN>, in the order of the file (a user in
+ * several rules' groups gets the first rule's role). The names are checked
+ * against the account's roles (the schema cache) by -t and at start.
+ */
+static void
+handle_roles(struct parse *p, const char *name, const char *value)
+{
+	if (duplicate(p, &p->roles, "roles", name, name))
+		return;
+	if (*value == '\0' || strchr(value, '=') == NULL) {
+		problem(p, p->lineno, "[roles] %s: '%s' is not a group DN", name,
+		    value);
+		return;
+	}
+	for (size_t i = 0; i < p->roles.n; i++)
+		if (strcasecmp(p->roles.v[i].value, value) == 0) {
+			problem(p, p->lineno, "[roles] %s: the group '%s' already gives "
+			    "the role '%s' (line %d): one role per group", name, value,
+			    p->roles.v[i].key, p->roles.v[i].line);
+			return;
+		}
+	if (p->roles.n == MAX_ROLE_RULES) {
+		problem(p, p->lineno, "[roles]: more than %d rules", MAX_ROLE_RULES);
+		return;
+	}
+	pair_set(&p->roles, name, value, p->lineno);
 }
 
 static void
@@ -804,6 +837,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		handle_create(p, name, value);
 	else if (p->section == SEC_POLICY)
 		handle_policy(p, name, value);
+	else if (p->section == SEC_ROLES)
+		handle_roles(p, name, value);
 	else if (p->section == SEC_WRITEBACK)
 		handle_writeback(p, name, value);
 	else
@@ -1027,7 +1062,6 @@ dns_next(const char **s)
 	return dn;
 }
 
-#define MAX_SCOPE_GROUPS 64
 
 static int
 parse_dns(const char *s, struct config_strv *out, char *err, size_t errlen)
@@ -1439,6 +1473,10 @@ check_mapping(struct parse *p, const struct config *cfg)
 		problem(p, pv->line, "[policy] cost_center needs [telephony] "
 		    "create_method = extension or batch: the SCIM create cannot set a "
 		    "cost center and no later call can");
+	if (cfg->manage_roles && cfg->roles.n == 0)
+		problem(p, p->key_line[find_key("policy", "manage_roles")],
+		    "[policy] manage_roles = yes needs [roles] rules: it returns the "
+		    "users who leave every rule's group to the default role");
 	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
 		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
 		    "it is the key that joins AD users to phone users",
@@ -1614,6 +1652,7 @@ config_free(struct config *cfg)
 	map_free(&cfg->push);
 	map_free(&cfg->create);
 	map_free(&cfg->policy);
+	map_free(&cfg->roles);
 	map_free(&cfg->writeback);
 	free(cfg->path);
 	free(cfg);
@@ -1627,6 +1666,7 @@ parse_free(struct parse *p)
 	map_free(&p->push);
 	map_free(&p->create);
 	map_free(&p->policy);
+	map_free(&p->roles);
 	map_free(&p->writeback);
 }
 
@@ -1658,6 +1698,7 @@ config_load(const char *path, int flags, struct config **out,
 	compile_map(&cfg->create);
 	apply_map(&cfg->policy, &p.policy, NULL, 0);
 	compile_map(&cfg->policy);
+	apply_map(&cfg->roles, &p.roles, NULL, 0);
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

@@ -90,6 +90,9 @@ struct config {
 	                              * only: never in push (config_load) */
 	struct config_map policy;    /* [policy] site, cost_center ->
 	                              * expression (a name or code) */
+	struct config_map roles;     /* [roles] role name -> group DN, in the
+	                              * file's order (the first rule wins) */
+	int manage_roles;            /* [policy]: leavers get the default role */
 	struct config_log {
 		int facility; /* LOG_DAEMON, ... */
 		int level;    /* LOG_ERR .. LOG_DEBUG */

@@ -43,6 +43,7 @@ call_group(enum phone_call c)
 	case PHONE_CALL_BULK_UPDATE:
 	case PHONE_CALL_NUMBERS:
 	case PHONE_CALL_BATCH_CREATE:
+	case PHONE_CALL_ROLE_ASSIGN:
 		return HTTP_HEAVY;
 	case PHONE_CALL_EXTENSIONS:
 	case PHONE_CALL_DIRECTORY:
@@ -239,8 +240,8 @@ req_http_cb(const struct http_response *resp, void *arg)
 	}
 	phone_error_ok(&e, r->call);
 	e.http_status = resp->status;
-	if ((resp->status == 204 && r->call == PHONE_CALL_SCIM_DELETE) ||
-	    r->call == PHONE_CALL_REVOKE) {
+	if ((resp->status == 204 && (r->call == PHONE_CALL_SCIM_DELETE ||
+	    r->call == PHONE_CALL_ROLE_ASSIGN)) || r->call == PHONE_CALL_REVOKE) {
 		/* No Content, or a revocation's empty answer: what is expected */
 		req_finish(r, &e, NULL);
 		return;

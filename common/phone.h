@@ -95,6 +95,7 @@ enum phone_call {
 	PHONE_CALL_COST_CENTERS,
 	PHONE_CALL_SERVICE_INFO,
 	PHONE_CALL_BATCH_CREATE,
+	PHONE_CALL_ROLE_ASSIGN,
 	PHONE_NCALLS
 };
 
@@ -575,6 +576,22 @@ void phone_list_items(struct phone *p, enum phone_items what,
     phone_items_cb *cb, void *arg);
 /* phone_default_role: the account's default user role (n 1; Light). */
 void phone_default_role(struct phone *p, phone_items_cb *cb, void *arg);
+/*
+ * phone_role_assign: give the n extensions (ids, borrowed for the call)
+ * the role role_id in place of theirs: one Heavy bulk-assign. Needs the
+ * app permission RoleManagement (without: PHONE_AUTH, code CMN-408). How
+ * many ids a call may carry is not documented: more than the platform
+ * takes is a PHONE_DATA error (phone_error_batch_limit).
+ */
+typedef void phone_done_cb(const struct phone_error *err, void *arg);
+void phone_role_assign(struct phone *p, const char *role_id,
+    const char *const *ext_ids, size_t n, phone_done_cb *cb, void *arg);
+/*
+ * phone_error_batch_limit: the most entries a batch may carry as e says it
+ * ("Batch request is limited to N entries", CMN-106), or 0 when e is not
+ * that error.
+ */
+unsigned int phone_error_batch_limit(const struct phone_error *e);
 /* phone_service_info: the account's longest extension number (Light). */
 typedef void phone_service_cb(const struct phone_error *err, int max_ext_len,
     void *arg);

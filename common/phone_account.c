@@ -202,3 +202,40 @@ phone_service_info(struct phone *p, phone_service_cb *cb, void *arg)
 	phone_send_new(p, op->call, "GET", phone_url(p, PHONE_ACCOUNT
 	    "/service-info"), service_done, op);
 }
+
+struct op_assign {
+	struct phone_op base;
+	phone_done_cb *cb;
+	void *arg;
+};
+
+static void
+assign_done(struct phone_req *r, const struct phone_error *err,
+    const json_t *body)
+{
+	struct op_assign *op = r->ctx;
+
+	(void)body;
+	op->cb(err, op->arg);
+	phone_op_end(r->p, &op->base);
+}
+
+void
+phone_role_assign(struct phone *p, const char *role_id,
+    const char *const *ext_ids, size_t n, phone_done_cb *cb, void *arg)
+{
+	struct op_assign *op = phone_op_new(p, sizeof(*op), NULL);
+	json_t *ids = json_array();
+	char *path, *url;
+
+	op->cb = cb;
+	op->arg = arg;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(ids, json_string(ext_ids[i]));
+	path = xasprintf(PHONE_ACCOUNT "/user-role/%s/bulk-assign", role_id);
+	url = phone_url(p, path);
+	free(path);
+	phone_send_json(p, PHONE_CALL_ROLE_ASSIGN, "POST", url,
+	    json_pack("{s:o, s:[]}", "addedExtensionIds", ids,
+	    "removedExtensionIds"), assign_done, op);
+}

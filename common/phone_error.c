@@ -41,6 +41,7 @@ phone_call_name(enum phone_call c)
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
 		"ws-token", "extension", "extension-create", "sites", "roles",
 		"default-role", "cost-centers", "service-info", "batch-create",
+		"role-assign",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";
@@ -674,4 +675,18 @@ phone_error_message(const struct phone_error *e, const char *brand,
 		break;
 	}
 	return buf;
+}
+
+unsigned int
+phone_error_batch_limit(const struct phone_error *e)
+{
+	const char *at = strstr(e->detail, "limited to ");
+	unsigned long n;
+	char *end;
+
+	if (e->kind != PHONE_DATA || strcmp(e->code, "CMN-106") != 0 ||
+	    at == NULL)
+		return 0;
+	n = strtoul(at + 11, &end, 10);
+	return end != at + 11 && n > 0 && n < 100000 ? (unsigned int)n : 0;
 }

@@ -413,6 +413,50 @@ int record_scope_put(struct store_txn *txn, const struct record_scope *sc,
 int record_scope_del(struct store_txn *txn, char *err, size_t errlen);
 void record_scope_clear(struct record_scope *sc);
 
+/* The same state under another meta key: the [roles] groups ("roles"). */
+int record_groups_get(struct store_txn *txn, const char *key,
+    struct record_scope *sc, char *err, size_t errlen);
+int record_groups_put(struct store_txn *txn, const char *key,
+    const struct record_scope *sc, char *err, size_t errlen);
+
+/*
+ * A user a [roles] rule gives a role (roles, by objectGUID): the role it
+ * should have, and what ringsync last assigned. A user who left every
+ * rule's group is kept, without rule, only while manage_roles returns it
+ * to the default role.
+ */
+struct record_role {
+	char guid[AD_GUID_LEN + 1];
+	char *rule;                   /* owned: the [roles] name giving it, or
+	                               * NULL: it left (back to the default) */
+	char *want;                   /* owned: the role id it should have */
+	char *done;                   /* owned: the role id last assigned, or
+	                               * NULL: none yet */
+	char *failed;                 /* owned: the role id the platform refused
+	                               * for this user, or NULL */
+	char *error;                  /* owned: that refusal, or NULL */
+};
+
+/* record_role_get: 0 found, 1 none, -1 unreadable or invalid (err). */
+int record_role_get(struct store_txn *txn, const char *guid,
+    struct record_role *r, char *err, size_t errlen);
+int record_role_put(struct store_txn *txn, const struct record_role *r,
+    char *err, size_t errlen);
+int record_role_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen);
+int record_roles_clear(struct store_txn *txn, char *err, size_t errlen);
+void record_role_clear(struct record_role *r);
+/* record_role_from_json: 0, or -1 when j is not a role record. */
+int record_role_from_json(const char *guid, const json_t *j,
+    struct record_role *r);
+/*
+ * record_role_walk: each valid record from start (NULL: the first) in
+ * objectGUID order, until cb returns non-zero (then that value), or 0 at
+ * the end; -1 when the database cannot be read. r is cleared after cb.
+ */
+int record_role_walk(struct store_txn *txn, const char *start,
+    int (*cb)(struct record_role *r, void *arg), void *arg);
+
 /* record_member_get: the bringing group into via; 0 member, 1 not, -1. */
 int record_member_get(struct store_txn *txn, const char *guid,
     char via[AD_GUID_LEN + 1]);

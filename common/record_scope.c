@@ -1,6 +1,8 @@
 /*
- * record_scope: the group scope's records (record.h): the scope state in
- * meta (JSON), the members database (objectGUID -> the scope group's).
+ * record_scope: the group records (record.h): the scope state in meta
+ * (JSON), the members database (objectGUID -> the scope group's); the
+ * [roles] groups' state in meta the same way, and the roles database
+ * (objectGUID -> the role a rule gives the user, as assigned).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,18 +91,25 @@ int
 record_scope_get(struct store_txn *txn, struct record_scope *sc, char *err,
     size_t errlen)
 {
+	return record_groups_get(txn, SCOPE_KEY, sc, err, errlen);
+}
+
+int
+record_groups_get(struct store_txn *txn, const char *key,
+    struct record_scope *sc, char *err, size_t errlen)
+{
 	json_t *j = NULL;
 	int rc;
 
 	memset(sc, 0, sizeof(*sc));
-	rc = store_get_json(txn, STORE_META, SCOPE_KEY, &j, err, errlen);
+	rc = store_get_json(txn, STORE_META, key, &j, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (!json_is_object(j) || scope_from(j, sc) < 0) {
 		json_decref(j);
 		record_scope_clear(sc);
 		return util_errbuf_set(err, errlen, "meta %s: invalid record",
-		    SCOPE_KEY);
+		    key);
 	}
 	json_decref(j);
 	return 0;
@@ -109,6 +118,13 @@ record_scope_get(struct store_txn *txn, struct record_scope *sc, char *err,
 int
 record_scope_put(struct store_txn *txn, const struct record_scope *sc,
     char *err, size_t errlen)
+{
+	return record_groups_put(txn, SCOPE_KEY, sc, err, errlen);
+}
+
+int
+record_groups_put(struct store_txn *txn, const char *key,
+    const struct record_scope *sc, char *err, size_t errlen)
 {
 	json_t *gs = json_array(), *ns = json_array(), *j;
 	int rc;
@@ -127,7 +143,7 @@ record_scope_put(struct store_txn *txn, const struct record_scope *sc,
 	    (json_int_t)sc->checked);
 	if (sc->error != NULL)
 		json_object_set_new(j, "error", json_string(sc->error));
-	rc = store_put_json(txn, STORE_META, SCOPE_KEY, j, err, errlen);
+	rc = store_put_json(txn, STORE_META, key, j, err, errlen);
 	json_decref(j);
 	return rc;
 }
@@ -218,4 +234,125 @@ int
 record_members_clear(struct store_txn *txn, char *err, size_t errlen)
 {
 	return store_clear(txn, STORE_MEMBERS, err, errlen);
+}
+
+/* ------------------------------------------------------------ roles */
+
+void
+record_role_clear(struct record_role *r)
+{
+	free(r->rule);
+	free(r->want);
+	free(r->done);
+	free(r->failed);
+	free(r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *
+dup_of(const json_t *o, const char *k)
+{
+	const char *v = str_of(o, k);
+
+	return v != NULL && *v != '\0' ? xstrdup(v) : NULL;
+}
+
+int
+record_role_from_json(const char *guid, const json_t *j, struct record_role *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!json_is_object(j) || !guid_ok(guid) || str_of(j, "want") == NULL ||
+	    *str_of(j, "want") == '\0')
+		return -1;
+	snprintf(r->guid, sizeof(r->guid), "%s", guid);
+	r->rule = dup_of(j, "rule");
+	r->want = dup_of(j, "want");
+	r->done = dup_of(j, "done");
+	r->failed = dup_of(j, "failed");
+	r->error = dup_of(j, "error");
+	return 0;
+}
+
+int
+record_role_get(struct store_txn *txn, const char *guid, struct record_role *r,
+    char *err, size_t errlen)
+{
+	json_t *j = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = store_get_json(txn, STORE_ROLES, guid, &j, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = record_role_from_json(guid, j, r);
+	json_decref(j);
+	if (rc < 0)
+		return util_errbuf_set(err, errlen, "roles %s: invalid record",
+		    guid);
+	return 0;
+}
+
+int
+record_role_put(struct store_txn *txn, const struct record_role *r,
+    char *err, size_t errlen)
+{
+	json_t *j = json_pack("{s:s}", "want", r->want);
+	int rc;
+
+	if (r->rule != NULL)
+		json_object_set_new(j, "rule", json_string(r->rule));
+	if (r->done != NULL)
+		json_object_set_new(j, "done", json_string(r->done));
+	if (r->failed != NULL)
+		json_object_set_new(j, "failed", json_string(r->failed));
+	if (r->error != NULL)
+		json_object_set_new(j, "error", json_string(r->error));
+	rc = store_put_json(txn, STORE_ROLES, r->guid, j, err, errlen);
+	json_decref(j);
+	return rc;
+}
+
+int
+record_role_del(struct store_txn *txn, const char *guid, char *err,
+    size_t errlen)
+{
+	return store_del(txn, STORE_ROLES, guid, err, errlen);
+}
+
+int
+record_roles_clear(struct store_txn *txn, char *err, size_t errlen)
+{
+	return store_clear(txn, STORE_ROLES, err, errlen);
+}
+
+int
+record_role_walk(struct store_txn *txn, const char *start,
+    int (*cb)(struct record_role *r, void *arg), void *arg)
+{
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t kl, vl;
+	int rc, stop = 0;
+
+	if (store_iter_open(txn, STORE_ROLES, start, &it) < 0)
+		return -1;
+	while (!stop && (rc = store_iter_next(it, &k, &kl, &v, &vl)) == 1) {
+		char guid[AD_GUID_LEN + 1];
+		struct record_role r;
+		json_t *j;
+
+		if (kl != AD_GUID_LEN)
+			continue;
+		memcpy(guid, k, AD_GUID_LEN);
+		guid[AD_GUID_LEN] = '\0';
+		j = json_loadb(v, vl, 0, NULL);
+		if (record_role_from_json(guid, j, &r) == 0) {
+			stop = cb(&r, arg);
+			record_role_clear(&r);
+		}
+		json_decref(j);
+	}
+	store_iter_close(it);
+	return rc < 0 ? -1 : stop;
 }

@@ -172,6 +172,12 @@ schema_check(const json_t *cache, const struct config *cfg,
 	check_map(cache, cfg, "push", &cfg->push, pr);
 	check_map(cache, cfg, "create", &cfg->create, pr);
 	check_map(cache, cfg, "policy", &cfg->policy, pr);
+	for (size_t i = 0; schema_account_list(cache, "roles") != NULL &&
+	    i < cfg->roles.n; i++)
+		if (schema_role_id(cache, cfg->roles.v[i].key) == NULL)
+			add_problem(pr, xasprintf("%s:%d: [roles] %s: the account has no "
+			    "role of that name (`ringsyncctl schema` lists them)",
+			    cfg->path, cfg->roles.v[i].line, cfg->roles.v[i].key));
 	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
 		const struct config_pair *p = &cfg->writeback.v[i];
 
@@ -208,5 +214,71 @@ schema_policy_ready(const json_t *cache, const struct config *cfg, char *err,
 			return util_errbuf_set(err, errlen, "[policy] %s needs the "
 			    "account's %s: run `ringsyncctl schema` (it reads and caches "
 			    "them) and start again", need[i].key, need[i].what);
+	if (cfg->roles.n > 0 && schema_account_list(cache, "roles") == NULL)
+		return util_errbuf_set(err, errlen, "[roles] needs the account's "
+		    "roles: run `ringsyncctl schema` (it reads and caches them) and "
+		    "start again");
 	return 0;
+}
+
+int
+schema_roles_ready(const json_t *cache, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	if (schema_policy_ready(cache, cfg, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->roles.n; i++)
+		if (schema_role_id(cache, cfg->roles.v[i].key) == NULL)
+			return util_errbuf_set(err, errlen, "%s:%d: [roles] %s: the "
+			    "account has no role of that name (`ringsyncctl schema` "
+			    "lists them; after adding one, run it again)", cfg->path,
+			    cfg->roles.v[i].line, cfg->roles.v[i].key);
+	return 0;
+}
+
+const char *
+schema_role_id(const json_t *cache, const char *name)
+{
+	const json_t *roles = schema_account_list(cache, "roles"), *r;
+	size_t i;
+
+	json_array_foreach(roles, i, r) {
+		const char *n = json_string_value(json_object_get(r, "name"));
+
+		if (n != NULL && strcasecmp(n, name) == 0)
+			return json_string_value(json_object_get(r, "id"));
+	}
+	return NULL;
+}
+
+const char *
+schema_role_name(const json_t *cache, const char *id)
+{
+	const json_t *roles = schema_account_list(cache, "roles"), *r;
+	const json_t *d = json_object_get(json_object_get(cache, "account"),
+	    "default_role");
+	size_t i;
+
+	json_array_foreach(roles, i, r) {
+		const char *v = json_string_value(json_object_get(r, "id"));
+
+		if (v != NULL && strcmp(v, id) == 0)
+			return json_string_value(json_object_get(r, "name"));
+	}
+	if (json_is_string(json_object_get(d, "id")) &&
+	    strcmp(json_string_value(json_object_get(d, "id")), id) == 0)
+		return json_string_value(json_object_get(d, "name"));
+	return NULL;
+}
+
+const char *
+schema_default_role(const json_t *cache, const char **why)
+{
+	const json_t *d = json_object_get(json_object_get(cache, "account"),
+	    "default_role");
+	const char *id = json_string_value(json_object_get(d, "id"));
+
+	if (why != NULL)
+		*why = json_string_value(json_object_get(d, "error"));
+	return id != NULL && *id != '\0' ? id : NULL;
 }

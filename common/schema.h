@@ -49,6 +49,22 @@ const json_t *schema_account_list(const json_t *cache, const char *key);
  */
 int schema_policy_ready(const json_t *cache, const struct config *cfg,
     char *err, size_t errlen);
+/*
+ * schema_roles_ready: schema_policy_ready, and every [roles] rule names a
+ * cached role (the daemon's start and reload); -1 with the first problem.
+ */
+int schema_roles_ready(const json_t *cache, const struct config *cfg,
+    char *err, size_t errlen);
+
+/*
+ * The cached roles: schema_role_id, the id of the role named name
+ * (without case), or NULL; schema_role_name, the name of role id, or
+ * NULL; schema_default_role, the account's default role id, or NULL with
+ * *why (why may be NULL) the reason it could not be read, or NULL.
+ */
+const char *schema_role_id(const json_t *cache, const char *name);
+const char *schema_role_name(const json_t *cache, const char *id);
+const char *schema_default_role(const json_t *cache, const char **why);
 
 /*
  * schema_check: every [push] key and AD attribute of cfg that the cache

@@ -31,7 +31,7 @@
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
-	"seen", "members", "history",
+	"seen", "members", "history", "roles",
 };
 
 struct store {
@@ -250,7 +250,7 @@ open_dbs(struct store *st, char *err, size_t errlen)
 		rc = mdb_dbi_open(txn, db_names[i], st->rdonly ? 0 : MDB_CREATE,
 		    &st->dbi[i]);
 		if (rc == MDB_NOTFOUND && st->rdonly && (i == STORE_MEMBERS ||
-		    i == STORE_HISTORY)) {
+		    i == STORE_HISTORY || i == STORE_ROLES)) {
 			st->absent |= 1u << i; /* an older store: read as empty */
 			continue;
 		}

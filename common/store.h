@@ -40,6 +40,7 @@ enum store_db {
 	STORE_SEEN,     /* objectGUIDs seen by the running full scan */
 	STORE_MEMBERS,  /* objectGUID -> the scope group bringing it in (v3) */
 	STORE_HISTORY,  /* objectGUID/stamp -> a change made for the user */
+	STORE_ROLES,    /* objectGUID -> the role [roles] gives it, as assigned */
 	STORE_NDB
 };
 

@@ -369,7 +369,8 @@ once_done(void *arg)
  * users), then either the import first (its list links the users it has),
  * the pusher's links and creates, and the import again for their numbers;
  * or, when that costs more than searching them, the pusher, then the
- * import (sync_link.c). Both end with the write-back.
+ * import (sync_link.c). Both end with the write-back, then, when [roles]
+ * has assignments waiting (users the import linked), the pusher once more.
  */
 static void
 once_step(struct sync *s)
@@ -413,6 +414,15 @@ once_step(struct sync *s)
 			sync_import_start(s);
 			return;
 		}
+	}
+	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE &&
+	    !s->once_roles && s->roles_dirty && s->cfg->roles.n > 0 &&
+	    !s->roles_denied && !s->dry_run && !s->stopping) {
+		/* the roles of the users the import linked or numbered */
+		s->once_roles = 1;
+		sync_push_kick(s);
+		if (s->push_state != SYNC_PUSH_IDLE)
+			return;
 	}
 	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE) {
 		enum sync_status a = status_of(s, &s->c),
@@ -792,7 +802,7 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	s->store = st;
 	s->dry_run = dry_run;
 	schema_load(s);
-	if (schema_policy_ready(s->schema, cfg, err, errlen) < 0) {
+	if (schema_roles_ready(s->schema, cfg, err, errlen) < 0) {
 		json_decref(s->schema);
 		free(s);
 		return NULL;
@@ -812,6 +822,7 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 		return NULL;
 	}
 	s->ad = ad_new(loop, cfg);
+	s->roles_dirty = cfg->roles.n > 0; /* assignments a stop left */
 	ev_timer_init(&s->retry, retry_cb, 1., 0.);
 	s->retry.data = s;
 	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);
@@ -867,6 +878,9 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 
 	if (sync_busy(s))
 		return util_errbuf_set(err, errlen, "a cycle is running");
+	schema_load(s); /* `ringsyncctl schema` may have run meanwhile */
+	if (schema_roles_ready(s->schema, cfg, err, errlen) < 0)
+		return -1;
 	if (sync_alert_setup(s, cfg, err, errlen) < 0)
 		return -1;
 	p = phone_new(s->loop, &cfg->telephony, s->dry_run ? NULL : s->store,
@@ -886,6 +900,10 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	ad_set_config(s->ad, cfg); /* drops connections and notification */
 	s->cfg = cfg;
 	schema_load(s);
+	/* the rules or the cached roles may have changed; a permission added */
+	s->roles_read = 0;
+	s->roles_denied = 0;
+	s->roles_dirty = cfg->roles.n > 0;
 	sync_notify_start(s);
 	release_within(s);
 	return 0;

@@ -309,6 +309,7 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		link = id;
 		linked = 1;
 		s->ic.linked++;
+		s->roles_dirty = s->roles_dirty || s->cfg->roles.n > 0;
 		log_info("phone user linked by import dn=%s email=%s ext_id=%s",
 		    log_q(u.ad.dn), log_q(x->email), id);
 		snprintf(detail, sizeof(detail), "by import (the extension list), "
@@ -320,6 +321,8 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		util_str_set(&u.imp.paired, u.push.scim_id);
 		link = id;
 		fresh = 1;
+		/* a role may wait for the extension id */
+		s->roles_dirty = s->roles_dirty || s->cfg->roles.n > 0;
 		log_debug("extension of the phone user found by import dn=%s "
 		    "email=%s scim_id=%s ext_id=%s", log_q(u.ad.dn), log_q(x->email),
 		    log_q(u.push.scim_id), id);

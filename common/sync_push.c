@@ -1323,6 +1323,13 @@ round_send(struct push *p)
 	item_finished(p);
 }
 
+/* roles_done: the assignments are done: the pass ends (sync_roles.c). */
+static void
+roles_done(void *arg)
+{
+	push_finish(arg);
+}
+
 static void
 round_start(struct push *p)
 {
@@ -1342,10 +1349,13 @@ round_start(struct push *p)
 	}
 	if (p->s->dry_run)
 		round_dry_run(p);
-	else if (p->n == 0)
+	else if (p->n == 0 && sync_roles_push(p->s, roles_done, p) == 0)
 		push_finish(p);
-	else
+	else if (p->n > 0) {
+		/* a user linked now may be one a [roles] rule names */
+		p->s->roles_dirty = p->s->roles_dirty || p->s->cfg->roles.n > 0;
 		round_send(p);
+	}
 }
 
 void
@@ -1373,4 +1383,5 @@ sync_push_abort(struct sync *s)
 	round_free(p);
 	free(p);
 	s->push = NULL;
+	sync_roles_abort(s);
 }

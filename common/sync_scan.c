@@ -678,6 +678,7 @@ scan_free(struct scan_ctx *x)
 	free(x->page);
 	ad_scope_cancel(x->scope);
 	ad_scope_result_free(x->res);
+	sync_roles_drop(x->s);
 	record_scope_clear(&x->stored);
 	free(x->added);
 	free(x->asked);
@@ -985,6 +986,12 @@ conclude(struct scan_ctx *x)
 		x->hold_now = 0;
 	}
 	scope_commit(x);
+	if (!x->failed && !x->only_asked && s->roles_rd != NULL &&
+	    page_txn(x) != NULL) {
+		if (sync_roles_commit(s, x->txn) < 0)
+			x->failed = 1;
+		page_cb(x);
+	}
 	hold(x);
 	if (!x->failed && !s->dry_run && !x->only_asked)
 		store_watermark(x);
@@ -1155,6 +1162,20 @@ scan_begin(struct scan_ctx *x)
 }
 
 static void
+roles_read_cb(void *arg)
+{
+	scan_begin(arg);
+}
+
+/* roles_then_scan: the [roles] groups first (sync_roles.c), then the range. */
+static void
+roles_then_scan(struct scan_ctx *x)
+{
+	if (sync_roles_read_start(x->s, &x->plan, roles_read_cb, x) != 0)
+		scan_begin(x); /* nothing to read, or it could not start */
+}
+
+static void
 scope_cb(void *arg, struct ad_scope_result *r)
 {
 	struct scan_ctx *x = arg;
@@ -1181,7 +1202,7 @@ scope_cb(void *arg, struct ad_scope_result *r)
 	} else {
 		ad_scope_result_free(r);
 	}
-	scan_begin(x);
+	roles_then_scan(x);
 }
 
 /* same_groups: does the stored scope hold the configured groups? */
@@ -1290,7 +1311,8 @@ sync_scan_start(struct sync *s)
 	}
 	plan_scan(s, x);
 	reread = scope_plan(x);
-	if (!x->plan.full && x->plan.lower > x->plan.upper && !reread) {
+	if (!x->plan.full && x->plan.lower > x->plan.upper && !reread &&
+	    !sync_roles_stale(s)) {
 		if (x->nasked == 0) {
 			scan_free(x); /* idle: nothing changed since the watermark */
 			sync_scan_finished(s);
@@ -1324,7 +1346,7 @@ sync_scan_start(struct sync *s)
 			scan_end(x);
 		return;
 	}
-	scan_begin(x);
+	roles_then_scan(x);
 }
 
 void

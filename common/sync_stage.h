@@ -128,6 +128,16 @@ struct sync {
 	json_t *schema;               /* owned: the cached user schema, or NULL */
 	int notify_on;
 	int scope_read;               /* the scope groups were read since start */
+	/* [roles] (sync_roles.c) */
+	struct roles_read *roles_rd;  /* owned: the scan's read of the rules'
+	                               * groups, until the scan ends */
+	struct roles_push *roles_push; /* owned: the push lane's assignments */
+	int roles_read;               /* the rules' groups were read since start */
+	int roles_dirty;              /* roles may wait for an assignment */
+	int roles_denied;             /* RoleManagement is missing (until reload) */
+	unsigned int role_chunk;      /* users a bulk-assign carries */
+	int once_roles;               /* --once: the pusher ran for them last */
+	char roles_err[1024];         /* why the groups could not be read */
 	struct sync_metrics metrics;
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
@@ -283,6 +293,28 @@ void sync_progress_start(struct sync *s);
 void sync_progress_stop(struct sync *s);
 /* sync_progress_sent: the pusher sends a write request carrying n entries. */
 void sync_progress_sent(struct sync *s, size_t n);
+
+/*
+ * sync_roles.c, [roles]. sync_roles_stale: the rules' groups must be read
+ * this cycle whatever AD says (first cycle, rules changed or dropped).
+ * sync_roles_read_start: from the scan, before its range: the membership
+ * when it may have changed since the watermark (plan); 0 started (cb when
+ * read, read or not), 1 nothing to read (no cb), -1 not started (logged).
+ * sync_roles_of: the rule of a user as just read, or NULL. sync_roles_commit:
+ * into txn, with the scan's consequences, the roles that follow from the
+ * read; 0 or -1. sync_roles_drop: forget the read (the scan's end).
+ * sync_roles_push: the push lane's assignments when some wait; 1 started
+ * (done(arg) at the end), 0 nothing to do. sync_roles_abort: the push
+ * lane's part stops (the phone client's calls were cancelled).
+ */
+int sync_roles_stale(struct sync *s);
+int sync_roles_read_start(struct sync *s, const struct ad_scan_plan *plan,
+    void (*cb)(void *arg), void *arg);
+const char *sync_roles_of(struct sync *s, const char *guid);
+int sync_roles_commit(struct sync *s, struct store_txn *txn);
+void sync_roles_drop(struct sync *s);
+int sync_roles_push(struct sync *s, void (*done)(void *arg), void *arg);
+void sync_roles_abort(struct sync *s);
 
 void sync_scan_start(struct sync *s);
 void sync_scan_abort(struct sync *s);

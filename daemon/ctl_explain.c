@@ -240,6 +240,49 @@ at_create(struct explain *x)
 	profile_clear(&c);
 }
 
+/* role: what [roles] gives the user, as the last scan recorded it. */
+static void
+role(struct explain *x, const char *guid)
+{
+	struct record_role r;
+	json_t *cache = NULL;
+	const char *want, *done;
+	char err[256];
+
+	if (x->cfg->roles.n == 0)
+		return;
+	printf("Role ([roles])\n");
+	if (record_role_get(x->txn, guid, &r, NULL, 0) != 0) {
+		printf("    none: in no rule's group as the last scan read them "
+		    "(the phone system's role stays)\n");
+		return;
+	}
+	if (store_get_json(x->txn, STORE_META, SCHEMA_KEY, &cache, err,
+	    sizeof(err)) != 0)
+		cache = NULL;
+	want = schema_role_name(cache, r.want);
+	done = r.done != NULL ? schema_role_name(cache, r.done) : NULL;
+	if (r.rule != NULL)
+		printf("    %s, by the rule \"%s\"\n", want ? want : r.want,
+		    r.rule);
+	else
+		printf("    %s: left every rule's group (manage_roles)\n",
+		    want ? want : r.want);
+	if (r.failed != NULL && strcmp(r.failed, r.want) == 0)
+		printf("    refused by the phone system: %s\n", r.error ? r.error :
+		    "(no reason given)");
+	else if (r.done != NULL && strcmp(r.done, r.want) == 0)
+		printf("    assigned\n");
+	else if (record_user_ext_id(&x->u) == NULL)
+		printf("    waiting for the link to the phone user\n");
+	else
+		printf("    waiting: assigned at the pusher's next round%s%s\n",
+		    done || r.done ? "; assigned before: " : "", done ? done :
+		    r.done ? r.done : "");
+	record_role_clear(&r);
+	json_decref(cache);
+}
+
 /* ------------------------------------------------------------ queues */
 
 static void
@@ -509,6 +552,7 @@ ctl_explain(const struct config *cfg, int argc, char **argv)
 		profile(&x);
 		at_create(&x);
 	}
+	role(&x, guid);
 	outbox(&x, guid);
 	errors(&x);
 	writeback(&x, guid);

@@ -186,18 +186,25 @@ check_groups(const struct config *cfg)
 		printf("ringsyncd: warning: user_filter tests memberOf: AD does not "
 		    "change a user when its groups change, so such changes are seen "
 		    "only by the full sync; use [ldap] groups\n");
-	if (cfg->ldap.groups.n == 0)
+	if (cfg->ldap.groups.n == 0 && cfg->roles.n == 0)
 		return 0;
 	loop = ev_loop_new(EVFLAG_AUTO);
 	ad = ad_new(loop, cfg);
 	if (ad_connect(ad, err, sizeof(err)) < 0) {
-		printf("ringsyncd: the scope groups are not checked: cannot reach "
-		    "Active Directory: %s\n", err);
+		printf("ringsyncd: the scope and [roles] groups are not checked: "
+		    "cannot reach Active Directory: %s\n", err);
 	} else {
 		for (size_t i = 0; i < cfg->ldap.groups.n; i++)
 			if (ad_scope_check(ad, cfg->ldap.groups.v[i], err,
 			    sizeof(err)) < 0) {
 				fprintf(stderr, "%s: [ldap] groups: %s\n", cfg->path, err);
+				bad++;
+			}
+		for (size_t i = 0; i < cfg->roles.n; i++)
+			if (ad_group_check(ad, cfg->roles.v[i].value, "group", err,
+			    sizeof(err)) < 0) {
+				fprintf(stderr, "%s:%d: [roles] %s: %s\n", cfg->path,
+				    cfg->roles.v[i].line, cfg->roles.v[i].key, err);
 				bad++;
 			}
 	}
@@ -224,8 +231,12 @@ test_config(const struct options *o)
 	log_init("ringsyncd", cfg->log.facility, LOG_WARNING, LOG_F_STDERR);
 	warn_config(cfg);
 	if (check_groups(cfg) > 0) {
-		fprintf(stderr, "ringsyncd: the scope groups of %s cannot scope "
-		    "users\n", o->config_path);
+		fprintf(stderr, "ringsyncd: the groups of %s (scope or [roles]) "
+		    "cannot be used\n", o->config_path);
+		check_schema(cfg, &pr); /* its problems too, at once */
+		for (size_t i = 0; i < pr.n; i++)
+			fprintf(stderr, "%s\n", pr.v[i]);
+		config_problems_free(&pr);
 		config_free(cfg);
 		return EXIT_CONFIG;
 	}

@@ -1805,6 +1805,159 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(len([r for r in self.requests(seq, "POST") if "bulk" in r["path"]]),
                          1)
 
+    ROLES = {"roles": [{"id": "1", "displayName": "Standard User"},
+                       {"id": "2", "displayName": "Sales Agent"},
+                       {"id": "3", "displayName": "Manager"}],
+             "default_role": "1"}
+
+    def group(self, cn, *members):
+        dn = "CN=%s,%s" % (cn, self.ou)
+        self.dc.modify("dn: %s\nchangetype: add\nobjectClass: group\n%s" % (
+            dn, "".join("member: %s\n" % m for m in members)))
+        return dn
+
+    def member(self, op, group, *members):
+        self.dc.modify("dn: %s\nchangetype: modify\n%s: member\n%s" % (
+            group, op, "".join("member: %s\n" % m for m in members)))
+
+    def assigns(self, since):
+        return [r for r in self.requests(since, "POST") if r["path"].endswith("/bulk-assign")]
+
+    def roles_of(self, *cns):
+        return {cn: self.ext("%s@example.test" % cn)["roles"] for cn in cns}
+
+    def test_roles_by_nested_group(self):
+        """[roles]: the first rule whose group holds the user (nested too)
+        gives the role, one bulk-assign per role; nothing is assigned again
+        while nothing changes; with manage_roles a user who leaves every
+        rule's group, directly or because a nested group left, goes back to
+        the default role; users no rule names keep theirs."""
+        self.start_emulator(dict(self.ROLES, free_extensions={"count": 6, "start": 601}))
+        self.add(*(person("ro.%s" % n, self.ou) for n in "abcd"))
+        inner = self.group("ro-inner", self.dn("ro.b"))
+        sales = self.group("ro-sales", self.dn("ro.a"), inner)
+        mgr = self.group("ro-mgr", self.dn("ro.b"), self.dn("ro.c"))
+        conf = self.conf(extra="[policy]\nmanage_roles = yes\n[roles]\nManager = %s\n"
+                               "Sales Agent = %s" % (mgr, sales))
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("[roles] needs the account's roles: run `ringsyncctl schema`", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 0, out)
+        seq = self.emu.last_seq()
+        out = self.once(conf, "-n")
+        for role, group, cn in (("Manager", "ro-mgr", "ro.b"), ("Manager", "ro-mgr", "ro.c"),
+                                ('"Sales Agent"', "ro-sales", "ro.a")):
+            self.assertRegex(out, r'dry run: the role is role=%s rule="?CN=%s,\S* dn="?CN=%s,'
+                             % (role, group, re.escape(cn)))
+        self.assertNotIn("CN=ro.d,", "\n".join(l for l in out.splitlines()
+                                              if "the role is" in l))
+        self.assertEqual(self.assigns(seq), [])
+        out = self.once(conf)
+        self.assertEqual(self.roles_of("ro.a", "ro.b", "ro.c", "ro.d"),
+                         {"ro.a": ["2"], "ro.b": ["3"], "ro.c": ["3"], "ro.d": ["1"]}, out)
+        calls = self.assigns(seq)
+        self.assertEqual(sorted(r["path"].split("/")[-2] for r in calls), ["2", "3"], calls)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "ro.b@example.test"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Role ([roles])\n    Manager, by the rule \"Manager\"\n    assigned\n", out)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "ro.d@example.test"])
+        self.assertIn("Role ([roles])\n    none: in no rule's group", out)
+        # Nothing changed: nothing assigned.
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.assigns(seq), [])
+        # ro.b leaves Manager (Sales Agent through the nested group); ro.a
+        # leaves every group: the default role.
+        self.member("delete", mgr, self.dn("ro.b"))
+        self.member("delete", sales, self.dn("ro.a"))
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.roles_of("ro.a", "ro.b", "ro.c"),
+                         {"ro.a": ["1"], "ro.b": ["2"], "ro.c": ["3"]})
+        self.assertEqual(sorted(r["path"].split("/")[-2] for r in self.assigns(seq)),
+                         ["1", "2"])
+        # The nested group leaves: ro.b is in no rule's group any more.
+        self.member("delete", sales, inner)
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.roles_of("ro.b")["ro.b"], ["1"])
+        self.assertEqual(len(self.assigns(seq)), 1)
+        out = self.history(conf, "ro.b@example.test")
+        self.assertRegex(out, r"role assigned\n    role: \(none\) -> \"Manager\"")
+        self.assertRegex(out, r"role assigned\n    role: \"Manager\" -> \"Sales Agent\"")
+        self.assertRegex(out, r"role assigned\n    role: \"Sales Agent\" -> \"Standard User\"")
+        # A user back in a group after it left gets the rule's role again;
+        # ro.a is never returned to the default twice.
+        self.member("add", mgr, self.dn("ro.a"))
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.roles_of("ro.a")["ro.a"], ["3"])
+        self.assertEqual(len(self.assigns(seq)), 1)
+        # -t names a role the account lacks and a group AD lacks; a group
+        # that cannot be read changes no role, and the rest syncs.
+        gone = "CN=ro-gone,%s" % self.ou
+        conf = self.conf(extra="[policy]\nmanage_roles = yes\n[roles]\nNobody = %s\n"
+                               "Manager = %s" % (mgr, gone))
+        rc, out = self.run_cmd([RINGSYNCD, "-t", "-c", conf])
+        self.assertEqual(rc, 2, out)
+        self.assertRegex(out, r"ringsyncd.conf:\d+: \[roles\] Nobody: the account has no role "
+                              r"of that name")
+        self.assertRegex(out, r"ringsyncd.conf:\d+: \[roles\] Manager: .*ro-gone")
+        conf = self.conf(extra="[policy]\nmanage_roles = yes\n[roles]\nManager = %s" % gone)
+        self.set_attr("ro.c", "department", "Ops")
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(out.count("the [roles] groups cannot be read"), 1, out)
+        self.assertEqual(self.ext("ro.c@example.test")["contact"]["department"], "Ops")
+        self.assertEqual(self.assigns(seq), [])
+        self.assertEqual(self.roles_of("ro.a", "ro.b", "ro.c"),
+                         {"ro.a": ["3"], "ro.b": ["1"], "ro.c": ["3"]})
+
+    def test_roles_permission_and_bulk_limit(self):
+        """The bulk-assign's unverified limit is learnt from its answer; without
+        RoleManagement one critical message says so and everything else
+        syncs; without manage_roles a user who leaves keeps its role."""
+        self.start_emulator(dict(self.ROLES, free_extensions={"count": 8, "start": 701}))
+        self.emu.call("POST", "/_emu/behaviour", {"role_bulk_max": 2})
+        names = ["rp.%s" % n for n in "abcde"]
+        self.add(*(person(n, self.ou) for n in names))
+        sales = self.group("rp-sales", *(self.dn(n) for n in names))
+        conf = self.conf(extra="[roles]\nsales agent = %s" % sales)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(set(map(tuple, self.roles_of(*names).values())), {("2",)})
+        self.assertIn("a role bulk-assign takes at most 2 users", out)
+        # all 5 refused, then 2 + 2 + 1
+        self.assertEqual([r["status"] for r in self.assigns(seq)], [400, 204, 204, 204])
+        # Without manage_roles, leaving keeps the role.
+        self.member("delete", sales, self.dn("rp.a"))
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual(self.roles_of("rp.a")["rp.a"], ["2"])
+        self.assertEqual(self.assigns(seq), [])
+        # Without the permission: one critical line; the profile still goes.
+        self.emu.call("POST", "/_emu/behaviour", {"role_permission": False})
+        self.add(person("rp.f", self.ou))
+        self.member("add", sales, self.dn("rp.f"))
+        self.set_attr("rp.b", "department", "Closers")
+        out = self.once(conf)
+        self.assertEqual(out.count("roles cannot be assigned: the app needs the "
+                                   "RoleManagement permission"), 1, out)
+        self.assertEqual(self.ext("rp.b@example.test")["contact"]["department"], "Closers")
+        self.assertEqual(self.roles_of("rp.f")["rp.f"], ["1"])
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "explain", "rp.f@example.test"])
+        self.assertIn("Sales Agent, by the rule \"sales agent\"\n    waiting: assigned at the "
+                      "pusher's next round\n", out)
+        # The permission granted: the next run assigns what waited.
+        self.emu.call("POST", "/_emu/behaviour", {"role_permission": True})
+        self.once(conf)
+        self.assertEqual(self.roles_of("rp.f")["rp.f"], ["2"])
+
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},
                              "inventory_numbers": {"count": 6, "start": "+16505570000"}})

@@ -600,24 +600,51 @@ test_policy_section(void **state)
 	/* A cost center needs the REST create; later keys are said to be so. */
 	text = base_conf("", "[policy]\ncost_center = department\n"
 	    "extension_range = 2000-2999\n"
-	    "manage_roles = yes\n"
+	    "manage_roles = maybe\n"
 	    "sites = x\n"
 	    "site = upper(l\n"
 	    "cost_center = title\n"
-	    "[roles]\nSales Agent = CN=Sales,DC=example,DC=test\n");
+	    "[roles]\nSales Agent = CN=Sales,DC=example,DC=test\n"
+	    "Support = not a dn\n"
+	    "sales agent = CN=Other,DC=example,DC=test\n"
+	    "Billing = cn=sales,dc=example,dc=test\n");
 	assert_int_equal(load(text, &cfg, &pr, &path), -1);
 	assert_true(has(&pr, path, 12, "\\[policy\\] cost_center needs "
 	    "\\[telephony\\] create_method = extension"));
 	assert_true(has(&pr, path, 13, "\\[policy\\] extension_range is not "
 	    "available in this version"));
-	assert_true(has(&pr, path, 14, "\\[policy\\] manage_roles is not "
-	    "available"));
+	assert_true(has(&pr, path, 14, "manage_roles: 'maybe' is not"));
 	assert_true(has(&pr, path, 15, "unknown key 'sites' in \\[policy\\]"));
 	assert_true(has(&pr, path, 16, "\\[policy\\] site: a \\) is missing"));
 	assert_true(has(&pr, path, 17, "duplicate key 'cost_center' in "
 	    "\\[policy\\] \\(first on line 12\\)"));
-	assert_true(has(&pr, path, 18, "section \\[roles\\] is not available in "
-	    "this version"));
+	assert_true(has(&pr, path, 20, "\\[roles\\] Support: 'not a dn' is not "
+	    "a group DN"));
+	assert_true(has(&pr, path, 21, "duplicate key 'sales agent' in "
+	    "\\[roles\\] \\(first on line 19\\)"));
+	assert_true(has(&pr, path, 22, "\\[roles\\] Billing: the group "
+	    "'cn=sales,dc=example,dc=test' already gives the role 'Sales Agent' "
+	    "\\(line 19\\)"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+	/* Rules keep the file's order; manage_roles needs rules. */
+	text = base_conf("", "[policy]\nmanage_roles = yes\n"
+	    "[roles]\nSales Agent = CN=Sales,DC=example,DC=test\n"
+	    "Super Admin = CN=IT,OU=Groups,DC=example,DC=test\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->manage_roles, 1);
+	assert_int_equal(cfg->roles.n, 2);
+	assert_string_equal(cfg->roles.v[0].key, "Sales Agent");
+	assert_string_equal(cfg->roles.v[1].value,
+	    "CN=IT,OU=Groups,DC=example,DC=test");
+	config_free(cfg);
+	free(text);
+	free(path);
+	text = base_conf("", "[policy]\nmanage_roles = yes\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "\\[policy\\] manage_roles = yes needs "
+	    "\\[roles\\] rules"));
 	config_problems_free(&pr);
 	free(text);
 	free(path);

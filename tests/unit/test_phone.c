@@ -1569,6 +1569,28 @@ test_pace_memory_bounded(void **state)
 	http_pace_clear(&p);
 }
 
+static void
+test_batch_limit(void **state)
+{
+	struct phone_error e;
+
+	(void)state;
+	parse_err(PHONE_CALL_ROLE_ASSIGN, 400, "{\"errorCode\": \"CMN-106\", "
+	    "\"message\": \"Batch request is limited to 250 entries\", \"errors\": "
+	    "[{\"errorCode\": \"CMN-106\", \"message\": \"Batch request is limited "
+	    "to 250 entries\"}]}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	assert_int_equal(phone_error_batch_limit(&e), 250);
+	/* another code, or no number: not the limit */
+	parse_err(PHONE_CALL_ROLE_ASSIGN, 400, "{\"errorCode\": \"CMN-101\", "
+	    "\"message\": \"Parameter [addedExtensionIds] value is invalid\"}", &e);
+	assert_int_equal(phone_error_batch_limit(&e), 0);
+	parse_err(PHONE_CALL_ROLE_ASSIGN, 400, "{\"errorCode\": \"CMN-106\", "
+	    "\"message\": \"Batch request is limited to many entries\"}", &e);
+	assert_int_equal(phone_error_batch_limit(&e), 0);
+	assert_string_equal(phone_call_name(PHONE_CALL_ROLE_ASSIGN), "role-assign");
+}
+
 int
 main(void)
 {
@@ -1609,6 +1631,7 @@ main(void)
 		cmocka_unit_test(test_pace_learns_from_headers),
 		cmocka_unit_test(test_pace_simulated_server),
 		cmocka_unit_test(test_pace_memory_bounded),
+		cmocka_unit_test(test_batch_limit),
 	};
 
 	util_json_init();

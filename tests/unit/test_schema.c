@@ -118,12 +118,62 @@ test_check(void **state)
 	json_decref(noad);
 }
 
+static void
+test_roles(void **state)
+{
+	struct config_pair rules[] = {
+		{ "sales agent", "CN=Sales,DC=x", 40, NULL },
+		{ "Nobody", "CN=Nobody,DC=x", 41, NULL },
+	};
+	struct config cfg = { 0 };
+	struct config_problems pr = { 0 };
+	json_t *j = cache(1);
+	const char *why;
+	char err[512];
+
+	(void)state;
+	cfg.path = "r.conf";
+	cfg.roles.v = rules;
+	cfg.roles.n = 1;
+	/* not cached yet: the daemon would not start */
+	assert_int_equal(schema_policy_ready(j, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "[roles] needs the account's roles: run "
+	    "`ringsyncctl schema`"));
+	json_object_set_new(j, "account", json_pack("{s:[{s:s, s:s}, {s:s, s:s}], "
+	    "s:{s:s}}", "roles", "id", "7", "name", "Sales Agent", "id", "9",
+	    "name", "Manager", "default_role", "error", "the app or the account "
+	    "does not allow it (CMN-408)"));
+	assert_int_equal(schema_policy_ready(j, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(schema_role_id(j, "SALES AGENT"), "7");
+	assert_null(schema_role_id(j, "Sales"));
+	assert_string_equal(schema_role_name(j, "9"), "Manager");
+	assert_null(schema_role_name(j, "8"));
+	assert_null(schema_default_role(j, &why));
+	assert_non_null(strstr(why, "CMN-408"));
+	cfg.roles.n = 2;
+	assert_int_equal(schema_policy_ready(j, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(schema_roles_ready(j, &cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "r.conf:41: [roles] Nobody: the account has no "
+	    "role of that name (`ringsyncctl schema` lists them; after adding one, "
+	    "run it again)");
+	assert_int_equal(schema_check(j, &cfg, &pr), 1);
+	assert_string_equal(pr.v[0], "r.conf:41: [roles] Nobody: the account has "
+	    "no role of that name (`ringsyncctl schema` lists them)");
+	config_problems_free(&pr);
+	json_object_set_new(json_object_get(j, "account"), "default_role",
+	    json_pack("{s:s, s:s}", "id", "7", "name", "Sales Agent"));
+	assert_string_equal(schema_default_role(j, &why), "7");
+	assert_null(why);
+	json_decref(j);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_custom_id),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_roles),
 	};
 
 	util_json_init();
