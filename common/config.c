@@ -213,6 +213,8 @@ struct parse {
 	struct config_map create;          /* [create]: no defaults */
 	struct config_map policy;          /* [policy] site, cost_center */
 	struct config_map roles;           /* [roles] role name -> group DN */
+	struct config_range *ranges;       /* [policy] extension_range */
+	size_t nranges;
 	struct config_problems *pr;
 	size_t nproblems_at_start;
 };
@@ -699,6 +701,69 @@ handle_create(struct parse *p, const char *name, const char *value)
  */
 static void handle_key(struct parse *p, const char *name, const char *value);
 
+#define MAX_RANGE_SIZE 1000000UL
+
+/* range_end: one end of a range, digits only, 1 to 8 of them; 0 or -1. */
+static int
+range_end(const char *s, size_t len, char out[9])
+{
+	if (len == 0 || len > 8)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/*
+ * [policy] extension_range = 2000-2999 and extension_range.<site> = ...:
+ * a new user's extension number, the lowest free one of its site's range
+ * (or of the one without a site), when [create] gives it none.
+ */
+static void
+handle_range(struct parse *p, const char *name, const char *value)
+{
+	const char *site = name[15] == '.' ? name + 16 : NULL;
+	const char *dash = strchr(value, '-');
+	struct config_range r = { 0 };
+
+	if (site != NULL && *site == '\0') {
+		problem(p, p->lineno, "[policy] %s: no site after the dot "
+		    "(extension_range.<site name or code>)", name);
+		return;
+	}
+	for (size_t i = 0; i < p->nranges; i++)
+		if ((site == NULL) == (p->ranges[i].site == NULL) && (site == NULL ||
+		    strcasecmp(site, p->ranges[i].site) == 0)) {
+			problem(p, p->lineno, "duplicate key '%s' in [policy] (first on "
+			    "line %d)", name, p->ranges[i].line);
+			return;
+		}
+	if (dash == NULL || range_end(value, (size_t)(dash - value), r.lo) < 0 ||
+	    range_end(dash + 1, strlen(dash + 1), r.hi) < 0) {
+		problem(p, p->lineno, "[policy] %s: '%s' is not a range of "
+		    "extension numbers (e.g. 2000-2999: digits, at most 8)", name,
+		    value);
+		return;
+	}
+	if (strlen(r.lo) != strlen(r.hi) || strcmp(r.lo, r.hi) > 0) {
+		problem(p, p->lineno, "[policy] %s: '%s': the ends must have as "
+		    "many digits, the first the lower", name, value);
+		return;
+	}
+	if (strtoul(r.hi, NULL, 10) - strtoul(r.lo, NULL, 10) >= MAX_RANGE_SIZE) {
+		problem(p, p->lineno, "[policy] %s: '%s' holds more than %lu "
+		    "numbers", name, value, MAX_RANGE_SIZE);
+		return;
+	}
+	r.site = site != NULL ? xstrdup(site) : NULL;
+	r.line = p->lineno;
+	p->ranges = xreallocarray(p->ranges, p->nranges + 1, sizeof(*p->ranges));
+	p->ranges[p->nranges++] = r;
+}
+
 static void
 handle_policy(struct parse *p, const char *name, const char *value)
 {
@@ -709,15 +774,14 @@ handle_policy(struct parse *p, const char *name, const char *value)
 		if (strcasecmp(name, keys_now[i]) == 0)
 			key = keys_now[i];
 	if (key == NULL) {
-		if (strncasecmp(name, "extension_range", 15) == 0)
-			problem(p, p->lineno, "[policy] %s is not available in this "
-			    "version (set extension numbers with [create] "
-			    "extensionNumber)", name);
+		if (strcasecmp(name, "extension_range") == 0 ||
+		    strncasecmp(name, "extension_range.", 16) == 0)
+			handle_range(p, name, value);
 		else if (strcasecmp(name, "manage_roles") == 0)
 			handle_key(p, name, value);
 		else
 			problem(p, p->lineno, "unknown key '%s' in [policy] (keys: site, "
-			    "cost_center, manage_roles)", name);
+			    "cost_center, extension_range, manage_roles)", name);
 		return;
 	}
 	if (duplicate(p, &p->policy, "policy", name, key))
@@ -1473,6 +1537,14 @@ check_mapping(struct parse *p, const struct config *cfg)
 		problem(p, pv->line, "[policy] cost_center needs [telephony] "
 		    "create_method = extension or batch: the SCIM create cannot set a "
 		    "cost center and no later call can");
+	for (size_t i = 0; i < cfg->nranges; i++)
+		if (cfg->ranges[i].site != NULL &&
+		    config_map_pair(&cfg->policy, "site") == NULL) {
+			problem(p, cfg->ranges[i].line, "[policy] extension_range.%s "
+			    "needs [policy] site: without it every user is on the main "
+			    "site", cfg->ranges[i].site);
+			break;
+		}
 	if (cfg->manage_roles && cfg->roles.n == 0)
 		problem(p, p->key_line[find_key("policy", "manage_roles")],
 		    "[policy] manage_roles = yes needs [roles] rules: it returns the "
@@ -1635,6 +1707,32 @@ check_files(struct parse *p, const struct config *cfg)
 		check_metrics_dir(p, cfg->log.metrics_file);
 }
 
+static void
+ranges_free(struct config_range *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].site);
+	free(v);
+}
+
+const struct config_range *
+config_range_for(const struct config *cfg, const char *site_name,
+    const char *site_code)
+{
+	const struct config_range *any = NULL;
+
+	for (size_t i = 0; i < cfg->nranges; i++) {
+		const char *s = cfg->ranges[i].site;
+
+		if (s == NULL)
+			any = &cfg->ranges[i];
+		else if ((site_name != NULL && strcasecmp(s, site_name) == 0) ||
+		    (site_code != NULL && strcasecmp(s, site_code) == 0))
+			return &cfg->ranges[i];
+	}
+	return any;
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -1653,6 +1751,7 @@ config_free(struct config *cfg)
 	map_free(&cfg->create);
 	map_free(&cfg->policy);
 	map_free(&cfg->roles);
+	ranges_free(cfg->ranges, cfg->nranges);
 	map_free(&cfg->writeback);
 	free(cfg->path);
 	free(cfg);
@@ -1667,6 +1766,7 @@ parse_free(struct parse *p)
 	map_free(&p->create);
 	map_free(&p->policy);
 	map_free(&p->roles);
+	ranges_free(p->ranges, p->nranges);
 	map_free(&p->writeback);
 }
 
@@ -1699,6 +1799,10 @@ config_load(const char *path, int flags, struct config **out,
 	apply_map(&cfg->policy, &p.policy, NULL, 0);
 	compile_map(&cfg->policy);
 	apply_map(&cfg->roles, &p.roles, NULL, 0);
+	cfg->ranges = p.ranges; /* taken over */
+	cfg->nranges = p.nranges;
+	p.ranges = NULL;
+	p.nranges = 0;
 	apply_map(&cfg->writeback, &p.writeback, writeback_defaults,
 	    sizeof(writeback_defaults) / sizeof(writeback_defaults[0]));
 	check_cross(&p, cfg);

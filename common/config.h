@@ -93,6 +93,12 @@ struct config {
 	struct config_map roles;     /* [roles] role name -> group DN, in the
 	                              * file's order (the first rule wins) */
 	int manage_roles;            /* [policy]: leavers get the default role */
+	struct config_range {        /* [policy] extension_range[.<site>] */
+		char *site;              /* owned: a site name or code; NULL: any */
+		char lo[9], hi[9];       /* the range's ends, the same length */
+		int line;
+	} *ranges;                   /* owned */
+	size_t nranges;
 	struct config_log {
 		int facility; /* LOG_DAEMON, ... */
 		int level;    /* LOG_ERR .. LOG_DEBUG */
@@ -137,6 +143,13 @@ size_t config_pair_attrs(const struct config_pair *pv, const char **out,
  * expression. Borrowed from the pair.
  */
 const char *config_pair_attr(const struct config_pair *pv);
+/*
+ * config_range_for: the extension_range of the site named site_name or
+ * coded site_code (NULLs: the main site, or no site), else the one
+ * without a site, else NULL.
+ */
+const struct config_range *config_range_for(const struct config *cfg,
+    const char *site_name, const char *site_code);
 /* config_map_pair: the pair of key (case-insensitive), or NULL. */
 const struct config_pair *config_map_pair(const struct config_map *m,
     const char *key);

@@ -235,6 +235,7 @@ push_to_json(const struct record_push *p)
 	if (p->profile != NULL)
 		json_object_set(o, "profile", p->profile);
 	w_str(o, "cost_center", p->cost_center);
+	w_str(o, "ext_alloc", p->ext_alloc);
 	w_error(o, &p->err);
 	return o;
 }
@@ -352,6 +353,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	if (r_get(&p, "profile") != NULL)
 		u->push.profile = r_strings(&p, r_get(&p, "profile"), "profile");
 	u->push.cost_center = r_str(&p, "cost_center");
+	u->push.ext_alloc = r_str(&p, "ext_alloc");
 	r_error(&p, &u->push.err);
 	u->imp.enabled = r_bool(&i, "enabled");
 	u->imp.link = r_uint(&i, "link");
@@ -423,6 +425,7 @@ record_user_clear(struct record_user *u)
 	free(u->push.err.msg);
 	json_decref(u->push.profile);
 	free(u->push.cost_center);
+	free(u->push.ext_alloc);
 	free(u->imp.ext_id);
 	free(u->imp.paired);
 	free(u->imp.direct_number);

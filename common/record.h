@@ -79,6 +79,8 @@ struct record_push {
 	                               * value), or NULL: not known */
 	char *cost_center;            /* owned: the cost center id it was
 	                               * created with ([policy]), or NULL */
+	char *ext_alloc;              /* owned: the extension number
+	                               * extension_range gave its create, or NULL */
 	struct record_error err;
 };
 

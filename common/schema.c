@@ -172,6 +172,14 @@ schema_check(const json_t *cache, const struct config *cfg,
 	check_map(cache, cfg, "push", &cfg->push, pr);
 	check_map(cache, cfg, "create", &cfg->create, pr);
 	check_map(cache, cfg, "policy", &cfg->policy, pr);
+	for (size_t i = 0; schema_account_list(cache, "sites") != NULL &&
+	    i < cfg->nranges; i++)
+		if (cfg->ranges[i].site != NULL &&
+		    schema_site(cache, cfg->ranges[i].site) == NULL)
+			add_problem(pr, xasprintf("%s:%d: [policy] extension_range.%s: the "
+			    "account has no site of that name or code (`ringsyncctl "
+			    "schema` lists them)", cfg->path, cfg->ranges[i].line,
+			    cfg->ranges[i].site));
 	for (size_t i = 0; schema_account_list(cache, "roles") != NULL &&
 	    i < cfg->roles.n; i++)
 		if (schema_role_id(cache, cfg->roles.v[i].key) == NULL)
@@ -214,6 +222,12 @@ schema_policy_ready(const json_t *cache, const struct config *cfg, char *err,
 			return util_errbuf_set(err, errlen, "[policy] %s needs the "
 			    "account's %s: run `ringsyncctl schema` (it reads and caches "
 			    "them) and start again", need[i].key, need[i].what);
+	for (size_t i = 0; i < cfg->nranges; i++)
+		if (cfg->ranges[i].site != NULL &&
+		    schema_account_list(cache, "sites") == NULL)
+			return util_errbuf_set(err, errlen, "[policy] extension_range.%s "
+			    "needs the account's sites: run `ringsyncctl schema` (it reads "
+			    "and caches them) and start again", cfg->ranges[i].site);
 	if (cfg->roles.n > 0 && schema_account_list(cache, "roles") == NULL)
 		return util_errbuf_set(err, errlen, "[roles] needs the account's "
 		    "roles: run `ringsyncctl schema` (it reads and caches them) and "
@@ -227,6 +241,13 @@ schema_roles_ready(const json_t *cache, const struct config *cfg, char *err,
 {
 	if (schema_policy_ready(cache, cfg, err, errlen) < 0)
 		return -1;
+	for (size_t i = 0; i < cfg->nranges; i++)
+		if (cfg->ranges[i].site != NULL &&
+		    schema_site(cache, cfg->ranges[i].site) == NULL)
+			return util_errbuf_set(err, errlen, "%s:%d: [policy] "
+			    "extension_range.%s: the account has no site of that name or "
+			    "code (`ringsyncctl schema` lists them)", cfg->path,
+			    cfg->ranges[i].line, cfg->ranges[i].site);
 	for (size_t i = 0; i < cfg->roles.n; i++)
 		if (schema_role_id(cache, cfg->roles.v[i].key) == NULL)
 			return util_errbuf_set(err, errlen, "%s:%d: [roles] %s: the "
@@ -234,6 +255,25 @@ schema_roles_ready(const json_t *cache, const struct config *cfg, char *err,
 			    "lists them; after adding one, run it again)", cfg->path,
 			    cfg->roles.v[i].line, cfg->roles.v[i].key);
 	return 0;
+}
+
+const json_t *
+schema_site(const json_t *cache, const char *key)
+{
+	const json_t *sites = schema_account_list(cache, "sites"), *v;
+	size_t i;
+
+	json_array_foreach(sites, i, v) {
+		const char *n = json_string_value(json_object_get(v, "name"));
+		const char *c = json_string_value(json_object_get(v, "code"));
+		const char *id = json_string_value(json_object_get(v, "id"));
+
+		if ((n != NULL && strcasecmp(n, key) == 0) ||
+		    (c != NULL && strcasecmp(c, key) == 0) ||
+		    (id != NULL && strcmp(id, key) == 0))
+			return v;
+	}
+	return NULL;
 }
 
 const char *

@@ -63,6 +63,9 @@ int schema_roles_ready(const json_t *cache, const struct config *cfg,
  * *why (why may be NULL) the reason it could not be read, or NULL.
  */
 const char *schema_role_id(const json_t *cache, const char *name);
+/* schema_site: the cached site whose name or code (without case) or id is
+ * key ({id, name, code}), or NULL. */
+const json_t *schema_site(const json_t *cache, const char *key);
 const char *schema_role_name(const json_t *cache, const char *id);
 const char *schema_default_role(const json_t *cache, const char **why);
 

@@ -74,6 +74,10 @@ struct import {
 	int need_import;      /* a phone user of an unlinked AD user changed */
 	struct sync_change *chg; /* owned: the changes without an entry */
 	size_t nchg, fetched;
+	/* [policy] extension_range: the numbers in a range, any extension */
+	char (*taken)[9];     /* owned */
+	size_t ntaken, takencap;
+	long long started;    /* when the listing started */
 };
 
 static void
@@ -83,6 +87,7 @@ import_free(struct import *im)
 		free(im->ext[i].email);
 		free(im->ext[i].number);
 	}
+	free(im->taken);
 	for (size_t i = 0; i < im->nnum; i++)
 		free(im->num[i].number);
 	for (size_t i = 0; i < im->ndir; i++)
@@ -398,6 +403,8 @@ process(struct import *im)
 		qsort(im->dir, im->ndir, sizeof(*im->dir), dir_cmp);
 	if (im->next > 0)
 		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
+	if (!im->changes && im->s->cfg->nranges > 0 && !im->s->dry_run)
+		sync_numbers_listed(im->s, im->taken, im->ntaken, im->started);
 	if ((txn = sync_txn_begin(im->s)) == NULL) {
 		import_end(im);
 		return;
@@ -602,9 +609,21 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 	struct import *im = arg;
 
 	im->calls[HTTP_MEDIUM]++;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (sync_number_in_a_range(im->s, v[i].extension_number)) {
+			if (im->ntaken == im->takencap)
+				im->taken = xreallocarray(im->taken, im->takencap =
+				    im->takencap ? im->takencap * 2 : 256,
+				    sizeof(*im->taken));
+			snprintf(im->taken[im->ntaken++], sizeof(*im->taken), "%s",
+			    v[i].extension_number);
+		}
+		/* with extension_range every type is listed: users join */
+		if (v[i].type != NULL && strcmp(v[i].type, "User") != 0)
+			continue;
 		add_ext(im, v[i].id, v[i].field[PHONE_F_EMAIL],
 		    v[i].extension_number, v[i].status, &v[i]);
+	}
 }
 
 static void dir_page(const struct phone_dir_entry *v, size_t n, void *arg);
@@ -653,9 +672,12 @@ void
 sync_import_start(struct sync *s)
 {
 	struct import *im = xcalloc(1, sizeof(*im));
-	struct phone_ext_filter f = { "User", NULL, NULL };
+	/* extension_range needs every extension's number, not only users' */
+	struct phone_ext_filter f = { s->cfg->nranges > 0 ? NULL : "User", NULL,
+		NULL };
 
 	im->s = s;
+	im->started = (long long)ev_now(s->loop);
 	s->imp = im;
 	phone_list_extensions(s->phone, &f, ext_page, ext_done, im);
 }

@@ -80,6 +80,10 @@ struct push {
 	char next[AD_GUID_LEN + 1];  /* the outbox is read on from here ("": start) */
 	int stop;                    /* auth failed: end the phase */
 	int custom_fetched;          /* the custom fields were read this phase */
+	int numbers_checked;         /* extension_range's numbers are known */
+	char (*taken)[9];            /* owned: a first listing's numbers */
+	size_t ntaken, takencap;
+	long long list_started;
 	struct item **batch;         /* owned array: creates for the batch */
 	size_t nbatch;
 	ev_timer wait;               /* until the Heavy budget allows a write */
@@ -134,7 +138,55 @@ fill_profile(struct item *it)
 	fill_from(it, it->o.profile);
 	if (with_create)
 		fill_from(it, it->o.create);
+	if (it->ext_number == NULL && (it->act == PUSH_CREATE ||
+	    it->u.push.completing))
+		it->ext_number = it->u.push.ext_alloc; /* extension_range's */
 	it->prof.custom = it->cv;
+}
+
+static const char *entry_hash(const struct item *it);
+
+/*
+ * give_number: a create without a [create] number takes the lowest free
+ * one of its extension_range (sync_numbers.c), reserved in txn; 0, -2
+ * when the range is full (the user's error, recorded), -1 when the store
+ * failed.
+ */
+static int
+give_number(struct push *p, struct store_txn *txn, struct item *it)
+{
+	char num[9], err[512];
+	int rc;
+
+	if (p->s->cfg->nranges == 0 || (it->ext_number != NULL &&
+	    it->ext_number != it->u.push.ext_alloc))
+		return 0;
+	rc = sync_number_alloc(p->s, txn, it->o.guid, it->site_id,
+	    it->u.push.ext_alloc, num, err, sizeof(err));
+	if (rc == 1) {
+		util_str_set(&it->u.push.ext_alloc, NULL);
+		it->ext_number = NULL;
+		return 0;
+	}
+	if (rc == 0) {
+		util_str_set(&it->u.push.ext_alloc, num);
+		it->ext_number = it->u.push.ext_alloc;
+		return 0;
+	}
+	if (rc == -2) {
+		sync_user_failed(p->s, &p->s->c, it->o.dn, it->o.email,
+		    "extensionNumber", NULL, err);
+		record_error_set(&it->u.push.err, err);
+		it->u.push.err.failures++;
+		snprintf(it->u.push.failed, sizeof(it->u.push.failed), "%s",
+		    entry_hash(it));
+		util_str_set(&it->u.push.ext_alloc, NULL);
+		it->ext_number = NULL;
+		return -2;
+	}
+	log_err("cannot reserve an extension number dn=%s error=%s",
+	    log_q(it->o.dn), log_q(err));
+	return -1;
 }
 
 /* entry_hash: what the entry is compared by now (record_out_hash). */
@@ -305,6 +357,38 @@ static void
 settle(struct push *p, struct store_txn *txn, struct item *it,
     const struct phone_error *e)
 {
+	char err[256];
+
+	if (e->kind == PHONE_EXTENSION_IN_USE && it->u.push.ext_alloc != NULL &&
+	    it->ext_number == it->u.push.ext_alloc) {
+		/* extension_range's number was taken meanwhile (the listing was
+		 * older): the next one, at the next try */
+		log_info("extension number in use: giving the next free one "
+		    "dn=%s email=%s number=%s", log_q(it->o.dn), log_q(it->o.email),
+		    it->u.push.ext_alloc);
+		if (sync_number_taken(p->s, txn, it->u.push.ext_alloc, err,
+		    sizeof(err)) < 0)
+			log_err("cannot record a number in use error=%s", log_q(err));
+		util_str_set(&it->u.push.ext_alloc, NULL);
+		it->ext_number = NULL;
+		if (it->u.push.completing) {
+			char num[9];
+			int rc = sync_number_alloc(p->s, txn, it->o.guid, it->site_id,
+			    NULL, num, err, sizeof(err));
+
+			if (rc == 0)
+				util_str_set(&it->u.push.ext_alloc, num);
+			else if (rc == -2) {
+				/* Created with the number the platform gave. */
+				sync_user_failed(p->s, &p->s->c, it->o.dn, it->o.email,
+				    "extensionNumber", NULL, err);
+				record_error_set(&it->u.push.err, err);
+				it->u.push.completing = 0;
+			}
+		}
+		retry_later(txn, it, 0);
+		return;
+	}
 	if (e->kind == PHONE_EXTENSION_IN_USE && it->u.push.completing) {
 		/* Created with the number the platform gave: the rest of the
 		 * profile goes on without the [create] one. */
@@ -497,7 +581,8 @@ create_cb(const struct phone_error *e, const struct phone_user *user, void *arg)
 			record_error_clear(&it->u.push.err);
 			/* SCIM cannot set custom fields, the extension number or the
 			 * site: a bulk update follows, with the [create] ones too. */
-			it->u.push.completing = more && it->o.create != NULL;
+			it->u.push.completing = more && (it->o.create != NULL ||
+			    it->u.push.ext_alloc != NULL);
 			if (!more) {
 				snprintf(it->u.push.pushed, sizeof(it->u.push.pushed), "%s",
 				    entry_hash(it));
@@ -732,6 +817,7 @@ create(struct item *it)
 {
 	struct push *p = it->p;
 	struct store_txn *txn;
+	int rc;
 
 	if (!p->s->cfg->sync.create_users) {
 		log_notice("no phone user has this email and create_users = no dn=%s "
@@ -749,6 +835,18 @@ create(struct item *it)
 	}
 	/* In flight first: after a crash the next try searches by email. */
 	if ((txn = sync_txn_begin(p->s)) == NULL) {
+		item_finished(p);
+		return;
+	}
+	if ((rc = give_number(p, txn, it)) < 0) {
+		if (rc == -2) { /* the range is full */
+			it->u.push.creating = it->was_creating;
+			save_user(p, txn, it);
+			out_done(txn, &it->o);
+			sync_txn_commit(p->s, txn);
+		} else {
+			store_abort(txn);
+		}
 		item_finished(p);
 		return;
 	}
@@ -1331,6 +1429,61 @@ roles_done(void *arg)
 }
 
 static void
+numbers_page(const struct phone_extension *v, size_t n, void *arg)
+{
+	struct push *p = arg;
+
+	for (size_t i = 0; i < n; i++)
+		if (sync_number_in_a_range(p->s, v[i].extension_number)) {
+			if (p->ntaken == p->takencap)
+				p->taken = xreallocarray(p->taken, p->takencap =
+				    p->takencap ? p->takencap * 2 : 256, sizeof(*p->taken));
+			snprintf(p->taken[p->ntaken++], sizeof(*p->taken), "%s",
+			    v[i].extension_number);
+		}
+}
+
+static void
+numbers_done(const struct phone_error *e, void *arg)
+{
+	struct push *p = arg;
+
+	if (e->kind == PHONE_OK)
+		sync_numbers_listed(p->s, p->taken, p->ntaken, p->list_started);
+	else
+		log_warning("cannot list the extension numbers before giving one: "
+		    "a number in use is found at the create error=%s",
+		    log_q(e->detail));
+	free(p->taken);
+	p->taken = NULL;
+	p->ntaken = p->takencap = 0;
+	round_send(p);
+}
+
+/*
+ * numbers_first: extension_range gives numbers from the account's list:
+ * before the first create, when no import has listed them yet, one
+ * listing of every extension (Medium pages). 1 when it was started.
+ */
+static int
+numbers_first(struct push *p)
+{
+	if (p->numbers_checked || p->s->cfg->nranges == 0)
+		return 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->items[i].act == PUSH_CREATE) {
+			p->numbers_checked = 1;
+			if (sync_numbers_known(p->s))
+				return 0;
+			p->list_started = (long long)ev_now(p->s->loop);
+			phone_list_extensions(p->s->phone, NULL, numbers_page,
+			    numbers_done, p);
+			return 1;
+		}
+	return 0;
+}
+
+static void
 round_start(struct push *p)
 {
 	round_free(p);
@@ -1354,7 +1507,8 @@ round_start(struct push *p)
 	else if (p->n > 0) {
 		/* a user linked now may be one a [roles] rule names */
 		p->s->roles_dirty = p->s->roles_dirty || p->s->cfg->roles.n > 0;
-		round_send(p);
+		if (!numbers_first(p))
+			round_send(p);
 	}
 }
 
@@ -1381,6 +1535,7 @@ sync_push_abort(struct sync *s)
 	 * in sync.c); the outbox keeps every entry not yet settled. */
 	ev_timer_stop(s->loop, &p->wait);
 	round_free(p);
+	free(p->taken);
 	free(p);
 	s->push = NULL;
 	sync_roles_abort(s);

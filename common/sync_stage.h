@@ -316,6 +316,28 @@ void sync_roles_drop(struct sync *s);
 int sync_roles_push(struct sync *s, void (*done)(void *arg), void *arg);
 void sync_roles_abort(struct sync *s);
 
+/*
+ * sync_numbers.c, [policy] extension_range. sync_number_alloc: into out
+ * the lowest free number of the range of a user on site site_id (NULL:
+ * none), reserved for guid in txn (had: the one it was given before, kept
+ * when still free); 0, 1 no range applies, -1 the store failed (err), -2
+ * the range is full (err says so). sync_number_taken: num is in use (the
+ * platform said so): never given until a listing shows it free.
+ * sync_numbers_listed: a complete listing that started at started found
+ * these numbers in the ranges (sorted here). sync_number_in_a_range: is
+ * num in one of the ranges?
+ */
+int sync_number_alloc(struct sync *s, struct store_txn *txn, const char *guid,
+    const char *site_id, const char *had, char out[9], char *err,
+    size_t errlen);
+int sync_number_taken(struct sync *s, struct store_txn *txn, const char *num,
+    char *err, size_t errlen);
+void sync_numbers_listed(struct sync *s, char (*nums)[9], size_t n,
+    long long started);
+int sync_number_in_a_range(const struct sync *s, const char *num);
+/* sync_numbers_known: has a complete listing been recorded yet? */
+int sync_numbers_known(struct sync *s);
+
 void sync_scan_start(struct sync *s);
 void sync_scan_abort(struct sync *s);
 void sync_push_start(struct sync *s);

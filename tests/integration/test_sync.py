@@ -1958,6 +1958,64 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.once(conf)
         self.assertEqual(self.roles_of("rp.f")["rp.f"], ["2"])
 
+    def test_extension_range_per_site(self):
+        """[policy] extension_range[.<site>]: each new user gets the lowest
+        number of its site's range that no extension has (departments too)
+        and no other create took; a full range is the user's error naming
+        the range; the REST create carries the number."""
+        self.start_emulator({
+            "sites": [{"id": "2001", "name": "Toronto", "code": "TOR"}],
+            "extensions": [
+                {"id": 90001, "extensionNumber": "3000", "type": "Department",
+                 "contact": {"firstName": "Sales queue"}},
+                {"id": 90002, "extensionNumber": "3002", "type": "Department",
+                 "contact": {"firstName": "Support queue"}}]})
+        main = ["re.%s" % n for n in "abc"]
+        tor = ["re.t%d" % i for i in range(1, 4)]
+        self.add(*(person(n, self.ou) for n in main),
+                 *(person(n, self.ou, physicalDeliveryOfficeName="TOR") for n in tor))
+        conf = self.conf(feed="change_feed = no\ncreate_method = extension",
+                         extra="[policy]\nsite = physicalDeliveryOfficeName\n"
+                               "extension_range = 3000-3004\n"
+                               "extension_range.toronto = 4000-4001")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        out = self.once(conf, expect=1)
+        got = {n: self.ext(n + "@example.test")["extensionNumber"] for n in main}
+        self.assertEqual(sorted(got.values()), ["3001", "3003", "3004"], out)
+        created = {n: self.ext(n + "@example.test")["extensionNumber"]
+                   for n in tor if self.emu.users_by_email().get(n + "@example.test")}
+        self.assertEqual(sorted(created.values()), ["4000", "4001"], out)
+        self.assertEqual(len(re.findall(
+            r"user failed: no free extension number in 4000-4001, the range of site "
+            r"toronto: every one is taken \(widen \[policy\] extension_range\.toronto", out)),
+            1, out)
+        # each number written back to its user
+        for n, num in list(got.items()) + list(created.items()):
+            self.assertEqual(self.ad(n, "ipPhone")["ipPhone"], num)
+        # a wider range: the user waiting gets the next free number
+        conf = self.conf(feed="change_feed = no\ncreate_method = extension",
+                         extra="[policy]\nsite = physicalDeliveryOfficeName\n"
+                               "extension_range = 3000-3004\n"
+                               "extension_range.TOR = 4000-4009")
+        left = [n for n in tor if n not in created]
+        self.set_attr(left[0], "department", "Retry")
+        self.once(conf)
+        self.assertEqual(self.ext(left[0] + "@example.test")["extensionNumber"], "4002")
+
+    def test_extension_range_with_the_scim_create(self):
+        """The SCIM create takes an unassigned extension; the bulk update right
+        after it gives the range's number."""
+        self.start_emulator({
+            "free_extensions": {"count": 2, "start": 801},
+            "extensions": [{"id": 90001, "extensionNumber": "5000", "type": "Department",
+                            "contact": {"firstName": "Queue"}}]})
+        self.add(person("rs.a", self.ou))
+        conf = self.conf(extra="[policy]\nextension_range = 5000-5009")
+        self.once(conf)
+        self.assertEqual(self.ext("rs.a@example.test")["extensionNumber"], "5001")
+        self.assertEqual(self.ad("rs.a", "ipPhone")["ipPhone"], "5001")
+
     def test_dry_run_changes_nothing(self):
         self.start_emulator({"free_extensions": {"count": 6, "start": 901},
                              "inventory_numbers": {"count": 6, "start": "+16505570000"}})

@@ -599,7 +599,7 @@ test_policy_section(void **state)
 	free(path);
 	/* A cost center needs the REST create; later keys are said to be so. */
 	text = base_conf("", "[policy]\ncost_center = department\n"
-	    "extension_range = 2000-2999\n"
+	    "extension_range.TOR = 2000-2999\n"
 	    "manage_roles = maybe\n"
 	    "sites = x\n"
 	    "site = upper(l\n"
@@ -611,8 +611,8 @@ test_policy_section(void **state)
 	assert_int_equal(load(text, &cfg, &pr, &path), -1);
 	assert_true(has(&pr, path, 12, "\\[policy\\] cost_center needs "
 	    "\\[telephony\\] create_method = extension"));
-	assert_true(has(&pr, path, 13, "\\[policy\\] extension_range is not "
-	    "available in this version"));
+	assert_true(has(&pr, path, 13, "\\[policy\\] extension_range.TOR needs "
+	    "\\[policy\\] site"));
 	assert_true(has(&pr, path, 14, "manage_roles: 'maybe' is not"));
 	assert_true(has(&pr, path, 15, "unknown key 'sites' in \\[policy\\]"));
 	assert_true(has(&pr, path, 16, "\\[policy\\] site: a \\) is missing"));
@@ -626,6 +626,44 @@ test_policy_section(void **state)
 	    "'cn=sales,dc=example,dc=test' already gives the role 'Sales Agent' "
 	    "\\(line 19\\)"));
 	config_problems_free(&pr);
+	free(text);
+	free(path);
+	/* Ranges: digits, as many each side, the lower first. */
+	text = base_conf("", "[policy]\nsite = l\n"
+	    "extension_range = 2000-2999\n"
+	    "extension_range.TOR = 0100-0199\n"
+	    "extension_range.AUS = 100-2000\n"
+	    "extension_range.NYC = 300-299\n"
+	    "extension_range.LA = 1x-20\n"
+	    "extension_range. = 1-2\n"
+	    "extension_range.tor = 0200-0299\n"
+	    "extension_range.big = 00000000-99999999\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 15, "\\[policy\\] extension_range.AUS: "
+	    "'100-2000': the ends must have as many digits, the first the lower"));
+	assert_true(has(&pr, path, 16, "\\[policy\\] extension_range.NYC: "
+	    "'300-299': the ends"));
+	assert_true(has(&pr, path, 17, "\\[policy\\] extension_range.LA: '1x-20' "
+	    "is not a range of extension numbers"));
+	assert_true(has(&pr, path, 18, "\\[policy\\] extension_range.: no site "
+	    "after the dot"));
+	assert_true(has(&pr, path, 19, "duplicate key 'extension_range.tor' in "
+	    "\\[policy\\] \\(first on line 14\\)"));
+	assert_true(has(&pr, path, 20, "\\[policy\\] extension_range.big: "
+	    "'00000000-99999999' holds more than 1000000 numbers"));
+	assert_int_equal(pr.n, 6);
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+	text = base_conf("", "[policy]\nsite = l\n"
+	    "extension_range = 2000-2999\n"
+	    "extension_range.TOR = 0100-0199\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_int_equal(cfg->nranges, 2);
+	assert_string_equal(config_range_for(cfg, "Toronto", "tor")->lo, "0100");
+	assert_string_equal(config_range_for(cfg, "Austin", "AUS")->hi, "2999");
+	assert_null(config_range_for(cfg, "Austin", "AUS")->site);
+	config_free(cfg);
 	free(text);
 	free(path);
 	/* Rules keep the file's order; manage_roles needs rules. */
@@ -1151,13 +1189,15 @@ test_manpage_documents_every_key(void **state)
 		}
 	}
 	/* ... and nothing that is not a key ([push], [writeback]: fields;
-	 * [policy]: its two keys, parsed apart). */
+	 * [policy]: its keys parsed apart). */
 	for (size_t j = 0; j < n; j++) {
 		int known = strcmp(keys[j].section, "push") == 0 ||
 		    strcmp(keys[j].section, "writeback") == 0 ||
 		    (strcmp(keys[j].section, "policy") == 0 &&
 		    (strcmp(keys[j].name, "site") == 0 ||
-		    strcmp(keys[j].name, "cost_center") == 0));
+		    strcmp(keys[j].name, "cost_center") == 0 ||
+		    strcmp(keys[j].name, "extension_range") == 0 ||
+		    strcmp(keys[j].name, "extension_range.") == 0));
 
 		for (size_t i = 0; i < config_key_count() && !known; i++) {
 			config_key_at(i, &info);
