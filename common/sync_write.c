@@ -128,8 +128,9 @@ record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 			record_wb_del(txn, j->guid, err, sizeof(err));
 		record_wb_clear(&cur);
 	} else {
-		sync_user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr, NULL,
-		    j->err);
+		sync_user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr,
+		    j->attr ? json_string_value(json_object_get(j->attrs, j->attr)) :
+		    NULL, j->err);
 		record_error_set(&u.wb.err, j->err);
 		u.wb.err.failures++;
 	}
