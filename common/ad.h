@@ -222,35 +222,58 @@ void ad_scan_resume(struct ad_scan *s);
 /* ad_scan_cancel: abandon the scan; done is not called. */
 void ad_scan_cancel(struct ad_scan *s);
 
+/* Why a write-back read the user by objectGUID before its modify. */
+enum ad_wb_read {
+	AD_WB_READ_NONE,         /* modified by the DN the scan saw, no read */
+	AD_WB_READ_UNKNOWN,      /* the caller did not know AD's values */
+	AD_WB_READ_MOVED,        /* the DN the scan saw is gone (noSuchObject) */
+};
+
 struct ad_wb_result {
 	int ok;
 	size_t changed;          /* attributes modified (0: all were equal) */
 	const char *attr;        /* on failure: the attribute concerned, or NULL */
 	const char *err;         /* on failure: what happened and what to do */
 	int insufficient_access; /* the service account lacks the right */
+	enum ad_wb_read read;    /* whether (and why) the user was read first */
 };
 
 typedef void (*ad_wb_cb)(void *arg, const struct ad_wb_result *r);
 
+/*
+ * A write-back request. With dn and have (what the scan saw of each
+ * want[i]: NULL absent), the modify goes straight to dn; without them the
+ * user is read by objectGUID first. Everything is copied.
+ */
+struct ad_wb_req {
+	const char *guid;
+	const struct ad_value *want;
+	size_t n;
+	const char *dn;                /* the user's DN as scanned, or NULL */
+	const char *const *have;       /* n values as scanned, or NULL */
+};
+
 struct ad_wb;
 
 /*
- * ad_writeback_start: read the user's current values of the want[]
- * attributes (by objectGUID, so renames and moves do not matter), then
- * modify only those that differ (replace; delete when the wanted value is
- * empty). On insufficient access each attribute is tried alone, so the
- * result names the one the account may not write. cb is called once,
- * unless the write-back is cancelled. want is copied. Returns the write-back
- * (owned by the module: freed after cb, or by ad_writeback_cancel), or NULL
- * with err (cb not called).
+ * ad_writeback_start: modify only the want[] attributes whose value
+ * differs from what AD holds (replace; delete when the wanted value is
+ * empty). What AD holds is req->have when given, and the modify is sent
+ * by req->dn without any search; if that DN is gone (the user moved or
+ * was renamed since the scan), or when have or dn is NULL, the user's
+ * current values and DN are read by objectGUID first (r->read says so).
+ * On insufficient access each attribute is tried alone, so the result
+ * names the one the account may not write. cb is called once with arg,
+ * unless the write-back is cancelled. Returns the write-back (owned by
+ * the module: freed after cb, or by ad_writeback_cancel), or NULL with
+ * err (cb not called).
  */
-struct ad_wb *ad_writeback_start(struct ad *ad, const char *guid,
-    const struct ad_value *want, size_t n, ad_wb_cb cb, void *arg, char *err,
-    size_t errlen);
+struct ad_wb *ad_writeback_start(struct ad *ad, const struct ad_wb_req *req,
+    ad_wb_cb cb, void *arg, char *err, size_t errlen);
 /*
  * ad_writeback_cancel: abandon the write-back: cb is not called, and the
  * module keeps no pointer to arg. A modify already sent may still take
- * effect in AD (the next write-back reads the values first). NULL: no-op.
+ * effect in AD (the next scan sees it). NULL: no-op.
  */
 void ad_writeback_cancel(struct ad_wb *w);
 

@@ -1,7 +1,9 @@
 /*
- * ad_write: write-back of phone numbers into AD attributes: read what AD
- * holds (by objectGUID), modify only what differs, and on insufficient
- * access find the attribute the service account may not write.
+ * ad_write: write-back of phone numbers into AD attributes: modify only
+ * what differs from what AD holds (as the scan saw it, by the DN the scan
+ * saw; else, or when that DN is gone, as read by objectGUID), and on
+ * insufficient access find the attribute the service account may not
+ * write.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,9 @@ struct ad_wb {
 	struct ad_value *want;    /* owned copy */
 	size_t n;
 	char **have;              /* owned: current values (NULL: absent) */
-	char *dn;                 /* owned: the user's DN as read */
+	char *dn;                 /* owned: the user's DN as scanned or read */
+	int direct;               /* the modify in flight went by the scan's DN */
+	enum ad_wb_read read;
 	size_t *idx, nidx;        /* attributes to change */
 	size_t next;              /* one-by-one mode: the next of idx */
 	int one_by_one;
@@ -33,6 +37,7 @@ static void wb_read_msg(struct op *op, LDAPMessage *msg);
 static void wb_modify_msg(struct op *op, LDAPMessage *msg);
 static void wb_fail(struct op *op, const char *why);
 static void wb_cancel(void *ctx);
+static int send_read(struct ad_wb *w, char *err, size_t errlen);
 
 static const struct op_type wb_read_op = { wb_read_msg, wb_fail, wb_cancel };
 static const struct op_type wb_modify_op = { wb_modify_msg, wb_fail,
@@ -58,7 +63,7 @@ static void
 wb_finish(struct ad_wb *w, int ok)
 {
 	struct ad_wb_result r = { ok, w->changed, w->failed_attr,
-		ok ? NULL : w->err, w->insufficient };
+		ok ? NULL : w->err, w->insufficient, w->read };
 
 	w->cb(w->arg, &r);
 	wb_free(w);
@@ -143,6 +148,18 @@ wb_modify_msg(struct op *op, LDAPMessage *msg)
 	ad_op_free(op);
 	w->op = NULL;
 	rc = ldap_parse_result(ld, msg, &code, NULL, &text, NULL, NULL, 1);
+	if (w->direct && rc == LDAP_SUCCESS && code == LDAP_NO_SUCH_OBJECT) {
+		/* Moved or renamed since the scan: find it by objectGUID. */
+		ldap_memfree(text);
+		free(w->dn);
+		w->dn = NULL;
+		w->direct = 0;
+		w->read = AD_WB_READ_MOVED;
+		if (send_read(w, w->err, sizeof(w->err)) < 0)
+			wb_finish(w, 0);
+		return;
+	}
+	w->direct = 0;
 	if (rc == LDAP_SUCCESS && code == LDAP_SUCCESS) {
 		w->changed += w->one_by_one ? 1 : w->nidx;
 	} else if (code == LDAP_INSUFFICIENT_ACCESS && !w->one_by_one &&
@@ -214,50 +231,95 @@ wb_read_msg(struct op *op, LDAPMessage *msg)
 		wb_finish(w, w->nidx == 0);
 }
 
-struct ad_wb *
-ad_writeback_start(struct ad *ad, const char *guid, const struct ad_value *want,
-    size_t n, ad_wb_cb cb, void *arg, char *err, size_t errlen)
+/* send_read: the user's DN and current values, by objectGUID. */
+static int
+send_read(struct ad_wb *w, char *err, size_t errlen)
 {
-	struct conn *c = &ad->main;
+	struct conn *c = &w->ad->main;
 	char **attrs, *base;
-	struct ad_wb *w;
 	int rc, msgid;
 
-	if (c->ld == NULL) {
-		util_errbuf_set(err, errlen, "not connected to a DC");
-		return NULL;
-	}
-	if (strlen(guid) != AD_GUID_LEN || n == 0) {
-		util_errbuf_set(err, errlen, "bad write-back request");
-		return NULL;
-	}
-	attrs = xcalloc(n + 1, sizeof(*attrs));
-	for (size_t i = 0; i < n; i++)
-		attrs[i] = want[i].attr;
-	base = xasprintf("<GUID=%s>", guid);
-	ad->nsearch++;
+	if (c->ld == NULL)
+		return util_errbuf_set(err, errlen, "write-back read of objectGUID %s: "
+		    "not connected to a DC", w->guid);
+	attrs = xcalloc(w->n + 1, sizeof(*attrs));
+	for (size_t i = 0; i < w->n; i++)
+		attrs[i] = w->want[i].attr;
+	base = xasprintf("<GUID=%s>", w->guid);
+	w->ad->nsearch++;
 	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
 	    0, NULL, NULL, NULL, 1, &msgid);
 	free(base);
 	free(attrs);
 	if (rc != LDAP_SUCCESS) {
 		ad_ld_error(c->ld, rc, "write-back read", err, errlen);
-		return NULL;
+		return -1;
 	}
-	w = xcalloc(1, sizeof(*w));
+	w->op = ad_op_new(c, msgid, ad_timeout(w->ad), &wb_read_op, w);
+	return 0;
+}
+
+static struct ad_wb *
+wb_new(struct ad *ad, const struct ad_wb_req *req, ad_wb_cb cb, void *arg)
+{
+	struct ad_wb *w = xcalloc(1, sizeof(*w));
+	size_t n = req->n;
+
 	w->ad = ad;
-	memcpy(w->guid, guid, AD_GUID_LEN + 1);
+	memcpy(w->guid, req->guid, AD_GUID_LEN + 1);
 	w->n = n;
 	w->want = xcalloc(n, sizeof(*w->want));
 	w->have = xcalloc(n, sizeof(*w->have));
 	w->idx = xcalloc(n, sizeof(*w->idx));
 	for (size_t i = 0; i < n; i++) {
-		w->want[i].attr = xstrdup(want[i].attr);
-		w->want[i].value = xstrdup(want[i].value ? want[i].value : "");
+		w->want[i].attr = xstrdup(req->want[i].attr);
+		w->want[i].value = xstrdup(req->want[i].value ? req->want[i].value :
+		    "");
+		if (req->have != NULL && req->have[i] != NULL)
+			w->have[i] = xstrdup(req->have[i]);
 	}
 	w->cb = cb;
 	w->arg = arg;
-	w->op = ad_op_new(c, msgid, ad_timeout(ad), &wb_read_op, w);
+	return w;
+}
+
+struct ad_wb *
+ad_writeback_start(struct ad *ad, const struct ad_wb_req *req, ad_wb_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	struct ad_wb *w;
+	int rc;
+
+	if (ad->main.ld == NULL) {
+		util_errbuf_set(err, errlen, "not connected to a DC");
+		return NULL;
+	}
+	if (strlen(req->guid) != AD_GUID_LEN || req->n == 0) {
+		util_errbuf_set(err, errlen, "bad write-back request");
+		return NULL;
+	}
+	w = wb_new(ad, req, cb, arg);
+	if (req->dn != NULL && req->have != NULL) {
+		/* What the scan saw: no read, the modify alone. */
+		w->dn = xstrdup(req->dn);
+		w->nidx = ad_diff(w->want, w->n, (const char *const *)w->have, w->idx);
+		if (w->nidx == 0) {
+			util_errbuf_set(err, errlen, "nothing to change");
+			wb_free(w);
+			return NULL;
+		}
+		w->direct = 1;
+		rc = send_modify(w, 0, w->nidx);
+		if (rc < 0)
+			util_errbuf_set(err, errlen, "%s", w->err);
+	} else {
+		w->read = AD_WB_READ_UNKNOWN;
+		rc = send_read(w, err, errlen);
+	}
+	if (rc < 0) {
+		wb_free(w);
+		return NULL;
+	}
 	return w;
 }
 

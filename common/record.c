@@ -214,6 +214,10 @@ ad_to_json(const struct record_ad *a)
 	w_flag(o, "deleted", a->deleted);
 	w_error(o, &a->err);
 	w_str(o, "cost_center_said", a->cost_center_said);
+	if (a->wb_seen != NULL) {
+		json_object_set(o, "wb_seen", a->wb_seen);
+		w_uint(o, "wb_seen_at", a->wb_seen_at);
+	}
 	return o;
 }
 
@@ -264,6 +268,7 @@ written_to_json(const struct record_written *w)
 
 	if (w->attrs != NULL && json_object_size(w->attrs) > 0)
 		json_object_set(o, "written", w->attrs);
+	w_uint(o, "at", w->at);
 	w_error(o, &w->err);
 	return o;
 }
@@ -336,6 +341,10 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	u->ad.deleted = r_bool(&a, "deleted");
 	r_error(&a, &u->ad.err);
 	u->ad.cost_center_said = r_str(&a, "cost_center_said");
+	/* Absent in stores older than the field: not known, read first. */
+	if (r_get(&a, "wb_seen") != NULL)
+		u->ad.wb_seen = r_strings(&a, r_get(&a, "wb_seen"), "wb_seen");
+	u->ad.wb_seen_at = r_uint(&a, "wb_seen_at");
 	if (r_get(&p, "phone_id") != NULL || r_get(&i, "phone_id") != NULL) {
 		ids_v3(&p, &i, u);
 	} else {
@@ -362,6 +371,7 @@ user_v2(struct rdr *r, struct record_user *u, char *err, size_t errlen)
 	r_hash(&i, "phone_hash", u->imp.phone_hash);
 	r_error(&i, &u->imp.err);
 	u->wb.attrs = r_strings(&w, r_get(&w, "written"), "written");
+	u->wb.at = r_uint(&w, "at");
 	r_error(&w, &u->wb.err);
 	if (r_done(&a, "ad", err, errlen) < 0 || r_done(&p, "push", err,
 	    errlen) < 0 || r_done(&i, "import", err, errlen) < 0 ||
@@ -420,6 +430,7 @@ record_user_clear(struct record_user *u)
 	free(u->ad.email);
 	free(u->ad.err.msg);
 	free(u->ad.cost_center_said);
+	json_decref(u->ad.wb_seen);
 	free(u->push.scim_id);
 	free(u->push.ext_id);
 	free(u->push.err.msg);

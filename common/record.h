@@ -10,7 +10,8 @@
  * part is written by its owner alone: a put of a part replaces that part
  * and keeps the others as the store has them.
  *
- *   ad      the scanner: dn, email, disabled, deleted, its data errors
+ *   ad      the scanner: dn, email, disabled, deleted, its data errors,
+ *           what AD held of the [writeback] attributes when scanned
  *   push    the pusher: the phone user it acted on and whether it is
  *           active there, a create in flight, the profile hash pushed and
  *           the one that failed, its errors
@@ -61,6 +62,12 @@ struct record_ad {
 	struct record_error err;      /* the AD data cannot be pushed */
 	char *cost_center_said;       /* owned: the [policy] cost center last
 	                               * reported as not the one set at create */
+	json_t *wb_seen;              /* owned: the [writeback] attributes as the
+	                               * last scan of the user read them
+	                               * (attribute -> value, "" absent), or
+	                               * NULL: not read (a store older than
+	                               * the field, an entry with a problem) */
+	unsigned long long wb_seen_at; /* that scan's start (record_stamp) */
 };
 
 /* The pusher's part: the phone side as it was last sent. */
@@ -106,6 +113,8 @@ struct record_import {
 struct record_written {
 	json_t *attrs;                /* owned: attribute -> value; never NULL
 	                               * after a get */
+	unsigned long long at;        /* when the writer last sent a modify (or
+	                               * tried: record_stamp); 0: never */
 	struct record_error err;
 };
 

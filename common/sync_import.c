@@ -248,7 +248,10 @@ mark_duplicates(struct import *im, struct store_txn *txn)
 	}
 }
 
-/* queue_writeback: the numbers into the write-back queue if they differ. */
+/*
+ * queue_writeback: the numbers into the write-back queue when AD (as the
+ * scan saw it) or the writer's record differs (sync_plan_writeback).
+ */
 static void
 queue_writeback(struct import *im, struct store_txn *txn,
     const struct record_user *u)
@@ -256,8 +259,7 @@ queue_writeback(struct import *im, struct store_txn *txn,
 	struct record_wb q;
 	char err[256];
 
-	if (!sync_plan_writeback(&im->s->cfg->writeback, u->imp.direct_number,
-	    u->imp.extension_number, u->wb.attrs, &q.attrs))
+	if (!sync_plan_writeback(&im->s->cfg->writeback, u, &q.attrs))
 		return;
 	if (im->s->dry_run)
 		log_info("dry run: would write back dn=%s direct_number=%s "

@@ -104,10 +104,33 @@ enum push_action sync_plan_push(const struct record_out *o, const struct record_
     long long now);
 
 /*
- * sync_plan_writeback: the [writeback] values for numbers; 1 when they differ
- * from what was last written (u->wb), with *want a new object, else 0.
+ * sync_plan_wb_seen: what AD holds of the [writeback] attributes as far
+ * as the store knows (borrowed): the last scan's values of the user, when
+ * that scan started after the writer last sent it a modify; NULL when not
+ * known (never scanned with them, an entry with a problem, a write-back
+ * since, or one that failed): the writer then reads the user first.
  */
-int sync_plan_writeback(const struct config_map *writeback, const char *direct,
-    const char *ext, const json_t *written, json_t **want);
+const json_t *sync_plan_wb_seen(const struct record_user *u);
+
+/*
+ * sync_plan_writeback: the [writeback] values of u's imported numbers;
+ * 1 with *want a new object (every attribute) when the write-back is to
+ * be queued, else 0 (*want NULL). Each attribute is compared with what AD
+ * holds (sync_plan_wb_seen) and with what the writer last gave AD
+ * (u->wb.attrs): queued when AD differs, or when AD is not known and the
+ * value differs from what was given, or when what was given is out of
+ * date (the writer then records the values without a modify, so the
+ * scan's self-healing does not write the old ones back).
+ */
+int sync_plan_writeback(const struct config_map *writeback,
+    const struct record_user *u, json_t **want);
+
+/*
+ * sync_plan_wb_have: have[i] is what seen says AD holds of want[i]
+ * (borrowed; NULL absent). 1 when seen knows every attribute, else 0
+ * (seen NULL, or an attribute it does not know: the caller reads first).
+ */
+int sync_plan_wb_have(const json_t *seen, const struct ad_value *want,
+    size_t n, const char **have);
 
 #endif

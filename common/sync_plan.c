@@ -121,21 +121,44 @@ sync_plan_push(const struct record_out *o, const struct record_user *u, long lon
 	return PUSH_UPDATE;
 }
 
-int
-sync_plan_writeback(const struct config_map *writeback, const char *direct,
-    const char *ext, const json_t *written, json_t **want)
+const json_t *
+sync_plan_wb_seen(const struct record_user *u)
 {
+	if (u->ad.wb_seen == NULL || u->ad.wb_seen_at <= u->wb.at ||
+	    u->wb.err.msg != NULL)
+		return NULL;
+	return u->ad.wb_seen;
+}
+
+/* attr_differs: v (rendered) against the stored value of k in o. */
+static int
+attr_differs(const json_t *o, const char *k, const char *v)
+{
+	const char *old = json_string_value(json_object_get(o, k));
+
+	return old == NULL ? *v != '\0' : strcmp(old, v) != 0;
+}
+
+int
+sync_plan_writeback(const struct config_map *writeback,
+    const struct record_user *u, json_t **want)
+{
+	const json_t *seen = sync_plan_wb_seen(u), *given = u->wb.attrs;
 	int differs = 0;
 
 	*want = json_object();
 	for (size_t i = 0; i < writeback->n; i++) {
-		char *v = profile_render(writeback->v[i].value, direct, ext);
-		const char *old = json_string_value(json_object_get(written,
-		    writeback->v[i].key));
+		const char *k = writeback->v[i].key;
+		char *v = profile_render(writeback->v[i].value, u->imp.direct_number,
+		    u->imp.extension_number);
 
-		if (old == NULL ? *v != '\0' : strcmp(old, v) != 0)
-			differs = 1;
-		json_object_set_new(*want, writeback->v[i].key, json_string(v));
+		if (seen != NULL && json_object_get(seen, k) != NULL)
+			differs |= attr_differs(seen, k, v) ||
+			    (json_object_get(given, k) != NULL &&
+			    attr_differs(given, k, v));
+		else
+			differs |= attr_differs(given, k, v);
+		json_object_set_new(*want, k, json_string(v));
 		free(v);
 	}
 	if (!differs) {
@@ -143,6 +166,20 @@ sync_plan_writeback(const struct config_map *writeback, const char *direct,
 		*want = NULL;
 	}
 	return differs;
+}
+
+int
+sync_plan_wb_have(const json_t *seen, const struct ad_value *want, size_t n,
+    const char **have)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = json_string_value(json_object_get(seen, want[i].attr));
+
+		if (v == NULL)
+			return 0;
+		have[i] = *v != '\0' ? v : NULL;
+	}
+	return seen != NULL;
 }
 
 unsigned int

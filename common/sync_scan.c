@@ -47,6 +47,8 @@ struct scan_ctx {
 	int asking;                       /* the search for them runs */
 	int asked_sent, asked_done;
 	int only_asked;                   /* nothing else to scan: no watermark */
+	int wb_asked;                     /* every [writeback] attribute is read */
+	unsigned long long stamp;         /* record_stamp before the first search */
 };
 
 static struct store_txn *
@@ -138,6 +140,33 @@ index_email(struct scan_ctx *x, struct record_user *u, const char *email)
 	}
 	free(owner);
 	return rc;
+}
+
+/*
+ * note_wb_seen: what AD holds of the [writeback] attributes, for the
+ * writer to modify without reading first. Not known when the scan did not
+ * ask for them all, or when the entry has a problem (a value it left out
+ * is not an absent one).
+ */
+static void
+note_wb_seen(struct scan_ctx *x, struct record_user *u,
+    const struct ad_entry *e)
+{
+	const struct config_map *wb = &x->s->cfg->writeback;
+
+	json_decref(u->ad.wb_seen);
+	u->ad.wb_seen = NULL;
+	u->ad.wb_seen_at = 0;
+	if (!x->wb_asked || e->problem != NULL || wb->n == 0)
+		return;
+	u->ad.wb_seen = json_object();
+	for (size_t i = 0; i < wb->n; i++) {
+		const char *v = ad_entry_get(e, wb->v[i].key);
+
+		json_object_set_new(u->ad.wb_seen, wb->v[i].key, json_string(v ? v :
+		    ""));
+	}
+	u->ad.wb_seen_at = x->stamp;
 }
 
 /* Self-healing: AD no longer holds what was written back: queue it again. */
@@ -318,6 +347,8 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 	util_str_set(&u->ad.dn, e->dn);
 	u->ad.disabled = e->disabled;
 	u->ad.deleted = e->deleted;
+	if (!e->deleted)
+		note_wb_seen(x, u, e);
 	if (!e->deleted && index_email(x, u, email) < 0)
 		d.action = SCAN_NONE;
 	else if (ok)
@@ -1329,8 +1360,12 @@ sync_scan_start(struct sync *s)
 	for (size_t i = 0; i < s->cfg->policy.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->nattrs += config_pair_attrs(&s->cfg->policy.v[i],
 		    x->attrs + x->nattrs, MAX_SCAN_ATTRS - x->nattrs);
+	x->wb_asked = s->cfg->writeback.n <= MAX_SCAN_ATTRS - x->nattrs;
 	for (size_t i = 0; i < s->cfg->writeback.n && x->nattrs < MAX_SCAN_ATTRS; i++)
 		x->attrs[x->nattrs++] = s->cfg->writeback.v[i].key;
+	/* Before any search: a write-back recorded later than this may not be
+	 * in what the scan reads (sync_plan_wb_seen). */
+	x->stamp = record_stamp();
 	s->scan = x;
 	if (x->only_asked) {
 		int rc = fetch_asked(x);

@@ -1,7 +1,9 @@
 /*
  * sync_write: the writer. Drains the write-back queue into AD through
- * common/ad (which reads by objectGUID and modifies only what differs),
- * a few users at a time, each entry once per phase.
+ * common/ad, a few users at a time, each entry once per phase. Only the
+ * attributes whose value differs from what the scan saw are modified, by
+ * the DN the scan saw, with no search; a user the scan did not see with
+ * its [writeback] values (sync_plan_wb_seen) is read by objectGUID first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@
  * Results are recorded WRITE_BATCH at a time: one commit (one fdatasync)
  * per user cost more than the LDAP modify itself. A crash loses at most
  * the record of a batch: those entries are still queued, and writing them
- * again reads the values first and finds nothing to change.
+ * again (read first: the writer's stamp is not recorded) finds nothing to
+ * change.
  */
 #define WRITE_BATCH 64
 
@@ -28,6 +31,7 @@ struct wjob {
 	struct ad_wb *wb;                 /* the AD module's, while in flight */
 	LIST_ENTRY(wjob) link;            /* w->inflight, while in flight */
 	int ok;                           /* the result, once done */
+	int sent;                         /* a modify may have reached AD */
 	size_t changed;
 	char *attr, *err;                 /* owned: on failure */
 };
@@ -35,6 +39,7 @@ struct wjob {
 struct writer {
 	struct sync *s;                   /* not owned */
 	char last[AD_GUID_LEN + 1];       /* the queue is read in key order */
+	struct store_txn *txn;            /* fill's read transaction, during it */
 	LIST_HEAD(, wjob) inflight;       /* owned: jobs AD has not answered */
 	size_t ninflight;
 	int exhausted;
@@ -101,6 +106,8 @@ record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 
 	if (record_user_get(txn, j->guid, &u, NULL, 0) != 0)
 		return; /* the user is gone: the entry goes with it */
+	if (j->sent)
+		u.wb.at = record_stamp(); /* what a scan saw before is out of date */
 	if (j->ok) {
 		if (j->changed > 0)
 			sync_history(w->s, txn, u.guid, w->s->ic.id, "written back",
@@ -121,8 +128,9 @@ record(struct writer *w, struct store_txn *txn, const struct wjob *j)
 			record_wb_del(txn, j->guid, err, sizeof(err));
 		record_wb_clear(&cur);
 	} else {
-		sync_user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr, NULL,
-		    j->err);
+		sync_user_failed(w->s, &w->s->ic, u.ad.dn, u.ad.email, j->attr,
+		    j->attr ? json_string_value(json_object_get(j->attrs, j->attr)) :
+		    NULL, j->err);
 		record_error_set(&u.wb.err, j->err);
 		u.wb.err.failures++;
 	}
@@ -171,7 +179,11 @@ wb_done(void *arg, const struct ad_wb_result *r)
 	LIST_REMOVE(j, link);
 	w->ninflight--;
 	j->ok = r->ok;
+	j->sent = !r->ok || r->changed > 0;
 	j->changed = r->changed;
+	if (r->read != AD_WB_READ_NONE)
+		log_debug("write-back read guid=%s reason=%s", log_q(j->guid),
+		    r->read == AD_WB_READ_MOVED ? "dn_moved" : "not_scanned");
 	if (!r->ok) {
 		j->attr = r->attr ? xstrdup(r->attr) : NULL;
 		j->err = xstrdup(r->err ? r->err : "unknown error");
@@ -182,35 +194,79 @@ wb_done(void *arg, const struct ad_wb_result *r)
 	fill(w);
 }
 
+/* done_now: a job that needs no LDAP operation, recorded with the rest. */
+static void
+done_now(struct writer *w, const char *guid, json_t *attrs)
+{
+	struct wjob *j = xcalloc(1, sizeof(*j));
+
+	j->w = w;
+	snprintf(j->guid, sizeof(j->guid), "%s", guid);
+	j->attrs = json_incref(attrs);
+	j->ok = 1;
+	w->done[w->ndone++] = j;
+}
+
+/*
+ * scanned: the request for AD: with the DN and the values the scan saw
+ * when it saw them all (have and dn of the caller's u), else none (read
+ * first). 1: nothing differs from what the scan saw.
+ */
+static int
+scanned(const struct record_user *u, struct ad_wb_req *req, const char **have)
+{
+	size_t idx[32];
+
+	if (u->ad.dn == NULL ||
+	    !sync_plan_wb_have(sync_plan_wb_seen(u), req->want, req->n, have))
+		return 0;
+	req->dn = u->ad.dn;
+	req->have = have;
+	return ad_diff(req->want, req->n, have, idx) == 0;
+}
+
 static int
 start_job(struct writer *w, const char *guid, json_t *attrs)
 {
 	struct ad_value want[32];
+	const char *have[32];
+	struct ad_wb_req req = { guid, want, 0, NULL, NULL };
+	struct record_user u;
 	struct wjob *j;
 	const char *k;
 	json_t *v;
-	size_t n = 0;
 	char err[512];
+	int same = 0, known;
 
 	json_object_foreach(attrs, k, v) {
-		if (n < 32 && json_is_string(v)) {
-			want[n].attr = (char *)k;
-			want[n++].value = (char *)json_string_value(v);
+		if (req.n < 32 && json_is_string(v)) {
+			want[req.n].attr = (char *)k;
+			want[req.n++].value = (char *)json_string_value(v);
 		}
 	}
-	if (n == 0)
+	if (req.n == 0)
 		return 0;
-	if (w->s->dry_run) {
-		log_info("dry run: would write back guid=%s attributes=%zu",
-		    log_q(guid), n);
+	known = record_user_get(w->txn, guid, &u, NULL, 0) == 0;
+	if (known)
+		same = scanned(&u, &req, have);
+	if (same || w->s->dry_run) {
+		if (!same)
+			log_info("dry run: would write back guid=%s attributes=%zu",
+			    log_q(guid), req.n);
+		else if (!w->s->dry_run)
+			done_now(w, guid, attrs); /* AD holds them: no modify */
+		if (known)
+			record_user_clear(&u);
 		return 0;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->w = w;
 	snprintf(j->guid, sizeof(j->guid), "%s", guid);
 	j->attrs = json_incref(attrs);
-	if ((j->wb = ad_writeback_start(w->s->ad, guid, want, n, wb_done, j, err,
-	    sizeof(err))) == NULL) {
+	j->wb = ad_writeback_start(w->s->ad, &req, wb_done, j, err, sizeof(err));
+	if (known)
+		record_user_clear(&u); /* the request is copied */
+	if (j->wb == NULL) {
 		log_warning("cannot write back to AD guid=%s error=%s", log_q(guid),
 		    log_q(err));
 		job_free(j);
@@ -233,23 +289,36 @@ fill_one(struct record_wb *q, void *arg)
 		return 0; /* the range starts at the last one done */
 	snprintf(w->last, sizeof(w->last), "%s", q->guid);
 	start_job(w, q->guid, q->attrs);
-	return w->ninflight >= WRITE_PARALLEL || w->exhausted;
+	return w->ninflight >= WRITE_PARALLEL || w->exhausted ||
+	    w->ndone == WRITE_BATCH;
 }
 
-/* fill: start jobs up to WRITE_PARALLEL from the queue, in key order. */
+/*
+ * fill: start jobs up to WRITE_PARALLEL from the queue, in key order;
+ * those that need no modify are recorded a batch at a time meanwhile.
+ */
 static void
 fill(struct writer *w)
 {
-	struct store_txn *txn = NULL;
-	struct record_walk walk = { w->last[0] ? w->last : NULL, w, 0,
-	    NULL };
 	char err[256];
 
-	if (!w->exhausted && w->ninflight < WRITE_PARALLEL) {
-		if (store_begin(w->s->store, 1, &txn, err, sizeof(err)) < 0 ||
-		    record_wb_walk(txn, &walk, fill_one) != 1)
-			w->exhausted = 1; /* read to the end (or unreadable) */
-		store_abort(txn);
+	while (!w->exhausted && w->ninflight < WRITE_PARALLEL) {
+		struct record_walk walk = { w->last[0] ? w->last : NULL, w, 0,
+		    NULL };
+		struct store_txn *txn = NULL;
+
+		if (store_begin(w->s->store, 1, &txn, err, sizeof(err)) < 0)
+			w->exhausted = 1;
+		else {
+			w->txn = txn;
+			if (record_wb_walk(txn, &walk, fill_one) != 1)
+				w->exhausted = 1; /* read to the end (or unreadable) */
+			w->txn = NULL;
+			store_abort(txn);
+		}
+		if (w->ndone < WRITE_BATCH)
+			break;
+		flush(w);
 	}
 	if (w->exhausted && w->ninflight == 0)
 		writer_end(w);

@@ -488,7 +488,10 @@ class Bench:
         r = self.once("initial", conf, expect=(1,))
         ln = self.lanes(r)
         imp = ln["import"]
-        # The write-back starts with the first read by objectGUID.
+        # The write-back starts with its first modify, or a read by
+        # objectGUID: the writer reads only a user the scan did not see
+        # with its [writeback] values or whose DN has gone, so the report's
+        # searches (s) of this phase are those reads and should be 0.
         wb_ops = [o for o in ln["_imp_ops"] if o["op"] == "modify" or
                   o.get("base", "").startswith("<GUID=")]
         imp_end = summaries(r.lines)[-1]["_t"]

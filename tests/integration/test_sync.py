@@ -531,6 +531,96 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         d.stop()
         self.assertEqual(d.p.returncode, 0, d.output()[-3000:])
 
+    def ldap_ops(self, prom):
+        """The LDAP requests the last ringsyncd run counted (metrics file)."""
+        with open(prom) as f:
+            text = f.read()
+        return {op: int(float(v)) for op, v in re.findall(
+            r'^ringsync_ldap_operations_total\{op="(\w+)"\} (\S+)$', text, re.M)}
+
+    def test_writeback_modifies_without_reading(self):
+        """The write-back modifies by the DN the scan saw, without a search
+        per user: a first write-back of every user, AD already holding the
+        wanted values (set by hand), a user moved to another OU after the
+        scan (one read by objectGUID, then the modify), and an attribute
+        the service account may not write (named)."""
+        n = 8
+        cns = ["wb.%03d" % i for i in range(n)] + ["wb.keeper"]
+        exts = [{"id": 6000 + i, "extensionNumber": str(6000 + i), "status": "Enabled",
+                 "contact": {"firstName": cn.capitalize(), "lastName": "Sync",
+                             "email": cn + "@example.test"}} for i, cn in enumerate(cns)]
+        nums = [{"phoneNumber": "+165055800%02d" % i, "extensionId": 6000 + i}
+                for i in range(len(cns))]
+        self.start_emulator({"extensions": exts, "numbers": nums})
+        moved_ou = "OU=moved," + self.ou
+        self.add(*[person(cn, self.ou) for cn in cns[:-1]], person("wb.keeper", moved_ou))
+        prom = os.path.join(self.tmp, "ringsync.prom")
+        log = "[log]\nlevel = debug\nmetrics_file = " + prom
+        conf = self.conf(extra=log)
+
+        def numbers(cn, dn=None):
+            got = self.dc.search(dn or self.dn(cn), attrs=["telephoneNumber", "ipPhone"])[0]
+            return (got.get("telephonenumber") or [None])[0], (got.get("ipphone") or [None])[0]
+
+        # Every user written back: one modify each, no search for any.
+        out = self.once(conf)
+        self.assertEqual(sum(int(x["written_back"]) for x in summaries(out, "import")),
+                         n + 1, out)
+        self.assertNotIn("write-back read", out)
+        self.assertEqual(self.ldap_ops(prom)["modify"], n + 1)
+        for i, cn in enumerate(cns[:-1]):
+            self.assertEqual(numbers(cn), ("+165055800%02d#%d" % (i, 6000 + i), str(6000 + i)))
+
+        # New numbers on the phone side that AD already holds (set by hand):
+        # the next scan sees them, and the writer makes no modify.
+        self.emu.call("POST", "/_emu/extension/6001", {"extensionNumber": "6091",
+                                                       "directNumbers": ["+16505589991"]})
+        self.set_attr("wb.001", "telephoneNumber", "+16505589991#6091")
+        self.set_attr("wb.001", "ipPhone", "6091")
+        out = self.once(conf)
+        self.assertNotIn("write-back read", out)
+        self.assertNotIn("numbers written back", out)
+        self.assertEqual(self.ldap_ops(prom)["modify"], 0)
+        self.assertEqual(numbers("wb.001"), ("+16505589991#6091", "6091"))
+
+        # Moved to another OU after the scan: the modify by the old DN finds
+        # nothing, the user is read by objectGUID and still gets its numbers.
+        conf = self.conf(sync="interval = 1h\nimport_interval = 1s", extra=log)
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        d.wait_output("cycle done kind=import", 60)
+        self.dc.tool(["ldapmodrdn", "-r", "-s", moved_ou, self.dn("wb.002"), "CN=wb.002"])
+        self.emu.call("POST", "/_emu/extension/6002", {"extensionNumber": "6092",
+                                                       "directNumbers": ["+16505589992"]})
+        moved = "CN=wb.002," + moved_ou
+        rstest.wait_for(lambda: numbers(None, moved) == ("+16505589992#6092", "6092"),
+                        60, "the moved user's write-back")
+        d.stop()
+        reads = [l for l in d.output().splitlines() if "write-back read" in l]
+        self.assertEqual(len(reads), 1, reads)
+        self.assertRegex(reads[0], r'guid="?%s"? reason=dn_moved' % self.guid_at(moved))
+
+        # An attribute the service account may not write (pager): named in
+        # each user's error, with the value. A full scan reads the new
+        # attribute: no read by objectGUID.
+        wb = ("\n[writeback]\ntelephoneNumber = {directNumber}#{extensionNumber}\n"
+              "ipPhone = {extensionNumber}\npager = {directNumber}")
+        conf = self.conf(extra=log + wb)
+        out = self.once(conf, "--full-resync", expect=1)
+        self.assertNotIn("write-back read", out)
+        failed = [l for l in out.splitlines() if "user failed: insufficient access "
+                  "to write pager" in l]
+        self.assertEqual(len(failed), n + 1, out[-3000:])
+        self.assertTrue(any(self.dn("wb.003") in l and "attribute=pager" in l and
+                            re.search(r'value="?\+16505580003"?', l) for l in failed), failed)
+        self.assertEqual(self.ldap_ops(prom)["modify"], n + 1)
+        # What a scan saw before a failed write-back is not trusted: read first.
+        out = self.once(conf, expect=1)
+        self.assertEqual(out.count("reason=not_scanned"), n + 1, out[-3000:])
+
+    def guid_at(self, dn):
+        raw = self.dc.search(dn, attrs=["objectGUID"])[0]["objectguid"][0]
+        return str(uuid.UUID(bytes_le=base64.b64decode(raw)))
+
     def test_dc_that_stalls_the_tls_handshake(self):
         """A DC (or a middlebox) that accepts the connection and then says
         nothing: libldap bounds neither the ldaps:// handshake nor

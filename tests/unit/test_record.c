@@ -109,7 +109,11 @@ test_user_round_trip(void **state)
 	u.imp.link = 4;
 	u.imp.direct_number = xstrdup("+16505550100");
 	u.imp.extension_number = xstrdup("101");
+	u.ad.wb_seen = json_pack("{s:s, s:s}", "ipPhone", "100",
+	    "telephoneNumber", "");
+	u.ad.wb_seen_at = 6;
 	u.wb.attrs = json_pack("{s:s}", "ipPhone", "101");
+	u.wb.at = 5;
 	record_error_set(&u.wb.err, "insufficient access");
 	j = record_user_to_json(&u);
 	assert_int_equal(record_user_from_json(G1, j, &v, err, sizeof(err)), 0);
@@ -133,6 +137,9 @@ test_user_round_trip(void **state)
 	assert_string_equal(v.imp.direct_number, "+16505550100");
 	assert_string_equal(v.imp.extension_number, "101");
 	assert_true(json_equal(v.wb.attrs, u.wb.attrs));
+	assert_true(json_equal(v.ad.wb_seen, u.ad.wb_seen));
+	assert_int_equal(v.ad.wb_seen_at, 6);
+	assert_int_equal(v.wb.at, 5);
 	/* The newer link is the import's; the latest error is the writer's. */
 	assert_string_equal(record_user_phone_id(&v), "43");
 	assert_string_equal(record_user_error(&v)->msg, "insufficient access");
@@ -143,6 +150,28 @@ test_user_round_trip(void **state)
 	record_user_clear(&v);
 	record_user_clear(&u);
 	record_user_clear(NULL);
+}
+
+/* A record of a store older than the scan's write-back values. */
+static void
+test_user_without_wb_seen(void **state)
+{
+	json_t *j = parse("{\"ad\":{\"dn\":\"CN=Ann,DC=x\"},"
+	    "\"wb\":{\"written\":{\"ipPhone\":\"101\"}}}");
+	struct record_user u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(record_user_from_json(G1, j, &u, err, sizeof(err)), 0);
+	assert_null(u.ad.wb_seen);
+	assert_int_equal(u.ad.wb_seen_at, 0);
+	assert_int_equal(u.wb.at, 0);
+	json_decref(j);
+	/* Written again without the field: still none. */
+	j = record_user_to_json(&u);
+	assert_null(json_object_get(json_object_get(j, "ad"), "wb_seen"));
+	json_decref(j);
+	record_user_clear(&u);
 }
 
 static void
@@ -157,6 +186,9 @@ test_user_invalid(void **state)
 		"{\"push\":{\"link\":-1}}",
 		"{\"import\":{\"direct_number\":{}}}",
 		"{\"wb\":{\"written\":{\"ipPhone\":1}}}",
+		"{\"ad\":{\"wb_seen\":{\"ipPhone\":null}}}",
+		"{\"ad\":{\"wb_seen\":[]}}",
+		"{\"wb\":{\"at\":\"5\"}}",
 		"{\"dn\":\"x\",\"phone_active\":1}",       /* version 1, bad */
 		"{\"wb\":{\"ipPhone\":1},\"phone_active\":true}",
 	};
@@ -943,6 +975,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_round_trip),
 		cmocka_unit_test(test_user_invalid),
+		cmocka_unit_test(test_user_without_wb_seen),
 		cmocka_unit_test(test_out_round_trip),
 		cmocka_unit_test(test_out_invalid),
 		cmocka_unit_test(test_wb_codec),

@@ -341,23 +341,138 @@ test_plan_writeback(void **state)
 		{ "ipPhone", "{extensionNumber}", 0, NULL },
 	};
 	struct config_map wb = { pairs, 2 };
-	json_t *written = json_object(), *want;
+	struct record_user u = { 0 };
+	json_t *want;
 
 	(void)state;
-	assert_int_equal(sync_plan_writeback(&wb, "+16505550100", "101", written, &want), 1);
+	u.wb.attrs = json_object();
+	u.imp.direct_number = "+16505550100";
+	u.imp.extension_number = "101";
+	/* AD's values not known (an old store): against what was given. */
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 1);
 	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
 	    "+16505550100#101");
 	assert_string_equal(json_string_value(json_object_get(want, "ipPhone")), "101");
-	json_object_update(written, want);
+	json_object_update(u.wb.attrs, want);
 	json_decref(want);
-	assert_int_equal(sync_plan_writeback(&wb, "+16505550100", "101", written, &want), 0);
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 0);
 	assert_null(want);
 	/* No direct number: the template renders it empty. */
-	assert_int_equal(sync_plan_writeback(&wb, NULL, "101", written, &want), 1);
+	u.imp.direct_number = NULL;
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 1);
 	assert_string_equal(json_string_value(json_object_get(want, "telephoneNumber")),
 	    "#101");
 	json_decref(want);
-	json_decref(written);
+	json_decref(u.wb.attrs);
+}
+
+/* seen: the scan's values of the two attributes at stamp at. */
+static json_t *
+seen(const char *tel, const char *ip)
+{
+	return json_pack("{s:s, s:s}", "telephoneNumber", tel, "ipPhone", ip);
+}
+
+static void
+test_plan_wb_seen(void **state)
+{
+	struct record_user u = { 0 };
+
+	(void)state;
+	assert_null(sync_plan_wb_seen(&u));             /* never scanned with them */
+	u.ad.wb_seen = seen("", "");
+	u.ad.wb_seen_at = 10;
+	assert_ptr_equal(sync_plan_wb_seen(&u), u.ad.wb_seen);
+	u.wb.at = 10;                                   /* a modify since the scan */
+	assert_null(sync_plan_wb_seen(&u));
+	u.wb.at = 11;
+	assert_null(sync_plan_wb_seen(&u));
+	u.ad.wb_seen_at = 12;                           /* the next scan */
+	assert_ptr_equal(sync_plan_wb_seen(&u), u.ad.wb_seen);
+	u.wb.err.msg = "insufficient access";           /* the last one failed */
+	assert_null(sync_plan_wb_seen(&u));
+	json_decref(u.ad.wb_seen);
+}
+
+static void
+test_plan_writeback_seen(void **state)
+{
+	struct config_pair pairs[] = {
+		{ "telephoneNumber", "{directNumber}#{extensionNumber}", 0, NULL },
+		{ "ipPhone", "{extensionNumber}", 0, NULL },
+	};
+	struct config_map wb = { pairs, 2 };
+	struct record_user u = { 0 };
+	json_t *want;
+
+	(void)state;
+	u.wb.attrs = json_object();
+	u.imp.direct_number = "+16505550100";
+	u.imp.extension_number = "101";
+	u.ad.wb_seen_at = 5;
+	/* Never given, and AD already holds them (an adoption): nothing. */
+	u.ad.wb_seen = seen("+16505550100#101", "101");
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 0);
+	assert_null(want);
+	/* AD differs in one: queued with every value. */
+	json_object_set_new(u.ad.wb_seen, "ipPhone", json_string("100"));
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 1);
+	assert_int_equal(json_object_size(want), 2);
+	json_decref(want);
+	/* AD absent ("" as scanned) and nothing wanted: the same. */
+	u.imp.direct_number = NULL;
+	u.imp.extension_number = NULL;
+	json_decref(u.ad.wb_seen);
+	u.ad.wb_seen = seen("", "");
+	json_object_set_new(u.ad.wb_seen, "telephoneNumber", json_string("#"));
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 0);
+	/* AD holds what is wanted but the writer's record is out of date:
+	 * queued, so the writer records it (with no modify). */
+	json_object_set_new(u.wb.attrs, "ipPhone", json_string("100"));
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 1);
+	json_decref(want);
+	/* A write-back since the scan: what was given decides, as before. */
+	json_object_set_new(u.wb.attrs, "ipPhone", json_string(""));
+	json_object_set_new(u.wb.attrs, "telephoneNumber", json_string("#"));
+	u.wb.at = 6;
+	json_object_set_new(u.ad.wb_seen, "ipPhone", json_string("999"));
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 0);
+	/* An attribute the scan did not read (added to [writeback] since). */
+	u.wb.at = 0;
+	json_object_del(u.ad.wb_seen, "ipPhone");
+	json_object_set_new(u.wb.attrs, "ipPhone", json_string("7"));
+	assert_int_equal(sync_plan_writeback(&wb, &u, &want), 1);
+	json_decref(want);
+	json_decref(u.ad.wb_seen);
+	json_decref(u.wb.attrs);
+}
+
+static void
+test_plan_wb_have(void **state)
+{
+	struct ad_value want[2] = { { "telephoneNumber", "+16505550100#101" },
+		{ "ipPhone", "" } };
+	const char *have[2] = { "x", "x" };
+	json_t *s = seen("+16505550100#101", "101");
+	size_t idx[2];
+
+	(void)state;
+	assert_int_equal(sync_plan_wb_have(NULL, want, 2, have), 0);
+	assert_int_equal(sync_plan_wb_have(s, want, 2, have), 1);
+	assert_string_equal(have[0], "+16505550100#101");
+	assert_string_equal(have[1], "101");
+	/* Only ipPhone differs: its delete is the one change. */
+	assert_int_equal(ad_diff(want, 2, have, idx), 1);
+	assert_int_equal(idx[0], 1);
+	/* Absent in AD ("" as scanned) and to be deleted: nothing to do. */
+	json_object_set_new(s, "ipPhone", json_string(""));
+	assert_int_equal(sync_plan_wb_have(s, want, 2, have), 1);
+	assert_null(have[1]);
+	assert_int_equal(ad_diff(want, 2, have, idx), 0);
+	/* An attribute the scan did not read: not known. */
+	json_object_del(s, "ipPhone");
+	assert_int_equal(sync_plan_wb_have(s, want, 2, have), 0);
+	json_decref(s);
 }
 
 static void
@@ -426,6 +541,9 @@ main(void)
 		cmocka_unit_test(test_import_interval),
 		cmocka_unit_test(test_plan_push),
 		cmocka_unit_test(test_plan_writeback),
+		cmocka_unit_test(test_plan_wb_seen),
+		cmocka_unit_test(test_plan_writeback_seen),
+		cmocka_unit_test(test_plan_wb_have),
 		cmocka_unit_test(test_records_round_trip),
 	};
 

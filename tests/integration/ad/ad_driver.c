@@ -198,9 +198,10 @@ wb_cb(void *arg, const struct ad_wb_result *r)
 {
 	struct drv *d = arg;
 
-	emit(json_pack("{s:s, s:b, s:I, s:s?, s:s?, s:b}", "event", "writeback",
-	    "ok", r->ok, "changed", (json_int_t)r->changed, "attr", r->attr,
-	    "error", r->err, "insufficient", r->insufficient_access));
+	emit(json_pack("{s:s, s:b, s:I, s:s?, s:s?, s:b, s:i}", "event",
+	    "writeback", "ok", r->ok, "changed", (json_int_t)r->changed, "attr",
+	    r->attr, "error", r->err, "insufficient", r->insufficient_access,
+	    "read", (int)r->read));
 	d->rc = r->ok ? 0 : 3;
 	ev_break(d->loop, EVBREAK_ALL);
 }
@@ -209,6 +210,7 @@ static int
 cmd_writeback(struct drv *d, int argc, char **argv)
 {
 	struct ad_value want[32];
+	struct ad_wb_req req = { argv[0], want, 0, NULL, NULL };
 	char err[512];
 	int n = 0;
 
@@ -221,8 +223,8 @@ cmd_writeback(struct drv *d, int argc, char **argv)
 		want[n].attr = argv[i];
 		want[n++].value = eq + 1;
 	}
-	if (ad_writeback_start(d->ad, argv[0], want, (size_t)n, wb_cb, d, err,
-	    sizeof(err)) == NULL) {
+	req.n = (size_t)n;
+	if (ad_writeback_start(d->ad, &req, wb_cb, d, err, sizeof(err)) == NULL) {
 		fprintf(stderr, "ad_driver: %s\n", err);
 		return 3;
 	}
