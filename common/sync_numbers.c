@@ -43,8 +43,8 @@ load(struct store_txn *txn)
 }
 
 /* range_of: the range of the user whose site id is site_id (NULL: none). */
-static const struct config_range *
-range_of(struct sync *s, const char *site_id)
+const struct config_range *
+sync_number_range(struct sync *s, const char *site_id)
 {
 	const json_t *site = site_id != NULL ? schema_site(s->schema, site_id) :
 	    NULL;
@@ -116,7 +116,7 @@ sync_number_alloc(struct sync *s, struct store_txn *txn, const char *guid,
     const char *site_id, const char *had, char out[9], char *err,
     size_t errlen)
 {
-	const struct config_range *r = range_of(s, site_id);
+	const struct config_range *r = sync_number_range(s, site_id);
 	unsigned long lo, hi;
 	int width, rc = -1;
 	json_t *j;

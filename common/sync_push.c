@@ -285,6 +285,28 @@ retry_later(struct store_txn *txn, struct item *it, int retry_after)
 }
 
 /*
+ * retry_soon: due again at once for the first tries (the next free number
+ * is tried in the same pass), then like retry_later.
+ */
+static void
+retry_soon(struct store_txn *txn, struct item *it)
+{
+	struct record_out cur;
+	char err[128];
+
+	if (record_out_get(txn, it->o.guid, &cur, NULL, 0) == 0 &&
+	    cur.seq == it->o.seq && cur.attempts < 3) {
+		cur.attempts++;
+		cur.not_before = 0;
+		record_out_put(txn, &cur, err, sizeof(err));
+		record_out_clear(&cur);
+		return;
+	}
+	record_out_clear(&cur);
+	retry_later(txn, it, -1);
+}
+
+/*
  * save_user: the item's push part into the store. The pusher owns that
  * part alone: the scan's AD facts and the import's link and numbers stay
  * as the store has them.
@@ -386,7 +408,7 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 				it->u.push.completing = 0;
 			}
 		}
-		retry_later(txn, it, 0);
+		retry_soon(txn, it);
 		return;
 	}
 	if (e->kind == PHONE_EXTENSION_IN_USE && it->u.push.completing) {

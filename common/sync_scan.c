@@ -103,6 +103,16 @@ put_out(struct scan_ctx *x, const struct ad_entry *e, const char *email,
 	if (x->s->dry_run && p != NULL && profile_get(p, "site") != NULL)
 		log_info("dry run: the site is site=%s dn=%s", log_q(profile_get(p,
 		    "site")), log_q(e->dn));
+	if (x->s->dry_run && active && strcmp(reason, "new") == 0 &&
+	    x->s->cfg->nranges > 0 && (create == NULL ||
+	    profile_get(create, "extensionNumber") == NULL)) {
+		const struct config_range *r = sync_number_range(x->s, p != NULL ?
+		    profile_get(p, "site") : NULL);
+
+		if (r != NULL)
+			log_info("dry run: a create takes the lowest free extension "
+			    "number of %s-%s dn=%s", r->lo, r->hi, log_q(e->dn));
+	}
 }
 
 /* The email index follows the user's mail; a clash is the user's error. */

@@ -335,6 +335,9 @@ int sync_number_taken(struct sync *s, struct store_txn *txn, const char *num,
 void sync_numbers_listed(struct sync *s, char (*nums)[9], size_t n,
     long long started);
 int sync_number_in_a_range(const struct sync *s, const char *num);
+/* sync_number_range: the range of a user on site site_id (NULL: none). */
+const struct config_range *sync_number_range(struct sync *s,
+    const char *site_id);
 /* sync_numbers_known: has a complete listing been recorded yet? */
 int sync_numbers_known(struct sync *s);
 

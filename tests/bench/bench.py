@@ -45,6 +45,10 @@ KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 IDLE_CYCLES = 3
 CREATES = 20             # new AD users created on the phone side
 DEACTIVATIONS = 40       # below max_deactivations' default of 50
+# the three create methods compared, this many new users each, at the
+# smallest size of a run only (creates cost the same at any size)
+CM_CREATES = int(os.environ.get("RINGSYNC_BENCH_CM_CREATES", "1000"))
+CM_METHODS = ("scim", "extension", "batch")
 EDITS = 40               # AD edits timed one at a time to the phone side, per case
 GROUPS_OU = "OU=BenchGroups,DC=example,DC=test"   # outside base_dn
 GROUP_ADDS = 100         # members added to the deepest nested group
@@ -276,6 +280,7 @@ class Bench:
         self.emu = None
         self.res = {"users": n, "phases": {}, "setup": {}, "notes": []}
         self.window = args.window
+        self.compare_creates = n == min(int(x) for x in args.sizes.split(","))
 
     # -- setup
 
@@ -311,7 +316,9 @@ class Bench:
             nums.append({"phoneNumber": "+1650%07d" % i,
                          "extensionId": ext_id})
         return {"extensions": exts, "numbers": nums, "main_number": "+16509990000",
-                "free_extensions": {"count": CREATES + 10, "start": 900000},
+                "free_extensions": {"count": CREATES + 10 + (
+                    len(CM_METHODS) * CM_CREATES if self.compare_creates else 0),
+                    "start": 900000},
                 "inventory_numbers": {"count": CREATES + 10, "start": "+16519000000"}}
 
     def start_emulator(self):
@@ -334,7 +341,7 @@ class Bench:
 
     # -- ringsyncd
 
-    def conf(self, name, push="", sync=""):
+    def conf(self, name, push="", sync="", tel=""):
         env = self.dc.env
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:
@@ -344,7 +351,7 @@ class Bench:
                 "tls_ca_cert = " + env["CA_CERT"],
                 "[telephony]", "brand = RingCentral", "server = " + self.emu.url,
                 "client_id = ringsync-test", "client_secret_file = " + self.emu.secret_file,
-                "jwt_file = " + self.emu.jwt_file, "change_feed = no",
+                "jwt_file = " + self.emu.jwt_file, "change_feed = no", tel,
                 "[sync]", "state_dir = " + os.path.join(self.tmp, "state"), sync,
                 "[push]", push]) + "\n")
         return path
@@ -681,6 +688,26 @@ class Bench:
             "creates": CREATES, "ringsyncd_s": s["s"], "api": s["api"],
             "summary": s["summary"], "ldap": s["ldap"]}
 
+    def phase_create_methods(self):
+        """CM_CREATES new AD users for each create_method, at the default
+        limits: a search by email each (Light), then the SCIM create (1
+        Heavy a user), the REST create (1 Medium a user) or the batch create
+        (1 Heavy per 10, and an email listing per user to confirm it)."""
+        out = {}
+        for method in CM_METHODS:
+            samba_fixture.sambadc("add-users", "--dir", self.dc.dir, "--count",
+                                  str(CM_CREATES), "--prefix", "cm" + method[:3])
+            conf = self.conf("ringsyncd-%s.conf" % method, tel="create_method = " + method)
+            self.limits()
+            log("N=%d: %d new users created with create_method = %s" %
+                (self.n, CM_CREATES, method))
+            r = self.once("create-" + method, conf, hold_import=2.0)
+            s = self.lanes(r)["scan"]
+            assert s["summary"]["created"] == str(CM_CREATES), s["summary"]
+            out[method] = {"creates": CM_CREATES, "ringsyncd_s": s["s"], "api": s["api"],
+                           "summary": s["summary"]}
+        self.res["phases"]["create_methods"] = out
+
     def phase_deactivations(self):
         users = list(range(self.n - DEACTIVATIONS, self.n))
         self.modify_users("disable", users, "userAccountControl", "514%.0s")
@@ -903,6 +930,8 @@ class Bench:
             self.phase_incremental()
             self.phase_updates()
             self.phase_creates()
+            if self.compare_creates:
+                self.phase_create_methods()
             self.phase_deactivations()
             self.phase_edit_latency()
             self.phase_ldap_check()

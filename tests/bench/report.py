@@ -214,6 +214,32 @@ def targets(results):
     return lines
 
 
+def create_methods(results):
+    """The three create methods side by side (measured at one size)."""
+    for n in sorted(results):
+        cm = results[n]["phases"].get("create_methods")
+        if not cm:
+            continue
+        window = results[n].get("window", 60)
+        out = ["", "Creates by `create_method` (%s new users each, at %s users, the default "
+               "limits per %d s window; the time at the production window would be "
+               "%g times longer):" % ("{:,}".format(next(iter(cm.values()))["creates"]),
+                                      "{:,}".format(n), window, 60 / window), "",
+               "| create_method | time | API calls | per create |", "|---|---|---|---|"]
+        for method in ("scim", "extension", "batch"):
+            p = cm.get(method)
+            if not p:
+                continue
+            g = p["api"].get("groups", {})
+            c = p["creates"]
+            per = ", ".join("%s %.2f" % (k[0], g[k] / c) for k in ("Light", "Medium", "Heavy")
+                            if g.get(k))
+            out.append("| %s | %s | %s | %s |" % (method, secs(p["ringsyncd_s"]), api(p["api"]),
+                                                 per))
+        return out
+    return []
+
+
 def render(results):
     m = results[max(results)]["machine"]
     window = results[max(results)].get("window", 60)
@@ -240,6 +266,7 @@ def render(results):
             p = results[n]["phases"].get(key)
             if p:
                 out.append(row(n, key, name, p))
+    out += create_methods(results)
     out += ["",
             "LDAP operations: s search requests (a paged search sends one per page), "
             "m modify, b bind. API calls by rate group: L Light, M Medium, H Heavy, A Auth. "

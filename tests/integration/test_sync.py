@@ -2006,6 +2006,35 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(self.roles_of("ro.a", "ro.b", "ro.c"),
                          {"ro.a": ["3"], "ro.b": ["1"], "ro.c": ["3"]})
 
+    def test_roles_in_the_daemon(self):
+        """The running daemon assigns the roles of the users it creates once
+        the import gives their extension ids, and follows a membership change
+        at a later cycle."""
+        self.start_emulator(dict(self.ROLES, free_extensions={"count": 4, "start": 651}))
+        self.add(person("rd.a", self.ou), person("rd.b", self.ou))
+        sales = self.group("rd-sales", self.dn("rd.a"))
+        conf = self.conf(sync="interval = 1s\nimport_interval = 1s",
+                         extra="[policy]\nmanage_roles = yes\n[roles]\nSales Agent = %s"
+                               % sales)
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+
+        def roles_are(want):
+            def check():
+                try:
+                    return self.roles_of(*want) == want
+                except AssertionError:
+                    return False             # not created yet
+            return check
+        rstest.wait_for(roles_are({"rd.a": ["2"], "rd.b": ["1"]}), 120, "rd.a's role")
+        self.member("add", sales, self.dn("rd.b"))
+        self.member("delete", sales, self.dn("rd.a"))
+        rstest.wait_for(roles_are({"rd.a": ["1"], "rd.b": ["2"]}), 120, "the roles moved")
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(15), 0, d.output()[-3000:])
+        self.assertEqual(d.output().count("role assigned role="), 3, d.output()[-3000:])
+
     def test_roles_permission_and_bulk_limit(self):
         """The bulk-assign's unverified limit is learnt from its answer; without
         RoleManagement one critical message says so and everything else
@@ -2070,6 +2099,11 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                                "extension_range.toronto = 4000-4001")
         rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
         self.assertEqual(rc, 0, out)
+        out = self.once(conf, "-n")
+        self.assertIn("dry run: a create takes the lowest free extension number of 3000-3004 "
+                      "dn=CN=re.a,", out)
+        self.assertIn("dry run: a create takes the lowest free extension number of 4000-4001 "
+                      "dn=CN=re.t1,", out)
         out = self.once(conf, expect=1)
         got = {n: self.ext(n + "@example.test")["extensionNumber"] for n in main}
         self.assertEqual(sorted(got.values()), ["3001", "3003", "3004"], out)
@@ -2092,6 +2126,48 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.set_attr(left[0], "department", "Retry")
         self.once(conf)
         self.assertEqual(self.ext(left[0] + "@example.test")["extensionNumber"], "4002")
+        # A number taken after the last listing: in use at the create, the
+        # user gets the next one at once.
+        self.emu.call("POST", "/_emu/seed", {"extensions": [
+            {"id": 90003, "extensionNumber": "4003", "type": "Department",
+             "contact": {"firstName": "Front desk"}}]})
+        self.add(person("re.t4", self.ou, physicalDeliveryOfficeName="TOR"))
+        out = self.once(conf)
+        self.assertRegex(out, r"extension number in use: giving the next free one "
+                              r"dn=CN=re\.t4,.* number=4003")
+        self.assertEqual(self.ext("re.t4@example.test")["extensionNumber"], "4004")
+
+    def test_adoption_with_a_site_policy(self):
+        """A new store on an account whose users already have the site and
+        profile AD gives them: linked from the list, nothing pushed; a user
+        on another site than AD's is moved by one bulk update."""
+        self.start_emulator({
+            "sites": [{"id": "2001", "name": "Toronto", "code": "TOR"}],
+            "extensions": [
+                {"id": 70001 + i, "extensionNumber": str(7001 + i), "site": site,
+                 "contact": {"firstName": "Ad.%s" % n.capitalize(), "lastName": "Sync",
+                             "email": "ad.%s@example.test" % n, "department": "Eng",
+                             "businessAddress": {"city": "Palo Alto", "state": "CA",
+                                                 "country": "US"}}}
+                for i, (n, site) in enumerate([("a", "2001"), ("b", "main-site"),
+                                               ("c", "main-site")])]})
+        self.add(person("ad.a", self.ou, physicalDeliveryOfficeName="TOR"),
+                 person("ad.b", self.ou),
+                 person("ad.c", self.ou, physicalDeliveryOfficeName="Toronto"))
+        conf = self.conf(extra="[policy]\nsite = physicalDeliveryOfficeName")
+        rc, out = self.run_cmd([RINGSYNCCTL, "-c", conf, "schema"])
+        self.assertEqual(rc, 0, out)
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(self.requests(seq, "POST", "/scim/v2/Users"), [])
+        bulk = [r for r in self.requests(seq, "POST") if "bulk" in r["path"]]
+        self.assertEqual(len(bulk), 1, out)
+        self.assertEqual([self.ext("ad.%s@example.test" % n)["site"] for n in "abc"],
+                         ["2001", "main-site", "2001"])
+        # nothing differs any more: nothing pushed
+        seq = self.emu.last_seq()
+        self.once(conf)
+        self.assertEqual([r for r in self.requests(seq, "POST") if "bulk" in r["path"]], [])
 
     def test_extension_range_with_the_scim_create(self):
         """The SCIM create takes an unassigned extension; the bulk update right
