@@ -35,8 +35,23 @@ load(struct store_txn *txn)
 		json_decref(j);
 		j = json_object();
 	}
-	if (!json_is_array(json_object_get(j, "taken")))
-		json_object_set_new(j, "taken", json_array());
+	{
+		const json_t *t = json_object_get(j, "taken"), *v;
+		size_t i;
+		int ok = json_is_array(t);
+
+		json_array_foreach(t, i, v) {
+			if (!ok)
+				break;
+			/* sorted strings, each once, or nothing known */
+			ok = json_is_string(v) && (i == 0 || strcmp(json_string_value(v),
+			    json_string_value(json_array_get(t, i - 1))) > 0);
+		}
+		if (!ok) {
+			json_object_del(j, "listed");
+			json_object_set_new(j, "taken", json_array());
+		}
+	}
 	if (!json_is_object(json_object_get(j, "reserved")))
 		json_object_set_new(j, "reserved", json_object());
 	return j;

@@ -384,7 +384,7 @@ settle(struct push *p, struct store_txn *txn, struct item *it,
 	if (e->kind == PHONE_EXTENSION_IN_USE && it->u.push.ext_alloc != NULL &&
 	    it->ext_number == it->u.push.ext_alloc) {
 		/* extension_range's number was taken meanwhile (the listing was
-		 * older): the next one, at the next try */
+		 * older): the next one, at once (retry_soon) */
 		log_info("extension number in use: giving the next free one "
 		    "dn=%s email=%s number=%s", log_q(it->o.dn), log_q(it->o.email),
 		    it->u.push.ext_alloc);
