@@ -98,6 +98,7 @@ test_user_round_trip(void **state)
 	u.push.creating = 1;
 	u.push.completing = 1;
 	u.push.cost_center = xstrdup("17");
+	u.push.ext_alloc = xstrdup("4003");
 	u.ad.cost_center_said = xstrdup("18");
 	snprintf(u.push.pushed, sizeof(u.push.pushed), "0123456789abcdef");
 	snprintf(u.push.failed, sizeof(u.push.failed), "fedcba9876543210");
@@ -126,6 +127,7 @@ test_user_round_trip(void **state)
 	assert_string_equal(v.push.ext_id, "44");
 	assert_true(v.push.active && v.push.creating && v.push.completing);
 	assert_string_equal(v.push.cost_center, "17");
+	assert_string_equal(v.push.ext_alloc, "4003");
 	assert_string_equal(v.ad.cost_center_said, "18");
 	assert_int_equal(v.push.link, 3);
 	assert_string_equal(v.push.pushed, u.push.pushed);
