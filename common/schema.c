@@ -257,38 +257,38 @@ schema_roles_ready(const json_t *cache, const struct config *cfg, char *err,
 	return 0;
 }
 
-const json_t *
-schema_site(const json_t *cache, const char *key)
+/* item_named: the item of list named key (without case), or with that
+ * code (without case) or id when also_code; NULL. */
+static const json_t *
+item_named(const json_t *list, const char *key, int also_code)
 {
-	const json_t *sites = schema_account_list(cache, "sites"), *v;
+	const json_t *v;
 	size_t i;
 
-	json_array_foreach(sites, i, v) {
+	json_array_foreach(list, i, v) {
 		const char *n = json_string_value(json_object_get(v, "name"));
 		const char *c = json_string_value(json_object_get(v, "code"));
 		const char *id = json_string_value(json_object_get(v, "id"));
 
-		if ((n != NULL && strcasecmp(n, key) == 0) ||
-		    (c != NULL && strcasecmp(c, key) == 0) ||
-		    (id != NULL && strcmp(id, key) == 0))
+		if ((n != NULL && strcasecmp(n, key) == 0) || (also_code &&
+		    ((c != NULL && strcasecmp(c, key) == 0) ||
+		    (id != NULL && strcmp(id, key) == 0))))
 			return v;
 	}
 	return NULL;
 }
 
+const json_t *
+schema_site(const json_t *cache, const char *key)
+{
+	return item_named(schema_account_list(cache, "sites"), key, 1);
+}
+
 const char *
 schema_role_id(const json_t *cache, const char *name)
 {
-	const json_t *roles = schema_account_list(cache, "roles"), *r;
-	size_t i;
-
-	json_array_foreach(roles, i, r) {
-		const char *n = json_string_value(json_object_get(r, "name"));
-
-		if (n != NULL && strcasecmp(n, name) == 0)
-			return json_string_value(json_object_get(r, "id"));
-	}
-	return NULL;
+	return json_string_value(json_object_get(item_named(
+	    schema_account_list(cache, "roles"), name, 0), "id"));
 }
 
 const char *

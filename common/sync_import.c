@@ -75,8 +75,7 @@ struct import {
 	struct sync_change *chg; /* owned: the changes without an entry */
 	size_t nchg, fetched;
 	/* [policy] extension_range: the numbers in a range, any extension */
-	char (*taken)[9];     /* owned */
-	size_t ntaken, takencap;
+	struct sync_numbers taken;
 	long long started;    /* when the listing started */
 };
 
@@ -87,7 +86,7 @@ import_free(struct import *im)
 		free(im->ext[i].email);
 		free(im->ext[i].number);
 	}
-	free(im->taken);
+	free(im->taken.v);
 	for (size_t i = 0; i < im->nnum; i++)
 		free(im->num[i].number);
 	for (size_t i = 0; i < im->ndir; i++)
@@ -406,7 +405,7 @@ process(struct import *im)
 	if (im->next > 0)
 		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
 	if (!im->changes && im->s->cfg->nranges > 0 && !im->s->dry_run)
-		sync_numbers_listed(im->s, im->taken, im->ntaken, im->started);
+		sync_numbers_listed(im->s, &im->taken, im->started);
 	if ((txn = sync_txn_begin(im->s)) == NULL) {
 		import_end(im);
 		return;
@@ -612,14 +611,8 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 
 	im->calls[HTTP_MEDIUM]++;
 	for (size_t i = 0; i < n; i++) {
-		if (sync_number_in_a_range(im->s, v[i].extension_number)) {
-			if (im->ntaken == im->takencap)
-				im->taken = xreallocarray(im->taken, im->takencap =
-				    im->takencap ? im->takencap * 2 : 256,
-				    sizeof(*im->taken));
-			snprintf(im->taken[im->ntaken++], sizeof(*im->taken), "%s",
-			    v[i].extension_number);
-		}
+		if (im->s->cfg->nranges > 0)
+			sync_numbers_note(im->s, &im->taken, v[i].extension_number);
 		/* with extension_range every type is listed: users join */
 		if (v[i].type != NULL && strcmp(v[i].type, "User") != 0)
 			continue;

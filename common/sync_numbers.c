@@ -78,13 +78,20 @@ in(const struct config_range *r, const char *num)
 	    strcmp(num, r->lo) >= 0 && strcmp(num, r->hi) <= 0;
 }
 
-int
-sync_number_in_a_range(const struct sync *s, const char *num)
+void
+sync_numbers_note(const struct sync *s, struct sync_numbers *v,
+    const char *num)
 {
-	for (size_t i = 0; i < s->cfg->nranges; i++)
-		if (in(&s->cfg->ranges[i], num))
-			return 1;
-	return 0;
+	size_t i;
+
+	for (i = 0; i < s->cfg->nranges && !in(&s->cfg->ranges[i], num); i++)
+		continue;
+	if (i == s->cfg->nranges)
+		return; /* in no range: never given, not worth keeping */
+	if (v->n == v->cap)
+		v->v = xreallocarray(v->v, v->cap = v->cap ? v->cap * 2 : 256,
+		    sizeof(*v->v));
+	snprintf(v->v[v->n++], sizeof(*v->v), "%s", num);
 }
 
 static int
@@ -188,9 +195,11 @@ num_cmp(const void *a, const void *b)
 }
 
 void
-sync_numbers_listed(struct sync *s, char (*nums)[9], size_t n,
+sync_numbers_listed(struct sync *s, struct sync_numbers *list,
     long long started)
 {
+	char (*nums)[9] = list->v;
+	size_t n = list->n;
 	struct store_txn *txn;
 	json_t *j, *taken = json_array(), *res, *v;
 	const char *k;

@@ -81,8 +81,7 @@ struct push {
 	int stop;                    /* auth failed: end the phase */
 	int custom_fetched;          /* the custom fields were read this phase */
 	int numbers_checked;         /* extension_range's numbers are known */
-	char (*taken)[9];            /* owned: a first listing's numbers */
-	size_t ntaken, takencap;
+	struct sync_numbers taken;   /* a first listing's numbers */
 	long long list_started;
 	struct item **batch;         /* owned array: creates for the batch */
 	size_t nbatch;
@@ -1300,6 +1299,7 @@ push_finish(struct push *p)
 	}
 	ev_timer_stop(s->loop, &p->wait);
 	round_free(p);
+	free(p->taken.v);
 	free(p);
 	s->push = NULL;
 	sync_push_finished(s);
@@ -1456,13 +1456,7 @@ numbers_page(const struct phone_extension *v, size_t n, void *arg)
 	struct push *p = arg;
 
 	for (size_t i = 0; i < n; i++)
-		if (sync_number_in_a_range(p->s, v[i].extension_number)) {
-			if (p->ntaken == p->takencap)
-				p->taken = xreallocarray(p->taken, p->takencap =
-				    p->takencap ? p->takencap * 2 : 256, sizeof(*p->taken));
-			snprintf(p->taken[p->ntaken++], sizeof(*p->taken), "%s",
-			    v[i].extension_number);
-		}
+		sync_numbers_note(p->s, &p->taken, v[i].extension_number);
 }
 
 static void
@@ -1471,14 +1465,13 @@ numbers_done(const struct phone_error *e, void *arg)
 	struct push *p = arg;
 
 	if (e->kind == PHONE_OK)
-		sync_numbers_listed(p->s, p->taken, p->ntaken, p->list_started);
+		sync_numbers_listed(p->s, &p->taken, p->list_started);
 	else
 		log_warning("cannot list the extension numbers before giving one: "
 		    "a number in use is found at the create error=%s",
 		    log_q(e->detail));
-	free(p->taken);
-	p->taken = NULL;
-	p->ntaken = p->takencap = 0;
+	free(p->taken.v);
+	memset(&p->taken, 0, sizeof(p->taken));
 	round_send(p);
 }
 
@@ -1557,7 +1550,7 @@ sync_push_abort(struct sync *s)
 	 * in sync.c); the outbox keeps every entry not yet settled. */
 	ev_timer_stop(s->loop, &p->wait);
 	round_free(p);
-	free(p->taken);
+	free(p->taken.v);
 	free(p);
 	s->push = NULL;
 	sync_roles_abort(s);

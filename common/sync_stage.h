@@ -323,18 +323,23 @@ void sync_roles_abort(struct sync *s);
  * when still free); 0, 1 no range applies, -1 the store failed (err), -2
  * the range is full (err says so). sync_number_taken: num is in use (the
  * platform said so): never given until a listing shows it free.
+ * sync_numbers_note: num, listed, into v when it is in a range.
  * sync_numbers_listed: a complete listing that started at started found
- * these numbers in the ranges (sorted here). sync_number_in_a_range: is
- * num in one of the ranges?
+ * the numbers of list (sorted here).
  */
+struct sync_numbers {
+	char (*v)[9];                 /* owned */
+	size_t n, cap;
+};
 int sync_number_alloc(struct sync *s, struct store_txn *txn, const char *guid,
     const char *site_id, const char *had, char out[9], char *err,
     size_t errlen);
 int sync_number_taken(struct sync *s, struct store_txn *txn, const char *num,
     char *err, size_t errlen);
-void sync_numbers_listed(struct sync *s, char (*nums)[9], size_t n,
+void sync_numbers_note(const struct sync *s, struct sync_numbers *v,
+    const char *num);
+void sync_numbers_listed(struct sync *s, struct sync_numbers *list,
     long long started);
-int sync_number_in_a_range(const struct sync *s, const char *num);
 /* sync_number_range: the range of a user on site site_id (NULL: none). */
 const struct config_range *sync_number_range(struct sync *s,
     const char *site_id);
