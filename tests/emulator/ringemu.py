@@ -12,6 +12,7 @@ Layout, top to bottom:
   RateLimiter              per-group sliding windows and penalties
   TokenStore               client check, grants, access/refresh tokens, codes
   contact rules            state/province tables, contact merge and validation
+  profile images           type by magic bytes, size from the header, multipart
   Directory                extensions, phone numbers, custom fields, sites,
                            cost centers, roles, creates, seeding
   TaskQueue                extension-bulk-update tasks
@@ -28,6 +29,7 @@ injected delays happen outside it.
 import argparse
 import base64
 import copy
+import email.parser
 import hashlib
 import hmac
 import json
@@ -889,6 +891,180 @@ def state_missing(new, old):
 
 
 # ---------------------------------------------------------------------------
+# Profile images: the type comes from the content's magic bytes, the size
+# from its header; pixels are never decoded. Uploads are multipart/form-data.
+
+IMAGE_MAX_BODY = 10 * 1024 * 1024       # request body of an upload (413 above)
+IMAGE_MAX_PIXELS = 12000000             # width * height (ACT-334 above)
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+               (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"), (b"BM", "image/bmp"))
+# JPEG start-of-frame markers: C0 to CF but DHT (C4), JPG (C8) and DAC (CC).
+JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+NO_IMAGE_PART = "Invalid image: the body needs one multipart/form-data part named image"
+
+
+class ImageError(ValueError):
+    """An image the platform refuses: its REST status and errorCode."""
+
+    def __init__(self, status, code, message):
+        super().__init__("%s %s" % (code, message))
+        self.status, self.code, self.message = status, code, message
+
+    def api_error(self):
+        return rest_errors([err_item(self.code, self.message, "image")], self.status)
+
+
+@dataclass
+class ProfileImage:
+    data: bytes
+    type: str                       # from the magic bytes, never the declared type
+    width: int
+    height: int
+    modified: float
+    filename: str = None            # the upload's part named these, if it did
+    declared_type: str = None
+
+    def __post_init__(self):
+        self.sha256 = hashlib.sha256(self.data).hexdigest()
+
+    def snapshot(self):
+        """The state dump's view: never the bytes."""
+        return {"sha256": self.sha256, "type": self.type, "width": self.width,
+                "height": self.height, "bytes": len(self.data),
+                "filename": self.filename, "declaredType": self.declared_type}
+
+
+def png_size(data):
+    if len(data) < 24 or data[8:16] != b"\0\0\0\x0dIHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def gif_size(data):
+    """The logical screen descriptor's width and height."""
+    return struct.unpack("<HH", data[6:10]) if len(data) >= 13 else None
+
+
+def bmp_size(data):
+    """From the info header: 16-bit in the 12-byte core header, 32-bit in
+    the others (a negative height: rows stored top-down)."""
+    if len(data) < 18:
+        return None
+    dib = struct.unpack("<I", data[14:18])[0]
+    if not (dib == 12 or 16 <= dib <= 124) or len(data) < 14 + dib:
+        return None
+    if dib == 12:
+        return struct.unpack("<HH", data[18:22])
+    width, height = struct.unpack("<ii", data[18:26])
+    return width, abs(height)
+
+
+def jpeg_size(data):
+    """From the first SOFn segment, walking the segments before it."""
+    pos = 2
+    while pos + 2 <= len(data):
+        marker = data[pos + 1]
+        if data[pos] != 0xFF or (marker < 0xC0 and marker != 0x01):
+            return None
+        if marker == 0xFF:                          # a fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:    # TEM, RSTn: no length
+            pos += 2
+            continue
+        if marker in (0xD8, 0xD9, 0xDA) or pos + 4 > len(data):
+            return None                             # SOI, EOI or scan before a frame
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if length < 2 or pos + 2 + length > len(data):
+            return None
+        if marker in JPEG_SOF:
+            if length < 8:
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            return width, height
+        pos += 2 + length
+    return None
+
+
+IMAGE_SIZES = {"image/png": png_size, "image/jpeg": jpeg_size, "image/gif": gif_size,
+               "image/bmp": bmp_size}
+
+
+def image_info(data):
+    """(type, width, height) of image bytes; ImageError: ACT-331 empty or a
+    header without a size, ACT-330 not PNG, JPEG, GIF or BMP by its magic
+    bytes, ACT-334 more than 12 megapixels."""
+    if not data:
+        raise ImageError(400, "ACT-331", "Invalid image")
+    ctype = next((t for magic, t in IMAGE_MAGIC if data.startswith(magic)), None)
+    if ctype is None:
+        raise ImageError(415, "ACT-330", "Unsupported image type")
+    size = IMAGE_SIZES[ctype](data)
+    if size is None or min(size) < 1:
+        raise ImageError(400, "ACT-331", "Invalid image")
+    if size[0] * size[1] > IMAGE_MAX_PIXELS:
+        raise ImageError(400, "ACT-334", "Image resolution exceeds 12 megapixels")
+    return ctype, size[0], size[1]
+
+
+def form_parts(headers, body):
+    """The parts of a multipart/form-data body, [(header Message, data)];
+    ValueError when it is not one. Strict: CRLF line ends, a boundary of 1
+    to 70 characters (quoted or not), a closing delimiter."""
+    if headers.get_content_type() != "multipart/form-data":
+        raise ValueError("not multipart/form-data")
+    boundary = headers.get_param("boundary")
+    if not isinstance(boundary, str) or not 1 <= len(boundary) <= 70:
+        raise ValueError("no boundary")
+    delim = b"--" + boundary.encode("ascii")
+    if body.startswith(delim):
+        pos = len(delim)
+    else:
+        pos = body.find(b"\r\n" + delim)          # after a preamble
+        if pos < 0:
+            raise ValueError("no delimiter")
+        pos += 2 + len(delim)
+    parts = []
+    while not body.startswith(b"--", pos):
+        eol = body.find(b"\r\n", pos)
+        if eol < 0 or body[pos:eol].strip(b" \t"):
+            raise ValueError("bad delimiter line")
+        end = body.find(b"\r\n" + delim, eol + 2)
+        if end < 0:
+            raise ValueError("no closing delimiter")
+        part = body[eol + 2:end]
+        if part.startswith(b"\r\n"):
+            head, data = b"", part[2:]
+        else:
+            head, sep, data = part.partition(b"\r\n\r\n")
+            if not sep:
+                raise ValueError("part without a blank line")
+        # Browsers send a filename as raw UTF-8 (RFC 7578): decode it here.
+        text = head.decode("utf-8", "replace") + "\r\n\r\n"
+        parts.append((email.parser.HeaderParser().parsestr(text), data))
+        pos = end + 2 + len(delim)
+    return parts
+
+
+def image_part(req):
+    """(data, filename, declared type) of the one form-data part named
+    image; ImageError ACT-331 when there is none (or the body is not
+    multipart/form-data)."""
+    try:
+        parts = form_parts(req.headers, req.body)
+    except ValueError:
+        raise ImageError(400, "ACT-331", NO_IMAGE_PART) from None
+    found = [(h, d) for h, d in parts if h.get_content_disposition() == "form-data"
+             and h.get_param("name", header="content-disposition") == "image"]
+    if len(found) != 1:
+        raise ImageError(400, "ACT-331", NO_IMAGE_PART)
+    head, data = found[0]
+    filename = head.get_filename()
+    declared = head.get_content_type() if "Content-Type" in head else None
+    return data, filename if isinstance(filename, str) else None, declared
+
+
+# ---------------------------------------------------------------------------
 # Directory: extensions, phone numbers, custom fields
 
 
@@ -910,6 +1086,7 @@ class Extension:
     site: str = None                              # site id; None: the main site
     cost_center: int = None                       # cost center id, if any
     roles: list = None                            # role ids; None: the default role
+    image: ProfileImage = None                    # the profile image, if any
 
     @property
     def scim_visible(self):
@@ -923,7 +1100,8 @@ class Extension:
     def snapshot(self):
         return json.dumps([self.number, self.type, self.status, self.status_info,
                            self.contact, self.custom, self.external_id, self.numbers,
-                           self.site, self.cost_center, self.roles], sort_keys=True)
+                           self.site, self.cost_center, self.roles,
+                           self.image.sha256 if self.image else None], sort_keys=True)
 
 
 @dataclass
@@ -1309,6 +1487,16 @@ class Directory:
             self.release_number(self.numbers[num_id])
         ext.status, ext.status_info, ext.contact = "Unassigned", None, {}
         ext.custom, ext.external_id, ext.cost_center, ext.roles = {}, None, None, None
+        ext.image = None
+        self._touched(ext, before, now)
+
+    def set_image(self, ext, image, now):
+        """ext's profile image becomes `image` (None: none). The same bytes
+        again change nothing (not even lastModified)."""
+        if (ext.image and ext.image.sha256) == (image and image.sha256):
+            return
+        before = ext.snapshot()
+        ext.image = image
         self._touched(ext, before, now)
 
     def set_direct_numbers(self, ext, phones, now):
@@ -1351,6 +1539,7 @@ class Directory:
         if ext.status_info:
             rec["statusInfo"] = dict(ext.status_info)
         rec["contact"] = copy.deepcopy(ext.contact)
+        rec["profileImage"] = self.image_ref(ext, base)
         if ext.custom:
             rec["customFields"] = [
                 {"id": fid, "value": ext.custom[fid],
@@ -1367,6 +1556,16 @@ class Directory:
             rec["costCenter"] = {"id": str(ext.cost_center),
                                  "name": self.cost_centers[ext.cost_center]["name"]}
         return rec
+
+    @staticmethod
+    def image_ref(ext, base):
+        """ProfileImageInfo: the uri only while no image is set (the
+        definitions' rule), then its etag, lastModified and contentType."""
+        ref = {"uri": "%s%s/extension/%d/profile-image" % (base, ACCOUNT_PATH, ext.id)}
+        if ext.image is not None:
+            ref.update(etag=ext.image.sha256, lastModified=iso_time(ext.image.modified),
+                       contentType=ext.image.type)
+        return ref
 
     def directory_record(self, ext):
         """The company directory's entry (ContactResource) of a listed
@@ -1416,7 +1615,8 @@ class Directory:
                  "directNumbers": [self.numbers[n].number for n in e.numbers],
                  "version": e.version,
                  "site": (self.site_ref(e) or {}).get("id"), "costCenter": e.cost_center,
-                 "roles": self.ext_roles(e)}
+                 "roles": self.ext_roles(e),
+                 "profileImage": e.image.snapshot() if e.image else None}
                 for e in self.sorted_extensions()]
         nums = [{"id": n.id, "phoneNumber": n.number, "usageType": n.usage,
                  "type": n.type, "status": n.status, "extensionId": n.ext_id,
@@ -2924,6 +3124,50 @@ class RestApi:
         return json_response(200, {"records": [dict(self.d.cost_centers[c])
                                                for c in sorted(self.d.cost_centers)]})
 
+    def _image_ext(self, ext_id):
+        """The extension of a profile-image write; 403 ACT-332 when it is
+        Unassigned (no user whose photo it would be)."""
+        ext = self._ext(ext_id)
+        if ext.status == "Unassigned":
+            raise rest_errors([err_item("ACT-332", "Unassigned extension cannot have a "
+                                        "profile image", "extensionId", ext_id)], 403)
+        return ext
+
+    def image_get(self, req, ext_id):
+        """GET .../profile-image: the bytes, as the type their magic says."""
+        image = self._ext(ext_id).image
+        if image is None:
+            raise rest_errors([not_found("profileImage")])
+        return Response(200, image.data, [("Content-Type", image.type)])
+
+    def image_put(self, req, ext_id):
+        """PUT .../profile-image (UpdateUserProfileImageRequest)."""
+        return self._image_upload(req, ext_id)
+
+    def image_post(self, req, ext_id):
+        """POST .../profile-image (CreateUserProfileImageRequest): as PUT."""
+        return self._image_upload(req, ext_id)
+
+    def _image_upload(self, req, ext_id):
+        """The part named image replaces the extension's image: 204."""
+        if len(req.body) > IMAGE_MAX_BODY:
+            raise rest_error(413, "CMN-101", "Request entity too large")
+        ext = self._image_ext(ext_id)
+        try:
+            data, filename, declared = image_part(req)
+            ctype, width, height = image_info(data)
+        except ImageError as exc:
+            raise exc.api_error() from None
+        now = time.time()
+        self.d.set_image(ext, ProfileImage(data, ctype, width, height, now, filename,
+                                           declared), now)
+        return Response(204)
+
+    def image_delete(self, req, ext_id):
+        """DELETE .../profile-image: 204, with or without an image."""
+        self.d.set_image(self._image_ext(ext_id), None, time.time())
+        return Response(204)
+
     def ext_numbers(self, req, ext_id):
         ext = self._ext(ext_id)
         nums = [self.d.numbers[n] for n in ext.numbers]
@@ -3011,6 +3255,10 @@ def api_routes(oauth, scim, rest):
         ("GET", ext, "Light", rest.ext_get),
         ("PUT", ext, "Medium", rest.ext_put),
         ("GET", ext + r"/phone-number", "Light", rest.ext_numbers),
+        ("GET", ext + r"/profile-image", "Medium", rest.image_get),
+        ("PUT", ext + r"/profile-image", "Heavy", rest.image_put),
+        ("POST", ext + r"/profile-image", "Heavy", rest.image_post),
+        ("DELETE", ext + r"/profile-image", "Medium", rest.image_delete),
         ("POST", a + r"/extension-bulk-update", "Heavy", rest.bulk_update),
         ("GET", a + r"/extension-bulk-update/tasks/(?P<task_id>[^/]+)", "Light",
          rest.bulk_task),

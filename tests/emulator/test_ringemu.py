@@ -17,12 +17,14 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import zlib
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1847,6 +1849,211 @@ class BatchTests(EmuCase):
             "errorCode": "FeatureNotAvailable",
             "message": "The requested feature is not available", "parameterName": "costCenter"}])
         self.assertTrue(results[1]["successful"])
+
+
+def png_image(width=2, height=3, truncate=None):
+    """A PNG signature, IHDR and IEND: enough for a header parse."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = struct.pack(">II", width, height) + bytes([8, 6, 0, 0, 0])
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+    return data[:truncate] if truncate else data
+
+
+def jpeg_image(width=4, height=5):
+    """SOI, APP0 (JFIF), SOF0 with the size, EOI: no pixels."""
+    def segment(marker, data):
+        return b"\xff" + bytes([marker]) + struct.pack(">H", 2 + len(data)) + data
+    app0 = b"JFIF\0" + bytes([1, 1, 0, 0, 1, 0, 1, 0, 0])
+    sof0 = bytes([8]) + struct.pack(">HH", height, width) + bytes([1, 1, 0x11, 0])
+    return b"\xff\xd8" + segment(0xE0, app0) + segment(0xC0, sof0) + b"\xff\xd9"
+
+
+def gif_image(width=6, height=7):
+    return b"GIF89a" + struct.pack("<HH", width, height) + bytes([0, 0, 0]) + b";"
+
+
+def bmp_image(width=8, height=9):
+    """File header and BITMAPINFOHEADER (top-down: a negative height)."""
+    info = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info), 0, 0, 14 + len(info)) + info
+
+
+def form(parts, boundary="ringemu-test-7d1f", quoted=False, preamble=b""):
+    """A multipart/form-data body and its Content-Type header, from parts
+    (name, filename or None, Content-Type or None, data)."""
+    delim, out = b"--" + boundary.encode(), [preamble]
+    for name, filename, ctype, data in parts:
+        head = 'Content-Disposition: form-data; name="%s"' % name
+        if filename is not None:
+            head += '; filename="%s"' % filename
+        if ctype is not None:
+            head += "\r\nContent-Type: " + ctype
+        out.append(delim + b"\r\n" + head.encode() + b"\r\n\r\n" + data + b"\r\n")
+    out.append(delim + b"--\r\n")
+    param = '"%s"' % boundary if quoted else boundary
+    return b"".join(out), {"Content-Type": "multipart/form-data; boundary=" + param}
+
+
+def image_summary(data, ctype, width, height, filename=None, declared=None):
+    """An extension's profileImage in GET /_emu/state."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "type": ctype, "width": width,
+            "height": height, "bytes": len(data), "filename": filename,
+            "declaredType": declared}
+
+
+class ProfileImageTests(EmuCase):
+    """GET, PUT, POST, DELETE .../extension/{id}/profile-image."""
+
+    PATH = ACCT + "/extension/%s/profile-image"
+
+    def upload(self, ext_id, data, method="PUT", ctype="image/png", filename="me.png"):
+        body, headers = form([("image", filename, ctype, data)])
+        return self.api(method, self.PATH % ext_id, body, headers=headers)
+
+    def unassigned_id(self):
+        return self.api("GET", ACCT + "/extension?status=Unassigned").json["records"][0]["id"]
+
+    def image_of(self, ext_id):
+        return {e["id"]: e for e in self.emu.state()["extensions"]}[ext_id]["profileImage"]
+
+    def error(self, reply, status, code):
+        self.assertEqual((reply.status, reply.json["errorCode"],
+                          reply.json["errors"][0]["errorCode"]), (status, code, code),
+                         reply.body[:300])
+        return reply.json
+
+    def test_upload_each_type_get_and_delete(self):
+        uri = self.emu.base + self.PATH % 101
+        self.assertEqual(self.ext(101)["profileImage"], {"uri": uri})     # none yet
+        cases = [(png_image(), "image/png", "image/png", 2, 3),
+                 (jpeg_image(), "image/png", "image/jpeg", 4, 5),     # declared wrong
+                 (gif_image(), "image/gif", "image/gif", 6, 7),
+                 (bmp_image(), "image/bmp", "image/bmp", 8, 9)]
+        for data, declared, ctype, width, height in cases:
+            reply = self.upload(101, data, ctype=declared, filename="ann.img")
+            self.assertEqual((reply.status, reply.body), (204, b""), ctype)
+            got = self.api("GET", self.PATH % 101)
+            self.assertEqual((got.status, got.header("Content-Type"), got.body),
+                             (200, ctype, data))
+            ref = self.ext(101)["profileImage"]
+            self.assertEqual((ref["uri"], ref["etag"], ref["contentType"]),
+                             (uri, hashlib.sha256(data).hexdigest(), ctype))
+            self.assertRegex(ref["lastModified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            listed = {r["id"]: r for r in self.api("GET", ACCT + "/extension").json["records"]}
+            self.assertEqual(listed[101]["profileImage"], ref)
+            self.assertEqual(listed[102]["profileImage"], {"uri": self.emu.base +
+                                                           self.PATH % 102})
+            self.assertEqual(self.image_of(101),
+                             image_summary(data, ctype, width, height, "ann.img", declared))
+        reply = self.api("DELETE", self.PATH % 101)
+        self.assertEqual((reply.status, reply.body), (204, b""))
+        missing = self.api("GET", self.PATH % 101)
+        self.assertEqual(missing.json, {
+            "errorCode": "CMN-102", "message": "Resource for parameter [profileImage] is "
+            "not found.", "errors": [{"errorCode": "CMN-102", "message": "Resource for "
+                                      "parameter [profileImage] is not found.",
+                                      "parameterName": "profileImage"}]})
+        self.assertEqual(missing.status, 404)
+        self.assertEqual(self.ext(101)["profileImage"], {"uri": uri})
+        self.assertIsNone(self.image_of(101))
+        self.assertStatus(self.api("DELETE", self.PATH % 101), 204)     # none: 204 too
+
+    def test_post_uploads_too_and_groups(self):
+        self.emu.ctl("DELETE", "log")
+        for method in ("PUT", "POST"):
+            reply = self.upload(102, png_image(), method)
+            self.assertEqual((reply.status, reply.header("X-Rate-Limit-Group")),
+                             (204, "Heavy"))
+        self.assertEqual(self.api("GET", self.PATH % 102).header("X-Rate-Limit-Group"),
+                         "Medium")
+        self.assertEqual(self.api("DELETE", self.PATH % 102).header("X-Rate-Limit-Group"),
+                         "Medium")
+        log = self.emu.ctl("GET", "log")["requests"]
+        self.assertEqual([(e["method"], e["path"], e["group"], e["status"]) for e in log],
+                         [("PUT", self.PATH % 102, "Heavy", 204),
+                          ("POST", self.PATH % 102, "Heavy", 204),
+                          ("GET", self.PATH % 102, "Medium", 200),
+                          ("DELETE", self.PATH % 102, "Medium", 204)])
+
+    def test_errors(self):
+        before = self.emu.state()
+        self.assertEqual(self.error(self.upload(101, b"hello, world\n", ctype="image/png"),
+                                    415, "ACT-330"),
+                         {"errorCode": "ACT-330", "message": "Unsupported image type",
+                          "errors": [{"errorCode": "ACT-330",
+                                      "message": "Unsupported image type",
+                                      "parameterName": "image"}]})
+        self.assertEqual(self.error(self.upload(101, png_image(truncate=20)), 400, "ACT-331")
+                         ["message"], "Invalid image")
+        for data in (jpeg_image()[:-8], b"GIF89a\x01", bmp_image()[:30], b""):
+            self.error(self.upload(101, data), 400, "ACT-331")
+        body, headers = form([("file", "me.png", "image/png", png_image())])
+        reply = self.api("PUT", self.PATH % 101, body, headers=headers)
+        self.assertEqual(self.error(reply, 400, "ACT-331")["message"],
+                         "Invalid image: the body needs one multipart/form-data part named "
+                         "image")
+        self.error(self.api("PUT", self.PATH % 101, {"image": "x"}), 400, "ACT-331")
+        two = form([("image", "a.png", "image/png", png_image())] * 2)
+        self.error(self.api("PUT", self.PATH % 101, two[0], headers=two[1]), 400, "ACT-331")
+        body, headers = form([("image", "me.png", "image/png", png_image())])
+        self.error(self.api("PUT", self.PATH % 101, body.replace(b"\r\n", b"\n"),
+                            headers=headers), 400, "ACT-331")       # strict: CRLF
+        self.error(self.api("PUT", self.PATH % 101, body[:-20], headers=headers), 400,
+                   "ACT-331")                                       # no closing delimiter
+        big = self.error(self.upload(101, png_image(5000, 3000)), 400, "ACT-334")
+        self.assertEqual(big["errors"][0], {
+            "errorCode": "ACT-334", "message": "Image resolution exceeds 12 megapixels",
+            "parameterName": "image"})
+        free = self.unassigned_id()
+        for reply in (self.upload(free, png_image()), self.api("DELETE", self.PATH % free)):
+            self.assertEqual(self.error(reply, 403, "ACT-332")["errors"][0], {
+                "errorCode": "ACT-332", "message": "Unassigned extension cannot have a "
+                "profile image", "parameterName": "extensionId", "parameterValue": str(free)})
+        self.error(self.api("GET", self.PATH % free), 404, "CMN-102")
+        for method in ("GET", "PUT", "DELETE"):
+            reply = self.api(method, self.PATH % 999)
+            self.assertEqual(self.error(reply, 404, "CMN-102")["errors"][0]["parameterName"],
+                             "extensionId")
+        huge = png_image() + b"\0" * (11 * 1024 * 1024)
+        self.assertEqual(self.error(self.upload(101, huge), 413, "CMN-101")["message"],
+                         "Request entity too large")
+        self.assertEqual(self.emu.state(), before)
+        self.assertStatus(self.upload(101, png_image(4000, 3000)), 204)   # 12 MP exactly
+        nearly = png_image() + b"\0" * (10 * 1024 * 1024 - 400)
+        self.assertStatus(self.upload(101, nearly), 204)      # under 10 MiB of body
+
+    def test_multipart_framing(self):
+        data = jpeg_image(640, 480)
+        body, headers = form([("note", None, None, b"hi"),
+                              ("image", "face.jpg", "image/jpeg", data)],
+                             boundary="----=_Part:0 (x)", quoted=True,
+                             preamble=b"a preamble\r\n")
+        self.assertStatus(self.api("POST", self.PATH % 103, body, headers=headers), 204)
+        self.assertEqual(self.image_of(103),
+                         image_summary(data, "image/jpeg", 640, 480, "face.jpg", "image/jpeg"))
+        body, headers = form([("image", None, None, png_image())])   # no filename, no type
+        self.assertStatus(self.api("PUT", self.PATH % 103, body, headers=headers), 204)
+        self.assertEqual(self.image_of(103), image_summary(png_image(), "image/png", 2, 3))
+
+    def test_a_change_of_the_extension(self):
+        def version():
+            return {e["id"]: e for e in self.emu.state()["extensions"]}[101]["version"]
+        v0, modified = version(), self.api("GET", "/scim/v2/Users/101").json["meta"]
+        self.upload(101, png_image())
+        self.assertEqual(version(), v0 + 1)
+        ref = self.ext(101)["profileImage"]
+        time.sleep(0.01)
+        self.upload(101, png_image(), filename="again.png")     # the same bytes: no change
+        self.assertEqual((version(), self.ext(101)["profileImage"]), (v0 + 1, ref))
+        self.assertNotEqual(self.api("GET", "/scim/v2/Users/101").json["meta"]["lastModified"],
+                            modified["lastModified"])
+        self.api("DELETE", self.PATH % 101)
+        self.assertEqual(version(), v0 + 2)
+        self.upload(101, gif_image())
+        self.assertStatus(self.api("DELETE", "/scim/v2/Users/101"), 204)   # user deleted
+        self.assertIsNone(self.image_of(101))
 
 
 class RateLimitTests(EmuCase):
