@@ -1007,6 +1007,24 @@ def image_info(data):
     return ctype, size[0], size[1]
 
 
+def image_from_base64(value, now):
+    """A ProfileImage from {"base64": "..."} (seed, control call), by the
+    upload's rules; ValueError saying what is wrong."""
+    if not isinstance(value, dict) or set(value) != {"base64"} \
+            or not isinstance(value["base64"], str):
+        raise ValueError('profileImage must be {"base64": "..."}')
+    try:
+        data = base64.b64decode(value["base64"], validate=True)
+    except ValueError:
+        raise ValueError("profileImage.base64 can not be decoded") from None
+    if len(data) > IMAGE_MAX_BODY:
+        raise ValueError("profileImage is over 10 MiB")
+    try:
+        return ProfileImage(data, *image_info(data), now)
+    except ImageError as exc:
+        raise ValueError("profileImage: %s" % exc) from None
+
+
 def form_parts(headers, body):
     """The parts of a multipart/form-data body, [(header Message, data)];
     ValueError when it is not one. Strict: CRLF line ends, a boundary of 1
@@ -1802,7 +1820,18 @@ class Seeder:
                                        custom, external, hidden=hidden, created=self.now,
                                        modified=self.now, site=site,
                                        cost_center=cost_center,
-                                       roles=self._ext_role(spec, ext_id)))
+                                       roles=self._ext_role(spec, ext_id),
+                                       image=self._ext_image(spec, ext_id, status)))
+
+    def _ext_image(self, spec, ext_id, status):
+        if spec.get("profileImage") is None:
+            return None
+        if status == "Unassigned":
+            raise SeedError("extension %d: an Unassigned extension has no profileImage" % ext_id)
+        try:
+            return image_from_base64(spec["profileImage"], self.now)
+        except ValueError as exc:
+            raise SeedError("extension %d: %s" % (ext_id, exc)) from None
 
     def _ext_role(self, spec, ext_id):
         if spec.get("role") is None:
@@ -3457,6 +3486,14 @@ class ControlApi:
         if hidden_numbers is not None and not (isinstance(hidden_numbers, list) and all(
                 isinstance(x, str) for x in hidden_numbers)):
             raise ControlError(400, "hiddenNumbers must be a list of E.164 strings")
+        image = body.get("profileImage")
+        if image is not None and ext.status == "Unassigned":
+            raise ControlError(409, "an Unassigned extension has no profileImage")
+        if image is not None:
+            try:
+                image = image_from_base64(image, time.time())
+            except ValueError as exc:
+                raise ControlError(400, str(exc)) from None
         if number is not None:
             d.set_extension_number(ext, number, time.time())
         if phones is not None:
@@ -3466,6 +3503,8 @@ class ControlApi:
         if hidden_numbers is not None:
             for n in ext.numbers:
                 d.numbers[n].hidden = d.numbers[n].number in hidden_numbers
+        if "profileImage" in body:
+            d.set_image(ext, image, time.time())
         return ctl_response(200, {"ok": True, "extension": d.ext_record(ext, req.base_url),
                                   "directNumbers": [d.numbers[n].number for n in ext.numbers]})
 

@@ -2055,6 +2055,42 @@ class ProfileImageTests(EmuCase):
         self.assertStatus(self.api("DELETE", "/scim/v2/Users/101"), 204)   # user deleted
         self.assertIsNone(self.image_of(101))
 
+    def test_seed_and_control(self):
+        data = jpeg_image(96, 96)
+        b64 = base64.b64encode(data).decode()
+        self.emu.ctl("POST", "seed", {"extensions": [
+            {"id": 301, "extensionNumber": "301", "profileImage": {"base64": b64},
+             "contact": {"firstName": "Pia", "lastName": "Dahl",
+                         "email": "pia@example.com"}}]})
+        self.assertEqual(self.image_of(301), image_summary(data, "image/jpeg", 96, 96))
+        got = self.api("GET", self.PATH % 301)
+        self.assertEqual((got.header("Content-Type"), got.body), ("image/jpeg", data))
+        self.assertEqual(self.ext(301)["profileImage"]["etag"],
+                         hashlib.sha256(data).hexdigest())
+        before = self.emu.state()
+        for image, status in (({"base64": "not base64!"}, "Enabled"),
+                              ({"base64": base64.b64encode(b"text").decode()}, "Enabled"),
+                              ({"base64": base64.b64encode(png_image(9000, 9000)).decode()},
+                               "Enabled"),
+                              (b64, "Enabled"), ({"base64": b64, "x": 1}, "Enabled"),
+                              ({"base64": b64}, "Unassigned")):
+            self.emu.ctl("POST", "seed", {"extensions": [
+                {"id": 302, "extensionNumber": "302", "status": status,
+                 "profileImage": image}]}, expect=400)
+        self.assertEqual(self.emu.state(), before)
+        # The control call sets or removes one without the rate limiter.
+        gif = gif_image(32, 32)
+        view = self.emu.ctl("POST", "extension/102", {
+            "profileImage": {"base64": base64.b64encode(gif).decode()}})
+        self.assertEqual(view["extension"]["profileImage"]["etag"],
+                         hashlib.sha256(gif).hexdigest())
+        self.assertEqual(self.image_of(102), image_summary(gif, "image/gif", 32, 32))
+        self.emu.ctl("POST", "extension/102", {"profileImage": {"base64": "??"}}, expect=400)
+        self.emu.ctl("POST", "extension/%d" % self.unassigned_id(),
+                     {"profileImage": {"base64": b64}}, expect=409)
+        self.emu.ctl("POST", "extension/102", {"profileImage": None})
+        self.assertIsNone(self.image_of(102))
+
 
 class RateLimitTests(EmuCase):
     args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
