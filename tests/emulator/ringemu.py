@@ -367,6 +367,7 @@ class Behaviour:
         "cost_center_feature": (True, False),
         "batch_create_uses_unassigned": (False, True),
         "batch_result_order": ("same", "reversed"),
+        "profile_image_method": ("put", "post-only"),
     }
     NUMBERS = ("refresh_ttl_app", "session_limit", "role_bulk_max")     # 0: off
 
@@ -3323,10 +3324,13 @@ class Router:
     def __init__(self, table):
         self.routes = [Route(m, re.compile(p), g, h) for m, p, g, h in table]
 
-    def match(self, method, path):
-        """(route, path params, routes of this path with another method)."""
+    def match(self, method, path, off=()):
+        """(route, path params, routes of this path with another method).
+        Routes whose handler is in `off` (a switch took them away) are absent."""
         others = []
         for route in self.routes:
+            if route.handler in off:
+                continue
             match = route.pattern.fullmatch(path)
             if match and route.method == method:
                 return route, match.groupdict(), []
@@ -3586,7 +3590,8 @@ class Emulator:
         self.behaviour = Behaviour()
         self.faults = FaultInjector()
         self.log = RequestLog(cfg.log_file, self.t0)
-        self.router = Router(api_routes(OAuthApi(self), ScimApi(self), RestApi(self)))
+        self.rest = RestApi(self)
+        self.router = Router(api_routes(OAuthApi(self), ScimApi(self), self.rest))
         self.control = ControlApi(self)
         self.server_name = cfg.server_name      # None: any Host
         self.ws = WsHub(self, cfg.ws_idle, 180)
@@ -3648,10 +3653,17 @@ class Emulator:
         return json_response(421, {"errorCode": "EMU-421",
                                    "message": "Host must be %s" % self.server_name})
 
+    def _routes_off(self):
+        """Handlers a behaviour switch takes away: answered as unknown methods."""
+        if self.behaviour.profile_image_method == "post-only":
+            return (self.rest.image_put,)
+        return ()
+
     def _api(self, req):
-        route, params, others = self.router.match(req.method, req.path)
-        group = route.group if route else fallback_group(req.path, others)
         with self.lock:
+            route, params, others = self.router.match(req.method, req.path,
+                                                      self._routes_off())
+            group = route.group if route else fallback_group(req.path, others)
             arrived = (self.log.arrive(), time.monotonic())
             decision = self.limiter.check(group, arrived[1])
             fault = self.faults.take(req.path) if decision.allowed else None

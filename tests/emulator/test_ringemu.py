@@ -2091,6 +2091,17 @@ class ProfileImageTests(EmuCase):
         self.emu.ctl("POST", "extension/102", {"profileImage": None})
         self.assertIsNone(self.image_of(102))
 
+    def test_method_switch(self):
+        self.emu.ctl("POST", "behaviour", {"profile_image_method": "post-only"})
+        reply = self.upload(101, png_image(), "PUT")
+        self.assertEqual((reply.status, reply.header("Allow"), reply.json["errorCode"],
+                          reply.header("X-Rate-Limit-Group")),
+                         (405, "DELETE, GET, POST", "AGW-405", "Medium"))
+        self.assertStatus(self.upload(101, png_image(), "POST"), 204)
+        self.emu.ctl("POST", "behaviour", {"profile_image_method": "put"})
+        self.assertStatus(self.upload(101, gif_image(), "PUT"), 204)
+        self.emu.ctl("POST", "behaviour", {"profile_image_method": "put-only"}, expect=400)
+
 
 class RateLimitTests(EmuCase):
     args = ["--limits", "Light=3,Heavy=2", "--window", "2", "--penalty", "1",
@@ -2277,7 +2288,7 @@ class BehaviourTests(EmuCase):
                           "v1_create_uses_unassigned": False, "role_permission": True,
                           "role_bulk_max": 0, "cost_center_feature": True,
                           "batch_create_uses_unassigned": False,
-                          "batch_result_order": "same"})
+                          "batch_result_order": "same", "profile_image_method": "put"})
         for bad in ({"cmn101_status": 401}, {"empty_paging": "x"}, {"nope": 1},
                     {"ws_recovery": "maybe"}, {"directory_events": "yes"},
                     {"state_mandatory": 1}, {"cmn101_status": "400"},
