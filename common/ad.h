@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "util.h"
 
 #define AD_GUID_LEN 36       /* 8-4-4-4-12 hex, lower case */
 #define AD_VALUE_MAX 1024    /* longer attribute values are a per-user problem */
@@ -92,6 +93,10 @@ struct ad_entry {
 	size_t nattrs;
 	char *problem_attr;         /* owned: attribute of the first problem */
 	char *problem;              /* owned: what is wrong with it, or NULL */
+	/* The scan's digest attribute (a photo), hashed and not kept: */
+	int digest_asked;           /* the scan asked for it */
+	char digest[UTIL_SHA256_HEX + 1]; /* SHA-256 of its value; "" absent */
+	size_t digest_len;          /* the value's bytes */
 };
 
 /* A raw attribute as the server sent it (test and adapter input). */
@@ -202,6 +207,9 @@ struct ad_scan_req {
 	const char *const *attrs; /* mapped attributes to read */
 	size_t nattrs;
 	const char *required_attr; /* missing: a per-user problem (mail) */
+	/* digest_attr: a binary attribute (a photo) the entries carry as
+	 * the SHA-256 of its value only (ad_entry.digest); NULL: none */
+	const char *digest_attr;
 	/* filter: instead of the usnChanged range, these users of the base DN
 	 * (user_filter applies too), and no tombstones; NULL: the range */
 	const char *filter;
@@ -276,6 +284,33 @@ struct ad_wb *ad_writeback_start(struct ad *ad, const struct ad_wb_req *req,
  * effect in AD (the next scan sees it). NULL: no-op.
  */
 void ad_writeback_cancel(struct ad_wb *w);
+
+/* The photo ad_photo_read found (borrowed for the callback's duration). */
+struct ad_photo_result {
+	int ok;                    /* the read worked (found or not) */
+	int found;                 /* the user exists */
+	const unsigned char *data; /* the value, or NULL: none, or too large */
+	size_t len;                /* its bytes (also when too large) */
+	int too_large;             /* longer than the read's max */
+	const char *err;           /* when !ok: what happened */
+};
+
+typedef void (*ad_photo_cb)(void *arg, const struct ad_photo_result *r);
+
+struct ad_photo;
+
+/*
+ * ad_photo_read: the first value of attr (a photo) of the user with
+ * objectGUID guid, read right before its upload; a value longer than max
+ * is not kept (r->too_large). cb is called once, unless cancelled.
+ * Returns the read (owned by the module), or NULL with err (cb not
+ * called).
+ */
+struct ad_photo *ad_photo_read(struct ad *ad, const char *guid,
+    const char *attr, size_t max, ad_photo_cb cb, void *arg, char *err,
+    size_t errlen);
+/* ad_photo_cancel: abandon the read; cb is not called. NULL: no-op. */
+void ad_photo_cancel(struct ad_photo *p);
 
 /*
  * Group scope ([ldap] groups, docs/behaviour.md): the scope groups, every

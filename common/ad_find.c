@@ -15,8 +15,10 @@
 
 int
 ad_msg_entry(LDAP *ld, LDAPMessage *msg, const char *required_attr,
-    struct ad_entry *e, char **dn)
+    const char *digest_attr, struct ad_entry *e, char **dn)
 {
+	char digest[UTIL_SHA256_HEX + 1] = "";
+	size_t digest_len = 0;
 	struct ad_raw raw[AD_MSG_ATTRS_MAX];
 	BerVarray vals[AD_MSG_ATTRS_MAX];
 	char names[AD_MSG_ATTRS_MAX][128];
@@ -39,6 +41,16 @@ ad_msg_entry(LDAP *ld, LDAPMessage *msg, const char *required_attr,
 			break;
 		snprintf(names[n], sizeof(names[n]), "%.*s", (int)name.bv_len,
 		    name.bv_val);
+		if (digest_attr != NULL && strcasecmp(names[n], digest_attr) == 0) {
+			/* a photo: its digest only, never a copy */
+			if (vals[n] != NULL && vals[n][0].bv_val != NULL &&
+			    vals[n][0].bv_len > 0) {
+				digest_len = vals[n][0].bv_len;
+				util_sha256_hex(vals[n][0].bv_val, digest_len, digest);
+			}
+			ber_memfree(vals[n]);
+			continue;
+		}
 		raw[n].attr = names[n];
 		raw[n].val = vals[n] ? vals[n][0].bv_val : NULL;
 		raw[n].len = vals[n] && vals[n][0].bv_val ? vals[n][0].bv_len : 0;
@@ -46,8 +58,13 @@ ad_msg_entry(LDAP *ld, LDAPMessage *msg, const char *required_attr,
 	}
 	ber_free(ber, 0);
 	rc = ad_entry_build(e, *dn, raw, n, required_attr);
-	if (rc < 0)
+	if (rc < 0) {
 		ad_entry_clear(e);
+	} else if (digest_attr != NULL) {
+		e->digest_asked = 1;
+		memcpy(e->digest, digest, sizeof(e->digest));
+		e->digest_len = digest_len;
+	}
 	for (size_t i = 0; i < n; i++)
 		ber_memfree(vals[i]);
 	return rc;
@@ -149,7 +166,7 @@ ad_find_user(struct ad *ad, const char *name, const char *const *attrs,
 	count = ldap_count_entries(ad->main.ld, res);
 	if (count == 1 && rc == LDAP_SUCCESS) {
 		m = ldap_first_entry(ad->main.ld, res);
-		if (ad_msg_entry(ad->main.ld, m, NULL, e, &dn) < 0) {
+		if (ad_msg_entry(ad->main.ld, m, NULL, NULL, e, &dn) < 0) {
 			util_errbuf_set(err, errlen, "%s: no usable objectGUID, "
 			    "uSNChanged or userAccountControl", dn ? dn : "-");
 			count = -1;

@@ -57,11 +57,12 @@ struct notify;
 
 /*
  * ad_msg_entry: one SearchResultEntry as an ad_entry (ad_entry_build with
- * required_attr); *dn the entry's DN (owned by the caller; NULL when the
+ * required_attr; digest_attr, when not NULL, only as its SHA-256 in
+ * e->digest); *dn the entry's DN (owned by the caller; NULL when the
  * entry has none). 0, or -1: e is not filled.
  */
 int ad_msg_entry(LDAP *ld, LDAPMessage *msg, const char *required_attr,
-    struct ad_entry *e, char **dn);
+    const char *digest_attr, struct ad_entry *e, char **dn);
 
 struct ad {
 	struct ev_loop *loop;   /* not owned */

@@ -28,6 +28,7 @@ struct ad_scan {
 	void *arg;
 	struct ad_scan_plan plan;
 	char *required_attr;          /* owned */
+	char *digest_attr;            /* owned, or NULL */
 	char *only;                   /* owned: ad_scan_req.filter, or NULL */
 	char *attrs[MAX_ATTRS + 1];   /* owned, NULL-terminated */
 	size_t nattrs;
@@ -61,6 +62,7 @@ scan_free(struct ad_scan *s)
 	for (size_t i = 0; i < s->nattrs; i++)
 		free(s->attrs[i]);
 	free(s->required_attr);
+	free(s->digest_attr);
 	free(s->only);
 	free(s->filter);
 	free(s->base);
@@ -255,7 +257,8 @@ convert(struct ad_scan *s, LDAP *ld, LDAPMessage *msg)
 {
 	struct ad_entry e;
 	char *dn = NULL;
-	int rc = ad_msg_entry(ld, msg, s->required_attr, &e, &dn);
+	int rc = ad_msg_entry(ld, msg, s->required_attr, s->digest_attr, &e,
+	    &dn);
 
 	if (rc == 0) {
 		e.deleted = e.deleted || s->phase == PHASE_DELETED;
@@ -402,6 +405,10 @@ ad_scan_start(struct ad *ad, const struct ad_scan_req *req,
 		add_attr(s, always[i]);
 	for (size_t i = 0; i < req->nattrs; i++)
 		add_attr(s, req->attrs[i]);
+	if (req->digest_attr != NULL) {
+		s->digest_attr = xstrdup(req->digest_attr);
+		add_attr(s, req->digest_attr);
+	}
 	s->phase = PHASE_USERS;
 	phase_setup(s);
 	if (request_page(s, err, errlen) < 0) {

@@ -118,6 +118,8 @@ static const struct key keys[] = {
 	  "batch (10 a call)" },
 	{ "policy", "manage_roles", T_BOOL, F(manage_roles), "no", 0, 0, 0,
 	  "a user who leaves every [roles] group goes back to the default role" },
+	{ "push", "photo", T_STR, F(photo_attr), NULL, 0, 0, 0,
+	  "AD attribute uploaded as the profile image (thumbnailPhoto)" },
 
 	{ "sync", "interval", T_DURATION, F(sync.interval), "60s", 0, 1,
 	  MAX_DURATION, "time between incremental AD scans" },
@@ -651,11 +653,17 @@ check_expr(struct parse *p, const char *section, const char *field,
 	return 0;
 }
 
+static void handle_key(struct parse *p, const char *name, const char *value);
+
 static void
 handle_push(struct parse *p, const char *name, const char *value)
 {
 	const char *field = push_field(name);
 
+	if (strcasecmp(name, "photo") == 0) {
+		handle_key(p, name, value);
+		return;
+	}
 	if (field == NULL) {
 		if (strcasecmp(name, phone_field_name(PHONE_F_EXTENSION_NUMBER)) == 0)
 			problem(p, p->lineno, "[push] %s: the phone system masters the "
@@ -699,7 +707,6 @@ handle_create(struct parse *p, const char *name, const char *value)
  * account's lists (the schema cache). The keys of later versions are
  * named as such rather than taken for typos.
  */
-static void handle_key(struct parse *p, const char *name, const char *value);
 
 #define MAX_RANGE_SIZE 1000000UL
 
@@ -1549,6 +1556,14 @@ check_mapping(struct parse *p, const struct config *cfg)
 		problem(p, p->key_line[find_key("policy", "manage_roles")],
 		    "[policy] manage_roles = yes needs [roles] rules: it returns the "
 		    "users who leave every rule's group to the default role");
+	if (cfg->photo_attr != NULL && !valid_attr(cfg->photo_attr))
+		problem(p, p->key_line[find_key("push", "photo")], "[push] photo: "
+		    "'%s' is not an AD attribute name (thumbnailPhoto, jpegPhoto)",
+		    cfg->photo_attr);
+	else if (cfg->photo_attr != NULL &&
+	    (config_map_get(&cfg->writeback, cfg->photo_attr) != NULL))
+		problem(p, p->key_line[find_key("push", "photo")], "[push] photo: "
+		    "%s is also written back by [writeback]", cfg->photo_attr);
 	if (config_map_get(&cfg->push, phone_field_name(PHONE_F_EMAIL)) == NULL)
 		problem(p, section_or_eof(p, "push"), "[push] %s must be mapped: "
 		    "it is the key that joins AD users to phone users",

@@ -93,6 +93,7 @@ struct config {
 	struct config_map roles;     /* [roles] role name -> group DN, in the
 	                              * file's order (the first rule wins) */
 	int manage_roles;            /* [policy]: leavers get the default role */
+	char *photo_attr;            /* [push] photo: the AD attribute, or NULL */
 	struct config_range {        /* [policy] extension_range[.<site>] */
 		char *site;              /* owned: a site name or code; NULL: any */
 		char lo[9], hi[9];       /* the range's ends, the same length */

@@ -36,6 +36,9 @@ struct http_req {
 	char *method, *url;              /* owned */
 	char *body;                      /* owned; wiped */
 	size_t body_len;
+	struct http_part part;           /* owned copies when has_part */
+	int has_part;
+	curl_mime *mime;                 /* owned: the part as curl sends it */
 	char *user, *password;           /* owned; wiped */
 	int idempotent, max_attempts, attempts, rate_retries;
 	int background;                  /* waits for the group's other requests */
@@ -120,6 +123,13 @@ req_free(struct http_req *r)
 	h->npending--;
 	if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
+	curl_mime_free(r->mime);
+	if (r->has_part) {
+		free((char *)r->part.name);
+		free((char *)r->part.filename);
+		free((char *)r->part.type);
+		free((void *)r->part.data);
+	}
 	for (struct curl_slist *l = r->headers; l != NULL; l = l->next)
 		wipe(l->data, strlen(l->data));
 	curl_slist_free_all(r->headers);
@@ -222,7 +232,18 @@ setup_method(struct http_req *r)
 	}
 	if (strcmp(r->method, "POST") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-	if (r->body != NULL || strcmp(r->method, "POST") == 0) {
+	if (r->has_part) {
+		curl_mimepart *mp;
+
+		r->mime = curl_mime_init(e);
+		if (r->mime == NULL || (mp = curl_mime_addpart(r->mime)) == NULL ||
+		    curl_mime_name(mp, r->part.name) != CURLE_OK ||
+		    curl_mime_filename(mp, r->part.filename) != CURLE_OK ||
+		    curl_mime_type(mp, r->part.type) != CURLE_OK ||
+		    curl_mime_data(mp, r->part.data, r->part.len) != CURLE_OK)
+			abort(); /* these fail only when memory runs out */
+		curl_easy_setopt(e, CURLOPT_MIMEPOST, r->mime);
+	} else if (r->body != NULL || strcmp(r->method, "POST") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)r->body_len);
@@ -854,6 +875,17 @@ http_submit(struct http *h, const struct http_request *req, http_done_cb *cb,
 		memcpy(r->body, req->body, req->body_len);
 		r->body[req->body_len] = '\0';
 		r->body_len = req->body_len;
+	}
+	if (req->part != NULL) {
+		void *data = xmalloc(req->part->len ? req->part->len : 1);
+
+		memcpy(data, req->part->data, req->part->len);
+		r->part.name = xstrdup(req->part->name);
+		r->part.filename = xstrdup(req->part->filename);
+		r->part.type = xstrdup(req->part->type);
+		r->part.data = data;
+		r->part.len = req->part->len;
+		r->has_part = 1;
 	}
 	r->user = req->basic_user ? xstrdup(req->basic_user) : NULL;
 	r->password = req->basic_password ? xstrdup(req->basic_password) : NULL;

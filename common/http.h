@@ -179,6 +179,15 @@ struct http_response {
  */
 typedef void http_done_cb(const struct http_response *resp, void *arg);
 
+/* One file part of a multipart/form-data body (curl's MIME API). */
+struct http_part {
+	const char *name;         /* the form field, e.g. "image" */
+	const char *filename;     /* the part's file name */
+	const char *type;         /* the part's Content-Type */
+	const void *data;         /* its bytes */
+	size_t len;
+};
+
 struct http_request {
 	const char *method;       /* "GET", "POST", "PATCH", ... */
 	const char *url;          /* absolute; https, or http to loopback */
@@ -186,6 +195,8 @@ struct http_request {
 	const char *const *headers; /* "Name: value" strings, NULL-terminated */
 	const char *body;         /* sent as is, or NULL */
 	size_t body_len;
+	const struct http_part *part; /* instead of body: a multipart/form-data
+	                           * body of this one part, or NULL */
 	const char *basic_user;   /* HTTP Basic credentials, or NULL */
 	const char *basic_password;
 	int idempotent;           /* may be repeated after a failure */

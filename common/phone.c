@@ -44,11 +44,14 @@ call_group(enum phone_call c)
 	case PHONE_CALL_NUMBERS:
 	case PHONE_CALL_BATCH_CREATE:
 	case PHONE_CALL_ROLE_ASSIGN:
+	case PHONE_CALL_PHOTO_PUT:
 		return HTTP_HEAVY;
 	case PHONE_CALL_EXTENSIONS:
 	case PHONE_CALL_DIRECTORY:
 	case PHONE_CALL_EXTENSION_CREATE:
 	case PHONE_CALL_ROLES:
+	case PHONE_CALL_PHOTO_GET:
+	case PHONE_CALL_PHOTO_DELETE:
 		return HTTP_MEDIUM;
 	default:
 		return HTTP_LIGHT;
@@ -113,6 +116,7 @@ req_free(struct phone_req *r)
 	if (r->token_used != NULL)
 		explicit_bzero(r->token_used, strlen(r->token_used));
 	free(r->body);
+	free((void *)r->part.data);
 	free(r->token_used);
 	free(r->method);
 	free(r->url);
@@ -240,8 +244,16 @@ req_http_cb(const struct http_response *resp, void *arg)
 	}
 	phone_error_ok(&e, r->call);
 	e.http_status = resp->status;
+	if (r->call == PHONE_CALL_PHOTO_GET) {
+		/* an image, not JSON: borrowed by the op for the callback */
+		r->raw = resp->body;
+		r->raw_len = resp->body_len;
+		req_finish(r, &e, NULL);
+		return;
+	}
 	if ((resp->status == 204 && (r->call == PHONE_CALL_SCIM_DELETE ||
-	    r->call == PHONE_CALL_ROLE_ASSIGN)) || r->call == PHONE_CALL_REVOKE) {
+	    r->call == PHONE_CALL_ROLE_ASSIGN || r->call == PHONE_CALL_PHOTO_PUT ||
+	    r->call == PHONE_CALL_PHOTO_DELETE)) || r->call == PHONE_CALL_REVOKE) {
 		/* No Content, or a revocation's empty answer: what is expected */
 		req_finish(r, &e, NULL);
 		return;
@@ -286,6 +298,8 @@ phone_req_send(struct phone_req *r)
 	    "application/json" : "Accept: application/json";
 	if (r->body != NULL)
 		hdrs[nh++] = ctype = xasprintf("Content-Type: %s", r->ctype);
+	else if (r->call == PHONE_CALL_PHOTO_GET)
+		hdrs[nh - 1] = "Accept: image/*, application/json";
 	hdrs[nh] = NULL;
 	memset(&hr, 0, sizeof(hr));
 	hr.method = r->method;
@@ -294,6 +308,7 @@ phone_req_send(struct phone_req *r)
 	hr.headers = hdrs;
 	hr.body = r->body;
 	hr.body_len = r->body ? strlen(r->body) : 0;
+	hr.part = r->part.data != NULL ? &r->part : NULL;
 	hr.basic_user = r->basic ? p->auth.client_id : NULL;
 	hr.basic_password = r->basic ? p->auth.client_secret : NULL;
 	hr.idempotent = r->idempotent;

@@ -96,6 +96,9 @@ enum phone_call {
 	PHONE_CALL_SERVICE_INFO,
 	PHONE_CALL_BATCH_CREATE,
 	PHONE_CALL_ROLE_ASSIGN,
+	PHONE_CALL_PHOTO_PUT,
+	PHONE_CALL_PHOTO_GET,
+	PHONE_CALL_PHOTO_DELETE,
 	PHONE_NCALLS
 };
 
@@ -586,6 +589,30 @@ void phone_default_role(struct phone *p, phone_items_cb *cb, void *arg);
 typedef void phone_done_cb(const struct phone_error *err, void *arg);
 void phone_role_assign(struct phone *p, const char *role_id,
     const char *const *ext_ids, size_t n, phone_done_cb *cb, void *arg);
+
+/*
+ * Profile images (docs/phone-api.md). phone_photo_put: data (len bytes of
+ * an image of MIME type type, borrowed for the call) becomes extension
+ * ext_id's profile image: one Heavy multipart/form-data PUT of one part
+ * "image", answered 204; a server that answers a PUT 405 gets a POST, then
+ * and from then on. Refused images (type, size, megapixels: ACT-330,
+ * ACT-331, ACT-334, HTTP 413) are PHONE_DATA. phone_photo_get: the image
+ * set now (Medium); none: PHONE_NOT_FOUND; data borrowed for the callback.
+ * phone_photo_delete: remove it (Medium).
+ */
+void phone_photo_put(struct phone *p, const char *ext_id, const void *data,
+    size_t len, const char *type, phone_done_cb *cb, void *arg);
+typedef void phone_photo_cb(const struct phone_error *err,
+    const unsigned char *data, size_t len, void *arg);
+void phone_photo_get(struct phone *p, const char *ext_id, phone_photo_cb *cb,
+    void *arg);
+void phone_photo_delete(struct phone *p, const char *ext_id,
+    phone_done_cb *cb, void *arg);
+/*
+ * phone_photo_type: the MIME type of an image by its first bytes (JPEG,
+ * PNG, GIF, BMP), or NULL for anything else. Pure.
+ */
+const char *phone_photo_type(const unsigned char *data, size_t len);
 /*
  * phone_error_batch_limit: the most entries a batch may carry as e says it
  * ("Batch request is limited to N entries", CMN-106), or 0 when e is not

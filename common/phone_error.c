@@ -41,7 +41,7 @@ phone_call_name(enum phone_call c)
 		"custom-fields", "bulk-update", "bulk-task", "revoke",
 		"ws-token", "extension", "extension-create", "sites", "roles",
 		"default-role", "cost-centers", "service-info", "batch-create",
-		"role-assign",
+		"role-assign", "photo-put", "photo-get", "photo-delete",
 	};
 
 	return (unsigned int)c < PHONE_NCALLS ? names[c] : "unknown";

@@ -39,6 +39,10 @@ struct phone_req {
 	char *method;                     /* owned */
 	char *url;                        /* owned: absolute */
 	char *body;                       /* owned, or NULL; wiped */
+	struct http_part part;            /* data owned (the rest static), or
+	                                   * NULL: a one-part form instead */
+	const char *raw;                  /* a photo read's body, borrowed */
+	size_t raw_len;
 	const char *ctype;                /* static */
 	int idempotent;
 	int bearer;                       /* sends the access token */
@@ -106,6 +110,8 @@ struct phone {
 	ev_timer defer_timer;
 	phone_event_cb *event_cb;
 	void *event_arg;
+	int photo_post;                   /* profile images go by POST (a PUT
+	                                   * was answered 405) */
 };
 
 /* phone.c */

@@ -436,7 +436,7 @@ int record_groups_put(struct store_txn *txn, const char *key,
  * rule's group is kept, without rule, only while manage_roles returns it
  * to the default role.
  */
-struct record_role {
+struct record_goal {
 	char guid[AD_GUID_LEN + 1];
 	char *rule;                   /* owned: the [roles] name giving it, or
 	                               * NULL: it left (back to the default) */
@@ -448,25 +448,30 @@ struct record_role {
 	char *error;                  /* owned: that refusal, or NULL */
 };
 
-/* record_role_get: 0 found, 1 none, -1 unreadable or invalid (err). */
-int record_role_get(struct store_txn *txn, const char *guid,
-    struct record_role *r, char *err, size_t errlen);
-int record_role_put(struct store_txn *txn, const struct record_role *r,
-    char *err, size_t errlen);
-int record_role_del(struct store_txn *txn, const char *guid, char *err,
-    size_t errlen);
-int record_roles_clear(struct store_txn *txn, char *err, size_t errlen);
-void record_role_clear(struct record_role *r);
-/* record_role_from_json: 0, or -1 when j is not a role record. */
-int record_role_from_json(const char *guid, const json_t *j,
-    struct record_role *r);
 /*
- * record_role_walk: each valid record from start (NULL: the first) in
- * objectGUID order, until cb returns non-zero (then that value), or 0 at
- * the end; -1 when the database cannot be read. r is cleared after cb.
+ * The same record serves the photos (STORE_PHOTOS): want, done and failed
+ * are the photo's SHA-256 as AD holds it, as last uploaded, as refused
+ * (RECORD_PHOTO_NONE: no photo); rule is NULL.
  */
-int record_role_walk(struct store_txn *txn, const char *start,
-    int (*cb)(struct record_role *r, void *arg), void *arg);
+#define RECORD_PHOTO_NONE "none"
+
+/* record_goal_get: 0 found, 1 none, -1 unreadable or invalid (err). */
+int record_goal_get(struct store_txn *txn, enum store_db db, const char *guid,
+    struct record_goal *r, char *err, size_t errlen);
+int record_goal_put(struct store_txn *txn, enum store_db db,
+    const struct record_goal *r, char *err, size_t errlen);
+void record_goal_clear(struct record_goal *r);
+/* record_goal_from_json: 0, or -1 when j is not such a record. */
+int record_goal_from_json(const char *guid, const json_t *j,
+    struct record_goal *r);
+/*
+ * record_goal_walk: each valid record of db from start (NULL: the first)
+ * in objectGUID order, until cb returns non-zero (then that value), or 0
+ * at the end; -1 when the database cannot be read. r is cleared after cb.
+ */
+int record_goal_walk(struct store_txn *txn, enum store_db db,
+    const char *start, int (*cb)(struct record_goal *r, void *arg),
+    void *arg);
 
 /* record_member_get: the bringing group into via; 0 member, 1 not, -1. */
 int record_member_get(struct store_txn *txn, const char *guid,

@@ -236,10 +236,10 @@ record_members_clear(struct store_txn *txn, char *err, size_t errlen)
 	return store_clear(txn, STORE_MEMBERS, err, errlen);
 }
 
-/* ------------------------------------------------------------ roles */
+/* ------------------------------------------- roles and photos (goals) */
 
 void
-record_role_clear(struct record_role *r)
+record_goal_clear(struct record_goal *r)
 {
 	free(r->rule);
 	free(r->want);
@@ -258,7 +258,7 @@ dup_of(const json_t *o, const char *k)
 }
 
 int
-record_role_from_json(const char *guid, const json_t *j, struct record_role *r)
+record_goal_from_json(const char *guid, const json_t *j, struct record_goal *r)
 {
 	memset(r, 0, sizeof(*r));
 	if (!json_is_object(j) || !guid_ok(guid) || str_of(j, "want") == NULL ||
@@ -274,27 +274,27 @@ record_role_from_json(const char *guid, const json_t *j, struct record_role *r)
 }
 
 int
-record_role_get(struct store_txn *txn, const char *guid, struct record_role *r,
-    char *err, size_t errlen)
+record_goal_get(struct store_txn *txn, enum store_db db, const char *guid,
+    struct record_goal *r, char *err, size_t errlen)
 {
 	json_t *j = NULL;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = store_get_json(txn, STORE_ROLES, guid, &j, err, errlen);
+	rc = store_get_json(txn, db, guid, &j, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = record_role_from_json(guid, j, r);
+	rc = record_goal_from_json(guid, j, r);
 	json_decref(j);
 	if (rc < 0)
-		return util_errbuf_set(err, errlen, "roles %s: invalid record",
-		    guid);
+		return util_errbuf_set(err, errlen, "%s %s: invalid record",
+		    db == STORE_ROLES ? "roles" : "photos", guid);
 	return 0;
 }
 
 int
-record_role_put(struct store_txn *txn, const struct record_role *r,
-    char *err, size_t errlen)
+record_goal_put(struct store_txn *txn, enum store_db db,
+    const struct record_goal *r, char *err, size_t errlen)
 {
 	json_t *j = json_pack("{s:s}", "want", r->want);
 	int rc;
@@ -307,27 +307,14 @@ record_role_put(struct store_txn *txn, const struct record_role *r,
 		json_object_set_new(j, "failed", json_string(r->failed));
 	if (r->error != NULL)
 		json_object_set_new(j, "error", json_string(r->error));
-	rc = store_put_json(txn, STORE_ROLES, r->guid, j, err, errlen);
+	rc = store_put_json(txn, db, r->guid, j, err, errlen);
 	json_decref(j);
 	return rc;
 }
 
 int
-record_role_del(struct store_txn *txn, const char *guid, char *err,
-    size_t errlen)
-{
-	return store_del(txn, STORE_ROLES, guid, err, errlen);
-}
-
-int
-record_roles_clear(struct store_txn *txn, char *err, size_t errlen)
-{
-	return store_clear(txn, STORE_ROLES, err, errlen);
-}
-
-int
-record_role_walk(struct store_txn *txn, const char *start,
-    int (*cb)(struct record_role *r, void *arg), void *arg)
+record_goal_walk(struct store_txn *txn, enum store_db db, const char *start,
+    int (*cb)(struct record_goal *r, void *arg), void *arg)
 {
 	struct store_iter *it;
 	const char *k;
@@ -335,11 +322,11 @@ record_role_walk(struct store_txn *txn, const char *start,
 	size_t kl, vl;
 	int rc, stop = 0;
 
-	if (store_iter_open(txn, STORE_ROLES, start, &it) < 0)
+	if (store_iter_open(txn, db, start, &it) < 0)
 		return -1;
 	while (!stop && (rc = store_iter_next(it, &k, &kl, &v, &vl)) == 1) {
 		char guid[AD_GUID_LEN + 1];
-		struct record_role r;
+		struct record_goal r;
 		json_t *j;
 
 		if (kl != AD_GUID_LEN)
@@ -347,9 +334,9 @@ record_role_walk(struct store_txn *txn, const char *start,
 		memcpy(guid, k, AD_GUID_LEN);
 		guid[AD_GUID_LEN] = '\0';
 		j = json_loadb(v, vl, 0, NULL);
-		if (record_role_from_json(guid, j, &r) == 0) {
+		if (record_goal_from_json(guid, j, &r) == 0) {
 			stop = cb(&r, arg);
-			record_role_clear(&r);
+			record_goal_clear(&r);
 		}
 		json_decref(j);
 	}

@@ -186,6 +186,11 @@ schema_check(const json_t *cache, const struct config *cfg,
 			add_problem(pr, xasprintf("%s:%d: [roles] %s: the account has no "
 			    "role of that name (`ringsyncctl schema` lists them)",
 			    cfg->path, cfg->roles.v[i].line, cfg->roles.v[i].key));
+	if (json_is_array(ad) && cfg->photo_attr != NULL &&
+	    !has_ad(ad, cfg->photo_attr))
+		add_problem(pr, xasprintf("%s: [push] photo = %s: Active Directory "
+		    "has no attribute '%s' for class user (`ringsyncctl schema` lists "
+		    "them)", cfg->path, cfg->photo_attr, cfg->photo_attr));
 	for (size_t i = 0; json_is_array(ad) && i < cfg->writeback.n; i++) {
 		const struct config_pair *p = &cfg->writeback.v[i];
 

@@ -31,7 +31,7 @@
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
-	"seen", "members", "history", "roles",
+	"seen", "members", "history", "roles", "photos",
 };
 
 struct store {

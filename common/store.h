@@ -41,6 +41,7 @@ enum store_db {
 	STORE_MEMBERS,  /* objectGUID -> the scope group bringing it in (v3) */
 	STORE_HISTORY,  /* objectGUID/stamp -> a change made for the user */
 	STORE_ROLES,    /* objectGUID -> the role [roles] gives it, as assigned */
+	STORE_PHOTOS,   /* objectGUID -> its [push] photo's digest, as uploaded */
 	STORE_NDB
 };
 

@@ -416,9 +416,11 @@ once_step(struct sync *s)
 		}
 	}
 	if (s->once == SYNC_ONCE_IMPORT && s->import_state == SYNC_IMPORT_IDLE &&
-	    !s->once_roles && s->roles_dirty && s->cfg->roles.n > 0 &&
-	    !s->roles_denied && !s->dry_run && !s->stopping) {
-		/* the roles of the users the import linked or numbered */
+	    !s->once_roles && ((s->roles_dirty && s->cfg->roles.n > 0 &&
+	    !s->roles_denied) || (s->photos_dirty && s->cfg->photo_attr != NULL &&
+	    !s->photos_denied)) && !s->dry_run && !s->stopping) {
+		/* the roles and photos of the users the import linked or
+		 * numbered */
 		s->once_roles = 1;
 		sync_push_kick(s);
 		if (s->push_state != SYNC_PUSH_IDLE)
@@ -823,6 +825,7 @@ sync_new(struct ev_loop *loop, const struct config *cfg, struct store *st,
 	}
 	s->ad = ad_new(loop, cfg);
 	s->roles_dirty = cfg->roles.n > 0; /* assignments a stop left */
+	s->photos_dirty = cfg->photo_attr != NULL; /* and uploads */
 	ev_timer_init(&s->retry, retry_cb, 1., 0.);
 	s->retry.data = s;
 	ev_timer_init(&s->stop_timer, stop_timeout_cb, STOP_GRACE, 0.);
@@ -904,6 +907,8 @@ sync_set_config(struct sync *s, const struct config *cfg, char *err,
 	s->roles_read = 0;
 	s->roles_denied = 0;
 	s->roles_dirty = cfg->roles.n > 0;
+	s->photos_denied = 0;
+	s->photos_dirty = cfg->photo_attr != NULL;
 	sync_notify_start(s);
 	release_within(s);
 	return 0;

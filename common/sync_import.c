@@ -316,6 +316,7 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		linked = 1;
 		s->ic.linked++;
 		s->roles_dirty = s->roles_dirty || s->cfg->roles.n > 0;
+		s->photos_dirty = s->photos_dirty || s->cfg->photo_attr != NULL;
 		log_info("phone user linked by import dn=%s email=%s ext_id=%s",
 		    log_q(u.ad.dn), log_q(x->email), id);
 		snprintf(detail, sizeof(detail), "by import (the extension list), "
@@ -327,8 +328,9 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		util_str_set(&u.imp.paired, u.push.scim_id);
 		link = id;
 		fresh = 1;
-		/* a role may wait for the extension id */
+		/* a role or a photo may wait for the extension id */
 		s->roles_dirty = s->roles_dirty || s->cfg->roles.n > 0;
+		s->photos_dirty = s->photos_dirty || s->cfg->photo_attr != NULL;
 		log_debug("extension of the phone user found by import dn=%s "
 		    "email=%s scim_id=%s ext_id=%s", log_q(u.ad.dn), log_q(x->email),
 		    log_q(u.push.scim_id), id);

@@ -1379,6 +1379,7 @@ round_dry_run(struct push *p)
 		collect(p);
 		dry_run_report(p);
 	}
+	sync_photos_push(p->s, NULL, NULL); /* reports, sends nothing */
 	push_finish(p);
 }
 
@@ -1443,11 +1444,21 @@ round_send(struct push *p)
 	item_finished(p);
 }
 
-/* roles_done: the assignments are done: the pass ends (sync_roles.c). */
+/* photos_done: the uploads are done: the pass ends (sync_photos.c). */
+static void
+photos_done(void *arg)
+{
+	push_finish(arg);
+}
+
+/* roles_done: the assignments are done (sync_roles.c): the photos next. */
 static void
 roles_done(void *arg)
 {
-	push_finish(arg);
+	struct push *p = arg;
+
+	if (sync_photos_push(p->s, photos_done, p) == 0)
+		push_finish(p);
 }
 
 static void
@@ -1518,10 +1529,13 @@ round_start(struct push *p)
 	if (p->s->dry_run)
 		round_dry_run(p);
 	else if (p->n == 0 && sync_roles_push(p->s, roles_done, p) == 0)
-		push_finish(p);
+		roles_done(p);
 	else if (p->n > 0) {
-		/* a user linked now may be one a [roles] rule names */
+		/* a user linked now may be one a [roles] rule names, or one
+		 * whose photo waited for the link */
 		p->s->roles_dirty = p->s->roles_dirty || p->s->cfg->roles.n > 0;
+		p->s->photos_dirty = p->s->photos_dirty ||
+		    p->s->cfg->photo_attr != NULL;
 		if (!numbers_first(p))
 			round_send(p);
 	}
@@ -1554,4 +1568,5 @@ sync_push_abort(struct sync *s)
 	free(p);
 	s->push = NULL;
 	sync_roles_abort(s);
+	sync_photos_abort(s);
 }

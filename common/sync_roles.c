@@ -259,7 +259,7 @@ op_add(struct diff *d, const char *guid, enum role_op kind, unsigned int via)
 }
 
 static int
-diff_cb(struct record_role *r, void *arg)
+diff_cb(struct record_goal *r, void *arg)
 {
 	struct diff *d = arg;
 	const struct ad_member *m = d->res->members;
@@ -309,8 +309,8 @@ apply_op(struct diff *d, struct store_txn *txn, const struct op *o,
     char *err, size_t errlen)
 {
 	const struct config_map *m = &d->s->cfg->roles;
-	struct record_role r;
-	int rc = 0, have = record_role_get(txn, o->guid, &r, NULL, 0) == 0;
+	struct record_goal r;
+	int rc = 0, have = record_goal_get(txn, STORE_ROLES, o->guid, &r, NULL, 0) == 0;
 
 	if (!have) {
 		memset(&r, 0, sizeof(r));
@@ -323,16 +323,16 @@ apply_op(struct diff *d, struct store_txn *txn, const struct op *o,
 			break;
 		util_str_set(&r.rule, m->v[o->via].key);
 		util_str_set(&r.want, d->ids[o->via]);
-		rc = record_role_put(txn, &r, err, errlen);
+		rc = record_goal_put(txn, STORE_ROLES, &r, err, errlen);
 		break;
 	case OP_LEAVE:
 		free(r.rule);
 		r.rule = NULL;
 		util_str_set(&r.want, d->def);
-		rc = record_role_put(txn, &r, err, errlen);
+		rc = record_goal_put(txn, STORE_ROLES, &r, err, errlen);
 		break;
 	case OP_FORGET:
-		rc = record_role_del(txn, o->guid, err, errlen);
+		rc = store_del(txn, STORE_ROLES, o->guid, err, errlen);
 		break;
 	}
 	if (d->s->dry_run && o->kind != OP_FORGET && (o->kind == OP_LEAVE ||
@@ -345,7 +345,7 @@ apply_op(struct diff *d, struct store_txn *txn, const struct op *o,
 		    log_q(m->v[o->via].value), log_q(dn));
 		free(dn);
 	}
-	record_role_clear(&r);
+	record_goal_clear(&r);
 	return rc;
 }
 
@@ -389,7 +389,7 @@ sync_roles_commit(struct sync *s, struct store_txn *txn)
 	if (r->clear) {
 		log_notice("[roles] has no rules any more: ringsync assigns no "
 		    "roles (users keep theirs)");
-		if (record_roles_clear(txn, err, sizeof(err)) < 0 ||
+		if (store_clear(txn, STORE_ROLES, err, sizeof(err)) < 0 ||
 		    store_del(txn, STORE_META, ROLES_KEY, err, sizeof(err)) < 0)
 			goto fail;
 		return 0;
@@ -405,7 +405,7 @@ sync_roles_commit(struct sync *s, struct store_txn *txn)
 			    "(`ringsyncctl schema` lists them): its group's members are "
 			    "left as they are rule=%s", m->v[i].key, log_q(m->v[i].key));
 	d.def = schema_default_role(s->schema, NULL);
-	if (record_role_walk(txn, NULL, diff_cb, &d) < 0) {
+	if (record_goal_walk(txn, STORE_ROLES, NULL, diff_cb, &d) < 0) {
 		snprintf(err, sizeof(err), "cannot read the roles");
 		rc = -1;
 	}
@@ -484,7 +484,7 @@ struct collect {
 };
 
 static int
-collect_cb(struct record_role *r, void *arg)
+collect_cb(struct record_goal *r, void *arg)
 {
 	struct collect *c = arg;
 	struct roles_push *rp = c->rp;
@@ -554,7 +554,7 @@ collect(struct roles_push *rp)
 	rp->more = 0;
 	if (store_begin(rp->s->store, 1, &c.txn, err, sizeof(err)) < 0)
 		return 0;
-	if (record_role_walk(c.txn, rp->last[0] ? rp->last : NULL, collect_cb,
+	if (record_goal_walk(c.txn, STORE_ROLES, rp->last[0] ? rp->last : NULL, collect_cb,
 	    &c) < 0)
 		log_err("cannot read the roles");
 	store_abort(c.txn);
@@ -573,14 +573,14 @@ settle(struct roles_push *rp, size_t at, size_t len, const char *error)
 	if (txn == NULL)
 		return;
 	for (size_t i = at; i < at + len; i++) {
-		struct record_role r;
+		struct record_goal r;
 		const char *was, *now;
 		int rc;
 
-		if (record_role_get(txn, rp->v[i].guid, &r, NULL, 0) != 0)
+		if (record_goal_get(txn, STORE_ROLES, rp->v[i].guid, &r, NULL, 0) != 0)
 			continue;
 		if (strcmp(r.want, rp->v[i].want) != 0) {
-			record_role_clear(&r); /* a newer rule came meanwhile */
+			record_goal_clear(&r); /* a newer rule came meanwhile */
 			continue;
 		}
 		was = r.done ? schema_role_name(s->schema, r.done) : NULL;
@@ -593,17 +593,17 @@ settle(struct roles_push *rp, size_t at, size_t len, const char *error)
 		if (error != NULL) {
 			util_str_set(&r.failed, r.want);
 			util_str_set(&r.error, error);
-			rc = record_role_put(txn, &r, err, sizeof(err));
+			rc = record_goal_put(txn, STORE_ROLES, &r, err, sizeof(err));
 		} else if (r.rule == NULL) {
-			rc = record_role_del(txn, r.guid, err, sizeof(err));
+			rc = store_del(txn, STORE_ROLES, r.guid, err, sizeof(err));
 		} else {
 			util_str_set(&r.done, r.want);
 			free(r.failed);
 			free(r.error);
 			r.failed = r.error = NULL;
-			rc = record_role_put(txn, &r, err, sizeof(err));
+			rc = record_goal_put(txn, STORE_ROLES, &r, err, sizeof(err));
 		}
-		record_role_clear(&r);
+		record_goal_clear(&r);
 		if (rc < 0) {
 			log_err("cannot record a role error=%s", log_q(err));
 			store_abort(txn);

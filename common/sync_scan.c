@@ -212,6 +212,7 @@ forget(struct scan_ctx *x, struct record_user *u)
 	record_user_del(x->txn, u->guid, err, sizeof(err));
 	record_out_del(x->txn, u->guid, err, sizeof(err));
 	record_wb_del(x->txn, u->guid, err, sizeof(err));
+	store_del(x->txn, STORE_PHOTOS, u->guid, err, sizeof(err));
 }
 
 static void
@@ -357,8 +358,10 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 	util_str_set(&u->ad.dn, e->dn);
 	u->ad.disabled = e->disabled;
 	u->ad.deleted = e->deleted;
-	if (!e->deleted)
+	if (!e->deleted) {
 		note_wb_seen(x, u, e);
+		sync_photos_note(s, x->txn, e);
+	}
 	if (!e->deleted && index_email(x, u, email) < 0)
 		d.action = SCAN_NONE;
 	else if (ok)
@@ -1183,6 +1186,7 @@ start_ad_scan(struct scan_ctx *x, const char *filter)
 	req.plan = x->plan;
 	req.attrs = x->attrs;
 	req.nattrs = x->nattrs;
+	req.digest_attr = s->cfg->photo_attr;
 	req.required_attr = config_map_get(&s->cfg->push, "email");
 	req.filter = filter;
 	x->scan = ad_scan_start(s->ad, &req, &scan_ops, x, err, sizeof(err));

@@ -138,6 +138,10 @@ struct sync {
 	unsigned int role_chunk;      /* users a bulk-assign carries */
 	int once_roles;               /* --once: the pusher ran for them last */
 	char roles_err[1024];         /* why the groups could not be read */
+	/* [push] photo (sync_photos.c) */
+	struct photos_push *photos_push; /* owned: the push lane's uploads */
+	int photos_dirty;             /* photos may wait for an upload */
+	int photos_denied;            /* EditExtensions is missing (until reload) */
 	struct sync_metrics metrics;
 	void (*idle_cb)(void *arg);
 	void *idle_arg;
@@ -315,6 +319,18 @@ int sync_roles_commit(struct sync *s, struct store_txn *txn);
 void sync_roles_drop(struct sync *s);
 int sync_roles_push(struct sync *s, void (*done)(void *arg), void *arg);
 void sync_roles_abort(struct sync *s);
+
+/*
+ * sync_photos.c, [push] photo. sync_photos_note: from the scan, into txn,
+ * the digest of the photo AD holds for entry e. sync_photos_push: the push
+ * lane's uploads and removals when some wait; 1 started (done(arg) at the
+ * end), 0 nothing to do. sync_photos_abort: the push lane's part stops
+ * (the phone client's calls were cancelled).
+ */
+void sync_photos_note(struct sync *s, struct store_txn *txn,
+    const struct ad_entry *e);
+int sync_photos_push(struct sync *s, void (*done)(void *arg), void *arg);
+void sync_photos_abort(struct sync *s);
 
 /*
  * sync_numbers.c, [policy] extension_range. sync_number_alloc: into out

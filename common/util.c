@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,19 @@ util_random32(void)
 		return 0;
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
 	    (uint32_t)b[2] << 8 | b[3];
+}
+
+void
+util_sha256_hex(const void *data, size_t len, char out[UTIL_SHA256_HEX + 1])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_Digest(data, len, d, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		abort(); /* SHA-256 fails only when memory runs out */
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	out[UTIL_SHA256_HEX] = '\0';
 }
 
 unsigned int

@@ -68,6 +68,11 @@ double util_retry_wait(unsigned int attempt, int retry_after, uint32_t r);
  */
 uint32_t util_random32(void);
 
+#define UTIL_SHA256_HEX 64
+/* util_sha256_hex: the SHA-256 of data as lower-case hex (libcrypto). */
+void util_sha256_hex(const void *data, size_t len,
+    char out[UTIL_SHA256_HEX + 1]);
+
 /*
  * util_errbuf_set: format a message into a caller's error buffer (Redis style);
  * a NULL buf or zero len is allowed and ignored. Always returns -1 so a

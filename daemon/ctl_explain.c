@@ -244,7 +244,7 @@ at_create(struct explain *x)
 static void
 role(struct explain *x, const char *guid)
 {
-	struct record_role r;
+	struct record_goal r;
 	json_t *cache = NULL;
 	const char *want, *done;
 	char err[256];
@@ -252,7 +252,7 @@ role(struct explain *x, const char *guid)
 	if (x->cfg->roles.n == 0)
 		return;
 	printf("Role ([roles])\n");
-	if (record_role_get(x->txn, guid, &r, NULL, 0) != 0) {
+	if (record_goal_get(x->txn, STORE_ROLES, guid, &r, NULL, 0) != 0) {
 		printf("    none: in no rule's group as the last scan read them "
 		    "(the phone system's role stays)\n");
 		return;
@@ -279,8 +279,43 @@ role(struct explain *x, const char *guid)
 		printf("    waiting: assigned at the pusher's next round%s%s\n",
 		    done || r.done ? "; assigned before: " : "", done ? done :
 		    r.done ? r.done : "");
-	record_role_clear(&r);
+	record_goal_clear(&r);
 	json_decref(cache);
+}
+
+/* photo: the [push] photo as the last scan saw it, and its upload. */
+static void
+photo(struct explain *x, const char *guid)
+{
+	struct record_goal r;
+	int none;
+
+	if (x->cfg->photo_attr == NULL)
+		return;
+	printf("Photo ([push] photo = %s)\n", x->cfg->photo_attr);
+	if (record_goal_get(x->txn, STORE_PHOTOS, guid, &r, NULL, 0) != 0) {
+		printf("    none in AD (a profile image set on the phone side "
+		    "stays)\n");
+		return;
+	}
+	none = strcmp(r.want, RECORD_PHOTO_NONE) == 0;
+	if (none)
+		printf("    none in AD any more\n");
+	else
+		printf("    in AD: SHA-256 %.16s...\n", r.want);
+	if (r.failed != NULL && strcmp(r.failed, r.want) == 0)
+		printf("    refused: %s (tried again when the photo changes)\n",
+		    r.error ? r.error : "(no reason given)");
+	else if (r.done != NULL && strcmp(r.done, r.want) == 0)
+		printf("    the phone system's profile image is this photo\n");
+	else if (record_user_ext_id(&x->u) == NULL)
+		printf("    waiting for the link to the phone user\n");
+	else
+		printf("    waiting: %s when the pusher's outbox is empty\n", none ?
+		    "the profile image ringsync uploaded is removed" : r.done ==
+		    NULL ? "compared with the profile image, uploaded if it differs" :
+		    "uploaded");
+	record_goal_clear(&r);
 }
 
 /* ------------------------------------------------------------ queues */
@@ -553,6 +588,7 @@ ctl_explain(const struct config *cfg, int argc, char **argv)
 		at_create(&x);
 	}
 	role(&x, guid);
+	photo(&x, guid);
 	outbox(&x, guid);
 	errors(&x);
 	writeback(&x, guid);

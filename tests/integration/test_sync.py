@@ -2077,6 +2077,135 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.once(conf)
         self.assertEqual(self.roles_of("rp.f")["rp.f"], ["2"])
 
+    # ------------------------------------------------------------ photos
+
+    @staticmethod
+    def png(w, h, salt=b""):
+        """A small PNG: its signature and an IHDR (the emulator reads the
+        header only), then salt so that two images differ."""
+        import struct
+        import zlib
+        ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+        chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(
+            ">I", zlib.crc32(b"IHDR" + ihdr))
+        return b"\x89PNG\r\n\x1a\n" + chunk + salt
+
+    @staticmethod
+    def jpeg(w, h):
+        """SOI, a SOF0 segment with the size, EOI."""
+        import struct
+        sof = struct.pack(">BHHB", 8, h, w, 3) + b"\x01\x22\x00" * 3
+        return (b"\xff\xd8\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x00" * 9 +
+                b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9")
+
+    def set_photo(self, cn, data):
+        if data is None:
+            ldif = "dn: %s\nchangetype: modify\ndelete: thumbnailPhoto\n" % self.dn(cn)
+        else:
+            ldif = "dn: %s\nchangetype: modify\nreplace: thumbnailPhoto\nthumbnailPhoto:: %s\n" % (
+                self.dn(cn), base64.b64encode(data).decode())
+        self.dc.modify(ldif)
+
+    def photos(self):
+        return {(x.get("contact") or {}).get("email", "").split("@")[0]:
+                (x.get("profileImage") or {}).get("sha256")
+                for x in self.emu.state()["extensions"] if x["status"] != "Unassigned"}
+
+    def photo_calls(self, since):
+        return [(r["method"], r["path"].split("/")[-2], r["status"])
+                for r in self.requests(since) if r["path"].endswith("/profile-image")]
+
+    def test_photos_added_changed_removed_refused(self):
+        """[push] photo = thumbnailPhoto: the AD photo becomes the profile
+        image, uploaded only when its digest changed: added, changed,
+        removed (the profile image deleted), refused by the platform (the
+        user's error names the attribute, the rest goes on), and a phone
+        side that already holds the same image (a new store) compared by
+        one read, not uploaded again."""
+        import hashlib
+        cns = ["ph.ann", "ph.bob", "ph.cid", "ph.dee", "ph.eve"]
+        same = self.png(64, 64, b"dee")
+        exts = [{"id": 7100 + i, "extensionNumber": str(7100 + i), "status": "Enabled",
+                 "contact": {"firstName": cn.capitalize(), "lastName": "Sync",
+                             "email": cn + "@example.test"}} for i, cn in enumerate(cns)]
+        exts[3]["profileImage"] = {"base64": base64.b64encode(same).decode()}
+        self.start_emulator({"extensions": exts})
+        self.add(*[person(cn, self.ou) for cn in cns])
+        ann, bob = self.png(96, 96, b"ann"), self.jpeg(120, 80)
+        self.set_photo("ph.ann", ann)
+        self.set_photo("ph.bob", bob)
+        self.set_photo("ph.dee", same)
+        self.set_photo("ph.eve", b"this is not an image at all")
+        conf = self.conf(extra="[push]\nphoto = thumbnailPhoto")
+        ids = {cn: str(7100 + i) for i, cn in enumerate(cns)}
+        sha = lambda b: hashlib.sha256(b).hexdigest()
+
+        seq = self.emu.last_seq()
+        out = self.once(conf, expect=1)  # eve's photo failed
+        calls = self.photo_calls(seq)
+        # ann and bob uploaded (after a read: the store knew no upload),
+        # dee read and found equal, eve's refused, cid has none
+        self.assertEqual(sorted(c for c in calls if c[0] == "PUT"),
+                         sorted([("PUT", ids["ph.ann"], 204), ("PUT", ids["ph.bob"], 204),
+                                 ("PUT", ids["ph.eve"], 415)]), calls)
+        self.assertIn(("GET", ids["ph.dee"], 200), calls)
+        self.assertNotIn(ids["ph.cid"], [c[1] for c in calls])
+        self.assertNotIn(("PUT", ids["ph.dee"], 204), calls)
+        got = self.photos()
+        self.assertEqual(got["ph.ann"], sha(ann))
+        self.assertEqual(got["ph.bob"], sha(bob))
+        self.assertEqual(got["ph.dee"], sha(same))
+        self.assertIsNone(got["ph.cid"])
+        self.assertIsNone(got["ph.eve"])
+        state = {x["id"]: x for x in self.emu.state()["extensions"]}
+        self.assertEqual(state[7101]["profileImage"]["type"], "image/jpeg")
+        self.assertEqual(state[7101]["profileImage"]["declaredType"], "image/jpeg")
+        refused = [l for l in out.splitlines() if "refused the photo" in l]
+        self.assertEqual(len(refused), 1, out)
+        self.assertIn(self.dn("ph.eve"), refused[0])
+        self.assertIn("thumbnailPhoto", refused[0])
+        self.assertIn("27 bytes", refused[0])
+        self.assertEqual(len(re.findall(r"photo uploaded dn=", out)), 2, out)
+        photo = "\n".join(self.section(self.explain(conf, "ph.eve@example.test"), "Photo"))
+        self.assertIn("refused: The phone system refused the photo in thumbnailPhoto", photo)
+        photo = "\n".join(self.section(self.explain(conf, "ph.ann@example.test"), "Photo"))
+        self.assertIn("the phone system's profile image is this photo", photo)
+        photo = "\n".join(self.section(self.explain(conf, "ph.cid@example.test"), "Photo"))
+        self.assertIn("none in AD", photo)
+
+        # Nothing changed: no photo call at all, the refusal not retried.
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(self.photo_calls(seq), [], out)
+
+        # Changed, removed, corrected: one call each.
+        ann2, eve = self.png(200, 100, b"ann2"), self.png(32, 32, b"eve")
+        self.set_photo("ph.ann", ann2)
+        self.set_photo("ph.bob", None)
+        self.set_photo("ph.eve", eve)
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        self.assertEqual(sorted(self.photo_calls(seq)), sorted([
+            ("PUT", ids["ph.ann"], 204), ("DELETE", ids["ph.bob"], 204),
+            ("PUT", ids["ph.eve"], 204)]), out)
+        got = self.photos()
+        self.assertEqual(got["ph.ann"], sha(ann2))
+        self.assertIsNone(got["ph.bob"])
+        self.assertEqual(got["ph.eve"], sha(eve))
+        self.assertIn("photo removed: the AD user has none dn=", out)
+        hist = self.history(conf, "ph.eve@example.test")
+        self.assertIn("photo refused", hist)
+        self.assertIn("photo uploaded", hist)
+
+        # A new store on the synced account: each photo read and found
+        # equal, none uploaded again.
+        shutil.rmtree(os.path.join(self.tmp, "state"))
+        seq = self.emu.last_seq()
+        out = self.once(conf)
+        calls = self.photo_calls(seq)
+        self.assertEqual(sorted(calls), sorted([("GET", ids[c], 200) for c in
+                                                ("ph.ann", "ph.dee", "ph.eve")]), out)
+
     def test_extension_range_per_site(self):
         """[policy] extension_range[.<site>]: each new user gets the lowest
         number of its site's range that no extension has (departments too)

@@ -688,6 +688,46 @@ test_policy_section(void **state)
 	free(path);
 }
 
+/* [push] photo: an AD attribute name, not written back; "photo =": none. */
+static void
+test_push_photo(void **state)
+{
+	struct config_problems pr = { 0 };
+	struct config *cfg;
+	char *path, *text;
+
+	(void)state;
+	text = base_conf("", "[push]\nPhoto = thumbnailPhoto\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_string_equal(cfg->photo_attr, "thumbnailPhoto");
+	assert_non_null(config_map_get(&cfg->push, "email")); /* defaults stay */
+	config_free(cfg);
+	free(text);
+	free(path);
+	text = base_conf("", "[push]\nphoto =\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), 0);
+	assert_null(cfg->photo_attr);
+	config_free(cfg);
+	free(text);
+	free(path);
+	text = base_conf("", "[push]\nphoto = thumbnail Photo\n"
+	    "[writeback]\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "\\[push\\] photo: 'thumbnail Photo' is "
+	    "not an AD attribute name"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+	text = base_conf("", "[push]\nphoto = jpegPhoto\n[writeback]\n"
+	    "jpegPhoto = {extensionNumber}\n");
+	assert_int_equal(load(text, &cfg, &pr, &path), -1);
+	assert_true(has(&pr, path, 12, "\\[push\\] photo: jpegPhoto is also "
+	    "written back by"));
+	config_problems_free(&pr);
+	free(text);
+	free(path);
+}
+
 static void
 test_plain_ldap_simple_bind(void **state)
 {
@@ -1232,6 +1272,7 @@ main(void)
 		cmocka_unit_test(test_push_expressions),
 		cmocka_unit_test(test_create_section),
 		cmocka_unit_test(test_policy_section),
+		cmocka_unit_test(test_push_photo),
 		cmocka_unit_test(test_plain_ldap_simple_bind),
 		cmocka_unit_test(test_secret_modes),
 		cmocka_unit_test(test_durations),

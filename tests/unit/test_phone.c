@@ -1589,6 +1589,32 @@ test_batch_limit(void **state)
 	    "\"message\": \"Batch request is limited to many entries\"}", &e);
 	assert_int_equal(phone_error_batch_limit(&e), 0);
 	assert_string_equal(phone_call_name(PHONE_CALL_ROLE_ASSIGN), "role-assign");
+	assert_string_equal(phone_call_name(PHONE_CALL_PHOTO_PUT), "photo-put");
+	assert_string_equal(phone_call_name(PHONE_CALL_PHOTO_DELETE),
+	    "photo-delete");
+	/* a refused image is the user's data error */
+	parse_err(PHONE_CALL_PHOTO_PUT, 415, "{\"errorCode\": \"ACT-330\", "
+	    "\"message\": \"Unsupported image type\"}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	parse_err(PHONE_CALL_PHOTO_PUT, 403, "{\"errorCode\": \"ACT-332\", "
+	    "\"message\": \"Unassigned extension\"}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	parse_err(PHONE_CALL_PHOTO_PUT, 413, "{\"errorCode\": \"CMN-101\", "
+	    "\"message\": \"Request entity too large\"}", &e);
+	assert_int_equal(e.kind, PHONE_DATA);
+	parse_err(PHONE_CALL_PHOTO_GET, 404, "{\"errorCode\": \"CMN-102\"}", &e);
+	assert_int_equal(e.kind, PHONE_NOT_FOUND);
+	/* the type by the first bytes, whatever the name says */
+	assert_string_equal(phone_photo_type((const unsigned char *)
+	    "\xff\xd8\xff\xe0", 4), "image/jpeg");
+	assert_string_equal(phone_photo_type((const unsigned char *)
+	    "\x89PNG\r\n\x1a\n", 8), "image/png");
+	assert_string_equal(phone_photo_type((const unsigned char *)"GIF89a", 6),
+	    "image/gif");
+	assert_string_equal(phone_photo_type((const unsigned char *)"BMxx", 4),
+	    "image/bmp");
+	assert_null(phone_photo_type((const unsigned char *)"\x89PN", 4));
+	assert_null(phone_photo_type((const unsigned char *)"text", 4));
 }
 
 int

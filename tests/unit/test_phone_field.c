@@ -698,7 +698,8 @@ test_manpage_documents_every_field(void **state)
 	}
 	for (const char *s = push; (s = strstr(s, "\n.It Cm ")) != NULL; s++)
 		if (sscanf(s, "\n.It Cm %63[A-Za-z0-9_.]", name) == 1 &&
-		    strcmp(name, "custom.") != 0 && phone_field_from_name(name) < 0) {
+		    strcmp(name, "custom.") != 0 && strcmp(name, "photo") != 0 &&
+		    phone_field_from_name(name) < 0) { /* photo: a key, no field */
 			fprintf(stderr, "ringsyncd.conf.5 documents [push] %s, which is "
 			    "no field\n", name);
 			bad = 1;

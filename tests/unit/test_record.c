@@ -916,7 +916,7 @@ test_migrate_v3(void **state)
 }
 
 static int
-role_seen(struct record_role *r, void *arg)
+role_seen(struct record_goal *r, void *arg)
 {
 	char *order = arg;
 
@@ -929,44 +929,44 @@ test_roles(void **state)
 {
 	struct store *st = open_ok(tu_tmpdir(), 0);
 	struct store_txn *txn = begin(st, 0);
-	struct record_role r = { G2, NULL, NULL, NULL, NULL, NULL }, got;
+	struct record_goal r = { G2, NULL, NULL, NULL, NULL, NULL }, got;
 	char err[256], order[8] = "";
 
 	(void)state;
-	assert_int_equal(record_role_get(txn, G1, &got, err, sizeof(err)), 1);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G1, &got, err, sizeof(err)), 1);
 	r.rule = "Sales Agent";
 	r.want = "2";
-	assert_int_equal(record_role_put(txn, &r, err, sizeof(err)), 0);
+	assert_int_equal(record_goal_put(txn, STORE_ROLES, &r, err, sizeof(err)), 0);
 	snprintf(r.guid, sizeof(r.guid), "%s", G1);
 	r.rule = NULL; /* a leaver, on its way back to the default */
 	r.want = "1";
 	r.done = "3";
 	r.failed = "1";
 	r.error = "refused";
-	assert_int_equal(record_role_put(txn, &r, err, sizeof(err)), 0);
-	assert_int_equal(record_role_get(txn, G1, &got, err, sizeof(err)), 0);
+	assert_int_equal(record_goal_put(txn, STORE_ROLES, &r, err, sizeof(err)), 0);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G1, &got, err, sizeof(err)), 0);
 	assert_null(got.rule);
 	assert_string_equal(got.want, "1");
 	assert_string_equal(got.done, "3");
 	assert_string_equal(got.failed, "1");
 	assert_string_equal(got.error, "refused");
-	record_role_clear(&got);
-	assert_int_equal(record_role_get(txn, G2, &got, err, sizeof(err)), 0);
+	record_goal_clear(&got);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G2, &got, err, sizeof(err)), 0);
 	assert_string_equal(got.rule, "Sales Agent");
 	assert_null(got.done);
-	record_role_clear(&got);
+	record_goal_clear(&got);
 	/* invalid records are skipped by the walk and refused by the get */
 	put_raw(txn, STORE_ROLES, G3, "{\"rule\": \"x\"}");
-	assert_int_equal(record_role_get(txn, G3, &got, err, sizeof(err)), -1);
-	assert_int_equal(record_role_walk(txn, NULL, role_seen, order), 0);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G3, &got, err, sizeof(err)), -1);
+	assert_int_equal(record_goal_walk(txn, STORE_ROLES, NULL, role_seen, order), 0);
 	assert_string_equal(order, "12");
 	order[0] = '\0';
-	assert_int_equal(record_role_walk(txn, G2, role_seen, order), 0);
+	assert_int_equal(record_goal_walk(txn, STORE_ROLES, G2, role_seen, order), 0);
 	assert_string_equal(order, "2");
-	assert_int_equal(record_role_del(txn, G1, err, sizeof(err)), 0);
-	assert_int_equal(record_role_get(txn, G1, &got, err, sizeof(err)), 1);
-	assert_int_equal(record_roles_clear(txn, err, sizeof(err)), 0);
-	assert_int_equal(record_role_get(txn, G2, &got, err, sizeof(err)), 1);
+	assert_int_equal(store_del(txn, STORE_ROLES, G1, err, sizeof(err)), 0);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G1, &got, err, sizeof(err)), 1);
+	assert_int_equal(store_clear(txn, STORE_ROLES, err, sizeof(err)), 0);
+	assert_int_equal(record_goal_get(txn, STORE_ROLES, G2, &got, err, sizeof(err)), 1);
 	store_abort(txn);
 	store_close(st);
 }
