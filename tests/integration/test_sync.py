@@ -2206,6 +2206,28 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(sorted(calls), sorted([("GET", ids[c], 200) for c in
                                                 ("ph.ann", "ph.dee", "ph.eve")]), out)
 
+    def test_photos_in_the_daemon(self):
+        """The running daemon uploads the photo of a user it creates once the
+        import gives its extension id, and follows a changed photo at a later
+        cycle, with one upload each."""
+        import hashlib
+        self.start_emulator({"free_extensions": {"count": 3, "start": 7201}})
+        self.add(person("pd.a", self.ou))
+        first, second = self.png(48, 48, b"first"), self.png(48, 48, b"second")
+        self.set_photo("pd.a", first)
+        conf = self.conf(sync="interval = 1s\nimport_interval = 1s",
+                         extra="[push]\nphoto = thumbnailPhoto")
+        d = self.start([RINGSYNCD, "-f", "-c", conf], "ringsyncd")
+        has = lambda b: lambda: self.photos().get("pd.a") == hashlib.sha256(b).hexdigest()
+        rstest.wait_for(has(first), 120, "pd.a's photo")
+        self.set_photo("pd.a", second)
+        rstest.wait_for(has(second), 120, "pd.a's new photo")
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(15), 0, d.output()[-3000:])
+        self.assertEqual(d.output().count("photo uploaded dn="), 2, d.output()[-3000:])
+        puts = [r for r in self.requests(0, "PUT") if r["path"].endswith("/profile-image")]
+        self.assertEqual(len(puts), 2, puts)
+
     def test_extension_range_per_site(self):
         """[policy] extension_range[.<site>]: each new user gets the lowest
         number of its site's range that no extension has (departments too)
