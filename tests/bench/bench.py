@@ -543,6 +543,33 @@ class Bench:
             "summary": ln["scan"]["summary"], "ldap": ln["scan"]["ldap"],
             "hwm_kib": ln["run"]["hwm_kib"], "rss_kib": ln["scan"]["rss_kib"]}
 
+    def phase_lost_store(self):
+        """A node with an empty store on the synced account (a new machine,
+        a failover without the store): a full scan, one listing that links
+        every user by email, the comparison with what the phone side holds,
+        and nothing pushed or written back, since nothing differs. The kept
+        store comes back afterwards for the next phases."""
+        state = os.path.join(self.tmp, "state")
+        kept = os.path.join(self.tmp, "state-kept")
+        os.rename(state, kept)
+        try:
+            self.limits()
+            log("N=%d: a new node: empty store on the synced account (--once)" % self.n)
+            r = self.once("lost-store", self.state_conf)
+            ln = self.lanes(r)
+        finally:
+            shutil.rmtree(state, True)
+            os.rename(kept, state)
+        scan, imp = ln["scan"]["summary"], ln["import"]["summary"]
+        assert scan["created"] == "0" and scan["updated"] == "0", scan
+        assert int(imp["linked"]) + int(scan["linked"]) == self.n, (scan, imp)
+        assert imp["written_back"] == "0", imp
+        self.res["phases"]["lost_store"] = {
+            "ringsyncd_s": ln["run"]["wall_s"], "api": ln["run"]["api"],
+            "summary": {"scan": scan, "import": imp},
+            "ldap": op_counts(ln["_scan_ops"] + ln["_imp_ops"]),
+            "hwm_kib": ln["run"]["hwm_kib"], "rss_kib": ln["scan"]["rss_kib"]}
+
     def phase_full(self, repeat=2):
         """The full scan and its baseline, alternately, `repeat` times each;
         the fastest of each counts (the machine is shared)."""
@@ -934,6 +961,7 @@ class Bench:
             self.start_dc()
             self.start_emulator()
             self.phase_initial()
+            self.phase_lost_store()
             self.phase_full()
             self.phase_idle_once()
             self.phase_idle_daemon()

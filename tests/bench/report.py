@@ -17,6 +17,7 @@ PHASES = [
     ("import", "full import"),
     ("writeback", "write-back of all"),
     ("first_push", "first push of all profiles"),
+    ("lost_store", "new node, empty store (a failover): scan, list, link, compare"),
     ("updates", "1,000 profile updates"),
     ("creates", "creates"),
     ("deactivations", "deactivations"),
@@ -91,7 +92,7 @@ def row(n, key, name, p):
         base_txt = "%d Heavy one per user (>= %d min)" % (p["per_user_heavy"],
                                                           p["per_user_min_minutes_default"])
         ratio = "%d vs %d Heavy" % (p["heavy"], p["per_user_heavy"])
-    elif key in ("first_push", "creates", "deactivations"):
+    elif key in ("first_push", "lost_store", "creates", "deactivations"):
         base_txt = "-"
     else:
         base_txt = "%s %s" % (secs(base), BASELINE[key])
