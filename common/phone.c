@@ -116,7 +116,6 @@ req_free(struct phone_req *r)
 	if (r->token_used != NULL)
 		explicit_bzero(r->token_used, strlen(r->token_used));
 	free(r->body);
-	free((void *)r->part.data);
 	free(r->token_used);
 	free(r->method);
 	free(r->url);

@@ -39,8 +39,9 @@ struct phone_req {
 	char *method;                     /* owned */
 	char *url;                        /* owned: absolute */
 	char *body;                       /* owned, or NULL; wiped */
-	struct http_part part;            /* data owned (the rest static), or
-	                                   * NULL: a one-part form instead */
+	struct http_part part;            /* borrowed from the op (the rest
+	                                   * static): a one-part form instead of
+	                                   * body; data NULL: none */
 	const char *raw;                  /* a photo read's body, borrowed */
 	size_t raw_len;
 	const char *ctype;                /* static */

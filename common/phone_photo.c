@@ -94,8 +94,7 @@ put_send(struct op_photo *op, struct phone *p)
 	    "photo.gif" : strcmp(ext, "bmp") == 0 ? "photo.bmp" : "photo";
 	r->part.type = op->type;
 	r->part.len = op->len;
-	r->part.data = xmalloc(op->len ? op->len : 1);
-	memcpy((void *)r->part.data, op->data, op->len);
+	r->part.data = op->data; /* borrowed: the op outlives the request */
 	/* the same image again is the same end state: a PUT may be repeated;
 	 * a POST is not, by the client's rule for POSTs */
 	r->done = put_done;
