@@ -9,7 +9,8 @@ RINGSYNC_TEST_DEPS="python3 openssl ldap-utils lmdb-utils curl
   samba samba-ad-dc samba-ad-provision krb5-user python3-ldb python3-samba
   libsasl2-modules-gssapi-mit valgrind python3-prometheus-client
   clang libclang-rt-14-dev llvm-14
-  debhelper dpkg-dev fakeroot lintian man-db groff-base mandoc systemd"
+  debhelper dpkg-dev fakeroot lintian man-db groff-base mandoc systemd
+  pacemaker corosync resource-agents crmsh libxml2-utils"
 
 install_deps() {
 	local missing=""

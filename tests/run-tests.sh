@@ -32,7 +32,9 @@ for variant in plain sanitize; do
 	# package is built from the sources, not this build: once is enough.
 	# The plain build's integration tests run under valgrind below, all
 	# but integration_faults (20 times slower there): it runs here.
-	skip=(-E '^integration_(daemon|ad|sync|groups|phone_[a-z_]+)$')
+	# The HA tests (label high_availability: the OCF agent, a cluster, a
+	# failover) run in the sanitized build only, and not under valgrind.
+	skip=(-E '^integration_(daemon|ad|sync|groups|phone_[a-z_]+|ha_[a-z]+)$')
 	[ "$variant" = sanitize ] && skip=(-LE 'harness|packaging')
 	(cd "$dir" && ctest --output-on-failure -j "$jobs" "${skip[@]}") || status=1
 done

@@ -27,6 +27,10 @@ ETC = "/etc/ringsync"
 CONF = ETC + "/ringsyncd.conf"
 STATE = "/var/lib/ringsync"
 UNIT = "/lib/systemd/system/ringsyncd.service"
+# The OCF resource agent ocf:ringsync:ringsyncd (Pacemaker looks there) and
+# the shell functions every agent sources (the resource-agents package).
+OCF_AGENT = "/usr/lib/ocf/resource.d/ringsync/ringsyncd"
+OCF_FUNCS = "/usr/lib/ocf/lib/heartbeat/ocf-shellfuncs"
 MAN = ["/usr/share/man/man5/ringsyncd.conf.5.gz",
        "/usr/share/man/man8/ringsyncd.8.gz",
        "/usr/share/man/man8/ringsyncctl.8.gz"]
@@ -186,12 +190,24 @@ class DebTest(unittest.TestCase):
             self.assertEqual(mode_owner("/usr/sbin/" + prog),
                              ("0755", "root", "root"))
         self.assertTrue(os.path.isfile(UNIT))
+        self.check_ocf_agent()
         out = self.check(["dpkg-query", "-W", "-f=${Conffiles}\n", PKG])
         self.assertEqual([line.split()[0] for line in out.split("\n")
                           if line.strip()], [CONF])
         # The package ships no secrets and makes up none.
         self.assertEqual(sorted(os.listdir(ETC)), sorted(["ringsyncd.conf"] + [
             os.path.basename(p) for p in SECRETS if os.path.exists(p)]))
+
+    def check_ocf_agent(self):
+        self.assertEqual(mode_owner(OCF_AGENT), ("0755", "root", "root"))
+        if not os.path.exists(OCF_FUNCS):
+            print("no resource-agents: the agent's meta-data not run", flush=True)
+            return
+        out = self.check([OCF_AGENT, "meta-data"],
+                         env=dict(os.environ, OCF_ROOT="/usr/lib/ocf"))
+        self.assertTrue(out.startswith('<?xml version="1.0"?>'), out)
+        self.assertIn('<resource-agent name="ringsyncd"', out)
+        self.assertIn('<action name="monitor"', out)
 
     def check_config_test(self):
         # As installed: the two secret files it names are missing.
@@ -332,6 +348,7 @@ class DebTest(unittest.TestCase):
         for prog in ("ringsyncd", "ringsyncctl"):
             self.assertFalse(os.path.exists("/usr/sbin/" + prog))
         self.assertFalse(os.path.exists(UNIT))
+        self.assertFalse(os.path.exists(OCF_AGENT))
         # removal keeps the configuration, the secrets and the state
         self.assertTrue(os.path.isfile(CONF))
         self.assertTrue(os.path.isfile(STATE + "/state.mdb"))
