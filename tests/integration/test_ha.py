@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -145,7 +146,16 @@ class AgentTest(AgentBase):
         argv = ["ocf-tester", "-n", "ringsync"]
         for k, v in self.params(conf).items():
             argv += ["-o", "%s=%s" % (k, v)]
-        rc, out = self.run_cmd(argv + [AGENT],
+        # ocf-tester runs the agent as nobody too (its permission check):
+        # a copy on a path anyone may traverse (a clone may be under a 0700
+        # directory), removed with the test.
+        public = tempfile.mkdtemp(prefix="ringsync-ocf.")
+        self.addCleanup(shutil.rmtree, public, True)
+        os.chmod(public, 0o755)
+        agent = os.path.join(public, "ringsyncd")
+        shutil.copy(AGENT, agent)
+        os.chmod(agent, 0o755)
+        rc, out = self.run_cmd(argv + [agent],
                                env=dict(os.environ, OCF_ROOT=OCF_ROOT))
         self.assertEqual(rc, 0, out)
         self.assertIn("passed all tests", out)
