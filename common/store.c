@@ -250,7 +250,8 @@ open_dbs(struct store *st, char *err, size_t errlen)
 		rc = mdb_dbi_open(txn, db_names[i], st->rdonly ? 0 : MDB_CREATE,
 		    &st->dbi[i]);
 		if (rc == MDB_NOTFOUND && st->rdonly && (i == STORE_MEMBERS ||
-		    i == STORE_HISTORY || i == STORE_ROLES)) {
+		    i == STORE_HISTORY || i == STORE_ROLES ||
+		    i == STORE_PHOTOS)) {
 			st->absent |= 1u << i; /* an older store: read as empty */
 			continue;
 		}
