@@ -24,14 +24,17 @@
 /*
  * The map is trimmed after this many reads and writes, also inside a
  * transaction: each fault at a random key maps up to 64 KB around it (the
- * kernel's fault-around), so a scanned page's 500 users would otherwise
- * map most of a large store before its commit.
+ * kernel's fault-around; more where the page cache holds the file in large
+ * folios, as after a copy), so a scanned page's 500 users would otherwise
+ * map most of a large store before its commit. A trim costs little next
+ * to the faults it undoes (measured: 100,000 random reads of a 200 MB file
+ * take 0.46 s trimmed every 128, 0.52 s every 16).
  */
-#define TRIM_EVERY 128
+#define TRIM_EVERY 16
 
 static const char *const db_names[STORE_NDB] = {
 	"meta", "watermark", "users", "outbox", "writeback", "tokens", "emails",
-	"seen", "members", "history", "roles", "photos",
+	"seen", "members", "history", "roles", "photos", "stage",
 };
 
 struct store {
@@ -251,7 +254,7 @@ open_dbs(struct store *st, char *err, size_t errlen)
 		    &st->dbi[i]);
 		if (rc == MDB_NOTFOUND && st->rdonly && (i == STORE_MEMBERS ||
 		    i == STORE_HISTORY || i == STORE_ROLES ||
-		    i == STORE_PHOTOS)) {
+		    i == STORE_PHOTOS || i == STORE_STAGE)) {
 			st->absent |= 1u << i; /* an older store: read as empty */
 			continue;
 		}
@@ -362,8 +365,9 @@ store_open(const char *dir, int flags, struct store **out, char *err,
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(st->env, STORE_NDB)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, MAP_SIZE)) != 0 ||
+	    /* reads are at random keys: no readahead (MADV_RANDOM) */
 	    (rc = mdb_env_open(st->env, path, MDB_NOSUBDIR | MDB_NOTLS |
-	    (st->rdonly ? MDB_RDONLY : 0), 0600)) != 0) {
+	    MDB_NORDAHEAD | (st->rdonly ? MDB_RDONLY : 0), 0600)) != 0) {
 		mdb_fail(err, errlen, path, rc);
 		free(path);
 		goto fail;

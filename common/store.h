@@ -42,6 +42,7 @@ enum store_db {
 	STORE_HISTORY,  /* objectGUID/stamp -> a change made for the user */
 	STORE_ROLES,    /* objectGUID -> the role [roles] gives it, as assigned */
 	STORE_PHOTOS,   /* objectGUID -> its [push] photo's digest, as uploaded */
+	STORE_STAGE,    /* the running import's listing (scratch, sync_import.c) */
 	STORE_NDB
 };
 

@@ -273,8 +273,8 @@ def render(results):
             "m modify, b bind. API calls by rate group: L Light, M Medium, H Heavy, A Auth. "
             "Peak RSS: VmHWM when the phase ended (anonymous and file-backed parts at that "
             "moment), or, marked (run), VmHWM at the run's last summary line. The peak "
-            "includes the store's pages mapped between two trims (every 128 reads and "
-            "writes: at most 8 MB, 64 KB a fault), which the parts at the end no longer "
+            "includes the store's pages mapped between two trims (every 16 reads and "
+            "writes: at most 1 MB, 64 KB a fault), which the parts at the end no longer "
             "show.",
             ""] + targets(results) + [""]
     # prose wrapped like the rest of the README; tables as they are
