@@ -19,6 +19,14 @@
  * own, and the asked numbers are always read one by one. Such a cycle
  * links nobody (a full import does, seeing every duplicate); it waits
  * for a create the pusher has not heard back from yet.
+ *
+ * The lists are staged in the store (STORE_STAGE), not in memory, so an
+ * import holds one page and one chunk of the join whatever the account's
+ * size: a listed user is keyed by a digest of its email and its extension
+ * id, so that the users of one email are next to each other (the
+ * duplicates), and a directory entry by its extension id. The staging is
+ * scratch: committed page by page (in a dry run too), emptied at the
+ * start of an import and after it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +36,20 @@
 #include "sync_stage.h"
 #include "util.h"
 
-#define IMPORT_TXN_BATCH 1000
+/*
+ * Records a write transaction of the import: each write at a random key
+ * dirties a page of its own in a large store, which LMDB holds in memory
+ * until the commit (and keeps for reuse after it), so a transaction's
+ * size is the import's memory. A commit costs two fsyncs.
+ */
+#define IMPORT_TXN_BATCH 250
+#define STAGE_BATCH 250
 #define ASK_MAX 100       /* users read one by one; more: the Heavy list */
+#define STAGE_HASH 32     /* hex digits of the email's digest in a key */
+#define STAGE_KEY (1 + STAGE_HASH + 20)
 
-struct ext_rec {
+struct ext_rec {          /* one of the join's chunk */
+	char key[1 + STAGE_HASH]; /* its staging key's email part */
 	long long id;
 	char *email;          /* lower-cased, or NULL */
 	char *number;         /* extension number */
@@ -47,9 +65,17 @@ struct num_rec {
 	char *number;
 };
 
+/* A staged user extension: the key, then this, the email and the number. */
+struct stage_ext {
+	long long id;
+	unsigned int again;
+	int enabled, has_number;
+	char hash[PROFILE_HASH_LEN + 1];
+};
+
 struct dir_rec {
-	long long ext_id;
-	char *number;         /* the direct number shown, or NULL */
+	int found;            /* listed in the directory */
+	const char *number;   /* the direct number shown (LMDB's), or NULL */
 };
 
 struct ask_rec {          /* a user the directory could not answer for */
@@ -59,14 +85,17 @@ struct ask_rec {          /* a user the directory could not answer for */
 
 struct import {
 	struct sync *s;       /* not owned */
-	struct ext_rec *ext;  /* owned */
-	size_t next, extcap;
+	struct store_txn *stage; /* owned: the staging's open transaction */
+	size_t staged;        /* its records */
+	int stage_failed;     /* a staging write or commit failed */
+	size_t next, ndir;    /* user extensions and directory entries staged */
+	struct ext_rec *ext;  /* owned: the join's chunk */
+	size_t nchunk, chunkcap;
 	struct num_rec *num;  /* owned: the asked users' numbers */
 	size_t nnum, numcap;
-	struct dir_rec *dir;  /* owned: the directory, by extension id */
-	size_t ndir, dircap;
 	struct ask_rec *ask;  /* owned */
 	size_t nask, askcap, asked;
+	long long *askids;    /* owned: with heavy, the asked extension ids */
 	int heavy;            /* the asked numbers come from the Heavy list */
 	unsigned int calls[HTTP_NGROUPS]; /* requests by rate group */
 	/* A cycle of the change feed's changes (sync_import_changes): */
@@ -80,23 +109,92 @@ struct import {
 };
 
 static void
-import_free(struct import *im)
+chunk_clear(struct import *im)
 {
-	for (size_t i = 0; i < im->next; i++) {
+	for (size_t i = 0; i < im->nchunk; i++) {
 		free(im->ext[i].email);
 		free(im->ext[i].number);
 	}
+	im->nchunk = 0;
+}
+
+static void
+import_free(struct import *im)
+{
+	chunk_clear(im);
+	store_abort(im->stage);
 	free(im->taken.v);
 	for (size_t i = 0; i < im->nnum; i++)
 		free(im->num[i].number);
-	for (size_t i = 0; i < im->ndir; i++)
-		free(im->dir[i].number);
 	free(im->ext);
 	free(im->num);
-	free(im->dir);
 	free(im->ask);
+	free(im->askids);
 	sync_changes_free(im->chg, im->nchg);
 	free(im);
+}
+
+/*
+ * stage_flush: the staged records committed (a dry run's too: they are
+ * the import's scratch, not the state of the sync). -1 once anything
+ * staged was lost.
+ */
+static int
+stage_flush(struct import *im)
+{
+	char err[512];
+
+	if (im->stage != NULL) {
+		im->staged = 0;
+		if (store_commit(im->stage, err, sizeof(err)) < 0) {
+			log_err("cannot stage the import's listing in the state store "
+			    "error=%s", log_q(err));
+			im->s->store_errors++;
+			im->stage_failed = 1;
+		}
+		im->stage = NULL;
+	}
+	return im->stage_failed ? -1 : 0;
+}
+
+/* stage_empty: the staging emptied (what an earlier import left). */
+static int
+stage_empty(struct import *im)
+{
+	char err[512];
+	size_t n = 0;
+
+	if (im->stage == NULL && !im->stage_failed &&
+	    store_begin(im->s->store, 0, &im->stage, err, sizeof(err)) < 0) {
+		log_err("cannot use the state store error=%s", log_q(err));
+		im->s->store_errors++;
+		im->stage_failed = 1;
+	}
+	if (im->stage != NULL && store_count(im->stage, STORE_STAGE, &n) == 0 &&
+	    n > 0)
+		store_clear(im->stage, STORE_STAGE, err, sizeof(err));
+	return stage_flush(im);
+}
+
+/* stage_put: one record into the staging, committed every STAGE_BATCH. */
+static void
+stage_put(struct import *im, const char *key, const void *val, size_t len)
+{
+	char err[512];
+
+	if (im->stage_failed)
+		return;
+	if (im->stage == NULL &&
+	    store_begin(im->s->store, 0, &im->stage, err, sizeof(err)) < 0) {
+		log_err("cannot use the state store error=%s", log_q(err));
+		im->s->store_errors++;
+		im->stage_failed = 1;
+		return;
+	}
+	/* a failure poisons the transaction: its commit reports it */
+	store_put(im->stage, STORE_STAGE, key, val, len, err, sizeof(err));
+	if (++im->staged >= STAGE_BATCH)
+		stage_flush(im);
 }
 
 static void
@@ -106,6 +204,10 @@ import_end(struct import *im)
 	int again = im->changes && im->need_import && !s->ic.phone_down;
 
 	s->imp = NULL;
+	store_abort(im->stage);
+	im->stage = NULL;
+	if (!im->stage_failed)
+		stage_empty(im); /* its pages are free for the rest of the store */
 	import_free(im);
 	if (again) {
 		log_debug("change feed: a phone user of an AD user not linked yet "
@@ -139,30 +241,41 @@ num_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int
-dir_cmp(const void *a, const void *b)
+static void
+dir_key(char key[STAGE_KEY + 1], long long ext_id)
 {
-	const struct dir_rec *x = a, *y = b;
-
-	return x->ext_id < y->ext_id ? -1 : x->ext_id > y->ext_id;
+	snprintf(key, STAGE_KEY + 1, "d%020lld", ext_id);
 }
 
-/* dir_find: the extension's directory entry, or NULL when not listed. */
-static const struct dir_rec *
-dir_find(const struct import *im, long long ext_id)
+/*
+ * dir_find: the extension's directory entry (found 0: not listed); its
+ * number points into the store, valid while txn is.
+ */
+static struct dir_rec
+dir_find(struct store_txn *txn, long long ext_id)
 {
-	struct dir_rec key = { ext_id, NULL };
+	struct dir_rec d = { 0, NULL };
+	char key[STAGE_KEY + 1];
+	const void *v;
+	size_t len;
 
-	return im->ndir == 0 ? NULL : bsearch(&key, im->dir, im->ndir,
-	    sizeof(*im->dir), dir_cmp);
+	dir_key(key, ext_id);
+	if (store_get(txn, STORE_STAGE, key, &v, &len) == 0 && len >= 1) {
+		d.found = 1;
+		/* "1" and the number with its NUL, or "0": shown without one */
+		if (((const char *)v)[0] == '1' && len >= 2 &&
+		    ((const char *)v)[len - 1] == '\0')
+			d.number = (const char *)v + 1;
+	}
+	return d;
 }
 
 static int
-ext_cmp(const void *a, const void *b)
+id_cmp(const void *a, const void *b)
 {
-	const struct ext_rec *x = a, *y = b;
+	long long x = *(const long long *)a, y = *(const long long *)b;
 
-	return strcmp(x->email ? x->email : "", y->email ? y->email : "");
+	return x < y ? -1 : x > y;
 }
 
 /* ask: the user's numbers are to be read on their own. */
@@ -222,20 +335,21 @@ duplicate(struct import *im, struct store_txn *txn, const char *email,
 	free(owner);
 }
 
-/* mark_duplicates: several phone users with one email: touch none. */
+/*
+ * mark_duplicates: several phone users with one email in the chunk (the
+ * staging keeps them together): touch none.
+ */
 static void
 mark_duplicates(struct import *im, struct store_txn *txn)
 {
-	for (size_t i = 0; i + 1 < im->next; i++) {
+	for (size_t i = 0; i + 1 < im->nchunk; i++) {
 		size_t j = i;
 		char ids[256] = "";
 		size_t o = 0;
 
-		if (im->ext[i].email == NULL ||
-		    strcmp(im->ext[i].email, im->ext[i + 1].email ?
-		    im->ext[i + 1].email : "") != 0)
+		if (strcmp(im->ext[i].email, im->ext[i + 1].email) != 0)
 			continue;
-		for (; j < im->next && im->ext[j].email &&
+		for (; j < im->nchunk &&
 		    strcmp(im->ext[j].email, im->ext[i].email) == 0; j++) {
 			im->ext[j].dup = 1;
 			if (o < sizeof(ids))
@@ -279,7 +393,7 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	struct sync *s = im->s;
 	char *owner = record_email_owner(txn, x->email), err[256];
 	const char *link;
-	const struct dir_rec *d;
+	struct dir_rec d;
 	char id[32], detail[96];
 	struct record_user u;
 	int linked = 0, fresh = 0;
@@ -296,9 +410,9 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 	snprintf(id, sizeof(id), "%lld", x->id);
 	if (im->changes && u.push.creating) {
 		/* The pusher's create of this very user: wait for its link. */
-		d = dir_find(im, x->id);
+		d = dir_find(txn, x->id);
 		sync_changes_again(s, x->id, x->again, x->email, x->number,
-		    x->enabled, d != NULL ? d->number : NULL, d != NULL);
+		    x->enabled, d.number, d.found);
 		record_user_clear(&u);
 		return;
 	}
@@ -345,12 +459,12 @@ join_one(struct import *im, struct store_txn *txn, const struct ext_rec *x)
 		 * (or, new here, without any): hidden or gone, the directory cannot
 		 * say. Its numbers are read on their own after this pass.
 		 */
-		d = dir_find(im, x->id);
-		if (d == NULL || (d->number == NULL && (linked || fresh ||
+		d = dir_find(txn, x->id);
+		if (!d.found || (d.number == NULL && (linked || fresh ||
 		    u.imp.direct_number != NULL)))
 			ask(im, u.guid, x->id);
 		else {
-			util_str_set(&u.imp.direct_number, d->number);
+			util_str_set(&u.imp.direct_number, d.number);
 			queue_writeback(im, txn, &u);
 		}
 	}
@@ -396,37 +510,107 @@ report(struct import *im)
 		    "(one Heavy list)" : "one by one (Light)", im->nask);
 }
 
+/*
+ * load_chunk: the staged users from the key from on into the chunk, at
+ * least IMPORT_TXN_BATCH of them unless the staging ends, and never part
+ * of one email's users; from becomes the next chunk's first key ("": the
+ * end). -1 on a store error.
+ */
+static int
+load_chunk(struct import *im, struct store_txn *txn, char from[STAGE_KEY + 1])
+{
+	char start[STAGE_KEY + 1];
+	struct store_iter *it;
+	const char *k;
+	const void *v;
+	size_t klen, vlen;
+	int rc;
+
+	chunk_clear(im);
+	memcpy(start, from, sizeof(start)); /* the iterator reads it */
+	if (store_iter_open(txn, STORE_STAGE, start, &it) < 0)
+		return -1;
+	from[0] = '\0';
+	while ((rc = store_iter_next(it, &k, &klen, &v, &vlen)) == 1) {
+		struct stage_ext h;
+		struct ext_rec *x;
+		const char *email = (const char *)v + sizeof(h), *end;
+
+		if (klen != STAGE_KEY || k[0] != 'x')
+			break; /* the users end where the directory starts */
+		if (im->nchunk >= IMPORT_TXN_BATCH &&
+		    memcmp(k, im->ext[im->nchunk - 1].key, 1 + STAGE_HASH) != 0) {
+			memcpy(from, k, klen);
+			from[klen] = '\0';
+			break;
+		}
+		if (vlen <= sizeof(h) || (end = memchr(email, '\0',
+		    vlen - sizeof(h))) == NULL)
+			continue; /* not written by stage_ext: cannot be */
+		memcpy(&h, v, sizeof(h));
+		if (im->nchunk == im->chunkcap)
+			im->ext = xreallocarray(im->ext, im->chunkcap = im->chunkcap ?
+			    im->chunkcap * 2 : IMPORT_TXN_BATCH + 16, sizeof(*im->ext));
+		x = &im->ext[im->nchunk++];
+		memset(x, 0, sizeof(*x));
+		memcpy(x->key, k, 1 + STAGE_HASH);
+		x->id = h.id;
+		x->again = h.again;
+		x->enabled = h.enabled;
+		memcpy(x->hash, h.hash, sizeof(x->hash));
+		x->hash[PROFILE_HASH_LEN] = '\0';
+		x->email = xstrdup(email);
+		if (h.has_number)
+			x->number = xstrndup(end + 1, (size_t)((const char *)v + vlen -
+			    (end + 1)));
+	}
+	store_iter_close(it);
+	return rc < 0 ? -1 : 0;
+}
+
 static void
 process(struct import *im)
 {
-	struct store_txn *txn;
-	size_t since = 0;
+	char from[STAGE_KEY + 1] = "x";
 
-	if (im->ndir > 0)
-		qsort(im->dir, im->ndir, sizeof(*im->dir), dir_cmp);
-	if (im->next > 0)
-		qsort(im->ext, im->next, sizeof(*im->ext), ext_cmp);
-	if (!im->changes && im->s->cfg->nranges > 0 && !im->s->dry_run)
-		sync_numbers_listed(im->s, &im->taken, im->started);
-	if ((txn = sync_txn_begin(im->s)) == NULL) {
+	if (stage_flush(im) < 0) {
 		import_end(im);
 		return;
 	}
-	if (!im->changes)
-		mark_duplicates(im, txn);
-	for (size_t i = 0; i < im->next; i++) {
-		if (im->ext[i].email == NULL || im->ext[i].dup)
-			continue;
-		join_one(im, txn, &im->ext[i]);
-		if (batch_step(im, &txn, &since) < 0)
-			break;
+	if (!im->changes && im->s->cfg->nranges > 0 && !im->s->dry_run)
+		sync_numbers_listed(im->s, &im->taken, im->started);
+	/* A chunk a transaction: a dry run's are thrown away one by one. */
+	while (from[0] != '\0') {
+		struct store_txn *txn = sync_txn_begin(im->s);
+		int rc;
+
+		if (txn == NULL) {
+			import_end(im);
+			return;
+		}
+		if (load_chunk(im, txn, from) < 0) {
+			log_err("cannot read the import's listing from the state store");
+			im->s->store_errors++;
+			store_abort(txn);
+			import_end(im);
+			return;
+		}
+		if (!im->changes)
+			mark_duplicates(im, txn);
+		for (size_t i = 0; i < im->nchunk; i++)
+			if (!im->ext[i].dup)
+				join_one(im, txn, &im->ext[i]);
+		chunk_clear(im);
+		rc = sync_txn_commit(im->s, txn);
+		if (rc < 0) {
+			import_end(im);
+			return;
+		}
 	}
-	if (txn != NULL)
-		sync_txn_commit(im->s, txn);
 	if (im->s->ic.unmatched > 0)
 		log_notice("phone users without an AD user (never created in AD) "
 		    "count=%u", im->s->ic.unmatched);
-	if (txn == NULL || im->nask == 0) {
+	if (im->nask == 0) {
 		report(im);
 		import_end(im);
 		return;
@@ -495,8 +679,10 @@ heavy_page(const struct phone_number *v, size_t n, void *arg)
 
 	im->calls[HTTP_HEAVY]++;
 	for (size_t i = 0; i < n; i++)
-		if (v[i].extension_id != 0 && v[i].phone_number != NULL)
-			add_number(im, v[i].extension_id, &v[i]);
+		if (v[i].extension_id != 0 && v[i].phone_number != NULL &&
+		    bsearch(&v[i].extension_id, im->askids, im->nask,
+		    sizeof(*im->askids), id_cmp) != NULL)
+			add_number(im, v[i].extension_id, &v[i]); /* asked: kept */
 }
 
 static void
@@ -560,6 +746,10 @@ ask_start(struct import *im)
 {
 	if (im->nask > ASK_MAX && !im->changes) {
 		im->heavy = 1;
+		im->askids = xreallocarray(NULL, im->nask, sizeof(*im->askids));
+		for (size_t i = 0; i < im->nask; i++)
+			im->askids[i] = im->ask[i].ext_id;
+		qsort(im->askids, im->nask, sizeof(*im->askids), id_cmp);
 		phone_list_numbers(im->s->phone, "DirectNumber", heavy_page,
 		    heavy_done, im);
 		return;
@@ -571,39 +761,55 @@ ask_start(struct import *im)
  * add_ext: one phone user for the join (email lower-cased here); full, the
  * whole extension when known, gives the hash of what it holds.
  */
-static struct ext_rec *
+static void
 add_ext(struct import *im, long long id, const char *email, const char *number,
-    const char *status, const struct phone_extension *full)
+    const char *status, const struct phone_extension *full, unsigned int again)
 {
-	struct ext_rec *x;
+	struct stage_ext h;
+	char key[STAGE_KEY + 1], digest[UTIL_SHA256_HEX + 1], *lower, *val;
+	size_t el, nl, len;
 
-	if (im->next == im->extcap)
-		im->ext = xreallocarray(im->ext, im->extcap = im->extcap ?
-		    im->extcap * 2 : 1024, sizeof(*im->ext));
-	x = &im->ext[im->next++];
-	x->id = id;
-	x->email = email && *email ? sync_lower_dup(email) : NULL;
-	x->number = number ? xstrdup(number) : NULL;
-	x->enabled = status && strcmp(status, "Enabled") == 0;
-	x->dup = 0;
-	x->again = 0;
-	if (full == NULL || sync_phone_hash(im->s, full, x->hash) < 0)
-		x->hash[0] = '\0';
-	return x;
+	im->next++;
+	if (email == NULL || *email == '\0')
+		return; /* no AD user to join */
+	memset(&h, 0, sizeof(h));
+	h.id = id;
+	h.again = again;
+	h.enabled = status && strcmp(status, "Enabled") == 0;
+	h.has_number = number != NULL;
+	if (full == NULL || sync_phone_hash(im->s, full, h.hash) < 0)
+		h.hash[0] = '\0';
+	lower = sync_lower_dup(email);
+	el = strlen(lower);
+	nl = number ? strlen(number) : 0;
+	util_sha256_hex(lower, el, digest);
+	snprintf(key, sizeof(key), "x%.*s%020lld", STAGE_HASH, digest, id);
+	len = sizeof(h) + el + 1 + (number ? nl + 1 : 0);
+	val = xmalloc(len);
+	memcpy(val, &h, sizeof(h));
+	memcpy(val + sizeof(h), lower, el + 1);
+	if (number != NULL)
+		memcpy(val + sizeof(h) + el + 1, number, nl + 1);
+	stage_put(im, key, val, len);
+	free(val);
+	free(lower);
 }
 
 /* add_dir: one directory entry's direct number (NULL: none shown). */
 static void
 add_dir(struct import *im, long long ext_id, const char *direct)
 {
-	struct dir_rec *r;
+	char key[STAGE_KEY + 1], *val;
+	size_t len = direct ? strlen(direct) + 2 : 1;
 
-	if (im->ndir == im->dircap)
-		im->dir = xreallocarray(im->dir, im->dircap = im->dircap ?
-		    im->dircap * 2 : 1024, sizeof(*im->dir));
-	r = &im->dir[im->ndir++];
-	r->ext_id = ext_id;
-	r->number = direct ? xstrdup(direct) : NULL;
+	dir_key(key, ext_id);
+	val = xmalloc(len);
+	val[0] = direct ? '1' : '0';
+	if (direct != NULL)
+		memcpy(val + 1, direct, len - 1);
+	stage_put(im, key, val, len);
+	im->ndir++;
+	free(val);
 }
 
 static void
@@ -619,8 +825,9 @@ ext_page(const struct phone_extension *v, size_t n, void *arg)
 		if (v[i].type != NULL && strcmp(v[i].type, "User") != 0)
 			continue;
 		add_ext(im, v[i].id, v[i].field[PHONE_F_EMAIL],
-		    v[i].extension_number, v[i].status, &v[i]);
+		    v[i].extension_number, v[i].status, &v[i], 0);
 	}
+	stage_flush(im); /* nothing staged stays open across the loop */
 }
 
 static void dir_page(const struct phone_dir_entry *v, size_t n, void *arg);
@@ -639,6 +846,8 @@ ext_done(const struct phone_error *e, void *arg)
 
 	if (e->kind != PHONE_OK)
 		list_failed(im, e, "extensions");
+	else if (im->stage_failed)
+		import_end(im);
 	else
 		phone_list_directory(im->s->phone, dir_page, dir_done, im);
 }
@@ -651,6 +860,7 @@ dir_page(const struct phone_dir_entry *v, size_t n, void *arg)
 	im->calls[HTTP_MEDIUM]++;
 	for (size_t i = 0; i < n; i++)
 		add_dir(im, v[i].id, v[i].direct);
+	stage_flush(im);
 }
 
 static void
@@ -676,6 +886,7 @@ sync_import_start(struct sync *s)
 	im->s = s;
 	im->started = (long long)ev_now(s->loop);
 	s->imp = im;
+	stage_empty(im); /* a failure ends the import when the list is read */
 	phone_list_extensions(s->phone, &f, ext_page, ext_done, im);
 }
 
@@ -698,7 +909,8 @@ fetch_done(const struct phone_error *e, const struct phone_extension *x,
 	} else if (x->type == NULL || strcmp(x->type, "User") == 0)
 		/* Not in the directory's view: its numbers are asked. */
 		add_ext(im, x->id, x->field[PHONE_F_EMAIL], x->extension_number,
-		    x->status, x)->again = im->chg[im->fetched].again;
+		    x->status, x, im->chg[im->fetched].again);
+	stage_flush(im);
 	im->fetched++;
 	fetch_next(im);
 }
@@ -723,6 +935,7 @@ sync_import_changes(struct sync *s, struct sync_change *v, size_t n)
 	im->s = s;
 	im->changes = 1;
 	s->imp = im;
+	stage_empty(im); /* a failure ends the cycle at process() */
 	for (size_t i = 0; i < n; i++) {
 		const struct phone_dir_entry *d = &v[i].entry;
 
@@ -737,10 +950,11 @@ sync_import_changes(struct sync *s, struct sync_change *v, size_t n)
 			continue;
 		}
 		add_ext(im, d->id, d->email, d->extension_number,
-		    d->status, NULL)->again = v[i].again;
+		    d->status, NULL, v[i].again);
 		add_dir(im, d->id, d->direct);
 		phone_dir_entry_clear(&v[i].entry);
 	}
+	stage_flush(im);
 	im->chg = v;
 	im->nchg = k;
 	fetch_next(im);

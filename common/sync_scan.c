@@ -18,6 +18,7 @@
 #define MAX_SCAN_ATTRS 64
 #define FETCH_BATCH 100     /* objectGUIDs per search for new members */
 #define FETCH_ALL_OVER 2000 /* more new members: one paged scan of all users */
+#define SCAN_TXN_ENTRIES 125 /* entries a write transaction (page_cb) */
 
 struct scan_ctx {
 	struct sync *s;                   /* not owned */
@@ -537,7 +538,7 @@ entry_copy(struct ad_entry *d, const struct ad_entry *e)
 
 /*
  * entry_cb: entries wait for the end of their page (at most page_size of
- * them), which is handled in one transaction: no transaction stays open
+ * them), which is handled at once (page_cb): no transaction stays open
  * while the loop serves the other stages.
  */
 static void
@@ -571,19 +572,37 @@ skipped_cb(void *arg, const char *dn, const char *why)
  * keeps one transaction for the whole scan (later decisions see earlier
  * ones) and throws it away at the end.
  */
+static void
+page_commit(struct scan_ctx *x)
+{
+	if (x->s->dry_run)
+		return;
+	if (x->txn != NULL && sync_txn_commit(x->s, x->txn) < 0)
+		x->failed = 1;
+	x->txn = NULL;
+}
+
+/*
+ * page_cb: the page's entries are committed SCAN_TXN_ENTRIES at a time
+ * (each entry's records are its own: a commit between two entries loses
+ * nothing, and a page cut short is scanned again), since every entry
+ * writes at a random key, and LMDB holds a transaction's written pages
+ * in memory until its commit.
+ */
 static int
 page_cb(void *arg)
 {
 	struct scan_ctx *x = arg;
 
-	for (size_t i = 0; i < x->npage; i++)
+	for (size_t i = 0; i < x->npage; i++) {
 		handle_entry(x, &x->page[i]);
+		if ((i + 1) % SCAN_TXN_ENTRIES == 0)
+			page_commit(x);
+	}
 	page_clear(x);
 	if (x->s->dry_run)
 		return 0;
-	if (x->txn != NULL && sync_txn_commit(x->s, x->txn) < 0)
-		x->failed = 1;
-	x->txn = NULL;
+	page_commit(x);
 	sync_push_kick(x->s); /* the pusher starts on what is there */
 	return 0;
 }

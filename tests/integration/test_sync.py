@@ -1,6 +1,7 @@
 """The sync engine end to end (issue #5): a throwaway Samba AD DC, the
 phone-API emulator and the real ringsyncd, asserting on both sides."""
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -186,7 +187,17 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                                      "businessAddress": {"city": "Palo Alto", "state": "CA",
                                                          "country": "US"}}})
             nums.append({"phoneNumber": "+1650556%04d" % i, "extensionId": 5000 + i})
-        for i in (1, 2):
+        # The import stages the list by a digest of the email, and joins it
+        # 250 users a transaction, never splitting the users of one email:
+        # ad.512's two phone users are the 250th and 251st in that order
+        # (sha256 of the lower-cased email), on the first chunk's edge.
+        dups = (1, 2, 512)
+        order = sorted([(hashlib.sha256(("%s@example.test" % cns[i]).encode())
+                         .hexdigest()[:32], "%020d" % (5000 + i), i) for i in range(540)] +
+                       [(hashlib.sha256(("%s@example.test" % cns[i]).encode())
+                         .hexdigest()[:32], "%020d" % (9000 + i), i) for i in dups])
+        self.assertEqual((order[249][2], order[250][2]), (512, 512))
+        for i in dups:
             exts.append({"id": 9000 + i, "extensionNumber": str(9000 + i),
                          "status": "Enabled",
                          "contact": {"firstName": "Other", "lastName": "User%d" % i,
@@ -196,7 +207,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                              "inventory_numbers": {"count": 70, "start": "+16505570000"}})
         self.add(*[person(cn, self.ou) for cn in cns])
         conf = self.conf()
-        out = self.once(conf, expect=1)           # the two duplicates fail
+        out = self.once(conf, expect=1)           # the three duplicates fail
         self.assertIn("linking first from the extension list", out)
         creates = [r for r in self.requests(0, "POST", "/scim/v2/Users") if r["status"] == 201]
         searches = [r for r in self.requests(0, prefix="/scim/v2/Users")
@@ -204,21 +215,25 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
         self.assertEqual(len(creates), 60)
         # One search per user the list did not have (the 60 new ones), and
         # the duplicates' (the search is what tells the pusher so).
-        self.assertLessEqual(len(searches), 62)
+        self.assertLessEqual(len(searches), 63)
         by_email = self.emu.users_by_email()
         self.assertEqual(sorted(e for e, v in by_email.items() if len(v) > 1),
-                         ["ad.001@example.test", "ad.002@example.test"])
+                         ["ad.001@example.test", "ad.002@example.test",
+                          "ad.512@example.test"])
         self.assertEqual(len(by_email), 600)
         imp = summaries(out, "import")
         self.assertEqual(len(imp), 1, imp)       # one import cycle, read twice
-        self.assertEqual(imp[0]["linked"], "538")
+        self.assertEqual(imp[0]["linked"], "537")
+        for cn in ("ad.001", "ad.002", "ad.512"):  # each reported, linked to none
+            self.assertRegex(out, r"more than one user record for the given email "
+                             r"\[%s@example.test\] \(phone users \d+,\d+\)" % cn)
         # Reconciled: the linked users whose data differ are pushed, no other.
         scan = summaries(out, "incremental")[0]
         self.assertEqual((scan["created"], scan["updated"]), ("60", str(len(differ))))
         self.assertEqual(self.ext("ad.010@example.test")["contact"]["lastName"], "Sync")
         # Every number in AD at the end of the run, the created ones too.
         for i, cn in enumerate(cns):
-            if i in (1, 2):
+            if i in dups:
                 continue
             x = by_email["%s@example.test" % cn][0]
             self.assertEqual(self.ad(cn, "ipPhone")["ipPhone"], x["extensionNumber"], cn)
@@ -233,7 +248,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
 
         def settled():
             rc, text = self.run_cmd([RINGSYNCCTL, "-c", conf, "status", "--json"])
-            return json.loads(text)["counts"]["outbox"] <= 2      # the duplicates
+            return json.loads(text)["counts"]["outbox"] <= 3      # the duplicates
         rstest.wait_for(settled, 120, "the outbox pushed")
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait(15), 0, d.output()[-3000:])
@@ -241,7 +256,7 @@ class SyncTest(samba_fixture.DCTestCase, rstest.TestCase):
                           if r["status"] == 201], [])
         searches = [r for r in self.requests(seq, prefix="/scim/v2/Users")
                     if r["method"] == "GET" or r["path"].endswith("/.search")]
-        self.assertLessEqual(len(searches), 2)
+        self.assertLessEqual(len(searches), 3)
         # Nothing differs: no profile pushed again.
         self.assertEqual(self.requests(seq, "POST", "/restapi/v1.0/account/~/extension-bulk"),
                          [])
