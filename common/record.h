@@ -424,6 +424,16 @@ int record_scope_put(struct store_txn *txn, const struct record_scope *sc,
 int record_scope_del(struct store_txn *txn, char *err, size_t errlen);
 void record_scope_clear(struct record_scope *sc);
 
+/*
+ * record_scope_req: what a read of the n groups dns needs of their stored
+ * state sc (ad_scope_req): each one's objectGUID as stored ("": not known
+ * yet; *guids, its strings sc's) and every group sc knows, nested ones
+ * too, sorted (*known, *nknown of them). The arrays are the caller's.
+ */
+void record_scope_req(const struct record_scope *sc, const char *const *dns,
+    size_t n, const char ***guids, char (**known)[AD_GUID_LEN + 1],
+    size_t *nknown);
+
 /* The same state under another meta key: the [roles] groups ("roles"). */
 int record_groups_get(struct store_txn *txn, const char *key,
     struct record_scope *sc, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "record.h"
 #include "util.h"
@@ -24,6 +25,31 @@ record_scope_clear(struct record_scope *sc)
 	free(sc->nested);
 	free(sc->error);
 	memset(sc, 0, sizeof(*sc));
+}
+
+void
+record_scope_req(const struct record_scope *sc, const char *const *dns,
+    size_t n, const char ***guids, char (**known)[AD_GUID_LEN + 1],
+    size_t *nknown)
+{
+	const char **g = xcalloc(n ? n : 1, sizeof(*g));
+	char (*k)[AD_GUID_LEN + 1] = xcalloc(sc->nnested + sc->n + 1, sizeof(*k));
+	size_t m = sc->nnested;
+
+	for (size_t i = 0; i < n; i++) {
+		g[i] = "";
+		for (size_t j = 0; j < sc->n; j++)
+			if (strcasecmp(dns[i], sc->g[j].dn) == 0)
+				g[i] = sc->g[j].guid;
+	}
+	if (sc->nnested > 0)
+		memcpy(k, sc->nested, sc->nnested * sizeof(*k));
+	for (size_t j = 0; j < sc->n; j++)
+		memcpy(k[m++], sc->g[j].guid, sizeof(*k));
+	qsort(k, m, sizeof(*k), (int (*)(const void *, const void *))strcmp);
+	*guids = g;
+	*known = k;
+	*nknown = m;
 }
 
 static int

@@ -570,6 +570,45 @@ store_count(struct store_txn *txn, enum store_db db, size_t *n)
 }
 
 int
+store_drain(struct store *st, enum store_db db, size_t per, char *err,
+    size_t errlen)
+{
+	int more = !(st->absent & (1u << db));
+
+	while (more) {
+		struct store_txn *txn;
+		MDB_cursor *cur;
+		MDB_val k, v;
+		int rc = 0;
+
+		if (store_begin(st, 0, &txn, err, errlen) < 0)
+			return -1;
+		if ((rc = mdb_cursor_open(txn->txn, st->dbi[db], &cur)) != 0) {
+			store_abort(txn);
+			return mdb_fail(err, errlen, db_names[db], rc);
+		}
+		for (size_t i = 0; i < per; i++) {
+			touch(st);
+			if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) != 0 ||
+			    (rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND) {
+			more = 0;
+			rc = 0;
+		}
+		if (rc != 0) {
+			store_abort(txn);
+			return mdb_fail(err, errlen, db_names[db], rc);
+		}
+		if (store_commit(txn, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
 store_clear(struct store_txn *txn, enum store_db db, char *err, size_t errlen)
 {
 	int rc = mdb_drop(txn->txn, txn->st->dbi[db], 0);

@@ -103,8 +103,19 @@ int store_get(struct store_txn *txn, enum store_db db, const char *key,
 int store_del(struct store_txn *txn, enum store_db db, const char *key,
     char *err, size_t errlen);
 int store_count(struct store_txn *txn, enum store_db db, size_t *n);
-/* store_clear: delete every record of db. 0 or -1. */
+/*
+ * store_clear: delete every record of db. 0 or -1. LMDB reads every leaf
+ * page of db for it, so until the commit the whole database is mapped.
+ */
 int store_clear(struct store_txn *txn, enum store_db db, char *err,
+    size_t errlen);
+/*
+ * store_drain: delete every record of db in key order, per records a
+ * transaction of its own, committed: the pages it empties, a few at a
+ * time, are all it touches (for a large database that store_clear would
+ * map whole). 0, or -1 with err (what was committed stays deleted).
+ */
+int store_drain(struct store *st, enum store_db db, size_t per, char *err,
     size_t errlen);
 
 /*

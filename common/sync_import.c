@@ -44,6 +44,7 @@
  */
 #define IMPORT_TXN_BATCH 250
 #define STAGE_BATCH 250
+#define STAGE_DRAIN 1000  /* staged records deleted a transaction */
 #define ASK_MAX 100       /* users read one by one; more: the Heavy list */
 #define STAGE_HASH 32     /* hex digits of the email's digest in a key */
 #define STAGE_KEY (1 + STAGE_HASH + 20)
@@ -157,23 +158,26 @@ stage_flush(struct import *im)
 	return im->stage_failed ? -1 : 0;
 }
 
-/* stage_empty: the staging emptied (what an earlier import left). */
+/*
+ * stage_empty: the staging emptied (what an earlier import left), in key
+ * order and slices (store_drain): a store_clear would map all of it.
+ */
 static int
 stage_empty(struct import *im)
 {
 	char err[512];
-	size_t n = 0;
 
-	if (im->stage == NULL && !im->stage_failed &&
-	    store_begin(im->s->store, 0, &im->stage, err, sizeof(err)) < 0) {
-		log_err("cannot use the state store error=%s", log_q(err));
+	if (stage_flush(im) < 0)
+		return -1;
+	if (store_drain(im->s->store, STORE_STAGE, STAGE_DRAIN, err,
+	    sizeof(err)) < 0) {
+		log_err("cannot empty the import's staging in the state store "
+		    "error=%s", log_q(err));
 		im->s->store_errors++;
 		im->stage_failed = 1;
+		return -1;
 	}
-	if (im->stage != NULL && store_count(im->stage, STORE_STAGE, &n) == 0 &&
-	    n > 0)
-		store_clear(im->stage, STORE_STAGE, err, sizeof(err));
-	return stage_flush(im);
+	return 0;
 }
 
 /* stage_put: one record into the staging, committed every STAGE_BATCH. */

@@ -160,22 +160,9 @@ sync_roles_read_start(struct sync *s, const struct ad_scan_plan *plan,
 	if (!reread && plan->lower > plan->upper)
 		return 1; /* nothing changed in AD since the last cycle */
 	dns = xcalloc(m->n, sizeof(*dns));
-	guids = xcalloc(m->n, sizeof(*guids));
-	for (size_t i = 0; i < m->n; i++) {
+	for (size_t i = 0; i < m->n; i++)
 		dns[i] = m->v[i].value;
-		guids[i] = "";
-		for (size_t k = 0; k < r->stored.n; k++)
-			if (strcasecmp(m->v[i].value, r->stored.g[k].dn) == 0)
-				guids[i] = r->stored.g[k].guid;
-	}
-	known = xcalloc(r->stored.nnested + r->stored.n + 1, sizeof(*known));
-	if (r->stored.nnested > 0)
-		memcpy(known, r->stored.nested, r->stored.nnested * sizeof(*known));
-	req.nknown = r->stored.nnested;
-	for (size_t k = 0; k < r->stored.n; k++)
-		memcpy(known[req.nknown++], r->stored.g[k].guid, sizeof(*known));
-	qsort(known, req.nknown, sizeof(*known), (int (*)(const void *,
-	    const void *))strcmp);
+	record_scope_req(&r->stored, dns, m->n, &guids, &known, &req.nknown);
 	req.dns = dns;
 	req.guids = guids;
 	req.n = m->n;

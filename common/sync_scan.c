@@ -30,6 +30,7 @@ struct scan_ctx {
 	int failed;                       /* the store refused a write */
 	struct ad_entry *page;            /* owned: the page's entries */
 	size_t npage, pagecap;
+	int pushable;                     /* the page queued a linked user's push */
 	/* The group scope ([ldap] groups), when configured. */
 	struct ad_scope *scope;           /* the read in flight, or NULL */
 	struct ad_scope_result *res;      /* owned: the membership read now, or
@@ -370,6 +371,7 @@ decide(struct scan_ctx *x, struct record_user *u, int known,
 	switch (d.action) {
 	case SCAN_PUSH:
 		put_out(x, e, email, 1, d.reason, &p, &c, hash);
+		x->pushable = x->pushable || record_user_phone_id(u) != NULL;
 		break;
 	case SCAN_DEACTIVATE:
 		put_out(x, e, u->ad.email, 0, d.reason, NULL, NULL, NULL);
@@ -567,11 +569,7 @@ skipped_cb(void *arg, const char *dn, const char *why)
 	log_warning("AD entry skipped dn=%s reason=%s", log_q(dn), log_q(why));
 }
 
-/*
- * page_cb: a page is durable before the next is asked for. A dry run
- * keeps one transaction for the whole scan (later decisions see earlier
- * ones) and throws it away at the end.
- */
+/* page_commit: what the page's entries wrote so far (not in a dry run). */
 static void
 page_commit(struct scan_ctx *x)
 {
@@ -583,11 +581,13 @@ page_commit(struct scan_ctx *x)
 }
 
 /*
- * page_cb: the page's entries are committed SCAN_TXN_ENTRIES at a time
- * (each entry's records are its own: a commit between two entries loses
- * nothing, and a page cut short is scanned again), since every entry
- * writes at a random key, and LMDB holds a transaction's written pages
- * in memory until its commit.
+ * page_cb: a page is durable before the next is asked for. Its entries
+ * are committed SCAN_TXN_ENTRIES at a time (each entry's records are its
+ * own: a commit between two entries loses nothing, and a page cut short
+ * is scanned again), since every entry writes at a random key, and LMDB
+ * holds a transaction's written pages in memory until its commit. A dry
+ * run keeps one transaction for the whole scan (later decisions see
+ * earlier ones) and throws it away at the end.
  */
 static int
 page_cb(void *arg)
@@ -603,7 +603,16 @@ page_cb(void *arg)
 	if (x->s->dry_run)
 		return 0;
 	page_commit(x);
-	sync_push_kick(x->s); /* the pusher starts on what is there */
+	/*
+	 * The pusher starts on what is there. While the users to link or
+	 * create wait for the import (link_wait), a page that queued only
+	 * theirs gives it nothing to do, and each kick would read the whole
+	 * outbox again: a new node's scan of 100,000 users took 190 s so.
+	 * The scan's end kicks it anyway.
+	 */
+	if (!x->s->link_wait || x->pushable)
+		sync_push_kick(x->s);
+	x->pushable = 0;
 	return 0;
 }
 
@@ -1324,24 +1333,12 @@ scope_start(struct scan_ctx *x, int reread)
 {
 	const struct config_strv *g = &x->s->cfg->ldap.groups;
 	struct ad_scope_req req = { 0 };
-	const char **guids = xcalloc(g->n, sizeof(*guids));
-	char (*known)[AD_GUID_LEN + 1] = xcalloc(x->stored.nnested + x->stored.n + 1,
-	    sizeof(*known));
+	const char **guids;
+	char (*known)[AD_GUID_LEN + 1];
 	char err[1024];
 
-	for (size_t i = 0; i < g->n; i++) {
-		guids[i] = "";
-		for (size_t k = 0; k < x->stored.n; k++)
-			if (strcasecmp(g->v[i], x->stored.g[k].dn) == 0)
-				guids[i] = x->stored.g[k].guid;
-	}
-	if (x->stored.nnested > 0)
-		memcpy(known, x->stored.nested, x->stored.nnested * sizeof(*known));
-	req.nknown = x->stored.nnested;
-	for (size_t k = 0; k < x->stored.n; k++)
-		memcpy(known[req.nknown++], x->stored.g[k].guid, sizeof(*known));
-	qsort(known, req.nknown, sizeof(*known), (int (*)(const void *,
-	    const void *))strcmp);
+	record_scope_req(&x->stored, (const char *const *)g->v, g->n, &guids,
+	    &known, &req.nknown);
 	req.dns = (const char *const *)g->v;
 	req.guids = guids;
 	req.n = g->n;

@@ -971,6 +971,46 @@ test_roles(void **state)
 	store_close(st);
 }
 
+/* record_scope_req: the stored groups' GUIDs by DN, every known one sorted. */
+static void
+test_scope_req(void **state)
+{
+	struct record_scope_group g[2] = {
+		{ "cc000000-0000-0000-0000-000000000000", "CN=Phones,OU=G,DC=x",
+		    NULL, 0, 3, 0 },
+		{ "aa000000-0000-0000-0000-000000000000", "CN=Old,OU=G,DC=x",
+		    NULL, 0, 1, 0 },
+	};
+	char nested[2][AD_GUID_LEN + 1] = {
+		"dd000000-0000-0000-0000-000000000000",
+		"bb000000-0000-0000-0000-000000000000",
+	};
+	struct record_scope sc = { g, 2, nested, 2, NULL, 0 };
+	const char *dns[2] = { "cn=phones,ou=g,dc=x", "CN=New,OU=G,DC=x" };
+	const char **guids;
+	char (*known)[AD_GUID_LEN + 1];
+	size_t n;
+
+	(void)state;
+	record_scope_req(&sc, dns, 2, &guids, &known, &n);
+	assert_string_equal(guids[0], g[0].guid); /* DNs compare in any case */
+	assert_string_equal(guids[1], "");        /* not stored yet */
+	assert_int_equal(n, 4);
+	assert_string_equal(known[0], g[1].guid);
+	assert_string_equal(known[1], nested[1]);
+	assert_string_equal(known[2], g[0].guid);
+	assert_string_equal(known[3], nested[0]);
+	free(guids);
+	free(known);
+	/* nothing stored: every GUID unknown, nothing known */
+	sc.n = sc.nnested = 0;
+	record_scope_req(&sc, dns, 2, &guids, &known, &n);
+	assert_string_equal(guids[0], "");
+	assert_int_equal(n, 0);
+	free(guids);
+	free(known);
+}
+
 int
 main(void)
 {
@@ -992,6 +1032,7 @@ main(void)
 		cmocka_unit_test(test_migrate_v3),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_scope_req),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
