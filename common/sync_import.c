@@ -52,7 +52,7 @@
 struct ext_rec {          /* one of the join's chunk */
 	char key[1 + STAGE_HASH]; /* its staging key's email part */
 	long long id;
-	char *email;          /* lower-cased, or NULL */
+	char *email;          /* lower-cased */
 	char *number;         /* extension number */
 	int enabled, dup;
 	unsigned int again;   /* a change put off this often (sync_changes.c) */
